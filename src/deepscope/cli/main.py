@@ -1,0 +1,103 @@
+"""The ``deepscope`` command: sub-commands per domain, listed explicitly.
+
+Each command lives in its own module of this package, whose docstring is its
+help text and which defines ``add_args(parser)`` and ``main(args)``. Command
+modules import torch and the libraries only inside ``main``, so
+``deepscope --help`` stays fast.
+"""
+
+import argparse
+import importlib
+import logging
+import sys
+
+from deepscope import __version__
+from deepscope.errors import DeepscopeError
+
+# Written out rather than discovered, so the command list is easy to read.
+COMMANDS = {
+    "galaxy": {
+        "select": "galaxy_select",
+        "crossmatch": "galaxy_crossmatch",
+        "train": "galaxy_train",
+        "predict": "galaxy_predict",
+        "evaluate": "galaxy_evaluate",
+        "layers": "galaxy_layers",
+        "occlusion": "galaxy_occlusion",
+    },
+}
+TOP_LEVEL = {"demo": "demo"}
+DOMAIN_HELP = {
+    "galaxy": "galaxy bar detection in SDSS colour cutouts",
+    "spectra": "MK classification of stellar spectra",
+    "cryoem": "cryo-EM particle picking",
+}
+
+
+def _add_command(subparsers, name, module_name):
+    module = importlib.import_module(f"deepscope.cli.{module_name}")
+    doc = module.__doc__ or ""
+    parser = subparsers.add_parser(
+        name, help=doc.strip().splitlines()[0] if doc else None, description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_args(parser)
+    parser.set_defaults(_command=module)
+
+
+def build_parser():
+    """The full argument parser of ``deepscope``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(
+        prog="deepscope", description=sys.modules["deepscope"].__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"deepscope {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    top = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for domain, commands in COMMANDS.items():
+        domain_parser = top.add_parser(domain, help=DOMAIN_HELP[domain], description=DOMAIN_HELP[domain])
+        sub = domain_parser.add_subparsers(title=f"{domain} commands", metavar="COMMAND")
+        domain_parser.set_defaults(_parser=domain_parser)
+        for name, module_name in commands.items():
+            _add_command(sub, name, module_name)
+    for name, module_name in TOP_LEVEL.items():
+        _add_command(top, name, module_name)
+    return parser
+
+
+def main(argv=None):
+    """Run ``deepscope``; returns the exit status.
+
+    Errors that users can cause print one line (``deepscope: error: ...``)
+    on stderr and exit 1, without a traceback; a batch with bad inputs
+    (:class:`~deepscope.errors.BatchError`) lists one line per bad file.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    command = getattr(args, "_command", None)
+    if command is None:
+        getattr(args, "_parser", parser).print_help(sys.stderr)
+        return 2
+    try:
+        command.main(args)
+    except DeepscopeError as exc:
+        print(f"deepscope: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deepscope: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Domain-free machinery shared by the galaxy, spectra and cryo-EM pipelines."""

@@ -1,0 +1,227 @@
+"""Checkpoints as plain data, loaded with ``torch.load(weights_only=True)``.
+
+A checkpoint is a dict of tensors and plain Python values: the model's
+registered name and keyword arguments, its ``state_dict``, the optimizer state,
+the epoch, the run config, task metadata and the deepscope version. Whole
+pickled modules are never stored, so checkpoints survive refactors and
+PyTorch upgrades, and a checkpoint that carries pickled code is refused.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from deepscope import __version__
+from deepscope.errors import ModelError
+from deepscope.core.files import atomic_path
+
+CHECKPOINT_NAME = "last.pt"
+BEST_NAME = "best.pt"
+
+
+def save_checkpoint(path, model_name, model_kwargs, model, **fields):
+    """Write a checkpoint atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output ``.pt`` file.
+    model_name : str
+        Registered model name.
+    model_kwargs : dict
+        Keyword arguments for :func:`deepscope.registry.create_model`.
+    model : torch.nn.Module
+        Model whose ``state_dict`` is saved (unwrapped from DDP by the caller).
+    **fields
+        Further plain-data entries (optimizer, epoch, config, meta ...).
+    """
+    import torch
+
+    record = {
+        "model": model_name,
+        "model_kwargs": dict(model_kwargs),
+        "state_dict": model.state_dict(),
+        "version": __version__,
+        **fields,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
+
+
+def resolve_checkpoint(path):
+    """Find the checkpoint file for a run directory or ``.pt`` path.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.pt`` file, or a run directory holding ``best.pt`` or ``last.pt``.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ModelError
+        If no checkpoint is found.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in (BEST_NAME, CHECKPOINT_NAME):
+            if (path / name).is_file():
+                return path / name
+        msg = f"{path}: no {BEST_NAME} or {CHECKPOINT_NAME} in this run directory"
+        raise ModelError(msg)
+    if not path.is_file():
+        msg = f"{path}: no such model file or run directory"
+        raise ModelError(msg)
+    return path
+
+
+def load_checkpoint(path):
+    """Read a checkpoint safely (tensors and plain data only).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.pt`` file or run directory.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelError
+        If the file is not a deepscope checkpoint, is corrupt, or carries
+        pickled code (refused by ``weights_only=True``).
+    """
+    import pickle
+
+    import torch
+
+    path = resolve_checkpoint(path)
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        msg = f"{path}: refused to load checkpoint: it carries pickled code or objects ({first[:120]})"
+        raise ModelError(msg) from None
+    except Exception as exc:  # noqa: BLE001 - corrupt zip, truncated file ...
+        msg = f"{path}: not a readable checkpoint ({type(exc).__name__})"
+        raise ModelError(msg) from None
+    if not isinstance(record, dict) or not {"model", "state_dict"} <= set(record):
+        msg = f"{path}: not a deepscope checkpoint (no model name or state_dict)"
+        raise ModelError(msg)
+    return record
+
+
+def model_from_checkpoint(record):
+    """Rebuild the model of a checkpoint, in eval mode.
+
+    Parameters
+    ----------
+    record : dict
+        As returned by :func:`load_checkpoint`.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    from deepscope.registry import create_model
+
+    model = create_model(record["model"], **record.get("model_kwargs", {}))
+    try:
+        model.load_state_dict(record["state_dict"])
+    except RuntimeError as exc:
+        msg = f"checkpoint weights do not fit model {record['model']!r}: {str(exc).splitlines()[0]}"
+        raise ModelError(msg) from None
+    return model.eval()
+
+
+def sha256(path):
+    """SHA-256 hex digest of a file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    str
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_weights_dir():
+    """Directory of the pretrained weights that ship inside the package."""
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def shipped_checkpoint(name):
+    """Path of a shipped checkpoint, verified against ``SHA256SUMS.json``.
+
+    Parameters
+    ----------
+    name : str
+        File name inside the package's ``weights/`` directory.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ModelError
+        If the file is missing or its hash does not match.
+    """
+    folder = shipped_weights_dir()
+    path = folder / name
+    sums_path = folder / "SHA256SUMS.json"
+    if not path.is_file() or not sums_path.is_file():
+        msg = f"{path}: shipped model is missing; reinstall deepscope or pass --model"
+        raise ModelError(msg)
+    expected = json.loads(sums_path.read_text()).get(name)
+    if expected != sha256(path):
+        msg = f"{path}: shipped model fails its SHA-256 check; reinstall deepscope"
+        raise ModelError(msg)
+    return path
+
+
+def ship_checkpoint(source, name):
+    """Copy a trained checkpoint into the package's ``weights/`` for shipping.
+
+    Optimizer and scheduler state are dropped (users only predict or
+    fine-tune from shipped weights) and ``SHA256SUMS.json`` is updated.
+
+    Parameters
+    ----------
+    source : str or Path
+        Checkpoint file or run directory.
+    name : str
+        File name inside ``weights/``, e.g. ``"galaxy_bars.pt"``.
+
+    Returns
+    -------
+    Path
+        The shipped file.
+    """
+    import torch
+
+    record = load_checkpoint(source)
+    for key in ("optimizer", "scheduler"):
+        record.pop(key, None)
+    folder = shipped_weights_dir()
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
+    sums_path = folder / "SHA256SUMS.json"
+    sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
+    sums[name] = sha256(path)
+    sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n")
+    return path

@@ -1,0 +1,189 @@
+"""Input discovery, output validation and atomic writes for batch commands."""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from deepscope.errors import InputError, OutputError
+
+
+def collect_inputs(paths, suffixes):
+    """Expand files and directories into a sorted list of input files.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Files (taken as given, whatever their suffix) or directories
+        (searched recursively for ``suffixes``).
+    suffixes : iterable of str
+        Lower-case suffixes such as ``".jpeg"`` or ``".fits.gz"``.
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    InputError
+        If a path does not exist, or nothing was found.
+    """
+    suffixes = tuple(s.lower() for s in suffixes)
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(suffixes)
+            )
+        elif path.exists():
+            found.append(path)
+        else:
+            msg = f"{path}: no such file or directory"
+            raise InputError(msg)
+    if not found:
+        msg = f"no input files ({', '.join(suffixes)}) in {', '.join(map(str, paths))}"
+        raise InputError(msg)
+    return found
+
+
+def check_writable(path, is_dir=False):
+    """Fail early if an output cannot be written (before any long work).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file, or directory when ``is_dir``.
+    is_dir : bool
+        Whether ``path`` is a directory to create.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputError
+        If the path (or its parent) cannot be created or written.
+    """
+    path = Path(path)
+    target = path if is_dir else path.parent
+    if path.exists() and path.is_dir() != is_dir:
+        kind = "a directory" if path.is_dir() else "a file"
+        msg = f"{path}: cannot write output: it is {kind}"
+        raise OutputError(msg)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"{path}: cannot write output: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+    if not os.access(target, os.W_OK):
+        msg = f"{path}: cannot write output: permission denied"
+        raise OutputError(msg)
+    if path.exists() and not is_dir and not os.access(path, os.W_OK):
+        msg = f"{path}: cannot write output: permission denied"
+        raise OutputError(msg)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path that is renamed onto ``path`` on success.
+
+    Readers never see a half-written file: on error the temporary file is
+    removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final output path.
+
+    Yields
+    ------
+    Path
+        Temporary path in the same directory (same file system, so the
+        final rename is atomic).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_table(table, path):
+    """Write a pandas table atomically as CSV or Parquet (by suffix).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    path : str or Path
+        ``.csv`` or ``.parquet``.
+
+    Raises
+    ------
+    OutputError
+        If the suffix is unsupported or the write fails.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        msg = f"{path}: unsupported table format {suffix!r}; use .csv or .parquet"
+        raise OutputError(msg)
+    try:
+        with atomic_path(path) as tmp:
+            if suffix == ".csv":
+                table.to_csv(tmp, index=False)
+            else:
+                table.to_parquet(tmp, index=False)
+    except OSError as exc:
+        msg = f"{path}: cannot write output: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+
+
+def read_table(path, required=()):
+    """Read a CSV, Parquet or FITS table and check its columns.
+
+    Parameters
+    ----------
+    path : str or Path
+    required : iterable of str
+        Columns that must be present.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or a required column is missing.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            table = pd.read_parquet(path)
+        elif name.endswith((".fits", ".fit", ".fits.gz")):
+            from astropy.table import Table
+
+            table = Table.read(path).to_pandas()
+        else:
+            table = pd.read_csv(path)
+    except FileNotFoundError:
+        msg = f"{path}: no such file"
+        raise InputError(msg) from None
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a user error here
+        msg = f"{path}: cannot read table: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        raise InputError(msg) from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        msg = f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, table.columns))}"
+        raise InputError(msg)
+    return table
