@@ -1,0 +1,1 @@
+"""Galaxy bar detection (and other morphology tasks) in SDSS colour cutouts."""
