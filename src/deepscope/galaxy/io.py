@@ -1,17 +1,35 @@
-"""Galaxy image files -> RGB arrays (no torch here).
+"""Galaxy image files -> RGB arrays and FITS bands (no torch here).
 
 Format dispatch is by magic bytes first, extension second, so a mislabelled
-file is still read or rejected with a clear reason.
+file is still read or rejected with a clear reason. Colour cutouts (JPEG,
+PNG) are returned as they are; FITS images in the SDSS g, r and i bands
+(one 3-plane cube or three files) become an asinh colour composite
+(Lupton et al. 2004) with i -> red, r -> green, g -> blue, as SDSS makes
+its own colour images.
 """
 
+import functools
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from deepscope.errors import FormatError
+from deepscope.errors import FormatError, InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-GALAXY_SUFFIXES = IMAGE_SUFFIXES + (".fits", ".fit", ".fits.gz", ".fz")
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
+GALAXY_SUFFIXES = IMAGE_SUFFIXES + FITS_SUFFIXES
+BANDS = ("g", "r", "i")
+
+# Softening of the asinh stretch; 8 is the value of Lupton et al. (2004)
+# and astropy's default.
+DEFAULT_Q = 8.0
+# Percentile of the summed intensity mapped to full white when no stretch
+# is given: high enough that only the galaxy core saturates, low enough
+# that one cosmic ray or star does not set the scale for the whole image.
+WHITE_PERCENTILE = 99.9
+# Largest misregistration (pixels) tolerated between three band files.
+MAX_BAND_OFFSET_PX = 0.5
 
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"SIMPLE  ": "fits"}
 
@@ -83,13 +101,330 @@ def read_rgb_image(path):
     return array
 
 
-def read_galaxy_image(path):
-    """Read any supported galaxy cutout as an RGB array.
+def _first_image_hdu(hdul, path):
+    """The first HDU holding an image array (tile-compressed ones included)."""
+    from astropy.io import fits
+
+    for hdu in hdul:
+        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and hdu.data is not None:
+            return hdu
+    msg = f"{path}: FITS file has no image data (only tables or empty HDUs)"
+    raise FormatError(msg)
+
+
+def _read_fits_array(path):
+    """Read the first image array of a FITS file as float32, with its header."""
+    from astropy.io import fits
+
+    path = Path(path)
+    sniff_format(path)
+    with warnings.catch_warnings(record=True) as caught:
+        # astropy reports truncation as a warning and then fails (or not) in
+        # various ways; record it so the user hears "truncated", not a
+        # numpy buffer error.
+        warnings.simplefilter("always")
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                hdu = _first_image_hdu(hdul, path)
+                data = np.asarray(hdu.data, dtype=np.float32)
+                header = hdu.header.copy()
+        except FormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any astropy failure means a bad file
+            if any("truncated" in str(w.message) for w in caught):
+                msg = f"{path}: FITS file is truncated"
+            else:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                msg = f"{path}: cannot read FITS image ({reason})"
+            raise FormatError(msg) from None
+    if any("truncated" in str(w.message) for w in caught):
+        msg = f"{path}: FITS file is truncated"
+        raise FormatError(msg)
+    # Degenerate leading axes (NAXIS3 = 1 ...) carry no information.
+    while data.ndim > 2 and data.shape[0] == 1:
+        data = data[0]
+    return data, header
+
+
+def _finite_band(band, path, label):
+    """Replace non-finite pixels by the band's median; refuse all-NaN bands."""
+    finite = np.isfinite(band)
+    if not finite.any():
+        msg = f"{path}: {label} has no finite pixels (all NaN or infinite)"
+        raise FormatError(msg)
+    if not finite.all():
+        # Masked pixels (bad columns, off-chip) are mostly sky; the median
+        # is the least conspicuous value to put there.
+        band = np.where(finite, band, np.median(band[finite])).astype(np.float32)
+    return band
+
+
+def read_fits_band(path):
+    """Read a single-band FITS image.
 
     Parameters
     ----------
     path : str or Path
-        JPEG or PNG cutout (FITS support: see :func:`read_fits_composite`).
+        FITS file (optionally gzipped or tile-compressed) whose first image
+        HDU is 2-D.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``float32`` array of shape ``(height, width)``; non-finite pixels are
+        replaced by the median of the finite ones.
+    header : astropy.io.fits.Header
+
+    Raises
+    ------
+    FormatError
+        If the file is not a readable FITS image, is not 2-D or has no
+        finite pixel.
+    """
+    data, header = _read_fits_array(path)
+    if data.ndim != 2:
+        msg = f"{path}: expected a 2-D single-band FITS image, got shape {data.shape}"
+        raise FormatError(msg)
+    return _finite_band(data, path, "image"), header
+
+
+def read_fits_bands(path):
+    """Read a FITS cube holding the g, r and i bands as its three planes.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file whose first image HDU has shape ``(3, height, width)``
+        (``NAXIS3 = 3``), planes in the order g, r, i.
+
+    Returns
+    -------
+    bands : numpy.ndarray
+        ``float32`` array of shape ``(3, height, width)`` in the order g, r, i.
+    header : astropy.io.fits.Header
+
+    Raises
+    ------
+    FormatError
+        If the image is single-band (three bands are needed), has another
+        shape, or a plane has no finite pixel.
+    """
+    data, header = _read_fits_array(path)
+    if data.ndim == 2:
+        msg = (
+            f"{path}: single-band FITS image; a colour composite needs three bands (g, r, i): "
+            "give the three band files or a cube with 3 planes"
+        )
+        raise FormatError(msg)
+    if data.ndim != 3 or data.shape[0] != 3:
+        msg = f"{path}: expected a FITS cube of shape (3, height, width) with planes g, r, i; got shape {data.shape}"
+        raise FormatError(msg)
+    bands = np.stack([_finite_band(data[k], path, f"{name} plane") for k, name in enumerate(BANDS)])
+    return bands, header
+
+
+def _celestial_wcs(header):
+    """The 2-D celestial WCS of a header, or None when it has none."""
+    from astropy.utils.exceptions import AstropyWarning
+    from astropy.wcs import WCS
+
+    with warnings.catch_warnings():
+        # Survey headers often carry non-standard cards that astropy fixes
+        # and reports; the user cannot act on that here.
+        warnings.simplefilter("ignore", AstropyWarning)
+        try:
+            wcs = WCS(header).celestial
+        except Exception:  # noqa: BLE001 - an unparsable WCS is the same as none
+            return None
+    return wcs if wcs.has_celestial and wcs.naxis == 2 else None
+
+
+def fits_pixel_scale(header):
+    """Pixel scale of a FITS image from its celestial WCS.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+
+    Returns
+    -------
+    float or None
+        Arcseconds per pixel (mean of the two axes), or ``None`` when the
+        header has no celestial WCS.
+
+    Examples
+    --------
+    >>> from astropy.io import fits
+    >>> header = fits.Header({"NAXIS": 2, "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN",
+    ...                       "CDELT1": -0.396 / 3600, "CDELT2": 0.396 / 3600})
+    >>> round(fits_pixel_scale(header), 3)
+    0.396
+    """
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    wcs = _celestial_wcs(header)
+    if wcs is None:
+        return None
+    scales = proj_plane_pixel_scales(wcs) * 3600.0
+    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        return None
+    return float(np.mean(scales))
+
+
+def read_gri_bands(g_path, r_path, i_path):
+    """Read three single-band FITS files (g, r, i) onto one pixel grid.
+
+    Parameters
+    ----------
+    g_path, r_path, i_path : str or Path
+        Single-band FITS images of the same field and shape.
+
+    Returns
+    -------
+    bands : numpy.ndarray
+        ``float32`` array of shape ``(3, height, width)`` in the order g, r, i.
+    header : astropy.io.fits.Header
+        Header of the r-band file (the reference grid).
+
+    Raises
+    ------
+    FormatError
+        If a file is unreadable or not 2-D, the shapes differ, or the WCS
+        of the files show they are not registered pixel to pixel.
+    """
+    paths = {"g": Path(g_path), "r": Path(r_path), "i": Path(i_path)}
+    images, headers = {}, {}
+    for band, path in paths.items():
+        images[band], headers[band] = read_fits_band(path)
+    shape = images["r"].shape
+    for band in ("g", "i"):
+        if images[band].shape != shape:
+            msg = f"{paths[band]}: {band}-band shape {images[band].shape} differs from the r band's {shape} ({paths['r']})"
+            raise FormatError(msg)
+    reference = _celestial_wcs(headers["r"])
+    if reference is not None:
+        # SDSS frames of one field are offset by many pixels between bands;
+        # stacking them unregistered gives colour fringes, so refuse.
+        centre = reference.pixel_to_world((shape[1] - 1) / 2, (shape[0] - 1) / 2)
+        for band in ("g", "i"):
+            wcs = _celestial_wcs(headers[band])
+            if wcs is None:
+                continue
+            x, y = wcs.world_to_pixel(centre)
+            offset = float(np.hypot(x - (shape[1] - 1) / 2, y - (shape[0] - 1) / 2))
+            if offset > MAX_BAND_OFFSET_PX:
+                msg = (
+                    f"{paths[band]}: {band} band is offset by {offset:.1f} px from the r band ({paths['r']}); "
+                    "resample the bands onto one pixel grid first"
+                )
+                raise FormatError(msg)
+    return np.stack([images[b] for b in BANDS]), headers["r"]
+
+
+def sky_level(band):
+    """Sky background of one band: the sigma-clipped median.
+
+    Parameters
+    ----------
+    band : numpy.ndarray
+
+    Returns
+    -------
+    float
+    """
+    from astropy.stats import sigma_clipped_stats
+
+    _, median, _ = sigma_clipped_stats(band, sigma=3.0, maxiters=5)
+    return float(median)
+
+
+@functools.lru_cache(maxsize=16)
+def _saturation_intensity(q):
+    """Intensity that make_lupton_rgb maps to full white for stretch = 1.
+
+    Found by probing astropy rather than by its formula, which changed
+    between astropy versions.
+    """
+    from astropy.visualization import make_lupton_rgb
+
+    probe = np.logspace(-3, 6, 2000)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        row = make_lupton_rgb(probe, probe, probe, stretch=1.0, Q=q)[0, :, 0]
+    return float(probe[0, np.argmax(row >= 255)])
+
+
+def lupton_composite(g, r, i, q=DEFAULT_Q, stretch=None, subtract_sky=True):
+    """Asinh colour composite of g, r, i images (i -> red, r -> green, g -> blue).
+
+    Parameters
+    ----------
+    g, r, i : numpy.ndarray
+        2-D images of the same shape, in linear flux units.
+    q : float
+        Asinh softening parameter (Lupton et al. 2004).
+    stretch : float, optional
+        Linear stretch in the images' flux units (astropy's ``stretch``).
+        By default it is chosen per image so that the
+        ``WHITE_PERCENTILE``-th percentile of the mean intensity is white.
+    subtract_sky : bool
+        Subtract each band's sigma-clipped median first, so the sky is black.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array of shape ``(height, width, 3)``.
+
+    Raises
+    ------
+    InputError
+        If the shapes differ, the images are not 2-D or ``stretch <= 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:32, :32]
+    >>> blob = np.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 20.0)
+    >>> rgb = lupton_composite(0.2 * blob, 0.5 * blob, blob)
+    >>> rgb.shape, rgb.dtype
+    ((32, 32, 3), dtype('uint8'))
+    >>> bool(rgb[16, 16, 0] > rgb[16, 16, 2])   # redder in i than in g
+    True
+    """
+    from astropy.visualization import make_lupton_rgb
+
+    bands = [np.asarray(b, dtype=np.float64) for b in (g, r, i)]
+    if bands[0].ndim != 2 or any(b.shape != bands[0].shape for b in bands):
+        msg = f"g, r, i images must be 2-D and of one shape; got {[b.shape for b in bands]}"
+        raise InputError(msg)
+    if subtract_sky:
+        bands = [b - sky_level(b) for b in bands]
+    if stretch is None:
+        intensity = np.clip(sum(bands) / 3.0, 0.0, None)
+        white = float(np.percentile(intensity, WHITE_PERCENTILE))
+        if white <= 0:
+            white = float(intensity.max())
+        # A blank image (all sky) has nothing to scale: any positive stretch
+        # renders it black.
+        stretch = white / _saturation_intensity(float(q)) if white > 0 else 1.0
+    if stretch <= 0:
+        msg = f"stretch must be positive, got {stretch}"
+        raise InputError(msg)
+    g_band, r_band, i_band = bands
+    # astropy divides f(I) by I everywhere before masking I <= 0, so black
+    # sky pixels raise a harmless 0/0 warning.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return make_lupton_rgb(i_band, r_band, g_band, stretch=stretch, Q=q)
+
+
+def read_gri_composite(g_path, r_path, i_path, q=DEFAULT_Q, stretch=None):
+    """Colour composite from three single-band FITS files.
+
+    Parameters
+    ----------
+    g_path, r_path, i_path : str or Path
+        Registered single-band FITS images of one field.
+    q, stretch
+        See :func:`lupton_composite`.
 
     Returns
     -------
@@ -99,10 +434,36 @@ def read_galaxy_image(path):
     Raises
     ------
     FormatError
-        If the file cannot be read as a galaxy image.
+        See :func:`read_gri_bands`.
+    """
+    bands, _ = read_gri_bands(g_path, r_path, i_path)
+    return lupton_composite(*bands, q=q, stretch=stretch)
+
+
+def read_galaxy_image(path):
+    """Read any supported galaxy cutout as an RGB array.
+
+    Parameters
+    ----------
+    path : str or Path
+        JPEG or PNG colour cutout, or FITS cube with the g, r, i bands as
+        its 3 planes (rendered by :func:`lupton_composite`). For three
+        single-band FITS files use :func:`read_gri_composite`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array of shape ``(height, width, 3)``.
+
+    Raises
+    ------
+    FormatError
+        If the file cannot be read as a galaxy image (truncated, not an
+        image, single-band or wrongly shaped FITS, no finite pixel).
     """
     kind = sniff_format(path)
     if kind in ("jpeg", "png"):
         return read_rgb_image(path)
-    msg = f"{path}: FITS galaxy images are not supported yet"
-    raise FormatError(msg)
+    # "gzip": astropy reads gzipped FITS transparently and rejects anything else.
+    bands, _ = read_fits_bands(path)
+    return lupton_composite(*bands)
