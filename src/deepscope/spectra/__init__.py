@@ -1,0 +1,1 @@
+"""Stellar spectra: MK classification with networks and template matching."""
