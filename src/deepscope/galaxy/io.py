@@ -21,9 +21,11 @@ FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
 GALAXY_SUFFIXES = IMAGE_SUFFIXES + FITS_SUFFIXES
 BANDS = ("g", "r", "i")
 
-# Softening of the asinh stretch; 8 is the value of Lupton et al. (2004)
-# and astropy's default.
-DEFAULT_Q = 8.0
+# Softening of the asinh stretch. Lupton et al. (2004) and astropy use 8;
+# with the white point below, 4 keeps discs visible without saturating
+# bulges, which is closer to the look of the SDSS cutouts the shipped model
+# is trained on (compared by eye on rendered test galaxies).
+DEFAULT_Q = 4.0
 # Percentile of the summed intensity mapped to full white when no stretch
 # is given: high enough that only the galaxy core saturates, low enough
 # that one cosmic ray or star does not set the scale for the whole image.
@@ -223,8 +225,18 @@ def read_fits_bands(path):
     return bands, header
 
 
-def _celestial_wcs(header):
-    """The 2-D celestial WCS of a header, or None when it has none."""
+def celestial_wcs(header):
+    """The 2-D celestial WCS of a FITS header.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+
+    Returns
+    -------
+    astropy.wcs.WCS or None
+        ``None`` when the header has no (parsable) celestial WCS.
+    """
     from astropy.utils.exceptions import AstropyWarning
     from astropy.wcs import WCS
 
@@ -262,7 +274,7 @@ def fits_pixel_scale(header):
     """
     from astropy.wcs.utils import proj_plane_pixel_scales
 
-    wcs = _celestial_wcs(header)
+    wcs = celestial_wcs(header)
     if wcs is None:
         return None
     scales = proj_plane_pixel_scales(wcs) * 3600.0
@@ -301,13 +313,13 @@ def read_gri_bands(g_path, r_path, i_path):
         if images[band].shape != shape:
             msg = f"{paths[band]}: {band}-band shape {images[band].shape} differs from the r band's {shape} ({paths['r']})"
             raise FormatError(msg)
-    reference = _celestial_wcs(headers["r"])
+    reference = celestial_wcs(headers["r"])
     if reference is not None:
         # SDSS frames of one field are offset by many pixels between bands;
         # stacking them unregistered gives colour fringes, so refuse.
         centre = reference.pixel_to_world((shape[1] - 1) / 2, (shape[0] - 1) / 2)
         for band in ("g", "i"):
-            wcs = _celestial_wcs(headers[band])
+            wcs = celestial_wcs(headers[band])
             if wcs is None:
                 continue
             x, y = wcs.world_to_pixel(centre)

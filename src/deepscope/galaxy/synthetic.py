@@ -1,0 +1,440 @@
+"""Synthetic galaxies, FITS files and catalogues with known truth.
+
+Galaxies are a de Vaucouleurs bulge (Sersic n = 4), an exponential disc
+(n = 1) and optionally a bar (a flat-topped, elongated Ferrers component),
+in the SDSS g, r and i bands. A bar takes its light from the disc, so barred
+and unbarred galaxies of the same parameters have the same total flux and
+size: only the bar tells them apart. Used by the tests (readers, occlusion,
+training on a toy problem) and by the docs.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.galaxy.io import BANDS, lupton_composite
+
+# SDSS imaging pixel scale (arcsec/px).
+SDSS_PIXEL_SCALE = 0.396
+# Relative flux in g, r, i: bulges are red, discs bluer (roughly SDSS
+# colours g - r ~ 0.8 and ~ 0.5 mag).
+BULGE_COLOURS = (0.45, 1.0, 1.35)
+DISC_COLOURS = (0.65, 1.0, 1.2)
+
+
+def sersic_bn(n):
+    """The Sersic ``b_n`` that makes ``r_eff`` the half-light radius.
+
+    Parameters
+    ----------
+    n : float
+        Sersic index (4 = de Vaucouleurs, 1 = exponential).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(sersic_bn(4.0), 3)
+    7.669
+    """
+    from scipy.special import gammaincinv
+
+    return float(gammaincinv(2.0 * n, 0.5))
+
+
+def _elliptical_radius(shape, center, axis_ratio, position_angle, oversample):
+    """Elliptical radius on an oversampled grid, shape (H, W, s, s)."""
+    height, width = shape
+    cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
+    # Sub-pixel offsets: the steep core of an n = 4 profile is badly
+    # under-sampled by pixel centres alone.
+    sub = (np.arange(oversample) + 0.5) / oversample - 0.5
+    y = np.arange(height)[:, None, None, None] + sub[None, None, :, None] - cy
+    x = np.arange(width)[None, :, None, None] + sub[None, None, None, :] - cx
+    theta = np.deg2rad(position_angle)
+    major = x * np.cos(theta) + y * np.sin(theta)
+    minor = -x * np.sin(theta) + y * np.cos(theta)
+    return np.sqrt(major**2 + (minor / axis_ratio) ** 2)
+
+
+def _check_geometry(axis_ratio, *lengths):
+    if not 0 < axis_ratio <= 1:
+        msg = f"axis_ratio must be in (0, 1], got {axis_ratio}"
+        raise ValueError(msg)
+    if any(length <= 0 for length in lengths):
+        msg = f"lengths must be positive, got {lengths}"
+        raise ValueError(msg)
+
+
+def sersic_image(shape, r_eff, n=4.0, total_flux=1.0, center=None, axis_ratio=1.0, position_angle=0.0, oversample=6):
+    """Render a Sersic profile, pixel-integrated.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(height, width)``.
+    r_eff : float
+        Half-light radius along the major axis, in pixels.
+    n : float
+        Sersic index (4: de Vaucouleurs).
+    total_flux : float
+        Flux of the whole (infinite) profile; the image holds less when the
+        profile extends beyond it.
+    center : tuple of float, optional
+        ``(x, y)`` in pixels (x = column); the image centre by default.
+    axis_ratio : float
+        Minor / major axis, in (0, 1].
+    position_angle : float
+        Major axis angle in degrees, counter-clockwise from the +x axis.
+    oversample : int
+        Sub-pixels per pixel side; keep it even, so that no sub-pixel lands
+        on the cusp of an n = 4 profile centred on a pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` image of ``shape``.
+
+    Examples
+    --------
+    >>> image = sersic_image((101, 101), r_eff=5.0, n=1.0)
+    >>> round(float(image.sum()), 3)
+    1.0
+    """
+    from scipy.special import gamma
+
+    _check_geometry(axis_ratio, r_eff)
+    bn = sersic_bn(n)
+    radius = _elliptical_radius(shape, center, axis_ratio, position_angle, oversample)
+    # Surface brightness at r_eff such that the analytic total is total_flux.
+    analytic_total = 2 * np.pi * n * axis_ratio * r_eff**2 * np.exp(bn) * bn ** (-2 * n) * gamma(2 * n)
+    i_eff = total_flux / analytic_total
+    profile = i_eff * np.exp(-bn * ((radius / r_eff) ** (1.0 / n) - 1.0))
+    return profile.mean(axis=(2, 3))
+
+
+def bar_image(shape, length, total_flux=1.0, center=None, axis_ratio=0.25, position_angle=0.0, oversample=6):
+    """Render a bar: a Ferrers ellipsoid ``(1 - m**2)**2`` inside ``m < 1``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(height, width)``.
+    length : float
+        Full length of the bar (major axis) in pixels.
+    total_flux : float
+        Flux of the bar (all of it lies inside its ellipse).
+    center, axis_ratio, position_angle, oversample
+        As in :func:`sersic_image`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` image of ``shape``.
+    """
+    _check_geometry(axis_ratio, length)
+    m = _elliptical_radius(shape, center, axis_ratio, position_angle, oversample) / (length / 2.0)
+    profile = np.where(m < 1.0, (1.0 - np.minimum(m, 1.0) ** 2) ** 2, 0.0).mean(axis=(2, 3))
+    # Normalise on the rendered pixels: the Ferrers profile is compact, so
+    # nothing falls outside unless the bar leaves the image.
+    return profile * (total_flux / profile.sum()) if profile.sum() > 0 else profile
+
+
+@dataclass
+class SyntheticGalaxy:
+    """A rendered galaxy and its truth.
+
+    Attributes
+    ----------
+    bands : numpy.ndarray
+        ``float32`` ``(3, height, width)`` images in the g, r, i bands (flux
+        units, sky-subtracted, with noise).
+    bar_mask : numpy.ndarray
+        ``bool`` ``(height, width)``: pixels inside the bar's ellipse (all
+        False for an unbarred galaxy).
+    r_dev : float
+        de Vaucouleurs (bulge) half-light radius, pixels.
+    barred : bool
+    """
+
+    bands: np.ndarray
+    bar_mask: np.ndarray
+    r_dev: float
+    barred: bool
+
+    def rgb(self):
+        """The galaxy as an SDSS-like ``uint8`` colour composite (H, W, 3)."""
+        return lupton_composite(*self.bands)
+
+
+def render_galaxy(
+    size=64, r_dev=5.0, barred=False, disc_scale=2.5, bulge_fraction=0.4, bar_fraction=0.3,
+    bar_length=None, axis_ratio=0.9, position_angle=0.0, bar_angle=None, flux=20000.0, noise=1.0,
+    center=None, seed=None,
+):
+    """Render a bulge + disc (+ bar) galaxy in g, r and i.
+
+    Parameters
+    ----------
+    size : int
+        Image side, pixels.
+    r_dev : float
+        Bulge de Vaucouleurs half-light radius, pixels.
+    barred : bool
+        Add a bar, whose light is taken from the disc (``bar_fraction`` of
+        the disc flux), so the total flux does not change.
+    disc_scale : float
+        Disc half-light radius in units of ``r_dev``.
+    bulge_fraction : float
+        Bulge share of the total r-band flux.
+    bar_fraction : float
+        Share of the disc flux moved into the bar when ``barred``.
+    bar_length : float, optional
+        Full bar length in pixels; default ``2 * disc_scale * r_dev``
+        (the disc's half-light diameter).
+    axis_ratio : float
+        Disc (and bulge) minor / major axis ratio.
+    position_angle : float
+        Disc major axis, degrees counter-clockwise from +x.
+    bar_angle : float, optional
+        Bar major axis, degrees; default 60 degrees from the disc's.
+    flux : float
+        Total r-band flux.
+    noise : float
+        Standard deviation of the Gaussian sky noise per pixel and band.
+    center : tuple of float, optional
+        ``(x, y)`` in pixels; the image centre by default.
+    seed : int or numpy.random.Generator, optional
+        Seeds the noise.
+
+    Returns
+    -------
+    SyntheticGalaxy
+
+    Examples
+    --------
+    >>> galaxy = render_galaxy(size=48, r_dev=4.0, barred=True, seed=0)
+    >>> galaxy.bands.shape, galaxy.rgb().shape, bool(galaxy.bar_mask.any())
+    ((3, 48, 48), (48, 48, 3), True)
+    """
+    rng = np.random.default_rng(seed)
+    shape = (size, size)
+    bar_length = 2.0 * disc_scale * r_dev if bar_length is None else bar_length
+    bar_angle = position_angle + 60.0 if bar_angle is None else bar_angle
+    disc_flux = flux * (1.0 - bulge_fraction)
+    bar_flux = disc_flux * bar_fraction if barred else 0.0
+    geometry = {"center": center, "axis_ratio": axis_ratio, "position_angle": position_angle}
+    bulge = sersic_image(shape, r_dev, n=4.0, total_flux=flux * bulge_fraction, **geometry)
+    disc = sersic_image(shape, disc_scale * r_dev, n=1.0, total_flux=disc_flux - bar_flux, **geometry)
+    bar_geometry = {"center": center, "axis_ratio": 0.25, "position_angle": bar_angle}
+    bar = bar_image(shape, bar_length, total_flux=bar_flux, **bar_geometry) if barred else np.zeros(shape)
+    if barred:
+        bar_mask = _elliptical_radius(shape, center, 0.25, bar_angle, 1)[:, :, 0, 0] < bar_length / 2.0
+    else:
+        bar_mask = np.zeros(shape, dtype=bool)
+    bands = np.stack([
+        bulge * BULGE_COLOURS[k] + (disc + bar) * DISC_COLOURS[k] for k in range(len(BANDS))
+    ])
+    bands = bands + rng.normal(0.0, noise, bands.shape)
+    return SyntheticGalaxy(bands=bands.astype(np.float32), bar_mask=bar_mask, r_dev=float(r_dev), barred=bool(barred))
+
+
+def wcs_header(shape, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+    """A gnomonic (TAN) celestial WCS header centred on ``(ra, dec)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(height, width)`` of the image.
+    pixel_scale : float
+        Arcseconds per pixel.
+    ra, dec : float
+        Sky position of the image centre, degrees.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+    """
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra, dec]
+    # FITS pixels are 1-based: the centre of an N-pixel axis is (N + 1) / 2.
+    wcs.wcs.crpix = [(shape[1] + 1) / 2.0, (shape[0] + 1) / 2.0]
+    # East to the left, as on the sky: RA decreases with the column.
+    wcs.wcs.cd = np.array([[-pixel_scale, 0.0], [0.0, pixel_scale]]) / 3600.0
+    return wcs.to_header()
+
+
+def write_fits_cube(path, bands, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+    """Write g, r, i bands as one FITS cube with a celestial WCS.
+
+    Parameters
+    ----------
+    path : str or Path
+    bands : numpy.ndarray
+        ``(3, height, width)`` in the order g, r, i.
+    pixel_scale, ra, dec
+        See :func:`wcs_header`.
+
+    Returns
+    -------
+    Path
+    """
+    from astropy.io import fits
+
+    header = wcs_header(bands.shape[1:], pixel_scale, ra, dec)
+    for k, band in enumerate(BANDS, start=1):
+        header[f"BAND{k}"] = (band, f"SDSS filter of plane {k}")
+    path = Path(path)
+    fits.PrimaryHDU(np.asarray(bands, dtype=np.float32), header=header).writeto(path, overwrite=True)
+    return path
+
+
+def write_fits_bands(directory, bands, stem="galaxy", pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+    """Write g, r, i bands as three single-band FITS files, like SDSS frames.
+
+    Parameters
+    ----------
+    directory : str or Path
+    bands : numpy.ndarray
+        ``(3, height, width)`` in the order g, r, i.
+    stem : str
+        Files are named ``{stem}-{band}.fits``.
+    pixel_scale, ra, dec
+        See :func:`wcs_header`.
+
+    Returns
+    -------
+    tuple of Path
+        The g, r and i file paths.
+    """
+    from astropy.io import fits
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for band, image in zip(BANDS, bands):
+        header = wcs_header(image.shape, pixel_scale, ra, dec)
+        header["FILTER"] = (band, "SDSS filter")
+        path = directory / f"{stem}-{band}.fits"
+        fits.PrimaryHDU(np.asarray(image, dtype=np.float32), header=header).writeto(path, overwrite=True)
+        paths.append(path)
+    return tuple(paths)
+
+
+def synthetic_catalog(n=200, seed=0):
+    """A galaxy catalogue with SDSS column names, spanning the sample cuts.
+
+    Magnitudes, redshifts and radii are drawn on both sides of the default
+    cuts of :func:`deepscope.galaxy.catalog.select_sample`, and a few rows
+    carry SDSS's ``-9999`` "no measurement" value.
+
+    Parameters
+    ----------
+    n : int
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``objID, ra, dec, petroMag_r, modelMag_r, z, petroR50_r, deVRad_r``.
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({
+        "objID": np.arange(1_237_645_000_000_000_000, 1_237_645_000_000_000_000 + n, dtype=np.int64),
+        "ra": rng.uniform(150.0, 200.0, n),
+        "dec": rng.uniform(-5.0, 60.0, n),
+        "petroMag_r": rng.uniform(12.0, 19.0, n),
+        "z": rng.uniform(0.0, 0.3, n),
+        "petroR50_r": rng.uniform(1.0, 40.0, n),
+    })
+    table["modelMag_r"] = table["petroMag_r"] - rng.uniform(0.0, 0.3, n)
+    table["deVRad_r"] = table["petroR50_r"] * rng.uniform(0.8, 1.5, n)
+    missing = rng.choice(n, size=max(1, n // 50), replace=False)
+    table.loc[missing, "petroMag_r"] = -9999.0
+    return table[["objID", "ra", "dec", "petroMag_r", "modelMag_r", "z", "petroR50_r", "deVRad_r"]]
+
+
+def offset_positions(ra, dec, offset_arcsec, seed=0):
+    """Move sky positions by exact angular offsets in random directions.
+
+    Parameters
+    ----------
+    ra, dec : array_like
+        Degrees.
+    offset_arcsec : float or array_like
+        Angular distance of each moved position from the original.
+    seed : int
+
+    Returns
+    -------
+    ra, dec : numpy.ndarray
+        Degrees.
+    """
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    rng = np.random.default_rng(seed)
+    coords = SkyCoord(np.asarray(ra, dtype=float) * u.deg, np.asarray(dec, dtype=float) * u.deg)
+    angle = rng.uniform(0.0, 360.0, len(coords)) * u.deg
+    moved = coords.directional_offset_by(angle, np.broadcast_to(offset_arcsec, len(coords)) * u.arcsec)
+    return moved.ra.deg, moved.dec.deg
+
+
+def write_bar_sample(out_dir, n=40, size=64, suffix=".png", test_fraction=0.25, seed=0):
+    """Write a toy barred / unbarred image set in the layout of the real data.
+
+    Half the galaxies are barred; bulge radius, disc orientation and
+    inclination are drawn from the same distributions for both classes,
+    so the bar is the only difference (no size shortcut).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Receives ``images/`` and ``labels.csv``.
+    n : int
+        Number of galaxies.
+    size : int
+        Image side, pixels.
+    suffix : str
+        ``".png"`` (lossless) or ``".jpeg"``.
+    test_fraction : float
+        Share of galaxies marked ``split = test``.
+    seed : int
+
+    Returns
+    -------
+    Path
+        The ``labels.csv`` with columns ``file, barred, ra, dec, split``.
+    """
+    import pandas as pd
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    barred = np.arange(n) % 2 == 1
+    rng.shuffle(barred)
+    rows = []
+    for k in range(n):
+        galaxy = render_galaxy(
+            size=size, r_dev=rng.uniform(0.05, 0.09) * size, barred=bool(barred[k]),
+            axis_ratio=rng.uniform(0.7, 1.0), position_angle=rng.uniform(0.0, 180.0),
+            bar_angle=rng.uniform(0.0, 180.0), seed=rng,
+        )
+        name = f"images/synthetic_{k:04d}{suffix}"
+        Image.fromarray(galaxy.rgb()).save(out_dir / name)
+        rows.append({
+            "file": name, "barred": int(barred[k]), "ra": rng.uniform(150.0, 200.0),
+            "dec": rng.uniform(0.0, 50.0), "split": "test" if rng.random() < test_fraction else "train",
+        })
+    labels = out_dir / "labels.csv"
+    pd.DataFrame(rows).to_csv(labels, index=False)
+    return labels
