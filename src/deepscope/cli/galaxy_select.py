@@ -1,0 +1,46 @@
+"""Select a galaxy sample from a catalogue with magnitude, redshift and size cuts.
+
+Keeps galaxies with r_min < r < r_max, z < z_max and radius_min <= R50 <=
+radius_max (arcsec): bright enough to show structure, near enough to be
+resolved, large enough on the sky (defaults: 14 < r < 17.4, z < 0.2,
+5-30 arcsec). The catalogue is CSV, FITS or Parquet with SDSS column names;
+the magnitude is the first present of petroMag_r, modelMag_r, r,
+cModelMag_r unless --mag-column names one. Rows left after each cut are
+logged on stderr. The output (CSV or Parquet, by suffix) keeps every column.
+
+Example:
+
+  deepscope galaxy select sdss_galaxies.fits --out sample.parquet --z-max 0.1
+"""
+
+
+def add_args(parser):
+    parser.add_argument("catalog", metavar="CATALOG", help="catalogue table (.csv, .fits, .parquet)")
+    parser.add_argument("--out", required=True, metavar="SAMPLE", help="output table (.csv or .parquet)")
+    parser.add_argument("--mag-column", help="r-band magnitude column (default: petroMag_r, modelMag_r, r, cModelMag_r)")
+    parser.add_argument("--z-column", default="z", help="redshift column (default: z)")
+    parser.add_argument("--radius-column", default="petroR50_r", help="half-light radius column, arcsec (default: petroR50_r)")
+    parser.add_argument("--r-min", type=float, default=14.0, help="bright limit: keep r > R_MIN (default: 14)")
+    parser.add_argument("--r-max", type=float, default=17.4, help="faint limit: keep r < R_MAX (default: 17.4)")
+    parser.add_argument("--z-max", type=float, default=0.2, help="keep z < Z_MAX (default: 0.2)")
+    parser.add_argument("--radius-min", type=float, default=5.0, help="keep radius >= RADIUS_MIN arcsec (default: 5)")
+    parser.add_argument("--radius-max", type=float, default=30.0, help="keep radius <= RADIUS_MAX arcsec (default: 30)")
+
+
+def main(args):
+    from deepscope.core.files import check_writable, read_table, write_table
+    from deepscope.errors import OutputError
+    from deepscope.galaxy.catalog import select_sample
+
+    if not args.out.lower().endswith((".csv", ".parquet")):
+        msg = f"{args.out}: unsupported table format; use .csv or .parquet"
+        raise OutputError(msg)
+    check_writable(args.out)
+    table = read_table(args.catalog)
+    selected, counts = select_sample(
+        table, r_min=args.r_min, r_max=args.r_max, z_max=args.z_max, radius_min=args.radius_min,
+        radius_max=args.radius_max, mag_column=args.mag_column, z_column=args.z_column,
+        radius_column=args.radius_column, source=args.catalog,
+    )
+    write_table(selected, args.out)
+    print(f"selected {len(selected)} of {counts[0][1]} galaxies -> {args.out}")

@@ -1,0 +1,350 @@
+"""Galaxy catalogues: sample selection cuts and sky cross-matching.
+
+Catalogues are pandas tables with SDSS column names (CSV, Parquet or FITS
+on disk, read by :func:`deepscope.core.files.read_table`). Column names
+are matched exactly first, then ignoring case, because FITS tables often
+come with upper-case names (``PETROMAG_R``).
+"""
+
+import logging
+
+import numpy as np
+
+from deepscope.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+# r-band magnitude columns, in order of preference: the Petrosian magnitude
+# defines the SDSS main galaxy sample (Strauss et al. 2002); SkyServer's
+# plain ``r`` is the model magnitude.
+MAG_COLUMNS = ("petroMag_r", "modelMag_r", "r", "cModelMag_r")
+Z_COLUMN = "z"
+RADIUS_COLUMN = "petroR50_r"
+
+# Sky coordinate column pairs, in order of preference (SDSS, upper-case
+# FITS, VizieR J2000 and ICRS names).
+COORD_COLUMNS = (("ra", "dec"), ("RAJ2000", "DEJ2000"), ("_RAJ2000", "_DEJ2000"), ("RA_ICRS", "DE_ICRS"))
+
+
+def find_column(table, name, source="table"):
+    """The column of ``table`` called ``name``, exactly or ignoring case.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    name : str
+    source : str
+        Name of the table's file, for the error message.
+
+    Returns
+    -------
+    str
+        The column's name as spelled in ``table``.
+
+    Raises
+    ------
+    InputError
+        If there is no such column, or several that differ only in case.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> find_column(pd.DataFrame({"PETROMAG_R": [15.0]}), "petroMag_r")
+    'PETROMAG_R'
+    """
+    if name in table.columns:
+        return name
+    matches = [c for c in table.columns if str(c).lower() == name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        msg = f"{source}: column {name!r} is ambiguous: {', '.join(map(str, matches))}"
+    else:
+        msg = f"{source}: missing column {name!r}; found {', '.join(map(str, table.columns))}"
+    raise InputError(msg)
+
+
+def _has_column(table, name):
+    return name in table.columns or any(str(c).lower() == name.lower() for c in table.columns)
+
+
+def _numeric(table, column, source):
+    """A column as float, refusing text (a wrong column would cut silently)."""
+    import pandas as pd
+
+    values = table[column]
+    if not (pd.api.types.is_numeric_dtype(values) or values.isna().all()):
+        msg = f"{source}: column {column!r} is not numeric (first value {values.iloc[0]!r})"
+        raise InputError(msg)
+    return values.astype(float).to_numpy()
+
+
+def magnitude_column(table, mag_column=None, source="table"):
+    """The r-band magnitude column to cut on.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    mag_column : str, optional
+        Use this column; by default the first present of ``MAG_COLUMNS``
+        (``petroMag_r``, ``modelMag_r``, ``r``, ``cModelMag_r``).
+    source : str
+        Name of the table's file, for the error message.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        If the column (or every default) is missing.
+    """
+    if mag_column is not None:
+        return find_column(table, mag_column, source)
+    for name in MAG_COLUMNS:
+        if _has_column(table, name):
+            return find_column(table, name, source)
+    msg = f"{source}: no r-band magnitude column (tried {', '.join(MAG_COLUMNS)}); name one with --mag-column"
+    raise InputError(msg)
+
+
+def select_sample(
+    table, r_min=14.0, r_max=17.4, z_max=0.2, radius_min=5.0, radius_max=30.0, mag_column=None,
+    z_column=Z_COLUMN, radius_column=RADIUS_COLUMN, source="table",
+):
+    """Apply the galaxy sample cuts: bright, nearby and well resolved.
+
+    A row passes when ``r_min < mag < r_max``, ``z < z_max`` and
+    ``radius_min <= radius <= radius_max`` (arcsec). Missing values
+    (NaN, or SDSS's ``-9999``) fail the cut they are in.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    r_min, r_max : float
+        Magnitude range (exclusive).
+    z_max : float
+        Redshift upper bound (exclusive).
+    radius_min, radius_max : float
+        Half-light radius range in arcsec (inclusive).
+    mag_column : str, optional
+        See :func:`magnitude_column`.
+    z_column, radius_column : str
+        Redshift and radius columns.
+    source : str
+        Name of the table's file, for messages.
+
+    Returns
+    -------
+    selected : pandas.DataFrame
+        The rows that pass every cut, index reset.
+    counts : list of tuple of (str, int)
+        ``(cut, rows left after it)`` in order, starting with all rows.
+
+    Raises
+    ------
+    InputError
+        If a column is missing or not numeric, or a range is empty.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"petroMag_r": [15.0, 18.0], "z": [0.05, 0.05], "petroR50_r": [8.0, 8.0]})
+    >>> selected, counts = select_sample(table)
+    >>> len(selected), counts[-1][1]
+    (1, 1)
+    """
+    if not r_min < r_max:
+        msg = f"empty magnitude range: r_min {r_min} >= r_max {r_max}"
+        raise InputError(msg)
+    if not radius_min <= radius_max:
+        msg = f"empty radius range: radius_min {radius_min} > radius_max {radius_max}"
+        raise InputError(msg)
+    mag = magnitude_column(table, mag_column, source)
+    z = find_column(table, z_column, source)
+    radius = find_column(table, radius_column, source)
+    mag_values = _numeric(table, mag, source)
+    z_values = _numeric(table, z, source)
+    radius_values = _numeric(table, radius, source)
+    # NaN compares False, so missing values fail every cut they meet.
+    cuts = (
+        (f"{r_min:g} < {mag} < {r_max:g}", (mag_values > r_min) & (mag_values < r_max)),
+        (f"{z} < {z_max:g}", z_values < z_max),
+        (f"{radius_min:g} <= {radius} <= {radius_max:g} arcsec", (radius_values >= radius_min) & (radius_values <= radius_max)),
+    )
+    keep = np.ones(len(table), dtype=bool)
+    counts = [("all rows", len(table))]
+    for name, passed in cuts:
+        keep &= passed
+        counts.append((name, int(keep.sum())))
+        logger.info("%s: %d of %d rows pass (%d left)", name, int(passed.sum()), len(table), int(keep.sum()))
+    return table[keep].reset_index(drop=True), counts
+
+
+def coordinate_columns(table, ra_column=None, dec_column=None, source="table"):
+    """The right ascension and declination columns of a table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    ra_column, dec_column : str, optional
+        Names to use; by default the first pair of ``COORD_COLUMNS``
+        present (``ra/dec``, ``RA/DEC``, ``RAJ2000/DEJ2000`` ...).
+    source : str
+        Name of the table's file, for the error message.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    InputError
+        If a named column is missing, or no known pair is present.
+    """
+    if (ra_column is None) != (dec_column is None):
+        msg = f"{source}: give both the ra and the dec column, or neither"
+        raise InputError(msg)
+    if ra_column is not None:
+        return find_column(table, ra_column, source), find_column(table, dec_column, source)
+    for ra, dec in COORD_COLUMNS:
+        if _has_column(table, ra) and _has_column(table, dec):
+            return find_column(table, ra, source), find_column(table, dec, source)
+    tried = ", ".join(f"{ra}/{dec}" for ra, dec in COORD_COLUMNS)
+    msg = f"{source}: no sky coordinate columns (tried {tried}, any case); name them explicitly"
+    raise InputError(msg)
+
+
+def _sky_coords(table, ra_column, dec_column, source):
+    """SkyCoord of a table's rows; rows with missing coordinates are flagged."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    ra = _numeric(table, ra_column, source)
+    dec = _numeric(table, dec_column, source)
+    valid = np.isfinite(ra) & np.isfinite(dec)
+    if np.any(np.abs(dec[valid]) > 90):
+        bad = dec[valid][np.abs(dec[valid]) > 90][0]
+        msg = f"{source}: column {dec_column!r} has {bad}, outside [-90, 90]: declinations must be in degrees"
+        raise InputError(msg)
+    coords = SkyCoord(np.where(valid, ra, 0.0) * u.deg, np.where(valid, dec, 0.0) * u.deg)
+    return coords, valid
+
+
+def crossmatch(
+    sample, labels, radius_arcsec, keep_unmatched=False, ra_column=None, dec_column=None,
+    label_ra_column=None, label_dec_column=None, sample_name="sample",
+):
+    """Attach the nearest label-catalogue row within a radius to each sample row.
+
+    Each label catalogue is matched against the sample's positions
+    independently (nearest neighbour on the sky). Its columns are added
+    under their own names, or as ``{name}_{column}`` where that name is
+    already taken; the separation goes into ``{name}_sep_arcsec``.
+
+    Parameters
+    ----------
+    sample : pandas.DataFrame
+    labels : list of tuple of (str, pandas.DataFrame)
+        ``(name, table)`` per label catalogue; the name (e.g. the file
+        stem) prefixes colliding columns.
+    radius_arcsec : float
+        Largest separation accepted as a match.
+    keep_unmatched : bool
+        Keep sample rows without a match in some catalogue (its columns
+        left empty) instead of dropping them.
+    ra_column, dec_column : str, optional
+        Sample coordinate columns (degrees); see :func:`coordinate_columns`.
+    label_ra_column, label_dec_column : str, optional
+        Coordinate columns of every label catalogue.
+    sample_name : str
+        Name of the sample's file, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The sample rows with the label columns added, index reset.
+
+    Raises
+    ------
+    InputError
+        If the radius is not positive, a table is empty, or coordinate
+        columns are missing or not in degrees.
+    """
+    import astropy.units as u
+    import pandas as pd
+
+    if not (np.isfinite(radius_arcsec) and radius_arcsec > 0):
+        msg = f"match radius must be a positive number of arcsec, got {radius_arcsec}"
+        raise InputError(msg)
+    if sample.empty:
+        msg = f"{sample_name}: the sample has no rows"
+        raise InputError(msg)
+    ra, dec = coordinate_columns(sample, ra_column, dec_column, sample_name)
+    sample_coords, sample_valid = _sky_coords(sample, ra, dec, sample_name)
+    result = sample.reset_index(drop=True).copy()
+    matched_all = sample_valid.copy()
+    for name, table in labels:
+        if table.empty:
+            msg = f"{name}: the label catalogue has no rows"
+            raise InputError(msg)
+        lra, ldec = coordinate_columns(table, label_ra_column, label_dec_column, name)
+        coords, valid = _sky_coords(table, lra, ldec, name)
+        if not valid.any():
+            msg = f"{name}: no row has finite coordinates in {lra!r}, {ldec!r}"
+            raise InputError(msg)
+        table = table[valid].reset_index(drop=True)
+        index, separation, _ = sample_coords.match_to_catalog_sky(coords[valid])
+        separation = separation.to_value(u.arcsec)
+        matched = sample_valid & (separation <= radius_arcsec)
+        # Label -1 is absent from the RangeIndex, so unmatched rows come out
+        # empty (NaN) instead of carrying a too-distant neighbour's labels.
+        added = table.reindex(np.where(matched, index, -1)).reset_index(drop=True)
+        renamed = {}
+        for column in added.columns:
+            renamed[column] = f"{name}_{column}" if column in result.columns else column
+            if renamed[column] in result.columns:
+                msg = f"{name}: column {column!r} collides with {renamed[column]!r} already in the output"
+                raise InputError(msg)
+        sep_column = f"{name}_sep_arcsec"
+        if sep_column in result.columns or sep_column in renamed.values():
+            msg = f"{name}: output column {sep_column!r} already exists; rename the file"
+            raise InputError(msg)
+        result = pd.concat([result, added.rename(columns=renamed)], axis=1)
+        result[sep_column] = np.where(matched, separation, np.nan)
+        matched_all &= matched
+        repeats = int(pd.Series(index[matched]).duplicated().sum())
+        logger.info(
+            "%s: %d of %d sample rows matched within %g arcsec (%d label rows matched more than once)",
+            name, int(matched.sum()), len(result), radius_arcsec, repeats,
+        )
+    if not keep_unmatched:
+        result = result[matched_all].reset_index(drop=True)
+    logger.info("%d of %d sample rows matched every catalogue", int(matched_all.sum()), len(matched_all))
+    return result
+
+
+def unique_names(paths):
+    """Short, distinct names for label files: their stems, numbered if repeated.
+
+    Parameters
+    ----------
+    paths : list of Path
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> unique_names([Path("a/gz2.csv"), Path("b/gz2.fits"), Path("na10.csv")])
+    ['gz2', 'gz2_2', 'na10']
+    """
+    names, seen = [], {}
+    for path in paths:
+        stem = path.name.split(".")[0]
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return names
