@@ -25,6 +25,9 @@ COMMANDS = {
         "layers": "galaxy_layers",
         "occlusion": "galaxy_occlusion",
     },
+    "cryoem": {
+        "train": "cryoem_train",
+    },
 }
 TOP_LEVEL = {"demo": "demo"}
 DOMAIN_HELP = {

@@ -9,6 +9,8 @@ PyTorch upgrades, and a checkpoint that carries pickled code is refused.
 
 import hashlib
 import json
+import re
+import warnings
 from pathlib import Path
 
 from deepscope import __version__
@@ -101,11 +103,23 @@ def load_checkpoint(path):
     import torch
 
     path = resolve_checkpoint(path)
+    with open(path, "rb") as fh:
+        is_zip = fh.read(4) == b"PK\x03\x04"
+    if not is_zip:
+        # torch.save has written zip archives since PyTorch 1.6; anything else
+        # would go to the legacy unpickler, which we never want to reach.
+        msg = f"{path}: not a readable checkpoint (not a PyTorch zip archive)"
+        raise ModelError(msg)
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about legacy storages on the way to refusing them;
+            # the refusal below is the message users need.
+            warnings.simplefilter("ignore", UserWarning)
+            record = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        msg = f"{path}: refused to load checkpoint: it carries pickled code or objects ({first[:120]})"
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = found.group(1) if found else "a disallowed object"
+        msg = f"{path}: refused to load checkpoint: it carries pickled code or objects ({what})"
         raise ModelError(msg) from None
     except Exception as exc:  # noqa: BLE001 - corrupt zip, truncated file ...
         msg = f"{path}: not a readable checkpoint ({type(exc).__name__})"
@@ -225,3 +239,21 @@ def ship_checkpoint(source, name):
     sums[name] = sha256(path)
     sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n")
     return path
+
+
+def update_checkpoint_meta(path, **meta):
+    """Add or replace entries of a checkpoint's ``meta`` dict, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Checkpoint file.
+    **meta
+        Entries to set (plain data).
+    """
+    import torch
+
+    record = load_checkpoint(path)
+    record["meta"] = {**record.get("meta", {}), **meta}
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)

@@ -87,7 +87,7 @@ def predict_dataset(model, dataset, batch_size, device):
 
 
 def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
-        score_fn=None, meta=None, resume=False, progress=True):
+        score_fn=None, meta=None, resume=False, progress=True, stop_after=None):
     """Train a registered model, checkpointing every epoch.
 
     Parameters
@@ -112,6 +112,10 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
         Continue from ``run_dir/last.pt`` if it exists.
     progress : bool
         Show a progress bar on stderr.
+    stop_after : int, optional
+        Return after this many epochs of the schedule, as if interrupted
+        (the schedule still spans ``config.epochs``); for resumption tests
+        and time-boxed runs.
 
     Returns
     -------
@@ -140,6 +144,8 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
     )
     history, best_score, best_epoch, start_epoch, bad_epochs = [], -math.inf, -1, 0, 0
 
+    if dist_info.is_primary:
+        run_dir.mkdir(parents=True, exist_ok=True)
     last_path = run_dir / CHECKPOINT_NAME
     if resume and last_path.is_file():
         state = load_checkpoint(last_path)
@@ -169,7 +175,7 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
 
     try:
         for epoch in range(start_epoch, config.epochs):
-            if bad_epochs >= config.patience:
+            if bad_epochs >= config.patience or (stop_after is not None and epoch >= stop_after):
                 break
             # Re-seed from (seed, rank, epoch) so a resumed run replays the same
             # shuffles and augmentations as an uninterrupted one.
@@ -191,7 +197,7 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
                 loss = loss_fn(train_model(x.to(device)), _to_device(y, device))
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(x)
+                total += loss.item() * len(x)
                 count += len(x)
                 bar.set_postfix(loss=f"{total / count:.4f}")
             scheduler.step()

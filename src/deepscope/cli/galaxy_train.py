@@ -1,0 +1,35 @@
+"""Train a galaxy classifier (bars by default) on a labels CSV.
+
+The CSV has a `file` column (paths relative to the CSV) and the target column
+(`barred` 0/1 by default). Rows with split == test are never used; a
+stratified share of the rest validates (early stopping, threshold).
+
+example:
+  deepscope galaxy train --data ../shared/data/galaxy/sdss_gz2_bars/labels.csv --out runs/bars
+  deepscope galaxy train --data ../shared/data/galaxy/sdss_gz_ellip_spiral/labels.csv \\
+      --target morphology --out runs/morphology
+"""
+
+
+def add_args(parser):
+    from deepscope.cli.train_options import add_train_args
+    from deepscope.galaxy.train import DEFAULT_CONFIG, DEFAULT_INPUT_SIZE
+
+    parser.add_argument("--data", required=True, metavar="LABELS_CSV", help="labels table (file + target column)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    parser.add_argument("--target", default="barred", help="label column (default barred; e.g. morphology)")
+    parser.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
+                        help=f"network input side in pixels (default {DEFAULT_INPUT_SIZE})")
+    add_train_args(parser, DEFAULT_CONFIG)
+
+
+def main(args):
+    import json
+
+    from deepscope.cli.train_options import config_from_args
+    from deepscope.galaxy.train import DEFAULT_CONFIG, train_galaxy
+
+    config = config_from_args(args, DEFAULT_CONFIG)
+    summary = train_galaxy(args.data, args.out, target=args.target, config=config,
+                           input_size=args.input_size, resume=args.resume)
+    print(json.dumps({k: summary[k] for k in ("best_val_score", "best_epoch", "threshold", "n_train", "n_val")}))

@@ -1,0 +1,45 @@
+"""Training options shared by every ``<domain> train`` command."""
+
+from deepscope.config import resolve_config
+
+
+def add_train_args(parser, defaults):
+    """Add the common training options, showing the domain's defaults.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    defaults : deepscope.config.TrainConfig
+    """
+    group = parser.add_argument_group("training")
+    group.add_argument("--arch", help=f"registered network (default {defaults.model}; see list in --help of 'deepscope')")
+    group.add_argument("--config", help="YAML file of training settings (overridden by options)")
+    group.add_argument("--epochs", type=int, help=f"maximum epochs (default {defaults.epochs})")
+    group.add_argument("--batch-size", type=int, help=f"batch size per process (default {defaults.batch_size})")
+    group.add_argument("--lr", type=float, help=f"learning rate (default {defaults.lr})")
+    group.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {defaults.patience})")
+    group.add_argument("--val-fraction", type=float, help=f"validation share (default {defaults.val_fraction})")
+    group.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
+    group.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+    group.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    group.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0)")
+    group.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+
+
+def config_from_args(args, defaults):
+    """Resolve defaults < --config YAML < command-line options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    defaults : deepscope.config.TrainConfig
+
+    Returns
+    -------
+    deepscope.config.TrainConfig
+    """
+    return resolve_config(
+        defaults, args.config, model=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        patience=args.patience, val_fraction=args.val_fraction, seed=args.seed, device=args.device,
+        threads=args.threads, num_workers=args.num_workers,
+    )

@@ -1,0 +1,111 @@
+"""Figure files for the explain commands: layer feature maps and occlusion maps."""
+
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.core import plots
+from deepscope.core.files import atomic_path, check_writable
+from deepscope.core.report import Report
+from deepscope.galaxy.classifier import GalaxyClassifier
+from deepscope.galaxy.explain import conv_feature_maps, occlusion_map
+from deepscope.galaxy.io import read_galaxy_image
+from deepscope.galaxy.task import to_model_input
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_layer_maps(image_path, out_dir, model=None, max_channels=32):
+    """Write one PNG grid of feature maps per convolutional layer, and an index page.
+
+    Parameters
+    ----------
+    image_path : str or Path
+        Cutout to show.
+    out_dir : str or Path
+        Output directory.
+    model : str, optional
+        Shipped model name, run directory or checkpoint.
+    max_channels : int
+        Feature maps shown per layer.
+
+    Returns
+    -------
+    list of Path
+        The PNG files, input first.
+    """
+    out_dir = check_writable(out_dir, is_dir=True)
+    classifier = GalaxyClassifier.load(model)
+    rgb = read_galaxy_image(image_path)
+    batch = to_model_input(rgb, classifier.input_size)[None]
+    probs = classifier.probabilities(batch)[0]
+    report = Report(out_dir, f"feature maps of {Path(image_path).name}")
+    report.text(", ".join(f"p_{n} = {p:.3f}" for n, p in zip(classifier.class_names, probs)))
+    paths = [out_dir / "input.png"]
+    _save(plots.image_grid_figure([batch[0].transpose(1, 2, 0)], ["input"], ncols=1), paths[0])
+    report.image(paths[0].name, "input")
+    for number, (name, maps) in enumerate(conv_feature_maps(classifier.model, batch), start=1):
+        shown = maps[:max_channels]
+        fig = plots.image_grid_figure(list(shown), [f"ch {i}" for i in range(len(shown))], ncols=8,
+                                      cmap="viridis", suptitle=f"layer {number}: {name} {maps.shape}")
+        path = out_dir / f"{number:02d}_{name.replace('.', '_')}.png"
+        _save(fig, path)
+        report.image(path.name, f"layer {number} ({name}), {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")
+        paths.append(path)
+    report.write()
+    return paths
+
+
+def occlusion_figure(rgb, heat, base, positive):
+    """Cutout, occlusion heat map and overlay side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), dpi=100)
+    axes[0].imshow(rgb)
+    axes[0].set_title(f"input, p_{positive} = {base:.3f}", fontsize=9)
+    shown = axes[1].imshow(heat, cmap="inferno", vmin=0, vmax=1)
+    axes[1].set_title(f"p_{positive} with patch here", fontsize=9)
+    fig.colorbar(shown, ax=axes[1], fraction=0.046)
+    axes[2].imshow(rgb)
+    axes[2].imshow(np.clip(base - heat, 0, None), cmap="Reds", alpha=0.55,
+                   extent=(-0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5, -0.5))
+    axes[2].set_title("drop in probability (red)", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def write_occlusion_png(image_path, out_path, model=None, patch=12, stride=4):
+    """Write the occlusion figure of one cutout.
+
+    Parameters
+    ----------
+    image_path : str or Path
+    out_path : str or Path
+        Output PNG.
+    model : str, optional
+    patch, stride : int
+        Occluding square side and step, in model-input pixels.
+
+    Returns
+    -------
+    float
+        Positive-class probability of the unoccluded cutout.
+    """
+    check_writable(out_path)
+    classifier = GalaxyClassifier.load(model)
+    rgb = read_galaxy_image(image_path)
+    image = to_model_input(rgb, classifier.input_size)
+    heat, base = occlusion_map(lambda b: classifier.probabilities(b)[:, -1], image, patch, stride)
+    _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, classifier.class_names[-1]), out_path)
+    return base

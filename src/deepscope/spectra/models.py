@@ -1,0 +1,146 @@
+"""Registered networks for prepared spectra of shape ``(batch, 2, n_points)``.
+
+Channel 0 is continuum-normalised flux minus one, channel 1 the coverage
+mask. Classifiers return ``(batch, 1 + N_LUM)``: column 0 is the temperature
+index divided by 10 (main-class units, O0 = 0, M0 = 6), the rest are
+luminosity-class logits for I ... VI. Together they give the talk's code
+``1000*A1 + 100*A2 + 2*A3 + 1.5`` (see :mod:`deepscope.spectra.mktype`);
+regressing the two parts separately is what lets a partial type (no
+subclass, or no luminosity class) still train the part it knows.
+"""
+
+import torch
+from torch import nn
+
+from deepscope.registry import register_model
+from deepscope.spectra.mktype import N_LUM
+
+N_OUTPUTS = 1 + N_LUM
+
+
+class SpectraANN(nn.Module):
+    """Fully connected network on the flattened spectrum (the talk's ANN)."""
+
+    def __init__(self, n_points=580, hidden=(256, 128), dropout=0.1):
+        super().__init__()
+        layers, width = [nn.Flatten()], 2 * n_points
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+            width = size
+        layers.append(nn.Linear(width, N_OUTPUTS))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SpectraEncoder(nn.Module):
+    """1-D convolutions down to a fixed-length feature vector.
+
+    Adaptive pooling to ``pooled`` positions keeps where a feature is (a
+    line's wavelength matters) while making the head independent of the
+    grid size.
+    """
+
+    def __init__(self, channels=(16, 32, 64), kernel=7, pooled=16, out_features=128):
+        super().__init__()
+        layers, width = [], 2
+        for size in channels:
+            layers += [nn.Conv1d(width, size, kernel, padding=kernel // 2), nn.BatchNorm1d(size),
+                       nn.ReLU(), nn.MaxPool1d(2)]
+            width = size
+        layers += [nn.AdaptiveAvgPool1d(pooled), nn.Flatten(), nn.Linear(width * pooled, out_features)]
+        self.net = nn.Sequential(*layers)
+        self.out_features = out_features
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SpectraCNN(nn.Module):
+    """Convolutional classifier: encoder plus a small fully connected head."""
+
+    def __init__(self, channels=(16, 32, 64), kernel=7, dropout=0.2):
+        super().__init__()
+        self.encoder = SpectraEncoder(channels, kernel)
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(self.encoder.out_features, N_OUTPUTS))
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+class SpectraAutoencoder(nn.Module):
+    """Convolutional encoder to a small code, fully connected decoder.
+
+    ``forward`` returns the reconstructed channel 0 ``(batch, n_points)``;
+    :meth:`encode` gives the code used by ``embed``, ``compress`` and the
+    fine-tuned classifier.
+    """
+
+    def __init__(self, n_points=580, latent=16, channels=(16, 32, 64)):
+        super().__init__()
+        self.encoder = SpectraEncoder(channels, out_features=128)
+        self.to_code = nn.Linear(128, latent)
+        self.decoder = nn.Sequential(nn.Linear(latent, 256), nn.ReLU(), nn.Linear(256, n_points))
+
+    def encode(self, x):
+        return self.to_code(torch.relu(self.encoder(x)))
+
+    def decode(self, code):
+        return self.decoder(code)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
+class SpectraAEClassifier(nn.Module):
+    """The autoencoder's encoder with a classifier head, fine-tuned whole."""
+
+    def __init__(self, n_points=580, latent=16, channels=(16, 32, 64), dropout=0.2):
+        super().__init__()
+        self.encoder = SpectraEncoder(channels, out_features=128)
+        self.to_code = nn.Linear(128, latent)
+        self.head = nn.Sequential(nn.Linear(latent, 64), nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, N_OUTPUTS))
+
+    def forward(self, x):
+        return self.head(self.to_code(torch.relu(self.encoder(x))))
+
+
+@register_model
+def spectra_ann(n_points=580, hidden=(256, 128), dropout=0.1):
+    """The talk's ANN: two hidden layers on the flattened spectrum and mask."""
+    return SpectraANN(n_points, tuple(hidden), dropout)
+
+
+@register_model
+def spectra_cnn(n_points=580, channels=(16, 32, 64), kernel=7, dropout=0.2):
+    """1-D CNN classifier (``n_points`` is accepted for a uniform interface)."""
+    del n_points  # adaptive pooling makes the CNN independent of the grid size
+    return SpectraCNN(tuple(channels), kernel, dropout)
+
+
+@register_model
+def spectra_autoencoder(n_points=580, latent=16, channels=(16, 32, 64)):
+    """Autoencoder pretrained without labels."""
+    return SpectraAutoencoder(n_points, latent, tuple(channels))
+
+
+@register_model
+def spectra_ae_classifier(n_points=580, latent=16, channels=(16, 32, 64), dropout=0.2, pretrained=None):
+    """Encoder of a pretrained :func:`spectra_autoencoder` plus a classifier head.
+
+    Parameters
+    ----------
+    pretrained : str, optional
+        Autoencoder checkpoint (file or run directory) whose encoder weights
+        initialise this model. Loading a trained classifier does not need it:
+        its own state dict replaces every weight.
+    """
+    model = SpectraAEClassifier(n_points, latent, tuple(channels), dropout)
+    if pretrained:
+        from deepscope.core.checkpoint import load_checkpoint
+
+        state = load_checkpoint(pretrained)["state_dict"]
+        encoder = {k: v for k, v in state.items() if k.startswith(("encoder.", "to_code."))}
+        model.load_state_dict(encoder, strict=False)
+    return model

@@ -1,0 +1,500 @@
+"""MK classification as a learning task: targets, loss, metrics, predictions.
+
+A type gives up to two targets: the temperature index ``t = 10*(A1-1) + A2``
+(regressed, in subclass units) and the luminosity class (classified, I ...
+VI). The loss uses what a catalogue string knows: a full type trains both
+heads; ``'Am'`` or ``'G:w?'`` (main class only) only asks ``t`` to fall inside
+its main class's interval; ``'M6Svar'`` trains the temperature head alone;
+``'sd:F'`` trains the luminosity head and the main-class interval. Strings
+with no O-M type (``'HB'``, ``'L0'``) are left out, and counted.
+"""
+
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from deepscope.config import TrainConfig
+from deepscope.errors import DeepscopeError, InputError
+from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, format_type, index_to_parts, parse_mk, \
+    type_to_code
+from deepscope.spectra.preprocess import Grid, prepare
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = TrainConfig(
+    model="spectra_cnn",  # best of ANN, CNN and AE on the leave-one-library-out table
+    epochs=60,  # small data: an epoch takes seconds on CPU
+    batch_size=32,  # about 1000 training spectra; smaller batches generalise better here
+    lr=2e-3,
+    weight_decay=1e-3,  # stronger than the default: libraries differ, spectra within one do not
+    patience=15,
+    val_fraction=0.15,
+    threads=2,  # the machines we train on have two cores
+)
+SHIPPED_NAME = "spectra_mk.pt"
+OUTPUT_COLUMNS = ("sptype", "main_class", "subclass", "lum_class", "code", "temperature_index")
+
+
+def type_targets(sptypes):
+    """Training targets for catalogue type strings.
+
+    Parameters
+    ----------
+    sptypes : sequence of str
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``usable`` (bool, a type was parsed), ``t`` (temperature index, 0
+        where unknown), ``t_known``, ``lo``/``hi`` (interval the index must
+        lie in), ``lum`` (``(N, N_LUM)`` soft labels: ``IV-V`` is half IV,
+        half V), ``lum_known``.
+    """
+    n = len(sptypes)
+    out = {"usable": np.zeros(n, bool), "t": np.zeros(n, np.float32), "t_known": np.zeros(n, np.float32),
+           "lo": np.zeros(n, np.float32), "hi": np.zeros(n, np.float32),
+           "lum": np.zeros((n, N_LUM), np.float32), "lum_known": np.zeros(n, np.float32)}
+    for i, text in enumerate(sptypes):
+        mk = parse_mk(text)
+        if mk is None:
+            continue
+        out["usable"][i] = True
+        base = 10.0 * (mk.a1 - 1)
+        out["lo"][i], out["hi"][i] = base, base + 9.5
+        if mk.subclass is not None:
+            out["t"][i], out["t_known"][i] = mk.temperature_index, 1.0
+        if mk.lum_class is not None:
+            low, high = math.floor(mk.lum_class), math.ceil(mk.lum_class)
+            out["lum"][i, low - 1] += 0.5
+            out["lum"][i, high - 1] += 0.5
+            out["lum_known"][i] = 1.0
+    return out
+
+
+def spectra_loss(outputs, targets):
+    """Loss of classifier outputs against :func:`type_targets` (as tensors).
+
+    Huber loss (1 subclass) on the temperature index where it is known, a
+    hinge that keeps it inside the main class where only that is known, and
+    soft-label cross-entropy on the luminosity class where it is known.
+
+    Parameters
+    ----------
+    outputs : torch.Tensor
+        ``(batch, 1 + N_LUM)``.
+    targets : dict of torch.Tensor
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    t_hat = 10.0 * outputs[:, 0]
+    known = targets["t_known"]
+    huber = F.smooth_l1_loss(t_hat, targets["t"], beta=1.0, reduction="none")
+    outside = F.relu(targets["lo"] - t_hat) + F.relu(t_hat - targets["hi"])
+    t_loss = torch.where(known > 0, huber, outside).mean() / 5.0
+    log_p = F.log_softmax(outputs[:, 1:], dim=1)
+    ce = -(targets["lum"] * log_p).sum(dim=1)
+    lum_loss = (ce * targets["lum_known"]).sum() / targets["lum_known"].sum().clamp(min=1.0)
+    return t_loss + lum_loss
+
+
+def spectra_score(outputs, targets):
+    """Validation score (higher is better): minus subclass error and luminosity errors."""
+    t_hat = 10.0 * outputs[:, 0].numpy()
+    known = targets["t_known"].numpy() > 0
+    mae = float(np.abs(t_hat - targets["t"].numpy())[known].mean()) if known.any() else 0.0
+    lum_known = targets["lum_known"].numpy() > 0
+    pred = outputs[:, 1:].argmax(1).numpy()
+    hit = targets["lum"].numpy()[np.arange(len(pred)), pred] > 0
+    lum_err = float(1 - hit[lum_known].mean()) if lum_known.any() else 0.0
+    # One luminosity-class error weighs as much as three subclasses.
+    return -(mae + 3.0 * lum_err)
+
+
+def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=False):
+    """Read and prepare many spectra; bad files are reported, not fatal.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+    grid : Grid
+    min_coverage : float
+    workers : int
+        Reader threads.
+    progress : bool
+
+    Returns
+    -------
+    x : numpy.ndarray
+        ``(n_good, 2, grid.n)`` float32.
+    good : numpy.ndarray of int
+        Index into ``paths`` of each row of ``x``.
+    failures : list of (str, str)
+    """
+    from tqdm import tqdm
+
+    from deepscope.spectra.io import read_spectrum
+
+    def load(path):
+        try:
+            return prepare(read_spectrum(path), grid, min_coverage, path=str(path)), None
+        except DeepscopeError as exc:
+            return None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(tqdm(pool.map(load, paths), total=len(paths), desc="read spectra",
+                            disable=not progress, leave=False))
+    arrays, good, failures = [], [], []
+    for i, (array, error) in enumerate(results):
+        if error is None:
+            arrays.append(array)
+            good.append(i)
+        else:
+            failures.append((str(paths[i]), error))
+    x = np.stack(arrays) if arrays else np.zeros((0, 2, grid.n), np.float32)
+    return x, np.asarray(good, int), failures
+
+
+def make_dataset(x, targets=None, augment=False):
+    """A torch dataset of prepared spectra and their targets.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(N, 2, n)``.
+    targets : dict of numpy.ndarray, optional
+        From :func:`type_targets`; ``None`` for autoencoder training, where
+        the target is the input's flux row.
+    augment : bool
+        Add noise (SNR 15 to 200), shift by up to one pixel and, for one
+        spectrum in five, cut the red end as libr18's 3800-4620 A coverage
+        does, so a model trained on full spectra still reads short ones.
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+    """
+    import torch
+    from torch.utils.data import Dataset
+
+    class _Spectra(Dataset):
+        def __init__(self):
+            self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            self.y = None if targets is None else {
+                k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in targets.items() if k != "usable"}
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            item = self.x[i]
+            clean = item[0]
+            if augment:
+                item = item.clone()
+                shift = int(torch.randint(-1, 2, ()).item())
+                if shift:
+                    item = torch.roll(item, shift, dims=1)
+                    item[:, 0 if shift > 0 else -1] = 0.0
+                if torch.rand(()) < 0.2:
+                    cut = int(item.shape[1] * (0.45 + 0.5 * float(torch.rand(()))))
+                    item[:, cut:] = 0.0
+                sigma = 1.0 / (15.0 + 185.0 * float(torch.rand(())))
+                item[0] = (item[0] + sigma * torch.randn_like(item[0])) * item[1]
+            if self.y is None:
+                return item, torch.stack([clean, self.x[i][1]])
+            return item, {k: v[i] for k, v in self.y.items()}
+
+    return _Spectra()
+
+
+def reconstruction_loss(outputs, targets):
+    """Masked mean squared error of an autoencoder's flux reconstruction."""
+    mask = targets[:, 1]
+    return (((outputs - targets[:, 0]) ** 2) * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4,
+                     pool_x=None, pretrain_epochs=40, meta=None, progress=True):
+    """Train a registered spectral classifier; returns the fit result.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Prepared labelled spectra ``(N, 2, grid.n)``.
+    sptypes : sequence of str
+        Their catalogue types; unparsable ones are dropped (and logged).
+    run_dir : str or Path
+    config : TrainConfig
+        ``config.model`` is ``spectra_ann``, ``spectra_cnn`` or
+        ``spectra_ae_classifier``.
+    grid : Grid
+    min_coverage : float
+        Stored in the checkpoint so prediction applies the same rule.
+    pool_x : numpy.ndarray, optional
+        Unlabelled spectra for autoencoder pretraining (with ``x``, labels
+        ignored); only used by ``spectra_ae_classifier``.
+    pretrain_epochs : int
+    meta : dict, optional
+        Extra metadata for the checkpoint (training libraries ...).
+    progress : bool
+
+    Returns
+    -------
+    deepscope.core.trainer.FitResult
+
+    Raises
+    ------
+    InputError
+        If fewer than ten spectra have a usable type.
+    """
+    from pathlib import Path
+
+    import dataclasses
+
+    import torch
+
+    from deepscope.core.trainer import fit
+
+    targets = type_targets(list(sptypes))
+    usable = targets["usable"]
+    if usable.sum() < 10:
+        msg = f"only {int(usable.sum())} spectra have a usable MK type; need at least 10 to train"
+        raise InputError(msg)
+    if (~usable).any():
+        log.info("left out %d spectra whose type is not an O-M MK type", int((~usable).sum()))
+    x, sptypes = x[usable], [s for s, u in zip(sptypes, usable) if u]
+    targets = {k: v[usable] for k, v in targets.items()}
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(x))
+    n_val = max(1, int(round(config.val_fraction * len(x))))
+    val, train = order[:n_val], order[n_val:]
+    run_dir = Path(run_dir)
+    model_kwargs = {"n_points": grid.n, **config.model_kwargs}
+
+    if config.model == "spectra_ae_classifier" and "pretrained" not in config.model_kwargs:
+        pool = x if pool_x is None else np.concatenate([x, pool_x])
+        ae_config = dataclasses.replace(config, model="spectra_autoencoder", epochs=pretrain_epochs,
+                                        model_kwargs={})
+        ae_order = rng.permutation(len(pool))
+        ae_val = ae_order[:max(1, len(pool) // 10)]
+        ae_train = ae_order[len(ae_val):]
+        log.info("pretraining the autoencoder on %d spectra (labels ignored)", len(pool))
+        fit("spectra_autoencoder", {"n_points": grid.n}, make_dataset(pool[ae_train], augment=True),
+            make_dataset(pool[ae_val]), reconstruction_loss, ae_config, run_dir / "pretrain",
+            meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress)
+        model_kwargs["pretrained"] = str(run_dir / "pretrain")
+
+    templates = {"x": torch.from_numpy(x[train][:, 0]).half(), "mask": torch.from_numpy(x[train][:, 1] > 0),
+                 "sptypes": [sptypes[i] for i in train]}
+    full_meta = {"grid": grid.as_dict(), "min_coverage": min_coverage, "templates": templates, **(meta or {})}
+    split = {k: v[train] for k, v in targets.items() if k != "usable"}
+    val_split = {k: v[val] for k, v in targets.items() if k != "usable"}
+    return fit(config.model, model_kwargs, make_dataset(x[train], split, augment=True),
+               make_dataset(x[val], val_split), spectra_loss, config, run_dir,
+               score_fn=spectra_score, meta=full_meta, progress=progress)
+
+
+def load_model(path=None):
+    """A trained classifier and its metadata; the shipped one by default.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Checkpoint file or run directory.
+
+    Returns
+    -------
+    model : torch.nn.Module
+    meta : dict
+        With ``grid`` (a :class:`Grid`), ``min_coverage`` and ``templates``.
+    """
+    from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint, shipped_checkpoint
+    from deepscope.errors import ModelError
+
+    record = load_checkpoint(path if path is not None else shipped_checkpoint(SHIPPED_NAME))
+    meta = dict(record.get("meta", {}))
+    if "grid" not in meta or record["model"] not in ("spectra_ann", "spectra_cnn", "spectra_ae_classifier"):
+        msg = f"{path}: not a spectral classifier checkpoint (model {record['model']!r})"
+        raise ModelError(msg)
+    # The pretrained-encoder path only mattered at training time; the trained
+    # state dict replaces those weights, and the path may not exist here.
+    kwargs = {k: v for k, v in record.get("model_kwargs", {}).items() if k != "pretrained"}
+    model = model_from_checkpoint({**record, "model_kwargs": kwargs})
+    meta["grid"] = Grid(**meta["grid"])
+    return model, meta
+
+
+def predict_outputs(model, x, batch_size=512):
+    """Raw classifier outputs for prepared spectra.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    x : numpy.ndarray
+        ``(N, 2, n)``.
+    batch_size : int
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 1 + N_LUM)``.
+    """
+    import torch
+
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            outputs.append(model(torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))).numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, 1 + N_LUM), np.float32)
+
+
+def decode(t_index, lum_class):
+    """Prediction rows from temperature indices and luminosity classes.
+
+    Parameters
+    ----------
+    t_index : array-like of float
+    lum_class : array-like of int
+        1 (I) to 6 (VI).
+
+    Returns
+    -------
+    list of dict
+        Keys :data:`OUTPUT_COLUMNS`.
+
+    Examples
+    --------
+    >>> decode([42.1], [5])[0]["sptype"], decode([42.1], [5])[0]["code"]
+    ('G2V', 5211.5)
+    """
+    rows = []
+    for t, lum in zip(t_index, lum_class):
+        main, sub = index_to_parts(t)
+        rows.append({"sptype": format_type(main, sub, int(lum)), "main_class": main, "subclass": sub,
+                     "lum_class": LUM_NAMES[int(lum)], "code": type_to_code(MAIN_CLASSES.index(main) + 1, sub, lum),
+                     "temperature_index": round(float(t), 2)})
+    return rows
+
+
+def outputs_to_rows(outputs):
+    """Decode classifier outputs (see :mod:`deepscope.spectra.models`)."""
+    return decode(10.0 * outputs[:, 0], outputs[:, 1:].argmax(1) + 1)
+
+
+class TemplateMatcher:
+    """Nearest library spectrum by chi-square on the common grid (baseline).
+
+    Like PyHammer-style tools: every prepared template is compared with the
+    spectrum over the pixels both cover; the temperature index comes from
+    the nearest template whose subclass is known, the luminosity class from
+    the nearest whose luminosity class is known.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Template fluxes ``(T, n)`` (row 0 of prepared spectra).
+    mask : numpy.ndarray of bool
+        ``(T, n)``.
+    sptypes : sequence of str
+    """
+
+    def __init__(self, x, mask, sptypes):
+        targets = type_targets(list(sptypes))
+        self.x = np.asarray(x, np.float32) * mask
+        self.mask = np.asarray(mask, np.float32)
+        self.t = targets["t"]
+        self.t_ok = targets["t_known"] > 0
+        self.lum = targets["lum"].argmax(1) + 1
+        self.lum_ok = targets["lum_known"] > 0
+        # A template's luminosity is only a single class if it is not a range.
+        self.lum_ok &= targets["lum"].max(1) > 0.75
+
+    def chi2(self, x):
+        """Mean squared difference over common pixels, ``(N, T)``."""
+        flux, mask = x[:, 0], x[:, 1]
+        w, y = self.mask, self.x
+        common = mask @ w.T
+        sq = (mask * flux ** 2) @ w.T - 2 * (mask * flux) @ y.T + mask @ (y ** 2).T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # Templates sharing under a third of the grid are no match at all.
+            return np.where(common >= 0.3 * flux.shape[1], sq / np.maximum(common, 1), np.inf)
+
+    def predict(self, x, batch_size=256):
+        """Prediction rows for prepared spectra ``(N, 2, n)``."""
+        rows = []
+        for start in range(0, len(x), batch_size):
+            d = self.chi2(np.asarray(x[start:start + batch_size], np.float32))
+            t = self.t[np.argmin(np.where(self.t_ok, d, np.inf), axis=1)]
+            lum = self.lum[np.argmin(np.where(self.lum_ok, d, np.inf), axis=1)]
+            rows += decode(t, lum)
+        return rows
+
+    @classmethod
+    def from_meta(cls, meta):
+        """The baseline built from a checkpoint's training spectra."""
+        templates = meta["templates"]
+        return cls(templates["x"].float().numpy(), templates["mask"].numpy(), templates["sptypes"])
+
+
+def score_predictions(sptypes, predicted):
+    """Compare predictions with catalogue types.
+
+    Parameters
+    ----------
+    sptypes : sequence of str
+        True catalogue types.
+    predicted : pandas.DataFrame
+        With ``main_class``, ``temperature_index`` and ``lum_class``.
+
+    Returns
+    -------
+    metrics : dict
+        ``n``, ``main_class_accuracy``, ``subclass_mae``,
+        ``within_one_subclass``, ``lum_class_accuracy`` (and their counts).
+    detail : pandas.DataFrame
+        Per spectrum: true and predicted main class, index, luminosity class.
+    """
+    import pandas as pd
+
+    lum_number = {v: k for k, v in LUM_NAMES.items()}
+    rows = []
+    for text, (_, pred) in zip(sptypes, predicted.iterrows()):
+        mk = parse_mk(text)
+        if mk is None:
+            continue
+        p_lum = lum_number[pred["lum_class"]]
+        true_lum = None
+        if mk.lum_class is not None:
+            # For a range ('IV-V') either end counts as right.
+            options = {math.floor(mk.lum_class), math.ceil(mk.lum_class)}
+            true_lum = p_lum if p_lum in options else round(mk.lum_class + 1e-9)
+        rows.append({"true_main": mk.main_class, "pred_main": pred["main_class"],
+                     "true_t": mk.temperature_index, "pred_t": float(pred["temperature_index"]),
+                     "true_lum": true_lum, "pred_lum": p_lum})
+    detail = pd.DataFrame(rows)
+    if detail.empty:
+        msg = "no spectrum has a usable MK type to score against"
+        raise InputError(msg)
+    t_rows = detail.dropna(subset=["true_t"])
+    # The reported subclass is rounded to 0.5, so the error is measured on it.
+    err = np.abs(np.round(2 * t_rows["pred_t"].clip(0, 69.5)) / 2 - t_rows["true_t"])
+    lum_rows = detail.dropna(subset=["true_lum"])
+    metrics = {
+        "n": len(detail),
+        "main_class_accuracy": float((detail["true_main"] == detail["pred_main"]).mean()),
+        "n_subclass": len(t_rows),
+        "subclass_mae": float(err.mean()) if len(t_rows) else math.nan,
+        "within_one_subclass": float((err <= 1.0).mean()) if len(t_rows) else math.nan,
+        "n_lum": len(lum_rows),
+        "lum_class_accuracy": float((lum_rows["true_lum"] == lum_rows["pred_lum"]).mean())
+        if len(lum_rows) else math.nan,
+    }
+    return metrics, detail
