@@ -1,0 +1,58 @@
+"""Pick particles in micrographs with a trained U-Net.
+
+INPUT is any mix of micrograph files and directories (MRC, MRCS, TIFF,
+JPEG, PNG). For each micrograph OUT/<stem>.star gets rlnCoordinateX,
+rlnCoordinateY (x = column, y = row of the image as read) and
+rlnAutopickFigureOfMerit. Without --model the model shipped with deepscope
+is used (trained on 8 EMPIAR-10017 micrographs, particle diameter 108 px);
+another --diameter rescales the micrograph to the size the model knows.
+Bad files are listed at the end; the good ones are still written.
+
+Example:
+
+  deepscope cryoem pick ../shared/data/cryoem/empiar10017/micrographs/Falcon_2012_06_12-14_33_35_0.jpg \\
+      --diameter 108 --out picks --overlays
+"""
+
+
+def add_args(parser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="micrograph files or directories")
+    parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels")
+    parser.add_argument("--out", required=True, help="output directory for <stem>.star files")
+    parser.add_argument("--model", help="checkpoint or run directory (default: the shipped model)")
+    parser.add_argument("--threshold", type=float, help="minimum pick score (default: tuned at training)")
+    parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
+                        help="contrast enhancement (auto: on for MRC/TIFF, off for JPEG/PNG)")
+    parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability)")
+    parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png with the picks")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+
+
+def main(args):
+    from pathlib import Path
+
+    import torch
+
+    from deepscope.core.files import check_writable, collect_inputs
+    from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
+    from deepscope.cryoem.task import Picker
+    from deepscope.cryoem.workflow import pick_files
+    from deepscope.errors import BatchError, InputError
+
+    if args.diameter <= 0:
+        msg = f"--diameter must be positive, got {args.diameter}"
+        raise InputError(msg)
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        msg = f"--threshold must be between 0 and 1, got {args.threshold}"
+        raise InputError(msg)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    paths = collect_inputs(args.inputs, MICROGRAPH_SUFFIXES)
+    out_dir = check_writable(args.out, is_dir=True)
+    picker = Picker.from_checkpoint(Path(args.model) if args.model else None)
+    rows, failures = pick_files(paths, picker, args.diameter, out_dir, threshold=args.threshold,
+                                enhance=args.enhance, masks=args.masks, overlays=args.overlays)
+    for row in rows:
+        print(f"{row['file']}\t{row['n_picks']} picks\t{row['star']}")
+    if failures:
+        raise BatchError(failures)
