@@ -26,7 +26,11 @@ COMMANDS = {
         "occlusion": "galaxy_occlusion",
     },
     "cryoem": {
+        "simulate": "cryoem_simulate",
+        "convert": "cryoem_convert",
         "train": "cryoem_train",
+        "pick": "cryoem_pick",
+        "evaluate": "cryoem_evaluate",
     },
 }
 TOP_LEVEL = {"demo": "demo"}

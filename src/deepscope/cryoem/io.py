@@ -387,7 +387,8 @@ def write_coordinates(table, path, box_size=None, shape=None):
     Parameters
     ----------
     table : pandas.DataFrame
-        Columns ``x``, ``y`` and optionally ``score``.
+        Columns ``x``, ``y`` and optionally ``score`` (and ``rot``,
+        ``tilt``, ``psi`` Euler angles, kept in STAR files).
     path : str or Path
         ``.star`` (RELION), ``.box`` (EMAN), ``.csv`` (CryoPPP) or ``.cs``
         (cryoSPARC).
@@ -426,6 +427,10 @@ def write_coordinates(table, path, box_size=None, shape=None):
                     "rlnCoordinateX": x, "rlnCoordinateY": y,
                     "rlnAutopickFigureOfMerit": np.where(np.isfinite(score), score, -999.0),
                 })
+                # simulated particles carry their true orientation
+                for column, name in (("rot", "rlnAngleRot"), ("tilt", "rlnAngleTilt"), ("psi", "rlnAnglePsi")):
+                    if column in table:
+                        frame[name] = table[column].to_numpy(dtype=np.float64)
                 starfile.write(frame, tmp, overwrite=True)
             elif suffix == ".box":
                 half = box_size / 2
