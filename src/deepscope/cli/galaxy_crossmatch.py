@@ -46,7 +46,7 @@ def main(args):
     result = crossmatch(
         sample, labels, args.radius, keep_unmatched=args.keep_unmatched, ra_column=args.ra_column,
         dec_column=args.dec_column, label_ra_column=args.label_ra_column,
-        label_dec_column=args.label_dec_column, sample_name=args.sample,
+        label_dec_column=args.label_dec_column, sample_name=args.sample, label_sources=args.labels,
     )
     write_table(result, args.out)
     print(f"wrote {len(result)} of {len(sample)} sample rows -> {args.out}")

@@ -234,7 +234,7 @@ def _sky_coords(table, ra_column, dec_column, source):
 
 def crossmatch(
     sample, labels, radius_arcsec, keep_unmatched=False, ra_column=None, dec_column=None,
-    label_ra_column=None, label_dec_column=None, sample_name="sample",
+    label_ra_column=None, label_dec_column=None, sample_name="sample", label_sources=None,
 ):
     """Attach the nearest label-catalogue row within a radius to each sample row.
 
@@ -260,6 +260,9 @@ def crossmatch(
         Coordinate columns of every label catalogue.
     sample_name : str
         Name of the sample's file, for messages.
+    label_sources : list of str, optional
+        Names of the label catalogues' files, for messages; the ``labels``
+        names by default.
 
     Returns
     -------
@@ -285,14 +288,15 @@ def crossmatch(
     sample_coords, sample_valid = _sky_coords(sample, ra, dec, sample_name)
     result = sample.reset_index(drop=True).copy()
     matched_all = sample_valid.copy()
-    for name, table in labels:
+    label_sources = [name for name, _ in labels] if label_sources is None else label_sources
+    for (name, table), source in zip(labels, label_sources):
         if table.empty:
-            msg = f"{name}: the label catalogue has no rows"
+            msg = f"{source}: the label catalogue has no rows"
             raise InputError(msg)
-        lra, ldec = coordinate_columns(table, label_ra_column, label_dec_column, name)
-        coords, valid = _sky_coords(table, lra, ldec, name)
+        lra, ldec = coordinate_columns(table, label_ra_column, label_dec_column, source)
+        coords, valid = _sky_coords(table, lra, ldec, source)
         if not valid.any():
-            msg = f"{name}: no row has finite coordinates in {lra!r}, {ldec!r}"
+            msg = f"{source}: no row has finite coordinates in {lra!r}, {ldec!r}"
             raise InputError(msg)
         table = table[valid].reset_index(drop=True)
         index, separation, _ = sample_coords.match_to_catalog_sky(coords[valid])
@@ -305,11 +309,11 @@ def crossmatch(
         for column in added.columns:
             renamed[column] = f"{name}_{column}" if column in result.columns else column
             if renamed[column] in result.columns:
-                msg = f"{name}: column {column!r} collides with {renamed[column]!r} already in the output"
+                msg = f"{source}: column {column!r} collides with {renamed[column]!r} already in the output"
                 raise InputError(msg)
         sep_column = f"{name}_sep_arcsec"
         if sep_column in result.columns or sep_column in renamed.values():
-            msg = f"{name}: output column {sep_column!r} already exists; rename the file"
+            msg = f"{source}: output column {sep_column!r} already exists; rename the file"
             raise InputError(msg)
         result = pd.concat([result, added.rename(columns=renamed)], axis=1)
         result[sep_column] = np.where(matched, separation, np.nan)
@@ -317,7 +321,7 @@ def crossmatch(
         repeats = int(pd.Series(index[matched]).duplicated().sum())
         logger.info(
             "%s: %d of %d sample rows matched within %g arcsec (%d label rows matched more than once)",
-            name, int(matched.sum()), len(result), radius_arcsec, repeats,
+            source, int(matched.sum()), len(result), radius_arcsec, repeats,
         )
     if not keep_unmatched:
         result = result[matched_all].reset_index(drop=True)
