@@ -76,7 +76,8 @@ def test_select_magnitude_priority_and_override(catalog):
     without_petro = catalog.drop(columns="petroMag_r")
     selected, counts = select_sample(without_petro)
     assert "modelMag_r" in counts[1][0]
-    np.testing.assert_array_equal(selected["objID"], without_petro[_expected_mask(without_petro, "modelMag_r")]["objID"])
+    expected = without_petro[_expected_mask(without_petro, "modelMag_r")]
+    np.testing.assert_array_equal(selected["objID"], expected["objID"])
     selected, counts = select_sample(catalog, mag_column="modelMag_r")
     assert "modelMag_r" in counts[1][0]
 

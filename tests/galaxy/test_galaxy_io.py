@@ -250,7 +250,8 @@ def test_misregistered_band_files_are_rejected(tmp_path, galaxy):
 
 def test_band_file_that_is_a_cube_is_rejected(tmp_path, galaxy, cube_path):
     g, r, _ = write_fits_bands(tmp_path, galaxy.bands)
-    with pytest.raises(FormatError, match=r"galaxy\.fits: expected a 2-D single-band FITS image, got shape \(3, 48, 48\)"):
+    message = r"galaxy\.fits: expected a 2-D single-band FITS image, got shape \(3, 48, 48\)"
+    with pytest.raises(FormatError, match=message):
         io.read_gri_composite(g, r, cube_path)
 
 

@@ -42,7 +42,7 @@ def main(args):
     check_writable(args.out)
     sample = read_table(args.sample)
     paths = [Path(p) for p in args.labels]
-    labels = [(name, read_table(path)) for name, path in zip(unique_names(paths), paths)]
+    labels = [(name, read_table(path)) for name, path in zip(unique_names(paths), paths, strict=True)]
     result = crossmatch(
         sample, labels, args.radius, keep_unmatched=args.keep_unmatched, ra_column=args.ra_column,
         dec_column=args.dec_column, label_ra_column=args.label_ra_column,

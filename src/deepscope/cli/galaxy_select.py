@@ -17,9 +17,11 @@ Example:
 def add_args(parser):
     parser.add_argument("catalog", metavar="CATALOG", help="catalogue table (.csv, .fits, .parquet)")
     parser.add_argument("--out", required=True, metavar="SAMPLE", help="output table (.csv or .parquet)")
-    parser.add_argument("--mag-column", help="r-band magnitude column (default: petroMag_r, modelMag_r, r, cModelMag_r)")
+    parser.add_argument("--mag-column",
+                        help="r-band magnitude column (default: first of petroMag_r, modelMag_r, r, cModelMag_r)")
     parser.add_argument("--z-column", default="z", help="redshift column (default: z)")
-    parser.add_argument("--radius-column", default="petroR50_r", help="half-light radius column, arcsec (default: petroR50_r)")
+    parser.add_argument("--radius-column", default="petroR50_r",
+                        help="half-light radius column, arcsec (default: petroR50_r)")
     parser.add_argument("--r-min", type=float, default=14.0, help="bright limit: keep r > R_MIN (default: 14)")
     parser.add_argument("--r-max", type=float, default=17.4, help="faint limit: keep r < R_MAX (default: 17.4)")
     parser.add_argument("--z-max", type=float, default=0.2, help="keep z < Z_MAX (default: 0.2)")

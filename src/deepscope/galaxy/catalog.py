@@ -171,7 +171,10 @@ def select_sample(
     cuts = (
         (f"{r_min:g} < {mag} < {r_max:g}", (mag_values > r_min) & (mag_values < r_max)),
         (f"{z} < {z_max:g}", z_values < z_max),
-        (f"{radius_min:g} <= {radius} <= {radius_max:g} arcsec", (radius_values >= radius_min) & (radius_values <= radius_max)),
+        (
+            f"{radius_min:g} <= {radius} <= {radius_max:g} arcsec",
+            (radius_values >= radius_min) & (radius_values <= radius_max),
+        ),
     )
     keep = np.ones(len(table), dtype=bool)
     counts = [("all rows", len(table))]
@@ -289,7 +292,7 @@ def crossmatch(
     result = sample.reset_index(drop=True).copy()
     matched_all = sample_valid.copy()
     label_sources = [name for name, _ in labels] if label_sources is None else label_sources
-    for (name, table), source in zip(labels, label_sources):
+    for (name, table), source in zip(labels, label_sources, strict=True):
         if table.empty:
             msg = f"{source}: the label catalogue has no rows"
             raise InputError(msg)

@@ -311,7 +311,10 @@ def read_gri_bands(g_path, r_path, i_path):
     shape = images["r"].shape
     for band in ("g", "i"):
         if images[band].shape != shape:
-            msg = f"{paths[band]}: {band}-band shape {images[band].shape} differs from the r band's {shape} ({paths['r']})"
+            msg = (
+                f"{paths[band]}: {band}-band shape {images[band].shape} differs from the r band's {shape} "
+                f"({paths['r']})"
+            )
             raise FormatError(msg)
     reference = celestial_wcs(headers["r"])
     if reference is not None:

@@ -89,7 +89,9 @@ def resample_square(image, field_px, size=DEFAULT_SIZE, center=None, fill=0.0):
     return out[..., 0] if image.ndim == 2 else out
 
 
-def scale_to_radius(image, radius_arcsec, pixel_scale, n_radii=DEFAULT_N_RADII, size=DEFAULT_SIZE, center=None, fill=0.0):
+def scale_to_radius(
+    image, radius_arcsec, pixel_scale, n_radii=DEFAULT_N_RADII, size=DEFAULT_SIZE, center=None, fill=0.0,
+):
     """Resample a cutout so its field spans ``n_radii`` de Vaucouleurs radii.
 
     Parameters
@@ -174,6 +176,9 @@ def fits_cutout(
     InputError
         If ``paths`` is neither one path nor three, or the radius is invalid.
     """
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
     if isinstance(paths, (str, Path)):
         source = Path(paths)
         bands, header = io.read_fits_bands(source)
@@ -194,9 +199,6 @@ def fits_cutout(
         if wcs is None:
             msg = f"{source}: no celestial WCS to locate ra, dec = {position}"
             raise FormatError(msg)
-        import astropy.units as u
-        from astropy.coordinates import SkyCoord
-
         x, y = wcs.world_to_pixel(SkyCoord(position[0] * u.deg, position[1] * u.deg))
         center = (float(x), float(y))
     bands = np.stack([band - io.sky_level(band) for band in bands], axis=-1)

@@ -318,7 +318,7 @@ def write_fits_bands(directory, bands, stem="galaxy", pixel_scale=SDSS_PIXEL_SCA
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for band, image in zip(BANDS, bands):
+    for band, image in zip(BANDS, bands, strict=True):
         header = wcs_header(image.shape, pixel_scale, ra, dec)
         header["FILTER"] = (band, "SDSS filter")
         path = directory / f"{stem}-{band}.fits"
