@@ -10,6 +10,7 @@ silently: flipping y between the MRC and the image frame is the explicit
 in the file.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,12 @@ def _read_pillow(path, kind, reduce):
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # Pillow warns about corrupt TIFF/EXIF tags and then either
+            # decodes the pixels or fails; the failure is reported below
+            warnings.simplefilter("ignore")
+            image = Image.open(path)
+        with image:
             width = image.width
             if kind == "jpeg" and reduce > 1:
                 # JPEG can decode at 1/2, 1/4 or 1/8 scale straight from the
