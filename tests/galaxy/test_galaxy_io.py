@@ -171,6 +171,16 @@ def test_cube_in_an_extension_hdu(tmp_path, galaxy):
     assert io.read_galaxy_image(path).shape == (48, 48, 3)
 
 
+def test_tile_compressed_fits_cube(tmp_path, galaxy):
+    path = tmp_path / "galaxy.fits.fz"
+    header = wcs_header((48, 48))
+    compressed = fits.CompImageHDU(galaxy.bands, header=header, quantize_level=-0.01)
+    fits.HDUList([fits.PrimaryHDU(), compressed]).writeto(path)
+    rgb = io.read_galaxy_image(path)
+    assert rgb.shape == (48, 48, 3)
+    assert rgb[22:26, 22:26].mean() > 150
+
+
 def test_three_band_files_make_the_same_composite(tmp_path, galaxy, cube_path):
     g, r, i = write_fits_bands(tmp_path / "bands", galaxy.bands, stem="gal", ra=150.0, dec=2.0)
     np.testing.assert_array_equal(io.read_gri_composite(g, r, i), io.read_galaxy_image(cube_path))
