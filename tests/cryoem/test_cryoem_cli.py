@@ -1,0 +1,135 @@
+"""The cryoem commands end to end, and their one-line errors on bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepscope.cli.main import main
+from deepscope.cryoem.io import read_coordinates, write_coordinates, write_mrc
+
+EMPIAR_STEM = "Falcon_2012_06_12-14_33_35_0"
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("deepscope: error:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def blobs(tmp_path_factory):
+    """Three synthetic micrographs of Gaussian blobs, 12 particles each."""
+    root = tmp_path_factory.mktemp("blobs")
+    (root / "mics").mkdir()
+    (root / "coords").mkdir()
+    rng = np.random.default_rng(1)
+    rows, cols = np.mgrid[:128, :128]
+    for index in range(3):
+        centres = rng.uniform(12, 116, size=(12, 2))
+        image = rng.normal(0, 0.3, (128, 128))
+        for x, y in centres:
+            image += np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 8.0)
+        write_mrc(image.astype(np.float32), root / "mics" / f"m{index}.mrc")
+        write_coordinates(pd.DataFrame({"x": centres[:, 0], "y": centres[:, 1]}),
+                          root / "coords" / f"m{index}.star")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(blobs):
+    run = blobs / "run"
+    code = main(["-q", "cryoem", "train", "--micrographs", str(blobs / "mics"), "--coords", str(blobs / "coords"),
+                 "--diameter", "8", "--working-diameter", "8", "--out", str(run), "--val", "m2", "--epochs", "2",
+                 "--width", "4", "--depth", "2", "--patches", "16", "--batch-size", "8", "--enhance", "off"])
+    assert code == 0
+    return run
+
+
+def test_train_pick_evaluate(blobs, trained, tmp_path, capsys):
+    picks = tmp_path / "picks"
+    assert main(["-q", "cryoem", "pick", str(blobs / "mics" / "m2.mrc"), "--diameter", "8", "--model", str(trained),
+                 "--out", str(picks), "--threshold", "0.05", "--enhance", "off", "--masks", "--overlays"]) == 0
+    assert {p.name for p in picks.iterdir()} == {"m2.star", "m2_mask.png", "m2_overlay.png"}
+    table = read_coordinates(picks / "m2.star", allow_empty=True)
+    assert (table["score"] >= 0.05).all()
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    assert main(["-q", "cryoem", "evaluate", "--picks", str(picks), "--truth", str(blobs / "coords"),
+                 "--diameter", "8", "--out", str(out), "--peer", f"perfect={blobs / 'coords'}",
+                 "--micrographs", str(blobs / "mics")]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["picker"].tolist() == ["deepscope", "perfect"]
+    assert summary.loc[1, "f1"] == 1.0
+    assert (out / "report.html").is_file() and (out / "overlay_m2.png").is_file()
+    assert "deepscope" in capsys.readouterr().out
+
+
+def test_pick_batch_keeps_good_results(blobs, trained, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "good.mrc").write_bytes((blobs / "mics" / "m0.mrc").read_bytes())
+    (inputs / "header.mrc").write_bytes((blobs / "mics" / "m0.mrc").read_bytes()[:1024])
+    (inputs / "empty.tif").write_bytes(b"")
+    (inputs / "junk.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "picks"
+    code = main(["-q", "cryoem", "pick", str(inputs), "--diameter", "8", "--model", str(trained), "--out", str(out),
+                 "--threshold", "0.05"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "deepscope: error: 3 input(s) failed" in err and "Traceback" not in err
+    for name in ("header.mrc", "empty.tif", "junk.jpg"):
+        assert name in err
+    assert sorted(p.name for p in out.iterdir()) == ["good.star"]
+
+
+def test_convert_box_to_star_with_flip(cryoem_dir, tmp_path):
+    source = cryoem_dir / "empiar10017" / "peer_picks" / "topaz_repic" / f"{EMPIAR_STEM}.box"
+    assert main(["-q", "cryoem", "convert", str(source), "--to", "star", "--flip-y", "4096", "--out",
+                 str(tmp_path)]) == 0
+    back = read_coordinates(tmp_path / f"{EMPIAR_STEM}.star")
+    box = read_coordinates(source)
+    assert np.allclose(back["y"], 4095 - box["y"]) and np.allclose(back["x"], box["x"])
+    assert main(["-q", "cryoem", "convert", str(tmp_path / f"{EMPIAR_STEM}.star"), "--to", "box", "--box-size",
+                 "180", "--flip-y", "4096", "--out", str(tmp_path / "box")]) == 0
+    assert np.allclose(read_coordinates(tmp_path / "box" / f"{EMPIAR_STEM}.box")[["x", "y"]], box[["x", "y"]])
+
+
+def test_simulate_command(cryoem_dir, tmp_path, capsys):
+    code = main(["-q", "cryoem", "simulate", str(cryoem_dir / "structures" / "5a1a.cif"), "--out", str(tmp_path),
+                 "--count", "1", "--size", "256", "--particles", "5", "--pixel-size", "6"])
+    assert code == 0
+    assert len(read_coordinates(tmp_path / "coords" / "micrograph_000.star")) == 5
+    assert "particle diameter" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, match", [
+    (["convert", "nowhere.star", "--to", "star", "--out", "x"], "nowhere.star: no such file"),
+    (["convert", "a.star", "--to", "box", "--out", "x"], "needs --box-size"),
+    (["evaluate", "--picks", "p", "--truth", "t", "--diameter", "8", "--out", "o", "--peer", "bad"],
+     "expected NAME=DIR"),
+    (["pick", "x.mrc", "--diameter", "-3", "--out", "o"], "--diameter must be positive"),
+    (["simulate", "missing.cif", "--out", "o"], "missing.cif"),
+])
+def test_bad_arguments_give_one_line(args, match, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["cryoem", *args]) == 1
+    assert match in one_error_line(capsys)
+
+
+def test_evaluate_rejects_unmatched_names(blobs, tmp_path, capsys):
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    write_coordinates(pd.DataFrame({"x": [1.0], "y": [2.0]}), picks / "unknown.star")
+    assert main(["cryoem", "evaluate", "--picks", str(picks), "--truth", str(blobs / "coords"), "--diameter", "8",
+                 "--out", str(tmp_path / "eval")]) == 1
+    assert "no pick file has a truth file" in one_error_line(capsys)
+
+
+def test_train_rejects_coordinates_without_micrograph(blobs, tmp_path, capsys):
+    coords = tmp_path / "coords"
+    coords.mkdir()
+    write_coordinates(pd.DataFrame({"x": [1.0], "y": [2.0]}), coords / "stranger.star")
+    assert main(["cryoem", "train", "--micrographs", str(blobs / "mics"), "--coords", str(coords), "--diameter", "8",
+                 "--out", str(tmp_path / "run"), "--epochs", "1"]) == 1
+    assert "stranger.star: coordinate file matches no micrograph" in one_error_line(capsys)
