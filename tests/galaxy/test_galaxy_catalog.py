@@ -9,7 +9,7 @@ from astropy.table import Table
 
 from deepscope.cli.main import main
 from deepscope.errors import InputError
-from deepscope.galaxy.catalog import crossmatch, find_column, select_sample, unique_names
+from deepscope.galaxy.catalog import crossmatch, find_column, jname_positions, select_sample, unique_names
 from deepscope.galaxy.synthetic import offset_positions, synthetic_catalog
 
 
@@ -291,3 +291,24 @@ def test_crossmatch_command_missing_named_column(tmp_path, sample, capsys):
     assert main(argv) == 1
     line = _one_error_line(capsys)
     assert str(sample_path) in line and "missing column 'RA_deg'" in line
+
+
+def test_real_labels_positions_agree_with_their_jnames(bars_dir):
+    # Real data: the file names are SDSS J-names of the catalogue positions,
+    # truncated to 0.01 s and 0.1 arcsec, so every galaxy must match its own
+    # name within ~0.15 arcsec.
+    labels = pd.read_csv(bars_dir / "labels.csv")
+    ra, dec = jname_positions(labels["file"], source="labels.csv")
+    names = pd.DataFrame({"name_ra": ra, "name_dec": dec, "name_file": labels["file"]})
+    out = crossmatch(labels, [("names", names)], 1.0, label_ra_column="name_ra", label_dec_column="name_dec")
+    assert len(out) == len(labels)
+    assert (out["name_file"] == out["file"]).all()
+    assert out["names_sep_arcsec"].max() < 0.15
+
+
+def test_jname_errors():
+    ra, dec = jname_positions(["SDSS J123456.7-012345", "J000000.00+000000.0"])
+    np.testing.assert_allclose(ra, [15 * (12 + 34 / 60 + 56.7 / 3600), 0.0])
+    np.testing.assert_allclose(dec, [-(1 + 23 / 60 + 45 / 3600), 0.0])
+    with pytest.raises(InputError, match=r"labels\.csv: 'NGC 1300' holds no J-name"):
+        jname_positions(["NGC 1300"], source="labels.csv")

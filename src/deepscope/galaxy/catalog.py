@@ -332,6 +332,50 @@ def crossmatch(
     return result
 
 
+def jname_positions(names, source="table"):
+    """Sky positions encoded in SDSS-style J-names (``J000251.73+002545.6``).
+
+    Parameters
+    ----------
+    names : iterable of str
+        Names or file names (a directory and suffix are ignored), with
+        ``JHHMMSS.ss+DDMMSS.s`` (any number of decimals).
+    source : str
+        Name of the table's file, for the error message.
+
+    Returns
+    -------
+    ra, dec : numpy.ndarray
+        Degrees. SDSS truncates, not rounds, the coordinates in its names,
+        so they lie up to ~0.15 arcsec from the catalogue position.
+
+    Raises
+    ------
+    InputError
+        If a name holds no J-name.
+
+    Examples
+    --------
+    >>> ra, dec = jname_positions(["images/J000251.73+002545.6.jpeg"])
+    >>> round(float(ra[0]), 5), round(float(dec[0]), 5)
+    (0.71554, 0.42933)
+    """
+    import re
+
+    pattern = re.compile(r"J(\d{2})(\d{2})(\d{2}(?:\.\d*)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d*)?)")
+    ra, dec = [], []
+    for name in names:
+        found = pattern.search(str(name).replace("\\", "/").rsplit("/", 1)[-1])
+        if found is None:
+            msg = f"{source}: {name!r} holds no J-name (JHHMMSS.ss+DDMMSS.s)"
+            raise InputError(msg)
+        hours, minutes, seconds, sign, degrees, arcmin, arcsec = found.groups()
+        ra.append(15.0 * (int(hours) + int(minutes) / 60.0 + float(seconds) / 3600.0))
+        value = int(degrees) + int(arcmin) / 60.0 + float(arcsec) / 3600.0
+        dec.append(-value if sign == "-" else value)
+    return np.asarray(ra), np.asarray(dec)
+
+
 def unique_names(paths):
     """Short, distinct names for label files: their stems, numbered if repeated.
 
