@@ -349,7 +349,11 @@ def sky_level(band):
     """
     from astropy.stats import sigma_clipped_stats
 
-    _, median, _ = sigma_clipped_stats(band, sigma=3.0, maxiters=5)
+    band = np.asarray(band)
+    # A regular subsample of ~250k pixels gives the same median to well
+    # below the noise and keeps a full SDSS frame (3 Mpx) fast.
+    step = max(1, int(np.sqrt(band.size / 250_000)))
+    _, median, _ = sigma_clipped_stats(band[::step, ::step], sigma=3.0, maxiters=5)
     return float(median)
 
 

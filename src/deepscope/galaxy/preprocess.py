@@ -76,6 +76,19 @@ def resample_square(image, field_px, size=DEFAULT_SIZE, center=None, fill=0.0):
     rows, cols = np.meshgrid(cy + offsets, cx + offsets, indexing="ij")
     planes = image[..., None] if image.ndim == 2 else image
     sigma = max(0.0, (step - 1.0) / 2.0)
+    # Filter only the part of the image the field touches (plus the
+    # filter's reach): a small galaxy in a full survey frame is then cheap.
+    margin = int(np.ceil(4 * sigma)) + 2
+    top = int(np.clip(np.floor(rows.min()) - margin, 0, height))
+    bottom = int(np.clip(np.ceil(rows.max()) + margin + 1, top, height))
+    left = int(np.clip(np.floor(cols.min()) - margin, 0, width))
+    right = int(np.clip(np.ceil(cols.max()) + margin + 1, left, width))
+    planes = planes[top:bottom, left:right]
+    rows, cols = rows - top, cols - left
+    if planes.size == 0:
+        # The field misses the image entirely.
+        shape = (size, size) if image.ndim == 2 else (size, size, image.shape[2])
+        return np.full(shape, fill, dtype=image.dtype)
     out = np.empty((size, size, planes.shape[2]), dtype=np.float64)
     for c in range(planes.shape[2]):
         plane = planes[..., c].astype(np.float64)
