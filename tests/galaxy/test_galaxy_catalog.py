@@ -88,6 +88,14 @@ def test_select_matches_upper_case_fits_names(catalog):
     assert len(selected) == _expected_mask(catalog).sum()
 
 
+def test_select_warns_when_nothing_passes(catalog, caplog):
+    # Radii given in pixels instead of arcsec, say: nothing in range.
+    with caplog.at_level(logging.WARNING, logger="deepscope.galaxy.catalog"):
+        selected, counts = select_sample(catalog.assign(petroR50_r=catalog["petroR50_r"] * 100), source="c.csv")
+    assert selected.empty and counts[-1][1] == 0
+    assert any("c.csv: no row passes every cut" in r.getMessage() for r in caplog.records)
+
+
 def test_select_rejects_empty_ranges_and_text_columns(catalog):
     with pytest.raises(InputError, match="empty magnitude range"):
         select_sample(catalog, r_min=18, r_max=17)

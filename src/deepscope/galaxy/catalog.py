@@ -182,6 +182,8 @@ def select_sample(
         keep &= passed
         counts.append((name, int(keep.sum())))
         logger.info("%s: %d of %d rows pass (%d left)", name, int(passed.sum()), len(table), int(keep.sum()))
+    if not keep.any():
+        logger.warning("%s: no row passes every cut; check the columns' units (magnitudes, arcsec)", source)
     return table[keep].reset_index(drop=True), counts
 
 
