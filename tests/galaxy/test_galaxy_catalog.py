@@ -281,6 +281,21 @@ def test_crossmatch_command(tmp_path, sample, suffix, capsys):
     assert len(pd.read_csv(out)) == 200
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_crossmatch_keeps_64_bit_ids_exact(tmp_path, sample, suffix):
+    # SDSS objIDs exceed 2**53: a float round trip would change them.
+    ids = np.int64(1_237_648_720_143_450_401) + np.arange(200, dtype=np.int64)
+    labels = _write(_labels(sample, np.where(np.arange(200) < 10, 9.0, 0.1)).assign(objid=ids), tmp_path / "l.csv")
+    sample_path = _write(sample, tmp_path / "s.csv")
+    out = tmp_path / f"m{suffix}"
+    argv = ["galaxy", "crossmatch", str(sample_path), str(labels), "--radius", "1", "--out", str(out)]
+    for extra, rows in (([], 190), (["--keep-unmatched"], 200)):
+        assert main([*argv, *extra]) == 0
+        table = pd.read_csv(out, dtype={"objid": "Int64"}) if suffix == ".csv" else pd.read_parquet(out)
+        assert len(table) == rows
+        assert table["objid"].dropna().astype("int64").tolist() == ids[10:].tolist()
+
+
 def test_crossmatch_command_missing_coordinates(tmp_path, sample, capsys):
     sample_path = _write(sample, tmp_path / "sample.csv")
     labels = _write(pd.DataFrame({"x": [1.0], "y": [2.0]}), tmp_path / "labels.csv")

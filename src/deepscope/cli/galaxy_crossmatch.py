@@ -9,10 +9,14 @@ every catalogue are dropped unless --keep-unmatched. Coordinates are
 degrees, in columns ra/dec, RAJ2000/DEJ2000, _RAJ2000/_DEJ2000 or
 RA_ICRS/DE_ICRS (any case) unless named. Match counts are logged on stderr.
 
-Example:
+Examples:
 
   deepscope galaxy crossmatch sample.parquet gz2_hart16.fits na10.csv \\
       --radius 2 --out sample_labelled.parquet
+
+  # the galaxies common to the two bundled SDSS data sets (9 of them):
+  deepscope galaxy crossmatch ../shared/data/galaxy/sdss_gz2_bars/labels.csv \\
+      ../shared/data/galaxy/sdss_gz_ellip_spiral/labels.csv --radius 2 --out overlap.csv
 """
 
 

@@ -8,9 +8,13 @@ the magnitude is the first present of petroMag_r, modelMag_r, r,
 cModelMag_r unless --mag-column names one. Rows left after each cut are
 logged on stderr. The output (CSV or Parquet, by suffix) keeps every column.
 
-Example:
+Examples:
 
   deepscope galaxy select sdss_galaxies.fits --out sample.parquet --z-max 0.1
+
+  # runnable anywhere, on a synthetic catalogue with SDSS columns:
+  python -c "from deepscope.galaxy.synthetic import synthetic_catalog as c; c().to_csv('cat.csv', index=False)"
+  deepscope galaxy select cat.csv --out sample.csv
 """
 
 

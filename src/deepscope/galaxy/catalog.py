@@ -307,8 +307,14 @@ def crossmatch(
         index, separation, _ = sample_coords.match_to_catalog_sky(coords[valid])
         separation = separation.to_value(u.arcsec)
         matched = sample_valid & (separation <= radius_arcsec)
+        if not matched.all():
+            # Empty cells would turn integer columns into float64, which
+            # corrupts 64-bit SDSS objIDs (> 2**53): use nullable dtypes.
+            nullable = {c: "Int64" for c in table.columns if pd.api.types.is_integer_dtype(table[c])}
+            nullable |= {c: "boolean" for c in table.columns if pd.api.types.is_bool_dtype(table[c])}
+            table = table.astype(nullable)
         # Label -1 is absent from the RangeIndex, so unmatched rows come out
-        # empty (NaN) instead of carrying a too-distant neighbour's labels.
+        # empty instead of carrying a too-distant neighbour's labels.
         added = table.reindex(np.where(matched, index, -1)).reset_index(drop=True)
         renamed = {}
         for column in added.columns:
