@@ -139,3 +139,19 @@ def test_picks_are_in_the_micrograph_frame(tiny_run):
     picks = picker.pick(image, scale, threshold=0.0)
     assert picks["x"].between(-1, 128).all() and picks["y"].between(-1, 128).all()
     assert len(read_coordinates(root / "coords" / "m2.star")) == 12
+
+
+def test_batchnorm_folding_keeps_outputs():
+    from deepscope.cryoem.models import fold_batchnorm
+
+    model = create_model("cryoem_unet_joint", width=4, depth=2)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 1, 32, 32) * 3 + 1)  # give BatchNorm non-trivial running statistics
+    model.eval()
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        folded = fold_batchnorm(model)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        assert torch.allclose(folded(x), expected, atol=1e-5)

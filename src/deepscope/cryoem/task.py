@@ -363,7 +363,9 @@ class Picker:
         if missing:
             msg = f"checkpoint is not a cryo-EM picker (metadata lacks {', '.join(missing)})"
             raise InputError(msg)
-        self.model = model.eval()
+        from deepscope.cryoem.models import fold_batchnorm
+
+        self.model = fold_batchnorm(model.eval())
         self.target = meta["target"]
         self.working_diameter = float(meta["working_diameter"])
         self.threshold = float(meta.get("threshold", 0.5))
