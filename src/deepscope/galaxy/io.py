@@ -120,10 +120,12 @@ def _read_fits_array(path):
 
     path = Path(path)
     sniff_format(path)
+    truncated = f"{path}: FITS file is truncated"
     with warnings.catch_warnings(record=True) as caught:
         # astropy reports truncation as a warning and then fails (or not) in
         # various ways; record it so the user hears "truncated", not a
-        # numpy buffer error.
+        # numpy buffer error. Its other warnings (non-standard cards fixed
+        # on the fly) are dropped: the data are checked below.
         warnings.simplefilter("always")
         try:
             with fits.open(path, memmap=False) as hdul:
@@ -134,14 +136,13 @@ def _read_fits_array(path):
             raise
         except Exception as exc:  # noqa: BLE001 - any astropy failure means a bad file
             if any("truncated" in str(w.message) for w in caught):
-                msg = f"{path}: FITS file is truncated"
+                msg = truncated
             else:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 msg = f"{path}: cannot read FITS image ({reason})"
             raise FormatError(msg) from None
     if any("truncated" in str(w.message) for w in caught):
-        msg = f"{path}: FITS file is truncated"
-        raise FormatError(msg)
+        raise FormatError(truncated)
     # Degenerate leading axes (NAXIS3 = 1 ...) carry no information.
     while data.ndim > 2 and data.shape[0] == 1:
         data = data[0]
