@@ -42,6 +42,9 @@ def test_find_picks_nms_and_regions():
     kept = find_picks(prob, regions, 8.0, 0.5)
     assert kept[["x", "y"]].to_numpy().round().tolist() == [[20, 20]]
     assert len(find_picks(prob, None, 8.0, 0.95)) == 0
+    # 20 px from the edge survives a 2-diameter margin (16 px), not a 3-diameter one (24 px)
+    assert len(find_picks(prob, None, 8.0, 0.5, edge_fraction=2.0)) == 2
+    assert find_picks(prob, None, 8.0, 0.5, edge_fraction=3.0).empty
 
 
 def test_match_picks_is_one_to_one():

@@ -188,7 +188,7 @@ def predict_maps(model, image, target):
         return torch.sigmoid(out[0]).numpy(), F.softmax(out[1:], dim=0).numpy()
 
 
-def find_picks(particle, regions, diameter, threshold, nms_fraction=0.6):
+def find_picks(particle, regions, diameter, threshold, nms_fraction=0.6, edge_fraction=0.0):
     """Turn a particle probability map into scored picks.
 
     Parameters
@@ -206,6 +206,10 @@ def find_picks(particle, regions, diameter, threshold, nms_fraction=0.6):
         Picks closer than ``nms_fraction * diameter`` to a better pick are
         suppressed; below 1 because particles in a crowded micrograph touch
         and their centres can be a little closer than one diameter.
+    edge_fraction : float
+        Picks closer than ``edge_fraction * diameter`` to the image edge are
+        dropped: a particle cut by the edge cannot be extracted, and
+        micrograph borders carry processing artefacts.
 
     Returns
     -------
@@ -224,6 +228,13 @@ def find_picks(particle, regions, diameter, threshold, nms_fraction=0.6):
     # a light blur turns the mask's plateau into one peak per particle
     smooth = ndimage.gaussian_filter(particle, max(diameter / 10, 0.5))
     peaks = (smooth == ndimage.maximum_filter(smooth, size=3)) & (particle >= threshold)
+    margin = edge_fraction * diameter
+    if margin > 0:
+        inside = np.zeros_like(peaks)
+        low = int(np.ceil(margin))
+        high_r, high_c = particle.shape[0] - 1 - margin, particle.shape[1] - 1 - margin
+        inside[low:int(np.floor(high_r)) + 1, low:int(np.floor(high_c)) + 1] = True
+        peaks &= inside
     rows, cols = np.nonzero(peaks)
     scores = particle[rows, cols]
     if regions is not None and len(rows):
@@ -355,7 +366,7 @@ class Picker:
     model : torch.nn.Module
     meta : dict
         Checkpoint metadata: ``target``, ``working_diameter``,
-        ``threshold``, ``nms_fraction``.
+        ``threshold``, ``nms_fraction``, ``edge_fraction``.
     """
 
     def __init__(self, model, meta):
@@ -370,6 +381,7 @@ class Picker:
         self.working_diameter = float(meta["working_diameter"])
         self.threshold = float(meta.get("threshold", 0.5))
         self.nms_fraction = float(meta.get("nms_fraction", 0.6))
+        self.edge_fraction = float(meta.get("edge_fraction", 0.0))
 
     @classmethod
     def from_checkpoint(cls, source=None):
@@ -416,7 +428,8 @@ class Picker:
         """
         particle, regions = self.maps(image)
         picks = find_picks(particle, regions, self.working_diameter,
-                           self.threshold if threshold is None else threshold, self.nms_fraction)
+                           self.threshold if threshold is None else threshold, self.nms_fraction,
+                           self.edge_fraction)
         # working pixel i covers original pixels [i/scale, (i+1)/scale):
         # its centre is at (i + 0.5)/scale - 0.5 in pixel-centre coordinates
         picks["x"] = (picks["x"] + 0.5) / scale - 0.5
@@ -514,7 +527,7 @@ def load_training_item(micrograph, coords, diameter, working_diameter, mask_frac
 
 
 def tune_picking(picker, items, radius_fraction=0.5):
-    """Choose the threshold and NMS distance that maximise F1 on ``items``.
+    """Choose the threshold, NMS distance and edge margin that maximise F1 on ``items``.
 
     Parameters
     ----------
@@ -527,17 +540,20 @@ def tune_picking(picker, items, radius_fraction=0.5):
     Returns
     -------
     dict
-        ``threshold``, ``nms_fraction`` and the validation ``f1``.
+        ``threshold``, ``nms_fraction``, ``edge_fraction`` and the
+        validation ``f1``.
     """
     maps = [picker.maps(item["image"]) for item in items]
     best = {"f1": -1.0}
     for nms_fraction in (0.5, 0.6, 0.7, 0.8):
-        picks = [find_picks(p, r, picker.working_diameter, 0.05, nms_fraction) for p, r in maps]
-        curve = pr_curve(picks, [item["truth"] for item in items], radius_fraction * picker.working_diameter,
-                         np.round(np.arange(0.05, 0.96, 0.05), 2))
-        top = curve.loc[curve["f1"].idxmax()]
-        if top["f1"] > best["f1"]:
-            best = {"threshold": float(top["threshold"]), "nms_fraction": nms_fraction, "f1": float(top["f1"])}
+        for edge_fraction in (0.0, 0.5, 1.0, 1.2):
+            picks = [find_picks(p, r, picker.working_diameter, 0.05, nms_fraction, edge_fraction) for p, r in maps]
+            curve = pr_curve(picks, [item["truth"] for item in items], radius_fraction * picker.working_diameter,
+                             np.round(np.arange(0.05, 0.96, 0.05), 2))
+            top = curve.loc[curve["f1"].idxmax()]
+            if top["f1"] > best["f1"]:
+                best = {"threshold": float(top["threshold"]), "nms_fraction": nms_fraction,
+                        "edge_fraction": edge_fraction, "f1": float(top["f1"])}
     return best
 
 
@@ -637,10 +653,10 @@ def train_picker(micrographs, coords_dir, diameter, run_dir, config, target="joi
 
     record = load_checkpoint(Path(run_dir) / BEST_NAME)
     tuning = tune_picking(Picker(model_from_checkpoint(record), meta), val_items)
-    log.info("validation F1 %.3f at threshold %.2f, NMS %.1f d", tuning["f1"], tuning["threshold"],
-             tuning["nms_fraction"])
+    log.info("validation F1 %.3f at threshold %.2f, NMS %.1f d, edge %.1f d", tuning["f1"], tuning["threshold"],
+             tuning["nms_fraction"], tuning["edge_fraction"])
     record["meta"].update(threshold=tuning["threshold"], nms_fraction=tuning["nms_fraction"],
-                          val_f1=tuning["f1"])
+                          edge_fraction=tuning["edge_fraction"], val_f1=tuning["f1"])
     import torch
 
     with atomic_path(Path(run_dir) / BEST_NAME) as tmp:

@@ -45,10 +45,11 @@ def write_overlay(image, picks, radius, path, truth=None):
 
     canvas = Image.fromarray(_to_uint8(image)).convert("RGB")
     draw = ImageDraw.Draw(canvas)
-    for x, y in picks[["x", "y"]].to_numpy():
+    # Pillow's pixel (i, j) spans [i, i+1): its centre is at +0.5
+    for x, y in picks[["x", "y"]].to_numpy() + 0.5:
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], outline=(0, 220, 0))
     if truth is not None:
-        for x, y in truth[["x", "y"]].to_numpy():
+        for x, y in truth[["x", "y"]].to_numpy() + 0.5:
             draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=(255, 40, 40))
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
