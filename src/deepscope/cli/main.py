@@ -25,6 +25,12 @@ COMMANDS = {
         "layers": "galaxy_layers",
         "occlusion": "galaxy_occlusion",
     },
+    "spectra": {
+        "train": "spectra_train",
+        "predict": "spectra_predict",
+        "evaluate": "spectra_evaluate",
+        "crossval": "spectra_crossval",
+    },
     "cryoem": {
         "simulate": "cryoem_simulate",
         "convert": "cryoem_convert",

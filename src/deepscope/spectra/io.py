@@ -450,8 +450,9 @@ def spectra_manifest(labels_paths, require_sptype=True):
     -------
     pandas.DataFrame
         ``id, path, split, sptype, library`` plus the tables' own columns.
-        ``library`` is the table's ``library`` column if present, else the
-        name of the table's folder; ``id`` is ``library/file``.
+        ``library`` is the name of the table's folder (a table's own
+        ``library`` column is renamed ``collection``); ``id`` is
+        ``library/file``.
 
     Raises
     ------
@@ -466,9 +467,12 @@ def spectra_manifest(labels_paths, require_sptype=True):
     for labels_path in map(Path, labels_paths):
         required = ("sptype",) if require_sptype else ()
         table = manifest_from_labels(labels_path, "file", required=required)
-        if "library" not in table:
-            table["library"] = labels_path.resolve().parent.name
-        table["library"] = table["library"].astype(str)
+        # A library is a folder: MKCLASS's own 'library' column names two
+        # resamplings of the same standard stars, which must never be split
+        # between training and test, so it is kept as 'collection'.
+        if "library" in table:
+            table = table.rename(columns={"library": "collection"})
+        table["library"] = labels_path.resolve().parent.name
         table["id"] = table["library"] + "/" + table["file"].astype(str)
         frames.append(table)
     if not frames:

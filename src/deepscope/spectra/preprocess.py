@@ -15,6 +15,8 @@ import numpy as np
 
 from deepscope.errors import FormatError
 
+FWHM = 5.0  # Angstrom: common resolution, coarser than every library's (see smooth)
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -113,6 +115,32 @@ def resample(wave, flux, valid, edges):
     return mean, np.clip(coverage, 0.0, 1.0)
 
 
+def smooth(flux, mask, fwhm_pixels):
+    """Mask-aware Gaussian smoothing on the grid.
+
+    Libraries range from 1 A (MKCLASS libr18) to about 10 A (Pickles)
+    resolution; smoothing all of them to one coarser resolution is what lets
+    a model trained on some libraries read another.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+    mask : numpy.ndarray of bool
+    fwhm_pixels : float
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    sigma = fwhm_pixels / 2.3548
+    weight = gaussian_filter1d(mask.astype(np.float64), sigma, mode="constant")
+    total = gaussian_filter1d(np.where(mask, flux, 0.0), sigma, mode="constant")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, 0.0)
+
+
 def continuum(wave, flux, mask, degree=5, iterations=6):
     """Upper-envelope polynomial continuum.
 
@@ -147,7 +175,7 @@ def continuum(wave, flux, mask, degree=5, iterations=6):
     return fit(x)
 
 
-def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum"):
+def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum", fwhm=FWHM):
     """Put one spectrum on the grid: the network and template input.
 
     Parameters
@@ -159,6 +187,8 @@ def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum"):
         data (MKCLASS ``libr18``, 3800-4620 A, covers 45% of the default grid).
     path : str
         Named in the error message.
+    fwhm : float
+        Gaussian smoothing (Angstrom) applied on the grid, 0 for none.
 
     Returns
     -------
@@ -174,6 +204,8 @@ def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum"):
     wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
     flux, coverage = resample(wave, spectrum.flux, spectrum.valid, grid.edges)
     mask = coverage >= 0.5
+    if fwhm:
+        flux = smooth(flux, mask, fwhm / (grid.wave[1] - grid.wave[0]) * grid.wave[0] / np.mean(grid.wave))
     fraction = mask.mean()
     if fraction < min_coverage:
         msg = (f"{path}: covers only {100 * fraction:.0f}% of the model's {grid.start:.0f}-{grid.stop:.0f} A "

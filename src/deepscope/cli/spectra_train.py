@@ -1,0 +1,51 @@
+"""Train an MK spectral classifier on labelled spectral libraries.
+
+Each LABELS_CSV has `file` (paths relative to the table) and `sptype` (the
+catalogue's MK string, e.g. `G8III`, `K3Iab:`, `sd:F`); partial types train
+the part they know, and strings with no O-M type (`HB`, `L0`) are left out.
+Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
+`--arch spectra_ae_classifier` first pretrains an autoencoder on every
+spectrum (labels ignored) plus `--pool` directories, then fine-tunes.
+
+example:
+  deepscope spectra train --data ../shared/data/spectra/mkclass/labels.csv \\
+      ../shared/data/spectra/pickles/labels.csv --out runs/spectra --epochs 20
+"""
+
+
+def add_args(parser):
+    from deepscope.cli.train_options import add_train_args
+    from deepscope.spectra.task import DEFAULT_CONFIG
+
+    parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV", help="labels tables")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    parser.add_argument("--grid", nargs=3, type=float, metavar=("START", "STOP", "N"), default=(3850, 5550, 580),
+                        help="wavelength grid in Angstrom, log-uniform (default 3850 5550 580)")
+    parser.add_argument("--min-coverage", type=float, default=0.4,
+                        help="least fraction of the grid a spectrum must cover (default 0.4)")
+    parser.add_argument("--pool", nargs="*", default=[], metavar="DIR",
+                        help="unlabelled spectra for autoencoder pretraining (e.g. stelib)")
+    parser.add_argument("--pretrain-epochs", type=int, default=40, help="autoencoder epochs (default 40)")
+    add_train_args(parser, DEFAULT_CONFIG)
+
+
+def main(args):
+    import json
+
+    from deepscope.cli.train_options import config_from_args
+    from deepscope.errors import InputError
+    from deepscope.spectra.preprocess import Grid
+    from deepscope.spectra.task import DEFAULT_CONFIG
+    from deepscope.spectra.workflow import train_spectra
+
+    if args.resume:
+        msg = "--resume is not supported by spectra train (runs take minutes); start a new run directory"
+        raise InputError(msg)
+    start, stop, n = args.grid
+    if not 0 < start < stop or n < 16:
+        msg = f"--grid {start:g} {stop:g} {n:g}: need 0 < START < STOP and N >= 16"
+        raise InputError(msg)
+    config = config_from_args(args, DEFAULT_CONFIG)
+    summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,
+                            args.pool, args.pretrain_epochs)
+    print(json.dumps(summary))

@@ -1,0 +1,284 @@
+"""What the spectra commands run: files in, tables, checkpoints and reports out.
+
+Kept apart from :mod:`deepscope.spectra.task` (arrays in, tables out) because
+these functions own files: inputs and outputs are validated before any long
+work, outputs are written atomically, and a bad file costs only itself.
+"""
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepscope.core.files import check_writable, collect_inputs, write_table
+from deepscope.errors import BatchError, InputError
+from deepscope.spectra.io import spectra_manifest
+from deepscope.spectra.preprocess import Grid
+from deepscope.spectra.task import DEFAULT_CONFIG, OUTPUT_COLUMNS, TemplateMatcher, load_model, load_prepared, \
+    outputs_to_rows, predict_outputs, score_predictions, train_classifier
+
+log = logging.getLogger(__name__)
+
+# Directories are searched for these only: a folder's README.txt or list.txt
+# is not a spectrum, while a text spectrum named explicitly is still read.
+DIRECTORY_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".rec",
+                      ".rbn.gz", ".rbx.gz", ".rec.gz")
+METHOD_TEMPLATE = "template matching (chi-square)"
+
+
+def _labelled(labels_paths, grid, min_coverage, workers=2, progress=True):
+    """Manifest rows that loaded, their prepared arrays, and the failures."""
+    manifest = spectra_manifest(labels_paths)
+    x, good, failures = load_prepared(list(manifest["path"]), grid, min_coverage, workers, progress)
+    return manifest.iloc[good].reset_index(drop=True), x, failures
+
+
+def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4,
+                  pool_dirs=(), pretrain_epochs=40, progress=True):
+    """Train a spectral classifier on one or more labelled libraries.
+
+    Parameters
+    ----------
+    labels_paths : sequence of str or Path
+        ``labels.csv`` tables (``file``, ``sptype``).
+    run_dir : str or Path
+    config : deepscope.config.TrainConfig
+    grid : Grid
+    min_coverage : float
+    pool_dirs : sequence of str or Path
+        Extra unlabelled spectra (files or directories) for autoencoder
+        pretraining; the labelled spectra always join the pool.
+    pretrain_epochs : int
+    progress : bool
+
+    Returns
+    -------
+    dict
+        Summary: best score and epoch, counts, skipped files.
+    """
+    from deepscope.config import prepare_run_dir
+
+    run_dir = check_writable(run_dir, is_dir=True)
+    manifest, x, failures = _labelled(labels_paths, grid, min_coverage, progress=progress)
+    for path, reason in failures:
+        log.warning("skipped %s", reason)
+    pool_x = None
+    if pool_dirs and config.model == "spectra_ae_classifier":
+        pool_paths = collect_inputs(pool_dirs, DIRECTORY_SUFFIXES)
+        pool_x, _, pool_failures = load_prepared(pool_paths, grid, min_coverage, progress=progress)
+        log.info("unlabelled pool: %d spectra (%d unreadable)", len(pool_x), len(pool_failures))
+    prepare_run_dir(run_dir, config, {"data": [str(p) for p in labels_paths], "grid": grid.as_dict(),
+                                      "min_coverage": min_coverage, "pool": [str(p) for p in pool_dirs]})
+    if failures:
+        write_table(pd.DataFrame(failures, columns=["file", "reason"]), run_dir / "skipped.csv")
+    meta = {"train_ids": list(manifest["id"]), "libraries": sorted(set(manifest["library"]))}
+    result = train_classifier(x, list(manifest["sptype"]), run_dir, config, grid, min_coverage, pool_x,
+                              pretrain_epochs, meta, progress)
+    return {"best_val_score": result.best_score, "best_epoch": result.best_epoch, "n_spectra": len(x),
+            "skipped": len(failures), "model": config.model}
+
+
+def predict_spectra(inputs, out, model=None, batch_size=512, workers=2, threads=None, progress=True):
+    """Classify spectrum files and write one row per readable file.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Files or directories.
+    out : str or Path
+        ``.csv`` or ``.parquet``.
+    model : str or Path, optional
+        Checkpoint or run directory; the shipped model by default.
+    batch_size, workers : int
+    threads : int, optional
+        torch CPU threads.
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows written.
+
+    Raises
+    ------
+    BatchError
+        After writing the good rows, if some inputs could not be read.
+    """
+    import torch
+
+    from deepscope.core.inference import run_batched
+    from deepscope.spectra.io import read_spectrum
+    from deepscope.spectra.preprocess import prepare
+
+    paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
+    check_writable(out)
+    if threads:
+        torch.set_num_threads(threads)
+    net, meta = load_model(model)
+    grid, min_coverage = meta["grid"], meta["min_coverage"]
+
+    def load(path):
+        return prepare(read_spectrum(path), grid, min_coverage, path=str(path))
+
+    def predict(arrays):
+        return outputs_to_rows(predict_outputs(net, np.stack(arrays), batch_size))
+
+    rows, failures = run_batched(paths, load, predict, batch_size, workers, progress, desc="classify")
+    table = pd.DataFrame(rows, columns=["file", *OUTPUT_COLUMNS])
+    if rows:
+        write_table(table, out)
+    if failures:
+        raise BatchError(failures)
+    return table
+
+
+def _figures(report, name, detail):
+    from deepscope.core.metrics import confusion
+    from deepscope.core.plots import confusion_figure, scatter_figure
+    from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES
+
+    t = detail.dropna(subset=["true_t"])
+    fig = scatter_figure(t["true_t"], t["pred_t"], "expected type (O0=0, B0=10, A0=20 ... M0=60)",
+                         "predicted type", f"{name}: predicted vs expected")
+    report.figure(fig, f"scatter_{name[:8].replace(' ', '_')}", "temperature index, subclass units")
+    index = {c: i for i, c in enumerate(MAIN_CLASSES)}
+    matrix = confusion(detail["true_main"].map(index), detail["pred_main"].map(index), len(MAIN_CLASSES))
+    report.figure(confusion_figure(matrix, list(MAIN_CLASSES), f"{name}: main class"),
+                  f"confusion_main_{name[:8].replace(' ', '_')}")
+    lum = detail.dropna(subset=["true_lum"])
+    matrix = confusion(lum["true_lum"].astype(int) - 1, lum["pred_lum"].astype(int) - 1, len(LUM_NAMES))
+    report.figure(confusion_figure(matrix, list(LUM_NAMES.values()), f"{name}: luminosity class"),
+                  f"confusion_lum_{name[:8].replace(' ', '_')}")
+
+
+def evaluate_spectra(labels_paths, out_dir, model=None, progress=True):
+    """Score a classifier and the template-matching baseline on labelled spectra.
+
+    The baseline's templates are the classifier's own training spectra
+    (stored in its checkpoint), so both methods learn from the same data.
+
+    Parameters
+    ----------
+    labels_paths : sequence of str or Path
+    out_dir : str or Path
+        Gets ``metrics.csv``, ``predictions.csv`` and ``report.html``.
+    model : str or Path, optional
+        The shipped model by default.
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row of metrics per method.
+
+    Raises
+    ------
+    BatchError
+        After writing the results, if some labelled files could not be read.
+    """
+    from deepscope.core.report import Report
+
+    out_dir = check_writable(out_dir, is_dir=True)
+    net, meta = load_model(model)
+    manifest, x, failures = _labelled(labels_paths, meta["grid"], meta["min_coverage"], progress=progress)
+    if not len(x):
+        raise BatchError(failures)
+    overlap = len(set(manifest["id"]) & set(meta.get("train_ids", [])))
+    methods = {f"network ({model or 'shipped'})": outputs_to_rows(predict_outputs(net, x)),
+               METHOD_TEMPLATE: TemplateMatcher.from_meta(meta).predict(x)}
+    report = Report(out_dir, "deepscope spectra evaluate")
+    report.text(f"{len(x)} spectra from {', '.join(map(str, labels_paths))}; "
+                f"{overlap} of them were in the model's training set.")
+    if overlap:
+        log.warning("%d evaluation spectra were used to train this model: the scores are optimistic", overlap)
+    table, predictions = [], []
+    for name, rows in methods.items():
+        pred = pd.DataFrame(rows)
+        metrics, detail = score_predictions(list(manifest["sptype"]), pred)
+        table.append({"method": name, **metrics})
+        predictions.append(pred.assign(method=name, file=list(manifest["path"]),
+                                       true_sptype=list(manifest["sptype"])))
+        report.heading(name)
+        _figures(report, name, detail)
+    table = pd.DataFrame(table)
+    report.heading("Metrics", level=2)
+    report.table(table.round(3), index=False)
+    write_table(table, out_dir / "metrics.csv")
+    write_table(pd.concat(predictions, ignore_index=True), out_dir / "predictions.csv")
+    report.write()
+    if failures:
+        raise BatchError(failures)
+    return table
+
+
+def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn", "spectra_ae_classifier"),
+                     config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4, min_stars=50, pool_dirs=(),
+                     pretrain_epochs=30, progress=False):
+    """Leave-one-library-out evaluation of every model and the baseline.
+
+    For each library with at least ``min_stars`` usable types, every model
+    is trained on the other libraries and tested on it; the template matcher
+    uses the same training spectra. The autoencoder's unlabelled pool is the
+    training libraries plus ``pool_dirs``, never the held-out library.
+
+    Parameters
+    ----------
+    labels_paths : sequence of str or Path
+    out_dir : str or Path
+        Gets ``loo.csv``, per-run directories and ``report.html``.
+    models : sequence of str
+    config : deepscope.config.TrainConfig
+    grid : Grid
+    min_coverage : float
+    min_stars : int
+    pool_dirs : sequence of str or Path
+    pretrain_epochs : int
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (held-out library, method).
+    """
+    from deepscope.core.report import Report
+    from deepscope.spectra.task import type_targets
+
+    out_dir = check_writable(out_dir, is_dir=True)
+    manifest, x, failures = _labelled(labels_paths, grid, min_coverage, progress=progress)
+    for path, reason in failures:
+        log.warning("skipped %s", reason)
+    usable = type_targets(list(manifest["sptype"]))["usable"]
+    counts = manifest[usable].groupby("library").size()
+    held_out = [lib for lib, n in counts.items() if n >= min_stars]
+    if not held_out:
+        msg = f"no library has {min_stars} usable types; libraries: {dict(counts)}"
+        raise InputError(msg)
+    pool_x = None
+    if pool_dirs:
+        pool_x, _, _ = load_prepared(collect_inputs(pool_dirs, DIRECTORY_SUFFIXES), grid, min_coverage)
+    rows = []
+    for library in held_out:
+        test = (manifest["library"] == library).to_numpy()
+        train_x, train_types = x[~test], list(manifest["sptype"][~test])
+        sptypes = list(manifest["sptype"][test])
+        for name in models:
+            run_dir = out_dir / "runs" / library / name
+            train_classifier(train_x, train_types, run_dir, dataclasses.replace(config, model=name),
+                             grid, min_coverage, pool_x, pretrain_epochs, progress=progress)
+            net, meta = load_model(run_dir)
+            metrics, _ = score_predictions(sptypes, pd.DataFrame(outputs_to_rows(predict_outputs(net, x[test]))))
+            rows.append({"held_out": library, "method": name, **metrics})
+            log.info("%s held out, %s: %s", library, name, metrics)
+        matcher = TemplateMatcher.from_meta(meta)
+        metrics, _ = score_predictions(sptypes, pd.DataFrame(matcher.predict(x[test])))
+        rows.append({"held_out": library, "method": METHOD_TEMPLATE, **metrics})
+        write_table(pd.DataFrame(rows), out_dir / "loo.csv")
+    table = pd.DataFrame(rows)
+    report = Report(out_dir, "deepscope spectra: leave-one-library-out")
+    report.text("Each library is held out in turn; models train on the others (validation split "
+                "drawn from the training libraries only).")
+    report.table(table.round(3), index=False)
+    report.write()
+    return table
