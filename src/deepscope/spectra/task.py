@@ -380,7 +380,7 @@ def decode(t_index, lum_class):
         main, sub = index_to_parts(t)
         rows.append({"sptype": format_type(main, sub, int(lum)), "main_class": main, "subclass": sub,
                      "lum_class": LUM_NAMES[int(lum)], "code": type_to_code(MAIN_CLASSES.index(main) + 1, sub, lum),
-                     "temperature_index": round(float(t), 2)})
+                     "temperature_index": round(min(max(float(t), 0.0), 69.5), 2)})
     return rows
 
 

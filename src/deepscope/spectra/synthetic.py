@@ -1,0 +1,81 @@
+"""Toy stellar spectra with known types, for tests and docs.
+
+Not stellar physics: a Planck-like continuum at a temperature that falls
+with the temperature index, Balmer lines strongest near A0, metal lines that
+grow towards K, a "molecular" band for M, and lines narrowed in giants. It
+is enough that type and spectrum are tied in a way a network can learn and
+a template matcher can match.
+"""
+
+import numpy as np
+
+from deepscope.spectra.mktype import format_type, index_to_parts
+
+_BALMER = (3889.0, 3970.1, 4101.7, 4340.5, 4861.3)
+_METALS = (3933.7, 3968.5, 4226.7, 4307.9, 5167.3, 5183.6, 5269.5)
+
+
+def synthetic_spectrum(t_index, lum_class=5, wave=None, snr=100.0, rng=None):
+    """One toy spectrum.
+
+    Parameters
+    ----------
+    t_index : float
+        Temperature index, O0 = 0 ... M9.5 = 69.5.
+    lum_class : int
+        1 (I) to 5 (V); higher classes get broader lines.
+    wave : numpy.ndarray, optional
+        Air wavelengths in Angstrom (default 3700-5700 A at 1 A).
+    snr : float
+        Continuum signal-to-noise ratio.
+    rng : numpy.random.Generator, optional
+
+    Returns
+    -------
+    wave, flux : numpy.ndarray
+    """
+    rng = np.random.default_rng() if rng is None else rng
+    wave = np.arange(3700.0, 5700.0, 1.0) if wave is None else np.asarray(wave, float)
+    temperature = 40000.0 * np.exp(-t_index / 22.0) + 2500.0
+    x = 1.4388e8 / (wave * temperature)
+    flux = 1.0 / (wave ** 5 * np.expm1(x))
+    flux /= flux.mean()
+    width = 1.0 + 0.6 * lum_class
+    balmer = 0.6 * np.exp(-((t_index - 20.0) / 12.0) ** 2)
+    metals = 0.6 / (1.0 + np.exp(-(t_index - 42.0) / 5.0))
+    profile = np.ones_like(wave)
+    for centre in _BALMER:
+        profile -= balmer * np.exp(-0.5 * ((wave - centre) / (2.5 * width)) ** 2)
+    for centre in _METALS:
+        profile -= metals * np.exp(-0.5 * ((wave - centre) / width) ** 2)
+    if t_index >= 60:
+        band = np.clip((t_index - 58.0) / 12.0, 0, 1) * 0.5
+        profile -= band * ((wave > 4760) & (wave < 4950))
+    flux = flux * np.clip(profile, 0.05, None)
+    flux = flux + rng.normal(0.0, flux.mean() / snr, size=wave.size)
+    return wave, flux
+
+
+def synthetic_library(n, seed=0, snr=100.0):
+    """A labelled toy library spanning O5-M5 and luminosity classes I-V.
+
+    Parameters
+    ----------
+    n : int
+    seed : int
+    snr : float
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray, str)
+        ``(wave, flux, sptype)`` triples.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        t = float(rng.integers(10, 131)) / 2.0 + 2.5  # O5 ... M5 in half subclasses
+        lum = int(rng.choice([1, 3, 5]))
+        wave, flux = synthetic_spectrum(t, lum, snr=snr, rng=rng)
+        main, sub = index_to_parts(t)
+        out.append((wave, flux, format_type(main, sub, lum)))
+    return out
