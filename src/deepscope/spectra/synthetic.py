@@ -1,7 +1,7 @@
 """Toy stellar spectra with known types, for tests and docs.
 
 Not stellar physics: a Planck-like continuum at a temperature that falls
-with the temperature index, Balmer lines strongest near A0, metal lines that
+with the temperature index, helium lines strongest near B0, Balmer lines near A0, metal lines that
 grow towards K, a "molecular" band for M, and lines narrowed in giants. It
 is enough that type and spectrum are tied in a way a network can learn and
 a template matcher can match.
@@ -13,6 +13,7 @@ from deepscope.spectra.mktype import format_type, index_to_parts
 
 _BALMER = (3889.0, 3970.1, 4101.7, 4340.5, 4861.3)
 _METALS = (3933.7, 3968.5, 4226.7, 4307.9, 5167.3, 5183.6, 5269.5)
+_HELIUM = (4026.2, 4387.9, 4471.5, 4921.9)
 
 
 def synthetic_spectrum(t_index, lum_class=5, wave=None, snr=100.0, rng=None):
@@ -46,6 +47,9 @@ def synthetic_spectrum(t_index, lum_class=5, wave=None, snr=100.0, rng=None):
     profile = np.ones_like(wave)
     for centre in _BALMER:
         profile -= balmer * np.exp(-0.5 * ((wave - centre) / (2.5 * width)) ** 2)
+    helium = 0.4 * np.exp(-((t_index - 10.0) / 6.0) ** 2)
+    for centre in _HELIUM:
+        profile -= helium * np.exp(-0.5 * ((wave - centre) / width) ** 2)
     for centre in _METALS:
         profile -= metals * np.exp(-0.5 * ((wave - centre) / width) ** 2)
     if t_index >= 60:

@@ -1,0 +1,78 @@
+"""Registered spectral networks, the partial-type loss and the template baseline."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepscope.registry import create_model, list_models
+from deepscope.spectra.io import Spectrum
+from deepscope.spectra.models import N_OUTPUTS
+from deepscope.spectra.preprocess import Grid, add_noise, prepare
+from deepscope.spectra.synthetic import synthetic_library
+from deepscope.spectra.task import TemplateMatcher, make_dataset, score_predictions, spectra_loss, type_targets
+
+SPECTRA_MODELS = [name for name in list_models() if name.startswith("spectra_")]
+
+
+def test_all_spectra_models_registered():
+    assert set(SPECTRA_MODELS) == {"spectra_ann", "spectra_cnn", "spectra_autoencoder", "spectra_ae_classifier"}
+
+
+@pytest.mark.parametrize("name", SPECTRA_MODELS)
+@pytest.mark.parametrize("n_points", [580, 1900])
+def test_forward_shape_and_finite(name, n_points):
+    torch.manual_seed(0)
+    model = create_model(name, n_points=n_points).eval()
+    out = model(torch.randn(3, 2, n_points))
+    expected = (3, n_points) if name == "spectra_autoencoder" else (3, N_OUTPUTS)
+    assert out.shape == expected and torch.isfinite(out).all()
+
+
+def test_ae_classifier_starts_from_pretrained_encoder(tmp_path):
+    from deepscope.core.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    ae = create_model("spectra_autoencoder", n_points=580)
+    save_checkpoint(tmp_path / "ae.pt", "spectra_autoencoder", {"n_points": 580}, ae)
+    clf = create_model("spectra_ae_classifier", n_points=580, pretrained=str(tmp_path / "ae.pt"))
+    assert torch.equal(clf.to_code.weight, ae.to_code.weight)
+    assert torch.equal(clf.encoder.net[0].weight, ae.encoder.net[0].weight)
+
+
+def test_loss_uses_only_what_a_type_knows():
+    targets = {k: torch.from_numpy(np.asarray(v, np.float32))
+               for k, v in type_targets(["G2V", "Am", "M6Svar", "sd:F"]).items() if k != "usable"}
+    out = torch.zeros(4, N_OUTPUTS, requires_grad=True)
+    with torch.no_grad():
+        out[:, 0] = torch.tensor([4.2, 2.5, 6.6, 3.5])  # right answer, or inside the known main class
+        out[0, 1 + 4] = out[3, 1 + 5] = 20.0             # V for G2V, VI for sd:F
+    loss = spectra_loss(out, targets)
+    assert float(loss.detach()) < 1e-3
+    loss.backward()
+    # 'Am' has no luminosity class: its luminosity logits get no gradient.
+    assert torch.all(out.grad[1, 1:] == 0) and torch.all(out.grad[2, 1:] == 0)
+    worse = out.detach().clone()
+    worse[1, 0] = 4.5  # 'Am' predicted as F5: outside A, penalised
+    assert float(spectra_loss(worse, targets)) > 0.1
+
+
+def _prepared(library, grid=Grid()):
+    return np.stack([prepare(Spectrum(w, f, np.ones(w.size, bool)), grid) for w, f, _ in library])
+
+
+def test_template_matcher_recovers_toy_types():
+    train, test = synthetic_library(150, seed=0), synthetic_library(40, seed=1)
+    x_train, x_test = _prepared(train), _prepared(test)
+    matcher = TemplateMatcher(x_train[:, 0], x_train[:, 1] > 0, [s for _, _, s in train])
+    metrics, _ = score_predictions([s for _, _, s in test], pd.DataFrame(matcher.predict(x_test)))
+    assert metrics["main_class_accuracy"] >= 0.9 and metrics["subclass_mae"] <= 1.5
+
+
+def test_augmented_dataset_items():
+    x = _prepared(synthetic_library(4, seed=2))
+    data = make_dataset(x, type_targets(["G2V", "K3III", "Am", "HB"]), augment=True)
+    item, target = data[0]
+    assert item.shape == (2, 580) and set(target) == {"t", "t_known", "lo", "hi", "lum", "lum_known"}
+    noisy = add_noise(x, 20.0, np.random.default_rng(0))
+    assert 0.02 < float(np.std((noisy - x)[:, 0][x[:, 1] > 0])) < 0.08
