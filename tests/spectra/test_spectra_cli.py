@@ -1,0 +1,124 @@
+"""The spectra commands end to end on toy libraries written by the tests."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+
+from deepscope.cli.main import main
+from deepscope.spectra.synthetic import synthetic_library
+
+
+def _write_library(folder, n, seed):
+    folder.mkdir(parents=True)
+    rows = []
+    for i, (wave, flux, sptype) in enumerate(synthetic_library(n, seed=seed)):
+        name = f"star{i:03d}.fits"
+        hdu = fits.PrimaryHDU(flux.astype(np.float32))
+        hdu.header["CRVAL1"], hdu.header["CDELT1"], hdu.header["CRPIX1"] = float(wave[0]), 1.0, 1.0
+        hdu.writeto(folder / name)
+        rows.append({"file": name, "sptype": sptype})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder / "labels.csv"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spectra")
+    train = _write_library(root / "toy_a", 120, seed=0)
+    test = _write_library(root / "toy_b", 30, seed=1)
+    run = root / "run"
+    code = main(["-q", "spectra", "train", "--data", str(train), "--out", str(run), "--arch", "spectra_ann",
+                 "--epochs", "25", "--patience", "25", "--lr", "3e-3"])
+    assert code == 0
+    return root, run, test
+
+
+def test_train_writes_checkpoint_and_config(trained, capsys):
+    root, run, _ = trained
+    assert (run / "best.pt").is_file() and (run / "config.yaml").is_file() and (run / "history.csv").is_file()
+
+
+def test_predict_columns_and_values(trained, tmp_path):
+    root, run, _ = trained
+    out = tmp_path / "pred.csv"
+    assert main(["-q", "spectra", "predict", str(root / "toy_b"), "--out", str(out), "--model", str(run)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 30
+    assert {"file", "sptype", "main_class", "subclass", "lum_class", "code"} <= set(table.columns)
+    assert table["main_class"].isin(list("OBAFGKM")).all()
+    assert ((table["code"] - 1.5) % 2 == 0).all()
+
+
+def test_evaluate_beats_chance_and_reports_baseline(trained, tmp_path, capsys):
+    root, run, test = trained
+    out = tmp_path / "eval"
+    assert main(["-q", "spectra", "evaluate", "--labels", str(test), "--model", str(run), "--out", str(out)]) == 0
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert len(metrics) == 2 and metrics["method"].str.contains("template").any()
+    network = metrics[~metrics["method"].str.contains("template")].iloc[0]
+    assert network["main_class_accuracy"] > 0.5 and network["subclass_mae"] < 6
+    assert (out / "report.html").is_file() and list(out.glob("scatter_*.png"))
+
+
+def test_batch_keeps_good_rows_and_lists_bad_files(trained, tmp_path, capsys):
+    root, run, _ = trained
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.fits").write_bytes(b"")
+    (bad / "garbage.fits").write_bytes(b"SIMPLE  = nonsense" * 10)
+    wave = np.arange(7000.0, 9000.0)
+    red = fits.PrimaryHDU(np.ones(wave.size, np.float32))
+    red.header["CRVAL1"], red.header["CDELT1"] = 7000.0, 1.0
+    red.writeto(bad / "red.fits")
+    fits.PrimaryHDU(np.full(50, np.nan, np.float32)).writeto(bad / "nan.fits")
+    out = tmp_path / "pred.csv"
+    capsys.readouterr()
+    code = main(["-q", "spectra", "predict", str(root / "toy_b" / "star000.fits"), str(bad), "--out", str(out),
+                 "--model", str(run)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "deepscope: error: 4 input(s) failed" in err and "Traceback" not in err
+    assert "red.fits: covers only 0%" in err and "empty.fits: empty file" in err
+    assert len(pd.read_csv(out)) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["spectra", "predict", "missing_dir", "--out", "p.csv"], "missing_dir: no such file or directory"),
+    (["spectra", "train", "--data", "nope.csv", "--out", "run"], "nope.csv: no such file"),
+    (["spectra", "evaluate", "--labels", "x.csv", "--out", "e", "--model", "nomodel"], "nomodel: no such model"),
+])
+def test_user_errors_are_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deepscope: error:") and message in err[0]
+
+
+def test_unwritable_output_fails_before_work(trained, tmp_path, capsys):
+    root, run, _ = trained
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["-q", "spectra", "predict", str(root / "toy_b"), "--out", str(blocker / "p.csv"), "--model", str(run)])
+    assert code == 1 and "cannot write output" in capsys.readouterr().err
+
+
+def test_missing_sptype_column(tmp_path, capsys):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,type\na.fits,G2V\n")
+    assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "run")]) == 1
+    assert "missing column(s) sptype" in capsys.readouterr().err
+
+
+def test_crossval_table(tmp_path, capsys):
+    a = _write_library(tmp_path / "lib_a", 40, seed=3)
+    b = _write_library(tmp_path / "lib_b", 40, seed=4)
+    out = tmp_path / "loo"
+    code = main(["-q", "spectra", "crossval", "--data", str(a), str(b), "--out", str(out), "--models", "spectra_ann",
+                 "--epochs", "2", "--min-stars", "30"])
+    assert code == 0
+    table = pd.read_csv(out / "loo.csv")
+    assert set(table["held_out"]) == {"lib_a", "lib_b"} and len(table) == 4
+    assert table["main_class_accuracy"].between(0, 1).all()
