@@ -9,7 +9,7 @@ import numpy as np
 from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint, shipped_checkpoint
 from deepscope.errors import DeepscopeError, ModelError
 from deepscope.galaxy.io import read_galaxy_image
-from deepscope.galaxy.task import to_model_input
+from deepscope.galaxy.task import bright_pixel_count, to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -154,23 +154,24 @@ def load_cutouts(paths, size, workers=2, progress=True):
     -------
     images : numpy.ndarray
         ``float32`` ``(N_good, 3, size, size)``.
-    good : numpy.ndarray of bool
-        Which of ``paths`` were read.
+    sizes : numpy.ndarray of int
+        Apparent size of each good cutout (:func:`~deepscope.galaxy.task.bright_pixel_count`).
     failures : list of (str, str)
+        ``(path, reason)`` of the files that could not be read.
     """
     from tqdm import tqdm
 
     def load(path):
         try:
-            return to_model_input(read_galaxy_image(path), size), None
+            rgb = read_galaxy_image(path)
+            return to_model_input(rgb, size), int(bright_pixel_count(rgb)), None
         except DeepscopeError as exc:
-            return None, str(exc)
+            return None, None, str(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(tqdm(pool.map(load, paths), total=len(paths), desc="reading cutouts",
                             unit="file", disable=not progress))
-    good = np.array([error is None for _, error in results], dtype=bool)
-    failures = [(str(p), error) for p, (_, error) in zip(paths, results) if error is not None]
-    arrays = [array for array, error in results if error is None]
-    images = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), np.float32)
-    return images, good, failures
+    failures = [(str(p), error) for p, (_, _, error) in zip(paths, results) if error is not None]
+    good = [(array, n) for array, n, error in results if error is None]
+    images = np.stack([a for a, _ in good]) if good else np.zeros((0, 3, size, size), np.float32)
+    return images, np.array([n for _, n in good], dtype=int), failures

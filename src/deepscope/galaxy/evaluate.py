@@ -18,9 +18,8 @@ from deepscope.core.manifest import manifest_from_labels
 from deepscope.core.metrics import binary_summary, confusion, precision_recall_table
 from deepscope.core.report import Report
 from deepscope.errors import BatchError, InputError
-from deepscope.galaxy.classifier import GalaxyClassifier
-from deepscope.galaxy.io import read_galaxy_image
-from deepscope.galaxy.task import bright_pixel_count, encode_labels, size_matched_indices, to_model_input
+from deepscope.galaxy.classifier import GalaxyClassifier, load_cutouts
+from deepscope.galaxy.task import encode_labels, size_matched_indices
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +35,6 @@ def _read_split(labels_path, target, split):
             raise InputError(msg)
         manifest = manifest[manifest["split"] == split]
     return manifest.reset_index(drop=True)
-
-
-def _load(paths, size):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm import tqdm
-
-    from deepscope.errors import DeepscopeError
-
-    def load(path):
-        try:
-            rgb = read_galaxy_image(path)
-            return to_model_input(rgb, size), int(bright_pixel_count(rgb)), None
-        except DeepscopeError as exc:
-            return None, None, str(exc)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(tqdm(pool.map(load, paths), total=len(paths), desc="reading cutouts", unit="file"))
-    failures = [(str(p), err) for p, (_, _, err) in zip(paths, results) if err]
-    if failures:
-        raise BatchError(failures)
-    return np.stack([r[0] for r in results]), np.array([r[1] for r in results])
 
 
 def classification_tables(y_true, y_pred, class_names, target):
@@ -99,7 +76,9 @@ def evaluate_galaxy(labels_path, out_dir, model=None, target=None, split="test",
     target = target or classifier.target
     rows = _read_split(labels_path, target, split)
     y_true = encode_labels(rows[target], classifier.class_names)
-    images, sizes = _load(list(rows["path"]), classifier.input_size)
+    images, sizes, failures = load_cutouts(list(rows["path"]), classifier.input_size, progress=progress)
+    if failures:
+        raise BatchError(failures)
     probs = np.concatenate([classifier.probabilities(images[i:i + 512]) for i in range(0, len(images), 512)])
     y_pred = classifier.decide(probs)
 

@@ -131,47 +131,96 @@ def size_matched_indices(sizes, labels, n_bins=10, seed=0):
 
 
 class CutoutDataset:
-    """In-memory cutouts with labels and random dihedral augmentation.
+    """In-memory cutouts with labels, sample weights and random augmentation.
 
     A bar has no preferred orientation, so each training sample is rotated
-    by a multiple of 90 degrees and possibly mirrored (the eight symmetries
-    of the square: exact, no interpolation).
+    by a random angle and possibly mirrored; it is also zoomed by a random
+    factor, so that apparent size (a confound of the bar sample, DATA.md)
+    is a weaker cue than morphology. Targets are dicts with the class index
+    (``label``) and a loss ``weight``.
 
     Parameters
     ----------
     images : numpy.ndarray
         ``float32`` array ``(N, 3, S, S)`` from :func:`to_model_input`.
     labels : numpy.ndarray of int64
+    weights : numpy.ndarray of float32, optional
+        Per-sample loss weights (default 1).
     augment : bool
+    max_zoom : float
+        Zoom factors are drawn log-uniformly in ``[1 / max_zoom, max_zoom]``.
     """
 
-    def __init__(self, images, labels, augment=False):
+    def __init__(self, images, labels, weights=None, augment=False, max_zoom=1.25):
         import torch
 
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels)
+        self.weights = torch.ones(len(labels)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         self.augment = augment
+        self.max_zoom = max_zoom
 
     def __len__(self):
         return len(self.labels)
 
-    def __getitem__(self, index):
-        import torch
+    def _transform(self, image):
+        import math
 
+        import torch
+        import torch.nn.functional as F
+
+        angle = float(torch.rand(()) * 2 * math.pi)
+        zoom = math.exp(float(torch.rand(()) * 2 - 1) * math.log(self.max_zoom))
+        mirror = -1.0 if torch.rand(()) < 0.5 else 1.0
+        cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+        theta = torch.tensor([[cos * mirror, -sin, 0.0], [sin * mirror, cos, 0.0]])
+        grid = F.affine_grid(theta[None], [1, *image.shape], align_corners=False)
+        # Zeros outside the cutout: empty sky, as the fixed scaling expects.
+        return F.grid_sample(image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+
+    def __getitem__(self, index):
         image = self.images[index]
         if self.augment:
-            k = int(torch.randint(4, ()))
-            image = torch.rot90(image, k, dims=(1, 2))
-            if torch.rand(()) < 0.5:
-                image = torch.flip(image, dims=(2,))
-        return image, self.labels[index]
+            image = self._transform(image)
+        return image, {"label": self.labels[index], "weight": self.weights[index]}
+
+
+def size_balancing_weights(sizes, labels, n_bins=10):
+    """Loss weights that give both classes equal weight in every size quantile bin.
+
+    Training with them removes the size shortcut from the loss: within a
+    size bin, a barred and an unbarred galaxy count the same in total.
+
+    Parameters
+    ----------
+    sizes : array-like
+        Apparent sizes (:func:`bright_pixel_count`).
+    labels : array-like of int
+    n_bins : int
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Mean 1.
+    """
+    sizes, labels = np.asarray(sizes, float), np.asarray(labels)
+    edges = np.unique(np.quantile(sizes, np.linspace(0, 1, n_bins + 1)))
+    bins = np.clip(np.searchsorted(edges, sizes, side="right") - 1, 0, len(edges) - 2)
+    weights = np.zeros(len(labels))
+    for b in np.unique(bins):
+        in_bin = bins == b
+        for c in np.unique(labels[in_bin]):
+            members = in_bin & (labels == c)
+            weights[members] = in_bin.sum() / (2.0 * members.sum())
+    return (weights / weights.mean()).astype(np.float32)
 
 
 def cross_entropy(outputs, targets):
-    """Classification loss on logits."""
+    """Weighted classification loss on logits (targets: ``label`` and ``weight``)."""
     import torch.nn.functional as F
 
-    return F.cross_entropy(outputs, targets)
+    losses = F.cross_entropy(outputs, targets["label"], reduction="none")
+    return (losses * targets["weight"]).sum() / targets["weight"].sum()
 
 
 def validation_score(outputs, targets):
@@ -179,7 +228,7 @@ def validation_score(outputs, targets):
     import torch
 
     probs = torch.softmax(outputs, dim=1).numpy()
-    y = targets.numpy()
+    y = targets["label"].numpy()
     if probs.shape[1] == 2 and len(np.unique(y)) == 2:
         from sklearn.metrics import roc_auc_score
 

@@ -11,7 +11,8 @@ from deepscope.core.manifest import manifest_from_labels, split_train_val
 from deepscope.errors import BatchError
 from deepscope.galaxy.classifier import GalaxyClassifier, load_cutouts
 from deepscope.galaxy.task import (
-    CutoutDataset, balanced_threshold, class_names_of, cross_entropy, encode_labels, validation_score,
+    CutoutDataset, balanced_threshold, class_names_of, cross_entropy, encode_labels, size_balancing_weights,
+    validation_score,
 )
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ DEFAULT_INPUT_SIZE = 64  # the SDSS cutouts in ../shared/data are 64x64 at 0.3"/
 
 
 def train_galaxy(labels_path, run_dir, target="barred", config=DEFAULT_CONFIG,
-                 input_size=DEFAULT_INPUT_SIZE, resume=False, progress=True):
+                 input_size=DEFAULT_INPUT_SIZE, balance_sizes=True, resume=False, progress=True):
     """Train a classifier on the non-test rows of a labels table.
 
     Validation rows (``split == "val"``, or a stratified random share of the
@@ -40,6 +41,9 @@ def train_galaxy(labels_path, run_dir, target="barred", config=DEFAULT_CONFIG,
     config : TrainConfig
     input_size : int
         Side of the network input; cutouts of other sizes are resampled.
+    balance_sizes : bool
+        For two classes, weight the loss so both classes count equally in
+        every apparent-size bin (:func:`~deepscope.galaxy.task.size_balancing_weights`).
     resume : bool
         Continue from ``run_dir/last.pt``.
     progress : bool
@@ -63,13 +67,16 @@ def train_galaxy(labels_path, run_dir, target="barred", config=DEFAULT_CONFIG,
     log.info("%s: %d training and %d validation rows, classes %s", labels_path, len(train_rows),
              len(val_rows), class_names)
 
-    images, good, failures = load_cutouts(list(train_rows["path"]) + list(val_rows["path"]), input_size,
-                                          progress=progress)
+    images, sizes, failures = load_cutouts(list(train_rows["path"]) + list(val_rows["path"]), input_size,
+                                           progress=progress)
     if failures:
         raise BatchError(failures)
     n_train = len(train_rows)
     labels = encode_labels(list(train_rows[target]) + list(val_rows[target]), class_names)
-    train_set = CutoutDataset(images[:n_train], labels[:n_train], augment=True)
+    weights = None
+    if balance_sizes and len(class_names) == 2:
+        weights = size_balancing_weights(sizes[:n_train], labels[:n_train])
+    train_set = CutoutDataset(images[:n_train], labels[:n_train], weights, augment=True)
     val_set = CutoutDataset(images[n_train:], labels[n_train:])
 
     model_kwargs = {"n_classes": len(class_names), "input_size": input_size, **config.model_kwargs}
@@ -87,7 +94,7 @@ def train_galaxy(labels_path, run_dir, target="barred", config=DEFAULT_CONFIG,
         outputs, targets = predict_dataset(classifier.model, val_set, 256, "cpu")
         import torch
 
-        threshold = balanced_threshold(targets.numpy(), torch.softmax(outputs, 1)[:, 1].numpy())
+        threshold = balanced_threshold(targets["label"].numpy(), torch.softmax(outputs, 1)[:, 1].numpy())
         update_checkpoint_meta(best_path, threshold=threshold)
     summary = {"best_val_score": result.best_score, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "threshold": threshold, "class_names": class_names,
