@@ -103,6 +103,7 @@ def test_evaluate_writes_table_and_report(tiny_run, tiny_labels, tmp_path, capsy
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["size_matched"]["n"] <= 32
     assert 0 <= metrics["all"]["accuracy"] <= 1
+    assert metrics["occlusion"]["n"] == 16
     html = (tmp_path / "eval" / "report.html").read_text()
     for figure in ("roc.png", "calibration.png", "confusion_all.png", "confusion_size_matched.png"):
         assert figure in html and (tmp_path / "eval" / figure).is_file()
