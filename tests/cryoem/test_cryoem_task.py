@@ -158,3 +158,38 @@ def test_batchnorm_folding_keeps_outputs():
         folded = fold_batchnorm(model)
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
         assert torch.allclose(folded(x), expected, atol=1e-5)
+
+
+def test_region_labels_follow_flip_and_scale(tmp_path):
+    from PIL import Image
+
+    from deepscope.cryoem.task import load_training_item
+
+    write_mrc(np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), tmp_path / "m.mrc")
+    write_coordinates(pd.DataFrame({"x": [30.0], "y": [10.0]}), tmp_path / "m.star")
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:] = (0, 0, 255)  # background
+    rgb[:16] = (255, 255, 0)  # ice along the top rows as stored
+    Image.fromarray(rgb).save(tmp_path / "m.png")
+    item = load_training_item(tmp_path / "m.mrc", tmp_path / "m.star", 16.0, 8.0, labels=tmp_path / "m.png",
+                              labels_flip_y=True, enhance="off")
+    assert item["image"].shape == (32, 32) and item["scale"] == 0.5
+    # flipped: the ice is now at the bottom (class 1), background (class 2) at the top
+    assert (item["regions"][-8:] == 1).all() and (item["regions"][:24] == 2).all()
+    assert item["truth"][["x", "y"]].values.tolist() == [[14.75, 4.75]]
+    assert item["mask"][5, 15] == 1.0
+
+
+@pytest.mark.parametrize("target, name", [("regions", "cryoem_unet_regions"), ("joint", "cryoem_unet_joint")])
+def test_pickers_with_region_heads(target, name):
+    model = create_model(name, width=4, depth=2)
+    picker = Picker(model, {"target": target, "working_diameter": 8.0, "threshold": 0.0})
+    picks, (particle, regions) = picker.pick(np.zeros((40, 40), np.float32), 0.5, keep_maps=True)
+    assert particle.shape == (40, 40) and regions.shape == (4, 40, 40)
+    assert np.allclose(regions.sum(axis=0), 1, atol=1e-5)
+    assert list(picks.columns) == ["x", "y", "score"]
+
+
+def test_picker_refuses_foreign_checkpoints():
+    with pytest.raises(InputError, match="not a cryo-EM picker"):
+        Picker(create_model("cryoem_unet", width=4, depth=2), {"classes": ["a", "b"]})
