@@ -65,7 +65,16 @@ def run_topaz(topaz, mrc_files, work):
                    check=True, capture_output=True)
     subprocess.run([topaz, "extract", "-m", "resnet16", "-r", "7", "-x", "8", "-d", "-1", "-o", str(out),
                     *sorted(map(str, pre.glob("*.mrc")))], check=True, capture_output=True)
-    seconds = (time.perf_counter() - start) / len(mrc_files)
+    total = time.perf_counter() - start
+    # each topaz command pays a fixed start-up (importing a CUDA build of
+    # torch); measure it so the per-micrograph figure can exclude it
+    startup = 0.0
+    for command in ("preprocess", "extract"):
+        begin = time.perf_counter()
+        subprocess.run([topaz, command, "--help"], check=True, capture_output=True)
+        startup += time.perf_counter() - begin
+    seconds = {"total": total / len(mrc_files), "startup": startup,
+               "net": max(total - startup, 0.0) / len(mrc_files)}
     table = pd.read_csv(out, sep="\t")
     picks = {stem: pd.DataFrame({"x": g["x_coord"].astype(float), "y": g["y_coord"].astype(float),
                                  "score": g["score"].astype(float)})
@@ -102,14 +111,14 @@ def main():
             if not shutil.which(args.topaz):
                 raise SystemExit(f"{args.topaz}: not found")
             seconds, picks = run_topaz(args.topaz, mrcs, work)
-            for threshold in (0.0,):
-                kept = {s: p[p["score"] >= threshold] for s, p in picks.items()}
-                results[f"topaz resnet16 (score >= {threshold:g})"] = {"s_per_micrograph": seconds,
-                                                                      **score(kept, truth)}
+            timing = {"s_per_micrograph": seconds["net"], "s_per_micrograph_with_startup": seconds["total"]}
+            # topaz scores are logits: 0 is its own "probability 0.5" cut
+            kept = {s: p[p["score"] >= 0.0] for s, p in picks.items()}
+            results["topaz resnet16 (score >= 0)"] = {**timing, **score(kept, truth)}
             best = max(((t, score({s: p[p["score"] >= t] for s, p in picks.items()}, truth))
                         for t in np.arange(-6, 6.01, 0.5)), key=lambda r: r[1]["f1"])
-            results[f"topaz resnet16 (best threshold {best[0]:g}, chosen on the test set)"] = {
-                "s_per_micrograph": seconds, **best[1]}
+            results[f"topaz resnet16 (score >= {best[0]:g}, best on the test set: optimistic)"] = {
+                **timing, **best[1]}
     print(f"# {len(TEST)} held-out EMPIAR-10017 micrographs (4096x4096), torch threads {args.threads}: "
           f"{', '.join(TEST)}")
     frame = pd.DataFrame(results).T

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from deepscope.cryoem.preprocess import enhance_contrast, load_for_picking, normalize, rescale
-from deepscope.cryoem.synthetic import Structure, ctf_2d, read_structure, simulate_micrograph
+from deepscope.cryoem.synthetic import ctf_2d, read_structure, simulate_micrograph
 from deepscope.errors import FormatError, InputError
 
 

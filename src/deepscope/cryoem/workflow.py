@@ -5,7 +5,6 @@ these functions own files: inputs are validated and name-matched before any
 work, outputs are written atomically, and a bad file costs only itself.
 """
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from deepscope.core.files import atomic_path
 from deepscope.cryoem.io import coordinate_files_by_stem, flip_y, read_coordinates, write_coordinates
 from deepscope.cryoem.task import match_picks, pr_curve, summarise_counts
 from deepscope.errors import BatchError, InputError, NoPicksWarning
-
-log = logging.getLogger(__name__)
 
 
 def _to_uint8(image, low=None, high=None):
