@@ -30,6 +30,11 @@ COMMANDS = {
         "predict": "spectra_predict",
         "evaluate": "spectra_evaluate",
         "crossval": "spectra_crossval",
+        "pretrain": "spectra_pretrain",
+        "embed": "spectra_embed",
+        "denoise": "spectra_denoise",
+        "compress": "spectra_compress",
+        "outliers": "spectra_outliers",
     },
     "cryoem": {
         "simulate": "cryoem_simulate",

@@ -1,0 +1,25 @@
+"""Store spectra as autoencoder codes; prints compression ratio and reconstruction error.
+
+example:
+  deepscope spectra compress ../shared/data/spectra/miles --model runs/spectra_ae --out codes.parquet
+"""
+
+
+def add_args(parser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="spectrum files or directories")
+    parser.add_argument("--model", required=True, metavar="RUN_DIR_OR_PT", help="autoencoder")
+    parser.add_argument("--out", required=True, metavar="CODES", help="codes table (.csv or .parquet)")
+
+
+def main(args):
+    import json
+
+    from deepscope.errors import BatchError
+
+    from deepscope.spectra.autoencoder import compress
+
+    result = compress(args.inputs, args.out, args.model)
+    failures = result.pop("failures")
+    print(json.dumps(result))
+    if failures:
+        raise BatchError(failures)

@@ -1,0 +1,30 @@
+"""Rank spectra by autoencoder reconstruction error, most unusual first.
+
+--inject N adds N oddities (wavelength-reversed, noise-only and emission-line
+spectra made from the inputs) and prints how many rank in the top N.
+
+example:
+  deepscope spectra outliers ../shared/data/spectra/stelib --model runs/spectra_ae --inject 9 --out odd.csv
+"""
+
+
+def add_args(parser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="spectrum files or directories")
+    parser.add_argument("--model", required=True, metavar="RUN_DIR_OR_PT", help="autoencoder")
+    parser.add_argument("--out", required=True, metavar="TABLE", help="ranked table (.csv or .parquet)")
+    parser.add_argument("--inject", type=int, default=0, help="oddities to inject (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the oddities (default 0)")
+
+
+def main(args):
+    import json
+
+    from deepscope.errors import BatchError
+
+    from deepscope.spectra.autoencoder import outliers
+
+    result = outliers(args.inputs, args.out, args.model, args.inject, args.seed)
+    failures = result.pop("failures")
+    print(json.dumps(result))
+    if failures:
+        raise BatchError(failures)

@@ -1,0 +1,314 @@
+"""What a spectral autoencoder is good for besides pretraining: embed, denoise, compress, find outliers.
+
+Each function reads spectra the way prediction does (same grid, same
+continuum), runs the autoencoder and returns the measured figure that says
+whether it worked: neighbour agreement of the 2-D map, SNR gain, compression
+ratio and error, ranks of injected oddities.
+"""
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from deepscope.core.files import check_writable, collect_inputs, write_table
+from deepscope.errors import BatchError, ModelError
+from deepscope.spectra.preprocess import Grid, add_noise
+from deepscope.spectra.task import load_prepared, make_dataset, reconstruction_loss
+
+log = logging.getLogger(__name__)
+
+
+def train_autoencoder(inputs, run_dir, config, grid=Grid(), min_coverage=0.4, progress=True):
+    """Train a :func:`~deepscope.spectra.models.spectra_autoencoder` on unlabelled spectra.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Spectrum files or directories (labels, if any, are ignored).
+    run_dir : str or Path
+    config : deepscope.config.TrainConfig
+    grid : Grid
+    min_coverage : float
+    progress : bool
+
+    Returns
+    -------
+    dict
+        Counts and the best validation reconstruction error.
+    """
+    import dataclasses
+
+    from deepscope.config import prepare_run_dir
+    from deepscope.core.trainer import fit
+    from deepscope.spectra.workflow import DIRECTORY_SUFFIXES
+
+    paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
+    run_dir = check_writable(run_dir, is_dir=True)
+    x, _, failures = load_prepared(paths, grid, min_coverage, progress=progress)
+    for _, reason in failures:
+        log.warning("skipped %s", reason)
+    config = dataclasses.replace(config, model="spectra_autoencoder")
+    prepare_run_dir(run_dir, config, {"inputs": [str(p) for p in inputs], "grid": grid.as_dict()})
+    order = np.random.default_rng(config.seed).permutation(len(x))
+    val, train = order[:max(1, len(x) // 10)], order[max(1, len(x) // 10):]
+    result = fit("spectra_autoencoder", {"n_points": grid.n, **config.model_kwargs},
+                 make_dataset(x[train], augment=True), make_dataset(x[val]), reconstruction_loss, config,
+                 run_dir, meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress)
+    return {"n_spectra": len(x), "skipped": len(failures), "best_val_mse": -result.best_score,
+            "best_epoch": result.best_epoch}
+
+
+def load_autoencoder(path):
+    """An autoencoder checkpoint (file or run directory) and its grid.
+
+    Returns
+    -------
+    model : torch.nn.Module
+    meta : dict
+    """
+    from pathlib import Path
+
+    from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+
+    path = Path(path)
+    if path.is_dir() and (path / "pretrain").is_dir() and not (path / "best.pt").exists():
+        path = path / "pretrain"
+    record = load_checkpoint(path)
+    if record["model"] != "spectra_autoencoder":
+        if (path / "pretrain").is_dir():
+            record = load_checkpoint(path / "pretrain")
+        else:
+            msg = f"{path}: holds {record['model']!r}, not a spectra_autoencoder"
+            raise ModelError(msg)
+    meta = dict(record.get("meta", {}))
+    meta["grid"] = Grid(**meta["grid"])
+    return model_from_checkpoint(record), meta
+
+
+def _run(model, x, batch_size=512):
+    import torch
+
+    codes, recon = [], []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))
+            code = model.encode(batch)
+            codes.append(code.numpy())
+            recon.append(model.decode(code).numpy())
+    return np.concatenate(codes), np.concatenate(recon)
+
+
+def _load(inputs, meta):
+    from deepscope.spectra.workflow import DIRECTORY_SUFFIXES
+
+    paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
+    x, good, failures = load_prepared(paths, meta["grid"], meta["min_coverage"])
+    if not len(x):
+        raise BatchError(failures)
+    return [str(paths[i]) for i in good], x, failures
+
+
+def _rms_error(a, b, mask):
+    return np.sqrt(((a - b) ** 2 * mask).sum(1) / np.maximum(mask.sum(1), 1))
+
+
+def embed(inputs, out_png, model, labels=None):
+    """2-D map (PCA of the codes) of spectra, coloured by main class.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Spectra files or directories.
+    out_png : str or Path
+    model : str or Path
+        Autoencoder checkpoint or run directory.
+    labels : sequence of str or Path, optional
+        ``labels.csv`` tables whose ``sptype`` colours the points; their
+        files are added to ``inputs``.
+
+    Returns
+    -------
+    dict
+        ``failures`` (``(path, reason)`` of unreadable files), ``n`` and
+        ``knn_main_class_accuracy``: how often the 5 nearest
+        neighbours in the 2-D map vote a labelled spectrum's own main class
+        (5-fold cross-validated), against ``chance`` (the largest class share).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from deepscope.core.files import atomic_path
+    from deepscope.spectra.io import spectra_manifest
+    from deepscope.spectra.mktype import parse_mk
+
+    check_writable(out_png)
+    net, meta = load_autoencoder(model)
+    paths, x, failures = _load(inputs, meta) if inputs else ([], np.zeros((0, 2, meta["grid"].n), np.float32), [])
+    classes = [""] * len(paths)
+    if labels:
+        manifest = spectra_manifest(labels)
+        lx, good, more = load_prepared(list(manifest["path"]), meta["grid"], meta["min_coverage"])
+        failures += more
+        x = np.concatenate([x, lx])
+        for sptype in manifest["sptype"].iloc[good]:
+            mk = parse_mk(sptype)
+            classes.append(mk.main_class if mk else "")
+    codes, _ = _run(net, x)
+    points = PCA(2, random_state=0).fit_transform(codes)
+    classes = np.array(classes)
+    known = classes != ""
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    ax.scatter(*points[~known].T, s=5, c="lightgrey", label="unlabelled")
+    for cls, colour in zip("OBAFGKM", plt.cm.coolwarm(np.linspace(0, 1, 7))):
+        sel = classes == cls
+        if sel.any():
+            ax.scatter(*points[sel].T, s=6, color=colour, label=cls)
+    ax.set(xlabel="PC 1 of autoencoder code", ylabel="PC 2", title="spectra embedded by the autoencoder")
+    ax.legend(markerscale=3, fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    result = {"n": len(x), "failures": failures}
+    if known.sum() >= 10:
+        knn = KNeighborsClassifier(5)
+        result["knn_main_class_accuracy"] = float(cross_val_score(knn, points[known], classes[known], cv=5).mean())
+        result["chance"] = float(pd.Series(classes[known]).value_counts(normalize=True).iloc[0])
+    return result
+
+
+def denoise(inputs, out, model, snr=10.0, seed=0):
+    """Measure how much the autoencoder raises the SNR of noisy spectra.
+
+    Noise at ``snr`` is added to each prepared spectrum; the autoencoder's
+    reconstruction of the noisy spectrum is compared with the clean one.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+    out : str or Path
+        Table (``.csv``/``.parquet``) of per-spectrum noise before and after.
+    model : str or Path
+    snr : float
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``snr_in``, ``snr_out`` (median over spectra, 1 / rms residual) and
+        ``snr_gain`` (their ratio).
+    """
+    check_writable(out)
+    net, meta = load_autoencoder(model)
+    paths, x, failures = _load(inputs, meta)
+    noisy = add_noise(x, snr, np.random.default_rng(seed))
+    _, recon = _run(net, noisy)
+    mask = x[:, 1]
+    before = _rms_error(noisy[:, 0], x[:, 0], mask)
+    after = _rms_error(recon, x[:, 0], mask)
+    write_table(pd.DataFrame({"file": paths, "rms_noisy": before, "rms_denoised": after}), out)
+    snr_in, snr_out = float(np.median(1 / before)), float(np.median(1 / after))
+    return {"n": len(x), "failures": failures, "snr_in": snr_in, "snr_out": snr_out,
+            "snr_gain": snr_out / snr_in}
+
+
+def compress(inputs, out, model):
+    """Store spectra as autoencoder codes.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+    out : str or Path
+        ``.csv`` or ``.parquet`` with ``file`` and ``code_0 ...``.
+    model : str or Path
+
+    Returns
+    -------
+    dict
+        ``compression_ratio`` (grid flux values per code value) and
+        ``rms_error`` (median reconstruction error, continuum units).
+    """
+    check_writable(out)
+    net, meta = load_autoencoder(model)
+    paths, x, failures = _load(inputs, meta)
+    codes, recon = _run(net, x)
+    table = pd.DataFrame(codes, columns=[f"code_{i}" for i in range(codes.shape[1])])
+    table.insert(0, "file", paths)
+    write_table(table, out)
+    err = _rms_error(recon, x[:, 0], x[:, 1])
+    return {"n": len(x), "failures": failures, "compression_ratio": x.shape[2] / codes.shape[1],
+            "rms_error": float(np.median(err))}
+
+
+def oddities(x, n, seed=0):
+    """Injected oddities: reversed, noise-only and emission-line spectra.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Prepared spectra to derive them from.
+    n : int
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2, grid)``.
+    """
+    rng = np.random.default_rng(seed)
+    out = x[rng.choice(len(x), n)].copy()
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            out[i, 0] = out[i, 0, ::-1]  # wavelength axis reversed
+        elif kind == 1:
+            out[i, 0] = rng.normal(0, 0.3, out.shape[2]) * out[i, 1]
+        else:
+            spikes = rng.choice(out.shape[2], 6)
+            out[i, 0, spikes] += 1.2  # strong emission lines
+    return out
+
+
+def outliers(inputs, out, model, inject=0, seed=0):
+    """Rank spectra by reconstruction error, optionally with injected oddities.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+    out : str or Path
+        Table ranked from most to least unusual.
+    model : str or Path
+    inject : int
+        Oddities (see :func:`oddities`) to add, listed as ``injected:N``.
+    seed : int
+
+    Returns
+    -------
+    dict
+        With ``inject > 0``: ``injected_in_top`` (how many oddities rank in
+        the top ``inject``) and ``worst_injected_rank``.
+    """
+    check_writable(out)
+    net, meta = load_autoencoder(model)
+    paths, x, failures = _load(inputs, meta)
+    if inject:
+        x = np.concatenate([x, oddities(x, inject, seed)])
+        paths = paths + [f"injected:{i}" for i in range(inject)]
+    _, recon = _run(net, x)
+    err = _rms_error(recon, x[:, 0], x[:, 1])
+    table = pd.DataFrame({"file": paths, "reconstruction_rms": err}).sort_values(
+        "reconstruction_rms", ascending=False, ignore_index=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    write_table(table, out)
+    result = {"n": len(x), "failures": failures}
+    if inject:
+        ranks = table.loc[table["file"].str.startswith("injected:"), "rank"]
+        result["injected_in_top"] = int((ranks <= inject).sum())
+        result["worst_injected_rank"] = int(ranks.max())
+    return result
