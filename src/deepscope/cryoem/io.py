@@ -152,9 +152,9 @@ def read_micrograph(path, reduce=1):
     >>> import numpy as np, mrcfile, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "m.mrc")
     >>> with mrcfile.new(path) as mrc:
-    ...     mrc.set_data(np.ones((4, 6), np.float32))
+    ...     mrc.set_data(np.ones((16, 24), np.float32))
     >>> read_micrograph(path).shape
-    (4, 6)
+    (16, 24)
     """
     return read_micrograph_reduced(path, reduce)[0]
 
@@ -360,9 +360,9 @@ def read_coordinates(path, allow_empty=False):
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "a.box")
-    >>> _ = open(path, "w").write("10 20 100 100\\n")
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.box"
+    >>> _ = path.write_text("10 20 100 100\\n")
     >>> read_coordinates(path)[["x", "y"]].values.tolist()
     [[60.0, 70.0]]
     """

@@ -45,7 +45,7 @@ def disk_mask(shape, centres, radius):
 
     Examples
     --------
-    >>> disk_mask((5, 5), np.array([[2.0, 2.0]]), 1.0).sum()
+    >>> float(disk_mask((5, 5), np.array([[2.0, 2.0]]), 1.0).sum())
     5.0
     """
     mask = np.zeros(shape, dtype=np.float32)
