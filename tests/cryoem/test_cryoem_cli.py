@@ -133,3 +133,16 @@ def test_train_rejects_coordinates_without_micrograph(blobs, tmp_path, capsys):
     assert main(["cryoem", "train", "--micrographs", str(blobs / "mics"), "--coords", str(coords), "--diameter", "8",
                  "--out", str(tmp_path / "run"), "--epochs", "1"]) == 1
     assert "stranger.star: coordinate file matches no micrograph" in one_error_line(capsys)
+
+
+def test_evaluate_keeps_results_and_lists_unmatched(blobs, tmp_path, capsys):
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    (picks / "m1.star").write_bytes((blobs / "coords" / "m1.star").read_bytes())
+    write_coordinates(pd.DataFrame({"x": [1.0], "y": [2.0]}), picks / "stray.star")
+    out = tmp_path / "eval"
+    assert main(["cryoem", "evaluate", "--picks", str(picks), "--truth", str(blobs / "coords"), "--diameter", "8",
+                 "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 input(s) failed" in err and "stray.star: no truth file" in err
+    assert pd.read_csv(out / "summary.csv")["f1"].tolist() == [1.0]
