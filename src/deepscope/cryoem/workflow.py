@@ -246,9 +246,10 @@ def evaluate_pick_sets(picks, truth, diameter, peers=(), threshold=None, thresho
 
 
 def raise_for_unmatched(unmatched, picks_dir):
-    """Raise a :class:`BatchError` for pick files without truth, if any."""
+    """Raise a :class:`BatchError` naming the pick files without truth, if any."""
     if unmatched:
-        raise BatchError([(str(Path(picks_dir) / s), "no truth file for this micrograph") for s in unmatched])
+        files = coordinate_files_by_stem(picks_dir, "picks")
+        raise BatchError([(str(files[s]), "no truth file for this micrograph") for s in unmatched])
 
 
 def pr_figure(curve):
