@@ -82,6 +82,28 @@ def run_topaz(topaz, mrc_files, work):
     return seconds, picks
 
 
+def region_iou(picker, stems):
+    """Per-class IoU of the region head against CASSPER's labels (working scale)."""
+    from deepscope.cryoem.io import REGION_CLASSES
+    from deepscope.cryoem.task import load_training_item
+
+    inter, union = np.zeros(4), np.zeros(4)
+    for stem in stems:
+        labels = DATA / "cassper_labels" / f"{stem}.png"
+        if not labels.is_file():
+            continue
+        item = load_training_item(DATA / "micrographs" / f"{stem}.jpg", DATA / "particles" / f"{stem}.csv",
+                                  DIAMETER, picker.working_diameter, labels=labels, labels_flip_y=True)
+        _, regions = picker.maps(item["image"])
+        predicted, known = regions.argmax(axis=0), item["regions"] != 255
+        for k in range(4):
+            a, b = (predicted == k) & known, item["regions"] == k
+            inter[k] += (a & b).sum()
+            union[k] += (a | b).sum()
+    return {f"iou_{name}": (inter[k] / union[k] if union[k] else float("nan"))
+            for k, name in enumerate(REGION_CLASSES)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="checkpoint or run dir (default: shipped)")
@@ -119,6 +141,10 @@ def main():
                         for t in np.arange(-6, 6.01, 0.5)), key=lambda r: r[1]["f1"])
             results[f"topaz resnet16 (score >= {best[0]:g}, best on the test set: optimistic)"] = {
                 **timing, **best[1]}
+    if picker.target != "disks":
+        labelled = [s for s in TEST if (DATA / "cassper_labels" / f"{s}.png").is_file()]
+        print(f"# region head vs CASSPER labels on {len(labelled)} held-out micrographs: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in region_iou(picker, labelled).items()))
     print(f"# {len(TEST)} held-out EMPIAR-10017 micrographs (4096x4096), torch threads {args.threads}: "
           f"{', '.join(TEST)}")
     frame = pd.DataFrame(results).T
