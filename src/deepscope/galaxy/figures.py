@@ -62,8 +62,24 @@ def write_layer_maps(image_path, out_dir, model=None, max_channels=32):
     return paths
 
 
-def occlusion_figure(rgb, heat, base, positive):
-    """Cutout, occlusion heat map and overlay side by side."""
+def occlusion_figure(rgb, heat, base, label):
+    """Cutout, occlusion heat map and overlay side by side.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``(S, S, 3)`` image in [0, 1].
+    heat : numpy.ndarray
+        ``(S, S)`` probability with the patch over each pixel.
+    base : float
+        Probability of the unoccluded image.
+    label : str
+        Name of the probability, e.g. ``p_bar``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,9 +87,10 @@ def occlusion_figure(rgb, heat, base, positive):
 
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), dpi=100)
     axes[0].imshow(rgb)
-    axes[0].set_title(f"input, p_{positive} = {base:.3f}", fontsize=9)
-    shown = axes[1].imshow(heat, cmap="inferno", vmin=0, vmax=1)
-    axes[1].set_title(f"p_{positive} with patch here", fontsize=9)
+    axes[0].set_title(f"input, {label} = {base:.3f}", fontsize=9)
+    # Scaled to the map's own range: near-certain galaxies move by little.
+    shown = axes[1].imshow(heat, cmap="inferno")
+    axes[1].set_title(f"{label} with patch here", fontsize=9)
     fig.colorbar(shown, ax=axes[1], fraction=0.046)
     axes[2].imshow(rgb)
     axes[2].imshow(np.clip(base - heat, 0, None), cmap="Reds", alpha=0.55,
@@ -107,5 +124,5 @@ def write_occlusion_png(image_path, out_path, model=None, patch=12, stride=4):
     rgb = read_galaxy_image(image_path)
     image = to_model_input(rgb, classifier.input_size)
     heat, base = occlusion_map(lambda b: classifier.probabilities(b)[:, -1], image, patch, stride)
-    _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, classifier.class_names[-1]), out_path)
+    _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, classifier.probability_column), out_path)
     return base
