@@ -7,10 +7,11 @@ import torch
 
 from deepscope.registry import create_model, list_models
 from deepscope.spectra.io import Spectrum
-from deepscope.spectra.models import N_OUTPUTS
+from deepscope.spectra.models import N_OUTPUTS, N_T_BINS
 from deepscope.spectra.preprocess import Grid, add_noise, prepare
 from deepscope.spectra.synthetic import synthetic_library
-from deepscope.spectra.task import TemplateMatcher, make_dataset, score_predictions, spectra_loss, type_targets
+from deepscope.spectra.task import TemplateMatcher, make_dataset, score_predictions, spectra_loss, \
+    t_index_from_logits, t_target_distribution, type_targets
 
 SPECTRA_MODELS = [name for name in list_models() if name.startswith("spectra_")]
 
@@ -43,18 +44,27 @@ def test_ae_classifier_starts_from_pretrained_encoder(tmp_path):
 def test_loss_uses_only_what_a_type_knows():
     targets = {k: torch.from_numpy(np.asarray(v, np.float32))
                for k, v in type_targets(["G2V", "Am", "M6Svar", "sd:F"]).items() if k != "usable"}
-    out = torch.zeros(4, N_OUTPUTS, requires_grad=True)
-    with torch.no_grad():
-        out[:, 0] = torch.tensor([4.2, 2.5, 6.6, 3.5])  # right answer, or inside the known main class
-        out[0, 1 + 4] = out[3, 1 + 5] = 20.0             # V for G2V, VI for sd:F
-    loss = spectra_loss(out, targets)
-    assert float(loss.detach()) < 1e-3
+    good = torch.zeros(4, N_OUTPUTS)
+    # The best temperature logits are the soft targets themselves.
+    good[:, :N_T_BINS] = torch.log(t_target_distribution(targets) + 1e-6)
+    good[0, N_T_BINS + 4] = good[3, N_T_BINS + 5] = 20.0  # V for G2V, VI for sd:F
+    good.requires_grad_(True)
+    loss = spectra_loss(good, targets)
     loss.backward()
-    # 'Am' has no luminosity class: its luminosity logits get no gradient.
-    assert torch.all(out.grad[1, 1:] == 0) and torch.all(out.grad[2, 1:] == 0)
-    worse = out.detach().clone()
-    worse[1, 0] = 4.5  # 'Am' predicted as F5: outside A, penalised
-    assert float(spectra_loss(worse, targets)) > 0.1
+    # 'Am' and 'M6Svar' have no luminosity class: their luminosity logits get no gradient.
+    assert torch.all(good.grad[1, N_T_BINS:] == 0) and torch.all(good.grad[2, N_T_BINS:] == 0)
+    wrong = good.detach().clone()
+    wrong[1, :N_T_BINS] = torch.roll(wrong[1, :N_T_BINS], 10)  # 'Am' predicted as an F star
+    assert float(spectra_loss(wrong, targets)) > float(loss.detach()) + 1.0
+
+
+def test_soft_targets_and_readout():
+    targets = {k: torch.from_numpy(np.asarray(v, np.float32))
+               for k, v in type_targets(["G2.5V", "Am"]).items() if k != "usable"}
+    dist = t_target_distribution(targets).numpy()
+    assert np.allclose(dist.sum(1), 1) and dist[0, 42] == pytest.approx(dist[0, 43])
+    assert np.allclose(dist[1, 20:30], 0.1) and dist[1, :20].sum() == 0
+    assert t_index_from_logits(np.log(dist[:1] + 1e-9))[0] == pytest.approx(42.5, abs=0.05)
 
 
 def _prepared(library, grid=Grid()):

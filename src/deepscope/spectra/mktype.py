@@ -32,6 +32,7 @@ from dataclasses import dataclass
 MAIN_CLASSES = "OBAFGKM"
 LUM_NAMES = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
 N_LUM = 6
+N_T_BINS = 70  # whole subclasses O0 ... M9 of the temperature index
 
 _ROMAN = {"Ia0": 1.0, "Ia+": 1.0, "Ia": 1.0, "Iab": 1.0, "Ib": 1.0, "I": 1.0,
           "II": 2.0, "IIa": 2.0, "IIb": 2.0, "III": 3.0, "IIIa": 3.0, "IIIb": 3.0,

@@ -1,11 +1,11 @@
 """Registered networks for prepared spectra of shape ``(batch, 2, n_points)``.
 
 Channel 0 is continuum-normalised flux minus one, channel 1 the coverage
-mask. Classifiers return ``(batch, 1 + N_LUM)``: column 0 is the temperature
-index divided by 10 (main-class units, O0 = 0, M0 = 6), the rest are
-luminosity-class logits for I ... VI. Together they give the talk's code
+mask. Classifiers return ``(batch, N_T_BINS + N_LUM)``: logits over the 70
+whole subclasses O0 ... M9 of the temperature index, then luminosity-class
+logits for I ... VI. Together they give the talk's code
 ``1000*A1 + 100*A2 + 2*A3 + 1.5`` (see :mod:`deepscope.spectra.mktype`);
-regressing the two parts separately is what lets a partial type (no
+predicting the two parts separately is what lets a partial type (no
 subclass, or no luminosity class) still train the part it knows.
 """
 
@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from deepscope.registry import register_model
-from deepscope.spectra.mktype import N_LUM
+from deepscope.spectra.mktype import N_LUM, N_T_BINS
 
-N_OUTPUTS = 1 + N_LUM
+N_OUTPUTS = N_T_BINS + N_LUM
 
 
 class SpectraANN(nn.Module):

@@ -1,10 +1,11 @@
 """MK classification as a learning task: targets, loss, metrics, predictions.
 
 A type gives up to two targets: the temperature index ``t = 10*(A1-1) + A2``
-(regressed, in subclass units) and the luminosity class (classified, I ...
-VI). The loss uses what a catalogue string knows: a full type trains both
-heads; ``'Am'`` or ``'G:w?'`` (main class only) only asks ``t`` to fall inside
-its main class's interval; ``'M6Svar'`` trains the temperature head alone;
+(classified over 70 subclass bins with soft labels, read back at half-subclass
+resolution) and the luminosity class (classified, I ... VI). The loss uses
+what a catalogue string knows: a full type trains both heads; ``'Am'`` or
+``'G:w?'`` (main class only) spreads its temperature target over its main
+class; ``'M6Svar'`` trains the temperature head alone;
 ``'sd:F'`` trains the luminosity head and the main-class interval. Strings
 with no O-M type (``'HB'``, ``'L0'``) are left out, and counted.
 """
@@ -17,7 +18,7 @@ import numpy as np
 
 from deepscope.config import TrainConfig
 from deepscope.errors import DeepscopeError, InputError
-from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, format_type, index_to_parts, parse_mk, \
+from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, parse_mk, \
     type_to_code
 from deepscope.spectra.preprocess import Grid, prepare
 
@@ -75,18 +76,33 @@ def type_targets(sptypes):
     return out
 
 
+def t_target_distribution(targets, sigma=1.0):
+    """Soft labels over the temperature bins (torch).
+
+    A known index becomes a Gaussian of ``sigma`` subclasses around it (so
+    neighbouring subclasses are near misses, not plain errors); a type known
+    only to its main class spreads evenly over that class's bins.
+    """
+    import torch
+
+    bins = torch.arange(N_T_BINS, dtype=targets["t"].dtype, device=targets["t"].device)
+    gauss = torch.exp(-0.5 * ((bins[None, :] - targets["t"][:, None]) / sigma) ** 2)
+    inside = ((bins[None, :] >= targets["lo"][:, None]) & (bins[None, :] <= targets["hi"][:, None])).to(gauss.dtype)
+    dist = torch.where(targets["t_known"][:, None] > 0, gauss, inside)
+    return dist / dist.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
 def spectra_loss(outputs, targets):
     """Loss of classifier outputs against :func:`type_targets` (as tensors).
 
-    Huber loss (1 subclass) on the temperature index where it is known, a
-    hinge that keeps it inside the main class where only that is known, and
-    soft-label cross-entropy on the luminosity class where it is known. An
-    optional per-star weight ``w`` scales the temperature term.
+    Soft-label cross-entropy over temperature bins (see
+    :func:`t_target_distribution`) and, where it is known, over luminosity
+    classes. An optional per-star weight ``w`` scales the temperature term.
 
     Parameters
     ----------
     outputs : torch.Tensor
-        ``(batch, 1 + N_LUM)``.
+        ``(batch, N_T_BINS + N_LUM)``.
     targets : dict of torch.Tensor
 
     Returns
@@ -97,17 +113,39 @@ def spectra_loss(outputs, targets):
     import torch
     import torch.nn.functional as F
 
-    t_hat = 10.0 * outputs[:, 0]
-    known = targets["t_known"]
-    huber = F.smooth_l1_loss(t_hat, targets["t"], beta=1.0, reduction="none")
-    outside = F.relu(targets["lo"] - t_hat) + F.relu(t_hat - targets["hi"])
-    per_star = torch.where(known > 0, huber, outside)
+    t_log_p = F.log_softmax(outputs[:, :N_T_BINS], dim=1)
+    per_star = -(t_target_distribution(targets) * t_log_p).sum(dim=1)
     weight = targets.get("w", torch.ones_like(per_star))
-    t_loss = (weight * per_star).sum() / weight.sum().clamp(min=1e-6) / 5.0
-    log_p = F.log_softmax(outputs[:, 1:], dim=1)
+    t_loss = (weight * per_star).sum() / weight.sum().clamp(min=1e-6)
+    log_p = F.log_softmax(outputs[:, N_T_BINS:], dim=1)
     ce = -(targets["lum"] * log_p).sum(dim=1)
     lum_loss = (ce * targets["lum_known"]).sum() / targets["lum_known"].sum().clamp(min=1.0)
     return t_loss + lum_loss
+
+
+def t_index_from_logits(logits, window=2):
+    """Temperature index from bin logits: mean of the peak and its neighbours.
+
+    Averaging only within ``window`` bins of the most probable one gives
+    half-subclass resolution without averaging two separate modes (an
+    O9/B0 spectrum must not come out as O4).
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        ``(N, N_T_BINS)``.
+    window : int
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    peak = p.argmax(axis=1)
+    bins = np.arange(logits.shape[1])
+    near = np.abs(bins[None, :] - peak[:, None]) <= window
+    weights = p * near
+    return (weights * bins).sum(axis=1) / weights.sum(axis=1)
 
 
 def main_class_weights(lo, cap=5.0):
@@ -134,11 +172,12 @@ def main_class_weights(lo, cap=5.0):
 
 def spectra_score(outputs, targets):
     """Validation score (higher is better): minus subclass error and luminosity errors."""
-    t_hat = 10.0 * outputs[:, 0].numpy()
+    outputs = outputs.numpy()
+    t_hat = t_index_from_logits(outputs[:, :N_T_BINS])
     known = targets["t_known"].numpy() > 0
     mae = float(np.abs(t_hat - targets["t"].numpy())[known].mean()) if known.any() else 0.0
     lum_known = targets["lum_known"].numpy() > 0
-    pred = outputs[:, 1:].argmax(1).numpy()
+    pred = outputs[:, N_T_BINS:].argmax(1)
     hit = targets["lum"].numpy()[np.arange(len(pred)), pred] > 0
     lum_err = float(1 - hit[lum_known].mean()) if lum_known.any() else 0.0
     # One luminosity-class error weighs as much as three subclasses.
@@ -189,6 +228,19 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
     return x, np.asarray(good, int), failures
 
 
+def _blur(flux, mask, sigma):
+    """Mask-aware Gaussian blur of one torch spectrum (``sigma`` in pixels)."""
+    import torch
+    import torch.nn.functional as F
+
+    half = int(3 * sigma) + 1
+    kernel = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=flux.dtype) / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).view(1, 1, -1)
+    total = F.conv1d((flux * mask).view(1, 1, -1), kernel, padding=half).view(-1)
+    weight = F.conv1d(mask.view(1, 1, -1), kernel, padding=half).view(-1)
+    return torch.where(weight > 0, total / weight.clamp(min=1e-6), torch.zeros_like(flux)) * mask
+
+
 def make_dataset(x, targets=None, augment=False):
     """A torch dataset of prepared spectra and their targets.
 
@@ -200,9 +252,12 @@ def make_dataset(x, targets=None, augment=False):
         From :func:`type_targets`; ``None`` for autoencoder training, where
         the target is the input's flux row.
     augment : bool
-        Add noise (SNR 15 to 200), shift by up to one pixel and, for one
-        spectrum in five, cut the red end as libr18's 3800-4620 A coverage
-        does, so a model trained on full spectra still reads short ones.
+        Add noise (SNR 15 to 200), shift by up to one pixel, tilt the
+        continuum slightly, blur half the spectra (0.5 to 3 pixels: libraries
+        differ in resolution even after smoothing to a common one) and, for
+        one spectrum in five, cut the red end as libr18's 3800-4620 A
+        coverage does, so a model trained on full spectra still reads short
+        ones.
 
     Returns
     -------
@@ -232,6 +287,13 @@ def make_dataset(x, targets=None, augment=False):
                 if torch.rand(()) < 0.2:
                     cut = int(item.shape[1] * (0.45 + 0.5 * float(torch.rand(()))))
                     item[:, cut:] = 0.0
+                if torch.rand(()) < 0.5:
+                    item[0] = _blur(item[0], item[1], 0.5 + 2.5 * float(torch.rand(())))
+                # A gentle tilt stands in for how differently libraries'
+                # continua come out of normalisation.
+                ramp = torch.linspace(-1.0, 1.0, item.shape[1])
+                tilt = 1.0 + 0.05 * float(torch.randn(())) * ramp + 0.03 * float(torch.randn(())) * (ramp ** 2 - 0.33)
+                item[0] = ((1.0 + item[0]) * tilt - 1.0) * item[1]
                 sigma = 1.0 / (15.0 + 185.0 * float(torch.rand(())))
                 item[0] = (item[0] + sigma * torch.randn_like(item[0])) * item[1]
             if self.y is None:
@@ -372,7 +434,7 @@ def predict_outputs(model, x, batch_size=512):
     Returns
     -------
     numpy.ndarray
-        ``(N, 1 + N_LUM)``.
+        ``(N, N_T_BINS + N_LUM)``.
     """
     import torch
 
@@ -381,7 +443,7 @@ def predict_outputs(model, x, batch_size=512):
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
             outputs.append(model(torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))).numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, 1 + N_LUM), np.float32)
+    return np.concatenate(outputs) if outputs else np.zeros((0, N_T_BINS + N_LUM), np.float32)
 
 
 def decode(t_index, lum_class):
@@ -414,7 +476,7 @@ def decode(t_index, lum_class):
 
 def outputs_to_rows(outputs):
     """Decode classifier outputs (see :mod:`deepscope.spectra.models`)."""
-    return decode(10.0 * outputs[:, 0], outputs[:, 1:].argmax(1) + 1)
+    return decode(t_index_from_logits(outputs[:, :N_T_BINS]), outputs[:, N_T_BINS:].argmax(1) + 1)
 
 
 class TemplateMatcher:
