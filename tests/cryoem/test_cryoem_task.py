@@ -193,3 +193,20 @@ def test_pickers_with_region_heads(target, name):
 def test_picker_refuses_foreign_checkpoints():
     with pytest.raises(InputError, match="not a cryo-EM picker"):
         Picker(create_model("cryoem_unet", width=4, depth=2), {"classes": ["a", "b"]})
+
+
+def test_test_time_augmentation_is_rotation_equivariant():
+    from deepscope.cryoem.task import predict_maps
+
+    torch.manual_seed(0)
+    model = create_model("cryoem_unet_joint", width=4, depth=2).eval()
+    image = np.random.default_rng(0).normal(size=(32, 32)).astype(np.float32)
+    plain, _ = predict_maps(model, image, "joint", augment=1)
+    averaged, regions = predict_maps(model, image, "joint", augment=4)
+    turned, turned_regions = predict_maps(model, np.ascontiguousarray(np.rot90(image)), "joint", augment=4)
+    # averaging over the four rotations makes the prediction rotate with the image
+    assert np.allclose(np.rot90(averaged), turned, atol=1e-5)
+    assert np.allclose(np.rot90(regions, axes=(1, 2)), turned_regions, atol=1e-5)
+    assert not np.allclose(plain, averaged)
+    with pytest.raises(InputError, match="augment must be"):
+        predict_maps(model, image, "joint", augment=3)

@@ -21,6 +21,8 @@ def add_args(parser):
     parser.add_argument("--out", required=True, help="output directory for <stem>.star files")
     parser.add_argument("--model", help="checkpoint or run directory (default: the shipped model)")
     parser.add_argument("--threshold", type=float, help="minimum pick score (default: tuned at training)")
+    parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8],
+                        help="test-time views averaged (default: the model's; more views: slower, smoother maps)")
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
                         help="contrast enhancement (auto: on for MRC/TIFF, off for JPEG/PNG)")
     parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability)")
@@ -50,6 +52,8 @@ def main(args):
     paths = collect_inputs(args.inputs, MICROGRAPH_SUFFIXES)
     out_dir = check_writable(args.out, is_dir=True)
     picker = Picker.from_checkpoint(Path(args.model) if args.model else None)
+    if args.augment:
+        picker.augment = args.augment
     rows, failures = pick_files(paths, picker, args.diameter, out_dir, threshold=args.threshold,
                                 enhance=args.enhance, masks=args.masks, overlays=args.overlays)
     for row in rows:

@@ -35,6 +35,8 @@ def add_args(parser):
     parser.add_argument("--width", type=int, default=16, help="U-Net channels at full working resolution")
     parser.add_argument("--depth", type=int, default=3, help="U-Net poolings")
     parser.add_argument("--patches", type=int, default=256, help="training patches per epoch")
+    parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8], default=1,
+                        help="test-time views (rotations/flips) averaged when picking; the threshold is tuned for them")
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
                         help="contrast enhancement (auto: on for MRC/TIFF)")
     parser.add_argument("--config", help="YAML file of training settings")
@@ -76,7 +78,7 @@ def main(args):
         micrographs, Path(args.coords), args.diameter, run_dir, config, target=target,
         labels_dir=args.labels, coords_flip_y=args.coords_flip_y, labels_flip_y=args.labels_flip_y,
         val_names=args.val, working_diameter=working, patches_per_epoch=args.patches,
-        enhance=args.enhance, resume=args.resume, exclude=args.exclude,
+        enhance=args.enhance, resume=args.resume, exclude=args.exclude, augment=args.augment,
     )
     tuning = result["tuning"]
     print(f"trained on {len(result['train'])} micrographs, validated on {', '.join(result['val'])}")

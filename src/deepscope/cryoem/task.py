@@ -151,7 +151,7 @@ class PatchDataset:
         }
 
 
-def predict_maps(model, image, target):
+def predict_maps(model, image, target, augment=1):
     """Run a picking network on a whole micrograph at working scale.
 
     Parameters
@@ -162,6 +162,11 @@ def predict_maps(model, image, target):
         Normalised 2-D image.
     target : {"disks", "regions", "joint"}
         What the model's output channels mean.
+    augment : int
+        Test-time augmentation: average the maps over the first ``augment``
+        of the 8 rotations/flips of the image (1 = none). Particles have no
+        preferred orientation, so each view is an equally valid prediction
+        and their mean has less variance.
 
     Returns
     -------
@@ -170,6 +175,25 @@ def predict_maps(model, image, target):
     regions : numpy.ndarray or None
         ``(4, rows, cols)`` region probabilities, None for ``disks``.
     """
+    if augment not in (1, 2, 4, 8):
+        msg = f"augment must be 1, 2, 4 or 8 views, got {augment}"
+        raise InputError(msg)
+    particle, regions = [], []
+    for view in range(augment):
+        turns, flip = view % 4, view >= 4
+        viewed = np.rot90(image[:, ::-1] if flip else image, turns)
+        p, r = _predict_view(model, np.ascontiguousarray(viewed), target)
+        p = np.rot90(p, -turns)
+        r = None if r is None else np.rot90(r, -turns, axes=(1, 2))
+        if flip:
+            p, r = p[:, ::-1], (None if r is None else r[:, :, ::-1])
+        particle.append(p)
+        regions.append(r)
+    mean_regions = None if regions[0] is None else np.mean(regions, axis=0)
+    return np.ascontiguousarray(np.mean(particle, axis=0)), mean_regions
+
+
+def _predict_view(model, image, target):
     import torch
     from torch.nn import functional as F
 
@@ -366,7 +390,7 @@ class Picker:
     model : torch.nn.Module
     meta : dict
         Checkpoint metadata: ``target``, ``working_diameter``,
-        ``threshold``, ``nms_fraction``, ``edge_fraction``.
+        ``threshold``, ``nms_fraction``, ``edge_fraction``, ``augment``.
     """
 
     def __init__(self, model, meta):
@@ -382,6 +406,7 @@ class Picker:
         self.threshold = float(meta.get("threshold", 0.5))
         self.nms_fraction = float(meta.get("nms_fraction", 0.6))
         self.edge_fraction = float(meta.get("edge_fraction", 0.0))
+        self.augment = int(meta.get("augment", 1))
 
     @classmethod
     def from_checkpoint(cls, source=None):
@@ -402,7 +427,7 @@ class Picker:
 
     def maps(self, image):
         """Particle and region probability maps of a working-scale image."""
-        return predict_maps(self.model, image, self.target)
+        return predict_maps(self.model, image, self.target, self.augment)
 
     def pick(self, image, scale, threshold=None, keep_maps=False):
         """Pick particles in a working-scale image.
@@ -560,7 +585,7 @@ def tune_picking(picker, items, radius_fraction=0.5):
 def train_picker(micrographs, coords_dir, diameter, run_dir, config, target="joint", labels_dir=None,
                  coords_flip_y=False, labels_flip_y=False, val_names=None, working_diameter=WORKING_DIAMETER,
                  mask_fraction=0.5, patch=128, patches_per_epoch=256, enhance="auto", resume=False,
-                 exclude=()):
+                 exclude=(), augment=1):
     """Train a picking U-Net on micrographs with particle coordinates.
 
     Parameters
@@ -587,6 +612,9 @@ def train_picker(micrographs, coords_dir, diameter, run_dir, config, target="joi
     resume : bool
     exclude : iterable of str
         Micrograph stems left out entirely (the test set).
+    augment : int
+        Test-time views used when picking (see :func:`predict_maps`); the
+        threshold is tuned for them.
 
     Returns
     -------
@@ -644,7 +672,7 @@ def train_picker(micrographs, coords_dir, diameter, run_dir, config, target="joi
     patch = min(patch, *(min(i["image"].shape) for i in items))
     patch -= patch % 2 ** config.model_kwargs.get("depth", 3)
     meta = {"target": target, "working_diameter": working_diameter, "diameter": diameter,
-            "mask_fraction": mask_fraction, "threshold": 0.5, "nms_fraction": 0.6,
+            "mask_fraction": mask_fraction, "threshold": 0.5, "nms_fraction": 0.6, "augment": augment,
             "train_micrographs": sorted(i["name"] for i in train_items),
             "val_micrographs": sorted(i["name"] for i in val_items)}
     result = fit(TARGETS[target], config.model_kwargs, PatchDataset(train_items, patch, patches_per_epoch),
