@@ -29,9 +29,9 @@ def main():
 
     import torch
 
+    from deepscope.core.files import collect_inputs
     from deepscope.spectra.task import load_model, load_prepared, predict_outputs
     from deepscope.spectra.workflow import DIRECTORY_SUFFIXES, predict_spectra
-    from deepscope.core.files import collect_inputs
 
     torch.set_num_threads(args.threads)
     net, meta = load_model(args.model)

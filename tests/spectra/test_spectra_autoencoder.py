@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+from test_spectra_cli import _write_library
 
 from deepscope.cli.main import main
-from test_spectra_cli import _write_library
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The spectra commands end to end on toy libraries written by the tests."""
 
-import json
 
 import numpy as np
 import pandas as pd

@@ -14,7 +14,8 @@ def test_demo_section_classifies_every_sample(tmp_path):
     labels = pd.read_csv(SAMPLES / "labels.csv")
     assert len(table) == len(labels)
     assert table["network"].str.match(r"^[OBAFGKM]\d").all()
-    assert (tmp_path / "spectra_predictions.csv").is_file() and "Stellar spectra" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "spectra_predictions.csv").is_file()
+    assert "Stellar spectra" in (tmp_path / "report.html").read_text()
 
 
 def test_predict_with_the_shipped_model(tmp_path, capsys):

@@ -10,8 +10,15 @@ from deepscope.spectra.io import Spectrum
 from deepscope.spectra.models import N_OUTPUTS, N_T_BINS
 from deepscope.spectra.preprocess import Grid, add_noise, prepare
 from deepscope.spectra.synthetic import synthetic_library
-from deepscope.spectra.task import TemplateMatcher, make_dataset, score_predictions, spectra_loss, \
-    t_index_from_logits, t_target_distribution, type_targets
+from deepscope.spectra.task import (
+    TemplateMatcher,
+    make_dataset,
+    score_predictions,
+    spectra_loss,
+    t_index_from_logits,
+    t_target_distribution,
+    type_targets,
+)
 
 SPECTRA_MODELS = [name for name in list_models() if name.startswith("spectra_")]
 

@@ -15,7 +15,6 @@ def main(args):
     import json
 
     from deepscope.errors import BatchError
-
     from deepscope.spectra.autoencoder import compress
 
     result = compress(args.inputs, args.out, args.model)

@@ -21,7 +21,6 @@ def main(args):
     import json
 
     from deepscope.errors import BatchError
-
     from deepscope.spectra.autoencoder import denoise
 
     result = denoise(args.inputs, args.out, args.model, args.snr, args.seed)

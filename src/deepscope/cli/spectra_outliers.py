@@ -20,7 +20,6 @@ def main(args):
     import json
 
     from deepscope.errors import BatchError
-
     from deepscope.spectra.autoencoder import outliers
 
     result = outliers(args.inputs, args.out, args.model, args.inject, args.seed)

@@ -25,8 +25,7 @@ def add_demo_section(report, out_dir):
     from deepscope.core.plots import scatter_figure
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
-    from deepscope.spectra.task import TemplateMatcher, load_model, load_prepared, outputs_to_rows, \
-        predict_outputs
+    from deepscope.spectra.task import TemplateMatcher, load_model, load_prepared, outputs_to_rows, predict_outputs
 
     manifest = spectra_manifest([SAMPLES / "labels.csv"])
     net, meta = load_model()

@@ -18,8 +18,16 @@ import numpy as np
 
 from deepscope.config import TrainConfig
 from deepscope.errors import DeepscopeError, InputError
-from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, parse_mk, \
-    type_to_code
+from deepscope.spectra.mktype import (
+    LUM_NAMES,
+    MAIN_CLASSES,
+    N_LUM,
+    N_T_BINS,
+    format_type,
+    index_to_parts,
+    parse_mk,
+    type_to_code,
+)
 from deepscope.spectra.preprocess import Grid, prepare
 
 log = logging.getLogger(__name__)
@@ -343,9 +351,8 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
     InputError
         If fewer than ten spectra have a usable type.
     """
-    from pathlib import Path
-
     import dataclasses
+    from pathlib import Path
 
     import torch
 

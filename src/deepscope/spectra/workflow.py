@@ -7,7 +7,6 @@ work, outputs are written atomically, and a bad file costs only itself.
 
 import dataclasses
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +15,17 @@ from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, InputError
 from deepscope.spectra.io import spectra_manifest
 from deepscope.spectra.preprocess import Grid
-from deepscope.spectra.task import DEFAULT_CONFIG, OUTPUT_COLUMNS, TemplateMatcher, load_model, load_prepared, \
-    outputs_to_rows, predict_outputs, score_predictions, train_classifier
+from deepscope.spectra.task import (
+    DEFAULT_CONFIG,
+    OUTPUT_COLUMNS,
+    TemplateMatcher,
+    load_model,
+    load_prepared,
+    outputs_to_rows,
+    predict_outputs,
+    score_predictions,
+    train_classifier,
+)
 
 log = logging.getLogger(__name__)
 
