@@ -191,3 +191,36 @@ def read_table(path, required=()):
         msg = f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, table.columns))}"
         raise InputError(msg)
     return table
+
+
+def read_head(path, size):
+    """First bytes of a file, for format sniffing by magic number.
+
+    Parameters
+    ----------
+    path : str or Path
+    size : int
+        Number of bytes wanted (fewer if the file is shorter).
+
+    Returns
+    -------
+    bytes
+        Never empty.
+
+    Raises
+    ------
+    FormatError
+        If the file cannot be opened or is empty.
+    """
+    from deepscope.errors import FormatError
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(size)
+    except OSError as exc:
+        msg = f"{path}: cannot open ({exc.strerror or exc})"
+        raise FormatError(msg) from None
+    if not head:
+        msg = f"{path}: empty file"
+        raise FormatError(msg)
+    return head

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepscope.core.files import read_head
 from deepscope.errors import FormatError, InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -53,16 +54,7 @@ def sniff_format(path):
     FormatError
         If the file is empty, unreadable or of an unsupported format.
     """
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        msg = f"{path}: cannot open ({exc.strerror or exc})"
-        raise FormatError(msg) from None
-    if not head:
-        msg = f"{path}: empty file"
-        raise FormatError(msg)
+    head = read_head(path, 8)
     for magic, name in _MAGIC.items():
         if head.startswith(magic):
             return name
