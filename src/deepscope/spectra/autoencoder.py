@@ -164,8 +164,8 @@ def embed(inputs, out_png, model, labels=None):
     classes = np.array(classes)
     known = classes != ""
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
-    ax.scatter(*points[~known].T, s=5, c="lightgrey", label="unlabelled")
-    for cls, colour in zip("OBAFGKM", plt.cm.coolwarm(np.linspace(0, 1, 7))):
+    ax.scatter(*points[~known].T, s=4, c="silver", marker="x", label="unlabelled")
+    for cls, colour in zip("OBAFGKM", plt.cm.turbo(np.linspace(0.05, 0.95, 7))):
         sel = classes == cls
         if sel.any():
             ax.scatter(*points[sel].T, s=6, color=colour, label=cls)

@@ -192,6 +192,12 @@ def spectra_score(outputs, targets):
     return -(mae + 3.0 * lum_err)
 
 
+def without_path(path, message):
+    """A file's error message without its leading ``path:``, for batch lists that name the file already."""
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
 def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=False):
     """Read and prepare many spectra; bad files are reported, not fatal.
 
@@ -231,7 +237,7 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
             arrays.append(array)
             good.append(i)
         else:
-            failures.append((str(paths[i]), error))
+            failures.append((str(paths[i]), without_path(paths[i], error)))
     x = np.stack(arrays) if arrays else np.zeros((0, 2, grid.n), np.float32)
     return x, np.asarray(good, int), failures
 

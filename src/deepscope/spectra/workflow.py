@@ -25,6 +25,7 @@ from deepscope.spectra.task import (
     predict_outputs,
     score_predictions,
     train_classifier,
+    without_path,
 )
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def predict_spectra(inputs, out, model=None, batch_size=512, workers=2, threads=
     if rows:
         write_table(table, out)
     if failures:
-        raise BatchError(failures)
+        raise BatchError([(path, without_path(path, reason)) for path, reason in failures])
     return table
 
 
