@@ -52,11 +52,18 @@ def run_batched(paths, load_fn, predict_fn, batch_size=256, workers=2, progress=
     from tqdm import tqdm
 
     rows, failures = [], []
+    chunks = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             tqdm(total=len(paths), desc=desc, unit="file", disable=not progress) as bar:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
-            loaded = list(pool.map(lambda p: _safe_load(load_fn, p), chunk))
+
+        def submit(chunk):
+            return [pool.submit(_safe_load, load_fn, p) for p in chunk]
+
+        # Decode the next chunk while the network runs on this one.
+        pending = submit(chunks[0]) if chunks else []
+        for index, chunk in enumerate(chunks):
+            loaded = [future.result() for future in pending]
+            pending = submit(chunks[index + 1]) if index + 1 < len(chunks) else []
             good_paths, arrays = [], []
             for path, (array, error) in zip(chunk, loaded):
                 if error is None:

@@ -1,5 +1,6 @@
 """A trained galaxy classifier: checkpoint + task metadata -> prediction rows."""
 
+import copy
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint, shipped_checkpoint
+from deepscope.core.speed import prepare_for_inference
 from deepscope.errors import DeepscopeError, ModelError
 from deepscope.galaxy.io import read_galaxy_image
 from deepscope.galaxy.task import bright_pixel_count, to_model_input
@@ -55,6 +57,8 @@ class GalaxyClassifier:
     Parameters
     ----------
     model : torch.nn.Module
+        Kept as trained in ``model`` (for feature maps and fine-tuning);
+        predictions use a BatchNorm-folded, channels-last copy.
     meta : dict
         ``target``, ``class_names``, ``input_size`` and ``threshold``.
     """
@@ -65,6 +69,7 @@ class GalaxyClassifier:
             msg = f"checkpoint is not a galaxy classifier (no {', '.join(sorted(missing))} in its metadata)"
             raise ModelError(msg)
         self.model = model.eval()
+        self.fast_model = prepare_for_inference(copy.deepcopy(model))
         self.target = meta["target"]
         self.class_names = list(meta["class_names"])
         self.input_size = int(meta["input_size"])
@@ -100,9 +105,9 @@ class GalaxyClassifier:
         """
         import torch
 
-        with torch.no_grad():
-            logits = self.model(torch.from_numpy(np.ascontiguousarray(batch)))
-            return torch.softmax(logits, dim=1).numpy()
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).contiguous(memory_format=torch.channels_last)
+            return torch.softmax(self.fast_model(x), dim=1).numpy()
 
     def decide(self, probs):
         """Class indices from probabilities (the tuned threshold for two classes)."""
