@@ -144,6 +144,7 @@ def predict_spectra(inputs, out, model=None, batch_size=512, workers=2, threads=
 
 
 def _figures(report, name, detail):
+    name = name.split(" (")[0]  # 'network (runs/x)' -> 'network': titles must fit the figure
     from deepscope.core.metrics import confusion
     from deepscope.core.plots import confusion_figure, scatter_figure
     from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES
