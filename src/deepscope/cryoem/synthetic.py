@@ -4,7 +4,8 @@ Each particle is the atomic model in a uniformly random orientation,
 projected along z (atoms weighted by atomic number, blurred by a B-factor-like
 Gaussian), placed without overlap; the micrograph is then convolved with a
 phase-contrast CTF and Gaussian noise is added at a chosen signal-to-noise
-ratio (signal variance / noise variance over the whole micrograph). The true
+ratio: signal variance inside the particles / noise variance (measured over
+the whole micrograph the SNR would depend on how crowded it is). The true
 centres are known exactly, so picking can be measured at a known SNR.
 """
 
@@ -139,8 +140,8 @@ def simulate_micrograph(structure, shape=(1024, 1024), n_particles=60, pixel_siz
     defocus : float
         Underfocus in Angstrom.
     snr : float
-        Signal variance / noise variance (cryo-EM data: 0.01 - 0.1); ``inf``
-        for no noise.
+        Signal variance inside the particle disks / noise variance (cryo-EM
+        data: 0.01 - 0.1); ``inf`` for no noise.
     bfactor_sigma : float
         Gaussian blur (pixels) standing in for atomic size and B-factor.
     seed : int
@@ -194,7 +195,12 @@ def simulate_micrograph(structure, shape=(1024, 1024), n_particles=60, pixel_siz
     density = ndimage.gaussian_filter(density.reshape(shape), bfactor_sigma)
 
     signal = np.real(np.fft.ifft2(np.fft.fft2(density) * ctf_2d(shape, pixel_size, defocus)))
-    signal /= signal.std() or 1.0
+    rows, cols = np.mgrid[:shape[0], :shape[1]]
+    inside = np.zeros(shape, dtype=bool)
+    for x, y in centres:
+        inside |= (cols - x) ** 2 + (rows - y) ** 2 <= (diameter / 2) ** 2
+    signal -= signal[~inside].mean() if (~inside).any() else signal.mean()
+    signal /= signal[inside].std() or 1.0
     noise = rng.normal(0.0, 1.0 / np.sqrt(snr), size=shape) if np.isfinite(snr) else 0.0
     image = (signal + noise).astype(np.float32)
 
