@@ -4,8 +4,9 @@ INPUT is any mix of micrograph files and directories (MRC, MRCS, TIFF,
 JPEG, PNG). For each micrograph OUT/<stem>.star gets rlnCoordinateX,
 rlnCoordinateY (x = column, y = row of the image as read) and
 rlnAutopickFigureOfMerit. Without --model the model shipped with deepscope
-is used (trained on 8 EMPIAR-10017 micrographs, particle diameter 108 px);
-another --diameter rescales the micrograph to the size the model knows.
+is used (trained on 7 EMPIAR-10017 micrographs plus 1 for validation,
+particle diameter 108 px); another --diameter rescales the micrograph to
+the size the model knows. Picks within a diameter of the edge are dropped.
 Bad files are listed at the end; the good ones are still written.
 
 Example:
