@@ -15,6 +15,7 @@ half a diameter).
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -145,6 +146,9 @@ def main():
         labelled = [s for s in TEST if (DATA / "cassper_labels" / f"{s}.png").is_file()]
         print(f"# region head vs CASSPER labels on {len(labelled)} held-out micrographs: "
               + ", ".join(f"{k} {v:.3f}" for k, v in region_iou(picker, labelled).items()))
+    # the machine is shared: the load average says how contended the timings were
+    print(f"# load average (1, 5, 15 min) at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
     print(f"# {len(TEST)} held-out EMPIAR-10017 micrographs (4096x4096), torch threads {args.threads}: "
           f"{', '.join(TEST)}")
     frame = pd.DataFrame(results).T
