@@ -122,3 +122,23 @@ def test_crossval_table(tmp_path, capsys):
     table = pd.read_csv(out / "loo.csv")
     assert set(table["held_out"]) == {"lib_a", "lib_b"} and len(table) == 4
     assert table["main_class_accuracy"].between(0, 1).all()
+
+
+def test_talks_1900_point_grid_end_to_end(tmp_path, capsys):
+    labels = _write_library(tmp_path / "lib", 30, seed=6)
+    run = tmp_path / "run"
+    assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(run), "--arch", "spectra_cnn",
+                 "--grid", "3850", "5550", "1900", "--epochs", "1"]) == 0
+    out = tmp_path / "pred.csv"
+    assert main(["-q", "spectra", "predict", str(tmp_path / "lib"), "--out", str(out), "--model", str(run)]) == 0
+    assert len(pd.read_csv(out)) == 30
+    from deepscope.spectra.task import load_model
+
+    assert load_model(run)[1]["grid"].n == 1900
+
+
+def test_bad_grid_is_refused(tmp_path, capsys):
+    labels = _write_library(tmp_path / "lib", 3, seed=7)
+    assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r"),
+                 "--grid", "5000", "4000", "580"]) == 1
+    assert "need 0 < START < STOP" in capsys.readouterr().err
