@@ -61,6 +61,20 @@ def test_evaluate_beats_chance_and_reports_baseline(trained, tmp_path, capsys):
     # 120 toy spectra and 60 quick epochs: well above chance (about 0.2), far from converged.
     assert network["main_class_accuracy"] > 0.35 and network["subclass_mae"] < 8
     assert (out / "report.html").is_file() and list(out.glob("scatter_*.png"))
+    assert "0 of them were in the training set of this model" in (out / "report.html").read_text()
+
+
+def test_evaluate_flags_training_files_even_renamed(trained, tmp_path, caplog):
+    import shutil
+
+    root, run, _ = trained
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(root / "toy_a" / "star000.fits", copy / "renamed.fits")
+    pd.DataFrame({"file": ["renamed.fits"], "sptype": ["G2V"]}).to_csv(copy / "labels.csv", index=False)
+    assert main(["-q", "spectra", "evaluate", "--labels", str(copy / "labels.csv"), "--model", str(run),
+                 "--out", str(tmp_path / "eval")]) == 0
+    assert "1 of them were in the training set of this model" in (tmp_path / "eval" / "report.html").read_text()
 
 
 def test_batch_keeps_good_rows_and_lists_bad_files(trained, tmp_path, capsys):

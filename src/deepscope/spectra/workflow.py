@@ -11,6 +11,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from deepscope.core.checkpoint import sha256
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, InputError
 from deepscope.spectra.io import spectra_manifest
@@ -82,7 +83,9 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
                                       "min_coverage": min_coverage, "pool": [str(p) for p in pool_dirs]})
     if failures:
         write_table(pd.DataFrame(failures, columns=["file", "reason"]), run_dir / "skipped.csv")
-    meta = {"train_ids": list(manifest["id"]), "libraries": sorted(set(manifest["library"]))}
+    # File hashes, not names, so evaluate also spots renamed copies of training files.
+    meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
+            "libraries": sorted(set(manifest["library"]))}
     result = train_classifier(x, list(manifest["sptype"]), run_dir, config, grid, min_coverage, pool_x,
                               pretrain_epochs, meta, progress)
     return {"best_val_score": result.best_score, "best_epoch": result.best_epoch, "n_spectra": len(x),
@@ -195,12 +198,13 @@ def evaluate_spectra(labels_paths, out_dir, model=None, progress=True):
     manifest, x, failures = _labelled(labels_paths, meta["grid"], meta["min_coverage"], progress=progress)
     if not len(x):
         raise BatchError(failures)
-    overlap = len(set(manifest["id"]) & set(meta.get("train_ids", [])))
+    trained_on = set(meta.get("train_sha256", []))
+    overlap = sum(sha256(p) in trained_on for p in manifest["path"])
     methods = {f"network ({model or 'shipped'})": outputs_to_rows(predict_outputs(net, x)),
                METHOD_TEMPLATE: TemplateMatcher.from_meta(meta).predict(x)}
     report = Report(out_dir, "deepscope spectra evaluate")
     report.text(f"{len(x)} spectra from {', '.join(map(str, labels_paths))}; "
-                f"{overlap} of them were in the model's training set.")
+                f"{overlap} of them were in the training set of this model.")
     if overlap:
         log.warning("%d evaluation spectra were used to train this model: the scores are optimistic", overlap)
     table, predictions = [], []
