@@ -361,9 +361,9 @@ def read_spectrum(path, default_medium="air"):
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "star.txt")
-    >>> _ = open(path, "w").write("4000 1.0\\n4001 0.9\\n4002 1.1\\n")
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "star.txt"
+    >>> _ = path.write_text("4000 1.0\\n4001 0.9\\n4002 1.1\\n")
     >>> spec = read_spectrum(path)
     >>> spec.wave.tolist(), spec.medium
     ([4000.0, 4001.0, 4002.0], 'air')

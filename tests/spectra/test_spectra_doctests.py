@@ -1,0 +1,13 @@
+"""The Examples in the spectra docstrings run and give what they show."""
+
+import doctest
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("name", ["io", "mktype", "preprocess", "task"])
+def test_docstring_examples(name):
+    module = importlib.import_module(f"deepscope.spectra.{name}")
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
