@@ -156,3 +156,15 @@ def test_bad_grid_is_refused(tmp_path, capsys):
     assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r"),
                  "--grid", "5000", "4000", "580"]) == 1
     assert "need 0 < START < STOP" in capsys.readouterr().err
+
+
+def test_all_bad_inputs_leave_no_output(trained, tmp_path, capsys):
+    root, run, _ = trained
+    (tmp_path / "a.fits").write_bytes(b"")
+    (tmp_path / "b.txt").write_text("no numbers here\n")
+    out = tmp_path / "pred.csv"
+    code = main(["-q", "spectra", "predict", str(tmp_path / "a.fits"), str(tmp_path / "b.txt"), "--out", str(out),
+                 "--model", str(run)])
+    assert code == 1 and not out.exists() and not list(tmp_path.glob(".pred.csv*"))
+    err = capsys.readouterr().err
+    assert "2 input(s) failed" in err and "b.txt: not a two-column numeric spectrum" in err
