@@ -41,7 +41,7 @@ def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
     truth = {s: t for s, t in load_pick_set(root / "particles", what="truth").items() if s in HELD_OUT}
     result = evaluate_pick_sets(load_pick_set(tmp_path), truth, 108.0)
     summary = result["summary"].set_index("picker")
-    assert summary.loc["deepscope", "f1"] >= 0.80
+    assert summary.loc["deepscope", "f1"] >= 0.83  # 0.846 when shipped
     assert isinstance(result["curve"], pd.DataFrame) and result["curve"]["recall"].is_monotonic_decreasing
 
 

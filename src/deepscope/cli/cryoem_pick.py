@@ -6,7 +6,8 @@ rlnCoordinateY (x = column, y = row of the image as read) and
 rlnAutopickFigureOfMerit. Without --model the model shipped with deepscope
 is used (trained on 7 EMPIAR-10017 micrographs plus 1 for validation,
 particle diameter 108 px); another --diameter rescales the micrograph to
-the size the model knows. Picks within a diameter of the edge are dropped.
+the size the model knows. Picks too near the edge (a margin tuned with the
+threshold at training, one diameter for the shipped model) are dropped.
 Bad files are listed at the end; the good ones are still written.
 
 Example:
