@@ -151,7 +151,7 @@ class CutoutDataset:
         Zoom factors are drawn log-uniformly in ``[1 / max_zoom, max_zoom]``.
     """
 
-    def __init__(self, images, labels, weights=None, augment=False, max_zoom=1.25):
+    def __init__(self, images, labels, weights=None, augment=False, max_zoom=1.1):
         import torch
 
         self.images = torch.from_numpy(images)
@@ -185,7 +185,7 @@ class CutoutDataset:
         return image, {"label": self.labels[index], "weight": self.weights[index]}
 
 
-def size_balancing_weights(sizes, labels, n_bins=10):
+def size_balancing_weights(sizes, labels, n_bins=5, max_weight=4.0):
     """Loss weights that give both classes equal weight in every size quantile bin.
 
     Training with them removes the size shortcut from the loss: within a
@@ -197,6 +197,9 @@ def size_balancing_weights(sizes, labels, n_bins=10):
         Apparent sizes (:func:`bright_pixel_count`).
     labels : array-like of int
     n_bins : int
+    max_weight : float
+        Cap on a sample's weight (before normalising): a bin with very few
+        members of one class would otherwise make the gradients noisy.
 
     Returns
     -------
@@ -211,7 +214,7 @@ def size_balancing_weights(sizes, labels, n_bins=10):
         in_bin = bins == b
         for c in np.unique(labels[in_bin]):
             members = in_bin & (labels == c)
-            weights[members] = in_bin.sum() / (2.0 * members.sum())
+            weights[members] = min(in_bin.sum() / (2.0 * members.sum()), max_weight)
     return (weights / weights.mean()).astype(np.float32)
 
 
