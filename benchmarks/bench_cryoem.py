@@ -153,8 +153,7 @@ def main():
           f"{', '.join(TEST)}")
     frame = pd.DataFrame(results).T
     print(frame.to_string(float_format=lambda v: f"{v:.3f}"))
-    print(json.dumps({k: {kk: (float(vv) if isinstance(vv, (int, float, np.floating)) else vv)
-                          for kk, vv in v.items()} for k, v in results.items()}))
+    print(json.dumps(results, default=float))
 
 
 if __name__ == "__main__":
