@@ -8,7 +8,7 @@ from deepscope.core.report import Report
 log = logging.getLogger(__name__)
 
 # Each science domain contributes one section (module with add_demo_section).
-DEMO_SECTIONS = ("deepscope.galaxy.demo",)
+DEMO_SECTIONS = ("deepscope.galaxy.demo", "deepscope.spectra.demo", "deepscope.cryoem.demo")
 
 
 def run_demo(out_dir):
