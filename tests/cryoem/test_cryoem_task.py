@@ -145,7 +145,7 @@ def test_picks_are_in_the_micrograph_frame(tiny_run):
 
 
 def test_batchnorm_folding_keeps_outputs():
-    from deepscope.cryoem.models import fold_batchnorm
+    from deepscope.core.speed import fold_batchnorm
 
     model = create_model("cryoem_unet_joint", width=4, depth=2)
     model.train()

@@ -83,39 +83,3 @@ def cryoem_unet_regions(width=16, depth=3):
 def cryoem_unet_joint(width=16, depth=3):
     """Both heads in one network: particle logit + 4 region logits (5 maps)."""
     return UNet(1, 5, width, depth)
-
-
-def fold_batchnorm(model):
-    """Fold every BatchNorm of a U-Net into the convolution before it.
-
-    In eval mode a BatchNorm is a fixed per-channel affine map, so it can be
-    absorbed into the preceding convolution's weights and bias: one pass over
-    the activations less per block, the same outputs to rounding.
-
-    Parameters
-    ----------
-    model : UNet
-        In eval mode; modified in place.
-
-    Returns
-    -------
-    UNet
-        ``model``, for chaining.
-    """
-    for block in model.modules():
-        if not isinstance(block, nn.Sequential):
-            continue
-        layers = list(block)
-        for i in range(len(layers) - 1):
-            conv, norm = layers[i], layers[i + 1]
-            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
-                scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
-                fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                                  padding=conv.padding, bias=True)
-                with torch.no_grad():
-                    fused.weight.copy_(conv.weight * scale[:, None, None, None])
-                    bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
-                    fused.bias.copy_((bias - norm.running_mean) * scale + norm.bias)
-                block[i] = fused
-                block[i + 1] = nn.Identity()
-    return model

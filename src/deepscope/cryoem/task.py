@@ -398,7 +398,7 @@ class Picker:
         if missing:
             msg = f"checkpoint is not a cryo-EM picker (metadata lacks {', '.join(missing)})"
             raise InputError(msg)
-        from deepscope.cryoem.models import fold_batchnorm
+        from deepscope.core.speed import fold_batchnorm
 
         self.model = fold_batchnorm(model.eval())
         self.target = meta["target"]

@@ -4,7 +4,6 @@ Both take float RGB tensors of shape ``(N, 3, S, S)`` with values in [0, 1]
 and return one logit per class (``n_classes`` of them).
 """
 
-import torch
 from torch import nn
 
 from deepscope.registry import register_model
