@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepscope.core.files import atomic_path
+from deepscope.core.files import atomic_path, read_head
 from deepscope.errors import FormatError, OutputError
 
 MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".jpg", ".jpeg", ".png")
@@ -62,15 +62,7 @@ def sniff_micrograph(path):
         If the file is empty, unreadable or of an unsupported format.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(1024)
-    except OSError as exc:
-        msg = f"{path}: cannot open ({exc.strerror or exc})"
-        raise FormatError(msg) from None
-    if not head:
-        msg = f"{path}: empty file"
-        raise FormatError(msg)
+    head = read_head(path, 1024)
     for magic, name in _IMAGE_MAGIC.items():
         if head.startswith(magic):
             return name
