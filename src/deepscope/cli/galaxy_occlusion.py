@@ -1,7 +1,7 @@
-"""Occlusion map: p_bar as a grey patch slides over the cutout.
+"""Occlusion map: p_bar as a blurring patch slides over the cutout.
 
-A network that looks at the bar loses confidence when the patch covers the
-bar. Writes a PNG with the cutout, the heat map and their overlay.
+The patch shows a blurred copy of the image (same light, no bar). A network
+that looks at the bar loses confidence when the patch covers the bar. Writes a PNG with the cutout, the heat map and their overlay.
 
 example:
   deepscope galaxy occlusion ../shared/data/galaxy/sdss_gz2_bars/images/J000726.72-004221.6.jpeg --out occ.png

@@ -4,8 +4,8 @@ For a binary task the report has the precision/recall table of Abraham et
 al. (2018), ROC, confusion matrix and calibration, on the chosen split and on
 its size-matched subset (equal class counts per apparent-size quantile bin),
 where apparent size alone carries no information (see DATA.md), and an
-occlusion test: how much covering the centre (where a bar lies) lowers the
-positive probability compared with covering a corner.
+occlusion test: how much blurring the centre (where a bar lies) lowers the
+positive probability compared with blurring an outer patch.
 """
 
 import json
@@ -50,16 +50,17 @@ def classification_tables(y_true, y_pred, class_names, target):
 
 
 def _occlusion_section(report, classifier, positives, patch=16):
-    """Mean drop of the positive probability when covering the centre vs a corner."""
+    """Mean drop of the positive probability when blurring the centre vs an outer patch."""
     centre, outer = region_occlusion_drop(lambda b: classifier.probabilities(b)[:, 1], positives, patch)
     result = {"n": int(len(positives)), "patch_px": patch, "mean_drop_centre": float(np.mean(centre)),
               "mean_drop_outer": float(np.mean(outer)),
               "fraction_centre_drop_larger": float(np.mean(centre > outer))}
     report.heading("occlusion test (positive class)")
-    report.text(f"Covering the central {patch}x{patch} px of the {result['n']} positive galaxies lowers "
-                f"p_{classifier.class_names[-1]} by {result['mean_drop_centre']:.3f} on average; covering a "
-                f"corner of the same size lowers it by {result['mean_drop_outer']:.3f}. The centre matters "
-                f"more for {100 * result['fraction_centre_drop_larger']:.1f}% of them.")
+    report.text(f"Blurring the central {patch}x{patch} px of the {result['n']} positive galaxies (same "
+                f"light, no structure) lowers p_{classifier.class_names[-1]} by "
+                f"{result['mean_drop_centre']:.3f} on average; blurring a patch of the same size at the "
+                f"middle of an edge lowers it by {result['mean_drop_outer']:.3f}. The centre matters more "
+                f"for {100 * result['fraction_centre_drop_larger']:.1f}% of them.")
     return result
 
 

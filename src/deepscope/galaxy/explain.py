@@ -44,7 +44,16 @@ def conv_feature_maps(model, batch):
     return captured
 
 
-def occlusion_map(probability_fn, image, patch=12, stride=4, fill=0.0):
+def _occluder(images, blur_sigma):
+    # A blurred copy keeps the light under the patch but removes structure
+    # such as a bar; a black patch would instead paint a dark, bar-like
+    # hole over the bright centre and tell us about that artefact.
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(images, sigma=(0,) * (images.ndim - 2) + (blur_sigma, blur_sigma))
+
+
+def occlusion_map(probability_fn, image, patch=12, stride=4, blur_sigma=4.0):
     """Positive-class probability as a square patch slides over the image.
 
     Parameters
@@ -57,8 +66,9 @@ def occlusion_map(probability_fn, image, patch=12, stride=4, fill=0.0):
         Side of the occluding square in pixels.
     stride : int
         Step between patch positions.
-    fill : float
-        Value written under the patch (0 = empty sky after scaling to [0, 1]).
+    blur_sigma : float
+        The patch shows a Gaussian-blurred copy of the image (sigma in
+        pixels): same light, no small-scale structure.
 
     Returns
     -------
@@ -73,8 +83,9 @@ def occlusion_map(probability_fn, image, patch=12, stride=4, fill=0.0):
         starts.append(size - patch)
     positions = [(r, c) for r in starts for c in starts]
     batch = np.repeat(image[None], len(positions), axis=0)
+    blurred = _occluder(image[None], blur_sigma)[0]
     for k, (r, c) in enumerate(positions):
-        batch[k, :, r:r + patch, c:c + patch] = fill
+        batch[k, :, r:r + patch, c:c + patch] = blurred[:, r:r + patch, c:c + patch]
     probs = np.concatenate([probability_fn(batch[i:i + 256]) for i in range(0, len(batch), 256)])
     total = np.zeros((size, size))
     count = np.zeros((size, size))
@@ -85,12 +96,14 @@ def occlusion_map(probability_fn, image, patch=12, stride=4, fill=0.0):
     return total / np.maximum(count, 1), base
 
 
-def region_occlusion_drop(probability_fn, images, patch, fill=0.0):
-    """Drop of the positive probability when covering the centre vs an outer region.
+def region_occlusion_drop(probability_fn, images, patch, blur_sigma=4.0):
+    """Drop of the positive probability when blurring the centre vs an outer region.
 
     The centre patch sits on the galaxy's centre, where a bar lies; the outer
-    patches of the same size sit in the four corners. Returns, per image,
-    ``p(original) - p(occluded)`` for the centre and the mean over corners.
+    patches of the same size sit at the middle of each edge, on the galaxy's
+    outskirts. Each patch shows a blurred copy of the image (see
+    :func:`occlusion_map`). Returns, per image, ``p(original) - p(occluded)``
+    for the centre and the mean over the four outer patches.
 
     Parameters
     ----------
@@ -100,21 +113,21 @@ def region_occlusion_drop(probability_fn, images, patch, fill=0.0):
         ``(N, 3, S, S)`` model inputs.
     patch : int
         Side of the square patch.
-    fill : float
+    blur_sigma : float
 
     Returns
     -------
     centre_drop, outer_drop : numpy.ndarray of shape (N,)
     """
     size = images.shape[-1]
-    lo = (size - patch) // 2
+    mid, far = (size - patch) // 2, size - patch
     base = probability_fn(images)
-    centre = images.copy()
-    centre[:, :, lo:lo + patch, lo:lo + patch] = fill
-    centre_drop = base - probability_fn(centre)
-    outer = []
-    for r, c in [(0, 0), (0, size - patch), (size - patch, 0), (size - patch, size - patch)]:
+    blurred = _occluder(images, blur_sigma)
+
+    def drop(r, c):
         occluded = images.copy()
-        occluded[:, :, r:r + patch, c:c + patch] = fill
-        outer.append(base - probability_fn(occluded))
-    return centre_drop, np.mean(outer, axis=0)
+        occluded[:, :, r:r + patch, c:c + patch] = blurred[:, :, r:r + patch, c:c + patch]
+        return base - probability_fn(occluded)
+
+    outer = [drop(r, c) for r, c in [(mid, 0), (mid, far), (0, mid), (far, mid)]]
+    return drop(mid, mid), np.mean(outer, axis=0)
