@@ -17,7 +17,7 @@ from deepscope.registry import create_model, list_models
 MODELS = ["cryoem_unet", "cryoem_unet_regions", "cryoem_unet_joint"]
 
 
-@pytest.mark.parametrize("name, channels", zip(MODELS, [1, 4, 5]))
+@pytest.mark.parametrize("name, channels", list(zip(MODELS, [1, 4, 5])))
 def test_models_forward(name, channels):
     assert name in list_models()
     model = create_model(name, width=4, depth=2).eval()
