@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from deepscope.cli.main import main
-from deepscope.cryoem.io import read_coordinates, write_coordinates, write_mrc
+from deepscope.cryoem.io import read_coordinates, write_coordinates
+from deepscope.cryoem.synthetic import write_blob_micrographs
 
 EMPIAR_STEM = "Falcon_2012_06_12-14_33_35_0"
 
@@ -20,20 +21,7 @@ def one_error_line(capsys):
 @pytest.fixture(scope="module")
 def blobs(tmp_path_factory):
     """Three synthetic micrographs of Gaussian blobs, 12 particles each."""
-    root = tmp_path_factory.mktemp("blobs")
-    (root / "mics").mkdir()
-    (root / "coords").mkdir()
-    rng = np.random.default_rng(1)
-    rows, cols = np.mgrid[:128, :128]
-    for index in range(3):
-        centres = rng.uniform(12, 116, size=(12, 2))
-        image = rng.normal(0, 0.3, (128, 128))
-        for x, y in centres:
-            image += np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 8.0)
-        write_mrc(image.astype(np.float32), root / "mics" / f"m{index}.mrc")
-        write_coordinates(pd.DataFrame({"x": centres[:, 0], "y": centres[:, 1]}),
-                          root / "coords" / f"m{index}.star")
-    return root
+    return write_blob_micrographs(tmp_path_factory.mktemp("blobs"), seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from deepscope.cryoem.task import (
     PatchDataset, Picker, disk_mask, find_picks, make_loss, match_picks, pair_micrographs, pr_curve,
     train_picker,
 )
+from deepscope.cryoem.synthetic import write_blob_micrographs
 from deepscope.errors import InputError
 from deepscope.registry import create_model, list_models
 
@@ -92,18 +93,7 @@ def test_pair_micrographs_rejects_orphan_coordinates(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A 2-epoch training on synthetic blobs: fast, and enough to learn them."""
-    root = tmp_path_factory.mktemp("tiny")
-    (root / "mics").mkdir()
-    (root / "coords").mkdir()
-    rng = np.random.default_rng(0)
-    rows, cols = np.mgrid[:128, :128]
-    for index in range(3):
-        centres = rng.uniform(12, 116, size=(12, 2))
-        image = rng.normal(0, 0.3, (128, 128))
-        for x, y in centres:
-            image += np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 8.0)
-        write_mrc(image.astype(np.float32), root / "mics" / f"m{index}.mrc")
-        write_coordinates(pd.DataFrame({"x": centres[:, 0], "y": centres[:, 1]}), root / "coords" / f"m{index}.star")
+    root = write_blob_micrographs(tmp_path_factory.mktemp("tiny"), seed=0)
     config = TrainConfig(model="cryoem_unet", model_kwargs={"width": 4, "depth": 2}, epochs=2, batch_size=8,
                          lr=1e-2, threads=2)
     mics = sorted((root / "mics").iterdir())

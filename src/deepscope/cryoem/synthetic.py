@@ -208,3 +208,40 @@ def simulate_micrograph(structure, shape=(1024, 1024), n_particles=60, pixel_siz
     particles = pd.DataFrame({"x": centres[:, 0], "y": centres[:, 1], "score": np.nan,
                               "rot": eulers[:, 0], "tilt": eulers[:, 1], "psi": eulers[:, 2]})
     return image, particles, diameter
+
+
+def write_blob_micrographs(folder, n_micrographs=3, n_particles=12, size=128, seed=0):
+    """Write toy micrographs of Gaussian blobs with their exact centres.
+
+    A picker learns these in a couple of epochs, which makes them the
+    smallest end-to-end check of training, picking and evaluation.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Receives ``mics/m<i>.mrc`` and ``coords/m<i>.star``.
+    n_micrographs, n_particles, size : int
+        Count of micrographs, blobs per micrograph and image side in pixels.
+    seed : int
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
+    from deepscope.cryoem.io import write_coordinates, write_mrc
+
+    folder = Path(folder)
+    (folder / "mics").mkdir(parents=True, exist_ok=True)
+    (folder / "coords").mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:size, :size]
+    for index in range(n_micrographs):
+        centres = rng.uniform(12, size - 12, size=(n_particles, 2))
+        image = rng.normal(0, 0.3, (size, size))
+        for x, y in centres:
+            image += np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 8.0)
+        write_mrc(image.astype(np.float32), folder / "mics" / f"m{index}.mrc")
+        write_coordinates(pd.DataFrame({"x": centres[:, 0], "y": centres[:, 1]}),
+                          folder / "coords" / f"m{index}.star")
+    return folder
