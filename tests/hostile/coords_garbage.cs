@@ -1,0 +1,1 @@
+“NUMPY garbage that is not an npy file“NUMPY garbage that is not an npy file“NUMPY garbage that is not an npy file
