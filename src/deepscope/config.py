@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepscope import __version__
+from deepscope.core.distributed import process_info
 from deepscope.errors import InputError, OutputError
 
 
@@ -114,6 +115,8 @@ def prepare_run_dir(run_dir, config, extra=None):
     import yaml
 
     run_dir = Path(run_dir)
+    if not process_info().is_primary:
+        return run_dir  # under torchrun only rank 0 writes
     record = {
         "deepscope_version": __version__,
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -52,6 +52,7 @@ def add_args(parser):
 def main(args):
     from pathlib import Path
 
+    from deepscope.cli.train_options import is_primary_process
     from deepscope.config import TrainConfig, prepare_run_dir, resolve_config
     from deepscope.core.files import check_writable, collect_inputs
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
@@ -61,6 +62,7 @@ def main(args):
     if args.diameter <= 0:
         msg = f"--diameter must be positive, got {args.diameter}"
         raise InputError(msg)
+    primary = is_primary_process()
     target = args.target or ("joint" if args.labels else "disks")
     defaults = TrainConfig(model=TARGETS[target], epochs=20, batch_size=16, lr=2e-3, patience=5, threads=2)
     config = resolve_config(defaults, args.config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -80,6 +82,8 @@ def main(args):
         val_names=args.val, working_diameter=working, patches_per_epoch=args.patches,
         enhance=args.enhance, resume=args.resume, exclude=args.exclude, augment=args.augment,
     )
+    if not primary:
+        return
     tuning = result["tuning"]
     print(f"trained on {len(result['train'])} micrographs, validated on {', '.join(result['val'])}")
     print(f"best epoch {result['fit'].best_epoch}: validation F1 {tuning['f1']:.3f} "

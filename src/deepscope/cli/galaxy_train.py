@@ -26,10 +26,12 @@ def add_args(parser):
 def main(args):
     import json
 
-    from deepscope.cli.train_options import config_from_args
+    from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.galaxy.train import DEFAULT_CONFIG, train_galaxy
 
+    primary = is_primary_process()
     config = config_from_args(args, DEFAULT_CONFIG)
     summary = train_galaxy(args.data, args.out, target=args.target, config=config,
-                           input_size=args.input_size, resume=args.resume)
-    print(json.dumps({k: summary[k] for k in ("best_val_score", "best_epoch", "threshold", "n_train", "n_val")}))
+                           input_size=args.input_size, resume=args.resume, progress=primary)
+    if primary:
+        print(json.dumps({k: summary[k] for k in ("best_val_score", "best_epoch", "threshold", "n_train", "n_val")}))

@@ -32,7 +32,7 @@ def add_args(parser):
 def main(args):
     import json
 
-    from deepscope.cli.train_options import config_from_args
+    from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.errors import InputError
     from deepscope.spectra.preprocess import Grid
     from deepscope.spectra.task import DEFAULT_CONFIG
@@ -45,7 +45,9 @@ def main(args):
     if not 0 < start < stop or n < 16:
         msg = f"--grid {start:g} {stop:g} {n:g}: need 0 < START < STOP and N >= 16"
         raise InputError(msg)
+    primary = is_primary_process()
     config = config_from_args(args, DEFAULT_CONFIG)
     summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,
-                            args.pool, args.pretrain_epochs)
-    print(json.dumps(summary))
+                            args.pool, args.pretrain_epochs, progress=primary)
+    if primary:
+        print(json.dumps(summary))

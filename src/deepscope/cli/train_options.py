@@ -1,6 +1,26 @@
 """Training options shared by every ``<domain> train`` command."""
 
+import logging
+
 from deepscope.config import resolve_config
+
+
+def is_primary_process():
+    """Whether this process logs and prints; quiets the other torchrun ranks.
+
+    Under ``torchrun`` every rank runs the whole command; only rank 0 should
+    report, so the others keep warnings and errors only.
+
+    Returns
+    -------
+    bool
+    """
+    from deepscope.core.distributed import process_info
+
+    primary = process_info().is_primary
+    if not primary:
+        logging.getLogger("deepscope").setLevel(logging.WARNING)
+    return primary
 
 
 def add_train_args(parser, defaults):

@@ -28,6 +28,22 @@ class DistInfo:
         return self.world_size > 1
 
 
+def process_info():
+    """This process's place in the run, read from torchrun's environment.
+
+    Unlike :func:`init_distributed` this joins no process group, so it is
+    cheap enough to call before loading data (to keep the other ranks quiet).
+
+    Returns
+    -------
+    DistInfo
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
 def init_distributed(device):
     """Join the torchrun process group if launched by torchrun.
 
@@ -40,15 +56,124 @@ def init_distributed(device):
     -------
     DistInfo
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return DistInfo()
+    info = process_info()
+    if not info.enabled:
+        return info
     import torch.distributed as dist
 
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
-    return DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    return info
+
+
+def sum_over_ranks(info, values, device):
+    """Sum a few numbers over all ranks (identity for a single process).
+
+    Parameters
+    ----------
+    info : DistInfo
+    values : sequence of float
+    device : torch.device
+        Where the collective runs (CPU for gloo, this rank's GPU for NCCL).
+
+    Returns
+    -------
+    list of float
+    """
+    if not info.enabled:
+        return list(values)
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def from_primary(info, values, device):
+    """Every rank gets the primary rank's numbers (identity for a single process).
+
+    Decisions taken from them (early stopping, best epoch) are then the same
+    on every rank; a rank that decided differently would wait forever in the
+    next collective.
+
+    Parameters
+    ----------
+    info : DistInfo
+    values : sequence of float
+        Only the primary rank's values matter; the others pass placeholders
+        of the same length.
+    device : torch.device
+
+    Returns
+    -------
+    list of float
+    """
+    if not info.enabled:
+        return list(values)
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return tensor.tolist()
+
+
+def sync_buffers(info, module):
+    """Copy the primary rank's buffers (batch-norm statistics) to every rank.
+
+    DDP averages gradients, so parameters stay identical, but each rank
+    updates its running statistics from its own batches; without this the
+    replicas drift apart in everything that is not a parameter.
+
+    Parameters
+    ----------
+    info : DistInfo
+    module : torch.nn.Module
+        The unwrapped model.
+    """
+    if not info.enabled:
+        return
+    import torch.distributed as dist
+
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)
+
+
+def check_in_sync(info, module, device):
+    """Fail if the replicas' parameters or buffers differ (a DDP invariant).
+
+    Parameters
+    ----------
+    info : DistInfo
+    module : torch.nn.Module
+    device : torch.device
+
+    Raises
+    ------
+    RuntimeError
+        If some rank's weights differ from the primary's.
+    """
+    if not info.enabled:
+        return
+    import torch
+
+    tensors = list(module.parameters()) + list(module.buffers())
+    mine = [float(torch.cat([t.detach().double().flatten() for t in tensors]).sum()) if tensors else 0.0]
+    primary = from_primary(info, mine, device)
+    differs = sum_over_ranks(info, [float(mine != primary)], device)[0]
+    if differs:
+        msg = f"DDP replicas diverged: {int(differs)} rank(s) hold weights that differ from rank 0's"
+        raise RuntimeError(msg)
+
+
+def barrier(info):
+    """Wait until every rank gets here (no-op for a single process)."""
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def shutdown_distributed(info):

@@ -12,7 +12,10 @@ import math
 from pathlib import Path
 
 from deepscope.core.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from deepscope.core.distributed import init_distributed, select_device, shutdown_distributed
+from deepscope.core.distributed import (
+    barrier, check_in_sync, from_primary, init_distributed, select_device, shutdown_distributed, sum_over_ranks,
+    sync_buffers,
+)
 from deepscope.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -182,11 +185,13 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
             torch.manual_seed(config.seed + 1000 * epoch + dist_info.rank)
             shuffle_gen = torch.Generator().manual_seed(config.seed + epoch)
             if sampler is not None:
-                sampler.set_epoch(epoch)
+                sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+            # Each rank sees only its share of the set: dropping the last
+            # partial batch of a share smaller than a batch would train on nothing.
             loader = DataLoader(
                 train_set, batch_size=config.batch_size, sampler=sampler, shuffle=sampler is None,
                 generator=shuffle_gen, num_workers=config.num_workers, worker_init_fn=_seed_worker,
-                drop_last=len(train_set) > config.batch_size,
+                drop_last=(len(sampler) if sampler is not None else len(train_set)) > config.batch_size,
             )
             train_model.train()
             total, count = 0.0, 0
@@ -201,10 +206,17 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
                 count += len(x)
                 bar.set_postfix(loss=f"{total / count:.4f}")
             scheduler.step()
+            total, count = sum_over_ranks(dist_info, [total, count], device)
+            sync_buffers(dist_info, model)
 
-            outputs, targets = predict_dataset(model, val_set, config.batch_size, device)
-            val_loss = float(loss_fn(outputs, targets))
-            score = float(score_fn(outputs, targets))
+            # The primary rank scores the whole validation set and the others
+            # take its numbers, so every rank makes the same stopping decision.
+            val_loss, score = math.nan, math.nan
+            if dist_info.is_primary:
+                outputs, targets = predict_dataset(model, val_set, config.batch_size, device)
+                val_loss = float(loss_fn(outputs, targets))
+                score = float(score_fn(outputs, targets))
+            val_loss, score = from_primary(dist_info, [val_loss, score], device)
             improved = score > best_score
             if improved:
                 best_score, best_epoch, bad_epochs = score, epoch, 0
@@ -224,6 +236,10 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
                 if improved:
                     save_checkpoint(run_dir / BEST_NAME, model_name, model_kwargs, model, **fields)
                 pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
+        check_in_sync(dist_info, model, device)
+        # The other ranks return only once the primary has written its files,
+        # so code after fit() may read them on any rank.
+        barrier(dist_info)
     finally:
         shutdown_distributed(dist_info)
     return FitResult(best_score, best_epoch + 1, len(history), history)

@@ -625,6 +625,7 @@ def train_picker(micrographs, coords_dir, diameter, run_dir, config, target="joi
     from pathlib import Path
 
     from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
+    from deepscope.core.distributed import process_info
     from deepscope.core.files import atomic_path
     from deepscope.core.trainer import fit
     from deepscope.cryoem.io import coordinate_files_by_stem
@@ -687,6 +688,7 @@ def train_picker(micrographs, coords_dir, diameter, run_dir, config, target="joi
                           edge_fraction=tuning["edge_fraction"], val_f1=tuning["f1"])
     import torch
 
-    with atomic_path(Path(run_dir) / BEST_NAME) as tmp:
-        torch.save(record, tmp)
+    if process_info().is_primary:  # under torchrun only rank 0 writes
+        with atomic_path(Path(run_dir) / BEST_NAME) as tmp:
+            torch.save(record, tmp)
     return {"fit": result, "tuning": tuning, "train": meta["train_micrographs"], "val": meta["val_micrographs"]}

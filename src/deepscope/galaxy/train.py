@@ -6,6 +6,7 @@ from pathlib import Path
 
 from deepscope.config import TrainConfig, prepare_run_dir
 from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint, update_checkpoint_meta
+from deepscope.core.distributed import process_info
 from deepscope.core.files import check_writable
 from deepscope.core.manifest import manifest_from_labels, split_train_val
 from deepscope.errors import BatchError
@@ -95,7 +96,8 @@ def train_galaxy(labels_path, run_dir, target="barred", config=DEFAULT_CONFIG,
         import torch
 
         threshold = balanced_threshold(targets["label"].numpy(), torch.softmax(outputs, 1)[:, 1].numpy())
-        update_checkpoint_meta(best_path, threshold=threshold)
+        if process_info().is_primary:  # under torchrun only rank 0 writes
+            update_checkpoint_meta(best_path, threshold=threshold)
     summary = {"best_val_score": result.best_score, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "threshold": threshold, "class_names": class_names,
                "n_train": n_train, "n_val": len(val_rows), **dataclasses.asdict(config)}

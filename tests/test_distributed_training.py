@@ -1,0 +1,133 @@
+"""Training under torchrun (2 CPU processes, gloo) and resuming from the command line.
+
+Only ``galaxy train`` is launched under torchrun: ``spectra train`` and
+``cryoem train`` hand their datasets to the same ``core.trainer.fit``, which
+holds all the DDP logic (sampler, gradient averaging, rank-0 validation and
+writing); the domain code around it only reads inputs and, afterwards,
+reads ``best.pt`` (the primary rank alone writes it back). A second and third
+torchrun launch would add ~10 s each to CI and test nothing new.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import deepscope
+from deepscope.cli.main import main
+from deepscope.core import trainer
+from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+from deepscope.galaxy.synthetic import write_bar_sample
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def toy_galaxies(tmp_path_factory):
+    """48 synthetic 32-px galaxies (half barred) and a YAML making the network tiny."""
+    folder = tmp_path_factory.mktemp("toy")
+    labels = write_bar_sample(folder, n=48, size=32, test_fraction=0.0, seed=3)
+    tiny = folder / "tiny.yaml"
+    tiny.write_text("model_kwargs:\n  width: 4\n")
+    return labels, tiny
+
+
+def _train_args(toy_galaxies, out, epochs=EPOCHS):
+    labels, tiny = toy_galaxies
+    return ["galaxy", "train", "--data", str(labels), "--out", str(out), "--input-size", "32",
+            "--config", str(tiny), "--epochs", str(epochs), "--batch-size", "16", "--threads", "1"]
+
+
+def _torchrun(argv, cwd):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # The subprocesses import this checkout's deepscope, whatever is installed.
+    src = str(Path(deepscope.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "deepscope", *argv]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def single_run(toy_galaxies, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single") / "run"
+    assert main(["-q", *_train_args(toy_galaxies, out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def ddp_run(toy_galaxies, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp") / "run"
+    done = _torchrun(_train_args(toy_galaxies, out), cwd=out.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+@pytest.mark.distributed
+def test_torchrun_writes_the_same_run_dir(ddp_run, single_run):
+    out, _ = ddp_run
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single_run.iterdir())
+    for name in ("last.pt", "best.pt"):
+        ddp, single = load_checkpoint(out / name), load_checkpoint(single_run / name)
+        assert set(ddp) == set(single)
+        assert set(ddp["state_dict"]) == set(single["state_dict"])
+    # One writer: one row per epoch, not one per rank.
+    assert list(pd.read_csv(out / "history.csv")["epoch"]) == list(range(1, EPOCHS + 1))
+
+
+@pytest.mark.distributed
+def test_torchrun_model_predicts(ddp_run):
+    # Replicas in sync are checked by fit() itself (it raises when they differ).
+    record = load_checkpoint(ddp_run[0] / "best.pt")
+    assert 0 <= record["meta"]["threshold"] <= 1
+    with torch.no_grad():
+        logits = model_from_checkpoint(record)(torch.rand(4, 3, 32, 32))
+    assert logits.shape == (4, 2) and torch.isfinite(logits).all()
+
+
+@pytest.mark.distributed
+def test_torchrun_reports_from_one_rank(ddp_run):
+    _, done = ddp_run
+    assert len(done.stdout.strip().splitlines()) == 1  # the JSON summary, once
+    assert done.stderr.count("training and") == 1
+    for epoch in range(1, EPOCHS + 1):
+        assert done.stderr.count(f"INFO deepscope.core.trainer: epoch {epoch}:") == 1
+
+
+@pytest.mark.distributed
+def test_torchrun_resumes(ddp_run, toy_galaxies, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("last.pt", "best.pt", "history.csv", "config.yaml"):
+        (out / name).write_bytes((ddp_run[0] / name).read_bytes())
+    done = _torchrun([*_train_args(toy_galaxies, out, epochs=EPOCHS + 1), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming" in done.stderr and "epoch 1:" not in done.stderr
+    history = pd.read_csv(out / "history.csv")
+    before = pd.read_csv(ddp_run[0] / "history.csv")
+    assert list(history["epoch"]) == list(range(1, EPOCHS + 2))
+    pd.testing.assert_frame_equal(history.head(EPOCHS), before)
+    assert load_checkpoint(out / "last.pt")["epoch"] == EPOCHS
+
+
+def test_cli_resume_reproduces_uninterrupted_run(toy_galaxies, single_run, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    full_fit = trainer.fit
+
+    def interrupted_fit(*args, **kwargs):
+        return full_fit(*args, **kwargs, stop_after=2)
+
+    # Interrupt the first run after two epochs of the three-epoch schedule.
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "fit", interrupted_fit)
+        assert main(["-q", *_train_args(toy_galaxies, out)]) == 0
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    assert main(["-q", *_train_args(toy_galaxies, out), "--resume"]) == 0
+    resumed = load_checkpoint(out / "last.pt")["state_dict"]
+    uninterrupted = load_checkpoint(single_run / "last.pt")["state_dict"]
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
