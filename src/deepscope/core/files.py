@@ -224,3 +224,39 @@ def read_head(path, size):
         msg = f"{path}: empty file"
         raise FormatError(msg)
     return head
+
+
+def check_fits_sizes(hdul, path, available):
+    """Refuse a FITS file whose headers declare more data than it holds.
+
+    astropy allocates the array a header declares before reading it, so a
+    corrupt ``NAXIS1 = 10**12`` would ask for terabytes; compare first.
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        Opened file (headers are read, data not yet).
+    path : str or Path
+        For messages.
+    available : int
+        Bytes the (decompressed) file can hold at most.
+
+    Raises
+    ------
+    FormatError
+        If an HDU's data would end beyond ``available`` bytes.
+    """
+    from deepscope.errors import FormatError
+
+    from astropy.io import fits
+
+    for index, hdu in enumerate(hdul):
+        if isinstance(hdu, fits.CompImageHDU):
+            # Its header describes the decompressed image; the compressed
+            # tiles' table is checked by astropy when it reads them.
+            continue
+        end = hdu.fileinfo()["datLoc"] + hdu.size
+        if end > available:
+            msg = (f"{path}: FITS file is truncated or its header corrupt: HDU {index} declares {hdu.size} bytes "
+                   f"of data but the file holds at most {available} bytes")
+            raise FormatError(msg)

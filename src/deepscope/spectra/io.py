@@ -29,11 +29,13 @@ are flagged invalid instead of being removed, so gaps stay visible.
 
 import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from deepscope.core.files import check_fits_sizes
 from deepscope.errors import FormatError, InputError
 
 SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".rec",
@@ -90,7 +92,7 @@ def _open_bytes(path):
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             msg = f"{path}: corrupt gzip file ({exc})"
             raise FormatError(msg) from None
     if not raw.strip():
@@ -380,6 +382,7 @@ def read_spectrum(path, default_medium="air"):
                 # astropy fixes silently; they are real-world input, not errors.
                 warnings.simplefilter("ignore")
                 with fits.open(io.BytesIO(raw), memmap=False) as hdul:
+                    check_fits_sizes(hdul, path, len(raw))
                     hdul.verify("silentfix")
                     names = [h.name for h in hdul]
                     if "COADD" in names:
