@@ -9,12 +9,14 @@ its own colour images.
 """
 
 import functools
+import io
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from deepscope.core.files import read_head
+from deepscope.core.files import check_fits_sizes, read_head
 from deepscope.errors import FormatError, InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -31,6 +33,9 @@ DEFAULT_Q = 4.0
 # is given: high enough that only the galaxy core saturates, low enough
 # that one cosmic ray or star does not set the scale for the whole image.
 WHITE_PERCENTILE = 99.9
+# Deflate never compresses by more than about 1032:1, which bounds the size
+# a gzipped FITS file can declare before it is decompressed.
+GZIP_MAX_RATIO = 1032
 # Largest misregistration (pixels) tolerated between three band files.
 MAX_BAND_OFFSET_PX = 0.5
 
@@ -111,7 +116,12 @@ def _read_fits_array(path):
     from astropy.io import fits
 
     path = Path(path)
-    sniff_format(path)
+    kind = sniff_format(path)
+    available = os.path.getsize(path) * (GZIP_MAX_RATIO if kind == "gzip" else 1)
+    # A plain file is read from memory: astropy seeks past each HDU's
+    # declared data, and a corrupt NAXIS (10**12) makes that seek fail with
+    # a bare "Invalid argument" on a real file, before any size check.
+    source = io.BytesIO(path.read_bytes()) if kind == "fits" else path
     truncated = f"{path}: FITS file is truncated"
     with warnings.catch_warnings(record=True) as caught:
         # astropy reports truncation as a warning and then fails (or not) in
@@ -120,7 +130,8 @@ def _read_fits_array(path):
         # on the fly) are dropped: the data are checked below.
         warnings.simplefilter("always")
         try:
-            with fits.open(path, memmap=False) as hdul:
+            with fits.open(source, memmap=False) as hdul:
+                check_fits_sizes(hdul, path, available)
                 hdu = _first_image_hdu(hdul, path)
                 data = np.asarray(hdu.data, dtype=np.float32)
                 header = hdu.header.copy()
