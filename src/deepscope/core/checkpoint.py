@@ -122,7 +122,8 @@ def load_checkpoint(path):
         msg = f"{path}: refused to load checkpoint: it carries pickled code or objects ({what})"
         raise ModelError(msg) from None
     except Exception as exc:  # noqa: BLE001 - corrupt zip, truncated file ...
-        msg = f"{path}: not a readable checkpoint ({type(exc).__name__})"
+        reason = str(exc).split(".")[0] or type(exc).__name__
+        msg = f"{path}: not a readable checkpoint: corrupt or truncated ({reason})"
         raise ModelError(msg) from None
     if not isinstance(record, dict) or not {"model", "state_dict"} <= set(record):
         msg = f"{path}: not a deepscope checkpoint (no model name or state_dict)"
