@@ -55,6 +55,8 @@ def _mrc_bytes(shape, fill=0.0):
         path = Path(tmp) / "m.mrc"
         with mrcfile.new(path) as mrc:
             mrc.set_data(np.full(shape, fill, np.float32))
+            # mrcfile stamps the date in the first label; fixed, for a reproducible corpus
+            mrc.header.label[0] = b"deepscope hostile corpus"
         return path.read_bytes()
 
 
@@ -87,7 +89,7 @@ def _galaxy_files(rng):
         "galaxy_all_inf.fits": _fits_bytes([fits.PrimaryHDU(np.full((3, 8, 8), np.inf, np.float32))]),
         "galaxy_gigantic_naxis.fits": _header_only([
             ("SIMPLE", True), ("BITPIX", -32), ("NAXIS", 3),
-            ("NAXIS1", 10**12), ("NAXIS2", 10**12), ("NAXIS3", 3)]),
+            ("NAXIS1", 10**12), ("NAXIS2", 16), ("NAXIS3", 3)]),
         "galaxy_header_only.fits": _header_only([
             ("SIMPLE", True), ("BITPIX", -32), ("NAXIS", 3), ("NAXIS1", 64), ("NAXIS2", 64), ("NAXIS3", 3)]),
         "galaxy_truncated.fits": cube[: 2880 + 1000],
@@ -168,8 +170,9 @@ def _table_files(rng):
 def _checkpoint_files():
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("model/data.pkl", b"\x80\x02}q\x00." * 100)
-        zf.writestr("model/version", b"3\n")
+        # fixed time stamps, for a reproducible corpus
+        zf.writestr(zipfile.ZipInfo("model/data.pkl", (2020, 1, 1, 0, 0, 0)), b"\x80\x02}q\x00." * 100)
+        zf.writestr(zipfile.ZipInfo("model/version", (2020, 1, 1, 0, 0, 0)), b"3\n")
     return {
         "model_truncated.pt": archive.getvalue()[:120],
         "model_text.pt": b"this is not a checkpoint\n",
