@@ -44,7 +44,7 @@ COMMANDS = {
         "evaluate": "cryoem_evaluate",
     },
 }
-TOP_LEVEL = {"demo": "demo"}
+TOP_LEVEL = {"demo": "demo", "doctor": "doctor"}
 DOMAIN_HELP = {
     "galaxy": "galaxy bar detection in SDSS colour cutouts",
     "spectra": "MK classification of stellar spectra",
