@@ -53,7 +53,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        predict_spectra([args.files], Path(tmp) / "pred.csv", model=args.model, workers=args.threads,
+        predict_spectra([args.files], Path(tmp) / "pred.csv", model=args.model, read_threads=args.threads,
                         threads=args.threads, progress=False)
         seconds = time.perf_counter() - start
     print(f"deepscope spectra predict end to end: {len(paths) / seconds:,.0f} spectra/s")

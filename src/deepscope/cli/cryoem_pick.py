@@ -10,6 +10,10 @@ the size the model knows. Picks too near the edge (a margin tuned with the
 threshold at training, one diameter for the shipped model) are dropped.
 Bad files are listed at the end; the good ones are still written.
 
+A killed run restarted with the same arguments picks only the micrographs
+it had not finished. --workers N runs on a local Dask cluster, --scheduler
+ADDRESS on an existing one (whose workers must see the same paths).
+
 Example:
 
   deepscope cryoem pick ../shared/data/cryoem/empiar10017/micrographs/Falcon_2012_06_12-14_33_35_0.jpg \\
@@ -18,7 +22,7 @@ Example:
 
 
 def add_args(parser):
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="micrograph files or directories")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="micrograph files, directories or .tar shards")
     parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels")
     parser.add_argument("--out", required=True, help="output directory for <stem>.star files")
     parser.add_argument("--model", help="checkpoint or run directory (default: the shipped model)")
@@ -30,6 +34,10 @@ def add_args(parser):
     parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability)")
     parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png with the picks")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--catalog", metavar="TABLE", help="CSV, Parquet or FITS table listing micrographs")
+    parser.add_argument("--path-column", default="file", help="catalogue column with the paths (default file)")
+    parser.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
 
 
 def main(args):
@@ -37,8 +45,6 @@ def main(args):
 
     import torch
 
-    from deepscope.core.files import check_writable, collect_inputs
-    from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
     from deepscope.cryoem.task import Picker
     from deepscope.cryoem.workflow import pick_files
     from deepscope.errors import BatchError, InputError
@@ -51,13 +57,12 @@ def main(args):
         raise InputError(msg)
     if args.threads:
         torch.set_num_threads(args.threads)
-    paths = collect_inputs(args.inputs, MICROGRAPH_SUFFIXES)
-    out_dir = check_writable(args.out, is_dir=True)
     picker = Picker.from_checkpoint(Path(args.model) if args.model else None)
     if args.augment:
         picker.augment = args.augment
-    rows, failures = pick_files(paths, picker, args.diameter, out_dir, threshold=args.threshold,
-                                enhance=args.enhance, masks=args.masks, overlays=args.overlays)
+    rows, failures = pick_files(args.inputs, picker, args.diameter, args.out, threshold=args.threshold,
+                                enhance=args.enhance, masks=args.masks, overlays=args.overlays, catalog=args.catalog,
+                                path_column=args.path_column, workers=args.workers, scheduler=args.scheduler)
     for row in rows:
         print(f"{row['file']}\t{row['n_picks']} picks\t{row['star']}")
     if failures:

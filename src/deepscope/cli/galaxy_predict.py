@@ -1,26 +1,44 @@
 """Predict whether galaxies are barred (or another trained target).
 
-INPUT are cutout files or directories (searched for JPEG, PNG and FITS).
-Writes one row per input: `file`, `p_bar` (probability of a bar) and
+INPUT are cutout files, directories (searched for JPEG, PNG and FITS) or
+uncompressed .tar shards of cutouts; --catalog adds the inputs listed in a
+table. Writes one row per input: `file`, `p_bar` (probability of a bar) and
 `barred` (0/1 at the model's threshold). Bad files are listed on stderr and
 the exit status is 1, but every good file still gets its row.
 
-example:
+A killed run restarted with the same arguments resumes: finished partitions
+are kept and not computed again. --out DIR (no .csv/.parquet suffix) writes
+Parquet parts into DIR instead of one table, for survey-scale runs.
+--workers N runs on a local Dask cluster, --scheduler ADDRESS on an existing
+one; the results are the same as in process.
+
+examples:
   deepscope galaxy predict ../shared/data/galaxy/sdss_gz2_bars/images --out pred.csv
+  deepscope galaxy predict --catalog survey.parquet --path-column cutout --out preds/ --workers 2
 """
 
 
 def add_args(parser):
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="cutout files or directories")
-    parser.add_argument("--out", required=True, metavar="PRED.csv", help="output table (.csv or .parquet)")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="cutout files, directories or .tar shards")
+    parser.add_argument("--out", required=True, metavar="PRED.csv",
+                        help="output table (.csv or .parquet), or a directory for Parquet parts")
     parser.add_argument("--model", metavar="NAME_OR_RUN_DIR",
                         help="shipped model name (galaxy_bars, galaxy_morphology), run directory or "
                              ".pt file (default: the shipped bar model)")
+    parser.add_argument("--catalog", metavar="TABLE", help="CSV, Parquet or FITS table listing inputs")
+    parser.add_argument("--path-column", default="file", help="catalogue column with the paths (default file)")
     parser.add_argument("--batch-size", type=int, default=512, help="cutouts per forward pass (default 512)")
+    parser.add_argument("--partition-size", type=int, default=1024,
+                        help="cutouts per partition: the unit of resuming and of Dask tasks (default 1024)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--read-threads", type=int, default=2, help="decoding threads per process (default 2)")
+    parser.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
 
 
 def main(args):
     from deepscope.galaxy.predict import predict_galaxies
 
-    predict_galaxies(args.inputs, args.out, model=args.model, batch_size=args.batch_size, threads=args.threads)
+    predict_galaxies(args.inputs, args.out, model=args.model, catalog=args.catalog, path_column=args.path_column,
+                     batch_size=args.batch_size, partition_size=args.partition_size, read_threads=args.read_threads,
+                     threads=args.threads, workers=args.workers, scheduler=args.scheduler)

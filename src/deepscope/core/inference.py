@@ -1,42 +1,162 @@
-"""Batched inference over files: parallel decoding, bad files kept aside.
+"""Batched inference over a stream of inputs, in process or on a Dask cluster.
 
-The model runs in batches while a thread pool decodes the next files (image
-and FITS decoders release the GIL). A file that fails to load is recorded with
-its reason and the batch goes on, so one bad file never costs the good ones.
+Every batch command (galaxy predict, spectra predict, cryo-EM pick) hands a
+*predictor* to :func:`run_partitioned`: any picklable object with
+
+- ``load_input(path)``: read one file into a model input (raising a
+  :class:`~deepscope.errors.DeepscopeError` for a bad file), and
+- ``rows(items)``: predict on a list of model inputs, one dict per input.
+
+Inputs are cut into numbered partitions. In process, the next partition is
+decoded on a thread pool while the network runs on this one. On Dask the
+predictor is shipped once to every worker (scattered, not re-sent with each
+task) and a bounded number of partitions is in flight, so memory stays flat
+however long the input stream. Both paths run the same partitions through
+the same batches, so they write the same numbers. Finished partitions go to
+a :class:`~deepscope.core.parts.PartStore`, which makes runs resumable.
 """
 
 import logging
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+from deepscope.core.cluster import dask_client
+from deepscope.core.sources import partitions
 from deepscope.errors import DeepscopeError
 
 log = logging.getLogger(__name__)
 
 
-def _safe_load(load_fn, path):
+def _reason(error, *paths):
+    """A failure reason without the leading path (BatchError prints the input's name)."""
+    for path in paths:
+        prefix = f"{path}: "
+        if error.startswith(prefix):
+            return error[len(prefix):]
+    return error
+
+
+def _load_one(predictor, ref, scratch):
+    """Load one input; return ``(item, None)`` or ``(None, reason)``."""
+    path = ref.path
     try:
-        return load_fn(path), None
+        if ref.in_tar:
+            # Readers take paths, so a member gets a short-lived file under
+            # its own name (outputs such as STAR files are named by stem).
+            path = Path(scratch) / f"{abs(hash(ref.name))}" / Path(ref.name).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(ref.read_member())
+        return predictor.load_input(Path(path)), None
     except DeepscopeError as exc:
-        return None, str(exc)
+        return None, _reason(str(exc), path, ref.name).replace(str(path), ref.name)
     except Exception as exc:  # noqa: BLE001 - an unexpected decoder failure still only costs this file
-        return None, f"{path}: cannot read ({type(exc).__name__}: {exc})"
+        return None, f"cannot read ({type(exc).__name__}: {exc})"
 
 
-def run_batched(paths, load_fn, predict_fn, batch_size=256, workers=2, progress=True, desc="predict"):
-    """Load files and predict on them in batches.
+def load_partition(predictor, refs, read_threads=2):
+    """Decode one partition's inputs, setting bad ones aside.
 
     Parameters
     ----------
-    paths : sequence of Path
-        Inputs, in output order.
-    load_fn : callable
-        ``load_fn(path) -> numpy.ndarray`` (one item); raises
-        :class:`~deepscope.errors.DeepscopeError` for a bad file.
-    predict_fn : callable
-        ``predict_fn(list of arrays) -> list of dict`` (one row per item).
+    predictor : object
+        Has ``load_input(path)``.
+    refs : list of InputRef
+    read_threads : int
+        Decoding threads (image and FITS decoders release the GIL).
+
+    Returns
+    -------
+    names : list of str
+        Names of the good inputs, in input order.
+    items : list
+        Their model inputs.
+    failures : list of (str, str)
+        ``(name, reason)`` for every bad input.
+    """
+    with tempfile.TemporaryDirectory(prefix="deepscope-") as scratch, \
+            ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
+        loaded = list(pool.map(lambda ref: _load_one(predictor, ref, scratch), refs))
+    names, items, failures = [], [], []
+    for ref, (item, error) in zip(refs, loaded):
+        if error is None:
+            names.append(ref.name)
+            items.append(item)
+        else:
+            failures.append((ref.name, error))
+    return names, items, failures
+
+
+def predict_partition(predictor, names, items, batch_size):
+    """Rows for one decoded partition, ``file`` first.
+
+    Parameters
+    ----------
+    predictor : object
+        Has ``rows(items)``.
+    names : list of str
+    items : list
     batch_size : int
-    workers : int
-        Decoding threads.
+
+    Returns
+    -------
+    list of dict
+    """
+    rows = []
+    for start in range(0, len(items), batch_size):
+        batch_rows = predictor.rows(items[start:start + batch_size])
+        rows += [{"file": name, **row} for name, row in zip(names[start:start + batch_size], batch_rows)]
+    return rows
+
+
+def run_partition(predictor, refs, batch_size, read_threads=2, threads=None):
+    """Load and predict one partition: the unit of work a Dask worker runs.
+
+    Parameters
+    ----------
+    predictor : object
+    refs : list of InputRef
+    batch_size, read_threads : int
+    threads : int, optional
+        torch threads; by default the Dask worker's thread count.
+
+    Returns
+    -------
+    rows : list of dict
+    failures : list of (str, str)
+    """
+    import torch
+
+    if threads is None:
+        from distributed import get_worker
+
+        # A worker process should use the cores it was given, not all of the machine's.
+        threads = get_worker().state.nthreads
+    torch.set_num_threads(threads)
+    names, items, failures = load_partition(predictor, refs, read_threads)
+    return predict_partition(predictor, names, items, batch_size), failures
+
+
+def run_partitioned(stream, predictor, store, partition_size, batch_size, read_threads=2, client=None,
+                    progress=True, desc="predict"):
+    """Run a predictor over a stream of inputs, partition by partition.
+
+    Parameters
+    ----------
+    stream : iterable of InputRef
+        With a ``total`` attribute (or None) for the progress bar.
+    predictor : object
+        See the module docstring.
+    store : PartStore
+        Receives each finished partition; its done partitions are skipped.
+    partition_size : int
+        Inputs per partition (the unit of resuming and of Dask tasks).
+    batch_size : int
+        Inputs per forward pass.
+    read_threads : int
+        Decoding threads per process.
+    client : distributed.Client, optional
+        Run on this Dask cluster; in process when None.
     progress : bool
         Show a progress bar on stderr.
     desc : str
@@ -44,35 +164,147 @@ def run_batched(paths, load_fn, predict_fn, batch_size=256, workers=2, progress=
 
     Returns
     -------
-    rows : list of dict
-        One row per good file, with ``file`` first, in input order.
-    failures : list of (str, str)
-        ``(path, reason)`` for every bad file.
+    int
+        Number of partitions computed in this run (done ones not counted).
     """
     from tqdm import tqdm
 
-    rows, failures = [], []
-    chunks = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
-            tqdm(total=len(paths), desc=desc, unit="file", disable=not progress) as bar:
+    done = store.done_indices()
+    with tqdm(total=getattr(stream, "total", None), desc=desc, unit="file", disable=not progress) as bar:
+        todo = _todo(stream, partition_size, done, bar)
+        if client is None:
+            return _run_local(todo, predictor, store, batch_size, read_threads, bar)
+        return _run_dask(todo, predictor, store, batch_size, read_threads, bar, client)
 
-        def submit(chunk):
-            return [pool.submit(_safe_load, load_fn, p) for p in chunk]
 
-        # Decode the next chunk while the network runs on this one.
-        pending = submit(chunks[0]) if chunks else []
-        for index, chunk in enumerate(chunks):
-            loaded = [future.result() for future in pending]
-            pending = submit(chunks[index + 1]) if index + 1 < len(chunks) else []
-            good_paths, arrays = [], []
-            for path, (array, error) in zip(chunk, loaded):
-                if error is None:
-                    good_paths.append(path)
-                    arrays.append(array)
-                else:
-                    failures.append((str(path), error))
-            if arrays:
-                for path, row in zip(good_paths, predict_fn(arrays)):
-                    rows.append({"file": str(path), **row})
-            bar.update(len(chunk))
-    return rows, failures
+def _todo(stream, partition_size, done, bar):
+    """``(index, refs)`` of the partitions not done yet; done ones only move the bar."""
+    for index, refs in enumerate(partitions(stream, partition_size)):
+        if index in done:
+            bar.update(len(refs))
+        else:
+            yield index, refs
+
+
+def _run_local(todo, predictor, store, batch_size, read_threads, bar):
+    count = 0
+    with ThreadPoolExecutor(max_workers=1) as prefetcher:
+
+        def start(job):
+            if job is None:
+                return None
+            index, refs = job
+            return index, refs, prefetcher.submit(load_partition, predictor, refs, read_threads)
+
+        current = start(next(todo, None))
+        while current is not None:
+            index, refs, loading = current
+            # Decode the next partition while the network runs on this one.
+            current = start(next(todo, None))
+            names, items, failures = loading.result()
+            store.write(index, predict_partition(predictor, names, items, batch_size), failures)
+            bar.update(len(refs))
+            count += 1
+    return count
+
+
+def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
+    from distributed import as_completed
+
+    # Scattered once with broadcast: each worker holds one copy of the
+    # model, instead of deserialising it again with every task.
+    remote = client.scatter(predictor, broadcast=True, hash=False)
+    # Two partitions per worker in flight: one running, one queued; more
+    # would only hold decoded inputs in memory.
+    in_flight = 2 * max(1, len(client.nthreads()))
+    running = as_completed()
+    jobs = {}
+
+    def submit_next():
+        job = next(todo, None)
+        if job is not None:
+            future = client.submit(run_partition, remote, job[1], batch_size, read_threads, pure=False)
+            jobs[future.key] = job
+            running.add(future)
+
+    for _ in range(in_flight):
+        submit_next()
+    count = 0
+    for future in running:
+        index, refs = jobs.pop(future.key)
+        try:
+            rows, failures = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker or task is reported, finished parts stay
+            msg = (f"partition {index} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
+                   "finished partitions are kept: rerun the same command to resume")
+            raise DeepscopeError(msg) from None
+        store.write(index, rows, failures)
+        future.release()
+        bar.update(len(refs))
+        count += 1
+        submit_next()
+    return count
+
+
+def describe_job(command, stream, model_path, partition_size, **options):
+    """Plain data that identifies a batch job, for resuming it.
+
+    Parameters
+    ----------
+    command : str
+        E.g. ``"galaxy predict"``.
+    stream : InputStream
+    model_path : Path or None
+        The checkpoint or run directory (identified by the checkpoint's
+        SHA-256, not its path); None for a model built in memory.
+    partition_size : int
+    **options
+        Anything else that changes the results (thresholds ...).
+
+    Returns
+    -------
+    dict
+    """
+    import hashlib
+    import json
+
+    from deepscope.core.checkpoint import resolve_checkpoint, sha256
+
+    inputs = json.dumps(stream.describe(), sort_keys=True)
+    return {
+        "command": command,
+        # Hashed: a list of a million paths has no place in a small JSON file.
+        "inputs_sha256": hashlib.sha256(inputs.encode()).hexdigest(),
+        "model_sha256": None if model_path is None else sha256(resolve_checkpoint(model_path)),
+        "partition_size": partition_size,
+        "options": options,
+    }
+
+
+def run_batch(stream, predictor, store, partition_size, batch_size, read_threads=2, workers=None,
+              scheduler=None, progress=True, desc="predict"):
+    """Run a batch job to the end on the requested cluster; collect its failures.
+
+    Parameters
+    ----------
+    stream : InputStream
+    predictor : object
+    store : PartStore
+    partition_size, batch_size, read_threads : int
+    workers : int, optional
+        Local Dask worker processes (see :func:`~deepscope.core.cluster.dask_client`).
+    scheduler : str, optional
+        Address of an existing Dask scheduler.
+    progress : bool
+    desc : str
+
+    Returns
+    -------
+    list of (str, str)
+        Every bad input (and unreadable tar shard) of the whole job,
+        including partitions finished by an earlier, interrupted run. The
+        caller then calls ``store.finish()``.
+    """
+    with dask_client(workers, scheduler) as client:
+        run_partitioned(stream, predictor, store, partition_size, batch_size, read_threads, client, progress, desc)
+    return stream.failures + store.failures()

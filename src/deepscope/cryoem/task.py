@@ -407,6 +407,8 @@ class Picker:
         self.nms_fraction = float(meta.get("nms_fraction", 0.6))
         self.edge_fraction = float(meta.get("edge_fraction", 0.0))
         self.augment = int(meta.get("augment", 1))
+        # Where the weights came from (set by from_checkpoint): identifies resumable pick jobs.
+        self.checkpoint = None
 
     @classmethod
     def from_checkpoint(cls, source=None):
@@ -422,8 +424,11 @@ class Picker:
         """
         from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint, shipped_checkpoint
 
-        record = load_checkpoint(source if source is not None else shipped_checkpoint(SHIPPED_NAME))
-        return cls(model_from_checkpoint(record), record.get("meta", {}))
+        source = source if source is not None else shipped_checkpoint(SHIPPED_NAME)
+        record = load_checkpoint(source)
+        picker = cls(model_from_checkpoint(record), record.get("meta", {}))
+        picker.checkpoint = source
+        return picker
 
     def maps(self, image):
         """Particle and region probability maps of a working-scale image."""

@@ -52,26 +52,104 @@ def write_overlay(image, picks, radius, path, truth=None):
         canvas.save(tmp, format="PNG")
 
 
-def pick_files(paths, picker, diameter, out_dir, threshold=None, enhance="auto", masks=False,
-               overlays=False, workers=2, progress=True):
-    """Pick every micrograph and write ``out_dir/<stem>.star``.
+class PickWriter:
+    """A picker that writes each micrograph's STAR file: a batch predictor
+    (see :mod:`deepscope.core.inference`).
 
     Parameters
     ----------
-    paths : list of Path
-        Micrographs; stems must be unique (they name the outputs).
     picker : deepscope.cryoem.task.Picker
     diameter : float
         Particle diameter in micrograph pixels.
     out_dir : Path
-        Existing, writable directory.
+        Existing, writable directory (shared by every Dask worker).
     threshold : float, optional
         Overrides the picker's tuned threshold.
     enhance : {"auto", "on", "off"}
     masks, overlays : bool
         Also write ``<stem>_mask.png`` / ``<stem>_overlay.png`` (working scale).
-    workers : int
-        Decoding threads.
+    """
+
+    def __init__(self, picker, diameter, out_dir, threshold=None, enhance="auto", masks=False, overlays=False):
+        self.picker = picker
+        self.diameter = diameter
+        self.out_dir = Path(out_dir)
+        self.threshold = threshold
+        self.enhance = enhance
+        self.masks = masks
+        self.overlays = overlays
+
+    def load_input(self, path):
+        """Read one micrograph at the picker's working scale."""
+        from deepscope.cryoem.preprocess import load_for_picking
+
+        return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance)
+
+    def rows(self, items):
+        """Pick, write the outputs, and return ``n_picks`` and ``star`` per micrograph."""
+        from PIL import Image
+
+        rows = []
+        for path, (image, scale, _shape) in items:
+            picks, (particle, _regions) = self.picker.pick(image, scale, self.threshold, keep_maps=True)
+            star = self.out_dir / f"{path.stem}.star"
+            if len(picks) == 0:
+                warnings.warn(f"{path}: no particles picked", NoPicksWarning, stacklevel=2)
+            write_coordinates(picks, star)
+            if self.masks:
+                with atomic_path(self.out_dir / f"{path.stem}_mask.png") as tmp:
+                    Image.fromarray(_to_uint8(particle, 0.0, 1.0)).save(tmp, format="PNG")
+            if self.overlays:
+                working = picks.assign(x=(picks["x"] + 0.5) * scale - 0.5, y=(picks["y"] + 0.5) * scale - 0.5)
+                write_overlay(image, working, self.picker.working_diameter / 2,
+                              self.out_dir / f"{path.stem}_overlay.png")
+            rows.append({"n_picks": len(picks), "star": str(star)})
+        return rows
+
+
+def _check_unique_stems(stream):
+    seen = {}
+    for ref in stream:
+        stem = Path(ref.name).stem
+        if stem in seen:
+            msg = f"{ref.name}: same name as {seen[stem]}; outputs are named by stem, rename one"
+            raise InputError(msg)
+        seen[stem] = ref.name
+
+
+def pick_files(inputs, picker, diameter, out_dir, threshold=None, enhance="auto", masks=False, overlays=False,
+               catalog=None, path_column="file", read_threads=2, workers=None, scheduler=None, progress=True):
+    """Pick every micrograph and write ``out_dir/<stem>.star``.
+
+    One micrograph is one partition: a run killed part-way and restarted
+    with the same arguments picks only the micrographs it had not finished.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Micrographs, directories and uncompressed ``.tar`` shards; stems
+        must be unique (they name the outputs).
+    picker : deepscope.cryoem.task.Picker
+    diameter : float
+        Particle diameter in micrograph pixels.
+    out_dir : Path
+        Writable directory (created if needed).
+    threshold : float, optional
+        Overrides the picker's tuned threshold.
+    enhance : {"auto", "on", "off"}
+    masks, overlays : bool
+        Also write ``<stem>_mask.png`` / ``<stem>_overlay.png`` (working scale).
+    catalog : str or Path, optional
+        CSV, Parquet or FITS table listing more micrographs.
+    path_column : str
+        Catalogue column with the paths.
+    read_threads : int
+        Decoding threads per process.
+    workers : int, optional
+        Run on a local Dask cluster of this many worker processes.
+    scheduler : str, optional
+        Run on the existing Dask cluster at this address (its workers must
+        see ``out_dir`` at the same path).
     progress : bool
 
     Returns
@@ -85,41 +163,26 @@ def pick_files(paths, picker, diameter, out_dir, threshold=None, enhance="auto",
     InputError
         If two inputs share a stem.
     """
-    from PIL import Image
+    from deepscope.core.cluster import check_cluster_options
+    from deepscope.core.files import check_writable
+    from deepscope.core.inference import describe_job, run_batch
+    from deepscope.core.parts import PartStore
+    from deepscope.core.sources import InputStream
+    from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
 
-    from deepscope.core.inference import run_batched
-    from deepscope.cryoem.preprocess import load_for_picking
-
-    seen = {}
-    for path in paths:
-        if path.stem in seen:
-            msg = f"{path}: same name as {seen[path.stem]}; outputs are named by stem, rename one"
-            raise InputError(msg)
-        seen[path.stem] = path
-    out_dir = Path(out_dir)
-
-    def load(path):
-        return path, load_for_picking(path, diameter, picker.working_diameter, enhance)
-
-    def predict(items):
-        rows = []
-        for path, (image, scale, _shape) in items:
-            picks, (particle, _regions) = picker.pick(image, scale, threshold, keep_maps=True)
-            star = out_dir / f"{path.stem}.star"
-            if len(picks) == 0:
-                warnings.warn(f"{path}: no particles picked", NoPicksWarning, stacklevel=2)
-            write_coordinates(picks, star)
-            if masks:
-                with atomic_path(out_dir / f"{path.stem}_mask.png") as tmp:
-                    Image.fromarray(_to_uint8(particle, 0.0, 1.0)).save(tmp, format="PNG")
-            if overlays:
-                working = picks.assign(x=(picks["x"] + 0.5) * scale - 0.5, y=(picks["y"] + 0.5) * scale - 0.5)
-                write_overlay(image, working, picker.working_diameter / 2, out_dir / f"{path.stem}_overlay.png")
-            rows.append({"n_picks": len(picks), "star": str(star)})
-        return rows
-
-    return run_batched(paths, load, predict, batch_size=4, workers=workers, progress=progress,
-                       desc="pick")
+    check_cluster_options(workers, scheduler)
+    stream = InputStream(inputs, MICROGRAPH_SUFFIXES, catalog, path_column)
+    _check_unique_stems(stream)
+    out_dir = check_writable(out_dir, is_dir=True)
+    job = describe_job("cryoem pick", stream, picker.checkpoint, 1, diameter=diameter, threshold=threshold,
+                       enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment)
+    # The STAR files are the results; the parts only record which are done.
+    store = PartStore(out_dir / ".deepscope-pick", job, keep=False)
+    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays)
+    failures = run_batch(stream, writer, store, 1, 1, read_threads, workers, scheduler, progress, desc="pick")
+    rows = [row for table in store.iter_tables() for row in table.to_dict("records")]
+    store.finish()
+    return rows, failures
 
 
 def parse_pick_set(spec):

@@ -18,7 +18,6 @@ from deepscope.spectra.io import spectra_manifest
 from deepscope.spectra.preprocess import Grid
 from deepscope.spectra.task import (
     DEFAULT_CONFIG,
-    OUTPUT_COLUMNS,
     TemplateMatcher,
     load_model,
     load_prepared,
@@ -26,7 +25,6 @@ from deepscope.spectra.task import (
     predict_outputs,
     score_predictions,
     train_classifier,
-    without_path,
 )
 
 log = logging.getLogger(__name__)
@@ -92,26 +90,71 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
             "skipped": len(failures), "model": config.model}
 
 
-def predict_spectra(inputs, out, model=None, batch_size=512, workers=2, threads=None, progress=True):
+class SpectraPredictor:
+    """A trained classifier as a batch predictor (see :mod:`deepscope.core.inference`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    meta : dict
+        With ``grid`` and ``min_coverage``, as :func:`load_model` returns.
+    """
+
+    def __init__(self, model, meta):
+        self.model = model.eval()
+        self.grid = meta["grid"]
+        self.min_coverage = meta["min_coverage"]
+
+    def load_input(self, path):
+        """Read one spectrum and put it on the model's grid."""
+        from deepscope.spectra.io import read_spectrum
+        from deepscope.spectra.preprocess import prepare
+
+        return prepare(read_spectrum(path), self.grid, self.min_coverage, path=str(path))
+
+    def rows(self, items):
+        """One row per prepared spectrum (:data:`OUTPUT_COLUMNS`)."""
+        return outputs_to_rows(predict_outputs(self.model, np.stack(items), len(items)))
+
+
+# Spectra per partition: the unit of resuming and of Dask tasks.
+PARTITION_SIZE = 1024
+
+
+def predict_spectra(inputs, out, model=None, catalog=None, path_column="file", batch_size=512,
+                    partition_size=PARTITION_SIZE, read_threads=2, threads=None, workers=None, scheduler=None,
+                    progress=True):
     """Classify spectrum files and write one row per readable file.
+
+    A run killed part-way and restarted with the same arguments skips the
+    partitions it had finished (see :mod:`deepscope.core.parts`).
 
     Parameters
     ----------
     inputs : sequence of str or Path
-        Files or directories.
+        Files, directories and uncompressed ``.tar`` shards.
     out : str or Path
-        ``.csv`` or ``.parquet``.
+        ``.csv`` or ``.parquet``, or a directory to receive Parquet parts.
     model : str or Path, optional
         Checkpoint or run directory; the shipped model by default.
-    batch_size, workers : int
+    catalog : str or Path, optional
+        CSV, Parquet or FITS table listing more inputs.
+    path_column : str
+        Catalogue column with the paths (relative to the catalogue).
+    batch_size, partition_size, read_threads : int
+        Spectra per forward pass, per partition; reading threads per process.
     threads : int, optional
-        torch CPU threads.
+        torch CPU threads in process (Dask workers use their own count).
+    workers : int, optional
+        Run on a local Dask cluster of this many worker processes.
+    scheduler : str, optional
+        Run on the existing Dask cluster at this address.
     progress : bool
 
     Returns
     -------
-    pandas.DataFrame
-        The rows written.
+    int
+        Number of rows written.
 
     Raises
     ------
@@ -120,30 +163,26 @@ def predict_spectra(inputs, out, model=None, batch_size=512, workers=2, threads=
     """
     import torch
 
-    from deepscope.core.inference import run_batched
-    from deepscope.spectra.io import read_spectrum
-    from deepscope.spectra.preprocess import prepare
+    from deepscope.core.checkpoint import shipped_checkpoint
+    from deepscope.core.cluster import check_cluster_options
+    from deepscope.core.inference import describe_job, run_batch
+    from deepscope.core.parts import PartStore
+    from deepscope.core.sources import InputStream
+    from deepscope.spectra.task import SHIPPED_NAME
 
-    paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
-    check_writable(out)
+    check_cluster_options(workers, scheduler)
+    stream = InputStream(inputs, DIRECTORY_SUFFIXES, catalog, path_column)
     if threads:
         torch.set_num_threads(threads)
-    net, meta = load_model(model)
-    grid, min_coverage = meta["grid"], meta["min_coverage"]
-
-    def load(path):
-        return prepare(read_spectrum(path), grid, min_coverage, path=str(path))
-
-    def predict(arrays):
-        return outputs_to_rows(predict_outputs(net, np.stack(arrays), batch_size))
-
-    rows, failures = run_batched(paths, load, predict, batch_size, workers, progress, desc="classify")
-    table = pd.DataFrame(rows, columns=["file", *OUTPUT_COLUMNS])
-    if rows:
-        write_table(table, out)
+    model_path = model if model is not None else shipped_checkpoint(SHIPPED_NAME)
+    predictor = SpectraPredictor(*load_model(model_path))
+    store = PartStore.for_table(out, describe_job("spectra predict", stream, model_path, partition_size))
+    failures = run_batch(stream, predictor, store, partition_size, batch_size, read_threads, workers,
+                                scheduler, progress, desc="classify")
+    count = store.finish()
     if failures:
-        raise BatchError([(path, without_path(path, reason)) for path, reason in failures])
-    return table
+        raise BatchError(failures)
+    return count
 
 
 def _figures(report, name, detail):

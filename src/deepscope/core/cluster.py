@@ -1,0 +1,87 @@
+"""The Dask cluster a batch command runs on: none, a local one, or an existing one.
+
+``--workers N`` starts a :class:`distributed.LocalCluster` of N worker
+processes on this machine (loopback only, no dashboard) and shuts it down
+afterwards; ``--scheduler ADDRESS`` connects to a cluster the user already
+runs (``dask scheduler`` / ``dask worker``, dask-jobqueue on a batch system,
+Kubernetes ...). Its workers need deepscope installed and the input files
+at the same paths.
+"""
+
+import contextlib
+import logging
+import os
+
+from deepscope.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def check_cluster_options(workers=None, scheduler=None):
+    """Reject inconsistent cluster options before any work.
+
+    Parameters
+    ----------
+    workers : int, optional
+    scheduler : str, optional
+
+    Raises
+    ------
+    InputError
+        If both are given or ``workers`` is not positive.
+    """
+    if workers is not None and scheduler is not None:
+        msg = "--workers starts a local Dask cluster and --scheduler uses an existing one: give one of them"
+        raise InputError(msg)
+    if workers is not None and workers < 1:
+        msg = f"--workers must be at least 1, got {workers}"
+        raise InputError(msg)
+
+
+@contextlib.contextmanager
+def dask_client(workers=None, scheduler=None, timeout=10):
+    """Yield a Dask client for the requested cluster, or None to run in process.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Start a local cluster of this many single-machine worker processes,
+        sharing the cores between them.
+    scheduler : str, optional
+        Address of an existing scheduler, e.g. ``tcp://10.0.0.5:8786``.
+    timeout : float
+        Seconds to wait for the scheduler.
+
+    Yields
+    ------
+    distributed.Client or None
+
+    Raises
+    ------
+    InputError
+        If the options conflict or the scheduler cannot be reached.
+    """
+    check_cluster_options(workers, scheduler)
+    if workers is None and scheduler is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    # Dask's own start/stop chatter is not the user's business; its warnings are.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            msg = f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+            raise InputError(msg) from None
+        with client:
+            log.info("Dask cluster at %s: %d worker(s)", scheduler, len(client.nthreads()))
+            yield client
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as client:
+        log.info("local Dask cluster: %d worker(s) x %d thread(s)", workers, threads)
+        yield client
