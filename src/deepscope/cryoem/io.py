@@ -87,7 +87,7 @@ def _read_mrc(path):
 
 
 def _read_pillow(path, kind, reduce):
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+    from PIL import Image, ImageSequence
 
     try:
         with warnings.catch_warnings():
@@ -107,9 +107,12 @@ def _read_pillow(path, kind, reduce):
                 if frame.mode in ("RGB", "RGBA", "P", "LA", "CMYK"):
                     frame = frame.convert("L")
                 frames.append(np.asarray(frame, dtype=np.float32))
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow raises TypeError, KeyError ... for corrupt tags
         msg = f"{path}: cannot decode {kind.upper()} micrograph ({_first_line(exc)})"
         raise FormatError(msg) from None
+    if len({frame.shape for frame in frames}) > 1:
+        msg = f"{path}: frames of the stack differ in shape ({', '.join(str(f.shape) for f in frames[:3])} ...)"
+        raise FormatError(msg)
     data = frames[0] if len(frames) == 1 else np.stack(frames)
     return data, width
 
@@ -231,12 +234,12 @@ def read_region_labels(path):
     FormatError
         If the file is not a readable colour image.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
             rgb = np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow raises TypeError, KeyError ... for corrupt files
         msg = f"{path}: cannot decode label image ({_first_line(exc)})"
         raise FormatError(msg) from None
     labels = np.full(rgb.shape[:2], IGNORE_LABEL, dtype=np.uint8)
@@ -310,19 +313,26 @@ def _read_csv(path):
 
 def _read_cs(path):
     try:
-        data = np.load(path, allow_pickle=False)
+        # Memory-mapped, so a header declaring a gigantic shape fails on the
+        # file size instead of allocating it.
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
         names = data.dtype.names or ()
-    except (ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - numpy raises SyntaxError, TokenError ... for a corrupt header
         msg = f"{path}: not a readable cryoSPARC .cs file ({_first_line(exc)})"
         raise FormatError(msg) from None
     needed = ("location/center_x_frac", "location/center_y_frac", "location/micrograph_shape")
     if not set(needed) <= set(names):
         msg = f"{path}: cryoSPARC file lacks {', '.join(n for n in needed if n not in names)}"
         raise FormatError(msg)
-    shape = data["location/micrograph_shape"]
+    shape = np.asarray(data["location/micrograph_shape"])
+    fractions = [np.asarray(data[name]) for name in needed[:2]]
+    if data.ndim != 1 or shape.shape != (len(data), 2) or not all(
+            np.issubdtype(a.dtype, np.number) for a in (shape, *fractions)):
+        msg = f"{path}: cryoSPARC location fields are not numeric per-particle columns (shape {shape.shape})"
+        raise FormatError(msg)
     # cryoSPARC stores fractions of the micrograph (rows, columns) shape.
-    x = data["location/center_x_frac"] * shape[:, 1]
-    y = data["location/center_y_frac"] * shape[:, 0]
+    x = fractions[0] * shape[:, 1]
+    y = fractions[1] * shape[:, 0]
     return _coordinate_table(x, y)
 
 
