@@ -94,7 +94,7 @@ def read_rgb_image(path):
             # rather than yielding a half-grey galaxy.
             image.load()
             array = np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow raises TypeError, KeyError ... for corrupt files
         msg = f"{path}: cannot decode image ({exc})"
         raise FormatError(msg) from None
     return array
