@@ -1,11 +1,12 @@
 """Training under torchrun (2 CPU processes, gloo) and resuming from the command line.
 
-Only ``galaxy train`` is launched under torchrun: ``spectra train`` and
-``cryoem train`` hand their datasets to the same ``core.trainer.fit``, which
-holds all the DDP logic (sampler, gradient averaging, rank-0 validation and
-writing); the domain code around it only reads inputs and, afterwards,
-reads ``best.pt`` (the primary rank alone writes it back). A second and third
-torchrun launch would add ~10 s each to CI and test nothing new.
+``galaxy train`` is checked in depth (same run directory as a single
+process, one writer, resuming under torchrun); ``spectra train`` (whose
+autoencoder classifier runs two fits in one launch) and ``cryoem train``
+(random patches per rank, picking tuned after training) are checked to run
+and report once. All three hand their datasets to the same
+``core.trainer.fit``, which holds the DDP logic and raises if the replicas'
+weights ever differ.
 """
 
 import os
@@ -13,15 +14,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from astropy.io import fits
 
 import deepscope
 from deepscope.cli.main import main
 from deepscope.core import trainer
 from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+from deepscope.cryoem.synthetic import write_blob_micrographs
 from deepscope.galaxy.synthetic import write_bar_sample
+from deepscope.spectra.synthetic import synthetic_library
 
 EPOCHS = 3
 
@@ -112,6 +117,49 @@ def test_torchrun_resumes(ddp_run, toy_galaxies, tmp_path):
     assert list(history["epoch"]) == list(range(1, EPOCHS + 2))
     pd.testing.assert_frame_equal(history.head(EPOCHS), before)
     assert load_checkpoint(out / "last.pt")["epoch"] == EPOCHS
+
+
+def _spectra_library(folder, n):
+    folder.mkdir()
+    rows = []
+    for i, (wave, flux, sptype) in enumerate(synthetic_library(n, seed=0)):
+        hdu = fits.PrimaryHDU(flux.astype(np.float32))
+        hdu.header["CRVAL1"], hdu.header["CDELT1"], hdu.header["CRPIX1"] = float(wave[0]), 1.0, 1.0
+        hdu.writeto(folder / f"star{i:03d}.fits")
+        rows.append({"file": f"star{i:03d}.fits", "sptype": sptype})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder / "labels.csv"
+
+
+@pytest.mark.distributed
+def test_torchrun_spectra_train_with_pretraining(tmp_path):
+    labels = _spectra_library(tmp_path / "lib", 40)
+    out = tmp_path / "run"
+    done = _torchrun(["spectra", "train", "--data", str(labels), "--out", str(out), "--arch",
+                      "spectra_ae_classifier", "--pretrain-epochs", "2", "--epochs", "2", "--threads", "1"],
+                     cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(done.stdout.strip().splitlines()) == 1
+    # Two fits (autoencoder, then classifier), each logged by one rank only.
+    assert done.stderr.count("INFO deepscope.core.trainer: epoch 1:") == 2
+    for run in (out, out / "pretrain"):
+        assert len(pd.read_csv(run / "history.csv")) == 2
+        load_checkpoint(run / "best.pt")
+
+
+@pytest.mark.distributed
+def test_torchrun_cryoem_train(tmp_path):
+    blobs = write_blob_micrographs(tmp_path / "blobs", seed=1)
+    out = tmp_path / "run"
+    done = _torchrun(["cryoem", "train", "--micrographs", str(blobs / "mics"), "--coords", str(blobs / "coords"),
+                      "--diameter", "8", "--working-diameter", "8", "--out", str(out), "--val", "m2",
+                      "--epochs", "2", "--width", "4", "--depth", "2", "--patches", "16", "--batch-size", "8",
+                      "--enhance", "off", "--threads", "1"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained on 2 micrographs") == 1
+    assert done.stderr.count("INFO deepscope.core.trainer: epoch 2:") == 1
+    assert len(pd.read_csv(out / "history.csv")) == 2
+    assert "val_f1" in load_checkpoint(out / "best.pt")["meta"]  # written back after tuning, by rank 0
 
 
 def test_cli_resume_reproduces_uninterrupted_run(toy_galaxies, single_run, tmp_path, monkeypatch):

@@ -163,6 +163,14 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
         start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
         if dist_info.is_primary:
             log.info("resuming %s from epoch %d", run_dir, start_epoch)
+    if dist_info.enabled:
+        # A rank that cannot see last.pt (run directory not on a shared file
+        # system) would train a different schedule and hang the others.
+        primary_start = from_primary(dist_info, [start_epoch], device)[0]
+        if sum_over_ranks(dist_info, [float(start_epoch != primary_start)], device)[0]:
+            msg = (f"{last_path}: not every rank starts from the same epoch; under torchrun the run "
+                   "directory must be on a file system that every process can read")
+            raise ModelError(msg)
 
     train_model = model
     if dist_info.enabled:
