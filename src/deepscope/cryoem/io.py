@@ -269,7 +269,11 @@ def _read_star(path):
             if score is not None:
                 # RELION writes -999 for "no score"
                 score = score.where(score != -999)
-            return _coordinate_table(block["rlnCoordinateX"], block["rlnCoordinateY"], score)
+            try:
+                return _coordinate_table(block["rlnCoordinateX"], block["rlnCoordinateY"], score)
+            except (ValueError, TypeError):
+                msg = f"{path}: non-numeric values in rlnCoordinateX, rlnCoordinateY or rlnAutopickFigureOfMerit"
+                raise FormatError(msg) from None
     msg = f"{path}: STAR file has no loop with rlnCoordinateX and rlnCoordinateY"
     raise FormatError(msg)
 
@@ -316,6 +320,11 @@ def _read_cs(path):
         # Memory-mapped, so a header declaring a gigantic shape fails on the
         # file size instead of allocating it.
         data = np.load(path, mmap_mode="r", allow_pickle=False)
+        if not isinstance(data, np.ndarray):
+            # a zip (.npz) archive: np.load hands back an open archive
+            data.close()
+            msg = "a zip archive, not a single numpy array"
+            raise ValueError(msg)
         names = data.dtype.names or ()
     except Exception as exc:  # noqa: BLE001 - numpy raises SyntaxError, TokenError ... for a corrupt header
         msg = f"{path}: not a readable cryoSPARC .cs file ({_first_line(exc)})"
