@@ -316,15 +316,15 @@ def _read_csv(path):
 
 
 def _read_cs(path):
+    if read_head(path, 6) != b"\x93NUMPY":
+        # np.load would also try zip (.npz) archives, and leaves the file
+        # open when a fake one fails; cryoSPARC writes plain .npy arrays.
+        msg = f"{path}: not a readable cryoSPARC .cs file (no numpy array header)"
+        raise FormatError(msg)
     try:
         # Memory-mapped, so a header declaring a gigantic shape fails on the
         # file size instead of allocating it.
         data = np.load(path, mmap_mode="r", allow_pickle=False)
-        if not isinstance(data, np.ndarray):
-            # a zip (.npz) archive: np.load hands back an open archive
-            data.close()
-            msg = "a zip archive, not a single numpy array"
-            raise ValueError(msg)
         names = data.dtype.names or ()
     except Exception as exc:  # noqa: BLE001 - numpy raises SyntaxError, TokenError ... for a corrupt header
         msg = f"{path}: not a readable cryoSPARC .cs file ({_first_line(exc)})"
