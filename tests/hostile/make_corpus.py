@@ -152,6 +152,8 @@ def _cryoem_files(rng):
         "coords_missing_columns.csv": b"X-Coordinate,Diameter\n10,100\n20,100\n",
         "coords_non_numeric.csv": b"x,y\n10,abc\n20,def\n",
         "coords_garbage.cs": b"\x93NUMPY garbage that is not an npy file" * 3,
+        "coords_fake_zip.cs": b"PK\x03\x04" + b"not really a zip archive" * 4,
+        "coords_non_numeric.star": b"data_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n10 abc\n20 def\n",
     }
 
 

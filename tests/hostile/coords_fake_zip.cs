@@ -1,0 +1,1 @@
+PKnot really a zip archivenot really a zip archivenot really a zip archivenot really a zip archive
