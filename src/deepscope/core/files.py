@@ -7,6 +7,10 @@ from pathlib import Path
 
 from deepscope.errors import InputError, OutputError
 
+# Deflate never compresses by more than about 1032:1, which bounds the size
+# that compressed data (gzip files, FITS tiles) can declare.
+DEFLATE_MAX_RATIO = 1032
+
 
 def collect_inputs(paths, suffixes):
     """Expand files and directories into a sorted list of input files.
@@ -239,7 +243,8 @@ def check_fits_sizes(hdul, path, available):
     path : str or Path
         For messages.
     available : int
-        Bytes the (decompressed) file can hold at most.
+        Bytes the (decompressed) file can hold at most; tile-compressed
+        images may decompress to ``DEFLATE_MAX_RATIO`` times that.
 
     Raises
     ------
@@ -252,11 +257,12 @@ def check_fits_sizes(hdul, path, available):
 
     for index, hdu in enumerate(hdul):
         if isinstance(hdu, fits.CompImageHDU):
-            # Its header describes the decompressed image; the compressed
-            # tiles' table is checked by astropy when it reads them.
-            continue
-        end = hdu.fileinfo()["datLoc"] + hdu.size
-        if end > available:
+            # Its header describes the decompressed image, which tile
+            # compression shrinks by a bounded factor.
+            end, limit = hdu.size, available * DEFLATE_MAX_RATIO
+        else:
+            end, limit = hdu.fileinfo()["datLoc"] + hdu.size, available
+        if end > limit:
             msg = (f"{path}: FITS file is truncated or its header corrupt: HDU {index} declares {hdu.size} bytes "
-                   f"of data but the file holds at most {available} bytes")
+                   f"of data but the file holds at most {limit} bytes")
             raise FormatError(msg)

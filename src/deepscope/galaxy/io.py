@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepscope.core.files import check_fits_sizes, read_head
+from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes, read_head
 from deepscope.errors import FormatError, InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -33,9 +33,6 @@ DEFAULT_Q = 4.0
 # is given: high enough that only the galaxy core saturates, low enough
 # that one cosmic ray or star does not set the scale for the whole image.
 WHITE_PERCENTILE = 99.9
-# Deflate never compresses by more than about 1032:1, which bounds the size
-# a gzipped FITS file can declare before it is decompressed.
-GZIP_MAX_RATIO = 1032
 # Largest misregistration (pixels) tolerated between three band files.
 MAX_BAND_OFFSET_PX = 0.5
 
@@ -117,7 +114,7 @@ def _read_fits_array(path):
 
     path = Path(path)
     kind = sniff_format(path)
-    available = os.path.getsize(path) * (GZIP_MAX_RATIO if kind == "gzip" else 1)
+    available = os.path.getsize(path) * (DEFLATE_MAX_RATIO if kind == "gzip" else 1)
     # A plain file is read from memory: astropy seeks past each HDU's
     # declared data, and a corrupt NAXIS (10**12) makes that seek fail with
     # a bare "Invalid argument" on a real file, before any size check.
