@@ -39,7 +39,7 @@ def _on_alarm(signum, frame):
 
 
 def _check(reader, data, name):
-    """Write ``data`` as ``name`` and read it: a result or a DeepscopeError, nothing else."""
+    """Write ``data`` as ``name`` and read it: a result or a one-line DeepscopeError naming the file."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         path.write_bytes(data)
@@ -52,7 +52,9 @@ def _check(reader, data, name):
                 warnings.simplefilter("ignore")
                 reader(path)
         except DeepscopeError as exc:
-            assert str(exc).strip(), "empty error message"
+            # one line that names the file
+            assert name in str(exc), str(exc)
+            assert "\n" not in str(exc).strip(), str(exc)
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)

@@ -70,6 +70,14 @@ def _spectrum_image(n=64, **cards):
     return hdu
 
 
+def _gigantic_tiles():
+    """A tile-compressed cube whose header claims 10**9 columns."""
+    data = bytearray(_fits_bytes([fits.PrimaryHDU(), fits.CompImageHDU(np.ones((3, 4, 4), np.float32))]))
+    start = data.find(b"ZNAXIS1 =")
+    data[start:start + 80] = f"ZNAXIS1 = {10**9:20d}".ljust(80).encode()
+    return bytes(data)
+
+
 def _galaxy_files(rng):
     gradient = (np.arange(24 * 24 * 3).reshape(24, 24, 3) % 256).astype(np.uint8)
     jpeg = _image_bytes(gradient, "JPEG")
@@ -94,6 +102,7 @@ def _galaxy_files(rng):
             ("SIMPLE", True), ("BITPIX", -32), ("NAXIS", 3), ("NAXIS1", 64), ("NAXIS2", 64), ("NAXIS3", 3)]),
         "galaxy_truncated.fits": cube[: 2880 + 1000],
         "galaxy_not_gzip.fits.gz": b"\x1f\x8b" + b"this is not deflate data at all" * 4,
+        "galaxy_gigantic_tiles.fits.fz": _gigantic_tiles(),
     }
 
 
