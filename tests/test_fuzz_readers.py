@@ -178,10 +178,15 @@ def _coordinate_seeds():
 def _catalog_seeds():
     from deepscope.galaxy.synthetic import synthetic_catalog
 
+    from astropy.table import Table
+
     table = synthetic_catalog().head(8)
     parquet = io.BytesIO()
     table.to_parquet(parquet, index=False)
-    return {"cat.csv": table.to_csv(index=False).encode(), "cat.parquet": parquet.getvalue()}
+    fits_table = io.BytesIO()
+    Table.from_pandas(table).write(fits_table, format="fits")
+    return {"cat.csv": table.to_csv(index=False).encode(), "cat.parquet": parquet.getvalue(),
+            "cat.fits": fits_table.getvalue()}
 
 
 def _checkpoint_seed():

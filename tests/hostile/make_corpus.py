@@ -166,8 +166,20 @@ def _cryoem_files(rng):
     }
 
 
+def _gigantic_catalog():
+    """A FITS catalogue whose table claims 10**10 rows."""
+    table = fits.BinTableHDU.from_columns([
+        fits.Column(name=name, format="D", array=np.full(4, value))
+        for name, value in (("ra", 150.0), ("dec", 2.0), ("petroMag_r", 16.0))])
+    data = bytearray(_fits_bytes([fits.PrimaryHDU(), table]))
+    start = data.find(b"NAXIS2  =", 2880)
+    data[start:start + 80] = f"NAXIS2  = {10**10:20d}".ljust(80).encode()
+    return bytes(data)
+
+
 def _table_files(rng):
     return {
+        "catalog_gigantic_naxis2.fits": _gigantic_catalog(),
         "catalog_missing_columns.csv": b"objid,ra,dec\n1,150.0,2.0\n2,151.0,2.1\n",
         "catalog_empty.csv": b"",
         "catalog_garbage.parquet": b"PAR1" + bytes(rng.integers(0, 256, 200, dtype=np.uint8)),
