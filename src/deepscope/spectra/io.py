@@ -42,6 +42,10 @@ SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".r
                      ".rbn.gz", ".rbx.gz", ".rec.gz", ".txt", ".txt.gz", ".dat", ".dat.gz",
                      ".asc", ".asc.gz")
 
+# Largest decompressed spectrum file accepted (a gzip bomb stops here). Real
+# ones are far smaller: an SDSS spec file is ~0.5 MB, a MILES star 17 kB.
+MAX_SPECTRUM_BYTES = 256 << 20
+
 # Column names seen in real spectral tables, compared case-insensitively.
 WAVE_COLUMNS = ("wavelength", "wave", "lambda", "lam", "wavelen", "awav")
 LOGWAVE_COLUMNS = ("loglam", "loglambda", "logwave", "log_wave", "log_lambda", "lnlam", "ln_wave")
@@ -91,10 +95,14 @@ def _open_bytes(path):
         raise FormatError(msg) from None
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                raw = stream.read(MAX_SPECTRUM_BYTES + 1)
         except (OSError, EOFError, zlib.error) as exc:
             msg = f"{path}: corrupt gzip file ({exc})"
             raise FormatError(msg) from None
+        if len(raw) > MAX_SPECTRUM_BYTES:
+            msg = f"{path}: gzip file decompresses to more than {MAX_SPECTRUM_BYTES >> 20} MiB; not a spectrum"
+            raise FormatError(msg)
     if not raw.strip():
         msg = f"{path}: empty file"
         raise FormatError(msg)
