@@ -135,3 +135,17 @@ def test_output_in_read_only_directory_is_refused_first(argv, tmp_path, capsys):
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
+
+
+def test_spectrum_gzip_bomb_is_refused(tmp_path, monkeypatch):
+    """A gzip file that inflates past the size cap stops there (cap lowered to keep the test small)."""
+    import gzip
+
+    from deepscope.errors import FormatError
+    from deepscope.spectra import io as spectra_io
+
+    monkeypatch.setattr(spectra_io, "MAX_SPECTRUM_BYTES", 4096)
+    path = tmp_path / "bomb.txt.gz"
+    path.write_bytes(gzip.compress(b"4000 1.0\n" * 10_000))
+    with pytest.raises(FormatError, match=r"bomb\.txt\.gz: gzip file decompresses to more than"):
+        spectra_io.read_spectrum(path)
