@@ -67,6 +67,7 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
         Summary: best score and epoch, counts, skipped files.
     """
     from deepscope.config import prepare_run_dir
+    from deepscope.core.distributed import process_info
 
     run_dir = check_writable(run_dir, is_dir=True)
     manifest, x, failures = _labelled(labels_paths, grid, min_coverage, progress=progress)
@@ -79,7 +80,7 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
         log.info("unlabelled pool: %d spectra (%d unreadable)", len(pool_x), len(pool_failures))
     prepare_run_dir(run_dir, config, {"data": [str(p) for p in labels_paths], "grid": grid.as_dict(),
                                       "min_coverage": min_coverage, "pool": [str(p) for p in pool_dirs]})
-    if failures:
+    if failures and process_info().is_primary:
         write_table(pd.DataFrame(failures, columns=["file", "reason"]), run_dir / "skipped.csv")
     # File hashes, not names, so evaluate also spots renamed copies of training files.
     meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
