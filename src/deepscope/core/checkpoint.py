@@ -122,7 +122,8 @@ def load_checkpoint(path):
         msg = f"{path}: refused to load checkpoint: it carries pickled code or objects ({what})"
         raise ModelError(msg) from None
     except Exception as exc:  # noqa: BLE001 - corrupt zip, truncated file ...
-        reason = str(exc).split(".")[0] or type(exc).__name__
+        # torch's messages run over several sentences and lines; the first says it
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
         msg = f"{path}: not a readable checkpoint: corrupt or truncated ({reason})"
         raise ModelError(msg) from None
     if not isinstance(record, dict) or not {"model", "state_dict"} <= set(record):
