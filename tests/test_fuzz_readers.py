@@ -211,7 +211,7 @@ def _read_catalog(path):
 
     table = read_table(path)
     select_sample(table, source=str(path))
-    crossmatch(table, [("labels", table)], 2.0, sample_name=str(path))
+    crossmatch(table, [("labels", table)], 2.0, sample_name=str(path), label_sources=[str(path)])
 
 
 def _spectra_readers():
