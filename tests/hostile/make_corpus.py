@@ -72,7 +72,7 @@ def _spectrum_image(n=64, **cards):
 
 def _gigantic_tiles():
     """A tile-compressed cube whose header claims 10**9 columns."""
-    data = bytearray(_fits_bytes([fits.PrimaryHDU(), fits.CompImageHDU(np.ones((3, 4, 4), np.float32))]))
+    data = bytearray(_fits_bytes([fits.PrimaryHDU(), fits.CompImageHDU(np.ones((3, 4, 4), np.int16))]))
     start = data.find(b"ZNAXIS1 =")
     data[start:start + 80] = f"ZNAXIS1 = {10**9:20d}".ljust(80).encode()
     return bytes(data)
