@@ -93,7 +93,8 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path, capsys):
     assert _files_under(out) == []
 
 
-# Commands with a good input and an output path that cannot be written.
+# Commands with an output path that cannot be written; the output is checked
+# before the input is even read (galaxy select gets a coordinate CSV here).
 UNWRITABLE = [
     pytest.param(["galaxy", "predict", GALAXY_JPEG, "--out", "{out}/p.csv"], id="galaxy-predict"),
     pytest.param(["spectra", "predict", SPECTRUM, "--out", "{out}/p.csv"], id="spectra-predict"),
