@@ -63,7 +63,8 @@ def test_cryoem_pick_on_an_existing_scheduler(scheduler, tmp_path):
         assert len(expected) > 0
 
 
-def test_unreachable_scheduler_and_conflicting_options(tmp_path, capsys):
+def test_unreachable_scheduler_and_conflicting_options(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("deepscope.core.cluster.SCHEDULER_TIMEOUT_S", 1)
     images = sample_dir("galaxy", "bars", "images")
     assert main(["galaxy", "predict", str(images), "--out", str(tmp_path / "p.csv"), "--workers", "2",
                  "--scheduler", "tcp://127.0.0.1:1"]) == 1

@@ -38,7 +38,8 @@ class BatchError(DeepscopeError):
     def __init__(self, failures):
         self.failures = list(failures)
         lines = [f"{len(self.failures)} input(s) failed:"]
-        lines += [f"  {path}: {reason}" for path, reason in self.failures]
+        # Readers' messages start with the file already; it is said once per line.
+        lines += [f"  {path}: {reason.removeprefix(f'{path}: ')}" for path, reason in self.failures]
         super().__init__("\n".join(lines))
 
 

@@ -16,6 +16,9 @@ from deepscope.errors import InputError
 
 log = logging.getLogger(__name__)
 
+# Seconds to wait for an existing scheduler before saying it is unreachable.
+SCHEDULER_TIMEOUT_S = 10
+
 
 def check_cluster_options(workers=None, scheduler=None):
     """Reject inconsistent cluster options before any work.
@@ -39,7 +42,7 @@ def check_cluster_options(workers=None, scheduler=None):
 
 
 @contextlib.contextmanager
-def dask_client(workers=None, scheduler=None, timeout=10):
+def dask_client(workers=None, scheduler=None, timeout=None):
     """Yield a Dask client for the requested cluster, or None to run in process.
 
     Parameters
@@ -49,8 +52,8 @@ def dask_client(workers=None, scheduler=None, timeout=10):
         sharing the cores between them.
     scheduler : str, optional
         Address of an existing scheduler, e.g. ``tcp://10.0.0.5:8786``.
-    timeout : float
-        Seconds to wait for the scheduler.
+    timeout : float, optional
+        Seconds to wait for the scheduler (default :data:`SCHEDULER_TIMEOUT_S`).
 
     Yields
     ------
@@ -71,7 +74,7 @@ def dask_client(workers=None, scheduler=None, timeout=10):
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout=timeout)
+            client = Client(scheduler, timeout=timeout or SCHEDULER_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             msg = f"cannot reach the Dask scheduler at {scheduler}: {exc}"
             raise InputError(msg) from None

@@ -3,6 +3,7 @@
 Without those variables everything runs as a single process (rank 0 of 1).
 """
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -64,6 +65,10 @@ def init_distributed(device):
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        # One group for the whole process, left at exit: a command that
+        # trains twice (spectra: autoencoder, then classifier) must not tear
+        # it down and rendezvous again, which can hang under torchrun.
+        atexit.register(_leave_process_group)
     return info
 
 
@@ -176,13 +181,11 @@ def barrier(info):
         dist.barrier()
 
 
-def shutdown_distributed(info):
-    """Leave the process group (no-op for a single process)."""
-    if info.enabled:
-        import torch.distributed as dist
+def _leave_process_group():
+    import torch.distributed as dist
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def select_device(name, local_rank=0):

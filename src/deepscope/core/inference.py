@@ -28,15 +28,6 @@ from deepscope.errors import DeepscopeError
 log = logging.getLogger(__name__)
 
 
-def _reason(error, *paths):
-    """A failure reason without the leading path (BatchError prints the input's name)."""
-    for path in paths:
-        prefix = f"{path}: "
-        if error.startswith(prefix):
-            return error[len(prefix):]
-    return error
-
-
 def _load_one(predictor, ref, scratch):
     """Load one input; return ``(item, None)`` or ``(None, reason)``."""
     path = ref.path
@@ -49,7 +40,7 @@ def _load_one(predictor, ref, scratch):
             path.write_bytes(ref.read_member())
         return predictor.load_input(Path(path)), None
     except DeepscopeError as exc:
-        return None, _reason(str(exc), path, ref.name).replace(str(path), ref.name)
+        return None, str(exc).replace(str(path), ref.name)
     except Exception as exc:  # noqa: BLE001 - an unexpected decoder failure still only costs this file
         return None, f"cannot read ({type(exc).__name__}: {exc})"
 

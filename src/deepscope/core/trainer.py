@@ -13,8 +13,7 @@ from pathlib import Path
 
 from deepscope.core.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from deepscope.core.distributed import (
-    barrier, check_in_sync, from_primary, init_distributed, select_device, shutdown_distributed, sum_over_ranks,
-    sync_buffers,
+    barrier, check_in_sync, from_primary, init_distributed, select_device, sum_over_ranks, sync_buffers,
 )
 from deepscope.errors import ModelError
 
@@ -184,70 +183,67 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
     )
     score_fn = score_fn or (lambda out, tgt: -float(loss_fn(out, tgt)))
 
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            if bad_epochs >= config.patience or (stop_after is not None and epoch >= stop_after):
-                break
-            # Re-seed from (seed, rank, epoch) so a resumed run replays the same
-            # shuffles and augmentations as an uninterrupted one.
-            torch.manual_seed(config.seed + 1000 * epoch + dist_info.rank)
-            shuffle_gen = torch.Generator().manual_seed(config.seed + epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
-            # Each rank sees only its share of the set: dropping the last
-            # partial batch of a share smaller than a batch would train on nothing.
-            loader = DataLoader(
-                train_set, batch_size=config.batch_size, sampler=sampler, shuffle=sampler is None,
-                generator=shuffle_gen, num_workers=config.num_workers, worker_init_fn=_seed_worker,
-                drop_last=(len(sampler) if sampler is not None else len(train_set)) > config.batch_size,
-            )
-            train_model.train()
-            total, count = 0.0, 0
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                       disable=not (progress and dist_info.is_primary))
-            for x, y in bar:
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(train_model(x.to(device)), _to_device(y, device))
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(x)
-                count += len(x)
-                bar.set_postfix(loss=f"{total / count:.4f}")
-            scheduler.step()
-            total, count = sum_over_ranks(dist_info, [total, count], device)
-            sync_buffers(dist_info, model)
+    for epoch in range(start_epoch, config.epochs):
+        if bad_epochs >= config.patience or (stop_after is not None and epoch >= stop_after):
+            break
+        # Re-seed from (seed, rank, epoch) so a resumed run replays the same
+        # shuffles and augmentations as an uninterrupted one.
+        torch.manual_seed(config.seed + 1000 * epoch + dist_info.rank)
+        shuffle_gen = torch.Generator().manual_seed(config.seed + epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+        # Each rank sees only its share of the set: dropping the last
+        # partial batch of a share smaller than a batch would train on nothing.
+        loader = DataLoader(
+            train_set, batch_size=config.batch_size, sampler=sampler, shuffle=sampler is None,
+            generator=shuffle_gen, num_workers=config.num_workers, worker_init_fn=_seed_worker,
+            drop_last=(len(sampler) if sampler is not None else len(train_set)) > config.batch_size,
+        )
+        train_model.train()
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not (progress and dist_info.is_primary))
+        for x, y in bar:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(train_model(x.to(device)), _to_device(y, device))
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(x)
+            count += len(x)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        scheduler.step()
+        total, count = sum_over_ranks(dist_info, [total, count], device)
+        sync_buffers(dist_info, model)
 
-            # The primary rank scores the whole validation set and the others
-            # take its numbers, so every rank makes the same stopping decision.
-            val_loss, score = math.nan, math.nan
-            if dist_info.is_primary:
-                outputs, targets = predict_dataset(model, val_set, config.batch_size, device)
-                val_loss = float(loss_fn(outputs, targets))
-                score = float(score_fn(outputs, targets))
-            val_loss, score = from_primary(dist_info, [val_loss, score], device)
-            improved = score > best_score
+        # The primary rank scores the whole validation set and the others
+        # take its numbers, so every rank makes the same stopping decision.
+        val_loss, score = math.nan, math.nan
+        if dist_info.is_primary:
+            outputs, targets = predict_dataset(model, val_set, config.batch_size, device)
+            val_loss = float(loss_fn(outputs, targets))
+            score = float(score_fn(outputs, targets))
+        val_loss, score = from_primary(dist_info, [val_loss, score], device)
+        improved = score > best_score
+        if improved:
+            best_score, best_epoch, bad_epochs = score, epoch, 0
+        else:
+            bad_epochs += 1
+        history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1),
+                        "val_loss": val_loss, "val_score": score})
+        if dist_info.is_primary:
+            log.info("epoch %d: train loss %.4f, val loss %.4f, val score %.4f%s", epoch + 1,
+                     total / max(count, 1), val_loss, score, " (best)" if improved else "")
+            fields = dict(
+                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), epoch=epoch,
+                history=history, best_score=best_score, best_epoch=best_epoch, bad_epochs=bad_epochs,
+                config=dataclasses.asdict(config), meta=meta or {},
+            )
+            save_checkpoint(last_path, model_name, model_kwargs, model, **fields)
             if improved:
-                best_score, best_epoch, bad_epochs = score, epoch, 0
-            else:
-                bad_epochs += 1
-            history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1),
-                            "val_loss": val_loss, "val_score": score})
-            if dist_info.is_primary:
-                log.info("epoch %d: train loss %.4f, val loss %.4f, val score %.4f%s", epoch + 1,
-                         total / max(count, 1), val_loss, score, " (best)" if improved else "")
-                fields = dict(
-                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), epoch=epoch,
-                    history=history, best_score=best_score, best_epoch=best_epoch, bad_epochs=bad_epochs,
-                    config=dataclasses.asdict(config), meta=meta or {},
-                )
-                save_checkpoint(last_path, model_name, model_kwargs, model, **fields)
-                if improved:
-                    save_checkpoint(run_dir / BEST_NAME, model_name, model_kwargs, model, **fields)
-                pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
-        check_in_sync(dist_info, model, device)
-        # The other ranks return only once the primary has written its files,
-        # so code after fit() may read them on any rank.
-        barrier(dist_info)
-    finally:
-        shutdown_distributed(dist_info)
+                save_checkpoint(run_dir / BEST_NAME, model_name, model_kwargs, model, **fields)
+            pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
+    check_in_sync(dist_info, model, device)
+    # The other ranks return only once the primary has written its files,
+    # so code after fit() may read them on any rank.
+    barrier(dist_info)
     return FitResult(best_score, best_epoch + 1, len(history), history)
