@@ -66,6 +66,20 @@ def test_elodie_two_row_image(tmp_path):
     assert (spec.medium, spec.medium_source) == ("air", "header")
 
 
+@pytest.mark.parametrize("step", [{"CDELT1": 0.5}, {"CD1_1": 0.5}, {"CDELT1": 0.25, "PC1_1": 2.0}])
+def test_linear_wcs_reference_pixel_and_step_forms(tmp_path, step):
+    # Reference pixel 11 (1-based) at 3705 A, 0.5 A per pixel however the step is written.
+    path = _image(tmp_path / "wcs.fits", FLUX, CRVAL1=3705.0, CRPIX1=11.0, CUNIT1="Angstrom", **step)
+    spec = read_spectrum(path)
+    assert np.allclose(spec.wave[[0, 10, 11]], [3700.0, 3705.0, 3705.5])
+
+
+def test_missing_wavelength_step_is_a_clear_error(tmp_path):
+    path = _image(tmp_path / "nostep.fits", FLUX, CRVAL1=3700.0, CRPIX1=1.0)
+    with pytest.raises(FormatError, match="nostep.fits: no wavelength step in the header"):
+        read_spectrum(path)
+
+
 def test_indous_zero_gaps_are_masked(tmp_path):
     flux = FLUX.copy()
     flux[500:600] = 0.0  # Indo-US fills coverage gaps with zeros

@@ -173,6 +173,42 @@ def _log_to_linear(path, values, name):
     raise FormatError(msg)
 
 
+def _pixel_axis(path, header, n):
+    """Axis-1 world value of every pixel, before log and unit handling.
+
+    A WCS (CRVAL1, CRPIX1 and CDELT1 or CD1_1 or PC1_1) goes through
+    astropy.wcs, as a plain linear axis: whether the values are
+    log-wavelengths is decided afterwards from the header conventions
+    (IRAF DC-FLAG, ``-LOG`` types written by spectral libraries with log10
+    values), which WCSLIB's own ``-LOG`` algorithm does not follow. Old
+    SDSS files have only COEFF0/COEFF1 (log10 wavelength = COEFF0 + COEFF1 * i).
+    """
+    if "CRVAL1" not in header:
+        if "COEFF0" in header and "COEFF1" in header:
+            return float(header["COEFF0"]) + np.arange(n) * float(header["COEFF1"])
+        msg = f"{path}: no wavelength solution in the header (need CRVAL1 and CDELT1 or CD1_1)"
+        raise FormatError(msg)
+    if not any(key in header for key in ("CDELT1", "CD1_1", "PC1_1")):
+        msg = f"{path}: no wavelength step in the header (need CDELT1 or CD1_1)"
+        raise FormatError(msg)
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    linear = header.copy()
+    # Blank type and unit: a plain linear axis, the units converted below by us.
+    for key in ("CTYPE1", "CUNIT1"):
+        linear[key] = ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(linear, naxis=[1], fix=False)
+        return wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0]
+    except (ValueError, TypeError, MemoryError) as exc:
+        msg = f"{path}: unusable wavelength WCS ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        raise FormatError(msg) from None
+
+
 def read_fits_image(path, hdul, default_medium="air"):
     """Read a 1-D FITS image spectrum with a linear or log-linear WCS.
 
@@ -204,13 +240,7 @@ def read_fits_image(path, hdul, default_medium="air"):
     # the first row is always the flux.
     flux = data.reshape(-1, data.shape[-1])[0] if data.ndim > 1 else data
     n = flux.size
-    start = header.get("CRVAL1", header.get("COEFF0"))
-    step = header.get("CDELT1", header.get("CD1_1", header.get("COEFF1")))
-    if start is None or step is None:
-        msg = f"{path}: no wavelength solution in the header (need CRVAL1 and CDELT1 or CD1_1)"
-        raise FormatError(msg)
-    ref = float(header.get("CRPIX1", 1.0)) if "CRVAL1" in header else 1.0
-    axis = float(start) + (np.arange(n) + 1.0 - ref) * float(step)
+    axis = _pixel_axis(path, header, n)
     ctype = str(header.get("CTYPE1", "")).strip().upper()
     is_log = ("COEFF0" in header and "CRVAL1" not in header) or ctype.endswith("-LOG") \
         or header.get("DC-FLAG") == 1 or str(header.get("WFITTYPE", "")).upper() == "LOG-LINEAR"
