@@ -21,6 +21,9 @@ Example:
 """
 
 
+from deepscope.cli.batch_options import add_batch_args
+
+
 def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="micrograph files, directories or .tar shards")
     parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels")
@@ -34,10 +37,7 @@ def add_args(parser):
     parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability)")
     parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png with the picks")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    parser.add_argument("--catalog", metavar="TABLE", help="CSV, Parquet or FITS table listing micrographs")
-    parser.add_argument("--path-column", default="file", help="catalogue column with the paths (default file)")
-    parser.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N processes")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
+    add_batch_args(parser, "micrographs")
 
 
 def main(args):
@@ -62,7 +62,8 @@ def main(args):
         picker.augment = args.augment
     rows, failures = pick_files(args.inputs, picker, args.diameter, args.out, threshold=args.threshold,
                                 enhance=args.enhance, masks=args.masks, overlays=args.overlays, catalog=args.catalog,
-                                path_column=args.path_column, workers=args.workers, scheduler=args.scheduler)
+                                path_column=args.path_column, read_threads=args.read_threads, workers=args.workers,
+                                scheduler=args.scheduler)
     for row in rows:
         print(f"{row['file']}\t{row['n_picks']} picks\t{row['star']}")
     if failures:

@@ -18,20 +18,20 @@ example:
 """
 
 
+from deepscope.cli.batch_options import add_batch_args
+
+# spectra.workflow.PARTITION_SIZE, written out so that --help imports no numerical library.
+PARTITION_SIZE = 1024
+
+
 def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="spectrum files, directories or .tar shards")
     parser.add_argument("--out", required=True, metavar="PRED.csv",
                         help="output table (.csv or .parquet), or a directory for Parquet parts")
     parser.add_argument("--model", metavar="RUN_DIR_OR_PT", help="trained model (default: the shipped one)")
-    parser.add_argument("--catalog", metavar="TABLE", help="CSV, Parquet or FITS table listing inputs")
-    parser.add_argument("--path-column", default="file", help="catalogue column with the paths (default file)")
     parser.add_argument("--batch-size", type=int, default=512, help="spectra per forward pass (default 512)")
-    parser.add_argument("--partition-size", type=int, default=1024,
-                        help="spectra per partition: the unit of resuming and of Dask tasks (default 1024)")
-    parser.add_argument("--read-threads", type=int, default=2, help="file-reading threads per process (default 2)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    parser.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N processes")
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster")
+    add_batch_args(parser, "spectra", PARTITION_SIZE)
 
 
 def main(args):

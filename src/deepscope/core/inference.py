@@ -22,20 +22,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from deepscope.core.cluster import dask_client
+from deepscope.core.parts import PartStore
 from deepscope.core.sources import partitions
-from deepscope.errors import DeepscopeError
+from deepscope.errors import BatchError, DeepscopeError
 
 log = logging.getLogger(__name__)
 
 
 def _load_one(predictor, ref, scratch):
-    """Load one input; return ``(item, None)`` or ``(None, reason)``."""
+    """Load one input; return ``(item, None)`` or ``(None, reason)``.
+
+    ``scratch`` is an empty directory of this input's own, for a tar member.
+    """
     path = ref.path
     try:
         if ref.in_tar:
             # Readers take paths, so a member gets a short-lived file under
             # its own name (outputs such as STAR files are named by stem).
-            path = Path(scratch) / f"{abs(hash(ref.name))}" / Path(ref.name).name
+            path = Path(scratch) / Path(ref.name).name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(ref.read_member())
         return predictor.load_input(Path(path)), None
@@ -67,7 +71,7 @@ def load_partition(predictor, refs, read_threads=2):
     """
     with tempfile.TemporaryDirectory(prefix="deepscope-") as scratch, \
             ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
-        loaded = list(pool.map(lambda ref: _load_one(predictor, ref, scratch), refs))
+        loaded = list(pool.map(lambda i: _load_one(predictor, refs[i], Path(scratch) / str(i)), range(len(refs))))
     names, items, failures = [], [], []
     for ref, (item, error) in zip(refs, loaded):
         if error is None:
@@ -299,3 +303,43 @@ def run_batch(stream, predictor, store, partition_size, batch_size, read_threads
     with dask_client(workers, scheduler) as client:
         run_partitioned(stream, predictor, store, partition_size, batch_size, read_threads, client, progress, desc)
     return stream.failures + store.failures()
+
+
+def predict_to_table(stream, predictor, out, job, partition_size, batch_size, read_threads=2, workers=None,
+                     scheduler=None, progress=True, desc="predict"):
+    """What a predict command runs: rows into a table or a directory of parts.
+
+    Parameters
+    ----------
+    stream : InputStream
+    predictor : object
+    out : str or Path
+        ``.csv`` or ``.parquet`` table, or a directory for Parquet parts
+        (see :meth:`PartStore.for_table`).
+    job : dict
+        From :func:`describe_job`: a rerun of the same job resumes.
+    partition_size, batch_size, read_threads : int
+    workers : int, optional
+    scheduler : str, optional
+    progress : bool
+    desc : str
+
+    Returns
+    -------
+    int
+        Number of rows written; nothing is written when no input could be read.
+
+    Raises
+    ------
+    BatchError
+        After writing the good rows, if some inputs could not be read.
+    """
+    store = PartStore.for_table(out, job)
+    failures = run_batch(stream, predictor, store, partition_size, batch_size, read_threads, workers, scheduler,
+                         progress, desc)
+    count = store.finish()
+    if count:
+        log.info("wrote %d rows to %s", count, out)
+    if failures:
+        raise BatchError(failures)
+    return count

@@ -1,16 +1,10 @@
 """Predict on galaxy cutouts: one row per good input, bad inputs listed, resumable."""
 
-import logging
-
 from deepscope.core.cluster import check_cluster_options
-from deepscope.core.inference import describe_job, run_batch
-from deepscope.core.parts import PartStore
+from deepscope.core.inference import describe_job, predict_to_table
 from deepscope.core.sources import InputStream
-from deepscope.errors import BatchError
 from deepscope.galaxy.classifier import GalaxyClassifier, resolve_model_path
 from deepscope.galaxy.io import GALAXY_SUFFIXES
-
-log = logging.getLogger(__name__)
 
 # Galaxies per partition: the unit of resuming and of Dask tasks (about a
 # second of work on one core), small enough that a kill loses little.
@@ -74,12 +68,6 @@ def predict_galaxies(inputs, out_path, model=None, catalog=None, path_column="fi
     stream = InputStream(inputs, GALAXY_SUFFIXES, catalog, path_column)
     model_path = resolve_model_path(model)
     classifier = GalaxyClassifier.load(model_path)
-    store = PartStore.for_table(out_path, describe_job("galaxy predict", stream, model_path, partition_size))
-    failures = run_batch(stream, classifier, store, partition_size, batch_size, read_threads, workers,
-                                scheduler, progress, desc="galaxy predict")
-    count = store.finish()
-    if count:
-        log.info("wrote %d predictions to %s", count, out_path)
-    if failures:
-        raise BatchError(failures)
-    return count
+    job = describe_job("galaxy predict", stream, model_path, partition_size)
+    return predict_to_table(stream, classifier, out_path, job, partition_size, batch_size, read_threads, workers,
+                            scheduler, progress, desc="galaxy predict")

@@ -166,8 +166,7 @@ def predict_spectra(inputs, out, model=None, catalog=None, path_column="file", b
 
     from deepscope.core.checkpoint import shipped_checkpoint
     from deepscope.core.cluster import check_cluster_options
-    from deepscope.core.inference import describe_job, run_batch
-    from deepscope.core.parts import PartStore
+    from deepscope.core.inference import describe_job, predict_to_table
     from deepscope.core.sources import InputStream
     from deepscope.spectra.task import SHIPPED_NAME
 
@@ -177,13 +176,9 @@ def predict_spectra(inputs, out, model=None, catalog=None, path_column="file", b
         torch.set_num_threads(threads)
     model_path = model if model is not None else shipped_checkpoint(SHIPPED_NAME)
     predictor = SpectraPredictor(*load_model(model_path))
-    store = PartStore.for_table(out, describe_job("spectra predict", stream, model_path, partition_size))
-    failures = run_batch(stream, predictor, store, partition_size, batch_size, read_threads, workers,
-                                scheduler, progress, desc="classify")
-    count = store.finish()
-    if failures:
-        raise BatchError(failures)
-    return count
+    job = describe_job("spectra predict", stream, model_path, partition_size)
+    return predict_to_table(stream, predictor, out, job, partition_size, batch_size, read_threads, workers,
+                            scheduler, progress, desc="classify")
 
 
 def _figures(report, name, detail):
