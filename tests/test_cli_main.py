@@ -39,3 +39,23 @@ def test_every_command_has_help_with_an_example():
 def test_domain_without_command_prints_help(capsys):
     assert main(["galaxy"]) == 2
     assert "predict" in capsys.readouterr().err
+
+
+def _predict_stderr(capsys, tmp_path, *flags):
+    from deepscope.samples import sample_dir
+
+    out = tmp_path / f"pred{len(flags)}.csv"
+    assert main([*flags, "galaxy", "predict", str(sample_dir("galaxy", "bars")), "--out", str(out)]) == 0
+    assert out.is_file()
+    return capsys.readouterr().err
+
+
+def test_quiet_hides_progress_bars(capsys, tmp_path):
+    from deepscope.core.progress import silence_progress_bars
+
+    try:
+        # tqdm draws "NN%|" on stderr; -q must remove the bars, not only the log lines.
+        assert "%|" in _predict_stderr(capsys, tmp_path)
+        assert "%|" not in _predict_stderr(capsys, tmp_path, "-q")
+    finally:
+        silence_progress_bars(False)

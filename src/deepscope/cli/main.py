@@ -12,6 +12,7 @@ import logging
 import sys
 
 from deepscope import __version__
+from deepscope.core.progress import silence_progress_bars
 from deepscope.errors import DeepscopeError
 
 # Written out rather than discovered, so the command list is easy to read.
@@ -76,7 +77,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"deepscope {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
     top = parser.add_subparsers(title="commands", metavar="COMMAND")
     for domain, commands in COMMANDS.items():
         domain_parser = top.add_parser(domain, help=DOMAIN_HELP[domain], description=DOMAIN_HELP[domain])
@@ -102,6 +103,8 @@ def main(argv=None):
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
+    if args.quiet:
+        silence_progress_bars()
     command = getattr(args, "_command", None)
     if command is None:
         getattr(args, "_parser", parser).print_help(sys.stderr)

@@ -162,10 +162,10 @@ def run_partitioned(stream, predictor, store, partition_size, batch_size, read_t
     int
         Number of partitions computed in this run (done ones not counted).
     """
-    from tqdm import tqdm
+    from deepscope.core.progress import progress_bar
 
     done = store.done_indices()
-    with tqdm(total=getattr(stream, "total", None), desc=desc, unit="file", disable=not progress) as bar:
+    with progress_bar(enabled=progress, total=getattr(stream, "total", None), desc=desc, unit="file") as bar:
         todo = _todo(stream, partition_size, done, bar)
         if client is None:
             return _run_local(todo, predictor, store, batch_size, read_threads, bar)

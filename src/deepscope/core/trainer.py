@@ -15,6 +15,7 @@ from deepscope.core.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoin
 from deepscope.core.distributed import (
     barrier, check_in_sync, from_primary, init_distributed, select_device, sum_over_ranks, sync_buffers,
 )
+from deepscope.core.progress import progress_bar
 from deepscope.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,6 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
     import pandas as pd
     import torch
     from torch.utils.data import DataLoader, DistributedSampler
-    from tqdm import tqdm
 
     from deepscope.registry import create_model
 
@@ -201,8 +201,8 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
         )
         train_model.train()
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not (progress and dist_info.is_primary))
+        bar = progress_bar(loader, enabled=progress and dist_info.is_primary,
+                           desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
         for x, y in bar:
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(train_model(x.to(device)), _to_device(y, device))

@@ -164,7 +164,7 @@ def load_cutouts(paths, size, workers=2, progress=True):
     failures : list of (str, str)
         ``(path, reason)`` of the files that could not be read.
     """
-    from tqdm import tqdm
+    from deepscope.core.progress import progress_bar
 
     def load(path):
         try:
@@ -174,8 +174,8 @@ def load_cutouts(paths, size, workers=2, progress=True):
             return None, None, str(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(tqdm(pool.map(load, paths), total=len(paths), desc="reading cutouts",
-                            unit="file", disable=not progress))
+        results = list(progress_bar(pool.map(load, paths), enabled=progress, total=len(paths),
+                                    desc="reading cutouts", unit="file"))
     failures = [(str(p), error) for p, (_, _, error) in zip(paths, results) if error is not None]
     good = [(array, n) for array, n, error in results if error is None]
     images = np.stack([a for a, _ in good]) if good else np.zeros((0, 3, size, size), np.float32)

@@ -218,7 +218,7 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
         Index into ``paths`` of each row of ``x``.
     failures : list of (str, str)
     """
-    from tqdm import tqdm
+    from deepscope.core.progress import progress_bar
 
     from deepscope.spectra.io import read_spectrum
 
@@ -229,8 +229,8 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
             return None, str(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(tqdm(pool.map(load, paths), total=len(paths), desc="read spectra",
-                            disable=not progress, leave=False))
+        results = list(progress_bar(pool.map(load, paths), enabled=progress, total=len(paths),
+                                    desc="read spectra", leave=False))
     arrays, good, failures = [], [], []
     for i, (array, error) in enumerate(results):
         if error is None:
