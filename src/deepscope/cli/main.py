@@ -103,8 +103,7 @@ def main(argv=None):
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
-    if args.quiet:
-        silence_progress_bars()
+    silence_progress_bars(args.quiet)  # per call: main() also runs in-process, from tests and scripts
     command = getattr(args, "_command", None)
     if command is None:
         getattr(args, "_parser", parser).print_help(sys.stderr)
