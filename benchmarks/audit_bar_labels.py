@@ -110,4 +110,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from deepscope.errors import DeepscopeError
+
+    try:
+        main()
+    except DeepscopeError as exc:  # missing data or labels: one line, no traceback
+        raise SystemExit(f"audit_bar_labels: error: {exc}") from None
