@@ -4,10 +4,10 @@ INPUT is any mix of micrograph files and directories (MRC, MRCS, TIFF,
 JPEG, PNG). For each micrograph OUT/<stem>.star gets rlnCoordinateX,
 rlnCoordinateY (x = column, y = row of the image as read) and
 rlnAutopickFigureOfMerit. Without --model the model shipped with deepscope
-is used (trained on 7 EMPIAR-10017 micrographs plus 1 for validation,
+is used (trained on 10 EMPIAR-10017 micrographs plus 1 for validation,
 particle diameter 108 px); another --diameter rescales the micrograph to
 the size the model knows. Picks too near the edge (a margin tuned with the
-threshold at training, one diameter for the shipped model) are dropped.
+threshold at training, 1.2 diameters for the shipped model) are dropped.
 Bad files are listed at the end; the good ones are still written.
 
 A killed run restarted with the same arguments picks only the micrographs

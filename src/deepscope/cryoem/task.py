@@ -407,6 +407,9 @@ class Picker:
         self.nms_fraction = float(meta.get("nms_fraction", 0.6))
         self.edge_fraction = float(meta.get("edge_fraction", 0.0))
         self.augment = int(meta.get("augment", 1))
+        # Names of the micrographs that trained or tuned it: scoring on them is not a test.
+        self.seen_micrographs = frozenset(meta.get("train_micrographs", ())) | frozenset(
+            meta.get("val_micrographs", ()))
         # Where the weights came from (set by from_checkpoint): identifies resumable pick jobs.
         self.checkpoint = None
 
