@@ -174,3 +174,16 @@ def test_prepare_shape_mask_and_coverage_error(tmp_path):
     red = Spectrum(np.arange(6000.0, 9000.0), np.ones(3000), np.ones(3000, bool))
     with pytest.raises(FormatError, match="red.fits: covers only 0% of the model's 3850-5550 A grid"):
         prepare(red, Grid(), path="red.fits")
+
+
+def test_red_limit_prepares_a_spectrum_as_if_it_ended_there():
+    from deepscope.spectra.io import Spectrum
+
+    grid = Grid(3850, 5550, 580)
+    tilted = Spectrum(WAVE, FLUX * np.exp((WAVE - 4700) / 900), np.ones(WAVE.size, bool))
+    full = prepare(tilted, grid)
+    short = prepare(tilted, grid, red_limit=4620.0)
+    assert short[1].sum() == (grid.wave <= 4620.0).sum() and not short[0][grid.wave > 4620.0].any()
+    # the continuum is refitted to the short range, not cut out of the full fit
+    assert not np.allclose(short[0][short[1] > 0], full[0][short[1] > 0], atol=1e-3)
+    assert abs(float(np.median(short[0][short[1] > 0]))) < 0.15

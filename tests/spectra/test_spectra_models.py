@@ -93,3 +93,22 @@ def test_augmented_dataset_items():
     assert item.shape == (2, 580) and set(target) == {"t", "t_known", "lo", "hi", "lum", "lum_known"}
     noisy = add_noise(x, 20.0, np.random.default_rng(0))
     assert 0.02 < float(np.std((noisy - x)[:, 0][x[:, 1] > 0])) < 0.08
+
+
+def test_short_copies_align_and_keep_full_spectra_that_start_too_red(tmp_path):
+    from deepscope.spectra.task import SHORT_RED_LIMIT, short_copies
+
+    grid = Grid(3850, 5550, 580)
+    paths, x = [], []
+    for name, start in (("blue", 3700.0), ("red", 4500.0)):
+        wave = np.arange(start, 5700.0, 1.0)
+        path = tmp_path / f"{name}.txt"
+        np.savetxt(path, np.column_stack([wave, 1.0 + 0.1 * np.sin(wave / 30.0)]))
+        paths.append(path)
+        x.append(prepare(Spectrum(wave, 1.0 + 0.1 * np.sin(wave / 30.0), np.ones(wave.size, bool)), grid))
+    x = np.stack(x)
+    short = short_copies(paths, x, grid)
+    assert short.shape == x.shape
+    assert short[0, 1].sum() == (grid.wave <= SHORT_RED_LIMIT).sum()
+    # 4500-4620 A is under 40% of the grid: that spectrum trains only in full
+    assert np.array_equal(short[1], x[1])

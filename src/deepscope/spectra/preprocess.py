@@ -175,7 +175,7 @@ def continuum(wave, flux, mask, degree=5, iterations=6):
     return fit(x)
 
 
-def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum", fwhm=FWHM):
+def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum", fwhm=FWHM, red_limit=None):
     """Put one spectrum on the grid: the network and template input.
 
     Parameters
@@ -189,6 +189,10 @@ def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum", fwhm=FWHM)
         Named in the error message.
     fwhm : float
         Gaussian smoothing (Angstrom) applied on the grid, 0 for none.
+    red_limit : float, optional
+        Treat the spectrum as ending here (Angstrom, air), as one taken with
+        a bluer spectrograph would: the continuum is then fitted to the
+        short range alone, exactly as for a real short spectrum.
 
     Returns
     -------
@@ -204,6 +208,8 @@ def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum", fwhm=FWHM)
     wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
     flux, coverage = resample(wave, spectrum.flux, spectrum.valid, grid.edges)
     mask = coverage >= 0.5
+    if red_limit is not None:
+        mask &= grid.wave <= red_limit
     if fwhm:
         flux = smooth(flux, mask, fwhm / (grid.wave[1] - grid.wave[0]) * grid.wave[0] / np.mean(grid.wave))
     fraction = mask.mean()

@@ -44,6 +44,9 @@ DEFAULT_CONFIG = TrainConfig(
     # two spinning OpenMP threads made an epoch ten times slower (measured).
     threads=1,
 )
+# MKCLASS libr18 ends here (Angstrom): blue classification spectra like it are
+# common, so every training spectrum also trains as if it stopped there.
+SHORT_RED_LIMIT = 4620.0
 SHIPPED_NAME = "spectra_mk.pt"
 OUTPUT_COLUMNS = ("sptype", "main_class", "subclass", "lum_class", "code", "temperature_index")
 
@@ -198,7 +201,7 @@ def without_path(path, message):
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=False):
+def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=False, red_limit=None):
     """Read and prepare many spectra; bad files are reported, not fatal.
 
     Parameters
@@ -209,6 +212,8 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
     workers : int
         Reader threads.
     progress : bool
+    red_limit : float, optional
+        Prepare each spectrum as if it ended here (see :func:`prepare`).
 
     Returns
     -------
@@ -224,7 +229,7 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
 
     def load(path):
         try:
-            return prepare(read_spectrum(path), grid, min_coverage, path=str(path)), None
+            return prepare(read_spectrum(path), grid, min_coverage, path=str(path), red_limit=red_limit), None
         except DeepscopeError as exc:
             return None, str(exc)
 
@@ -324,7 +329,7 @@ def reconstruction_loss(outputs, targets):
 
 
 def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4,
-                     pool_x=None, pretrain_epochs=40, meta=None, progress=True):
+                     pool_x=None, pretrain_epochs=40, meta=None, progress=True, short_x=None):
     """Train a registered spectral classifier; returns the fit result.
 
     Parameters
@@ -347,6 +352,10 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
     meta : dict, optional
         Extra metadata for the checkpoint (training libraries ...).
     progress : bool
+    short_x : numpy.ndarray, optional
+        The same spectra prepared as if they ended at :data:`SHORT_RED_LIMIT`
+        (:func:`short_copies`); each trains and validates beside its full
+        version, on the same side of the validation split.
 
     Returns
     -------
@@ -372,6 +381,7 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
     if (~usable).any():
         log.info("left out %d spectra whose type is not an O-M MK type", int((~usable).sum()))
     x, sptypes = x[usable], [s for s, u in zip(sptypes, usable) if u]
+    short_x = None if short_x is None else short_x[usable]
     targets = {k: v[usable] for k, v in targets.items()}
     targets["w"] = main_class_weights(targets["lo"])
     rng = np.random.default_rng(config.seed)
@@ -397,11 +407,40 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
     templates = {"x": torch.from_numpy(x[train][:, 0]).half(), "mask": torch.from_numpy(x[train][:, 1] > 0),
                  "sptypes": [sptypes[i] for i in train]}
     full_meta = {"grid": grid.as_dict(), "min_coverage": min_coverage, "templates": templates, **(meta or {})}
-    split = {k: v[train] for k, v in targets.items() if k != "usable"}
-    val_split = {k: v[val] for k, v in targets.items() if k != "usable"}
-    return fit(config.model, model_kwargs, make_dataset(x[train], split, augment=True),
-               make_dataset(x[val], val_split), spectra_loss, config, run_dir,
-               score_fn=spectra_score, meta=full_meta, progress=progress)
+
+    def part(rows):
+        """Spectra and targets of some rows, with their short copies."""
+        part_x = x[rows] if short_x is None else np.concatenate([x[rows], short_x[rows]])
+        copies = 1 if short_x is None else 2
+        return part_x, {k: np.concatenate([v[rows]] * copies) for k, v in targets.items() if k != "usable"}
+
+    return fit(config.model, model_kwargs, make_dataset(*part(train), augment=True), make_dataset(*part(val)),
+               spectra_loss, config, run_dir, score_fn=spectra_score, meta=full_meta, progress=progress)
+
+
+def short_copies(paths, x, grid=Grid(), min_coverage=0.4, progress=False):
+    """Prepared spectra again, as if each ended at :data:`SHORT_RED_LIMIT`.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        The files behind the rows of ``x``.
+    x : numpy.ndarray
+        Their prepared spectra ``(N, 2, grid.n)``.
+    grid : Grid
+    min_coverage : float
+    progress : bool
+
+    Returns
+    -------
+    numpy.ndarray
+        Aligned with ``x``; a spectrum with too little data blueward of the
+        limit keeps its full version.
+    """
+    short, good, _ = load_prepared(list(paths), grid, min_coverage, progress=progress, red_limit=SHORT_RED_LIMIT)
+    out = x.copy()
+    out[good] = short
+    return out
 
 
 def load_model(path=None):

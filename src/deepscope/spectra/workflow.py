@@ -24,6 +24,7 @@ from deepscope.spectra.task import (
     outputs_to_rows,
     predict_outputs,
     score_predictions,
+    short_copies,
     train_classifier,
 )
 
@@ -85,8 +86,9 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
     # File hashes, not names, so evaluate also spots renamed copies of training files.
     meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
             "libraries": sorted(set(manifest["library"]))}
+    short_x = short_copies(manifest["path"], x, grid, min_coverage, progress)
     result = train_classifier(x, list(manifest["sptype"]), run_dir, config, grid, min_coverage, pool_x,
-                              pretrain_epochs, meta, progress)
+                              pretrain_epochs, meta, progress, short_x)
     return {"best_val_score": result.best_score, "best_epoch": result.best_epoch, "n_spectra": len(x),
             "skipped": len(failures), "model": config.model}
 
@@ -264,11 +266,12 @@ def evaluate_spectra(labels_paths, out_dir, model=None, progress=True):
 
 def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn", "spectra_ae_classifier"),
                      config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4, min_stars=50, pool_dirs=(),
-                     pretrain_epochs=30, progress=False):
+                     pretrain_epochs=40, progress=False):
     """Leave-one-library-out evaluation of every model and the baseline.
 
     For each library with at least ``min_stars`` usable types, every model
-    is trained on the other libraries and tested on it; the template matcher
+    is trained on the other libraries (with their short copies, as
+    :func:`train_spectra` trains) and tested on it; the template matcher
     uses the same training spectra. The autoencoder's unlabelled pool is the
     training libraries plus ``pool_dirs``, never the held-out library.
 
@@ -307,6 +310,7 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
     pool_x = None
     if pool_dirs:
         pool_x, _, _ = load_prepared(collect_inputs(pool_dirs, DIRECTORY_SUFFIXES), grid, min_coverage)
+    short_x = short_copies(manifest["path"], x, grid, min_coverage, progress)
     rows = []
     for library in held_out:
         test = (manifest["library"] == library).to_numpy()
@@ -315,7 +319,7 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
         for name in models:
             run_dir = out_dir / "runs" / library / name
             train_classifier(train_x, train_types, run_dir, dataclasses.replace(config, model=name),
-                             grid, min_coverage, pool_x, pretrain_epochs, progress=progress)
+                             grid, min_coverage, pool_x, pretrain_epochs, progress=progress, short_x=short_x[~test])
             net, meta = load_model(run_dir)
             metrics, _ = score_predictions(sptypes, pd.DataFrame(outputs_to_rows(predict_outputs(net, x[test]))))
             rows.append({"held_out": library, "method": name, **metrics})
