@@ -9,8 +9,8 @@ other library involved, by 5-fold cross-validation inside it:
 2. chi-square template matching against the same four folds;
 3. no spectrum at all: the type predicted from the library's own published
    physical parameters (Teff, log g, [Fe/H]; MILES v9.1) by k nearest
-   neighbours. If a star's physics only predicts its catalogue type this
-   well, catalogue noise caps what any spectral method can score.
+   neighbours. If a star's physics predicts its catalogue type only this
+   well, the catalogue types themselves scatter about that much.
 
 Every figure is out-of-fold: no star is scored by anything that saw its type.
 
@@ -33,33 +33,47 @@ def fold_indices(n, folds, seed=0):
     return np.random.default_rng(seed).permutation(np.arange(n) % folds)
 
 
-def out_of_fold_network(x, sptypes, fold, run_root):
-    """CNN predictions, each spectrum scored by the model trained without its fold."""
-    from deepscope.spectra.task import (DEFAULT_CONFIG, load_model, outputs_to_rows, predict_outputs,
-                                        train_classifier)
+def out_of_fold(fold, predict_fold):
+    """Prediction rows, each from ``predict_fold(train, test)`` for its own fold.
 
-    rows = [None] * len(x)
+    ``predict_fold`` gets the index arrays of the other folds and of this
+    one, and returns one prediction row per ``test`` index.
+    """
+    rows = [None] * len(fold)
     for k in np.unique(fold):
         train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        run_dir = Path(run_root) / f"fold{k}"
-        train_classifier(x[train], [sptypes[i] for i in train], run_dir, DEFAULT_CONFIG, progress=False)
-        model, _ = load_model(run_dir)
-        for i, row in zip(test, outputs_to_rows(predict_outputs(model, x[test]))):
+        for i, row in zip(test, predict_fold(train, test)):
             rows[i] = row
     return pd.DataFrame(rows)
+
+
+def out_of_fold_network(x, sptypes, fold, run_root):
+    """CNN predictions, each spectrum scored by the model trained without its fold."""
+    from deepscope.spectra.task import (
+        DEFAULT_CONFIG,
+        load_model,
+        outputs_to_rows,
+        predict_outputs,
+        train_classifier,
+    )
+
+    def predict_fold(train, test):
+        run_dir = Path(run_root) / f"fold{fold[test[0]]}"
+        train_classifier(x[train], [sptypes[i] for i in train], run_dir, DEFAULT_CONFIG, progress=False)
+        model, _ = load_model(run_dir)
+        return outputs_to_rows(predict_outputs(model, x[test]))
+
+    return out_of_fold(fold, predict_fold)
 
 
 def out_of_fold_templates(x, sptypes, fold):
     """Template-matching predictions against the other folds' spectra."""
     from deepscope.spectra.task import TemplateMatcher
 
-    rows = [None] * len(x)
-    for k in np.unique(fold):
-        train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        matcher = TemplateMatcher(x[train, 0], x[train, 1] > 0, [sptypes[i] for i in train])
-        for i, row in zip(test, matcher.predict(x[test])):
-            rows[i] = row
-    return pd.DataFrame(rows)
+    def predict_fold(train, test):
+        return TemplateMatcher(x[train, 0], x[train, 1] > 0, [sptypes[i] for i in train]).predict(x[test])
+
+    return out_of_fold(fold, predict_fold)
 
 
 def out_of_fold_parameters(table, fold, neighbours=7):

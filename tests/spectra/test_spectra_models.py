@@ -96,18 +96,17 @@ def test_augmented_dataset_items():
 
 
 def test_short_copies_align_and_keep_full_spectra_that_start_too_red(tmp_path):
-    from deepscope.spectra.task import SHORT_RED_LIMIT, short_copies
+    from deepscope.spectra.task import SHORT_RED_LIMIT, load_prepared
 
     grid = Grid(3850, 5550, 580)
-    paths, x = [], []
+    paths = []
     for name, start in (("blue", 3700.0), ("red", 4500.0)):
         wave = np.arange(start, 5700.0, 1.0)
-        path = tmp_path / f"{name}.txt"
-        np.savetxt(path, np.column_stack([wave, 1.0 + 0.1 * np.sin(wave / 30.0)]))
-        paths.append(path)
-        x.append(prepare(Spectrum(wave, 1.0 + 0.1 * np.sin(wave / 30.0), np.ones(wave.size, bool)), grid))
-    x = np.stack(x)
-    short = short_copies(paths, x, grid)
+        paths.append(tmp_path / f"{name}.txt")
+        np.savetxt(paths[-1], np.column_stack([wave, 1.0 + 0.1 * np.sin(wave / 30.0)]))
+    x, good, failures, short = load_prepared(paths, grid, short=True)
+    assert list(good) == [0, 1] and not failures
+    assert np.array_equal(x, load_prepared(paths, grid)[0])
     assert short.shape == x.shape
     assert short[0, 1].sum() == (grid.wave <= SHORT_RED_LIMIT).sum()
     # 4500-4620 A is under 40% of the grid: that spectrum trains only in full

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from deepscope.config import TrainConfig
-from deepscope.errors import DeepscopeError, InputError
+from deepscope.errors import DeepscopeError, FormatError, InputError
 from deepscope.spectra.mktype import (
     LUM_NAMES,
     MAIN_CLASSES,
@@ -201,7 +201,7 @@ def without_path(path, message):
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=False, red_limit=None):
+def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=False, short=False):
     """Read and prepare many spectra; bad files are reported, not fatal.
 
     Parameters
@@ -212,8 +212,9 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
     workers : int
         Reader threads.
     progress : bool
-    red_limit : float, optional
-        Prepare each spectrum as if it ended here (see :func:`prepare`).
+    short : bool
+        Also prepare each spectrum, from the same read, as if it ended at
+        :data:`SHORT_RED_LIMIT` (its short copy for training).
 
     Returns
     -------
@@ -222,29 +223,46 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
     good : numpy.ndarray of int
         Index into ``paths`` of each row of ``x``.
     failures : list of (str, str)
+    short_x : numpy.ndarray
+        Only with ``short``: the short copies, aligned with ``x``; a
+        spectrum with too little data blueward of the limit keeps its full
+        version.
     """
     from deepscope.core.progress import progress_bar
 
     from deepscope.spectra.io import read_spectrum
 
+    def short_copy(spectrum, full):
+        try:
+            return prepare(spectrum, grid, min_coverage, red_limit=SHORT_RED_LIMIT)
+        except FormatError:  # too little data blueward of the limit
+            return full
+
     def load(path):
         try:
-            return prepare(read_spectrum(path), grid, min_coverage, path=str(path), red_limit=red_limit), None
+            spectrum = read_spectrum(path)
+            full = prepare(spectrum, grid, min_coverage, path=str(path))
         except DeepscopeError as exc:
-            return None, str(exc)
+            return None, None, str(exc)
+        return full, short_copy(spectrum, full) if short else None, None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(progress_bar(pool.map(load, paths), enabled=progress, total=len(paths),
                                     desc="read spectra", leave=False))
-    arrays, good, failures = [], [], []
-    for i, (array, error) in enumerate(results):
+    arrays, shorts, good, failures = [], [], [], []
+    for i, (array, short_array, error) in enumerate(results):
         if error is None:
             arrays.append(array)
+            shorts.append(short_array)
             good.append(i)
         else:
             failures.append((str(paths[i]), without_path(paths[i], error)))
-    x = np.stack(arrays) if arrays else np.zeros((0, 2, grid.n), np.float32)
-    return x, np.asarray(good, int), failures
+
+    def stacked(rows):
+        return np.stack(rows) if rows else np.zeros((0, 2, grid.n), np.float32)
+
+    loaded = stacked(arrays), np.asarray(good, int), failures
+    return (*loaded, stacked(shorts)) if short else loaded
 
 
 def _blur(flux, mask, sigma):
@@ -354,7 +372,7 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
     progress : bool
     short_x : numpy.ndarray, optional
         The same spectra prepared as if they ended at :data:`SHORT_RED_LIMIT`
-        (:func:`short_copies`); each trains and validates beside its full
+        (``load_prepared(..., short=True)``); each trains and validates beside its full
         version, on the same side of the validation split.
 
     Returns
@@ -416,31 +434,6 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
 
     return fit(config.model, model_kwargs, make_dataset(*part(train), augment=True), make_dataset(*part(val)),
                spectra_loss, config, run_dir, score_fn=spectra_score, meta=full_meta, progress=progress)
-
-
-def short_copies(paths, x, grid=Grid(), min_coverage=0.4, progress=False):
-    """Prepared spectra again, as if each ended at :data:`SHORT_RED_LIMIT`.
-
-    Parameters
-    ----------
-    paths : sequence of str or Path
-        The files behind the rows of ``x``.
-    x : numpy.ndarray
-        Their prepared spectra ``(N, 2, grid.n)``.
-    grid : Grid
-    min_coverage : float
-    progress : bool
-
-    Returns
-    -------
-    numpy.ndarray
-        Aligned with ``x``; a spectrum with too little data blueward of the
-        limit keeps its full version.
-    """
-    short, good, _ = load_prepared(list(paths), grid, min_coverage, progress=progress, red_limit=SHORT_RED_LIMIT)
-    out = x.copy()
-    out[good] = short
-    return out
 
 
 def load_model(path=None):

@@ -24,7 +24,6 @@ from deepscope.spectra.task import (
     outputs_to_rows,
     predict_outputs,
     score_predictions,
-    short_copies,
     train_classifier,
 )
 
@@ -37,11 +36,11 @@ DIRECTORY_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".
 METHOD_TEMPLATE = "template matching (chi-square)"
 
 
-def _labelled(labels_paths, grid, min_coverage, workers=2, progress=True):
-    """Manifest rows that loaded, their prepared arrays, and the failures."""
+def _labelled(labels_paths, grid, min_coverage, workers=2, progress=True, short=False):
+    """Manifest rows that loaded, their prepared arrays, the failures (and, with ``short``, short copies)."""
     manifest = spectra_manifest(labels_paths)
-    x, good, failures = load_prepared(list(manifest["path"]), grid, min_coverage, workers, progress)
-    return manifest.iloc[good].reset_index(drop=True), x, failures
+    x, good, *rest = load_prepared(list(manifest["path"]), grid, min_coverage, workers, progress, short)
+    return manifest.iloc[good].reset_index(drop=True), x, *rest
 
 
 def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4,
@@ -71,7 +70,7 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
     from deepscope.core.distributed import process_info
 
     run_dir = check_writable(run_dir, is_dir=True)
-    manifest, x, failures = _labelled(labels_paths, grid, min_coverage, progress=progress)
+    manifest, x, failures, short_x = _labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
     for path, reason in failures:
         log.warning("skipped %s", reason)
     pool_x = None
@@ -86,7 +85,6 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
     # File hashes, not names, so evaluate also spots renamed copies of training files.
     meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
             "libraries": sorted(set(manifest["library"]))}
-    short_x = short_copies(manifest["path"], x, grid, min_coverage, progress)
     result = train_classifier(x, list(manifest["sptype"]), run_dir, config, grid, min_coverage, pool_x,
                               pretrain_epochs, meta, progress, short_x)
     return {"best_val_score": result.best_score, "best_epoch": result.best_epoch, "n_spectra": len(x),
@@ -298,7 +296,7 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
     from deepscope.spectra.task import type_targets
 
     out_dir = check_writable(out_dir, is_dir=True)
-    manifest, x, failures = _labelled(labels_paths, grid, min_coverage, progress=progress)
+    manifest, x, failures, short_x = _labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
     for path, reason in failures:
         log.warning("skipped %s", reason)
     usable = type_targets(list(manifest["sptype"]))["usable"]
@@ -310,7 +308,6 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
     pool_x = None
     if pool_dirs:
         pool_x, _, _ = load_prepared(collect_inputs(pool_dirs, DIRECTORY_SUFFIXES), grid, min_coverage)
-    short_x = short_copies(manifest["path"], x, grid, min_coverage, progress)
     rows = []
     for library in held_out:
         test = (manifest["library"] == library).to_numpy()
