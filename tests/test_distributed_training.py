@@ -136,7 +136,8 @@ def test_torchrun_spectra_train_with_pretraining(tmp_path):
     labels = _spectra_library(tmp_path / "lib", 40)
     out = tmp_path / "run"
     done = _torchrun(["spectra", "train", "--data", str(labels), "--out", str(out), "--arch",
-                      "spectra_ae_classifier", "--pretrain-epochs", "2", "--epochs", "2", "--threads", "1"],
+                      "spectra_ae_classifier", "--pretrain-epochs", "2", "--epochs", "2", "--threads", "1",
+                      "--members", "1"],
                      cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(done.stdout.strip().splitlines()) == 1

@@ -37,7 +37,28 @@ def trained(tmp_path_factory):
 
 def test_train_writes_checkpoint_and_config(trained, capsys):
     root, run, _ = trained
-    assert (run / "best.pt").is_file() and (run / "config.yaml").is_file() and (run / "history.csv").is_file()
+    assert (run / "best.pt").is_file() and (run / "config.yaml").is_file()
+    # The default trains three members apart and ships them as one ensemble.
+    for i in range(3):
+        assert (run / f"member{i}" / "best.pt").is_file() and (run / f"member{i}" / "history.csv").is_file()
+    from deepscope.spectra.task import load_model
+
+    model, meta = load_model(run)
+    assert type(model).__name__ == "SpectraEnsemble" and len(model.members) == 3
+    assert "templates" in meta and meta["grid"].n == 580
+
+
+def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
+    labels = _write_library(tmp_path / "lib", 30, seed=8)
+    run = tmp_path / "run"
+    assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(run), "--arch", "spectra_ann",
+                 "--epochs", "2", "--members", "1"]) == 0
+    assert (run / "history.csv").is_file() and not (run / "member0").exists()
+    from deepscope.spectra.task import load_model
+
+    assert type(load_model(run)[0]).__name__ == "SpectraANN"
+    assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r0"), "--members", "0"]) == 1
+    assert "--members 0: need at least one" in capsys.readouterr().err
 
 
 def test_predict_columns_and_values(trained, tmp_path):

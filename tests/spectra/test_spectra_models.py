@@ -20,11 +20,25 @@ from deepscope.spectra.task import (
     type_targets,
 )
 
-SPECTRA_MODELS = [name for name in list_models() if name.startswith("spectra_")]
+# The ensemble is built from trained members, so it has a test of its own.
+SPECTRA_MODELS = [name for name in list_models() if name.startswith("spectra_") and name != "spectra_ensemble"]
 
 
 def test_all_spectra_models_registered():
     assert set(SPECTRA_MODELS) == {"spectra_ann", "spectra_cnn", "spectra_autoencoder", "spectra_ae_classifier"}
+    assert "spectra_ensemble" in list_models()
+
+
+def test_ensemble_averages_member_probabilities_head_by_head():
+    torch.manual_seed(0)
+    ensemble = create_model("spectra_ensemble", members=[("spectra_cnn", {}), ("spectra_ann", {"n_points": 580})])
+    x = torch.randn(4, 2, 580)
+    with torch.no_grad():
+        out = ensemble.eval()(x)
+        each = [member(x) for member in ensemble.members]
+    for head in (slice(0, N_T_BINS), slice(N_T_BINS, None)):
+        mean_p = torch.stack([torch.softmax(o[:, head], dim=1) for o in each]).mean(0)
+        assert torch.allclose(out[:, head].exp(), mean_p, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", SPECTRA_MODELS)

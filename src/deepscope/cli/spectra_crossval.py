@@ -12,6 +12,8 @@ example:
 
 
 def add_args(parser):
+    from deepscope.spectra.ensemble import DEFAULT_MEMBERS
+
     parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV", help="labels tables")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument("--models", nargs="+", default=["spectra_ann", "spectra_cnn", "spectra_ae_classifier"],
@@ -21,6 +23,8 @@ def add_args(parser):
     # The default is the training default, so the table measures the recipe that is shipped.
     parser.add_argument("--epochs", type=int, help="maximum epochs per model (default: as spectra train, 60)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
+                        help=f"networks per model, averaged, as spectra train (default {DEFAULT_MEMBERS})")
 
 
 def main(args):
@@ -31,5 +35,5 @@ def main(args):
 
     config = dataclasses.replace(DEFAULT_CONFIG, epochs=args.epochs or DEFAULT_CONFIG.epochs, seed=args.seed)
     table = crossval_spectra(args.data, args.out, args.models, config, min_stars=args.min_stars,
-                             pool_dirs=args.pool)
+                             pool_dirs=args.pool, members=args.members)
     print(table.round(3).to_string(index=False))

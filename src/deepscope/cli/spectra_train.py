@@ -15,6 +15,7 @@ example:
 
 def add_args(parser):
     from deepscope.cli.train_options import add_train_args
+    from deepscope.spectra.ensemble import DEFAULT_MEMBERS
     from deepscope.spectra.task import DEFAULT_CONFIG
 
     parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV", help="labels tables")
@@ -26,6 +27,8 @@ def add_args(parser):
     parser.add_argument("--pool", nargs="*", default=[], metavar="DIR",
                         help="unlabelled spectra for autoencoder pretraining (e.g. stelib)")
     parser.add_argument("--pretrain-epochs", type=int, default=40, help="autoencoder epochs (default 40)")
+    parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
+                        help=f"networks trained apart (seeds SEED, SEED+1 ...) and averaged (default {DEFAULT_MEMBERS})")
     add_train_args(parser, DEFAULT_CONFIG)
 
 
@@ -48,6 +51,6 @@ def main(args):
     primary = is_primary_process()
     config = config_from_args(args, DEFAULT_CONFIG)
     summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,
-                            args.pool, args.pretrain_epochs, progress=primary)
+                            args.pool, args.pretrain_epochs, progress=primary, members=args.members)
     if primary:
         print(json.dumps(summary))

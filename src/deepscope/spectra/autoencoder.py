@@ -46,8 +46,8 @@ def train_autoencoder(inputs, run_dir, config, grid=Grid(), min_coverage=0.4, pr
     paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
     run_dir = check_writable(run_dir, is_dir=True)
     x, _, failures = load_prepared(paths, grid, min_coverage, progress=progress)
-    for _, reason in failures:
-        log.warning("skipped %s", reason)
+    for path, reason in failures:
+        log.warning("skipped %s: %s", path, reason)
     config = dataclasses.replace(config, model="spectra_autoencoder")
     prepare_run_dir(run_dir, config, {"inputs": [str(p) for p in inputs], "grid": grid.as_dict()})
     order = np.random.default_rng(config.seed).permutation(len(x))

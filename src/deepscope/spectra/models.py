@@ -9,10 +9,12 @@ predicting the two parts separately is what lets a partial type (no
 subclass, or no luminosity class) still train the part it knows.
 """
 
+import math
+
 import torch
 from torch import nn
 
-from deepscope.registry import register_model
+from deepscope.registry import create_model, register_model
 from deepscope.spectra.mktype import N_LUM, N_T_BINS
 
 N_OUTPUTS = N_T_BINS + N_LUM
@@ -106,6 +108,25 @@ class SpectraAEClassifier(nn.Module):
         return self.head(self.to_code(torch.relu(self.encoder(x))))
 
 
+class SpectraEnsemble(nn.Module):
+    """Classifiers trained apart, their probabilities averaged head by head.
+
+    The output is each head's log mean probability: argmax, softmax and
+    :func:`deepscope.spectra.task.t_index_from_logits` read it as they read
+    one classifier's logits.
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(create_model(name, **kwargs) for name, kwargs in members)
+
+    def forward(self, x):
+        outputs = torch.stack([member(x) for member in self.members])
+        log_p = torch.cat([torch.log_softmax(outputs[..., :N_T_BINS], -1),
+                           torch.log_softmax(outputs[..., N_T_BINS:], -1)], -1)
+        return torch.logsumexp(log_p, 0) - math.log(len(self.members))
+
+
 @register_model
 def spectra_ann(n_points=580, hidden=(256, 128), dropout=0.1):
     """The talk's ANN: two hidden layers on the flattened spectrum and mask."""
@@ -144,3 +165,18 @@ def spectra_ae_classifier(n_points=580, latent=16, channels=(16, 32, 64), dropou
         encoder = {k: v for k, v in state.items() if k.startswith(("encoder.", "to_code."))}
         model.load_state_dict(encoder, strict=False)
     return model
+
+
+@register_model
+def spectra_ensemble(members, n_points=580):
+    """Several trained classifiers as one (see :mod:`deepscope.spectra.ensemble`).
+
+    Parameters
+    ----------
+    members : sequence of (str, dict)
+        Each member's registered name and keyword arguments.
+    n_points : int
+        Accepted for a uniform interface; each member has its own.
+    """
+    del n_points
+    return SpectraEnsemble([(name, dict(kwargs)) for name, kwargs in members])

@@ -48,6 +48,7 @@ DEFAULT_CONFIG = TrainConfig(
 # common, so every training spectrum also trains as if it stopped there.
 SHORT_RED_LIMIT = 4620.0
 SHIPPED_NAME = "spectra_mk.pt"
+CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_ae_classifier", "spectra_ensemble")
 OUTPUT_COLUMNS = ("sptype", "main_class", "subclass", "lum_class", "code", "temperature_index")
 
 
@@ -455,7 +456,7 @@ def load_model(path=None):
 
     record = load_checkpoint(path if path is not None else shipped_checkpoint(SHIPPED_NAME))
     meta = dict(record.get("meta", {}))
-    if "grid" not in meta or record["model"] not in ("spectra_ann", "spectra_cnn", "spectra_ae_classifier"):
+    if "grid" not in meta or record["model"] not in CLASSIFIER_MODELS:
         msg = f"{path}: not a spectral classifier checkpoint (model {record['model']!r})"
         raise ModelError(msg)
     # The pretrained-encoder path only mattered at training time; the trained

@@ -14,6 +14,7 @@ import pandas as pd
 from deepscope.core.checkpoint import sha256
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, InputError
+from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members, train_ensemble
 from deepscope.spectra.io import spectra_manifest
 from deepscope.spectra.preprocess import Grid
 from deepscope.spectra.task import (
@@ -24,7 +25,6 @@ from deepscope.spectra.task import (
     outputs_to_rows,
     predict_outputs,
     score_predictions,
-    train_classifier,
 )
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def _labelled(labels_paths, grid, min_coverage, workers=2, progress=True, short=
 
 
 def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4,
-                  pool_dirs=(), pretrain_epochs=40, progress=True):
+                  pool_dirs=(), pretrain_epochs=40, progress=True, members=DEFAULT_MEMBERS):
     """Train a spectral classifier on one or more labelled libraries.
 
     Parameters
@@ -60,19 +60,24 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
         pretraining; the labelled spectra always join the pool.
     pretrain_epochs : int
     progress : bool
+    members : int
+        Networks trained apart (seeds ``config.seed``, ``config.seed + 1``
+        ...) and joined into one averaging ensemble in ``run_dir/best.pt``.
 
     Returns
     -------
     dict
-        Summary: best score and epoch, counts, skipped files.
+        Summary: mean of the members' best validation scores, the first
+        member's best epoch, each member's, counts, skipped files.
     """
     from deepscope.config import prepare_run_dir
     from deepscope.core.distributed import process_info
 
+    check_members(members)
     run_dir = check_writable(run_dir, is_dir=True)
     manifest, x, failures, short_x = _labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
     for path, reason in failures:
-        log.warning("skipped %s", reason)
+        log.warning("skipped %s: %s", path, reason)
     pool_x = None
     if pool_dirs and config.model == "spectra_ae_classifier":
         pool_paths = collect_inputs(pool_dirs, DIRECTORY_SUFFIXES)
@@ -85,10 +90,13 @@ def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min
     # File hashes, not names, so evaluate also spots renamed copies of training files.
     meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
             "libraries": sorted(set(manifest["library"]))}
-    result = train_classifier(x, list(manifest["sptype"]), run_dir, config, grid, min_coverage, pool_x,
-                              pretrain_epochs, meta, progress, short_x)
-    return {"best_val_score": result.best_score, "best_epoch": result.best_epoch, "n_spectra": len(x),
-            "skipped": len(failures), "model": config.model}
+    results = train_ensemble(x, list(manifest["sptype"]), run_dir, config, members, grid=grid,
+                             min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs, meta=meta,
+                             progress=progress, short_x=short_x)
+    scores = [r.best_score for r in results]
+    return {"best_val_score": float(np.mean(scores)), "best_epoch": results[0].best_epoch,
+            "member_val_scores": scores, "member_best_epochs": [r.best_epoch for r in results],
+            "n_spectra": len(x), "skipped": len(failures), "model": config.model, "members": members}
 
 
 class SpectraPredictor:
@@ -264,7 +272,7 @@ def evaluate_spectra(labels_paths, out_dir, model=None, progress=True):
 
 def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn", "spectra_ae_classifier"),
                      config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4, min_stars=50, pool_dirs=(),
-                     pretrain_epochs=40, progress=False):
+                     pretrain_epochs=40, progress=False, members=DEFAULT_MEMBERS):
     """Leave-one-library-out evaluation of every model and the baseline.
 
     For each library with at least ``min_stars`` usable types, every model
@@ -286,6 +294,8 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
     pool_dirs : sequence of str or Path
     pretrain_epochs : int
     progress : bool
+    members : int
+        Ensemble members per model, as :func:`train_spectra` trains them.
 
     Returns
     -------
@@ -295,10 +305,11 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
     from deepscope.core.report import Report
     from deepscope.spectra.task import type_targets
 
+    check_members(members)
     out_dir = check_writable(out_dir, is_dir=True)
     manifest, x, failures, short_x = _labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
     for path, reason in failures:
-        log.warning("skipped %s", reason)
+        log.warning("skipped %s: %s", path, reason)
     usable = type_targets(list(manifest["sptype"]))["usable"]
     counts = manifest[usable].groupby("library").size()
     held_out = [lib for lib, n in counts.items() if n >= min_stars]
@@ -315,8 +326,9 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
         sptypes = list(manifest["sptype"][test])
         for name in models:
             run_dir = out_dir / "runs" / library / name
-            train_classifier(train_x, train_types, run_dir, dataclasses.replace(config, model=name),
-                             grid, min_coverage, pool_x, pretrain_epochs, progress=progress, short_x=short_x[~test])
+            train_ensemble(train_x, train_types, run_dir, dataclasses.replace(config, model=name), members,
+                           grid=grid, min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs,
+                           progress=progress, short_x=short_x[~test])
             net, meta = load_model(run_dir)
             metrics, _ = score_predictions(sptypes, pd.DataFrame(outputs_to_rows(predict_outputs(net, x[test]))))
             rows.append({"held_out": library, "method": name, **metrics})
