@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from deepscope.errors import InputError
-from deepscope.spectra.task import DEFAULT_CONFIG, train_classifier
+from deepscope.spectra.task import DEFAULT_CONFIG, train_classifier, trained_model_kwargs
 
 # Chosen on the development libraries (MILES and Pickles held out); see the spectra README.
 DEFAULT_MEMBERS = 3
@@ -76,8 +76,7 @@ def _write_ensemble(run_dir, members):
     if not process_info().is_primary:
         return
     records = [load_checkpoint(member_dir(run_dir, i)) for i in range(members)]
-    # A fine-tuned member's pretrained-encoder path mattered only while it trained.
-    specs = [(r["model"], {k: v for k, v in r["model_kwargs"].items() if k != "pretrained"}) for r in records]
+    specs = [(r["model"], trained_model_kwargs(r["model_kwargs"])) for r in records]
     ensemble = create_model(ENSEMBLE_MODEL, members=specs)
     for slot, record in zip(ensemble.members, records):
         slot.load_state_dict(record["state_dict"])

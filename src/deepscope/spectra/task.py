@@ -437,6 +437,16 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
                spectra_loss, config, run_dir, score_fn=spectra_score, meta=full_meta, progress=progress)
 
 
+def trained_model_kwargs(model_kwargs):
+    """A trained classifier's keyword arguments without its pretrained-encoder path.
+
+    That path only mattered at training time: the trained state dict
+    replaces those weights, and the path may not exist where the model is
+    loaded.
+    """
+    return {k: v for k, v in model_kwargs.items() if k != "pretrained"}
+
+
 def load_model(path=None):
     """A trained classifier and its metadata; the shipped one by default.
 
@@ -459,10 +469,7 @@ def load_model(path=None):
     if "grid" not in meta or record["model"] not in CLASSIFIER_MODELS:
         msg = f"{path}: not a spectral classifier checkpoint (model {record['model']!r})"
         raise ModelError(msg)
-    # The pretrained-encoder path only mattered at training time; the trained
-    # state dict replaces those weights, and the path may not exist here.
-    kwargs = {k: v for k, v in record.get("model_kwargs", {}).items() if k != "pretrained"}
-    model = model_from_checkpoint({**record, "model_kwargs": kwargs})
+    model = model_from_checkpoint({**record, "model_kwargs": trained_model_kwargs(record.get("model_kwargs", {}))})
     meta["grid"] = Grid(**meta["grid"])
     return model, meta
 
