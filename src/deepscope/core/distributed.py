@@ -72,6 +72,17 @@ def init_distributed(device):
     return info
 
 
+def _collective(info, values, device, operation):
+    """Run an in-place collective on a few numbers (identity for a single process)."""
+    if not info.enabled:
+        return list(values)
+    import torch
+
+    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+    operation(tensor)
+    return tensor.tolist()
+
+
 def sum_over_ranks(info, values, device):
     """Sum a few numbers over all ranks (identity for a single process).
 
@@ -86,14 +97,9 @@ def sum_over_ranks(info, values, device):
     -------
     list of float
     """
-    if not info.enabled:
-        return list(values)
-    import torch
     import torch.distributed as dist
 
-    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return tensor.tolist()
+    return _collective(info, values, device, dist.all_reduce)
 
 
 def from_primary(info, values, device):
@@ -115,14 +121,9 @@ def from_primary(info, values, device):
     -------
     list of float
     """
-    if not info.enabled:
-        return list(values)
-    import torch
     import torch.distributed as dist
 
-    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
-    dist.broadcast(tensor, src=0)
-    return tensor.tolist()
+    return _collective(info, values, device, lambda tensor: dist.broadcast(tensor, src=0))
 
 
 def sync_buffers(info, module):
