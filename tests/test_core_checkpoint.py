@@ -74,4 +74,4 @@ def test_unknown_model_lists_known_ones():
 def test_every_registered_model_has_a_doc(name):
     from deepscope import registry
 
-    assert registry._MODELS[name].__doc__
+    assert registry._NETWORKS[name].builder.__doc__

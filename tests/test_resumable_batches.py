@@ -13,6 +13,7 @@ import pytest
 
 from deepscope.cli.main import main
 from deepscope.samples import sample_dir
+from deepscope.core.options import BatchOptions
 
 
 def test_killed_galaxy_predict_resumes_without_redoing_parts(tmp_path):
@@ -75,15 +76,15 @@ def test_interrupted_pick_resumes_with_the_remaining_micrographs(tmp_path, monke
 
     monkeypatch.setattr(workflow.PickWriter, "rows", crash_on_second_micrograph)
     with pytest.raises(KeyboardInterrupt):
-        workflow.pick_files([micrographs], picker, 27.0, out, progress=False)
+        workflow.pick_files([micrographs], picker, 27.0, out, options=BatchOptions(progress=False))
     assert sorted(p.name for p in out.glob("*.star")) == ["a.star"]
     done = (out / "a.star").stat().st_mtime_ns
 
     monkeypatch.setattr(workflow.PickWriter, "rows", real_rows)
-    rows, failures = workflow.pick_files([micrographs], picker, 27.0, out, progress=False)
+    rows, failures = workflow.pick_files([micrographs], picker, 27.0, out, options=BatchOptions(progress=False))
     assert not failures and [row["file"] for row in rows] == [str(micrographs / f"{s}.jpg") for s in "abc"]
     assert (out / "a.star").stat().st_mtime_ns == done
     assert sorted(p.name for p in out.iterdir()) == ["a.star", "b.star", "c.star"]
     # A different threshold is a different job: everything is picked again.
-    workflow.pick_files([micrographs], picker, 27.0, out, threshold=0.9, progress=False)
+    workflow.pick_files([micrographs], picker, 27.0, out, threshold=0.9, options=BatchOptions(progress=False))
     assert (out / "a.star").stat().st_mtime_ns != done

@@ -43,5 +43,22 @@ class BatchError(DeepscopeError):
         super().__init__("\n".join(lines))
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type when it has none.
+
+    Third-party errors (astropy, pyarrow, torch) often run over several lines;
+    a user sees one.
+
+    Examples
+    --------
+    >>> first_line(ValueError("bad header\\nmore detail"))
+    'bad header'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class NoPicksWarning(UserWarning):
     """A micrograph produced no particle picks."""

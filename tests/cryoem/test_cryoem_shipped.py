@@ -6,6 +6,7 @@ import pytest
 from deepscope.core.report import Report
 from deepscope.cryoem.demo import add_demo_section
 from deepscope.cryoem.task import Picker
+from deepscope.core.options import BatchOptions
 
 # Never used in training, validation or tuning of the shipped model (fold A of
 # the two-fold evaluation in src/deepscope/cryoem/README.md).
@@ -36,7 +37,7 @@ def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
     root = cryoem_dir / "empiar10017"
     picker = Picker.from_checkpoint()
     rows, failures = pick_files([root / "micrographs" / f"{s}.jpg" for s in HELD_OUT], picker, 108.0, tmp_path,
-                                progress=False)
+                                options=BatchOptions(progress=False))
     assert not failures and len(rows) == 3
     truth = {s: t for s, t in load_pick_set(root / "particles", what="truth").items() if s in HELD_OUT}
     result = evaluate_pick_sets(load_pick_set(tmp_path), truth, 108.0)

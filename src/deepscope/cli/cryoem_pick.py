@@ -21,14 +21,15 @@ Example:
 """
 
 
-from deepscope.cli.batch_options import add_batch_args
+from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg, add_threads_arg,
+                                   batch_options_from_args)
 
 
 def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="micrograph files, directories or .tar shards")
     parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels")
     parser.add_argument("--out", required=True, help="output directory for <stem>.star files")
-    parser.add_argument("--model", help="checkpoint or run directory (default: the shipped model)")
+    add_model_arg(parser, "cryoem")
     parser.add_argument("--threshold", type=float, help="minimum pick score (default: tuned at training)")
     parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8],
                         help="test-time views averaged (default: the model's; more views: slower, smoother maps)")
@@ -36,18 +37,18 @@ def add_args(parser):
                         help="contrast enhancement (auto: on for MRC/TIFF, off for JPEG/PNG)")
     parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability)")
     parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png with the picks")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    add_device_arg(parser)
+    add_threads_arg(parser)
     add_batch_args(parser, "micrographs")
 
 
 def main(args):
-    from pathlib import Path
-
     import torch
 
     from deepscope.cryoem.task import Picker
     from deepscope.cryoem.workflow import pick_files
     from deepscope.errors import BatchError, InputError
+    from deepscope.registry import resolve_model
 
     if args.diameter <= 0:
         msg = f"--diameter must be positive, got {args.diameter}"
@@ -57,13 +58,12 @@ def main(args):
         raise InputError(msg)
     if args.threads:
         torch.set_num_threads(args.threads)
-    picker = Picker.from_checkpoint(Path(args.model) if args.model else None)
+    picker = Picker.from_checkpoint(resolve_model(args.model, "cryoem"))
     if args.augment:
         picker.augment = args.augment
     rows, failures = pick_files(args.inputs, picker, args.diameter, args.out, threshold=args.threshold,
-                                enhance=args.enhance, masks=args.masks, overlays=args.overlays, catalog=args.catalog,
-                                path_column=args.path_column, read_threads=args.read_threads, workers=args.workers,
-                                scheduler=args.scheduler)
+                                enhance=args.enhance, masks=args.masks, overlays=args.overlays,
+                                options=batch_options_from_args(args))
     for row in rows:
         print(f"{row['file']}\t{row['n_picks']} picks\t{row['star']}")
     if failures:

@@ -18,7 +18,8 @@ examples:
 """
 
 
-from deepscope.cli.batch_options import add_batch_args
+from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg, add_threads_arg,
+                                   batch_options_from_args)
 
 # galaxy.predict.PARTITION_SIZE, written out so that --help imports no numerical library.
 PARTITION_SIZE = 1024
@@ -28,17 +29,13 @@ def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="cutout files, directories or .tar shards")
     parser.add_argument("--out", required=True, metavar="PRED.csv",
                         help="output table (.csv or .parquet), or a directory for Parquet parts")
-    parser.add_argument("--model", metavar="NAME_OR_RUN_DIR",
-                        help="shipped model name (galaxy_bars, galaxy_morphology), run directory or "
-                             ".pt file (default: the shipped bar model)")
-    parser.add_argument("--batch-size", type=int, default=512, help="cutouts per forward pass (default 512)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    add_batch_args(parser, "cutouts", PARTITION_SIZE)
+    add_model_arg(parser, "galaxy")
+    add_device_arg(parser)
+    add_threads_arg(parser)
+    add_batch_args(parser, "cutouts", PARTITION_SIZE, batch_size=512)
 
 
 def main(args):
     from deepscope.galaxy.predict import predict_galaxies
 
-    predict_galaxies(args.inputs, args.out, model=args.model, catalog=args.catalog, path_column=args.path_column,
-                     batch_size=args.batch_size, partition_size=args.partition_size, read_threads=args.read_threads,
-                     threads=args.threads, workers=args.workers, scheduler=args.scheduler)
+    predict_galaxies(args.inputs, args.out, model=args.model, options=batch_options_from_args(args))

@@ -45,7 +45,20 @@ COMMANDS = {
         "evaluate": "cryoem_evaluate",
     },
 }
-TOP_LEVEL = {"demo": "demo", "doctor": "doctor"}
+TOP_LEVEL = {"demo": "demo", "models": "models", "doctor": "doctor"}
+DESCRIPTION = """\
+deepscope: deep learning for telescope and microscope data.
+
+Three pipelines share one core: galaxy bars in SDSS colour cutouts (galaxy),
+MK classification of stellar spectra (spectra) and cryo-EM particle picking
+(cryoem). Trained models ship inside the package, so every command predicts
+offline right after install.
+
+examples:
+  deepscope demo --out demo_out
+  deepscope models
+  deepscope galaxy predict --help
+"""
 DOMAIN_HELP = {
     "galaxy": "galaxy bar detection in SDSS colour cutouts",
     "spectra": "MK classification of stellar spectra",
@@ -53,12 +66,26 @@ DOMAIN_HELP = {
 }
 
 
-def _add_command(subparsers, name, module_name):
+def _logging_options(suppress):
+    """A parent parser with -v/-q, so they are accepted before or after any command.
+
+    On sub-commands the defaults are suppressed, so a flag given earlier on
+    the line is not reset by a sub-command that does not repeat it.
+    """
+    parent = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if suppress else False
+    parent.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging on stderr")
+    parent.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="warnings and errors only, no progress bars")
+    return parent
+
+
+def _add_command(subparsers, name, module_name, logging_options):
     module = importlib.import_module(f"deepscope.cli.{module_name}")
     doc = module.__doc__ or ""
     parser = subparsers.add_parser(
         name, help=doc.strip().splitlines()[0] if doc else None, description=doc,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[logging_options],
     )
     module.add_args(parser)
     parser.set_defaults(_command=module)
@@ -72,21 +99,21 @@ def build_parser():
     argparse.ArgumentParser
     """
     parser = argparse.ArgumentParser(
-        prog="deepscope", description=sys.modules["deepscope"].__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="deepscope", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_logging_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"deepscope {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    logging_options = _logging_options(suppress=True)
     top = parser.add_subparsers(title="commands", metavar="COMMAND")
     for domain, commands in COMMANDS.items():
-        domain_parser = top.add_parser(domain, help=DOMAIN_HELP[domain], description=DOMAIN_HELP[domain])
+        domain_parser = top.add_parser(domain, help=DOMAIN_HELP[domain], description=DOMAIN_HELP[domain],
+                                       parents=[logging_options])
         sub = domain_parser.add_subparsers(title=f"{domain} commands", metavar="COMMAND")
         domain_parser.set_defaults(_parser=domain_parser)
         for name, module_name in commands.items():
-            _add_command(sub, name, module_name)
+            _add_command(sub, name, module_name, logging_options)
     for name, module_name in TOP_LEVEL.items():
-        _add_command(top, name, module_name)
+        _add_command(top, name, module_name, logging_options)
     return parser
 
 

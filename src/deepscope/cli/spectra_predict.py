@@ -18,9 +18,9 @@ example:
 """
 
 
-from deepscope.cli.batch_options import add_batch_args
+from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg, add_threads_arg,
+                                   batch_options_from_args)
 
-# spectra.workflow.PARTITION_SIZE, written out so that --help imports no numerical library.
 PARTITION_SIZE = 1024
 
 
@@ -28,15 +28,13 @@ def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="spectrum files, directories or .tar shards")
     parser.add_argument("--out", required=True, metavar="PRED.csv",
                         help="output table (.csv or .parquet), or a directory for Parquet parts")
-    parser.add_argument("--model", metavar="RUN_DIR_OR_PT", help="trained model (default: the shipped one)")
-    parser.add_argument("--batch-size", type=int, default=512, help="spectra per forward pass (default 512)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    add_batch_args(parser, "spectra", PARTITION_SIZE)
+    add_model_arg(parser, "spectra")
+    add_device_arg(parser)
+    add_threads_arg(parser)
+    add_batch_args(parser, "spectra", PARTITION_SIZE, batch_size=512)
 
 
 def main(args):
     from deepscope.spectra.workflow import predict_spectra
 
-    predict_spectra(args.inputs, args.out, model=args.model, catalog=args.catalog, path_column=args.path_column,
-                    batch_size=args.batch_size, partition_size=args.partition_size, read_threads=args.read_threads,
-                    threads=args.threads, workers=args.workers, scheduler=args.scheduler)
+    predict_spectra(args.inputs, args.out, model=args.model, options=batch_options_from_args(args))

@@ -175,7 +175,9 @@ def sha256(path):
 
 def shipped_weights_dir():
     """Directory of the pretrained weights that ship inside the package."""
-    return Path(__file__).resolve().parent.parent / "weights"
+    from deepscope.registry import weights_dir
+
+    return weights_dir()
 
 
 def shipped_checkpoint(name):

@@ -183,7 +183,10 @@ def _dask_checks(distributed, scheduler, timeout, check_local):
 
 
 def shipped_models(folder=None):
-    """Check the shipped weights against their recorded SHA-256 sums.
+    """Check the registered shipped weights against their recorded SHA-256 sums.
+
+    The names come from the registry (:func:`deepscope.registry.list_weights`),
+    the same table that ``--model NAME`` and ``deepscope models`` read.
 
     Parameters
     ----------
@@ -194,28 +197,33 @@ def shipped_models(folder=None):
     -------
     dict
         File name -> ``{"status", "size", "model"}``; status is ``ok``,
-        ``MISMATCH``, ``missing`` (listed but absent) or ``unlisted``
-        (present but without a recorded sum).
+        ``MISMATCH``, ``missing`` (registered or listed but absent) or
+        ``unlisted`` (present but without a recorded sum); model is the
+        registered name and the network the checkpoint builds.
     """
+    from deepscope.registry import list_weights
+
     folder = Path(folder) if folder is not None else shipped_weights_dir()
     sums_path = folder / SUMS_NAME
     sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
-    names = sorted(set(sums) | {p.name for p in folder.glob("*.pt")})
+    registered = {w.file: w.name for w in list_weights()}
+    names = sorted(set(registered) | set(sums) | {p.name for p in folder.glob("*.pt")})
     found = {}
     for name in names:
         path = folder / name
+        label = registered.get(name, "unregistered")
         if not path.is_file():
-            found[name] = {"status": "missing", "size": None, "model": None}
+            found[name] = {"status": "missing", "size": None, "model": label}
             continue
         if name not in sums:
             status = "unlisted"
         else:
             status = "ok" if sha256(path) == sums[name] else "MISMATCH"
         try:
-            model = load_checkpoint(path)["model"]
+            arch = load_checkpoint(path)["model"]
         except ModelError:
-            model = "unreadable"
-        found[name] = {"status": status, "size": path.stat().st_size, "model": model}
+            arch = "unreadable"
+        found[name] = {"status": status, "size": path.stat().st_size, "model": f"{label} ({arch})"}
     return found
 
 

@@ -276,8 +276,7 @@ def describe_job(command, stream, model_path, partition_size, **options):
     }
 
 
-def run_batch(stream, predictor, store, partition_size, batch_size, read_threads=2, workers=None,
-              scheduler=None, progress=True, desc="predict"):
+def run_batch(stream, predictor, store, options, desc="predict"):
     """Run a batch job to the end on the requested cluster; collect its failures.
 
     Parameters
@@ -285,13 +284,11 @@ def run_batch(stream, predictor, store, partition_size, batch_size, read_threads
     stream : InputStream
     predictor : object
     store : PartStore
-    partition_size, batch_size, read_threads : int
-    workers : int, optional
-        Local Dask worker processes (see :func:`~deepscope.core.cluster.dask_client`).
-    scheduler : str, optional
-        Address of an existing Dask scheduler.
-    progress : bool
+    options : BatchOptions
+        Partition and batch sizes, read threads and the cluster
+        (``workers`` or ``scheduler``, see :func:`~deepscope.core.cluster.dask_client`).
     desc : str
+        Progress bar label.
 
     Returns
     -------
@@ -300,13 +297,13 @@ def run_batch(stream, predictor, store, partition_size, batch_size, read_threads
         including partitions finished by an earlier, interrupted run. The
         caller then calls ``store.finish()``.
     """
-    with dask_client(workers, scheduler) as client:
-        run_partitioned(stream, predictor, store, partition_size, batch_size, read_threads, client, progress, desc)
+    with dask_client(options.workers, options.scheduler) as client:
+        run_partitioned(stream, predictor, store, options.partition_size, options.batch_size, options.read_threads,
+                        client, options.progress, desc)
     return stream.failures + store.failures()
 
 
-def predict_to_table(stream, predictor, out, job, partition_size, batch_size, read_threads=2, workers=None,
-                     scheduler=None, progress=True, desc="predict"):
+def predict_to_table(stream, predictor, out, job, options, desc="predict"):
     """What a predict command runs: rows into a table or a directory of parts.
 
     Parameters
@@ -318,11 +315,9 @@ def predict_to_table(stream, predictor, out, job, partition_size, batch_size, re
         (see :meth:`PartStore.for_table`).
     job : dict
         From :func:`describe_job`: a rerun of the same job resumes.
-    partition_size, batch_size, read_threads : int
-    workers : int, optional
-    scheduler : str, optional
-    progress : bool
+    options : BatchOptions
     desc : str
+        Progress bar label.
 
     Returns
     -------
@@ -335,8 +330,7 @@ def predict_to_table(stream, predictor, out, job, partition_size, batch_size, re
         After writing the good rows, if some inputs could not be read.
     """
     store = PartStore.for_table(out, job)
-    failures = run_batch(stream, predictor, store, partition_size, batch_size, read_threads, workers, scheduler,
-                         progress, desc)
+    failures = run_batch(stream, predictor, store, options, desc)
     count = store.finish()
     if count:
         log.info("wrote %d rows to %s", count, out)

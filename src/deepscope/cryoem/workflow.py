@@ -118,7 +118,7 @@ def _check_unique_stems(stream):
 
 
 def pick_files(inputs, picker, diameter, out_dir, threshold=None, enhance="auto", masks=False, overlays=False,
-               catalog=None, path_column="file", read_threads=2, workers=None, scheduler=None, progress=True):
+               options=None):
     """Pick every micrograph and write ``out_dir/<stem>.star``.
 
     One micrograph is one partition: a run killed part-way and restarted
@@ -139,18 +139,9 @@ def pick_files(inputs, picker, diameter, out_dir, threshold=None, enhance="auto"
     enhance : {"auto", "on", "off"}
     masks, overlays : bool
         Also write ``<stem>_mask.png`` / ``<stem>_overlay.png`` (working scale).
-    catalog : str or Path, optional
-        CSV, Parquet or FITS table listing more micrographs.
-    path_column : str
-        Catalogue column with the paths.
-    read_threads : int
-        Decoding threads per process.
-    workers : int, optional
-        Run on a local Dask cluster of this many worker processes.
-    scheduler : str, optional
-        Run on the existing Dask cluster at this address (its workers must
-        see ``out_dir`` at the same path).
-    progress : bool
+    options : BatchOptions, optional
+        Inputs, read threads and cluster (on an existing cluster the workers
+        must see ``out_dir`` at the same path); one micrograph per partition.
 
     Returns
     -------
@@ -163,15 +154,19 @@ def pick_files(inputs, picker, diameter, out_dir, threshold=None, enhance="auto"
     InputError
         If two inputs share a stem.
     """
-    from deepscope.core.cluster import check_cluster_options
+    import dataclasses
+
     from deepscope.core.files import check_writable
     from deepscope.core.inference import describe_job, run_batch
+    from deepscope.core.options import BatchOptions
     from deepscope.core.parts import PartStore
     from deepscope.core.sources import InputStream
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
 
-    check_cluster_options(workers, scheduler)
-    stream = InputStream(inputs, MICROGRAPH_SUFFIXES, catalog, path_column)
+    # One micrograph is a partition and a batch: a kill loses at most one.
+    options = dataclasses.replace(options or BatchOptions(), partition_size=1, batch_size=1)
+    options.check()
+    stream = InputStream(inputs, MICROGRAPH_SUFFIXES, options.catalog, options.path_column)
     _check_unique_stems(stream)
     out_dir = check_writable(out_dir, is_dir=True)
     job = describe_job("cryoem pick", stream, picker.checkpoint, 1, diameter=diameter, threshold=threshold,
@@ -179,7 +174,7 @@ def pick_files(inputs, picker, diameter, out_dir, threshold=None, enhance="auto"
     # The STAR files are the results; the parts only record which are done.
     store = PartStore(out_dir / ".deepscope-pick", job, keep=False)
     writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays)
-    failures = run_batch(stream, writer, store, 1, 1, read_threads, workers, scheduler, progress, desc="pick")
+    failures = run_batch(stream, writer, store, options, desc="pick")
     rows = [row for table in store.iter_tables() for row in table.to_dict("records")]
     store.finish()
     return rows, failures

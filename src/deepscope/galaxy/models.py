@@ -6,7 +6,7 @@ and return one logit per class (``n_classes`` of them).
 
 from torch import nn
 
-from deepscope.registry import register_model
+from deepscope.registry import register_model, register_weights
 
 # Fixed input scaling (instead of dataset statistics) so that predicting needs
 # nothing but the checkpoint: SDSS cutouts are mostly dark sky near 0.
@@ -108,3 +108,15 @@ def barnet(n_classes=2, input_size=64, width=16, dropout=0.2):
         nn.Dropout(dropout),
         nn.Linear(8 * w, n_classes),
     )
+
+
+register_weights(
+    name="galaxy_bars", domain="galaxy", arch="barnet", file="galaxy_bars.pt", default=True,
+    trained_on="sdss_gz2_bars train split (GZ2 bar fraction >= 0.8 vs 0)",
+    figure="test split: ROC-AUC 0.903; size-matched subset accuracy 0.784, ROC-AUC 0.875",
+)
+register_weights(
+    name="galaxy_morphology", domain="galaxy", arch="barnet", file="galaxy_morphology.pt",
+    trained_on="sdss_gz_ellip_spiral train split (elliptical vs spiral)",
+    figure="test split: accuracy 0.943, ROC-AUC 0.991",
+)

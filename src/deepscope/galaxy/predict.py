@@ -1,7 +1,7 @@
 """Predict on galaxy cutouts: one row per good input, bad inputs listed, resumable."""
 
-from deepscope.core.cluster import check_cluster_options
 from deepscope.core.inference import describe_job, predict_to_table
+from deepscope.core.options import BatchOptions
 from deepscope.core.sources import InputStream
 from deepscope.galaxy.classifier import GalaxyClassifier, resolve_model_path
 from deepscope.galaxy.io import GALAXY_SUFFIXES
@@ -11,9 +11,7 @@ from deepscope.galaxy.io import GALAXY_SUFFIXES
 PARTITION_SIZE = 1024
 
 
-def predict_galaxies(inputs, out_path, model=None, catalog=None, path_column="file", batch_size=512,
-                     partition_size=PARTITION_SIZE, read_threads=2, threads=None, workers=None, scheduler=None,
-                     progress=True):
+def predict_galaxies(inputs, out_path, model=None, options=None):
     """Classify cutouts and write the predictions.
 
     A run killed part-way and restarted with the same arguments skips the
@@ -30,24 +28,9 @@ def predict_galaxies(inputs, out_path, model=None, catalog=None, path_column="fi
     model : str, optional
         Shipped model name, run directory or checkpoint (default: the
         shipped bar model).
-    catalog : str or Path, optional
-        CSV, Parquet or FITS table listing more inputs.
-    path_column : str
-        Catalogue column with the paths (relative to the catalogue).
-    batch_size : int
-        Cutouts per forward pass.
-    partition_size : int
-        Cutouts per partition.
-    read_threads : int
-        Decoding threads per process.
-    threads : int, optional
-        Torch CPU threads in process (default: torch's choice); Dask
-        workers use their own thread count.
-    workers : int, optional
-        Run on a local Dask cluster of this many worker processes.
-    scheduler : str, optional
-        Run on the existing Dask cluster at this address.
-    progress : bool
+    options : BatchOptions, optional
+        Inputs, batching and cluster (default: :class:`BatchOptions` with
+        :data:`PARTITION_SIZE`).
 
     Returns
     -------
@@ -62,12 +45,12 @@ def predict_galaxies(inputs, out_path, model=None, catalog=None, path_column="fi
     """
     import torch
 
-    check_cluster_options(workers, scheduler)
-    if threads:
-        torch.set_num_threads(threads)
-    stream = InputStream(inputs, GALAXY_SUFFIXES, catalog, path_column)
+    options = options or BatchOptions(partition_size=PARTITION_SIZE)
+    options.check()
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column)
     model_path = resolve_model_path(model)
     classifier = GalaxyClassifier.load(model_path)
-    job = describe_job("galaxy predict", stream, model_path, partition_size)
-    return predict_to_table(stream, classifier, out_path, job, partition_size, batch_size, read_threads, workers,
-                            scheduler, progress, desc="galaxy predict")
+    job = describe_job("galaxy predict", stream, model_path, options.partition_size)
+    return predict_to_table(stream, classifier, out_path, job, options, desc="galaxy predict")

@@ -130,9 +130,7 @@ class SpectraPredictor:
 PARTITION_SIZE = 1024
 
 
-def predict_spectra(inputs, out, model=None, catalog=None, path_column="file", batch_size=512,
-                    partition_size=PARTITION_SIZE, read_threads=2, threads=None, workers=None, scheduler=None,
-                    progress=True):
+def predict_spectra(inputs, out, model=None, options=None):
     """Classify spectrum files and write one row per readable file.
 
     A run killed part-way and restarted with the same arguments skips the
@@ -146,19 +144,9 @@ def predict_spectra(inputs, out, model=None, catalog=None, path_column="file", b
         ``.csv`` or ``.parquet``, or a directory to receive Parquet parts.
     model : str or Path, optional
         Checkpoint or run directory; the shipped model by default.
-    catalog : str or Path, optional
-        CSV, Parquet or FITS table listing more inputs.
-    path_column : str
-        Catalogue column with the paths (relative to the catalogue).
-    batch_size, partition_size, read_threads : int
-        Spectra per forward pass, per partition; reading threads per process.
-    threads : int, optional
-        torch CPU threads in process (Dask workers use their own count).
-    workers : int, optional
-        Run on a local Dask cluster of this many worker processes.
-    scheduler : str, optional
-        Run on the existing Dask cluster at this address.
-    progress : bool
+    options : BatchOptions, optional
+        Inputs, batching and cluster (default: :class:`BatchOptions` with
+        :data:`PARTITION_SIZE`).
 
     Returns
     -------
@@ -172,21 +160,20 @@ def predict_spectra(inputs, out, model=None, catalog=None, path_column="file", b
     """
     import torch
 
-    from deepscope.core.checkpoint import shipped_checkpoint
-    from deepscope.core.cluster import check_cluster_options
     from deepscope.core.inference import describe_job, predict_to_table
+    from deepscope.core.options import BatchOptions
     from deepscope.core.sources import InputStream
-    from deepscope.spectra.task import SHIPPED_NAME
+    from deepscope.registry import resolve_model
 
-    check_cluster_options(workers, scheduler)
-    stream = InputStream(inputs, DIRECTORY_SUFFIXES, catalog, path_column)
-    if threads:
-        torch.set_num_threads(threads)
-    model_path = model if model is not None else shipped_checkpoint(SHIPPED_NAME)
+    options = options or BatchOptions(partition_size=PARTITION_SIZE)
+    options.check()
+    stream = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    model_path = resolve_model(model, "spectra")
     predictor = SpectraPredictor(*load_model(model_path))
-    job = describe_job("spectra predict", stream, model_path, partition_size)
-    return predict_to_table(stream, predictor, out, job, partition_size, batch_size, read_threads, workers,
-                            scheduler, progress, desc="classify")
+    job = describe_job("spectra predict", stream, model_path, options.partition_size)
+    return predict_to_table(stream, predictor, out, job, options, desc="classify")
 
 
 def _figures(report, name, detail):

@@ -1,0 +1,31 @@
+"""List the registered networks and the trained weights that ship with deepscope.
+
+Networks are what `<domain> train --arch` accepts; shipped weights are what
+every `--model NAME` accepts (a run directory or a .pt file works too).
+Each shipped model is listed with what it was trained on and its measured
+held-out figure; its file is checked against the recorded SHA-256.
+
+example:
+  deepscope models
+  deepscope models --domain spectra
+"""
+
+
+def add_args(parser):
+    parser.add_argument("--domain", choices=["galaxy", "spectra", "cryoem"],
+                        help="only this pipeline's networks and weights (default: all three)")
+
+
+def main(args):
+    from deepscope.registry import DOMAINS, list_models, list_weights
+
+    for domain in [args.domain] if args.domain else DOMAINS:
+        print(f"{domain}")
+        print(f"  networks (train --arch): {', '.join(list_models(domain, trainable=True))}")
+        for entry in list_weights(domain):
+            default = "  [default]" if entry.default else ""
+            print(f"  {entry.name}{default}")
+            print(f"    network:    {entry.arch}")
+            print(f"    file:       weights/{entry.file} (SHA-256 {(entry.sha256 or 'not recorded')[:16]}...)")
+            print(f"    trained on: {entry.trained_on}")
+            print(f"    measured:   {entry.figure}")

@@ -1,0 +1,116 @@
+"""Options that several commands share, spelled and explained the same everywhere.
+
+Every command that runs a network takes ``--model`` (a shipped name, a run
+directory or a ``.pt`` file), ``--device`` and ``--threads``; every command
+that reads a frame that may be upside down takes ``--flip-y HEIGHT``; every
+batch command takes the input and cluster options of :func:`add_batch_args`.
+This module imports nothing heavy, so ``--help`` stays fast.
+"""
+
+# Shipped weights per domain, written out so that --help imports no torch;
+# tests check this against the registry (deepscope.registry.list_weights).
+SHIPPED_NAMES = {
+    "galaxy": ("galaxy_bars", "galaxy_morphology"),
+    "spectra": ("spectra_mk",),
+    "cryoem": ("cryoem_empiar10017",),
+}
+
+
+def add_model_arg(parser, domain, default_help=None):
+    """Add ``--model NAME_OR_PATH`` naming the domain's shipped weights.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    domain : str
+    default_help : str, optional
+        What happens without ``--model``; by default the domain's first
+        shipped model is used.
+    """
+    names = SHIPPED_NAMES[domain]
+    parser.add_argument(
+        "--model", metavar="NAME_OR_PATH",
+        help=f"shipped model ({', '.join(names)}), run directory or .pt checkpoint "
+             f"(default: {default_help or names[0]}; list them with 'deepscope models')")
+
+
+def add_device_arg(parser):
+    """Add ``--device`` (default cpu)."""
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        help="cpu, cuda or cuda:N; cuda fails with a clear error where no GPU is found (default cpu)")
+
+
+def add_threads_arg(parser):
+    """Add ``--threads`` (default 0: all cores)."""
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="torch CPU threads in this process (default 0: all cores)")
+
+
+def add_flip_y_arg(parser, what="coordinates", flag="--flip-y"):
+    """Add a ``--flip-y HEIGHT`` option: y -> HEIGHT - 1 - y for a frame stored upside down.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    what : str
+        What is flipped, for the help text.
+    flag : str
+        The option's name, when one command flips two things.
+    """
+    parser.add_argument(flag, type=int, metavar="HEIGHT",
+                        help=f"{what} are upside down in a micrograph HEIGHT pixels tall: y -> HEIGHT-1-y "
+                             "(default: not flipped)")
+
+
+def add_batch_args(parser, noun, partition_size=None, batch_size=None):
+    """Add --catalog, --path-column, --read-threads, --workers, --scheduler (and sizes).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    noun : str
+        What one input is, plural, for the help text (``"cutouts"``).
+    partition_size : int, optional
+        Default of ``--partition-size``; the option is left out when None
+        (cryo-EM picks one micrograph per partition).
+    batch_size : int, optional
+        Default of ``--batch-size``; left out when None.
+    """
+    group = parser.add_argument_group("inputs and scaling out")
+    group.add_argument("--catalog", metavar="TABLE", help=f"CSV, Parquet or FITS table listing {noun} (default: none)")
+    group.add_argument("--path-column", default="file", help="catalogue column with the paths (default file)")
+    if partition_size is not None:
+        group.add_argument("--partition-size", type=int, default=partition_size,
+                           help=f"{noun} per partition: the unit of resuming and of Dask tasks "
+                                f"(default {partition_size})")
+    if batch_size is not None:
+        group.add_argument("--batch-size", type=int, default=batch_size,
+                           help=f"{noun} per forward pass (default {batch_size})")
+    group.add_argument("--read-threads", type=int, default=2, help="file-reading threads per process (default 2)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="run on a local Dask cluster of N processes (default: in this process)")
+    group.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (default: none)")
+
+
+def batch_options_from_args(args):
+    """The :class:`~deepscope.core.options.BatchOptions` of a parsed batch command.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From a parser given :func:`add_batch_args`, :func:`add_threads_arg`
+        and :func:`add_device_arg`.
+
+    Returns
+    -------
+    deepscope.core.options.BatchOptions
+    """
+    from deepscope.core.options import BatchOptions
+
+    defaults = BatchOptions()
+    return BatchOptions(
+        catalog=args.catalog, path_column=args.path_column,
+        partition_size=getattr(args, "partition_size", defaults.partition_size),
+        batch_size=getattr(args, "batch_size", defaults.batch_size), read_threads=args.read_threads,
+        threads=args.threads or None, device=args.device, workers=args.workers, scheduler=args.scheduler,
+    )

@@ -1,0 +1,56 @@
+"""Options that travel together through every batch command, as one dataclass.
+
+``galaxy predict``, ``spectra predict`` and ``cryoem pick`` share how inputs
+are listed, cut into partitions, decoded and spread over a cluster; the
+command line builds one :class:`BatchOptions` and the library passes it on
+whole instead of a chain of positional arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepscope.errors import InputError
+
+
+@dataclass
+class BatchOptions:
+    """How a batch job reads its inputs and where it runs."""
+
+    catalog: str | Path | None = None  # CSV, Parquet or FITS table listing more inputs
+    path_column: str = "file"  # catalogue column with the paths, relative to the catalogue
+    partition_size: int = 1024  # inputs per partition: the unit of resuming and of Dask tasks
+    batch_size: int = 512  # inputs per forward pass
+    read_threads: int = 2  # file-decoding threads per process (decoders release the GIL)
+    threads: int | None = None  # torch CPU threads in process; None keeps torch's default (all cores)
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"; cuda fails loudly if absent
+    workers: int | None = None  # local Dask cluster of this many worker processes
+    scheduler: str | None = None  # address of an existing Dask scheduler
+    progress: bool = True  # progress bar on stderr
+
+    def check(self) -> None:
+        """Refuse inconsistent options before any work.
+
+        Raises
+        ------
+        InputError
+
+        Examples
+        --------
+        >>> BatchOptions(batch_size=0).check()
+        Traceback (most recent call last):
+        ...
+        deepscope.errors.InputError: --batch-size must be at least 1, got 0
+        """
+        from deepscope.core.cluster import check_cluster_options
+
+        for flag, value in (("--batch-size", self.batch_size), ("--partition-size", self.partition_size),
+                            ("--read-threads", self.read_threads)):
+            if value < 1:
+                msg = f"{flag} must be at least 1, got {value}"
+                raise InputError(msg)
+        if self.threads is not None and self.threads < 0:
+            msg = f"--threads must be 0 (all cores) or more, got {self.threads}"
+            raise InputError(msg)
+        check_cluster_options(self.workers, self.scheduler)
