@@ -75,3 +75,10 @@ def test_arch_of_the_domain_passes():
         for name in list_models(domain, trainable=True):
             check_arch(name, domain)
     check_arch(None, "galaxy")
+
+
+def test_cli_help_lists_the_trainable_networks_of_the_registry():
+    from deepscope.cli.options import TRAINABLE_NETWORKS
+
+    for domain in DOMAINS:
+        assert list(TRAINABLE_NETWORKS[domain]) == list_models(domain, trainable=True)

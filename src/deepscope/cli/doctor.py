@@ -12,7 +12,7 @@ example:
 
 
 def add_args(parser):
-    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to connect to (tcp://host:port)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to connect to, tcp://host:port (default: none, only the local checks)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the scheduler (default 5)")
     parser.add_argument("--check-dask-local", action="store_true",
                         help="also start a one-worker local Dask cluster (takes a few seconds)")

@@ -15,6 +15,15 @@ SHIPPED_NAMES = {
     "cryoem": ("cryoem_empiar10017",),
 }
 
+# Networks that `<domain> train --arch` accepts, written out for the same reason.
+TRAINABLE_NETWORKS = {
+    "galaxy": ("abraham2018", "barnet"),
+    "spectra": ("spectra_ae_classifier", "spectra_ann", "spectra_cnn"),
+    "cryoem": ("cryoem_unet", "cryoem_unet_joint", "cryoem_unet_regions"),
+}
+DEVICE_HELP = "cpu, cuda or cuda:N; cuda fails with a clear error where no GPU is found (default cpu)"
+THREADS_HELP = "torch CPU threads in this process (default 0: all cores)"
+
 
 def add_model_arg(parser, domain, default_help=None):
     """Add ``--model NAME_OR_PATH`` naming the domain's shipped weights.
@@ -36,14 +45,12 @@ def add_model_arg(parser, domain, default_help=None):
 
 def add_device_arg(parser):
     """Add ``--device`` (default cpu)."""
-    parser.add_argument("--device", default="cpu", metavar="DEVICE",
-                        help="cpu, cuda or cuda:N; cuda fails with a clear error where no GPU is found (default cpu)")
+    parser.add_argument("--device", default="cpu", metavar="DEVICE", help=DEVICE_HELP)
 
 
 def add_threads_arg(parser):
     """Add ``--threads`` (default 0: all cores)."""
-    parser.add_argument("--threads", type=int, default=0, metavar="N",
-                        help="torch CPU threads in this process (default 0: all cores)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N", help=THREADS_HELP)
 
 
 def add_flip_y_arg(parser, what="coordinates", flag="--flip-y"):

@@ -2,6 +2,7 @@
 
 import logging
 
+from deepscope.cli.options import DEVICE_HELP, THREADS_HELP, TRAINABLE_NETWORKS
 from deepscope.config import resolve_config
 
 
@@ -31,17 +32,21 @@ def add_train_args(parser, defaults):
     parser : argparse.ArgumentParser
     defaults : deepscope.config.TrainConfig
     """
+    # Options default to None so that a --config YAML applies where the command line is silent.
+    networks = next((names for names in TRAINABLE_NETWORKS.values() if defaults.model in names), (defaults.model,))
     group = parser.add_argument_group("training")
-    group.add_argument("--arch", help=f"registered network (default {defaults.model}; see list in --help of 'deepscope')")
-    group.add_argument("--config", help="YAML file of training settings (overridden by options)")
+    group.add_argument("--arch", metavar="NETWORK",
+                       help=f"network to train: {', '.join(networks)} (default {defaults.model})")
+    group.add_argument("--config", metavar="YAML",
+                       help="YAML file of training settings, overridden by options (default: none)")
     group.add_argument("--epochs", type=int, help=f"maximum epochs (default {defaults.epochs})")
     group.add_argument("--batch-size", type=int, help=f"batch size per process (default {defaults.batch_size})")
     group.add_argument("--lr", type=float, help=f"learning rate (default {defaults.lr})")
     group.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {defaults.patience})")
     group.add_argument("--val-fraction", type=float, help=f"validation share (default {defaults.val_fraction})")
     group.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
-    group.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
-    group.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    group.add_argument("--device", metavar="DEVICE", help=DEVICE_HELP)
+    group.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     group.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0)")
     group.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
 

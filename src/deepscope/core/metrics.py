@@ -28,25 +28,18 @@ def precision_recall_table(y_true, y_pred, class_names):
     (50.0, 66.67)
     """
     import pandas as pd
+    from sklearn.metrics import precision_recall_fscore_support
 
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    rows = {}
-    for index, name in enumerate(class_names):
-        predicted = np.sum(y_pred == index)
-        actual = np.sum(y_true == index)
-        hits = np.sum((y_pred == index) & (y_true == index))
-        rows[name] = {
-            "Precision %": 100.0 * hits / predicted if predicted else float("nan"),
-            "Recall %": 100.0 * hits / actual if actual else float("nan"),
-            "Number in sample": int(actual),
-        }
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    weights = table["Number in sample"].to_numpy()
-    average = {
-        col: float(np.nansum(table[col].to_numpy() * weights) / max(weights.sum(), 1))
-        for col in ("Precision %", "Recall %")
-    }
-    table.loc["Average"] = {**average, "Number in sample": int(weights.sum())}
+    labels = np.arange(len(class_names))
+    # zero_division=nan: a class never predicted has no precision, not a precision of 0.
+    precision, recall, _, support = precision_recall_fscore_support(
+        np.asarray(y_true, int), np.asarray(y_pred, int), labels=labels, zero_division=np.nan)
+    table = pd.DataFrame({"Precision %": 100.0 * precision, "Recall %": 100.0 * recall,
+                          "Number in sample": support.astype(int)}, index=list(class_names))
+    # Support-weighted like the paper's "Average" row; a class without a value does not count.
+    average = {col: float(np.nansum(table[col].to_numpy() * support) / max(support.sum(), 1))
+               for col in ("Precision %", "Recall %")}
+    table.loc["Average"] = {**average, "Number in sample": int(support.sum())}
     table["Number in sample"] = table["Number in sample"].astype(int)
     return table.round(2)
 
@@ -62,10 +55,15 @@ def confusion(y_true, y_pred, n_classes):
     Returns
     -------
     numpy.ndarray of shape (n_classes, n_classes)
+
+    Examples
+    --------
+    >>> confusion([0, 1, 1], [0, 0, 1], 3).tolist()
+    [[1, 0, 0], [1, 1, 0], [0, 0, 0]]
     """
-    matrix = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(matrix, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return matrix
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=np.arange(n_classes))
 
 
 def binary_summary(y_true, p_positive, threshold=0.5):
