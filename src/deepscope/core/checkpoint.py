@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from deepscope import __version__
-from deepscope.errors import ModelError
+from deepscope.errors import ModelError, first_line
 from deepscope.core.files import atomic_path
 
 CHECKPOINT_NAME = "last.pt"
@@ -123,7 +123,7 @@ def load_checkpoint(path):
         raise ModelError(msg) from None
     except Exception as exc:  # noqa: BLE001 - corrupt zip, truncated file ...
         # torch's messages run over several sentences and lines; the first says it
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
+        reason = first_line(exc).split(". ")[0]
         msg = f"{path}: not a readable checkpoint: corrupt or truncated ({reason})"
         raise ModelError(msg) from None
     if not isinstance(record, dict) or not {"model", "state_dict"} <= set(record):
@@ -150,7 +150,7 @@ def model_from_checkpoint(record):
     try:
         model.load_state_dict(record["state_dict"])
     except RuntimeError as exc:
-        msg = f"checkpoint weights do not fit model {record['model']!r}: {str(exc).splitlines()[0]}"
+        msg = f"checkpoint weights do not fit model {record['model']!r}: {first_line(exc)}"
         raise ModelError(msg) from None
     return model.eval()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from deepscope import __version__
 from deepscope.core.checkpoint import load_checkpoint, sha256, shipped_weights_dir
-from deepscope.errors import ModelError
+from deepscope.errors import ModelError, first_line
 
 # Distribution names, in the order the table shows them.
 PACKAGES = ("torch", "numpy", "astropy", "dask", "distributed", "mrcfile", "starfile", "gemmi", "pandas",
@@ -170,8 +170,7 @@ def _dask_checks(distributed, scheduler, timeout, check_local):
             found["workers"] = len(workers)
             found["threads"] = sum(w.get("nthreads", 0) for w in workers.values())
         except (OSError, TimeoutError, ValueError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            found[f"scheduler {scheduler}"] = f"unreachable: {reason}"
+            found[f"scheduler {scheduler}"] = f"unreachable: {first_line(exc)}"
     if check_local:
         try:
             with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
