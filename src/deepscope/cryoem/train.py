@@ -7,8 +7,6 @@ and edge margin that maximise F1 on the validation micrographs and stores
 them in ``best.pt`` with :func:`deepscope.core.checkpoint.update_checkpoint_meta`.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import logging
 from pathlib import Path
