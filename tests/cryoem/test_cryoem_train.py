@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from deepscope.config import TrainConfig
+from deepscope.core.checkpoint import load_checkpoint
 from deepscope.cryoem.io import write_coordinates, write_mrc
 from deepscope.cryoem.predictor import Picker
 from deepscope.cryoem.train import PatchDataset, load_training_item, make_loss, train_picker
-from deepscope.errors import InputError
+from deepscope.errors import InputError, ModelError
 
 
 def test_loss_ignores_unlabelled_pixels():
@@ -37,6 +38,11 @@ def test_training_writes_tuned_checkpoint(tiny_run):
     picker = Picker.from_checkpoint(root / "run")
     assert picker.target == "disks" and 0 < picker.threshold < 1
     assert picker.working_diameter == 8.0
+    # the tuning is written back into best.pt, keeping the rest of the checkpoint
+    record = load_checkpoint(root / "run" / "best.pt")
+    tuning = result["tuning"]
+    assert record["meta"]["val_f1"] == tuning["f1"] and record["meta"]["threshold"] == tuning["threshold"]
+    assert record["meta"]["edge_fraction"] == tuning["edge_fraction"] and "optimizer" in record
 
 
 def test_training_rejects_bad_setups(tiny_run):
@@ -47,6 +53,11 @@ def test_training_rejects_bad_setups(tiny_run):
         train_picker(mics, root / "coords", 8.0, root / "x", config, target="joint")
     with pytest.raises(InputError, match="validation micrograph 'zz'"):
         train_picker(mics, root / "coords", 8.0, root / "x", config, target="disks", val_names=["zz"])
+    with pytest.raises(InputError, match="--arch cryoem_unet_joint cannot learn --target disks"):
+        train_picker(mics, root / "coords", 8.0, root / "x", TrainConfig(model="cryoem_unet_joint"), target="disks")
+    with pytest.raises(ModelError, match="--arch barnet is not a cryoem network"):
+        train_picker(mics, root / "coords", 8.0, root / "x", TrainConfig(model="barnet"), target="disks")
+    assert not (root / "x").exists()  # refused before the run directory is made
 
 
 def test_region_labels_follow_flip_and_scale(tmp_path):

@@ -39,7 +39,7 @@ def add_args(parser):
     parser.add_argument("--target", choices=list(TARGETS),
                         help="heads to train, each with its network: "
                              + ", ".join(f"{t} {n}" for t, n in TARGETS.items())
-                             + " (default: joint with --labels, else disks)")
+                             + " (default: the --arch's, else joint with --labels, else disks)")
     parser.add_argument("--labels", help="directory of CASSPER region label PNGs (default: none)")
     add_flip_y_arg(parser, "the particle coordinates")
     # the older spelling: flip with each micrograph's own height
@@ -71,10 +71,10 @@ def main(args):
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.core.files import collect_inputs
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
-    from deepscope.cryoem.train import default_config, train_picker
+    from deepscope.cryoem.train import default_config, resolve_target, train_picker
 
     primary = is_primary_process()
-    target = args.target or ("joint" if args.labels else "disks")
+    target = resolve_target(args.target, args.arch, args.labels is not None)
     config = config_from_args(args, default_config(target))
     config = dataclasses.replace(config, model_kwargs={"width": args.width, "depth": args.depth,
                                                        **config.model_kwargs})

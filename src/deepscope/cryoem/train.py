@@ -30,6 +30,31 @@ DEFAULT_PATCH = 128  # patch side at working scale: ~9 particles across, room fo
 DEFAULT_PATCHES_PER_EPOCH = 256
 
 
+def resolve_target(target: str | None, arch: str | None, has_labels: bool) -> str:
+    """The target to train: as given, else the one ``arch`` learns, else ``joint`` with labels, ``disks`` without.
+
+    Parameters
+    ----------
+    target : str, optional
+        ``--target``.
+    arch : str, optional
+        ``--arch``.
+    has_labels : bool
+        Whether region labels are given.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> resolve_target(None, "cryoem_unet_regions", True), resolve_target(None, None, False)
+    ('regions', 'disks')
+    """
+    learns = {network: name for name, network in TARGETS.items()}
+    return target or learns.get(arch) or ("joint" if has_labels else "disks")
+
+
 def default_config(target: str) -> TrainConfig:
     """:data:`DEFAULT_CONFIG` with the network of ``target``.
 
@@ -264,7 +289,7 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
         of ``target``.
     target : {"disks", "regions", "joint"}, optional
         Which heads to train; ``regions`` and ``joint`` need ``labels_dir``.
-        Default: ``joint`` with labels, else ``disks``.
+        Default: :func:`resolve_target`.
     labels_dir : str or Path, optional
         CASSPER label PNGs named after the micrographs.
     coords_flip_y, labels_flip_y, flip_height
@@ -312,7 +337,7 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     if diameter <= 0:
         msg = f"--diameter must be positive, got {diameter}"
         raise InputError(msg)
-    target = target or ("joint" if labels_dir is not None else "disks")
+    target = resolve_target(target, config.model if config else None, labels_dir is not None)
     if target not in TARGETS:
         msg = f"unknown target {target!r}; use one of {', '.join(TARGETS)}"
         raise InputError(msg)
