@@ -5,6 +5,8 @@ micrographs with coordinate files, sets up the run directory, fits through
 :func:`deepscope.core.trainer.fit`, then chooses the threshold, NMS distance
 and edge margin that maximise F1 on the validation micrographs and stores
 them in ``best.pt`` with :func:`deepscope.core.checkpoint.update_checkpoint_meta`.
+The loss, patch sampler, target loading and tuning live here with it (just
+over 400 lines) because nothing but training uses them.
 """
 
 import dataclasses
