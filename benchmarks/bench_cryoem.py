@@ -32,7 +32,8 @@ import torch
 
 from deepscope.cryoem.io import read_coordinates, read_micrograph, write_coordinates, write_mrc
 from deepscope.cryoem.preprocess import load_for_picking
-from deepscope.cryoem.task import Picker, match_picks, summarise_counts
+from deepscope.cryoem.evaluate import match_picks, summarise_counts
+from deepscope.cryoem.predictor import Picker
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem" / "empiar10017"
 TEST = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_17_31_0", "Falcon_2012_06_12-15_30_21_0",
@@ -106,7 +107,7 @@ def region_iou(picker_of):
     ``picker_of`` maps each micrograph stem to the picker that scores it.
     """
     from deepscope.cryoem.io import REGION_CLASSES
-    from deepscope.cryoem.task import load_training_item
+    from deepscope.cryoem.train import load_training_item
 
     inter, union = np.zeros(4), np.zeros(4)
     for stem, picker in picker_of.items():

@@ -21,7 +21,10 @@ from deepscope.config import TrainConfig
 from deepscope.cryoem.io import write_coordinates, write_mrc
 from deepscope.cryoem.preprocess import load_for_picking
 from deepscope.cryoem.synthetic import read_structure, simulate_micrograph
-from deepscope.cryoem.task import Picker, find_picks, match_picks, summarise_counts, train_picker
+from deepscope.cryoem.evaluate import match_picks, summarise_counts
+from deepscope.cryoem.picking import find_picks
+from deepscope.cryoem.predictor import Picker
+from deepscope.cryoem.train import train_picker
 
 STRUCTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem" / "structures" / "5a1a.cif"
 SNRS = (0.01, 0.03, 0.1, 0.3)

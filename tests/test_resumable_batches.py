@@ -54,8 +54,8 @@ def test_killed_galaxy_predict_resumes_without_redoing_parts(tmp_path):
 
 
 def test_interrupted_pick_resumes_with_the_remaining_micrographs(tmp_path, monkeypatch):
-    from deepscope.cryoem import workflow
-    from deepscope.cryoem.task import Picker
+    from deepscope.cryoem import predictor
+    from deepscope.cryoem.predictor import Picker
 
     micrographs = tmp_path / "mics"
     micrographs.mkdir()
@@ -65,7 +65,7 @@ def test_interrupted_pick_resumes_with_the_remaining_micrographs(tmp_path, monke
     shutil.copy(first, micrographs / "c.jpg")
     out = tmp_path / "picks"
     picker = Picker.from_checkpoint()
-    real_rows = workflow.PickWriter.rows
+    real_rows = predictor.PickWriter.rows
     calls = []
 
     def crash_on_second_micrograph(self, items):
@@ -74,17 +74,17 @@ def test_interrupted_pick_resumes_with_the_remaining_micrographs(tmp_path, monke
             raise KeyboardInterrupt
         return real_rows(self, items)
 
-    monkeypatch.setattr(workflow.PickWriter, "rows", crash_on_second_micrograph)
+    monkeypatch.setattr(predictor.PickWriter, "rows", crash_on_second_micrograph)
     with pytest.raises(KeyboardInterrupt):
-        workflow.pick_files([micrographs], picker, 27.0, out, options=BatchOptions(progress=False))
+        predictor.pick_files([micrographs], picker, 27.0, out, options=BatchOptions(progress=False))
     assert sorted(p.name for p in out.glob("*.star")) == ["a.star"]
     done = (out / "a.star").stat().st_mtime_ns
 
-    monkeypatch.setattr(workflow.PickWriter, "rows", real_rows)
-    rows, failures = workflow.pick_files([micrographs], picker, 27.0, out, options=BatchOptions(progress=False))
+    monkeypatch.setattr(predictor.PickWriter, "rows", real_rows)
+    rows, failures = predictor.pick_files([micrographs], picker, 27.0, out, options=BatchOptions(progress=False))
     assert not failures and [row["file"] for row in rows] == [str(micrographs / f"{s}.jpg") for s in "abc"]
     assert (out / "a.star").stat().st_mtime_ns == done
     assert sorted(p.name for p in out.iterdir()) == ["a.star", "b.star", "c.star"]
     # A different threshold is a different job: everything is picked again.
-    workflow.pick_files([micrographs], picker, 27.0, out, threshold=0.9, options=BatchOptions(progress=False))
+    predictor.pick_files([micrographs], picker, 27.0, out, threshold=0.9, options=BatchOptions(progress=False))
     assert (out / "a.star").stat().st_mtime_ns != done

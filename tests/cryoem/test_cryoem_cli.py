@@ -1,5 +1,7 @@
 """The cryoem commands end to end, and their one-line errors on bad input."""
 
+import argparse
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,3 +136,53 @@ def test_evaluate_keeps_results_and_lists_unmatched(blobs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 input(s) failed" in err and "stray.star: no truth file" in err
     assert pd.read_csv(out / "summary.csv")["f1"].tolist() == [1.0]
+
+
+def test_every_cryoem_option_says_its_default():
+    from deepscope.cli.main import COMMANDS, build_parser
+
+    top = next(iter(a for a in build_parser()._subparsers._group_actions))
+    commands = top.choices["cryoem"]._subparsers._group_actions[0].choices
+    for name in COMMANDS["cryoem"]:
+        for action in commands[name]._actions:
+            # -h/-q/-v are the top level's; --config and --resume are the shared training options
+            if not action.option_strings or action.dest in ("help", "verbose", "quiet", "config", "resume"):
+                continue
+            text = action.help or ""
+            assert text == argparse.SUPPRESS or "default" in text or "required" in text, \
+                f"cryoem {name} {action.option_strings[0]}: help shows no default ({text!r})"
+
+
+def test_old_flip_spellings_still_work(cryoem_dir, blobs, tmp_path):
+    # --picks-flip-y (evaluate) is the hidden old spelling of --flip-y: both score the same
+    flipped = tmp_path / "flipped"
+    assert main(["-q", "cryoem", "convert", str(blobs / "coords"), "--to", "star", "--flip-y", "128",
+                 "--out", str(flipped)]) == 0
+    for flag in ("--flip-y", "--picks-flip-y"):
+        out = tmp_path / flag.strip("-")
+        assert main(["-q", "cryoem", "evaluate", "--picks", str(flipped), "--truth", str(blobs / "coords"),
+                     "--diameter", "8", "--out", str(out), flag, "128"]) == 0
+        assert pd.read_csv(out / "summary.csv")["f1"].tolist() == [1.0]
+    # --coords-flip-y (train) flips with each micrograph's height, like --flip-y 128 here
+    from deepscope.cli.main import build_parser
+
+    top = next(iter(a for a in build_parser()._subparsers._group_actions))
+    train = top.choices["cryoem"]._subparsers._group_actions[0].choices["train"]
+    base = ["--micrographs", "m", "--coords", "c", "--diameter", "8", "--out", "o"]
+    assert train.parse_args(base + ["--coords-flip-y"]).coords_flip_y
+    assert train.parse_args(base + ["--flip-y", "128"]).flip_y == 128
+    assert "--coords-flip-y" not in train.format_help() and "--picks-flip-y" not in train.format_help()
+
+
+def test_evaluate_warns_when_the_model_saw_the_micrographs(tmp_path, caplog):
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.registry import resolve_model
+
+    trained_on = load_checkpoint(resolve_model(None, "cryoem"))["meta"]["train_micrographs"][0]
+    picks = tmp_path / "picks"
+    picks.mkdir()
+    write_coordinates(pd.DataFrame({"x": [100.0], "y": [200.0]}), picks / f"{trained_on}.star")
+    with caplog.at_level("WARNING"):
+        assert main(["-q", "cryoem", "evaluate", "--picks", str(picks), "--truth", str(picks), "--diameter", "108",
+                     "--out", str(tmp_path / "eval"), "--model", "cryoem_empiar10017"]) == 0
+    assert f"trained or validated cryoem_empiar10017 ({trained_on})" in caplog.text

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from deepscope.cryoem.io import (
-    coordinate_files_by_stem, flip_y, read_coordinates, read_micrograph, read_micrograph_reduced,
+    coordinate_files_by_stem, flip_y, pair_micrographs, read_coordinates, read_micrograph, read_micrograph_reduced,
     read_region_labels, write_coordinates, write_mrc,
 )
-from deepscope.errors import FormatError, OutputError
+from deepscope.errors import FormatError, InputError, OutputError
 
 EMPIAR_STEM = "Falcon_2012_06_12-14_33_35_0"
 
@@ -154,3 +154,10 @@ def test_cassper_labels_are_flipped_relative_to_jpeg(cryoem_dir):
     protein_flipped = (labels[::-1][rows, cols] == 0).mean()
     protein_as_is = (labels[rows, cols] == 0).mean()
     assert protein_flipped > 2 * protein_as_is
+
+
+def test_pair_micrographs_rejects_orphan_coordinates(tmp_path):
+    from pathlib import Path
+
+    with pytest.raises(InputError, match="other.star: coordinate file matches no micrograph"):
+        pair_micrographs([Path("a.mrc")], {"a": tmp_path / "a.star", "other": tmp_path / "other.star"})

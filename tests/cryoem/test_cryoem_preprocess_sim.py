@@ -1,9 +1,12 @@
-"""Resampling, normalisation, contrast enhancement and the simulator."""
+"""Resampling, normalisation, contrast enhancement, frames, targets and the simulator."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from deepscope.cryoem.preprocess import enhance_contrast, load_for_picking, normalize, rescale
+from deepscope.cryoem.preprocess import (
+    disk_mask, enhance_contrast, load_for_picking, normalize, rescale, to_micrograph_frame, to_working_frame,
+)
 from deepscope.cryoem.synthetic import ctf_2d, read_structure, simulate_micrograph
 from deepscope.errors import FormatError, InputError
 
@@ -97,3 +100,17 @@ def test_load_for_picking_enhances_raw_mrc_only(structure, tmp_path):
     assert working.min() >= -4 and working.max() <= 4
     with pytest.raises(InputError, match="enhance must be"):
         load_for_picking(tmp_path / "raw.mrc", diameter, 10, enhance="maybe")
+
+
+def test_disk_mask_area():
+    mask = disk_mask((100, 100), np.array([[50.0, 50.0], [-20.0, 5.0]]), 10.0)
+    assert mask.sum() == pytest.approx(np.pi * 100, rel=0.05)  # the off-image disk adds nothing
+
+
+def test_working_frame_maps_pixel_centres_and_round_trips():
+    # micrograph pixels 0..3 bin into working pixel 0 at scale 1/4: its centre is micrograph x = 1.5
+    table = pd.DataFrame({"x": [1.5, 5.5], "y": [0.0, 10.0], "score": [0.9, 0.8]})
+    working = to_working_frame(table, 0.25)
+    assert working["x"].tolist() == [0.0, 1.0] and working["score"].tolist() == [0.9, 0.8]
+    back = to_micrograph_frame(working, 0.25)
+    assert np.allclose(back[["x", "y"]], table[["x", "y"]])

@@ -5,7 +5,7 @@ import pytest
 
 from deepscope.core.report import Report
 from deepscope.cryoem.demo import add_demo_section
-from deepscope.cryoem.task import Picker
+from deepscope.cryoem.predictor import Picker
 from deepscope.core.options import BatchOptions
 
 # Never used in training, validation or tuning of the shipped model (fold A of
@@ -14,10 +14,10 @@ HELD_OUT = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_30_21_0", "Fal
 
 
 def test_shipped_model_never_saw_the_test_micrographs():
-    from deepscope.core.checkpoint import load_checkpoint, shipped_checkpoint
-    from deepscope.cryoem.task import SHIPPED_NAME
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.registry import resolve_model
 
-    meta = load_checkpoint(shipped_checkpoint(SHIPPED_NAME))["meta"]
+    meta = load_checkpoint(resolve_model(None, "cryoem"))["meta"]
     seen = set(meta["train_micrographs"]) | set(meta["val_micrographs"])
     assert not seen & set(HELD_OUT) and len(meta["train_micrographs"]) == 10
 
@@ -32,7 +32,8 @@ def test_demo_section_runs_offline(tmp_path):
 
 
 def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
-    from deepscope.cryoem.workflow import evaluate_pick_sets, load_pick_set, pick_files
+    from deepscope.cryoem.evaluate import evaluate_pick_sets, load_pick_set
+    from deepscope.cryoem.predictor import pick_files
 
     root = cryoem_dir / "empiar10017"
     picker = Picker.from_checkpoint()

@@ -14,39 +14,25 @@ Example (EMPIAR-10017 Topaz picks, MRC frame BOX -> JPEG frame STAR):
 
 
 def add_args(parser):
+    from deepscope.cli.options import add_flip_y_arg
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="coordinate files or directories")
-    parser.add_argument("--to", required=True, choices=["star", "box", "csv", "cs"], help="output format")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--flip-y", type=int, metavar="HEIGHT", help="flip y with this micrograph height")
-    parser.add_argument("--box-size", type=float, help="box / particle diameter in px (needed for box and csv)")
+    parser.add_argument("--to", required=True, choices=["star", "box", "csv", "cs"], help="output format (required)")
+    parser.add_argument("--out", required=True, help="output directory (required)")
+    add_flip_y_arg(parser, "the coordinates")
+    parser.add_argument("--box-size", type=float,
+                        help="box / particle diameter in px (needed for box and csv; default: none)")
     parser.add_argument("--shape", type=int, nargs=2, metavar=("ROWS", "COLS"),
-                        help="micrograph shape (needed for cs)")
+                        help="micrograph shape (needed for cs; default: none)")
 
 
 def main(args):
-    from deepscope.core.files import check_writable, collect_inputs
-    from deepscope.cryoem.io import COORDINATE_SUFFIXES, flip_y, read_coordinates, write_coordinates
-    from deepscope.errors import BatchError, DeepscopeError, InputError
+    from deepscope.cryoem.coordinates import convert_coordinate_files
+    from deepscope.errors import BatchError
 
-    if args.to in ("box", "csv") and args.box_size is None:
-        msg = f"--to {args.to} needs --box-size (the particle box / diameter in pixels)"
-        raise InputError(msg)
-    if args.to == "cs" and args.shape is None:
-        msg = "--to cs needs --shape ROWS COLS (cryoSPARC stores fractions of the micrograph)"
-        raise InputError(msg)
-    paths = collect_inputs(args.inputs, COORDINATE_SUFFIXES)
-    out_dir = check_writable(args.out, is_dir=True)
-    failures = []
-    for path in paths:
-        try:
-            table = read_coordinates(path, allow_empty=True)
-            if args.flip_y:
-                table = flip_y(table, args.flip_y)
-            target = out_dir / f"{path.stem}.{args.to}"
-            write_coordinates(table, target, box_size=args.box_size, shape=args.shape)
-        except DeepscopeError as exc:
-            failures.append((str(path), str(exc)))
-            continue
-        print(f"{path}\t{len(table)} particles\t{target}")
+    rows, failures = convert_coordinate_files(args.inputs, args.out, args.to, flip_height=args.flip_y,
+                                              box_size=args.box_size, shape=args.shape)
+    for row in rows:
+        print(f"{row['file']}\t{row['n_particles']} particles\t{row['out']}")
     if failures:
         raise BatchError(failures)

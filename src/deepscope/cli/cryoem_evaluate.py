@@ -18,43 +18,34 @@ Example:
       --peer Topaz=$P/peer_picks/topaz_repic,flip-y=4096 --out eval
 """
 
+import argparse
+
 
 def add_args(parser):
-    parser.add_argument("--picks", required=True, help="directory of our pick files (<stem>.star ...)")
-    parser.add_argument("--truth", required=True, help="directory of true particle-centre files")
-    parser.add_argument("--diameter", type=float, required=True, help="particle diameter in pixels")
-    parser.add_argument("--out", required=True, help="output directory")
+    from deepscope.cli.options import add_flip_y_arg, add_model_arg
+
+    parser.add_argument("--picks", required=True, help="directory of our pick files, <stem>.star ... (required)")
+    parser.add_argument("--truth", required=True, help="directory of true particle-centre files (required)")
+    parser.add_argument("--diameter", type=float, required=True, help="particle diameter in pixels (required)")
+    parser.add_argument("--out", required=True, help="output directory (required)")
     parser.add_argument("--peer", action="append", default=[], metavar="NAME=DIR[,flip-y=H]",
-                        help="another picker's picks (repeatable)")
-    parser.add_argument("--picks-flip-y", type=int, metavar="HEIGHT", help="our picks are upside down")
-    parser.add_argument("--truth-flip-y", type=int, metavar="HEIGHT", help="the truth is upside down")
-    parser.add_argument("--threshold", type=float, help="score threshold applied to our picks")
-    parser.add_argument("--micrographs", help="micrograph directory, for overlay images")
+                        help="another picker's picks (repeatable; default: none)")
+    add_flip_y_arg(parser, "our picks")
+    # the older spelling of --flip-y, kept for existing scripts
+    parser.add_argument("--picks-flip-y", type=int, dest="flip_y", help=argparse.SUPPRESS)
+    add_flip_y_arg(parser, "the true centres", flag="--truth-flip-y")
+    parser.add_argument("--threshold", type=float, help="score threshold applied to our picks (default: none)")
+    parser.add_argument("--micrographs", help="micrograph directory, for overlay images (default: no overlays)")
+    add_model_arg(parser, "cryoem", default_help="none; with --model, a warning if it saw the scored micrographs")
 
 
 def main(args):
-    from pathlib import Path
+    from deepscope.cryoem.evaluate import evaluate_pick_files, raise_for_unmatched
 
-    from deepscope.core.files import check_writable, write_table
-    from deepscope.cryoem.workflow import (evaluate_pick_sets, load_pick_set, parse_pick_set,
-                                           raise_for_unmatched, write_evaluation_report)
-    from deepscope.errors import InputError
-
-    if args.diameter <= 0:
-        msg = f"--diameter must be positive, got {args.diameter}"
-        raise InputError(msg)
-    specs = [parse_pick_set(s) for s in args.peer]
-    out_dir = check_writable(args.out, is_dir=True)
-    truth = load_pick_set(Path(args.truth), args.truth_flip_y, "truth")
-    picks = load_pick_set(Path(args.picks), args.picks_flip_y, "picks")
-    peers = [(s["name"], load_pick_set(s["dir"], s["flip_height"], f"{s['name']} picks")) for s in specs]
-    result = evaluate_pick_sets(picks, truth, args.diameter, peers, threshold=args.threshold)
-    write_table(result["summary"], out_dir / "summary.csv")
-    write_table(result["per_micrograph"], out_dir / "per_micrograph.csv")
-    write_table(result["curve"], out_dir / "pr_curve.csv")
-    write_evaluation_report(result, out_dir, picks, truth, args.diameter,
-                            Path(args.micrographs) if args.micrographs else None)
+    result = evaluate_pick_files(args.picks, args.truth, args.diameter, args.out, peers=args.peer,
+                                 picks_flip_height=args.flip_y, truth_flip_height=args.truth_flip_y,
+                                 threshold=args.threshold, micrograph_dir=args.micrographs, model=args.model)
     print(f"# {len(result['shared'])} micrographs: {' '.join(result['shared'])}")
     print(result["summary"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"report: {out_dir / 'report.html'}")
+    print(f"report: {result['report']}")
     raise_for_unmatched(result["unmatched"], args.picks)

@@ -8,6 +8,7 @@ is used (trained on 10 EMPIAR-10017 micrographs plus 1 for validation,
 particle diameter 108 px); another --diameter rescales the micrograph to
 the size the model knows. Picks too near the edge (a margin tuned with the
 threshold at training, 1.2 diameters for the shipped model) are dropped.
+--device cuda runs the network on a GPU.
 Bad files are listed at the end; the good ones are still written.
 
 A killed run restarted with the same arguments picks only the micrographs
@@ -27,43 +28,29 @@ from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg
 
 def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="micrograph files, directories or .tar shards")
-    parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels")
-    parser.add_argument("--out", required=True, help="output directory for <stem>.star files")
+    parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels (required)")
+    parser.add_argument("--out", required=True, help="output directory for <stem>.star files (required)")
     add_model_arg(parser, "cryoem")
     parser.add_argument("--threshold", type=float, help="minimum pick score (default: tuned at training)")
     parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8],
                         help="test-time views averaged (default: the model's; more views: slower, smoother maps)")
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
-                        help="contrast enhancement (auto: on for MRC/TIFF, off for JPEG/PNG)")
-    parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability)")
-    parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png with the picks")
+                        help="contrast enhancement (default auto: on for MRC/TIFF, off for JPEG/PNG)")
+    parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability; default: not written)")
+    parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png with the picks (default: not written)")
     add_device_arg(parser)
     add_threads_arg(parser)
     add_batch_args(parser, "micrographs")
 
 
 def main(args):
-    import torch
+    from deepscope.cryoem.predictor import pick_micrographs
+    from deepscope.errors import BatchError
 
-    from deepscope.cryoem.task import Picker
-    from deepscope.cryoem.workflow import pick_files
-    from deepscope.errors import BatchError, InputError
-    from deepscope.registry import resolve_model
-
-    if args.diameter <= 0:
-        msg = f"--diameter must be positive, got {args.diameter}"
-        raise InputError(msg)
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        msg = f"--threshold must be between 0 and 1, got {args.threshold}"
-        raise InputError(msg)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    picker = Picker.from_checkpoint(resolve_model(args.model, "cryoem"))
-    if args.augment:
-        picker.augment = args.augment
-    rows, failures = pick_files(args.inputs, picker, args.diameter, args.out, threshold=args.threshold,
-                                enhance=args.enhance, masks=args.masks, overlays=args.overlays,
-                                options=batch_options_from_args(args))
+    rows, failures = pick_micrographs(args.inputs, args.diameter, args.out, model=args.model,
+                                      threshold=args.threshold, augment=args.augment, enhance=args.enhance,
+                                      masks=args.masks, overlays=args.overlays,
+                                      options=batch_options_from_args(args))
     for row in rows:
         print(f"{row['file']}\t{row['n_picks']} picks\t{row['star']}")
     if failures:

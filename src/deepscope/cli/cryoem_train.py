@@ -5,7 +5,9 @@ Micrographs (MRC, TIFF, JPEG, PNG) are paired with coordinate files
 particle is --working-diameter pixels across, and patches are drawn from
 them. --target joint also learns CASSPER's protein/ice/background/carbon
 regions from --labels, so that picks on ice or carbon are refused.
-Validation micrographs (--val) decide early stopping and the pick threshold.
+Validation micrographs (--val) decide early stopping and the pick threshold,
+NMS distance and edge margin, stored in RUN_DIR/best.pt. --flip-y HEIGHT
+flips coordinates stored upside down (y -> HEIGHT-1-y).
 
 Example (EMPIAR-10017, the shipped model's split; coordinates are in the
 JPEG frame, CASSPER labels are upside down):
@@ -17,70 +19,71 @@ JPEG frame, CASSPER labels are upside down):
       --epochs 2 --out runs/cryoem_try
 """
 
+import argparse
+
 
 def add_args(parser):
-    parser.add_argument("--micrographs", nargs="+", required=True, help="micrograph files or directories")
-    parser.add_argument("--coords", required=True, help="directory of particle-centre files named like the micrographs")
-    parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels")
-    parser.add_argument("--out", required=True, help="run directory (checkpoints, history, config)")
-    parser.add_argument("--target", choices=["disks", "regions", "joint"], default=None,
-                        help="heads to train (default: joint with --labels, else disks)")
-    parser.add_argument("--labels", help="directory of CASSPER region label PNGs")
-    parser.add_argument("--coords-flip-y", action="store_true", help="coordinates are upside down (y -> H-1-y)")
-    parser.add_argument("--labels-flip-y", action="store_true", help="label images are upside down")
+    from deepscope.cli.options import add_flip_y_arg
+    from deepscope.cli.train_options import add_train_args
+    from deepscope.cryoem.train import (DEFAULT_CONFIG, DEFAULT_PATCHES_PER_EPOCH, TARGETS,
+                                        WORKING_DIAMETER)
+
+    parser.add_argument("--micrographs", nargs="+", required=True,
+                        help="micrograph files or directories (required)")
+    parser.add_argument("--coords", required=True,
+                        help="directory of particle-centre files named like the micrographs (required)")
+    parser.add_argument("--diameter", type=float, required=True,
+                        help="particle diameter in micrograph pixels (required)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR",
+                        help="run directory: checkpoints, history, config (required)")
+    parser.add_argument("--target", choices=list(TARGETS),
+                        help="heads to train, each with its network: "
+                             + ", ".join(f"{t} {n}" for t, n in TARGETS.items())
+                             + " (default: the --arch's, else joint with --labels, else disks)")
+    parser.add_argument("--labels", help="directory of CASSPER region label PNGs (default: none)")
+    add_flip_y_arg(parser, "the particle coordinates")
+    # the older spelling: flip with each micrograph's own height
+    parser.add_argument("--coords-flip-y", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--labels-flip-y", action="store_true",
+                        help="label images are upside down (default: as stored)")
     parser.add_argument("--exclude", nargs="*", default=[], metavar="STEM",
-                        help="micrographs to leave out entirely (your test set)")
-    parser.add_argument("--val", nargs="*", default=None, metavar="STEM", help="validation micrographs")
-    parser.add_argument("--working-diameter", type=float, default=None, help="particle size the network sees (px)")
-    parser.add_argument("--width", type=int, default=16, help="U-Net channels at full working resolution")
-    parser.add_argument("--depth", type=int, default=3, help="U-Net poolings")
-    parser.add_argument("--patches", type=int, default=256, help="training patches per epoch")
+                        help="micrographs to leave out entirely, your test set (default: none)")
+    parser.add_argument("--val", nargs="*", default=None, metavar="STEM",
+                        help="validation micrographs (default: a seeded --val-fraction of them)")
+    parser.add_argument("--working-diameter", type=float, default=WORKING_DIAMETER,
+                        help=f"particle size the network sees, in px (default {WORKING_DIAMETER})")
+    parser.add_argument("--width", type=int, default=16, help="U-Net channels at full working resolution (default 16)")
+    parser.add_argument("--depth", type=int, default=3, help="U-Net poolings (default 3)")
+    parser.add_argument("--patches", type=int, default=DEFAULT_PATCHES_PER_EPOCH,
+                        help=f"training patches per epoch (default {DEFAULT_PATCHES_PER_EPOCH})")
     parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8], default=1,
-                        help="test-time views (rotations/flips) averaged when picking; the threshold is tuned for them")
+                        help="test-time views (rotations/flips) averaged when picking; the threshold is tuned "
+                             "for them (default 1)")
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
-                        help="contrast enhancement (auto: on for MRC/TIFF)")
-    parser.add_argument("--config", help="YAML file of training settings")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--patience", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+                        help="contrast enhancement (default auto: on for MRC/TIFF)")
+    add_train_args(parser, DEFAULT_CONFIG)
 
 
 def main(args):
+    import dataclasses
     from pathlib import Path
 
-    from deepscope.cli.train_options import is_primary_process
-    from deepscope.config import TrainConfig, prepare_run_dir, resolve_config
-    from deepscope.core.files import check_writable, collect_inputs
+    from deepscope.cli.train_options import config_from_args, is_primary_process
+    from deepscope.core.files import collect_inputs
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
-    from deepscope.cryoem.task import TARGETS, WORKING_DIAMETER, train_picker
-    from deepscope.errors import InputError
+    from deepscope.cryoem.train import default_config, resolve_target, train_picker
 
-    if args.diameter <= 0:
-        msg = f"--diameter must be positive, got {args.diameter}"
-        raise InputError(msg)
     primary = is_primary_process()
-    target = args.target or ("joint" if args.labels else "disks")
-    defaults = TrainConfig(model=TARGETS[target], epochs=20, batch_size=16, lr=2e-3, patience=5, threads=2)
-    config = resolve_config(defaults, args.config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            patience=args.patience, seed=args.seed, threads=args.threads)
-    config.model_kwargs = {"width": args.width, "depth": args.depth, **config.model_kwargs}
-    micrographs = collect_inputs(args.micrographs, MICROGRAPH_SUFFIXES)
-    run_dir = check_writable(args.out, is_dir=True)
-    working = args.working_diameter or WORKING_DIAMETER
-    prepare_run_dir(run_dir, config, {
-        "target": target, "micrographs": [str(p) for p in micrographs], "coords": args.coords,
-        "labels": args.labels, "diameter": args.diameter, "working_diameter": working,
-        "excluded": list(args.exclude), "val": args.val,
-    })
+    target = resolve_target(args.target, args.arch, args.labels is not None)
+    config = config_from_args(args, default_config(target))
+    config = dataclasses.replace(config, model_kwargs={"width": args.width, "depth": args.depth,
+                                                       **config.model_kwargs})
     result = train_picker(
-        micrographs, Path(args.coords), args.diameter, run_dir, config, target=target,
-        labels_dir=args.labels, coords_flip_y=args.coords_flip_y, labels_flip_y=args.labels_flip_y,
-        val_names=args.val, working_diameter=working, patches_per_epoch=args.patches,
-        enhance=args.enhance, resume=args.resume, exclude=args.exclude, augment=args.augment,
+        collect_inputs(args.micrographs, MICROGRAPH_SUFFIXES), args.coords, args.diameter, args.out, config,
+        target=target, labels_dir=args.labels, coords_flip_y=args.coords_flip_y, flip_height=args.flip_y,
+        labels_flip_y=args.labels_flip_y, val_names=args.val, working_diameter=args.working_diameter,
+        patches_per_epoch=args.patches, enhance=args.enhance, resume=args.resume, exclude=args.exclude,
+        augment=args.augment, progress=primary,
     )
     if not primary:
         return
@@ -88,4 +91,4 @@ def main(args):
     print(f"trained on {len(result['train'])} micrographs, validated on {', '.join(result['val'])}")
     print(f"best epoch {result['fit'].best_epoch}: validation F1 {tuning['f1']:.3f} "
           f"at threshold {tuning['threshold']:.2f} (NMS {tuning['nms_fraction']} x diameter)")
-    print(f"checkpoint: {run_dir / 'best.pt'}")
+    print(f"checkpoint: {Path(args.out) / 'best.pt'}")

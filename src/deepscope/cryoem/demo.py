@@ -5,12 +5,15 @@ binned to 1024 px with their true particle centres, and the C-alpha model of
 beta-galactosidase for a simulated raw micrograph.
 """
 
+from pathlib import Path
+
 import pandas as pd
 
+from deepscope.cryoem.evaluate import match_picks
+from deepscope.cryoem.figures import write_overlay
 from deepscope.cryoem.io import read_coordinates
-from deepscope.cryoem.preprocess import enhance_contrast, load_for_picking
-from deepscope.cryoem.task import Picker, match_picks
-from deepscope.cryoem.workflow import write_overlay
+from deepscope.cryoem.predictor import Picker
+from deepscope.cryoem.preprocess import enhance_contrast, load_for_picking, to_working_frame
 from deepscope.samples import sample_dir
 
 # the bundled micrographs are binned 4x: a 108 px particle is 27 px here
@@ -32,7 +35,7 @@ def _enhancement_figure(raw, enhanced, particles, diameter):
     return fig
 
 
-def add_demo_section(report, out_dir):
+def add_demo_section(report, out_dir: Path) -> None:
     """Add contrast enhancement and picking on the bundled samples to the report.
 
     Parameters
@@ -60,10 +63,9 @@ def add_demo_section(report, out_dir):
         result = match_picks(picks, truth, SAMPLE_DIAMETER / 2)
         rows.append({"micrograph": path.stem, "picks": len(picks), "true particles": len(truth),
                      "precision": result["precision"], "recall": result["recall"], "F1": result["f1"]})
-        to_working = {"x": (picks["x"] + 0.5) * scale - 0.5, "y": (picks["y"] + 0.5) * scale - 0.5}
-        truth_working = truth.assign(x=(truth["x"] + 0.5) * scale - 0.5, y=(truth["y"] + 0.5) * scale - 0.5)
         name = f"cryoem_picks_{path.stem}.png"
-        write_overlay(image, pd.DataFrame(to_working), picker.working_diameter / 2, out_dir / name, truth_working)
+        write_overlay(image, to_working_frame(picks, scale), picker.working_diameter / 2, out_dir / name,
+                      to_working_frame(truth, scale))
         report.image(name, f"{path.stem}: picks (green) and true centres (red)")
     report.text(f"The shipped picker (threshold {picker.threshold:.2f}) on two EMPIAR-10017 micrographs held "
                 f"out from its training, binned to 1024 px (particle diameter {SAMPLE_DIAMETER:g} px; the "

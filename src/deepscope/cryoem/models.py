@@ -36,7 +36,7 @@ class UNet(nn.Module):
         Channels of the first level.
     depth : int
         Number of 2x poolings; inputs must be multiples of ``2**depth``
-        (:func:`deepscope.cryoem.task.predict_maps` pads them).
+        (:func:`deepscope.cryoem.picking.predict_maps` pads them).
     """
 
     def __init__(self, in_channels=1, out_channels=1, width=16, depth=3):

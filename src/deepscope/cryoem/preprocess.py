@@ -1,19 +1,24 @@
-"""Micrograph preprocessing: resampling, normalisation, contrast enhancement.
+"""Micrograph preprocessing: resampling, normalisation, contrast enhancement, targets.
 
 Picking works at a fixed *working* particle diameter (a few pixels across
 the particle is enough for a segmentation network), so every micrograph is
 first resampled by ``working_diameter / particle_diameter``. This is also
 what lets a model trained at one particle size pick another: the micrograph
-is rescaled, not the network.
+is rescaled, not the network. Coordinates move between the micrograph and
+the working frame with :func:`to_working_frame` / :func:`to_micrograph_frame`,
+and training targets are disks drawn at working scale (:func:`disk_mask`).
 """
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 
 from deepscope.cryoem.io import read_micrograph_reduced
 from deepscope.errors import InputError
 
 
-def rescale(image, scale):
+def rescale(image: np.ndarray, scale: float) -> np.ndarray:
     """Resample an image by ``scale`` (< 1 shrinks).
 
     Shrinking uses a box filter (the mean over each output pixel's
@@ -50,7 +55,7 @@ def rescale(image, scale):
     return np.asarray(out, dtype=np.float32)
 
 
-def normalize(image, clip=4.0):
+def normalize(image: np.ndarray, clip: float = 4.0) -> np.ndarray:
     """Standardise to zero median and unit robust spread, then clip outliers.
 
     Parameters
@@ -82,7 +87,7 @@ def normalize(image, clip=4.0):
     return np.clip((image - centre) / spread, -clip, clip).astype(np.float32)
 
 
-def enhance_contrast(image, diameter):
+def enhance_contrast(image: np.ndarray, diameter: float) -> np.ndarray:
     """Automatic contrast enhancement of a raw micrograph.
 
     A raw micrograph is dominated by shot noise at high spatial frequency
@@ -117,7 +122,8 @@ def enhance_contrast(image, diameter):
     return (ranks.reshape(band.shape) / max(band.size - 1, 1)).astype(np.float32)
 
 
-def load_for_picking(path, diameter, working_diameter, enhance="auto"):
+def load_for_picking(path: str | Path, diameter: float, working_diameter: float,
+                     enhance: str = "auto") -> tuple[np.ndarray, float, tuple[int, int]]:
     """Read a micrograph and bring it to the network's working scale.
 
     Parameters
@@ -160,3 +166,87 @@ def load_for_picking(path, diameter, working_diameter, enhance="auto"):
     if enhance == "on" or (enhance == "auto" and suffix in ("mrc", "mrcs", "tif", "tiff")):
         image = enhance_contrast(image, working_diameter)
     return normalize(image), image.shape[1] / full_shape[1], full_shape
+
+
+def to_working_frame(table: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """Micrograph pixel coordinates -> the working-scale image's.
+
+    Working pixel ``i`` covers micrograph pixels ``[i/scale, (i+1)/scale)``;
+    with coordinates at pixel centres, micrograph ``x`` is working
+    ``(x + 0.5) * scale - 0.5``, not ``x * scale`` (which would shift every
+    point by half a working pixel towards the origin).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``x``, ``y`` (and any others, kept).
+    scale : float
+        Working pixels per micrograph pixel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``x``, ``y`` in working pixels.
+
+    Examples
+    --------
+    >>> to_working_frame(pd.DataFrame({"x": [3.5], "y": [0.0]}), 0.25)[["x", "y"]].values.tolist()
+    [[0.5, -0.375]]
+    """
+    return table.assign(x=(table["x"] + 0.5) * scale - 0.5, y=(table["y"] + 0.5) * scale - 0.5)
+
+
+def to_micrograph_frame(table: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """Working-scale coordinates -> the micrograph's pixels (inverse of :func:`to_working_frame`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``x``, ``y`` (and any others, kept).
+    scale : float
+        Working pixels per micrograph pixel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``x``, ``y`` in micrograph pixels.
+
+    Examples
+    --------
+    >>> to_micrograph_frame(pd.DataFrame({"x": [0.0], "y": [1.0]}), 0.25)[["x", "y"]].values.tolist()
+    [[1.5, 5.5]]
+    """
+    return table.assign(x=(table["x"] + 0.5) / scale - 0.5, y=(table["y"] + 0.5) / scale - 0.5)
+
+
+def disk_mask(shape: tuple[int, int], centres: np.ndarray, radius: float) -> np.ndarray:
+    """Binary mask with a disk of ``radius`` at every centre: the particle target.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(rows, columns)``.
+    centres : numpy.ndarray
+        ``(n, 2)`` array of ``x`` (column), ``y`` (row).
+    radius : float
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` mask.
+
+    Examples
+    --------
+    >>> float(disk_mask((5, 5), np.array([[2.0, 2.0]]), 1.0).sum())
+    5.0
+    """
+    mask = np.zeros(shape, dtype=np.float32)
+    r = int(np.ceil(radius))
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    for x, y in np.asarray(centres, dtype=np.float64).reshape(-1, 2):
+        cx, cy = int(round(x)), int(round(y))
+        inside = (dx + cx - x) ** 2 + (dy + cy - y) ** 2 <= radius**2
+        rows, cols = dy[inside] + cy, dx[inside] + cx
+        keep = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+        mask[rows[keep], cols[keep]] = 1.0
+    return mask

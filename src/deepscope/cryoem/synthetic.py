@@ -245,3 +245,63 @@ def write_blob_micrographs(folder, n_micrographs=3, n_particles=12, size=128, se
         write_coordinates(pd.DataFrame({"x": centres[:, 0], "y": centres[:, 1]}),
                           folder / "coords" / f"m{index}.star")
     return folder
+
+
+def write_simulated_micrographs(structure_path: str | Path, out_dir: str | Path, count: int = 4, size: int = 1024,
+                                n_particles: int = 60, pixel_size: float = 4.0, defocus: float = 15000.0,
+                                snr: float = 0.05, seed: int = 0) -> tuple[list[dict], float]:
+    """Simulate micrographs into a directory: ``cryoem simulate``.
+
+    Parameters
+    ----------
+    structure_path : str or Path
+        Atomic model (:func:`read_structure`).
+    out_dir : str or Path
+        Receives ``micrograph_NNN.mrc``, ``coords/micrograph_NNN.star`` and
+        ``simulation.yaml`` (the settings and the particle diameter).
+    count, size, n_particles : int
+        Micrographs, their side in pixels, particles per micrograph (at most).
+    pixel_size, defocus, snr : float
+        See :func:`simulate_micrograph`.
+    seed : int
+        Micrograph ``i`` uses ``seed + i``.
+
+    Returns
+    -------
+    rows : list of dict
+        ``micrograph`` (path) and ``n_particles`` per micrograph.
+    diameter : float
+        Particle diameter in pixels.
+
+    Raises
+    ------
+    InputError
+        If ``count`` is below 1.
+    FormatError
+        If the structure cannot be read.
+    """
+    import yaml
+
+    from deepscope.core.files import atomic_path, check_writable
+    from deepscope.cryoem.io import write_coordinates, write_mrc
+
+    if count < 1:
+        msg = f"--count must be at least 1, got {count}"
+        raise InputError(msg)
+    structure = read_structure(Path(structure_path))
+    out_dir = check_writable(out_dir, is_dir=True)
+    check_writable(out_dir / "coords", is_dir=True)
+    rows, diameter = [], None
+    for index in range(count):
+        image, particles, diameter = simulate_micrograph(structure, (size, size), n_particles, pixel_size, defocus,
+                                                         snr, seed=seed + index)
+        stem = f"micrograph_{index:03d}"
+        write_mrc(image, out_dir / f"{stem}.mrc", pixel_size)
+        write_coordinates(particles, out_dir / "coords" / f"{stem}.star")
+        rows.append({"micrograph": str(out_dir / f"{stem}.mrc"), "n_particles": len(particles)})
+    settings = {"structure": str(structure_path), "count": count, "size": size, "particles": n_particles,
+                "pixel_size": pixel_size, "defocus": defocus, "snr": snr, "seed": seed,
+                "diameter_px": round(float(diameter), 2)}
+    with atomic_path(out_dir / "simulation.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return rows, float(diameter)

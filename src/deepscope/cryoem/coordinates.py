@@ -1,0 +1,368 @@
+"""Particle coordinate files: RELION STAR, EMAN BOX, CryoPPP CSV, cryoSPARC ``.cs``.
+
+Every reader returns a table of particle *centres* with columns ``x``
+(column index), ``y`` (row index of the micrograph array as read) and
+``score`` (NaN when the file has none). No format changes the frame
+silently: flipping y between the MRC and the image frame is the explicit
+:func:`flip_y`, and the BOX corner <-> centre shift uses the box size stored
+in the file. No torch here.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepscope.core.files import atomic_path, read_head
+from deepscope.errors import FormatError, OutputError, first_line
+
+COORDINATE_SUFFIXES = (".star", ".box", ".csv", ".cs")
+
+
+def _coordinate_table(x, y, score=None):
+    x = np.asarray(x, dtype=np.float64)
+    table = pd.DataFrame({"x": x, "y": np.asarray(y, dtype=np.float64)})
+    table["score"] = np.nan if score is None else np.asarray(score, dtype=np.float64)
+    return table
+
+
+def _read_star(path):
+    import starfile
+
+    try:
+        data = starfile.read(path, always_dict=True)
+    except Exception as exc:  # noqa: BLE001 - starfile raises many types for bad text
+        msg = f"{path}: not a readable STAR file ({first_line(exc)})"
+        raise FormatError(msg) from None
+    for block in data.values():
+        if isinstance(block, pd.DataFrame) and {"rlnCoordinateX", "rlnCoordinateY"} <= set(block.columns):
+            score = block.get("rlnAutopickFigureOfMerit")
+            if score is not None:
+                # RELION writes -999 for "no score"
+                score = score.where(score != -999)
+            try:
+                return _coordinate_table(block["rlnCoordinateX"], block["rlnCoordinateY"], score)
+            except (ValueError, TypeError):
+                msg = f"{path}: non-numeric values in rlnCoordinateX, rlnCoordinateY or rlnAutopickFigureOfMerit"
+                raise FormatError(msg) from None
+    msg = f"{path}: STAR file has no loop with rlnCoordinateX and rlnCoordinateY"
+    raise FormatError(msg)
+
+
+def _read_box(path):
+    try:
+        values = np.loadtxt(path, ndmin=2, dtype=np.float64)
+    except (ValueError, OSError) as exc:
+        msg = f"{path}: not a readable EMAN BOX file ({first_line(exc)})"
+        raise FormatError(msg) from None
+    if values.size == 0:
+        return _coordinate_table([], [])
+    if values.shape[1] < 4:
+        msg = f"{path}: EMAN BOX rows need x, y, width, height; found {values.shape[1]} column(s)"
+        raise FormatError(msg)
+    # BOX stores the lower-left corner; the centre is half a box further.
+    score = values[:, 4] if values.shape[1] > 4 else None
+    return _coordinate_table(values[:, 0] + values[:, 2] / 2, values[:, 1] + values[:, 3] / 2, score)
+
+
+def _read_csv(path):
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        msg = f"{path}: empty coordinate file"
+        raise FormatError(msg) from None
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: not a readable CSV file ({first_line(exc)})"
+        raise FormatError(msg) from None
+    for xname, yname in (("X-Coordinate", "Y-Coordinate"), ("x", "y")):
+        if {xname, yname} <= set(table.columns):
+            score = table["score"] if "score" in table.columns else None
+            try:
+                return _coordinate_table(table[xname], table[yname], score)
+            except ValueError:
+                msg = f"{path}: non-numeric coordinates in columns {xname}, {yname}"
+                raise FormatError(msg) from None
+    msg = f"{path}: CSV needs columns X-Coordinate, Y-Coordinate (CryoPPP) or x, y; found {list(table.columns)}"
+    raise FormatError(msg)
+
+
+def _read_cs(path):
+    if read_head(path, 6) != b"\x93NUMPY":
+        # np.load would also try zip (.npz) archives, and leaves the file
+        # open when a fake one fails; cryoSPARC writes plain .npy arrays.
+        msg = f"{path}: not a readable cryoSPARC .cs file (no numpy array header)"
+        raise FormatError(msg)
+    try:
+        # Memory-mapped, so a header declaring a gigantic shape fails on the
+        # file size instead of allocating it.
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        names = data.dtype.names or ()
+    except Exception as exc:  # noqa: BLE001 - numpy raises SyntaxError, TokenError ... for a corrupt header
+        msg = f"{path}: not a readable cryoSPARC .cs file ({first_line(exc)})"
+        raise FormatError(msg) from None
+    needed = ("location/center_x_frac", "location/center_y_frac", "location/micrograph_shape")
+    if not set(needed) <= set(names):
+        msg = f"{path}: cryoSPARC file lacks {', '.join(n for n in needed if n not in names)}"
+        raise FormatError(msg)
+    shape = np.asarray(data["location/micrograph_shape"])
+    fractions = [np.asarray(data[name]) for name in needed[:2]]
+    if data.ndim != 1 or shape.shape != (len(data), 2) or not all(
+            np.issubdtype(a.dtype, np.number) for a in (shape, *fractions)):
+        msg = f"{path}: cryoSPARC location fields are not numeric per-particle columns (shape {shape.shape})"
+        raise FormatError(msg)
+    # cryoSPARC stores fractions of the micrograph (rows, columns) shape.
+    x = fractions[0] * shape[:, 1]
+    y = fractions[1] * shape[:, 0]
+    return _coordinate_table(x, y)
+
+
+_READERS = {".star": _read_star, ".box": _read_box, ".csv": _read_csv, ".cs": _read_cs}
+
+
+def read_coordinates(path: str | Path, allow_empty: bool = False) -> pd.DataFrame:
+    """Read particle centres from a STAR, BOX, CryoPPP CSV or cryoSPARC file.
+
+    Parameters
+    ----------
+    path : str or Path
+    allow_empty : bool
+        Accept a file without coordinates (a picker may find nothing);
+        otherwise that is an error.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``x``, ``y`` (particle centres in the file's own frame) and
+        ``score`` (NaN when the file has none).
+
+    Raises
+    ------
+    FormatError
+        If the file is unreadable, of an unknown kind or has no coordinates.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.box"
+    >>> _ = path.write_text("10 20 100 100\\n")
+    >>> read_coordinates(path)[["x", "y"]].values.tolist()
+    [[60.0, 70.0]]
+    """
+    path = Path(path)
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        msg = f"{path}: unknown coordinate format; use one of {', '.join(COORDINATE_SUFFIXES)}"
+        raise FormatError(msg)
+    if not path.is_file():
+        msg = f"{path}: no such coordinate file"
+        raise FormatError(msg)
+    if path.stat().st_size == 0:
+        msg = f"{path}: empty coordinate file"
+        raise FormatError(msg)
+    table = reader(path)
+    if not np.isfinite(table[["x", "y"]].to_numpy()).all():
+        msg = f"{path}: coordinates contain NaN or non-numeric values"
+        raise FormatError(msg)
+    if len(table) == 0 and not allow_empty:
+        msg = f"{path}: no coordinates in file"
+        raise FormatError(msg)
+    return table
+
+
+def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | None = None,
+                      shape: tuple[int, int] | None = None) -> None:
+    """Write particle centres, atomically, in the format named by the suffix.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``x``, ``y`` and optionally ``score`` (and ``rot``,
+        ``tilt``, ``psi`` Euler angles, kept in STAR files).
+    path : str or Path
+        ``.star`` (RELION), ``.box`` (EMAN), ``.csv`` (CryoPPP) or ``.cs``
+        (cryoSPARC).
+    box_size : float, optional
+        Box (or particle diameter) in pixels; required for ``.box`` (which
+        stores corners) and ``.csv`` (CryoPPP's Diameter column).
+    shape : tuple of int, optional
+        Micrograph ``(rows, columns)``; required for ``.cs``.
+
+    Raises
+    ------
+    OutputError
+        If the format is unknown, a required size is missing, or the write
+        fails.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    x = table["x"].to_numpy(dtype=np.float64)
+    y = table["y"].to_numpy(dtype=np.float64)
+    score = table["score"].to_numpy(dtype=np.float64) if "score" in table else np.full(len(x), np.nan)
+    if suffix in (".box", ".csv") and box_size is None:
+        msg = f"{path}: writing {suffix} needs the box size / particle diameter"
+        raise OutputError(msg)
+    if suffix == ".cs" and shape is None:
+        msg = f"{path}: writing cryoSPARC .cs needs the micrograph shape"
+        raise OutputError(msg)
+    if suffix not in _READERS:
+        msg = f"{path}: unknown coordinate format; use one of {', '.join(COORDINATE_SUFFIXES)}"
+        raise OutputError(msg)
+    try:
+        with atomic_path(path) as tmp:
+            if suffix == ".star":
+                import starfile
+
+                frame = pd.DataFrame({
+                    "rlnCoordinateX": x, "rlnCoordinateY": y,
+                    "rlnAutopickFigureOfMerit": np.where(np.isfinite(score), score, -999.0),
+                })
+                # simulated particles carry their true orientation
+                for column, name in (("rot", "rlnAngleRot"), ("tilt", "rlnAngleTilt"), ("psi", "rlnAnglePsi")):
+                    if column in table:
+                        frame[name] = table[column].to_numpy(dtype=np.float64)
+                starfile.write(frame, tmp, overwrite=True)
+            elif suffix == ".box":
+                half = box_size / 2
+                rows = np.column_stack([np.round(x - half), np.round(y - half),
+                                        np.full(len(x), box_size), np.full(len(x), box_size)])
+                if np.isfinite(score).all() and len(x):
+                    rows = np.column_stack([rows, score])
+                np.savetxt(tmp, rows, fmt="%.6g", delimiter="\t")
+            elif suffix == ".csv":
+                pd.DataFrame({"X-Coordinate": x, "Y-Coordinate": y, "Diameter": box_size,
+                              "score": score}).to_csv(tmp, index=False)
+            else:
+                records = np.zeros(len(x), dtype=[
+                    ("location/center_x_frac", "<f4"), ("location/center_y_frac", "<f4"),
+                    ("location/micrograph_shape", "<u4", (2,)),
+                ])
+                records["location/center_x_frac"] = x / shape[1]
+                records["location/center_y_frac"] = y / shape[0]
+                records["location/micrograph_shape"] = shape
+                with open(tmp, "wb") as fh:
+                    np.save(fh, records)
+    except OSError as exc:
+        msg = f"{path}: cannot write output: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+
+
+def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
+    """Flip coordinates vertically: ``y -> height - 1 - y``.
+
+    This maps between the MRC frame (row 0 at the bottom in most viewers)
+    and an image frame in which the same micrograph was stored upside
+    down, e.g. EMPIAR-10017's peer picks versus its JPEGs (height 4096).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``x``, ``y`` ...
+    height : int
+        Micrograph height in pixels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``y`` flipped.
+
+    Examples
+    --------
+    >>> flip_y(pd.DataFrame({"x": [1.0], "y": [0.0]}), 4096)["y"].tolist()
+    [4095.0]
+    """
+    flipped = table.copy()
+    flipped["y"] = (height - 1) - flipped["y"]
+    return flipped
+
+
+def coordinate_files_by_stem(directory: str | Path, what: str = "coordinate") -> dict[str, Path]:
+    """Map micrograph stems to the coordinate files of a directory.
+
+    Parameters
+    ----------
+    directory : str or Path
+    what : str
+        Word used in error messages ("truth", "picks" ...).
+
+    Returns
+    -------
+    dict of str -> Path
+
+    Raises
+    ------
+    FormatError
+        If the directory is missing or holds no coordinate files, or two
+        files share a stem.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        msg = f"{directory}: {what} directory not found"
+        raise FormatError(msg)
+    found = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix.lower() in COORDINATE_SUFFIXES:
+            if path.stem in found:
+                msg = f"{path}: two {what} files for micrograph {path.stem!r} ({found[path.stem].name})"
+                raise FormatError(msg)
+            found[path.stem] = path
+    if not found:
+        msg = f"{directory}: no {what} files ({', '.join(COORDINATE_SUFFIXES)})"
+        raise FormatError(msg)
+    return found
+
+
+def convert_coordinate_files(inputs, out_dir: str | Path, to: str, flip_height: int | None = None,
+                             box_size: float | None = None,
+                             shape: tuple[int, int] | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Convert coordinate files to another format (and frame): ``cryoem convert``.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Coordinate files or directories of them.
+    out_dir : str or Path
+        Receives ``<stem>.<to>`` (created if needed).
+    to : {"star", "box", "csv", "cs"}
+    flip_height : int, optional
+        Flip y with this micrograph height (:func:`flip_y`).
+    box_size : float, optional
+        Needed for ``box`` and ``csv``.
+    shape : tuple of int, optional
+        Micrograph ``(rows, columns)``, needed for ``cs``.
+
+    Returns
+    -------
+    rows : list of dict
+        ``file``, ``n_particles``, ``out`` per converted file.
+    failures : list of (str, str)
+        Files that could not be read or written, with the reason.
+
+    Raises
+    ------
+    InputError
+        If a size the output format needs is missing, or no input is found.
+    """
+    from deepscope.core.files import check_writable, collect_inputs
+    from deepscope.errors import DeepscopeError, InputError
+
+    if to in ("box", "csv") and box_size is None:
+        msg = f"--to {to} needs --box-size (the particle box / diameter in pixels)"
+        raise InputError(msg)
+    if to == "cs" and shape is None:
+        msg = "--to cs needs --shape ROWS COLS (cryoSPARC stores fractions of the micrograph)"
+        raise InputError(msg)
+    paths = collect_inputs(inputs, COORDINATE_SUFFIXES)
+    out_dir = check_writable(out_dir, is_dir=True)
+    rows, failures = [], []
+    for path in paths:
+        try:
+            table = read_coordinates(path, allow_empty=True)
+            if flip_height:
+                table = flip_y(table, flip_height)
+            target = out_dir / f"{path.stem}.{to}"
+            write_coordinates(table, target, box_size=box_size, shape=shape)
+        except DeepscopeError as exc:
+            failures.append((str(path), str(exc)))
+            continue
+        rows.append({"file": str(path), "n_particles": len(table), "out": str(target)})
+    return rows, failures

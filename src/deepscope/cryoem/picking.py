@@ -1,0 +1,154 @@
+"""Probability maps -> picks: the network on a whole micrograph, then peaks.
+
+Picks are the local maxima of the (lightly blurred) particle probability
+map, thinned by non-maximum suppression at a fraction of the particle
+diameter, each scored by its probability; picks that the region head puts on
+ice or carbon are dropped. Everything here is in the working-scale frame;
+:class:`deepscope.cryoem.predictor.Picker` maps picks back to the micrograph.
+"""
+
+import numpy as np
+import pandas as pd
+
+from deepscope.cryoem.io import REGION_CLASSES
+from deepscope.errors import InputError
+
+# regions on which no particle may be picked
+EXCLUDED_REGIONS = ("ice", "carbon")
+
+
+def predict_maps(model, image: np.ndarray, target: str, augment: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run a picking network on a whole micrograph at working scale.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        In eval mode, on any device (the image follows it; maps come back
+        on the CPU).
+    image : numpy.ndarray
+        Normalised 2-D image.
+    target : {"disks", "regions", "joint"}
+        What the model's output channels mean.
+    augment : int
+        Test-time augmentation: average the maps over the first ``augment``
+        of the 8 rotations/flips of the image (1 = none). Particles have no
+        preferred orientation, so each view is an equally valid prediction
+        and their mean has less variance.
+
+    Returns
+    -------
+    particle : numpy.ndarray
+        Particle probability map, same shape as ``image``.
+    regions : numpy.ndarray or None
+        ``(4, rows, cols)`` region probabilities, None for ``disks``.
+
+    Raises
+    ------
+    InputError
+        If ``augment`` is not 1, 2, 4 or 8.
+    """
+    if augment not in (1, 2, 4, 8):
+        msg = f"augment must be 1, 2, 4 or 8 views, got {augment}"
+        raise InputError(msg)
+    particle, regions = [], []
+    for view in range(augment):
+        turns, flip = view % 4, view >= 4
+        viewed = np.rot90(image[:, ::-1] if flip else image, turns)
+        p, r = _predict_view(model, np.ascontiguousarray(viewed), target)
+        p = np.rot90(p, -turns)
+        r = None if r is None else np.rot90(r, -turns, axes=(1, 2))
+        if flip:
+            p, r = p[:, ::-1], (None if r is None else r[:, :, ::-1])
+        particle.append(p)
+        regions.append(r)
+    mean_regions = None if regions[0] is None else np.mean(regions, axis=0)
+    return np.ascontiguousarray(np.mean(particle, axis=0)), mean_regions
+
+
+def _predict_view(model, image, target):
+    import torch
+    from torch.nn import functional as F
+
+    depth = len(model.down) - 1
+    multiple = 2**depth
+    rows, cols = image.shape
+    pad_r, pad_c = (-rows) % multiple, (-cols) % multiple
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.pad(image, ((0, pad_r), (0, pad_c)), mode="reflect"))[None, None].to(device)
+    with torch.inference_mode():
+        out = model(x)[0, :, :rows, :cols]
+        if target == "disks":
+            return torch.sigmoid(out[0]).cpu().numpy(), None
+        if target == "regions":
+            regions = F.softmax(out, dim=0).cpu()
+            return regions[REGION_CLASSES.index("protein")].numpy(), regions.numpy()
+        return torch.sigmoid(out[0]).cpu().numpy(), F.softmax(out[1:], dim=0).cpu().numpy()
+
+
+def find_picks(particle: np.ndarray, regions: np.ndarray | None, diameter: float, threshold: float,
+               nms_fraction: float = 0.6, edge_fraction: float = 0.0) -> pd.DataFrame:
+    """Turn a particle probability map into scored picks.
+
+    Parameters
+    ----------
+    particle : numpy.ndarray
+        Probability map.
+    regions : numpy.ndarray or None
+        ``(4, rows, cols)`` region probabilities; picks whose most likely
+        region is ice or carbon are dropped.
+    diameter : float
+        Particle diameter in pixels of the map.
+    threshold : float
+        Minimum probability at a pick.
+    nms_fraction : float
+        Picks closer than ``nms_fraction * diameter`` to a better pick are
+        suppressed; below 1 because particles in a crowded micrograph touch
+        and their centres can be a little closer than one diameter.
+    edge_fraction : float
+        Picks closer than ``edge_fraction * diameter`` to the image edge are
+        dropped: a particle cut by the edge cannot be extracted, and
+        micrograph borders carry processing artefacts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``x``, ``y``, ``score``, best first (ties in row-major order), in
+        the map's pixel frame.
+
+    Examples
+    --------
+    >>> m = np.zeros((32, 32)); m[10, 12] = 0.9; m[11, 12] = 0.8; m[25, 5] = 0.7
+    >>> find_picks(m, None, 6.0, 0.5)[["x", "y"]].values.tolist()
+    [[12.0, 10.0], [5.0, 25.0]]
+    """
+    from scipy import ndimage
+    from scipy.spatial import cKDTree
+    from skimage.feature import peak_local_max
+
+    # a light blur turns the mask's plateau into one peak per particle
+    smooth = ndimage.gaussian_filter(particle, max(diameter / 10, 0.5))
+    # 3x3 maxima away from the edge margin; the threshold applies to the
+    # unblurred probability, so it is not peak_local_max's threshold_abs
+    margin = int(np.ceil(edge_fraction * diameter))
+    peaks = peak_local_max(smooth, min_distance=1, threshold_abs=-np.inf,
+                           exclude_border=margin if margin > 0 else False)
+    rows, cols = peaks[:, 0], peaks[:, 1]
+    scores = particle[rows, cols]
+    kept = scores >= threshold
+    rows, cols, scores = rows[kept], cols[kept], scores[kept]
+    if regions is not None and len(rows):
+        region = regions[:, rows, cols].argmax(axis=0)
+        allowed = ~np.isin(region, [REGION_CLASSES.index(name) for name in EXCLUDED_REGIONS])
+        rows, cols, scores = rows[allowed], cols[allowed], scores[allowed]
+    order = np.lexsort((cols, rows, -scores))
+    rows, cols, scores = rows[order], cols[order], scores[order]
+    points = np.column_stack([cols, rows]).astype(np.float64)
+    keep = np.ones(len(points), dtype=bool)
+    if len(points):
+        tree = cKDTree(points)
+        for i, neighbours in enumerate(tree.query_ball_point(points, nms_fraction * diameter)):
+            if keep[i]:
+                for j in neighbours:
+                    if j > i:
+                        keep[j] = False
+    return pd.DataFrame({"x": points[keep, 0], "y": points[keep, 1], "score": scores[keep].astype(np.float64)})

@@ -1,0 +1,317 @@
+"""The trained picker, and picking whole micrographs into STAR files.
+
+:class:`Picker` wraps a trained network with the settings tuned for it
+(working diameter, threshold, NMS, edge margin, test-time views) and picks
+one working-scale image; :class:`PickWriter` is its batch predictor for
+:mod:`deepscope.core.inference` (``load_input`` / ``rows``), writing one
+STAR file per micrograph; :func:`pick_micrographs` is what ``cryoem pick``
+runs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.core.files import atomic_path
+from deepscope.core.options import BatchOptions
+from deepscope.cryoem.coordinates import write_coordinates
+from deepscope.cryoem.figures import to_uint8, write_overlay
+from deepscope.cryoem.picking import find_picks, predict_maps
+from deepscope.cryoem.preprocess import load_for_picking, to_micrograph_frame, to_working_frame
+from deepscope.errors import InputError, ModelError, NoPicksWarning
+
+
+class Picker:
+    """A trained picking network with its task settings.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    meta : dict
+        Checkpoint metadata: ``target``, ``working_diameter``,
+        ``threshold``, ``nms_fraction``, ``edge_fraction``, ``augment``.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``: where the network runs (maps and
+        picks come back on the CPU).
+
+    Raises
+    ------
+    ModelError
+        If ``meta`` is not a picker's (another domain's checkpoint).
+    InputError
+        If CUDA is asked for and absent.
+    """
+
+    def __init__(self, model, meta: dict, device: str = "cpu"):
+        missing = [k for k in ("target", "working_diameter") if k not in meta]
+        if missing:
+            msg = f"checkpoint is not a cryo-EM picker (metadata lacks {', '.join(missing)})"
+            raise ModelError(msg)
+        from deepscope.core.distributed import select_device
+        from deepscope.core.speed import fold_batchnorm
+
+        self.model = fold_batchnorm(model.eval()).to(select_device(device))
+        self.target = meta["target"]
+        self.working_diameter = float(meta["working_diameter"])
+        self.threshold = float(meta.get("threshold", 0.5))
+        self.nms_fraction = float(meta.get("nms_fraction", 0.6))
+        self.edge_fraction = float(meta.get("edge_fraction", 0.0))
+        self.augment = int(meta.get("augment", 1))
+        # Names of the micrographs that trained or tuned it: scoring on them is not a test.
+        self.seen_micrographs = frozenset(meta.get("train_micrographs", ())) | frozenset(
+            meta.get("val_micrographs", ()))
+        # Where the weights came from (set by from_checkpoint): identifies resumable pick jobs.
+        self.checkpoint = None
+
+    @classmethod
+    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu") -> Picker:
+        """Load a picker: a shipped model's name, a run directory or a ``.pt`` file.
+
+        Parameters
+        ----------
+        name_or_path : str or Path, optional
+            See :func:`deepscope.registry.resolve_model`; None is the
+            shipped ``cryoem_empiar10017``.
+        device : str
+            Where the network runs.
+
+        Returns
+        -------
+        Picker
+
+        Raises
+        ------
+        ModelError
+            If nothing is found there, or the checkpoint is unreadable or
+            not a cryo-EM picker.
+        """
+        from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from deepscope.registry import resolve_model
+
+        path = resolve_model(name_or_path, "cryoem")
+        record = load_checkpoint(path)
+        picker = cls(model_from_checkpoint(record), record.get("meta", {}), device)
+        picker.checkpoint = path
+        return picker
+
+    def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Particle and region probability maps of a working-scale image (see :func:`predict_maps`)."""
+        return predict_maps(self.model, image, self.target, self.augment)
+
+    def pick(self, image: np.ndarray, scale: float, threshold: float | None = None, keep_maps: bool = False):
+        """Pick particles in a working-scale image.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            Normalised image at working scale.
+        scale : float
+            Working pixels per micrograph pixel; picks are returned in the
+            micrograph's frame (:func:`~deepscope.cryoem.preprocess.to_micrograph_frame`).
+        threshold : float, optional
+            Defaults to the threshold tuned on the validation micrographs.
+        keep_maps : bool
+            Also return the probability maps.
+
+        Returns
+        -------
+        picks : pandas.DataFrame
+            ``x``, ``y``, ``score`` in the micrograph's pixels.
+        maps : tuple, only if ``keep_maps``
+            ``(particle, regions)`` at working scale.
+        """
+        particle, regions = self.maps(image)
+        picks = find_picks(particle, regions, self.working_diameter,
+                           self.threshold if threshold is None else threshold, self.nms_fraction,
+                           self.edge_fraction)
+        picks = to_micrograph_frame(picks, scale)
+        return (picks, (particle, regions)) if keep_maps else picks
+
+
+class PickWriter:
+    """A picker that writes each micrograph's STAR file: a batch predictor
+    (see :mod:`deepscope.core.inference`).
+
+    Parameters
+    ----------
+    picker : Picker
+    diameter : float
+        Particle diameter in micrograph pixels.
+    out_dir : Path
+        Existing, writable directory (shared by every Dask worker).
+    threshold : float, optional
+        Overrides the picker's tuned threshold.
+    enhance : {"auto", "on", "off"}
+    masks, overlays : bool
+        Also write ``<stem>_mask.png`` / ``<stem>_overlay.png`` (working scale).
+    """
+
+    def __init__(self, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
+                 enhance: str = "auto", masks: bool = False, overlays: bool = False):
+        self.picker = picker
+        self.diameter = diameter
+        self.out_dir = Path(out_dir)
+        self.threshold = threshold
+        self.enhance = enhance
+        self.masks = masks
+        self.overlays = overlays
+
+    def load_input(self, path: Path):
+        """Read one micrograph at the picker's working scale."""
+        return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance)
+
+    def rows(self, items: list) -> list[dict]:
+        """Pick, write the outputs, and return ``n_picks`` and ``star`` per micrograph."""
+        from PIL import Image
+
+        rows = []
+        for path, (image, scale, _shape) in items:
+            picks, (particle, _regions) = self.picker.pick(image, scale, self.threshold, keep_maps=True)
+            star = self.out_dir / f"{path.stem}.star"
+            if len(picks) == 0:
+                warnings.warn(f"{path}: no particles picked", NoPicksWarning, stacklevel=2)
+            write_coordinates(picks, star)
+            if self.masks:
+                with atomic_path(self.out_dir / f"{path.stem}_mask.png") as tmp:
+                    Image.fromarray(to_uint8(particle, 0.0, 1.0)).save(tmp, format="PNG")
+            if self.overlays:
+                write_overlay(image, to_working_frame(picks, scale), self.picker.working_diameter / 2,
+                              self.out_dir / f"{path.stem}_overlay.png")
+            rows.append({"n_picks": len(picks), "star": str(star)})
+        return rows
+
+
+def _check_unique_stems(stream):
+    seen = {}
+    for ref in stream:
+        stem = Path(ref.name).stem
+        if stem in seen:
+            msg = f"{ref.name}: same name as {seen[stem]}; outputs are named by stem, rename one"
+            raise InputError(msg)
+        seen[stem] = ref.name
+
+
+def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
+               enhance: str = "auto", masks: bool = False, overlays: bool = False,
+               options: BatchOptions | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Pick every micrograph and write ``out_dir/<stem>.star``.
+
+    One micrograph is one partition: a run killed part-way and restarted
+    with the same arguments picks only the micrographs it had not finished.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Micrographs, directories and uncompressed ``.tar`` shards; stems
+        must be unique (they name the outputs).
+    picker : Picker
+    diameter : float
+        Particle diameter in micrograph pixels.
+    out_dir : Path
+        Writable directory (created if needed).
+    threshold : float, optional
+        Overrides the picker's tuned threshold.
+    enhance : {"auto", "on", "off"}
+    masks, overlays : bool
+        Also write ``<stem>_mask.png`` / ``<stem>_overlay.png`` (working scale).
+    options : BatchOptions, optional
+        Inputs, read threads and cluster (on an existing cluster the workers
+        must see ``out_dir`` at the same path); one micrograph per partition.
+
+    Returns
+    -------
+    rows : list of dict
+        ``file``, ``n_picks``, ``star`` per good micrograph.
+    failures : list of (str, str)
+
+    Raises
+    ------
+    InputError
+        If two inputs share a stem.
+    """
+    import dataclasses
+
+    from deepscope.core.files import check_writable
+    from deepscope.core.inference import describe_job, run_batch
+    from deepscope.core.parts import PartStore
+    from deepscope.core.sources import InputStream
+    from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
+
+    # One micrograph is a partition and a batch: a kill loses at most one.
+    options = dataclasses.replace(options or BatchOptions(), partition_size=1, batch_size=1)
+    options.check()
+    stream = InputStream(inputs, MICROGRAPH_SUFFIXES, options.catalog, options.path_column)
+    _check_unique_stems(stream)
+    out_dir = check_writable(out_dir, is_dir=True)
+    job = describe_job("cryoem pick", stream, picker.checkpoint, 1, diameter=diameter, threshold=threshold,
+                       enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment)
+    # The STAR files are the results; the parts only record which are done.
+    store = PartStore(out_dir / ".deepscope-pick", job, keep=False)
+    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays)
+    failures = run_batch(stream, writer, store, options, desc="pick")
+    rows = [row for table in store.iter_tables() for row in table.to_dict("records")]
+    store.finish()
+    return rows, failures
+
+
+def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | Path | None = None,
+                     threshold: float | None = None, augment: int | None = None, enhance: str = "auto",
+                     masks: bool = False, overlays: bool = False,
+                     options: BatchOptions | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Load a picker and pick every micrograph: what ``cryoem pick`` runs.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Micrographs, directories and uncompressed ``.tar`` shards.
+    diameter : float
+        Particle diameter in micrograph pixels.
+    out_dir : str or Path
+        Writable directory for ``<stem>.star`` (created if needed).
+    model : str or Path, optional
+        Shipped model name, run directory or checkpoint (default: the
+        shipped ``cryoem_empiar10017``).
+    threshold : float, optional
+        Minimum pick score (default: the one tuned at training).
+    augment : int, optional
+        Test-time views (default: the model's).
+    enhance : {"auto", "on", "off"}
+    masks, overlays : bool
+        Also write ``<stem>_mask.png`` / ``<stem>_overlay.png``.
+    options : BatchOptions, optional
+        Inputs, threads, device and cluster.
+
+    Returns
+    -------
+    rows : list of dict
+        ``file``, ``n_picks``, ``star`` per good micrograph.
+    failures : list of (str, str)
+
+    Raises
+    ------
+    InputError
+        If the diameter or threshold is out of range, or CUDA is asked for
+        and absent.
+    ModelError
+        If the model is not found or is not a cryo-EM picker.
+    """
+    import torch
+
+    if diameter <= 0:
+        msg = f"--diameter must be positive, got {diameter}"
+        raise InputError(msg)
+    if threshold is not None and not 0 <= threshold <= 1:
+        msg = f"--threshold must be between 0 and 1, got {threshold}"
+        raise InputError(msg)
+    options = options or BatchOptions()
+    options.check()
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    picker = Picker.from_checkpoint(model, options.device)
+    if augment:
+        picker.augment = augment
+    return pick_files(inputs, picker, diameter, out_dir, threshold=threshold, enhance=enhance, masks=masks,
+                      overlays=overlays, options=options)
