@@ -41,11 +41,11 @@ def test_train_writes_checkpoint_and_config(trained, capsys):
     # The default trains three members apart and ships them as one ensemble.
     for i in range(3):
         assert (run / f"member{i}" / "best.pt").is_file() and (run / f"member{i}" / "history.csv").is_file()
-    from deepscope.spectra.task import load_model
+    from deepscope.spectra.predictor import SpectraPredictor
 
-    model, meta = load_model(run)
-    assert type(model).__name__ == "SpectraEnsemble" and len(model.members) == 3
-    assert "templates" in meta and meta["grid"].n == 580
+    predictor = SpectraPredictor.from_checkpoint(run)
+    assert type(predictor.model).__name__ == "SpectraEnsemble" and len(predictor.model.members) == 3
+    assert "templates" in predictor.meta and predictor.grid.n == 580
 
 
 def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
@@ -54,9 +54,9 @@ def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
     assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(run), "--arch", "spectra_ann",
                  "--epochs", "2", "--members", "1"]) == 0
     assert (run / "history.csv").is_file() and not (run / "member0").exists()
-    from deepscope.spectra.task import load_model
+    from deepscope.spectra.predictor import SpectraPredictor
 
-    assert type(load_model(run)[0]).__name__ == "SpectraANN"
+    assert type(SpectraPredictor.from_checkpoint(run).model).__name__ == "SpectraANN"
     assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r0"), "--members", "0"]) == 1
     assert "--members 0: need at least one" in capsys.readouterr().err
 
@@ -167,9 +167,9 @@ def test_talks_1900_point_grid_end_to_end(tmp_path, capsys):
     out = tmp_path / "pred.csv"
     assert main(["-q", "spectra", "predict", str(tmp_path / "lib"), "--out", str(out), "--model", str(run)]) == 0
     assert len(pd.read_csv(out)) == 30
-    from deepscope.spectra.task import load_model
+    from deepscope.spectra.predictor import SpectraPredictor
 
-    assert load_model(run)[1]["grid"].n == 1900
+    assert SpectraPredictor.from_checkpoint(run).grid.n == 1900
 
 
 def test_bad_grid_is_refused(tmp_path, capsys):

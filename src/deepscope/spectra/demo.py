@@ -25,14 +25,16 @@ def add_demo_section(report, out_dir):
     from deepscope.core.plots import scatter_figure
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
-    from deepscope.spectra.task import TemplateMatcher, load_model, load_prepared, outputs_to_rows, predict_outputs
+    from deepscope.spectra.predictor import SpectraPredictor
+    from deepscope.spectra.prepare import load_prepared
+    from deepscope.spectra.templates import TemplateMatcher
 
     manifest = spectra_manifest([SAMPLES / "labels.csv"])
-    net, meta = load_model()
-    x, good, _ = load_prepared(list(manifest["path"]), meta["grid"], meta["min_coverage"])
+    predictor = SpectraPredictor.from_checkpoint()
+    x, good, _ = load_prepared(list(manifest["path"]), predictor.grid, predictor.min_coverage)
     manifest = manifest.iloc[good].reset_index(drop=True)
-    network = pd.DataFrame(outputs_to_rows(predict_outputs(net, x)))
-    template = pd.DataFrame(TemplateMatcher.from_meta(meta).predict(x))
+    network = pd.DataFrame(predictor.classify(x))
+    template = pd.DataFrame(TemplateMatcher.from_meta(predictor.meta).predict(x))
     table = pd.DataFrame({
         "file": manifest["file"], "format": manifest["collection"], "catalogue type": manifest["sptype"],
         "network": network["sptype"], "code": network["code"], "template matching": template["sptype"],

@@ -116,21 +116,34 @@ def resample(wave, flux, valid, edges):
 
 
 def smooth(flux, mask, fwhm_pixels):
-    """Mask-aware Gaussian smoothing on the grid.
+    """Mask-aware Gaussian smoothing: masked pixels neither count nor leak in.
 
-    Libraries range from 1 A (MKCLASS libr18) to about 10 A (Pickles)
-    resolution; smoothing all of them to one coarser resolution is what lets
-    a model trained on some libraries read another.
+    The one Gaussian of the spectra package. :func:`prepare` uses it to
+    bring every library to one resolution: they range from 1 A (MKCLASS
+    libr18) to about 10 A (Pickles), and a common coarser resolution is what
+    lets a model trained on some libraries read another. Training
+    augmentation uses it to blur spectra by random amounts.
 
     Parameters
     ----------
     flux : numpy.ndarray
     mask : numpy.ndarray of bool
+        Pixels with data.
     fwhm_pixels : float
+        Full width at half maximum of the Gaussian, in pixels.
 
     Returns
     -------
     numpy.ndarray
+        Float64; each pixel is the Gaussian-weighted mean of the unmasked
+        pixels around it (0 where none is near).
+
+    Examples
+    --------
+    >>> flux = np.array([1.0, 1.0, 9.0, 1.0, 1.0])
+    >>> mask = np.array([True, True, False, True, True])
+    >>> smooth(flux, mask, 2.0).round(3).tolist()  # the masked 9 does not leak in
+    [1.0, 1.0, 1.0, 1.0, 1.0]
     """
     from scipy.ndimage import gaussian_filter1d
 
