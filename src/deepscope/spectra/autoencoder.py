@@ -86,6 +86,7 @@ def load_autoencoder(path, device="cpu"):
     from deepscope.core.distributed import select_device
     from deepscope.registry import resolve_model
 
+    torch_device = select_device(device)  # a missing GPU is reported before anything is read
     # resolve_model gives the same message as every --model for a missing path;
     # no autoencoder ships, so a shipped name ends in the "not an autoencoder" error below.
     path = resolve_model(path, "spectra")
@@ -100,7 +101,7 @@ def load_autoencoder(path, device="cpu"):
             raise ModelError(msg)
     meta = dict(record.get("meta", {}))
     meta["grid"] = Grid(**meta["grid"])
-    return model_from_checkpoint(record).to(select_device(device)), meta
+    return model_from_checkpoint(record).to(torch_device), meta
 
 
 def _run(model, x, batch_size=512):
