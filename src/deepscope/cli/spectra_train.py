@@ -37,6 +37,9 @@ def add_args(parser):
                                       f"(default {DEFAULT_CONFIG.model})")
     describe_option(parser, "--threads", f"torch CPU threads; 0: all cores (default {DEFAULT_CONFIG.threads}: these "
                                          "small networks train fastest on one thread of a shared machine)")
+    describe_option(parser, "--config", "YAML file of training settings, overridden by options (default: none)")
+    describe_option(parser, "--resume", "refused: spectra runs take minutes, start a new RUN_DIR instead "
+                                        "(default: off)")
 
 
 def main(args):

@@ -6,11 +6,16 @@ whether it worked: neighbour agreement of the 2-D map, SNR gain, compression
 ratio and error, ranks of injected oddities.
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from deepscope.config import TrainConfig
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, ModelError
 from deepscope.spectra.preprocess import Grid, add_noise
@@ -21,7 +26,8 @@ from deepscope.spectra.train import make_dataset, reconstruction_loss
 log = logging.getLogger(__name__)
 
 
-def train_autoencoder(inputs, run_dir, config, grid=Grid(), min_coverage=0.4, progress=True):
+def train_autoencoder(inputs: Sequence[str | Path], run_dir: str | Path, config: TrainConfig, grid: Grid = Grid(),
+                      min_coverage: float = 0.4, progress: bool = True) -> dict:
     """Train a :func:`~deepscope.spectra.models.spectra_autoencoder` on unlabelled spectra.
 
     Parameters
@@ -60,7 +66,7 @@ def train_autoencoder(inputs, run_dir, config, grid=Grid(), min_coverage=0.4, pr
             "best_epoch": result.best_epoch}
 
 
-def load_autoencoder(path, device="cpu"):
+def load_autoencoder(path: str | Path, device: str = "cpu") -> tuple:
     """An autoencoder checkpoint (file or run directory) and its grid.
 
     Parameters
@@ -131,7 +137,8 @@ def _rms_error(a, b, mask):
     return np.sqrt(((a - b) ** 2 * mask).sum(1) / np.maximum(mask.sum(1), 1))
 
 
-def embed(inputs, out_png, model, labels=None, device="cpu", threads=0):
+def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
+          labels: Sequence[str | Path] | None = None, device: str = "cpu", threads: int = 0) -> dict:
     """2-D map (PCA of the codes) of spectra, coloured by main class.
 
     Parameters
@@ -207,7 +214,8 @@ def embed(inputs, out_png, model, labels=None, device="cpu", threads=0):
     return result
 
 
-def denoise(inputs, out, model, snr=10.0, seed=0, device="cpu", threads=0):
+def denoise(inputs: Sequence[str | Path], out: str | Path, model: str | Path, snr: float = 10.0, seed: int = 0,
+            device: str = "cpu", threads: int = 0) -> dict:
     """Measure how much the autoencoder raises the SNR of noisy spectra.
 
     Noise at ``snr`` is added to each prepared spectrum; the autoencoder's
@@ -248,7 +256,8 @@ def denoise(inputs, out, model, snr=10.0, seed=0, device="cpu", threads=0):
             "snr_gain": snr_out / snr_in}
 
 
-def compress(inputs, out, model, device="cpu", threads=0):
+def compress(inputs: Sequence[str | Path], out: str | Path, model: str | Path, device: str = "cpu",
+             threads: int = 0) -> dict:
     """Store spectra as autoencoder codes.
 
     Parameters
@@ -282,7 +291,7 @@ def compress(inputs, out, model, device="cpu", threads=0):
             "rms_error": float(np.median(err))}
 
 
-def oddities(x, n, seed=0):
+def oddities(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Injected oddities: reversed, noise-only and emission-line spectra.
 
     Parameters
@@ -311,7 +320,8 @@ def oddities(x, n, seed=0):
     return out
 
 
-def outliers(inputs, out, model, inject=0, seed=0, device="cpu", threads=0):
+def outliers(inputs: Sequence[str | Path], out: str | Path, model: str | Path, inject: int = 0, seed: int = 0,
+             device: str = "cpu", threads: int = 0) -> dict:
     """Rank spectra by reconstruction error, optionally with injected oddities.
 
     Parameters

@@ -23,6 +23,7 @@ def add_demo_section(report, out_dir):
 
     from deepscope.core.files import write_table
     from deepscope.core.plots import scatter_figure
+    from deepscope.spectra.evaluate import name_type_axes
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
     from deepscope.spectra.predictor import SpectraPredictor
@@ -47,6 +48,7 @@ def add_demo_section(report, out_dir):
     report.table(table, index=False)
     expected = [parse_mk(s).temperature_index if parse_mk(s) else None for s in manifest["sptype"]]
     fig = scatter_figure(pd.Series(expected, dtype=float), network["temperature_index"],
-                         "catalogue type (O0=0 ... M0=60)", "predicted", "spectra: predicted vs catalogue")
+                         "catalogue type", "predicted type", "spectra: predicted vs catalogue")
+    name_type_axes(fig)
     report.figure(fig, "spectra_demo_scatter")
     return table

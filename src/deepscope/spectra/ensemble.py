@@ -7,6 +7,8 @@ initial weights, batch order and validation split;
 :func:`deepscope.spectra.train.train_ensemble` trains them.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from deepscope.errors import InputError
@@ -16,19 +18,31 @@ DEFAULT_MEMBERS = 3
 ENSEMBLE_MODEL = "spectra_ensemble"
 
 
-def member_dir(run_dir, index):
+def member_dir(run_dir: str | Path, index: int) -> Path:
     """Run directory of one member inside an ensemble's run directory."""
     return Path(run_dir) / f"member{index}"
 
 
-def check_members(members):
-    """Refuse an ensemble size below one (:class:`InputError`), before any work."""
+def check_members(members: int) -> None:
+    """Refuse an ensemble size below one, before any work.
+
+    Raises
+    ------
+    InputError
+
+    Examples
+    --------
+    >>> check_members(0)
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.InputError: --members 0: need at least one
+    """
     if members < 1:
         msg = f"--members {members}: need at least one"
         raise InputError(msg)
 
 
-def write_ensemble(run_dir, members):
+def write_ensemble(run_dir: str | Path, members: int) -> None:
     """Join the members' best checkpoints into ``run_dir/best.pt`` (primary process only)."""
     from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, save_checkpoint
     from deepscope.core.distributed import process_info

@@ -6,9 +6,13 @@ libraries; :func:`crossval_spectra` holds each library out in turn. Reports
 name classes (O ... M, I ... VI), never indices.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,7 +35,7 @@ log = logging.getLogger(__name__)
 METHOD_TEMPLATE = "template matching (chi-square)"
 
 
-def score_predictions(sptypes, predicted):
+def score_predictions(sptypes: Sequence[str], predicted: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
     """Compare predictions with catalogue types.
 
     Parameters
@@ -89,6 +93,18 @@ def score_predictions(sptypes, predicted):
 TYPE_TICKS = {10 * i: f"{c}0" for i, c in enumerate(MAIN_CLASSES)}
 
 
+def name_type_axes(fig) -> None:
+    """Label both axes of a temperature-index scatter with MK types (O0, B0 ... M0) instead of indices.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        One axes whose x and y are temperature indices (O0 = 0 ... M9.5 = 69.5).
+    """
+    for axis in (fig.axes[0].xaxis, fig.axes[0].yaxis):
+        axis.set_ticks(list(TYPE_TICKS), list(TYPE_TICKS.values()))
+
+
 def _figures(report, name, detail):
     """Predicted-vs-expected scatter and main/luminosity-class confusion matrices, labelled with class names."""
     from deepscope.core.metrics import confusion
@@ -97,8 +113,7 @@ def _figures(report, name, detail):
     name = name.split(" (")[0]  # 'network (runs/x)' -> 'network': titles must fit the figure
     t = detail.dropna(subset=["true_t"])
     fig = scatter_figure(t["true_t"], t["pred_t"], "expected type", "predicted type", f"{name}: predicted vs expected")
-    for axis in (fig.axes[0].xaxis, fig.axes[0].yaxis):
-        axis.set_ticks(list(TYPE_TICKS), list(TYPE_TICKS.values()))
+    name_type_axes(fig)
     report.figure(fig, f"scatter_{name[:8].replace(' ', '_')}", "MK type, in subclass steps (O0 ... M9)")
     index = {c: i for i, c in enumerate(MAIN_CLASSES)}
     matrix = confusion(detail["true_main"].map(index), detail["pred_main"].map(index), len(MAIN_CLASSES))
@@ -110,7 +125,8 @@ def _figures(report, name, detail):
                   f"confusion_lum_{name[:8].replace(' ', '_')}")
 
 
-def evaluate_spectra(labels_paths, out_dir, model=None, progress=True, device="cpu", threads=0):
+def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, model: str | Path | None = None,
+                     progress: bool = True, device: str = "cpu", threads: int = 0) -> pd.DataFrame:
     """Score a classifier and the template-matching baseline on labelled spectra.
 
     The baseline's templates are the classifier's own training spectra

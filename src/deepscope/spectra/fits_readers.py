@@ -5,10 +5,14 @@ these by content; each takes the opened ``HDUList`` and returns a
 :class:`~deepscope.spectra.spectrum.Spectrum` (no torch here).
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
 import numpy as np
 
 from deepscope.errors import FormatError, first_line
-from deepscope.spectra.spectrum import finish_spectrum, wavelength_scale
+from deepscope.spectra.spectrum import Spectrum, finish_spectrum, wavelength_scale
 
 # Column names seen in real spectral tables, compared case-insensitively.
 WAVE_COLUMNS = ("wavelength", "wave", "lambda", "lam", "wavelen", "awav")
@@ -87,7 +91,7 @@ def _pixel_axis(path, header, n):
         raise FormatError(msg) from None
 
 
-def read_fits_image(path, hdul, default_medium="air"):
+def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spectrum:
     """Read a 1-D FITS image spectrum with a linear or log-linear WCS.
 
     Parameters
@@ -137,7 +141,7 @@ def _find_column(names, candidates):
     return next((lower[c] for c in candidates if c in lower), None)
 
 
-def read_fits_table(path, hdul, default_medium="air"):
+def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spectrum:
     """Read a spectrum from the first FITS binary table with wavelength and flux.
 
     Parameters
@@ -197,7 +201,7 @@ def read_fits_table(path, hdul, default_medium="air"):
     raise FormatError(msg)
 
 
-def read_sdss_spec(path, hdul):
+def read_sdss_spec(path: str | Path, hdul) -> Spectrum:
     """Read an SDSS/BOSS ``spec-PLATE-MJD-FIBER.fits`` coadded spectrum.
 
     Parameters

@@ -31,9 +31,12 @@ This module opens files, reads text and dispatches; the FITS family lives in
 :mod:`deepscope.spectra.spectrum` (re-exported here).
 """
 
+from __future__ import annotations
+
 import gzip
 import io
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +81,7 @@ def _open_bytes(path):
     return raw
 
 
-def read_ascii(path, raw, default_medium="air"):
+def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air") -> Spectrum:
     """Read a two-column ``wavelength flux`` text spectrum (Angstrom).
 
     Parameters
@@ -110,7 +113,7 @@ def read_ascii(path, raw, default_medium="air"):
                    "convention", meta)
 
 
-def read_spectrum(path, default_medium="air"):
+def read_spectrum(path: str | Path, default_medium: str = "air") -> Spectrum:
     """Read any supported spectrum file, dispatching on its content.
 
     Parameters
@@ -174,7 +177,7 @@ def read_spectrum(path, default_medium="air"):
 # Thin, named entry points for the libraries whose files we cannot ship; the
 # formats are documented in each docstring and exercised by test-written files.
 
-def read_elodie(path):
+def read_elodie(path: str | Path) -> Spectrum:
     """Read an ELODIE 3.1 archive spectrum (Prugniel & Soubiran 2001).
 
     ELODIE ``s1d`` files are 1-D FITS images with a linear WCS
@@ -185,7 +188,7 @@ def read_elodie(path):
     return read_spectrum(path, default_medium="air")
 
 
-def read_indous(path):
+def read_indous(path: str | Path) -> Spectrum:
     """Read an Indo-US / CFLIB spectrum (Valdes et al. 2004).
 
     1-D FITS images, linear WCS from 3460 to 9464 A at 0.44 A, air
@@ -195,7 +198,7 @@ def read_indous(path):
     return read_spectrum(path, default_medium="air")
 
 
-def read_jacoby(path):
+def read_jacoby(path: str | Path) -> Spectrum:
     """Read a Jacoby, Hunter & Christian (1984) atlas spectrum.
 
     The ADC/CDS release (III/92) gives 1-D FITS images with linear WCS
@@ -206,7 +209,7 @@ def read_jacoby(path):
     return read_spectrum(path, default_medium="air")
 
 
-def spectra_manifest(labels_paths, require_sptype=True):
+def spectra_manifest(labels_paths: Iterable[str | Path], require_sptype: bool = True):
     """One manifest for one or more spectral libraries' ``labels.csv``.
 
     Parameters

@@ -5,7 +5,11 @@ training and evaluation want whole libraries as one array, with the files
 that failed listed rather than fatal.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +32,8 @@ def _without_path(path, message):
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=False, short=False):
+def load_prepared(paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage: float = 0.4, workers: int = 2,
+                  progress: bool = False, short: bool = False) -> tuple:
     """Read and prepare many spectra; bad files are reported, not fatal.
 
     Parameters
@@ -90,7 +95,8 @@ def load_prepared(paths, grid=Grid(), min_coverage=0.4, workers=2, progress=Fals
     return (*loaded, stacked(shorts)) if short else loaded
 
 
-def load_labelled(labels_paths, grid=Grid(), min_coverage=0.4, workers=2, progress=True, short=False):
+def load_labelled(labels_paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage: float = 0.4, workers: int = 2,
+                  progress: bool = True, short: bool = False) -> tuple:
     """Read the spectra that ``labels.csv`` tables list.
 
     Parameters

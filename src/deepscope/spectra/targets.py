@@ -11,6 +11,7 @@ with no O-M type (``'HB'``, ``'L0'``) are left out, and counted.
 """
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from deepscope.spectra.mktype import N_LUM, N_T_BINS, parse_mk
 from deepscope.spectra.predictor import t_index_from_logits
 
 
-def type_targets(sptypes):
+def type_targets(sptypes: Sequence[str]) -> dict[str, np.ndarray]:
     """Training targets for catalogue type strings.
 
     Parameters
@@ -32,6 +33,12 @@ def type_targets(sptypes):
         where unknown), ``t_known``, ``lo``/``hi`` (interval the index must
         lie in), ``lum`` (``(N, N_LUM)`` soft labels: ``IV-V`` is half IV,
         half V), ``lum_known``.
+
+    Examples
+    --------
+    >>> targets = type_targets(["G2V", "Am", "HB"])
+    >>> targets["usable"].tolist(), targets["t"].tolist(), targets["lum_known"].tolist()
+    ([True, True, False], [42.0, 0.0, 0.0], [1.0, 0.0, 0.0])
     """
     n = len(sptypes)
     out = {"usable": np.zeros(n, bool), "t": np.zeros(n, np.float32), "t_known": np.zeros(n, np.float32),
@@ -54,7 +61,7 @@ def type_targets(sptypes):
     return out
 
 
-def t_target_distribution(targets, sigma=1.0):
+def t_target_distribution(targets: dict, sigma: float = 1.0):
     """Soft labels over the temperature bins (torch).
 
     A known index becomes a Gaussian of ``sigma`` subclasses around it (so
@@ -70,7 +77,7 @@ def t_target_distribution(targets, sigma=1.0):
     return dist / dist.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
-def spectra_loss(outputs, targets):
+def spectra_loss(outputs, targets: dict):
     """Loss of classifier outputs against :func:`type_targets` (as tensors).
 
     Soft-label cross-entropy over temperature bins (see
@@ -101,7 +108,7 @@ def spectra_loss(outputs, targets):
     return t_loss + lum_loss
 
 
-def main_class_weights(lo, cap=5.0):
+def main_class_weights(lo: np.ndarray, cap: float = 5.0) -> np.ndarray:
     """Per-star weights that balance main classes (capped, mean 1).
 
     Libraries hold few O and M stars; unweighted, a regressor pulls them
@@ -117,13 +124,18 @@ def main_class_weights(lo, cap=5.0):
     Returns
     -------
     numpy.ndarray of float32
+
+    Examples
+    --------
+    >>> [round(float(w), 2) for w in main_class_weights(np.array([0.0, 40.0, 40.0, 40.0]))]  # one O star, three G
+    [2.0, 0.67, 0.67, 0.67]
     """
     _, inverse, counts = np.unique(lo, return_inverse=True, return_counts=True)
     weight = np.minimum(counts.max() / counts, cap)[inverse]
     return (weight / weight.mean()).astype(np.float32)
 
 
-def spectra_score(outputs, targets):
+def spectra_score(outputs, targets: dict) -> float:
     """Validation score (higher is better): minus subclass error and luminosity errors."""
     outputs = outputs.numpy()
     t_hat = t_index_from_logits(outputs[:, :N_T_BINS])

@@ -5,6 +5,10 @@ checkpoint stores its training spectra as the templates), so a table says
 what a network adds over looking the answer up.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 from deepscope.spectra.predictor import decode
@@ -28,7 +32,7 @@ class TemplateMatcher:
     sptypes : sequence of str
     """
 
-    def __init__(self, x, mask, sptypes):
+    def __init__(self, x: np.ndarray, mask: np.ndarray, sptypes: Sequence[str]):
         targets = type_targets(list(sptypes))
         self.x = np.asarray(x, np.float32) * mask
         self.mask = np.asarray(mask, np.float32)
@@ -39,7 +43,7 @@ class TemplateMatcher:
         # A template's luminosity is only a single class if it is not a range.
         self.lum_ok &= targets["lum"].max(1) > 0.75
 
-    def chi2(self, x):
+    def chi2(self, x: np.ndarray) -> np.ndarray:
         """Mean squared difference over common pixels, ``(N, T)``."""
         flux, mask = x[:, 0], x[:, 1]
         w, y = self.mask, self.x
@@ -49,7 +53,7 @@ class TemplateMatcher:
             # Templates sharing under a third of the grid are no match at all.
             return np.where(common >= 0.3 * flux.shape[1], sq / np.maximum(common, 1), np.inf)
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> list[dict]:
         """Prediction rows for prepared spectra ``(N, 2, n)``."""
         rows = []
         for start in range(0, len(x), batch_size):
@@ -60,7 +64,7 @@ class TemplateMatcher:
         return rows
 
     @classmethod
-    def from_meta(cls, meta):
+    def from_meta(cls, meta: dict) -> TemplateMatcher:
         """The baseline built from a checkpoint's training spectra."""
         templates = meta["templates"]
         return cls(templates["x"].float().numpy(), templates["mask"].numpy(), templates["sptypes"])

@@ -7,8 +7,11 @@ one checkpoint out); :func:`train_classifier` fits one network on arrays,
 :mod:`deepscope.spectra.targets`.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ DEFAULT_CONFIG = TrainConfig(
 )
 
 
-def make_dataset(x, targets=None, augment=False):
+def make_dataset(x: np.ndarray, targets: dict | None = None, augment: bool = False):
     """A torch dataset of prepared spectra and their targets.
 
     Parameters
@@ -110,8 +113,10 @@ def reconstruction_loss(outputs, targets):
     return (((outputs - targets[:, 0]) ** 2) * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4,
-                     pool_x=None, pretrain_epochs=40, meta=None, progress=True, short_x=None):
+def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
+                     grid: Grid = Grid(), min_coverage: float = 0.4, pool_x: np.ndarray | None = None,
+                     pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
+                     short_x: np.ndarray | None = None):
     """Train a registered spectral classifier; returns the fit result.
 
     Parameters
@@ -197,7 +202,8 @@ def train_classifier(x, sptypes, run_dir, config=DEFAULT_CONFIG, grid=Grid(), mi
                spectra_loss, config, run_dir, score_fn=spectra_score, meta=full_meta, progress=progress)
 
 
-def train_ensemble(x, sptypes, run_dir, config=DEFAULT_CONFIG, members=DEFAULT_MEMBERS, **train_kwargs):
+def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
+                   members: int = DEFAULT_MEMBERS, **train_kwargs) -> list:
     """Train ``members`` classifiers and write their ensemble to ``run_dir/best.pt``.
 
     Member ``i`` trains in ``run_dir/member<i>`` with seed ``config.seed + i``;
@@ -235,8 +241,9 @@ def train_ensemble(x, sptypes, run_dir, config=DEFAULT_CONFIG, members=DEFAULT_M
     return results
 
 
-def train_spectra(labels_paths, run_dir, config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4,
-                  pool_dirs=(), pretrain_epochs=40, progress=True, members=DEFAULT_MEMBERS):
+def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
+                  grid: Grid = Grid(), min_coverage: float = 0.4, pool_dirs: Sequence[str | Path] = (),
+                  pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS) -> dict:
     """Train a spectral classifier on one or more labelled libraries.
 
     Parameters
