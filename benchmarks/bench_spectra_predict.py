@@ -30,31 +30,33 @@ def main():
     import torch
 
     from deepscope.core.files import collect_inputs
-    from deepscope.spectra.task import load_model, load_prepared, predict_outputs
-    from deepscope.spectra.workflow import DIRECTORY_SUFFIXES, predict_spectra
+    from deepscope.core.options import BatchOptions
+    from deepscope.spectra.predictor import PARTITION_SIZE, SpectraPredictor, predict_spectra
+    from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_prepared
 
     torch.set_num_threads(args.threads)
-    net, meta = load_model(args.model)
-    grid = meta["grid"]
+    predictor = SpectraPredictor.from_checkpoint(args.model)
+    grid = predictor.grid
     x = np.random.default_rng(0).normal(0, 0.1, (args.n, 2, grid.n)).astype(np.float32)
     x[:, 1] = 1.0
-    predict_outputs(net, x[:1024])  # warm-up
+    predictor.outputs(x[:1024])  # warm-up
     start = time.perf_counter()
-    predict_outputs(net, x, batch_size=1024)
+    predictor.outputs(x, batch_size=1024)
     seconds = time.perf_counter() - start
-    print(f"network only ({type(net).__name__}, {grid.n} points, {args.threads} threads): "
+    print(f"network only ({type(predictor.model).__name__}, {grid.n} points, {args.threads} threads): "
           f"{args.n / seconds:,.0f} spectra/s")
 
     paths = collect_inputs([args.files], DIRECTORY_SUFFIXES)
     start = time.perf_counter()
-    prepared, _, _ = load_prepared(paths, grid, meta["min_coverage"], workers=args.threads)
+    prepared, _, _ = load_prepared(paths, grid, predictor.min_coverage, workers=args.threads)
     seconds = time.perf_counter() - start
     print(f"read + prepare {len(paths)} files from {args.files}: {len(paths) / seconds:,.0f} spectra/s")
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        predict_spectra([args.files], Path(tmp) / "pred.csv", model=args.model, read_threads=args.threads,
-                        threads=args.threads, progress=False)
+        options = BatchOptions(partition_size=PARTITION_SIZE, read_threads=args.threads, threads=args.threads,
+                               progress=False)
+        predict_spectra([args.files], Path(tmp) / "pred.csv", model=args.model, options=options)
         seconds = time.perf_counter() - start
     print(f"deepscope spectra predict end to end: {len(paths) / seconds:,.0f} spectra/s")
 

@@ -49,26 +49,20 @@ def out_of_fold(fold, predict_fold):
 
 def out_of_fold_network(x, sptypes, fold, run_root):
     """CNN predictions, each spectrum scored by the model trained without its fold."""
-    from deepscope.spectra.task import (
-        DEFAULT_CONFIG,
-        load_model,
-        outputs_to_rows,
-        predict_outputs,
-        train_classifier,
-    )
+    from deepscope.spectra.predictor import SpectraPredictor
+    from deepscope.spectra.train import DEFAULT_CONFIG, train_classifier
 
     def predict_fold(train, test):
         run_dir = Path(run_root) / f"fold{fold[test[0]]}"
         train_classifier(x[train], [sptypes[i] for i in train], run_dir, DEFAULT_CONFIG, progress=False)
-        model, _ = load_model(run_dir)
-        return outputs_to_rows(predict_outputs(model, x[test]))
+        return SpectraPredictor.from_checkpoint(run_dir).classify(x[test])
 
     return out_of_fold(fold, predict_fold)
 
 
 def out_of_fold_templates(x, sptypes, fold):
     """Template-matching predictions against the other folds' spectra."""
-    from deepscope.spectra.task import TemplateMatcher
+    from deepscope.spectra.templates import TemplateMatcher
 
     def predict_fold(train, test):
         return TemplateMatcher(x[train, 0], x[train, 1] > 0, [sptypes[i] for i in train]).predict(x[test])
@@ -123,7 +117,8 @@ def main():
     args = parser.parse_args()
 
     from deepscope.spectra.io import spectra_manifest
-    from deepscope.spectra.task import load_prepared, score_predictions
+    from deepscope.spectra.evaluate import score_predictions
+    from deepscope.spectra.prepare import load_prepared
 
     manifest = spectra_manifest([args.labels])
     x, good, failures = load_prepared(list(manifest["path"]))

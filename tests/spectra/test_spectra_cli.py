@@ -7,6 +7,7 @@ import pytest
 from astropy.io import fits
 
 from deepscope.cli.main import main
+from deepscope.samples import sample_dir
 from deepscope.spectra.synthetic import synthetic_library
 
 
@@ -41,11 +42,11 @@ def test_train_writes_checkpoint_and_config(trained, capsys):
     # The default trains three members apart and ships them as one ensemble.
     for i in range(3):
         assert (run / f"member{i}" / "best.pt").is_file() and (run / f"member{i}" / "history.csv").is_file()
-    from deepscope.spectra.task import load_model
+    from deepscope.spectra.predictor import SpectraPredictor
 
-    model, meta = load_model(run)
-    assert type(model).__name__ == "SpectraEnsemble" and len(model.members) == 3
-    assert "templates" in meta and meta["grid"].n == 580
+    predictor = SpectraPredictor.from_checkpoint(run)
+    assert type(predictor.model).__name__ == "SpectraEnsemble" and len(predictor.model.members) == 3
+    assert "templates" in predictor.meta and predictor.grid.n == 580
 
 
 def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
@@ -54,9 +55,9 @@ def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
     assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(run), "--arch", "spectra_ann",
                  "--epochs", "2", "--members", "1"]) == 0
     assert (run / "history.csv").is_file() and not (run / "member0").exists()
-    from deepscope.spectra.task import load_model
+    from deepscope.spectra.predictor import SpectraPredictor
 
-    assert type(load_model(run)[0]).__name__ == "SpectraANN"
+    assert type(SpectraPredictor.from_checkpoint(run).model).__name__ == "SpectraANN"
     assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r0"), "--members", "0"]) == 1
     assert "--members 0: need at least one" in capsys.readouterr().err
 
@@ -123,7 +124,15 @@ def test_batch_keeps_good_rows_and_lists_bad_files(trained, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["spectra", "predict", "missing_dir", "--out", "p.csv"], "missing_dir: no such file or directory"),
     (["spectra", "train", "--data", "nope.csv", "--out", "run"], "nope.csv: no such file"),
-    (["spectra", "evaluate", "--labels", "x.csv", "--out", "e", "--model", "nomodel"], "nomodel: no such model"),
+    (["spectra", "evaluate", "--labels", "x.csv", "--out", "e", "--model", "nomodel"],
+     "nomodel: no such shipped model, run directory or checkpoint; shipped spectra models: spectra_mk"),
+    (["spectra", "predict", str(sample_dir("spectra")), "--out", "p.csv", "--model", "nomodel"],
+     "nomodel: no such shipped model"),
+    (["spectra", "compress", ".", "--out", "c.csv", "--model", "nomodel"], "nomodel: no such shipped model"),
+    (["spectra", "train", "--data", "nope.csv", "--out", "run", "--arch", "barnet"],
+     "--arch barnet is not a spectra network; choose from: spectra_ae_classifier, spectra_ann, spectra_cnn"),
+    (["spectra", "crossval", "--data", "nope.csv", "--out", "loo", "--models", "spectra_cnn", "spectra_autoencoder"],
+     "--arch spectra_autoencoder is not a spectra network; choose from:"),
 ])
 def test_user_errors_are_one_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -167,9 +176,9 @@ def test_talks_1900_point_grid_end_to_end(tmp_path, capsys):
     out = tmp_path / "pred.csv"
     assert main(["-q", "spectra", "predict", str(tmp_path / "lib"), "--out", str(out), "--model", str(run)]) == 0
     assert len(pd.read_csv(out)) == 30
-    from deepscope.spectra.task import load_model
+    from deepscope.spectra.predictor import SpectraPredictor
 
-    assert load_model(run)[1]["grid"].n == 1900
+    assert SpectraPredictor.from_checkpoint(run).grid.n == 1900
 
 
 def test_bad_grid_is_refused(tmp_path, capsys):
@@ -189,3 +198,80 @@ def test_all_bad_inputs_leave_no_output(trained, tmp_path, capsys):
     assert code == 1 and not out.exists() and not list(tmp_path.glob(".pred.csv*"))
     err = capsys.readouterr().err
     assert "2 input(s) failed" in err and "b.txt: not a two-column numeric spectrum" in err
+
+
+def test_shipped_model_by_name_gives_the_default_predictions(tmp_path):
+    sample = sample_dir("spectra") / "pickles_g2v.fits"
+    by_name, default = tmp_path / "by_name.csv", tmp_path / "default.csv"
+    assert main(["-q", "spectra", "predict", str(sample), "--out", str(by_name), "--model", "spectra_mk"]) == 0
+    assert main(["-q", "spectra", "predict", str(sample), "--out", str(default)]) == 0
+    assert by_name.read_text() == default.read_text()
+    assert pd.read_csv(by_name)["main_class"].tolist() == ["G"]
+
+
+def test_wrong_arch_fails_before_reading_data(tmp_path, capsys):
+    """A real, readable labels table: only the network check can stop it this fast."""
+    import time
+
+    labels = _write_library(tmp_path / "lib", 3, seed=9)
+    start = time.perf_counter()
+    assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "run"), "--arch", "barnet"]) == 1
+    assert time.perf_counter() - start < 3.0
+    assert not (tmp_path / "run").exists()
+    assert "choose from: spectra_ae_classifier, spectra_ann, spectra_cnn" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "embed", "denoise", "compress", "outliers"])
+def test_cuda_without_a_gpu_is_one_clear_line(command, tmp_path, monkeypatch, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    labels = _write_library(tmp_path / "lib", 3, seed=10)
+    inputs = ["--labels", str(labels)] if command == "evaluate" else [str(tmp_path / "lib")]
+    model = [] if command in ("predict", "evaluate") else ["--model", "spectra_mk"]
+    assert main(["spectra", command, *inputs, "--out", "out.csv", *model, "--device", "cuda:0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'cuda:0' requested but CUDA is not available" in err[0]
+
+
+def _subcommands(parser):
+    import argparse
+
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def _spectra_parsers():
+    from deepscope.cli.main import build_parser
+
+    return _subcommands(_subcommands(build_parser())["spectra"])
+
+
+def test_every_spectra_option_states_its_default():
+    import argparse
+
+    parsers = _spectra_parsers()
+    assert {"train", "predict", "evaluate", "crossval", "pretrain", "embed", "denoise", "compress",
+            "outliers"} <= set(parsers)
+    for name, parser in parsers.items():
+        for action in parser._actions:
+            if not action.option_strings or action.help in (None, argparse.SUPPRESS) or action.dest == "help":
+                continue
+            if action.dest in ("verbose", "quiet"):
+                continue  # logging flags, shared by every command
+            assert "default" in action.help or "required" in action.help, (name, action.option_strings)
+
+
+def test_spectra_inference_commands_take_device_and_threads():
+    parsers = _spectra_parsers()
+    for name in ("predict", "evaluate", "crossval", "pretrain", "embed", "denoise", "compress", "outliers", "train"):
+        flags = {flag for action in parsers[name]._actions for flag in action.option_strings}
+        assert {"--device", "--threads"} <= flags, name
+
+
+def test_trainable_network_list_matches_the_registry():
+    from deepscope.cli.spectra_options import TRAINABLE_NETWORKS
+    from deepscope.registry import list_models
+
+    assert list(TRAINABLE_NETWORKS) == list_models("spectra", trainable=True)

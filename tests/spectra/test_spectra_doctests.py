@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["io", "mktype", "preprocess", "task"])
+@pytest.mark.parametrize("name", ["ensemble", "io", "mktype", "predictor", "preprocess", "spectrum", "targets"])
 def test_docstring_examples(name):
     module = importlib.import_module(f"deepscope.spectra.{name}")
     result = doctest.testmod(module)

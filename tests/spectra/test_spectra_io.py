@@ -187,3 +187,22 @@ def test_red_limit_prepares_a_spectrum_as_if_it_ended_there():
     # the continuum is refitted to the short range, not cut out of the full fit
     assert not np.allclose(short[0][short[1] > 0], full[0][short[1] > 0], atol=1e-3)
     assert abs(float(np.median(short[0][short[1] > 0]))) < 0.15
+
+
+@pytest.mark.parametrize("unit, scale", [
+    (None, 1.0), ("", 1.0), ("Angstrom", 1.0), ("angstroms", 1.0), ("A", 1.0), ("AA", 1.0), ("0.1 nm", 1.0),
+    ("nm", 10.0), ("NM", 10.0), ("nanometer", 10.0), ("um", 1e4), ("micron", 1e4), ("microns", 1e4),
+    ("m", 1e10), ("meter", 1e10), ("cm", 1e8),
+])
+def test_wavelength_units_convert_exactly(unit, scale):
+    from deepscope.spectra.spectrum import wavelength_scale
+
+    assert wavelength_scale("star.fits", unit) == scale
+
+
+@pytest.mark.parametrize("unit", ["Hz", "erg/s", "parsecs of fog"])
+def test_non_length_wavelength_unit_is_refused(unit):
+    from deepscope.spectra.spectrum import wavelength_scale
+
+    with pytest.raises(FormatError, match="star.fits: unsupported wavelength unit"):
+        wavelength_scale("star.fits", unit)

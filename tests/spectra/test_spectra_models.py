@@ -10,15 +10,11 @@ from deepscope.spectra.io import Spectrum
 from deepscope.spectra.models import N_OUTPUTS, N_T_BINS
 from deepscope.spectra.preprocess import Grid, add_noise, prepare
 from deepscope.spectra.synthetic import synthetic_library
-from deepscope.spectra.task import (
-    TemplateMatcher,
-    make_dataset,
-    score_predictions,
-    spectra_loss,
-    t_index_from_logits,
-    t_target_distribution,
-    type_targets,
-)
+from deepscope.spectra.evaluate import score_predictions
+from deepscope.spectra.predictor import t_index_from_logits
+from deepscope.spectra.targets import spectra_loss, t_target_distribution, type_targets
+from deepscope.spectra.templates import TemplateMatcher
+from deepscope.spectra.train import make_dataset
 
 # The ensemble is built from trained members, so it has a test of its own.
 SPECTRA_MODELS = [name for name in list_models() if name.startswith("spectra_") and name != "spectra_ensemble"]
@@ -110,7 +106,7 @@ def test_augmented_dataset_items():
 
 
 def test_short_copies_align_and_keep_full_spectra_that_start_too_red(tmp_path):
-    from deepscope.spectra.task import SHORT_RED_LIMIT, load_prepared
+    from deepscope.spectra.prepare import SHORT_RED_LIMIT, load_prepared
 
     grid = Grid(3850, 5550, 580)
     paths = []

@@ -4,11 +4,13 @@ example:
   deepscope spectra compress ../shared/data/spectra/miles --model runs/spectra_ae --out codes.parquet
 """
 
+from deepscope.cli.spectra_options import add_autoencoder_args
+
 
 def add_args(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="spectrum files or directories")
-    parser.add_argument("--model", required=True, metavar="RUN_DIR_OR_PT", help="autoencoder")
-    parser.add_argument("--out", required=True, metavar="CODES", help="codes table (.csv or .parquet)")
+    add_autoencoder_args(parser)
+    parser.add_argument("--out", required=True, metavar="CODES", help="codes table (.csv or .parquet) (required)")
 
 
 def main(args):
@@ -17,7 +19,7 @@ def main(args):
     from deepscope.errors import BatchError
     from deepscope.spectra.autoencoder import compress
 
-    result = compress(args.inputs, args.out, args.model)
+    result = compress(args.inputs, args.out, args.model, device=args.device, threads=args.threads)
     failures = result.pop("failures")
     print(json.dumps(result))
     if failures:

@@ -11,29 +11,48 @@ example:
 """
 
 
-def add_args(parser):
-    from deepscope.spectra.ensemble import DEFAULT_MEMBERS
+DEFAULT_MODELS = ("spectra_ann", "spectra_cnn", "spectra_ae_classifier")
 
-    parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV", help="labels tables")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--models", nargs="+", default=["spectra_ann", "spectra_cnn", "spectra_ae_classifier"],
-                        help="registered classifiers to compare")
-    parser.add_argument("--min-stars", type=int, default=50, help="least usable types to hold a library out")
-    parser.add_argument("--pool", nargs="*", default=[], metavar="DIR", help="unlabelled spectra for pretraining")
+
+def add_args(parser):
+    from deepscope.cli.options import add_device_arg
+    from deepscope.cli.spectra_options import TRAINABLE_NETWORKS, add_training_threads_arg
+    from deepscope.spectra.ensemble import DEFAULT_MEMBERS
+    from deepscope.spectra.train import DEFAULT_CONFIG
+
+    parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV",
+                        help="labels tables with file and sptype columns, one per library (required)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (required)")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="NETWORK",
+                        help=f"networks to compare, of {', '.join(TRAINABLE_NETWORKS)} (default: all three)")
+    parser.add_argument("--min-stars", type=int, default=50,
+                        help="least usable types to hold a library out (default 50)")
+    parser.add_argument("--pool", nargs="*", default=[], metavar="DIR",
+                        help="unlabelled spectra for pretraining (default: none)")
     # The default is the training default, so the table measures the recipe that is shipped.
-    parser.add_argument("--epochs", type=int, help="maximum epochs per model (default: as spectra train, 60)")
+    parser.add_argument("--epochs", type=int,
+                        help=f"maximum epochs per model (default: as spectra train, {DEFAULT_CONFIG.epochs})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
                         help=f"networks per model, averaged, as spectra train (default {DEFAULT_MEMBERS})")
+    add_device_arg(parser)
+    add_training_threads_arg(parser, DEFAULT_CONFIG.threads)
 
 
 def main(args):
+    from deepscope.registry import check_arch
+
+    # Before anything is read or trained: a wrong name must not cost the first library's runs.
+    for name in args.models:
+        check_arch(name, "spectra")
+
     import dataclasses
 
-    from deepscope.spectra.task import DEFAULT_CONFIG
-    from deepscope.spectra.workflow import crossval_spectra
+    from deepscope.spectra.evaluate import crossval_spectra
+    from deepscope.spectra.train import DEFAULT_CONFIG
 
-    config = dataclasses.replace(DEFAULT_CONFIG, epochs=args.epochs or DEFAULT_CONFIG.epochs, seed=args.seed)
+    config = dataclasses.replace(DEFAULT_CONFIG, epochs=args.epochs or DEFAULT_CONFIG.epochs, seed=args.seed,
+                                 device=args.device, threads=args.threads)
     table = crossval_spectra(args.data, args.out, args.models, config, min_stars=args.min_stars,
                              pool_dirs=args.pool, members=args.members)
     print(table.round(3).to_string(index=False))

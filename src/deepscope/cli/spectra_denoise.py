@@ -8,11 +8,14 @@ example:
   deepscope spectra denoise ../shared/data/spectra/miles --model runs/spectra_ae --snr 10 --out denoise.csv
 """
 
+from deepscope.cli.spectra_options import add_autoencoder_args
+
 
 def add_args(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="spectrum files or directories")
-    parser.add_argument("--model", required=True, metavar="RUN_DIR_OR_PT", help="autoencoder")
-    parser.add_argument("--out", required=True, metavar="TABLE", help="per-spectrum table (.csv or .parquet)")
+    add_autoencoder_args(parser)
+    parser.add_argument("--out", required=True, metavar="TABLE",
+                        help="per-spectrum table (.csv or .parquet) (required)")
     parser.add_argument("--snr", type=float, default=10.0, help="signal-to-noise of the added noise (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
 
@@ -23,7 +26,8 @@ def main(args):
     from deepscope.errors import BatchError
     from deepscope.spectra.autoencoder import denoise
 
-    result = denoise(args.inputs, args.out, args.model, args.snr, args.seed)
+    result = denoise(args.inputs, args.out, args.model, args.snr, args.seed, device=args.device,
+                     threads=args.threads)
     failures = result.pop("failures")
     print(json.dumps(result))
     if failures:

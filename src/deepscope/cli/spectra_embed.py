@@ -8,12 +8,15 @@ example:
       --labels ../shared/data/spectra/miles/labels.csv --model runs/spectra_ae --out map.png
 """
 
+from deepscope.cli.spectra_options import add_autoencoder_args
+
 
 def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="unlabelled spectrum files or directories")
-    parser.add_argument("--labels", nargs="*", default=[], metavar="LABELS_CSV", help="labelled spectra (coloured)")
-    parser.add_argument("--model", required=True, metavar="RUN_DIR_OR_PT", help="autoencoder")
-    parser.add_argument("--out", required=True, metavar="MAP.png", help="output image")
+    parser.add_argument("--labels", nargs="*", default=[], metavar="LABELS_CSV",
+                        help="labelled spectra, coloured by main class (default: none)")
+    add_autoencoder_args(parser)
+    parser.add_argument("--out", required=True, metavar="MAP.png", help="output image (required)")
 
 
 def main(args):
@@ -25,7 +28,8 @@ def main(args):
     if not args.inputs and not args.labels:
         msg = "give spectra (INPUT) or --labels tables to embed"
         raise InputError(msg)
-    result = embed(args.inputs, args.out, args.model, args.labels)
+    result = embed(args.inputs, args.out, args.model, args.labels, device=args.device,
+                   threads=args.threads)
     failures = result.pop("failures")
     print(json.dumps(result))
     if failures:

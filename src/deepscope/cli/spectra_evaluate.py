@@ -12,14 +12,21 @@ example:
 """
 
 
+from deepscope.cli.options import add_device_arg, add_model_arg, add_threads_arg
+
+
 def add_args(parser):
-    parser.add_argument("--labels", required=True, nargs="+", metavar="LABELS_CSV", help="labels tables")
-    parser.add_argument("--out", required=True, metavar="DIR", help="directory for metrics.csv and report.html")
-    parser.add_argument("--model", metavar="RUN_DIR_OR_PT", help="trained model (default: the shipped one)")
+    parser.add_argument("--labels", required=True, nargs="+", metavar="LABELS_CSV",
+                        help="labels tables with file and sptype columns (required)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="directory for metrics.csv, predictions.csv and report.html (required)")
+    add_model_arg(parser, "spectra")
+    add_device_arg(parser)
+    add_threads_arg(parser)
 
 
 def main(args):
-    from deepscope.spectra.workflow import evaluate_spectra
+    from deepscope.spectra.evaluate import evaluate_spectra
 
-    table = evaluate_spectra(args.labels, args.out, model=args.model)
+    table = evaluate_spectra(args.labels, args.out, model=args.model, device=args.device, threads=args.threads)
     print(table.round(3).to_string(index=False))

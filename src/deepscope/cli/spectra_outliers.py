@@ -7,11 +7,13 @@ example:
   deepscope spectra outliers ../shared/data/spectra/stelib --model runs/spectra_ae --inject 9 --out odd.csv
 """
 
+from deepscope.cli.spectra_options import add_autoencoder_args
+
 
 def add_args(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="spectrum files or directories")
-    parser.add_argument("--model", required=True, metavar="RUN_DIR_OR_PT", help="autoencoder")
-    parser.add_argument("--out", required=True, metavar="TABLE", help="ranked table (.csv or .parquet)")
+    add_autoencoder_args(parser)
+    parser.add_argument("--out", required=True, metavar="TABLE", help="ranked table (.csv or .parquet) (required)")
     parser.add_argument("--inject", type=int, default=0, help="oddities to inject (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the oddities (default 0)")
 
@@ -22,7 +24,8 @@ def main(args):
     from deepscope.errors import BatchError
     from deepscope.spectra.autoencoder import outliers
 
-    result = outliers(args.inputs, args.out, args.model, args.inject, args.seed)
+    result = outliers(args.inputs, args.out, args.model, args.inject, args.seed, device=args.device,
+                      threads=args.threads)
     failures = result.pop("failures")
     print(json.dumps(result))
     if failures:

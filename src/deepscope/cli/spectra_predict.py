@@ -25,9 +25,10 @@ PARTITION_SIZE = 1024
 
 
 def add_args(parser):
-    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="spectrum files, directories or .tar shards")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="spectrum files, directories or .tar shards (default: none; --catalog may list them)")
     parser.add_argument("--out", required=True, metavar="PRED.csv",
-                        help="output table (.csv or .parquet), or a directory for Parquet parts")
+                        help="output table (.csv or .parquet), or a directory for Parquet parts (required)")
     add_model_arg(parser, "spectra")
     add_device_arg(parser)
     add_threads_arg(parser)
@@ -35,6 +36,6 @@ def add_args(parser):
 
 
 def main(args):
-    from deepscope.spectra.workflow import predict_spectra
+    from deepscope.spectra.predictor import predict_spectra
 
     predict_spectra(args.inputs, args.out, model=args.model, options=batch_options_from_args(args))

@@ -14,32 +14,46 @@ example:
 
 
 def add_args(parser):
+    from deepscope.cli.spectra_options import TRAINABLE_NETWORKS, describe_option
     from deepscope.cli.train_options import add_train_args
     from deepscope.spectra.ensemble import DEFAULT_MEMBERS
-    from deepscope.spectra.task import DEFAULT_CONFIG
+    from deepscope.spectra.train import DEFAULT_CONFIG
 
-    parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV", help="labels tables")
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV",
+                        help="labels tables with file and sptype columns (required)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write (required)")
     parser.add_argument("--grid", nargs=3, type=float, metavar=("START", "STOP", "N"), default=(3850, 5550, 580),
                         help="wavelength grid in Angstrom, log-uniform (default 3850 5550 580)")
     parser.add_argument("--min-coverage", type=float, default=0.4,
                         help="least fraction of the grid a spectrum must cover (default 0.4)")
     parser.add_argument("--pool", nargs="*", default=[], metavar="DIR",
-                        help="unlabelled spectra for autoencoder pretraining (e.g. stelib)")
+                        help="unlabelled spectra for autoencoder pretraining, e.g. stelib (default: none)")
     parser.add_argument("--pretrain-epochs", type=int, default=40, help="autoencoder epochs (default 40)")
     parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
-                        help=f"networks trained apart (seeds SEED, SEED+1 ...) and averaged (default {DEFAULT_MEMBERS})")
+                        help=f"networks trained apart (seeds SEED, SEED+1 ...) and averaged "
+                             f"(default {DEFAULT_MEMBERS})")
     add_train_args(parser, DEFAULT_CONFIG)
+    describe_option(parser, "--arch", f"network to train: {', '.join(TRAINABLE_NETWORKS)} "
+                                      f"(default {DEFAULT_CONFIG.model})")
+    describe_option(parser, "--threads", f"torch CPU threads; 0: all cores (default {DEFAULT_CONFIG.threads}: these "
+                                         "small networks train fastest on one thread of a shared machine)")
+    describe_option(parser, "--config", "YAML file of training settings, overridden by options (default: none)")
+    describe_option(parser, "--resume", "refused: spectra runs take minutes, start a new RUN_DIR instead "
+                                        "(default: off)")
 
 
 def main(args):
     import json
 
+    from deepscope.registry import check_arch
+
+    # Before anything is read: a wrong network must not cost a pass over the data.
+    check_arch(args.arch, "spectra")
+
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.errors import InputError
     from deepscope.spectra.preprocess import Grid
-    from deepscope.spectra.task import DEFAULT_CONFIG
-    from deepscope.spectra.workflow import train_spectra
+    from deepscope.spectra.train import DEFAULT_CONFIG, train_spectra
 
     if args.resume:
         msg = "--resume is not supported by spectra train (runs take minutes); start a new run directory"

@@ -6,20 +6,28 @@ whether it worked: neighbour agreement of the 2-D map, SNR gain, compression
 ratio and error, ranks of injected oddities.
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from deepscope.config import TrainConfig
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, ModelError
 from deepscope.spectra.preprocess import Grid, add_noise
-from deepscope.spectra.task import load_prepared, make_dataset, reconstruction_loss
+from deepscope.spectra.predictor import set_torch_threads
+from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_prepared
+from deepscope.spectra.train import make_dataset, reconstruction_loss
 
 log = logging.getLogger(__name__)
 
 
-def train_autoencoder(inputs, run_dir, config, grid=Grid(), min_coverage=0.4, progress=True):
+def train_autoencoder(inputs: Sequence[str | Path], run_dir: str | Path, config: TrainConfig, grid: Grid = Grid(),
+                      min_coverage: float = 0.4, progress: bool = True) -> dict:
     """Train a :func:`~deepscope.spectra.models.spectra_autoencoder` on unlabelled spectra.
 
     Parameters
@@ -41,7 +49,6 @@ def train_autoencoder(inputs, run_dir, config, grid=Grid(), min_coverage=0.4, pr
 
     from deepscope.config import prepare_run_dir
     from deepscope.core.trainer import fit
-    from deepscope.spectra.workflow import DIRECTORY_SUFFIXES
 
     paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
     run_dir = check_writable(run_dir, is_dir=True)
@@ -59,19 +66,36 @@ def train_autoencoder(inputs, run_dir, config, grid=Grid(), min_coverage=0.4, pr
             "best_epoch": result.best_epoch}
 
 
-def load_autoencoder(path):
+def load_autoencoder(path: str | Path, device: str = "cpu") -> tuple:
     """An autoencoder checkpoint (file or run directory) and its grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``spectra pretrain`` run directory or ``.pt`` file, or a
+        classifier's run directory whose ``pretrain`` holds one.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``: where the model is put.
 
     Returns
     -------
     model : torch.nn.Module
+        In eval mode, on ``device``.
     meta : dict
+
+    Raises
+    ------
+    ModelError
+        If the path is missing or holds no autoencoder.
     """
-    from pathlib import Path
-
     from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+    from deepscope.core.distributed import select_device
+    from deepscope.registry import resolve_model
 
-    path = Path(path)
+    torch_device = select_device(device)  # a missing GPU is reported before anything is read
+    # resolve_model gives the same message as every --model for a missing path;
+    # no autoencoder ships, so a shipped name ends in the "not an autoencoder" error below.
+    path = resolve_model(path, "spectra")
     if path.is_dir() and (path / "pretrain").is_dir() and not (path / "best.pt").exists():
         path = path / "pretrain"
     record = load_checkpoint(path)
@@ -83,25 +107,25 @@ def load_autoencoder(path):
             raise ModelError(msg)
     meta = dict(record.get("meta", {}))
     meta["grid"] = Grid(**meta["grid"])
-    return model_from_checkpoint(record), meta
+    return model_from_checkpoint(record).to(torch_device), meta
 
 
 def _run(model, x, batch_size=512):
+    """Codes and reconstructions of prepared spectra, computed where the model is, returned on the CPU."""
     import torch
 
+    device = next(model.parameters()).device
     codes, recon = [], []
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))
+            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
             code = model.encode(batch)
-            codes.append(code.numpy())
-            recon.append(model.decode(code).numpy())
+            codes.append(code.cpu().numpy())
+            recon.append(model.decode(code).cpu().numpy())
     return np.concatenate(codes), np.concatenate(recon)
 
 
 def _load(inputs, meta):
-    from deepscope.spectra.workflow import DIRECTORY_SUFFIXES
-
     paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
     x, good, failures = load_prepared(paths, meta["grid"], meta["min_coverage"])
     if not len(x):
@@ -113,7 +137,8 @@ def _rms_error(a, b, mask):
     return np.sqrt(((a - b) ** 2 * mask).sum(1) / np.maximum(mask.sum(1), 1))
 
 
-def embed(inputs, out_png, model, labels=None):
+def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
+          labels: Sequence[str | Path] | None = None, device: str = "cpu", threads: int = 0) -> dict:
     """2-D map (PCA of the codes) of spectra, coloured by main class.
 
     Parameters
@@ -126,6 +151,11 @@ def embed(inputs, out_png, model, labels=None):
     labels : sequence of str or Path, optional
         ``labels.csv`` tables whose ``sptype`` colours the points; their
         files are added to ``inputs``.
+
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``.
+    threads : int
+        torch CPU threads; 0 for all cores.
 
     Returns
     -------
@@ -148,7 +178,8 @@ def embed(inputs, out_png, model, labels=None):
     from deepscope.spectra.mktype import parse_mk
 
     check_writable(out_png)
-    net, meta = load_autoencoder(model)
+    set_torch_threads(threads)
+    net, meta = load_autoencoder(model, device)
     paths, x, failures = _load(inputs, meta) if inputs else ([], np.zeros((0, 2, meta["grid"].n), np.float32), [])
     classes = [""] * len(paths)
     if labels:
@@ -183,7 +214,8 @@ def embed(inputs, out_png, model, labels=None):
     return result
 
 
-def denoise(inputs, out, model, snr=10.0, seed=0):
+def denoise(inputs: Sequence[str | Path], out: str | Path, model: str | Path, snr: float = 10.0, seed: int = 0,
+            device: str = "cpu", threads: int = 0) -> dict:
     """Measure how much the autoencoder raises the SNR of noisy spectra.
 
     Noise at ``snr`` is added to each prepared spectrum; the autoencoder's
@@ -198,6 +230,11 @@ def denoise(inputs, out, model, snr=10.0, seed=0):
     snr : float
     seed : int
 
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``.
+    threads : int
+        torch CPU threads; 0 for all cores.
+
     Returns
     -------
     dict
@@ -205,7 +242,8 @@ def denoise(inputs, out, model, snr=10.0, seed=0):
         ``snr_gain`` (their ratio).
     """
     check_writable(out)
-    net, meta = load_autoencoder(model)
+    set_torch_threads(threads)
+    net, meta = load_autoencoder(model, device)
     paths, x, failures = _load(inputs, meta)
     noisy = add_noise(x, snr, np.random.default_rng(seed))
     _, recon = _run(net, noisy)
@@ -218,7 +256,8 @@ def denoise(inputs, out, model, snr=10.0, seed=0):
             "snr_gain": snr_out / snr_in}
 
 
-def compress(inputs, out, model):
+def compress(inputs: Sequence[str | Path], out: str | Path, model: str | Path, device: str = "cpu",
+             threads: int = 0) -> dict:
     """Store spectra as autoencoder codes.
 
     Parameters
@@ -228,6 +267,11 @@ def compress(inputs, out, model):
         ``.csv`` or ``.parquet`` with ``file`` and ``code_0 ...``.
     model : str or Path
 
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``.
+    threads : int
+        torch CPU threads; 0 for all cores.
+
     Returns
     -------
     dict
@@ -235,7 +279,8 @@ def compress(inputs, out, model):
         ``rms_error`` (median reconstruction error, continuum units).
     """
     check_writable(out)
-    net, meta = load_autoencoder(model)
+    set_torch_threads(threads)
+    net, meta = load_autoencoder(model, device)
     paths, x, failures = _load(inputs, meta)
     codes, recon = _run(net, x)
     table = pd.DataFrame(codes, columns=[f"code_{i}" for i in range(codes.shape[1])])
@@ -246,7 +291,7 @@ def compress(inputs, out, model):
             "rms_error": float(np.median(err))}
 
 
-def oddities(x, n, seed=0):
+def oddities(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Injected oddities: reversed, noise-only and emission-line spectra.
 
     Parameters
@@ -275,7 +320,8 @@ def oddities(x, n, seed=0):
     return out
 
 
-def outliers(inputs, out, model, inject=0, seed=0):
+def outliers(inputs: Sequence[str | Path], out: str | Path, model: str | Path, inject: int = 0, seed: int = 0,
+             device: str = "cpu", threads: int = 0) -> dict:
     """Rank spectra by reconstruction error, optionally with injected oddities.
 
     Parameters
@@ -288,6 +334,11 @@ def outliers(inputs, out, model, inject=0, seed=0):
         Oddities (see :func:`oddities`) to add, listed as ``injected:N``.
     seed : int
 
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``.
+    threads : int
+        torch CPU threads; 0 for all cores.
+
     Returns
     -------
     dict
@@ -295,7 +346,8 @@ def outliers(inputs, out, model, inject=0, seed=0):
         the top ``inject``) and ``worst_injected_rank``.
     """
     check_writable(out)
-    net, meta = load_autoencoder(model)
+    set_torch_threads(threads)
+    net, meta = load_autoencoder(model, device)
     paths, x, failures = _load(inputs, meta)
     if inject:
         x = np.concatenate([x, oddities(x, inject, seed)])

@@ -23,16 +23,19 @@ def add_demo_section(report, out_dir):
 
     from deepscope.core.files import write_table
     from deepscope.core.plots import scatter_figure
+    from deepscope.spectra.evaluate import name_type_axes
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
-    from deepscope.spectra.task import TemplateMatcher, load_model, load_prepared, outputs_to_rows, predict_outputs
+    from deepscope.spectra.predictor import SpectraPredictor
+    from deepscope.spectra.prepare import load_prepared
+    from deepscope.spectra.templates import TemplateMatcher
 
     manifest = spectra_manifest([SAMPLES / "labels.csv"])
-    net, meta = load_model()
-    x, good, _ = load_prepared(list(manifest["path"]), meta["grid"], meta["min_coverage"])
+    predictor = SpectraPredictor.from_checkpoint()
+    x, good, _ = load_prepared(list(manifest["path"]), predictor.grid, predictor.min_coverage)
     manifest = manifest.iloc[good].reset_index(drop=True)
-    network = pd.DataFrame(outputs_to_rows(predict_outputs(net, x)))
-    template = pd.DataFrame(TemplateMatcher.from_meta(meta).predict(x))
+    network = pd.DataFrame(predictor.classify(x))
+    template = pd.DataFrame(TemplateMatcher.from_meta(predictor.meta).predict(x))
     table = pd.DataFrame({
         "file": manifest["file"], "format": manifest["collection"], "catalogue type": manifest["sptype"],
         "network": network["sptype"], "code": network["code"], "template matching": template["sptype"],
@@ -45,6 +48,7 @@ def add_demo_section(report, out_dir):
     report.table(table, index=False)
     expected = [parse_mk(s).temperature_index if parse_mk(s) else None for s in manifest["sptype"]]
     fig = scatter_figure(pd.Series(expected, dtype=float), network["temperature_index"],
-                         "catalogue type (O0=0 ... M0=60)", "predicted", "spectra: predicted vs catalogue")
+                         "catalogue type", "predicted type", "spectra: predicted vs catalogue")
+    name_type_axes(fig)
     report.figure(fig, "spectra_demo_scatter")
     return table

@@ -1,77 +1,53 @@
-"""Train several classifiers apart and ship them as one averaging ensemble.
+"""Join classifiers trained apart into one averaging ensemble checkpoint.
 
 One CNN's held-out scores move with its seed (MILES held out: luminosity
 class 0.801, 0.801 and 0.738 for seeds 0, 1, 2); averaging the members'
 probabilities takes out much of that spread. Members differ in seed, so in
-initial weights, batch order and validation split.
+initial weights, batch order and validation split;
+:func:`deepscope.spectra.train.train_ensemble` trains them.
 """
 
-import dataclasses
+from __future__ import annotations
+
 from pathlib import Path
 
 from deepscope.errors import InputError
-from deepscope.spectra.task import DEFAULT_CONFIG, train_classifier, trained_model_kwargs
 
 # Chosen on the development libraries (MILES and Pickles held out); see the spectra README.
 DEFAULT_MEMBERS = 3
 ENSEMBLE_MODEL = "spectra_ensemble"
 
 
-def member_dir(run_dir, index):
+def member_dir(run_dir: str | Path, index: int) -> Path:
     """Run directory of one member inside an ensemble's run directory."""
     return Path(run_dir) / f"member{index}"
 
 
-def check_members(members):
-    """Refuse an ensemble size below one (:class:`InputError`), before any work."""
+def check_members(members: int) -> None:
+    """Refuse an ensemble size below one, before any work.
+
+    Raises
+    ------
+    InputError
+
+    Examples
+    --------
+    >>> check_members(0)
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.InputError: --members 0: need at least one
+    """
     if members < 1:
         msg = f"--members {members}: need at least one"
         raise InputError(msg)
 
 
-def train_ensemble(x, sptypes, run_dir, config=DEFAULT_CONFIG, members=DEFAULT_MEMBERS, **train_kwargs):
-    """Train ``members`` classifiers and write their ensemble to ``run_dir/best.pt``.
-
-    Member ``i`` trains in ``run_dir/member<i>`` with seed ``config.seed + i``;
-    the ensemble checkpoint keeps the first member's metadata (grid,
-    templates, training hashes). One member trains straight into ``run_dir``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Prepared labelled spectra.
-    sptypes : sequence of str
-    run_dir : str or Path
-    config : deepscope.config.TrainConfig
-    members : int
-    **train_kwargs
-        Passed to :func:`deepscope.spectra.task.train_classifier`.
-
-    Returns
-    -------
-    list of deepscope.core.trainer.FitResult
-        One per member.
-
-    Raises
-    ------
-    InputError
-        If ``members`` is below one.
-    """
-    check_members(members)
-    if members == 1:
-        return [train_classifier(x, sptypes, run_dir, config, **train_kwargs)]
-    results = [train_classifier(x, sptypes, member_dir(run_dir, i), dataclasses.replace(config, seed=config.seed + i),
-                                **train_kwargs)
-               for i in range(members)]
-    _write_ensemble(run_dir, members)
-    return results
-
-
-def _write_ensemble(run_dir, members):
+def write_ensemble(run_dir: str | Path, members: int) -> None:
     """Join the members' best checkpoints into ``run_dir/best.pt`` (primary process only)."""
     from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, save_checkpoint
     from deepscope.core.distributed import process_info
     from deepscope.registry import create_model
+    from deepscope.spectra.models import trained_model_kwargs
 
     if not process_info().is_primary:
         return

@@ -18,7 +18,7 @@ So ``G2V`` -> 5211.5, ``K3III`` -> 6307.5, ``B0.5Ib`` -> 2053.5. The inverse is
 exact for every type the code can hold, because ``2 * A3 + 1.5 <= 13.5`` never
 reaches the next half subclass (50). A type without a luminosity class has
 no code (``nan``): the code needs all three numbers, while the training loss
-uses whatever part of a type is known (see :mod:`deepscope.spectra.task`).
+uses whatever part of a type is known (see :mod:`deepscope.spectra.targets`).
 
 For learning, a type is also the *temperature index* ``t = 10 * (A1 - 1) + A2``
 (O0 = 0 ... M9.5 = 69.5), in subclass units, so "within one subclass" is

@@ -112,7 +112,7 @@ class SpectraEnsemble(nn.Module):
     """Classifiers trained apart, their probabilities averaged head by head.
 
     The output is each head's log mean probability: argmax, softmax and
-    :func:`deepscope.spectra.task.t_index_from_logits` read it as they read
+    :func:`deepscope.spectra.predictor.t_index_from_logits` read it as they read
     one classifier's logits.
     """
 
@@ -180,6 +180,16 @@ def spectra_ensemble(members, n_points=580):
     """
     del n_points
     return SpectraEnsemble([(name, dict(kwargs)) for name, kwargs in members])
+
+
+def trained_model_kwargs(model_kwargs: dict) -> dict:
+    """A trained classifier's keyword arguments without its pretrained-encoder path.
+
+    That path only mattered at training time: the trained state dict
+    replaces those weights, and the path may not exist where the model is
+    loaded.
+    """
+    return {k: v for k, v in model_kwargs.items() if k != "pretrained"}
 
 
 register_weights(

@@ -9,6 +9,8 @@ calibrated, MKCLASS ``libnor36`` is flux normalised and ``libr18`` is
 already rectified, but after division all three show only their lines.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +58,7 @@ class Grid:
         return {"start": float(self.start), "stop": float(self.stop), "n": int(self.n)}
 
 
-def to_air(wave):
+def to_air(wave: np.ndarray) -> np.ndarray:
     """Vacuum to air wavelengths (Morton 2000 / IAU, as used by SDSS).
 
     Parameters
@@ -79,7 +81,7 @@ def to_air(wave):
     return np.where(wave >= 2000, wave / n, wave)
 
 
-def resample(wave, flux, valid, edges):
+def resample(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flux-conserving resampling onto new pixel edges, ignoring invalid pixels.
 
     Each output pixel is the mean flux of the valid input over its width
@@ -115,22 +117,35 @@ def resample(wave, flux, valid, edges):
     return mean, np.clip(coverage, 0.0, 1.0)
 
 
-def smooth(flux, mask, fwhm_pixels):
-    """Mask-aware Gaussian smoothing on the grid.
+def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray:
+    """Mask-aware Gaussian smoothing: masked pixels neither count nor leak in.
 
-    Libraries range from 1 A (MKCLASS libr18) to about 10 A (Pickles)
-    resolution; smoothing all of them to one coarser resolution is what lets
-    a model trained on some libraries read another.
+    The one Gaussian of the spectra package. :func:`prepare` uses it to
+    bring every library to one resolution: they range from 1 A (MKCLASS
+    libr18) to about 10 A (Pickles), and a common coarser resolution is what
+    lets a model trained on some libraries read another. Training
+    augmentation uses it to blur spectra by random amounts.
 
     Parameters
     ----------
     flux : numpy.ndarray
     mask : numpy.ndarray of bool
+        Pixels with data.
     fwhm_pixels : float
+        Full width at half maximum of the Gaussian, in pixels.
 
     Returns
     -------
     numpy.ndarray
+        Float64; each pixel is the Gaussian-weighted mean of the unmasked
+        pixels around it (0 where none is near).
+
+    Examples
+    --------
+    >>> flux = np.array([1.0, 1.0, 9.0, 1.0, 1.0])
+    >>> mask = np.array([True, True, False, True, True])
+    >>> smooth(flux, mask, 2.0).round(3).tolist()  # the masked 9 does not leak in
+    [1.0, 1.0, 1.0, 1.0, 1.0]
     """
     from scipy.ndimage import gaussian_filter1d
 
@@ -141,7 +156,7 @@ def smooth(flux, mask, fwhm_pixels):
         return np.where(weight > 0, total / weight, 0.0)
 
 
-def continuum(wave, flux, mask, degree=5, iterations=6):
+def continuum(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree: int = 5, iterations: int = 6) -> np.ndarray:
     """Upper-envelope polynomial continuum.
 
     A Legendre polynomial is fitted, then points more than one robust sigma
@@ -175,7 +190,8 @@ def continuum(wave, flux, mask, degree=5, iterations=6):
     return fit(x)
 
 
-def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum", fwhm=FWHM, red_limit=None):
+def prepare(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str = "spectrum", fwhm: float = FWHM,
+            red_limit: float | None = None) -> np.ndarray:
     """Put one spectrum on the grid: the network and template input.
 
     Parameters
@@ -230,7 +246,7 @@ def prepare(spectrum, grid=Grid(), min_coverage=0.4, path="spectrum", fwhm=FWHM,
     return out
 
 
-def add_noise(x, snr, rng):
+def add_noise(x: np.ndarray, snr: float, rng: np.random.Generator) -> np.ndarray:
     """Add white noise at a given signal-to-noise ratio to prepared spectra.
 
     Parameters

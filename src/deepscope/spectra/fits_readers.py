@@ -1,0 +1,230 @@
+"""FITS spectrum readers: 1-D images with a wavelength WCS, binary tables, SDSS spec files.
+
+:func:`deepscope.spectra.io.read_spectrum` opens the file and picks one of
+these by content; each takes the opened ``HDUList`` and returns a
+:class:`~deepscope.spectra.spectrum.Spectrum` (no torch here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.errors import FormatError, first_line
+from deepscope.spectra.spectrum import Spectrum, finish_spectrum, wavelength_scale
+
+# Column names seen in real spectral tables, compared case-insensitively.
+WAVE_COLUMNS = ("wavelength", "wave", "lambda", "lam", "wavelen", "awav")
+LOGWAVE_COLUMNS = ("loglam", "loglambda", "logwave", "log_wave", "log_lambda", "lnlam", "ln_wave")
+FLUX_COLUMNS = ("flux", "flam", "spectrum", "fnu", "f_lambda", "intensity")
+IVAR_COLUMNS = ("ivar",)
+ERROR_COLUMNS = ("error", "err", "sigma", "properr", "flux_err", "fluxerr", "noise")
+
+
+def _header_medium(header, default):
+    """Air or vacuum from the header, else the format's convention."""
+    if "VACUUM" in header:
+        return ("vacuum" if bool(header["VACUUM"]) else "air"), "header"
+    airorvac = str(header.get("AIRORVAC", "")).strip().lower()
+    if airorvac.startswith("vac"):
+        return "vacuum", "header"
+    if airorvac.startswith("air"):
+        return "air", "header"
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    if ctype.startswith("AWAV"):
+        return "air", "header"
+    if ctype.startswith("WAVE"):
+        return "vacuum", "header"
+    return default, "convention"
+
+
+def _log_to_linear(path, values, name):
+    """Log wavelengths to Angstrom; natural or base-10 judged from the values."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        msg = f"{path}: column {name!r} has no finite values"
+        raise FormatError(msg)
+    middle = float(np.median(finite))
+    if name.lower().startswith("ln") or 6.5 < middle < 12.0:
+        return np.exp(values)
+    if 2.5 < middle < 5.5:
+        return 10.0 ** values
+    msg = f"{path}: column {name!r} does not look like log wavelengths (median {middle:g})"
+    raise FormatError(msg)
+
+
+def _pixel_axis(path, header, n):
+    """Axis-1 world value of every pixel, before log and unit handling.
+
+    A WCS (CRVAL1, CRPIX1 and CDELT1 or CD1_1 or PC1_1) goes through
+    astropy.wcs, as a plain linear axis: whether the values are
+    log-wavelengths is decided afterwards from the header conventions
+    (IRAF DC-FLAG, ``-LOG`` types written by spectral libraries with log10
+    values), which WCSLIB's own ``-LOG`` algorithm does not follow. Old
+    SDSS files have only COEFF0/COEFF1 (log10 wavelength = COEFF0 + COEFF1 * i).
+    """
+    if "CRVAL1" not in header:
+        if "COEFF0" in header and "COEFF1" in header:
+            return float(header["COEFF0"]) + np.arange(n) * float(header["COEFF1"])
+        msg = f"{path}: no wavelength solution in the header (need CRVAL1 and CDELT1 or CD1_1)"
+        raise FormatError(msg)
+    if not any(key in header for key in ("CDELT1", "CD1_1", "PC1_1")):
+        msg = f"{path}: no wavelength step in the header (need CDELT1 or CD1_1)"
+        raise FormatError(msg)
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    linear = header.copy()
+    # Blank type and unit: a plain linear axis, the units converted below by us.
+    for key in ("CTYPE1", "CUNIT1"):
+        linear[key] = ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(linear, naxis=[1], fix=False)
+        return wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0]
+    except (ValueError, TypeError, MemoryError) as exc:
+        msg = f"{path}: unusable wavelength WCS ({first_line(exc)})"
+        raise FormatError(msg) from None
+
+
+def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spectrum:
+    """Read a 1-D FITS image spectrum with a linear or log-linear WCS.
+
+    Parameters
+    ----------
+    path : str or Path
+        For messages.
+    hdul : astropy.io.fits.HDUList
+        Already opened file.
+    default_medium : str
+        Medium assumed when the header does not say.
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    FormatError
+        If there is no usable 1-D data or wavelength solution.
+    """
+    hdu = next((h for h in hdul if h.is_image and h.data is not None and h.data.size > 1), None)
+    if hdu is None:
+        msg = f"{path}: FITS file holds no spectrum (no image data and no table)"
+        raise FormatError(msg)
+    header = hdu.header
+    data = np.asarray(hdu.data, dtype=np.float64)
+    # ELODIE and IRAF multispec files stack flux, sky, error ... along axis 2;
+    # the first row is always the flux.
+    flux = data.reshape(-1, data.shape[-1])[0] if data.ndim > 1 else data
+    n = flux.size
+    axis = _pixel_axis(path, header, n)
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    is_log = ("COEFF0" in header and "CRVAL1" not in header) or ctype.endswith("-LOG") \
+        or header.get("DC-FLAG") == 1 or str(header.get("WFITTYPE", "")).upper() == "LOG-LINEAR"
+    if is_log:
+        wave = _log_to_linear(path, axis, "CRVAL1")
+    else:
+        wave = axis * wavelength_scale(path, header.get("CUNIT1"))
+    medium, source = _header_medium(header, default_medium)
+    meta = {"format": "fits-image", "object": str(header.get("OBJECT", "")).strip(),
+            "header_sptype": str(header.get("SPECTYPE", header.get("SPTYPE", ""))).strip()}
+    return finish_spectrum(path, wave, flux, np.ones(n, bool), medium, source, meta)
+
+
+def _find_column(names, candidates):
+    lower = {name.lower(): name for name in names}
+    return next((lower[c] for c in candidates if c in lower), None)
+
+
+def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spectrum:
+    """Read a spectrum from the first FITS binary table with wavelength and flux.
+
+    Parameters
+    ----------
+    path : str or Path
+        For messages.
+    hdul : astropy.io.fits.HDUList
+    default_medium : str
+        Medium assumed for linear wavelength columns when the header is
+        silent; log-wavelength columns are SDSS-derived and taken as vacuum.
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    FormatError
+        If no table has a wavelength and a flux column.
+    """
+    tables = [h for h in hdul if not h.is_image and h.data is not None]
+    for hdu in tables:
+        names = list(hdu.columns.names)
+        flux_col = _find_column(names, FLUX_COLUMNS)
+        wave_col = _find_column(names, WAVE_COLUMNS)
+        log_col = _find_column(names, LOGWAVE_COLUMNS)
+        if flux_col is None or (wave_col is None and log_col is None):
+            continue
+        data = hdu.data
+        flux = np.asarray(data[flux_col], dtype=np.float64).ravel()
+        if wave_col is not None:
+            unit = hdu.columns[wave_col].unit
+            wave = np.asarray(data[wave_col], dtype=np.float64).ravel() * wavelength_scale(path, unit)
+            default = default_medium
+        else:
+            wave = _log_to_linear(path, np.asarray(data[log_col]).ravel(), log_col)
+            default = "vacuum"
+        valid = np.ones(flux.size, bool)
+        ivar_col = _find_column(names, IVAR_COLUMNS)
+        err_col = _find_column(names, ERROR_COLUMNS)
+        if ivar_col is not None:
+            valid &= np.asarray(data[ivar_col]).ravel() > 0
+        elif err_col is not None:
+            err = np.asarray(data[err_col], dtype=np.float64).ravel()
+            # Kesseli templates give PropErr = 0 where the error is unknown,
+            # so only negative or non-finite errors mark bad pixels.
+            valid &= np.isfinite(err) & (err >= 0)
+        medium, source = _header_medium(hdu.header, default)
+        if source == "convention":
+            medium, source = _header_medium(hdul[0].header, default)
+        meta = {"format": "fits-table", "columns": f"{wave_col or log_col},{flux_col}"}
+        return finish_spectrum(path, wave, flux, valid, medium, source, meta)
+    found = "; ".join(f"HDU {i}: {', '.join(h.columns.names)}" for i, h in enumerate(hdul)
+                      if not h.is_image) or "no tables"
+    msg = (f"{path}: no wavelength and flux columns found ({found}); expected e.g. "
+           f"WAVELENGTH or LOGLAM and FLUX")
+    raise FormatError(msg)
+
+
+def read_sdss_spec(path: str | Path, hdul) -> Spectrum:
+    """Read an SDSS/BOSS ``spec-PLATE-MJD-FIBER.fits`` coadded spectrum.
+
+    Parameters
+    ----------
+    path : str or Path
+    hdul : astropy.io.fits.HDUList
+
+    Returns
+    -------
+    Spectrum
+        Vacuum wavelengths; pixels with ``ivar == 0`` or a non-zero
+        ``and_mask`` are invalid.
+    """
+    data = hdul["COADD"].data
+    names = [n.lower() for n in data.columns.names]
+    if "flux" not in names or "loglam" not in names:
+        msg = f"{path}: SDSS COADD table lacks flux or loglam column"
+        raise FormatError(msg)
+    wave = 10.0 ** np.asarray(data["loglam"], dtype=np.float64)
+    valid = np.ones(wave.size, bool)
+    if "ivar" in names:
+        valid &= np.asarray(data["ivar"]) > 0
+    if "and_mask" in names:
+        valid &= np.asarray(data["and_mask"]) == 0
+    meta = {"format": "sdss-spec", "object": str(hdul[0].header.get("OBJID", "")).strip()}
+    return finish_spectrum(path, wave, data["flux"], valid, "vacuum", "header", meta)

@@ -1,0 +1,242 @@
+"""A trained spectral classifier as one predictor: checkpoint in, MK-type rows out.
+
+:class:`SpectraPredictor` is what ``spectra predict`` hands to
+:mod:`deepscope.core.inference` (``load_input`` reads one file onto the
+model's grid, ``rows`` classifies a batch) and what ``evaluate``,
+``crossval`` and the demo use on arrays already prepared. Decoding the
+network's two heads into ``G2V``-style rows lives here too, so every caller
+reads a type back the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, type_to_code
+
+CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_ae_classifier", "spectra_ensemble")
+OUTPUT_COLUMNS = ("sptype", "main_class", "subclass", "lum_class", "code", "temperature_index")
+# Spectra per partition: the unit of resuming and of Dask tasks.
+PARTITION_SIZE = 1024
+
+
+def t_index_from_logits(logits: np.ndarray, window: int = 2) -> np.ndarray:
+    """Temperature index from bin logits: mean of the peak and its neighbours.
+
+    Averaging only within ``window`` bins of the most probable one gives
+    half-subclass resolution without averaging two separate modes (an
+    O9/B0 spectrum must not come out as O4).
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        ``(N, N_T_BINS)``.
+    window : int
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> logits = np.full((1, N_T_BINS), -30.0)
+    >>> logits[0, 42] = logits[0, 43] = 0.0  # G2 and G3 equally likely
+    >>> t_index_from_logits(logits).round(2).tolist()
+    [42.5]
+    """
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    peak = p.argmax(axis=1)
+    bins = np.arange(logits.shape[1])
+    near = np.abs(bins[None, :] - peak[:, None]) <= window
+    weights = p * near
+    return (weights * bins).sum(axis=1) / weights.sum(axis=1)
+
+
+def decode(t_index, lum_class) -> list[dict]:
+    """Prediction rows from temperature indices and luminosity classes.
+
+    Parameters
+    ----------
+    t_index : array-like of float
+    lum_class : array-like of int
+        1 (I) to 6 (VI).
+
+    Returns
+    -------
+    list of dict
+        Keys :data:`OUTPUT_COLUMNS`.
+
+    Examples
+    --------
+    >>> decode([42.1], [5])[0]["sptype"], decode([42.1], [5])[0]["code"]
+    ('G2V', 5211.5)
+    """
+    rows = []
+    for t, lum in zip(t_index, lum_class):
+        main, sub = index_to_parts(t)
+        rows.append({"sptype": format_type(main, sub, int(lum)), "main_class": main, "subclass": sub,
+                     "lum_class": LUM_NAMES[int(lum)], "code": type_to_code(MAIN_CLASSES.index(main) + 1, sub, lum),
+                     "temperature_index": round(min(max(float(t), 0.0), 69.5), 2)})
+    return rows
+
+
+def outputs_to_rows(outputs: np.ndarray) -> list[dict]:
+    """Decode classifier outputs ``(N, N_T_BINS + N_LUM)`` (see :mod:`deepscope.spectra.models`).
+
+    Examples
+    --------
+    >>> outputs = np.zeros((1, N_T_BINS + N_LUM))
+    >>> outputs[0, 60] = outputs[0, N_T_BINS + 2] = 30.0  # M0, giant
+    >>> outputs_to_rows(outputs)[0]["sptype"]
+    'M0III'
+    """
+    return decode(t_index_from_logits(outputs[:, :N_T_BINS]), outputs[:, N_T_BINS:].argmax(1) + 1)
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """Use ``threads`` torch CPU threads; 0 or None keeps torch's default (all cores)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+class SpectraPredictor:
+    """A trained classifier, its grid and its metadata, on one device.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    meta : dict
+        The checkpoint's metadata, with ``grid`` (a
+        :class:`~deepscope.spectra.preprocess.Grid`), ``min_coverage`` and,
+        for models trained here, ``templates`` and ``train_sha256``.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the model and each batch go
+        there, the outputs come back to the CPU.
+    """
+
+    def __init__(self, model, meta: dict, device: str = "cpu"):
+        self.device = device
+        self.model = model.eval().to(self._torch_device())
+        self.meta = meta
+        self.grid = meta["grid"]
+        self.min_coverage = meta["min_coverage"]
+
+    def _torch_device(self):
+        from deepscope.core.distributed import select_device
+
+        return select_device(self.device)
+
+    @classmethod
+    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu") -> SpectraPredictor:
+        """Load a shipped name, run directory or ``.pt`` file; the shipped classifier by default.
+
+        Parameters
+        ----------
+        name_or_path : str or Path, optional
+            Resolved by :func:`deepscope.registry.resolve_model`.
+        device : str
+
+        Returns
+        -------
+        SpectraPredictor
+
+        Raises
+        ------
+        ModelError
+            If the name is unknown, the path missing, or the checkpoint is
+            not a spectral classifier.
+        InputError
+            If ``device`` asks for CUDA where there is none.
+        """
+        from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from deepscope.errors import ModelError
+        from deepscope.registry import resolve_model
+        from deepscope.spectra.models import trained_model_kwargs
+        from deepscope.spectra.preprocess import Grid
+
+        path = resolve_model(name_or_path, "spectra")
+        record = load_checkpoint(path)
+        meta = dict(record.get("meta", {}))
+        if "grid" not in meta or record["model"] not in CLASSIFIER_MODELS:
+            msg = f"{path}: not a spectral classifier checkpoint (model {record['model']!r})"
+            raise ModelError(msg)
+        model = model_from_checkpoint({**record, "model_kwargs": trained_model_kwargs(record.get("model_kwargs", {}))})
+        meta["grid"] = Grid(**meta["grid"])
+        return cls(model, meta, device)
+
+    def load_input(self, path: str | Path) -> np.ndarray:
+        """Read one spectrum and put it on the model's grid: ``(2, grid.n)`` float32."""
+        from deepscope.spectra.io import read_spectrum
+        from deepscope.spectra.preprocess import prepare
+
+        return prepare(read_spectrum(path), self.grid, self.min_coverage, path=str(path))
+
+    def outputs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Raw classifier outputs ``(N, N_T_BINS + N_LUM)`` for prepared spectra ``(N, 2, n)``."""
+        import torch
+
+        device = self._torch_device()
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
+                outputs.append(self.model(batch).cpu().numpy())
+        return np.concatenate(outputs) if outputs else np.zeros((0, N_T_BINS + N_LUM), np.float32)
+
+    def classify(self, x: np.ndarray, batch_size: int = 512) -> list[dict]:
+        """One row (:data:`OUTPUT_COLUMNS`) per prepared spectrum of ``x``."""
+        return outputs_to_rows(self.outputs(x, batch_size))
+
+    def rows(self, items: list[np.ndarray]) -> list[dict]:
+        """One row per item of :meth:`load_input`, in one forward pass."""
+        return self.classify(np.stack(items), len(items))
+
+
+def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, options=None) -> int:
+    """Classify spectrum files and write one row per readable file.
+
+    A run killed part-way and restarted with the same arguments skips the
+    partitions it had finished (see :mod:`deepscope.core.parts`).
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Files, directories and uncompressed ``.tar`` shards.
+    out : str or Path
+        ``.csv`` or ``.parquet``, or a directory to receive Parquet parts.
+    model : str or Path, optional
+        Shipped name, checkpoint or run directory; the shipped model by default.
+    options : BatchOptions, optional
+        Inputs, batching, threads, device and cluster (default:
+        :class:`~deepscope.core.options.BatchOptions` with :data:`PARTITION_SIZE`).
+
+    Returns
+    -------
+    int
+        Number of rows written.
+
+    Raises
+    ------
+    BatchError
+        After writing the good rows, if some inputs could not be read.
+    ModelError
+        If ``model`` names no spectral classifier.
+    """
+    from deepscope.core.inference import describe_job, predict_to_table
+    from deepscope.core.options import BatchOptions
+    from deepscope.core.sources import InputStream
+    from deepscope.registry import resolve_model
+    from deepscope.spectra.prepare import DIRECTORY_SUFFIXES
+
+    options = options or BatchOptions(partition_size=PARTITION_SIZE)
+    options.check()
+    stream = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column)
+    set_torch_threads(options.threads)
+    model_path = resolve_model(model, "spectra")
+    predictor = SpectraPredictor.from_checkpoint(model_path, options.device)
+    job = describe_job("spectra predict", stream, model_path, options.partition_size)
+    return predict_to_table(stream, predictor, out, job, options, desc="classify")

@@ -1,0 +1,123 @@
+"""Many spectrum files read in threads and put on one grid: what train, evaluate and the autoencoder load.
+
+Prediction reads file by file through :class:`~deepscope.spectra.predictor.SpectraPredictor`;
+training and evaluation want whole libraries as one array, with the files
+that failed listed rather than fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.errors import DeepscopeError, FormatError
+from deepscope.spectra.io import read_spectrum, spectra_manifest
+from deepscope.spectra.preprocess import Grid, prepare
+
+# Directories are searched for these only: a folder's README.txt or list.txt
+# is not a spectrum, while a text spectrum named explicitly is still read.
+DIRECTORY_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".rec",
+                      ".rbn.gz", ".rbx.gz", ".rec.gz")
+# MKCLASS libr18 ends here (Angstrom): blue classification spectra like it are
+# common, so every training spectrum also trains as if it stopped there.
+SHORT_RED_LIMIT = 4620.0
+
+
+def _without_path(path, message):
+    """A file's error message without its leading ``path:``, for batch lists that name the file already."""
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def load_prepared(paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage: float = 0.4, workers: int = 2,
+                  progress: bool = False, short: bool = False) -> tuple:
+    """Read and prepare many spectra; bad files are reported, not fatal.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+    grid : Grid
+    min_coverage : float
+    workers : int
+        Reader threads.
+    progress : bool
+    short : bool
+        Also prepare each spectrum, from the same read, as if it ended at
+        :data:`SHORT_RED_LIMIT` (its short copy for training).
+
+    Returns
+    -------
+    x : numpy.ndarray
+        ``(n_good, 2, grid.n)`` float32.
+    good : numpy.ndarray of int
+        Index into ``paths`` of each row of ``x``.
+    failures : list of (str, str)
+    short_x : numpy.ndarray
+        Only with ``short``: the short copies, aligned with ``x``; a
+        spectrum with too little data blueward of the limit keeps its full
+        version.
+    """
+    from deepscope.core.progress import progress_bar
+
+    def short_copy(spectrum, full):
+        try:
+            return prepare(spectrum, grid, min_coverage, red_limit=SHORT_RED_LIMIT)
+        except FormatError:  # too little data blueward of the limit
+            return full
+
+    def load(path):
+        try:
+            spectrum = read_spectrum(path)
+            full = prepare(spectrum, grid, min_coverage, path=str(path))
+        except DeepscopeError as exc:
+            return None, None, str(exc)
+        return full, short_copy(spectrum, full) if short else None, None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(progress_bar(pool.map(load, paths), enabled=progress, total=len(paths),
+                                    desc="read spectra", leave=False))
+    arrays, shorts, good, failures = [], [], [], []
+    for i, (array, short_array, error) in enumerate(results):
+        if error is None:
+            arrays.append(array)
+            shorts.append(short_array)
+            good.append(i)
+        else:
+            failures.append((str(paths[i]), _without_path(paths[i], error)))
+
+    def stacked(rows):
+        return np.stack(rows) if rows else np.zeros((0, 2, grid.n), np.float32)
+
+    loaded = stacked(arrays), np.asarray(good, int), failures
+    return (*loaded, stacked(shorts)) if short else loaded
+
+
+def load_labelled(labels_paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage: float = 0.4, workers: int = 2,
+                  progress: bool = True, short: bool = False) -> tuple:
+    """Read the spectra that ``labels.csv`` tables list.
+
+    Parameters
+    ----------
+    labels_paths : sequence of str or Path
+    grid : Grid
+    min_coverage : float
+    workers : int
+    progress : bool
+    short : bool
+        Also return the short copies (see :func:`load_prepared`).
+
+    Returns
+    -------
+    manifest : pandas.DataFrame
+        Rows of :func:`~deepscope.spectra.io.spectra_manifest` that loaded.
+    x : numpy.ndarray
+    failures : list of (str, str)
+    short_x : numpy.ndarray
+        Only with ``short``.
+    """
+    manifest = spectra_manifest(labels_paths)
+    x, good, *rest = load_prepared(list(manifest["path"]), grid, min_coverage, workers, progress, short)
+    return manifest.iloc[good].reset_index(drop=True), x, *rest

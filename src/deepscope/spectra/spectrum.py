@@ -1,0 +1,131 @@
+"""One spectrum as read from a file, and the checks every reader ends with (no torch here).
+
+Kept apart from the readers so that the FITS family
+(:mod:`deepscope.spectra.fits_readers`) and the text/dispatch module
+(:mod:`deepscope.spectra.io`) share it without importing each other.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deepscope.errors import FormatError
+
+# Spellings found in spectral headers that astropy.units reads as something
+# else ("A" is the ampere, "a" the year) or not at all (plurals, capitals).
+# Looked up in lower case, so "NM" or "ANGSTROM" read as they always did.
+_UNIT_ALIASES = {"a": "Angstrom", "aa": "Angstrom", "angstrom": "Angstrom", "angstroms": "Angstrom",
+                 "0.1 nm": "Angstrom", "nm": "nm", "nanometer": "nm", "nanometers": "nm", "um": "um",
+                 "micron": "um", "microns": "um", "m": "m", "meter": "m", "meters": "m"}
+
+
+@dataclass
+class Spectrum:
+    """One spectrum as read from a file.
+
+    Attributes
+    ----------
+    wave : numpy.ndarray
+        Wavelengths in Angstrom, increasing.
+    flux : numpy.ndarray
+        Flux (any units; only shapes matter after continuum normalisation).
+    valid : numpy.ndarray of bool
+        False for gaps and bad pixels.
+    medium : str
+        ``"air"`` or ``"vacuum"``.
+    medium_source : str
+        ``"header"`` when the file said so, ``"convention"`` when assumed.
+    meta : dict
+        Format name and header values worth keeping (object, spectral type).
+    """
+
+    wave: np.ndarray
+    flux: np.ndarray
+    valid: np.ndarray
+    medium: str = "air"
+    medium_source: str = "convention"
+    meta: dict = field(default_factory=dict)
+
+
+def wavelength_scale(path, unit) -> float:
+    """Factor from a header's wavelength unit to Angstrom (astropy.units).
+
+    Parameters
+    ----------
+    path : str or Path
+        Named in the error message.
+    unit : str or None
+        ``CUNIT1`` or ``TUNITn``; blank or None means Angstrom.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    FormatError
+        If the unit is not a length astropy knows.
+
+    Examples
+    --------
+    >>> wavelength_scale("star.fits", "nm"), wavelength_scale("star.fits", "Angstroms")
+    (10.0, 1.0)
+    """
+    import astropy.units as u
+
+    if unit is None or not str(unit).strip():
+        return 1.0
+    text = str(unit).strip()
+    try:
+        parsed = u.Unit(_UNIT_ALIASES.get(text.lower(), text))
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is None or not parsed.is_equivalent(u.AA):
+        msg = f"{path}: unsupported wavelength unit {unit!r}; use Angstrom, nm, um or m"
+        raise FormatError(msg)
+    # astropy composes nm -> Angstrom as 1e-9 / 1e-10 = 9.999999999999998;
+    # twelve significant digits give back the exact factor, so a file in nm
+    # reads to the same wavelengths as the same file in Angstrom.
+    return float(f"{parsed.to(u.AA):.12g}")
+
+
+def finish_spectrum(path, wave, flux, valid, medium, medium_source, meta) -> Spectrum:
+    """Flatten, validate and sort what a reader found into a :class:`Spectrum`.
+
+    Parameters
+    ----------
+    path : str or Path
+        Named in error messages.
+    wave, flux, valid : array-like
+        Wavelengths (Angstrom), fluxes and the reader's own validity flags.
+    medium, medium_source : str
+    meta : dict
+
+    Returns
+    -------
+    Spectrum
+        Non-finite and exactly-zero fluxes are flagged invalid.
+
+    Raises
+    ------
+    FormatError
+        If the arrays do not match, nothing is valid or wavelengths are not positive.
+    """
+    wave = np.asarray(wave, dtype=np.float64).ravel()
+    flux = np.asarray(flux, dtype=np.float64).ravel()
+    valid = np.asarray(valid, dtype=bool).ravel()
+    if wave.size != flux.size or wave.size < 2:
+        msg = f"{path}: wavelength and flux arrays do not match ({wave.size} vs {flux.size} values)"
+        raise FormatError(msg)
+    valid &= np.isfinite(flux) & np.isfinite(wave) & (flux != 0.0)
+    if not valid.any():
+        msg = f"{path}: no valid flux values (all NaN, infinite or zero)"
+        raise FormatError(msg)
+    # Real files are not always sorted (one MKCLASS libr18 file repeats a
+    # row out of order at its start), so sort and drop repeated wavelengths.
+    wave, keep = np.unique(np.where(np.isfinite(wave), wave, -1.0), return_index=True)
+    flux, valid = flux[keep], valid[keep]
+    if wave.size < 2 or wave[0] <= 0:
+        msg = f"{path}: wavelengths are not positive finite numbers"
+        raise FormatError(msg)
+    return Spectrum(wave, np.where(valid, flux, 0.0), valid, medium, medium_source, meta)

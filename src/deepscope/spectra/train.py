@@ -1,0 +1,301 @@
+"""Training spectral classifiers: run directory, datasets, fit through core.trainer, ensembles.
+
+:func:`train_spectra` is what ``spectra train`` runs (labelled libraries in,
+one checkpoint out); :func:`train_classifier` fits one network on arrays,
+:func:`train_ensemble` several apart, joined by
+:mod:`deepscope.spectra.ensemble`. Targets and the loss are in
+:mod:`deepscope.spectra.targets`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.config import TrainConfig
+from deepscope.core.checkpoint import sha256
+from deepscope.core.files import check_writable, collect_inputs, write_table
+from deepscope.errors import InputError
+from deepscope.registry import check_arch
+from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members, member_dir, write_ensemble
+from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_labelled, load_prepared
+from deepscope.spectra.preprocess import Grid, smooth
+from deepscope.spectra.targets import main_class_weights, spectra_loss, spectra_score, type_targets
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = TrainConfig(
+    model="spectra_cnn",  # best of ANN, CNN and AE on the leave-one-library-out table
+    epochs=60,  # small data: an epoch takes seconds on CPU
+    batch_size=32,  # about 1000 training spectra; smaller batches generalise better here
+    lr=2e-3,
+    weight_decay=1e-3,  # stronger than the default: libraries differ, spectra within one do not
+    patience=15,
+    val_fraction=0.15,
+    # One thread: these networks are small, and on a shared two-core machine
+    # two spinning OpenMP threads made an epoch ten times slower (measured).
+    threads=1,
+)
+
+
+def make_dataset(x: np.ndarray, targets: dict | None = None, augment: bool = False):
+    """A torch dataset of prepared spectra and their targets.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(N, 2, n)``.
+    targets : dict of numpy.ndarray, optional
+        From :func:`type_targets`; ``None`` for autoencoder training, where
+        the target is the input's flux row.
+    augment : bool
+        Add noise (SNR 15 to 200), shift by up to one pixel, tilt the
+        continuum slightly, blur half the spectra (0.5 to 3 pixels: libraries
+        differ in resolution even after smoothing to a common one) and, for
+        one spectrum in five, cut the red end as libr18's 3800-4620 A
+        coverage does, so a model trained on full spectra still reads short
+        ones.
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+    """
+    import torch
+    from torch.utils.data import Dataset
+
+    class _Spectra(Dataset):
+        def __init__(self):
+            self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            self.y = None if targets is None else {
+                k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in targets.items() if k != "usable"}
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            item = self.x[i]
+            clean = item[0]
+            if augment:
+                item = item.clone()
+                shift = int(torch.randint(-1, 2, ()).item())
+                if shift:
+                    item = torch.roll(item, shift, dims=1)
+                    item[:, 0 if shift > 0 else -1] = 0.0
+                if torch.rand(()) < 0.2:
+                    cut = int(item.shape[1] * (0.45 + 0.5 * float(torch.rand(()))))
+                    item[:, cut:] = 0.0
+                if torch.rand(()) < 0.5:
+                    # A Gaussian of sigma 0.5 to 3 pixels, the same mask-aware one that prepare() uses.
+                    fwhm = 2.3548 * (0.5 + 2.5 * float(torch.rand(())))
+                    blurred = smooth(item[0].numpy(), item[1].numpy() > 0, fwhm)
+                    item[0] = torch.from_numpy(blurred.astype(np.float32)) * item[1]
+                # A gentle tilt stands in for how differently libraries'
+                # continua come out of normalisation.
+                ramp = torch.linspace(-1.0, 1.0, item.shape[1])
+                tilt = 1.0 + 0.05 * float(torch.randn(())) * ramp + 0.03 * float(torch.randn(())) * (ramp ** 2 - 0.33)
+                item[0] = ((1.0 + item[0]) * tilt - 1.0) * item[1]
+                sigma = 1.0 / (15.0 + 185.0 * float(torch.rand(())))
+                item[0] = (item[0] + sigma * torch.randn_like(item[0])) * item[1]
+            if self.y is None:
+                return item, torch.stack([clean, self.x[i][1]])
+            return item, {k: v[i] for k, v in self.y.items()}
+
+    return _Spectra()
+
+
+def reconstruction_loss(outputs, targets):
+    """Masked mean squared error of an autoencoder's flux reconstruction."""
+    mask = targets[:, 1]
+    return (((outputs - targets[:, 0]) ** 2) * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
+                     grid: Grid = Grid(), min_coverage: float = 0.4, pool_x: np.ndarray | None = None,
+                     pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
+                     short_x: np.ndarray | None = None):
+    """Train a registered spectral classifier; returns the fit result.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Prepared labelled spectra ``(N, 2, grid.n)``.
+    sptypes : sequence of str
+        Their catalogue types; unparsable ones are dropped (and logged).
+    run_dir : str or Path
+    config : TrainConfig
+        ``config.model`` is ``spectra_ann``, ``spectra_cnn`` or
+        ``spectra_ae_classifier``.
+    grid : Grid
+    min_coverage : float
+        Stored in the checkpoint so prediction applies the same rule.
+    pool_x : numpy.ndarray, optional
+        Unlabelled spectra for autoencoder pretraining (with ``x``, labels
+        ignored); only used by ``spectra_ae_classifier``.
+    pretrain_epochs : int
+    meta : dict, optional
+        Extra metadata for the checkpoint (training libraries ...).
+    progress : bool
+    short_x : numpy.ndarray, optional
+        The same spectra prepared as if they ended at :data:`~deepscope.spectra.prepare.SHORT_RED_LIMIT`
+        (``load_prepared(..., short=True)``); each trains and validates beside its full
+        version, on the same side of the validation split.
+
+    Returns
+    -------
+    deepscope.core.trainer.FitResult
+
+    Raises
+    ------
+    InputError
+        If fewer than ten spectra have a usable type.
+    """
+    import torch
+
+    from deepscope.core.trainer import fit
+
+    targets = type_targets(list(sptypes))
+    usable = targets["usable"]
+    if usable.sum() < 10:
+        msg = f"only {int(usable.sum())} spectra have a usable MK type; need at least 10 to train"
+        raise InputError(msg)
+    if (~usable).any():
+        log.info("left out %d spectra whose type is not an O-M MK type", int((~usable).sum()))
+    x, sptypes = x[usable], [s for s, u in zip(sptypes, usable) if u]
+    short_x = None if short_x is None else short_x[usable]
+    targets = {k: v[usable] for k, v in targets.items()}
+    targets["w"] = main_class_weights(targets["lo"])
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(x))
+    n_val = max(1, int(round(config.val_fraction * len(x))))
+    val, train = order[:n_val], order[n_val:]
+    run_dir = Path(run_dir)
+    model_kwargs = {"n_points": grid.n, **config.model_kwargs}
+
+    if config.model == "spectra_ae_classifier" and "pretrained" not in config.model_kwargs:
+        pool = x if pool_x is None else np.concatenate([x, pool_x])
+        ae_config = dataclasses.replace(config, model="spectra_autoencoder", epochs=pretrain_epochs,
+                                        model_kwargs={})
+        ae_order = rng.permutation(len(pool))
+        ae_val = ae_order[:max(1, len(pool) // 10)]
+        ae_train = ae_order[len(ae_val):]
+        log.info("pretraining the autoencoder on %d spectra (labels ignored)", len(pool))
+        fit("spectra_autoencoder", {"n_points": grid.n}, make_dataset(pool[ae_train], augment=True),
+            make_dataset(pool[ae_val]), reconstruction_loss, ae_config, run_dir / "pretrain",
+            meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress)
+        model_kwargs["pretrained"] = str(run_dir / "pretrain")
+
+    templates = {"x": torch.from_numpy(x[train][:, 0]).half(), "mask": torch.from_numpy(x[train][:, 1] > 0),
+                 "sptypes": [sptypes[i] for i in train]}
+    full_meta = {"grid": grid.as_dict(), "min_coverage": min_coverage, "templates": templates, **(meta or {})}
+
+    def part(rows):
+        """Spectra and targets of some rows, with their short copies."""
+        part_x = x[rows] if short_x is None else np.concatenate([x[rows], short_x[rows]])
+        copies = 1 if short_x is None else 2
+        return part_x, {k: np.concatenate([v[rows]] * copies) for k, v in targets.items() if k != "usable"}
+
+    return fit(config.model, model_kwargs, make_dataset(*part(train), augment=True), make_dataset(*part(val)),
+               spectra_loss, config, run_dir, score_fn=spectra_score, meta=full_meta, progress=progress)
+
+
+def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
+                   members: int = DEFAULT_MEMBERS, **train_kwargs) -> list:
+    """Train ``members`` classifiers and write their ensemble to ``run_dir/best.pt``.
+
+    Member ``i`` trains in ``run_dir/member<i>`` with seed ``config.seed + i``;
+    the ensemble checkpoint keeps the first member's metadata (grid,
+    templates, training hashes). One member trains straight into ``run_dir``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Prepared labelled spectra.
+    sptypes : sequence of str
+    run_dir : str or Path
+    config : deepscope.config.TrainConfig
+    members : int
+    **train_kwargs
+        Passed to :func:`train_classifier`.
+
+    Returns
+    -------
+    list of deepscope.core.trainer.FitResult
+        One per member.
+
+    Raises
+    ------
+    InputError
+        If ``members`` is below one.
+    """
+    check_members(members)
+    if members == 1:
+        return [train_classifier(x, sptypes, run_dir, config, **train_kwargs)]
+    results = [train_classifier(x, sptypes, member_dir(run_dir, i), dataclasses.replace(config, seed=config.seed + i),
+                                **train_kwargs)
+               for i in range(members)]
+    write_ensemble(run_dir, members)
+    return results
+
+
+def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
+                  grid: Grid = Grid(), min_coverage: float = 0.4, pool_dirs: Sequence[str | Path] = (),
+                  pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS) -> dict:
+    """Train a spectral classifier on one or more labelled libraries.
+
+    Parameters
+    ----------
+    labels_paths : sequence of str or Path
+        ``labels.csv`` tables (``file``, ``sptype``).
+    run_dir : str or Path
+    config : deepscope.config.TrainConfig
+    grid : Grid
+    min_coverage : float
+    pool_dirs : sequence of str or Path
+        Extra unlabelled spectra (files or directories) for autoencoder
+        pretraining; the labelled spectra always join the pool.
+    pretrain_epochs : int
+    progress : bool
+    members : int
+        Networks trained apart (seeds ``config.seed``, ``config.seed + 1``
+        ...) and joined into one averaging ensemble in ``run_dir/best.pt``.
+
+    Returns
+    -------
+    dict
+        Summary: mean of the members' best validation scores, the first
+        member's best epoch, each member's, counts, skipped files.
+    """
+    import pandas as pd
+
+    from deepscope.config import prepare_run_dir
+    from deepscope.core.distributed import process_info
+
+    check_arch(config.model, "spectra")
+    check_members(members)
+    run_dir = check_writable(run_dir, is_dir=True)
+    manifest, x, failures, short_x = load_labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
+    for path, reason in failures:
+        log.warning("skipped %s: %s", path, reason)
+    pool_x = None
+    if pool_dirs and config.model == "spectra_ae_classifier":
+        pool_paths = collect_inputs(pool_dirs, DIRECTORY_SUFFIXES)
+        pool_x, _, pool_failures = load_prepared(pool_paths, grid, min_coverage, progress=progress)
+        log.info("unlabelled pool: %d spectra (%d unreadable)", len(pool_x), len(pool_failures))
+    prepare_run_dir(run_dir, config, {"data": [str(p) for p in labels_paths], "grid": grid.as_dict(),
+                                      "min_coverage": min_coverage, "pool": [str(p) for p in pool_dirs]})
+    if failures and process_info().is_primary:
+        write_table(pd.DataFrame(failures, columns=["file", "reason"]), run_dir / "skipped.csv")
+    # File hashes, not names, so evaluate also spots renamed copies of training files.
+    meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
+            "libraries": sorted(set(manifest["library"]))}
+    results = train_ensemble(x, list(manifest["sptype"]), run_dir, config, members, grid=grid,
+                             min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs, meta=meta,
+                             progress=progress, short_x=short_x)
+    scores = [r.best_score for r in results]
+    return {"best_val_score": float(np.mean(scores)), "best_epoch": results[0].best_epoch,
+            "member_val_scores": scores, "member_best_epochs": [r.best_epoch for r in results],
+            "n_spectra": len(x), "skipped": len(failures), "model": config.model, "members": members}
