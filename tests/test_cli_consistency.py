@@ -90,16 +90,18 @@ def test_one_spelling_for_shared_options(path, parser):
             assert action.metavar == "NAME_OR_PATH", f"{' '.join(path)} --model shows as {action.metavar}"
         # Training options default to None so that a --config YAML still applies; the help says the same.
         if "--threads" in strings:
-            assert action.default in (0, None) and "0: all cores" in action.help, " ".join(path)
+            shown = action.default is None or f"default {action.default}" in action.help
+            assert "0: all cores" in action.help and shown, " ".join(path)
         if "--device" in strings:
             assert action.default in ("cpu", None) and "cuda:N" in action.help and "default cpu" in action.help, \
                 " ".join(path)
         flips = [s for s in strings if "flip" in s]
-        # A coordinate frame is flipped with --flip-y HEIGHT; a label image needs no height.
+        # A coordinate frame is flipped with --flip-y HEIGHT (--truth-flip-y HEIGHT where a command
+        # reads two frames); a label image needs no height.
         for flip in flips:
-            assert flip in ("--flip-y", "--labels-flip-y"), f"{' '.join(path)} spells a flip {flip}"
-            if flip == "--flip-y":
-                assert action.metavar == "HEIGHT", " ".join(path)
+            assert flip.endswith("-flip-y"), f"{' '.join(path)} spells a flip {flip}"
+            if flip != "--labels-flip-y":
+                assert action.metavar == "HEIGHT", f"{' '.join(path)} {flip} does not take HEIGHT"
 
 
 @pytest.mark.parametrize("path", sorted(NETWORK_COMMANDS), ids=[" ".join(p) for p in sorted(NETWORK_COMMANDS)])

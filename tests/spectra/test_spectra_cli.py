@@ -271,7 +271,7 @@ def test_spectra_inference_commands_take_device_and_threads():
 
 
 def test_trainable_network_list_matches_the_registry():
-    from deepscope.cli.spectra_options import TRAINABLE_NETWORKS
+    from deepscope.cli.options import TRAINABLE_NETWORKS
     from deepscope.registry import list_models
 
-    assert list(TRAINABLE_NETWORKS) == list_models("spectra", trainable=True)
+    assert list(TRAINABLE_NETWORKS["spectra"]) == list_models("spectra", trainable=True)

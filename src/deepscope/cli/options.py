@@ -22,7 +22,21 @@ TRAINABLE_NETWORKS = {
     "cryoem": ("cryoem_unet", "cryoem_unet_joint", "cryoem_unet_regions"),
 }
 DEVICE_HELP = "cpu, cuda or cuda:N; cuda fails with a clear error where no GPU is found (default cpu)"
-THREADS_HELP = "torch CPU threads in this process (default 0: all cores)"
+
+
+def threads_help(default=0, why=""):
+    """Help of every ``--threads``: N torch CPU threads, 0 meaning all cores.
+
+    Examples
+    --------
+    >>> threads_help()
+    'torch CPU threads in this process (default 0: all cores)'
+    >>> threads_help(1, "small networks train fastest on one thread")
+    'torch CPU threads in this process, 0: all cores (default 1: small networks train fastest on one thread)'
+    """
+    if default == 0:
+        return "torch CPU threads in this process (default 0: all cores)"
+    return f"torch CPU threads in this process, 0: all cores (default {default}{': ' + why if why else ''})"
 
 
 def add_model_arg(parser, domain, default_help=None):
@@ -48,9 +62,18 @@ def add_device_arg(parser):
     parser.add_argument("--device", default="cpu", metavar="DEVICE", help=DEVICE_HELP)
 
 
-def add_threads_arg(parser):
-    """Add ``--threads`` (default 0: all cores)."""
-    parser.add_argument("--threads", type=int, default=0, metavar="N", help=THREADS_HELP)
+def add_threads_arg(parser, default=0, why=""):
+    """Add ``--threads N`` (0: all cores).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    default : int
+        The command's default; 0 unless a measurement says otherwise.
+    why : str
+        That measurement, for the help text, when the default is not 0.
+    """
+    parser.add_argument("--threads", type=int, default=default, metavar="N", help=threads_help(default, why))
 
 
 def add_flip_y_arg(parser, what="coordinates", flag="--flip-y"):

@@ -16,7 +16,8 @@ DEFAULT_MODELS = ("spectra_ann", "spectra_cnn", "spectra_ae_classifier")
 
 def add_args(parser):
     from deepscope.cli.options import add_device_arg
-    from deepscope.cli.spectra_options import TRAINABLE_NETWORKS, add_training_threads_arg
+    from deepscope.cli.options import TRAINABLE_NETWORKS, add_threads_arg
+    from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
     from deepscope.spectra.ensemble import DEFAULT_MEMBERS
     from deepscope.spectra.train import DEFAULT_CONFIG
 
@@ -24,7 +25,7 @@ def add_args(parser):
                         help="labels tables with file and sptype columns, one per library (required)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (required)")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="NETWORK",
-                        help=f"networks to compare, of {', '.join(TRAINABLE_NETWORKS)} (default: all three)")
+                        help=f"networks to compare, of {', '.join(TRAINABLE_NETWORKS['spectra'])} (default: all three)")
     parser.add_argument("--min-stars", type=int, default=50,
                         help="least usable types to hold a library out (default 50)")
     parser.add_argument("--pool", nargs="*", default=[], metavar="DIR",
@@ -36,7 +37,7 @@ def add_args(parser):
     parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
                         help=f"networks per model, averaged, as spectra train (default {DEFAULT_MEMBERS})")
     add_device_arg(parser)
-    add_training_threads_arg(parser, DEFAULT_CONFIG.threads)
+    add_threads_arg(parser, DEFAULT_CONFIG.threads, TRAINING_THREADS_WHY)
 
 
 def main(args):

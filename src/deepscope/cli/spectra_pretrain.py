@@ -12,7 +12,8 @@ example:
 
 def add_args(parser):
     from deepscope.cli.options import add_device_arg
-    from deepscope.cli.spectra_options import add_training_threads_arg
+    from deepscope.cli.options import add_threads_arg
+    from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
     from deepscope.spectra.train import DEFAULT_CONFIG
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="spectrum files or directories")
@@ -21,7 +22,7 @@ def add_args(parser):
     parser.add_argument("--latent", type=int, default=16, help="code length (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_device_arg(parser)
-    add_training_threads_arg(parser, DEFAULT_CONFIG.threads)
+    add_threads_arg(parser, DEFAULT_CONFIG.threads, TRAINING_THREADS_WHY)
 
 
 def main(args):

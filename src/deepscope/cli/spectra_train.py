@@ -14,7 +14,7 @@ example:
 
 
 def add_args(parser):
-    from deepscope.cli.spectra_options import TRAINABLE_NETWORKS, describe_option
+    from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
     from deepscope.cli.train_options import add_train_args
     from deepscope.spectra.ensemble import DEFAULT_MEMBERS
     from deepscope.spectra.train import DEFAULT_CONFIG
@@ -32,14 +32,8 @@ def add_args(parser):
     parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
                         help=f"networks trained apart (seeds SEED, SEED+1 ...) and averaged "
                              f"(default {DEFAULT_MEMBERS})")
-    add_train_args(parser, DEFAULT_CONFIG)
-    describe_option(parser, "--arch", f"network to train: {', '.join(TRAINABLE_NETWORKS)} "
-                                      f"(default {DEFAULT_CONFIG.model})")
-    describe_option(parser, "--threads", f"torch CPU threads; 0: all cores (default {DEFAULT_CONFIG.threads}: these "
-                                         "small networks train fastest on one thread of a shared machine)")
-    describe_option(parser, "--config", "YAML file of training settings, overridden by options (default: none)")
-    describe_option(parser, "--resume", "refused: spectra runs take minutes, start a new RUN_DIR instead "
-                                        "(default: off)")
+    # No --resume: a spectra run takes minutes; a new run directory is simpler than resuming.
+    add_train_args(parser, DEFAULT_CONFIG, threads_why=TRAINING_THREADS_WHY, resume=False)
 
 
 def main(args):
@@ -55,9 +49,6 @@ def main(args):
     from deepscope.spectra.preprocess import Grid
     from deepscope.spectra.train import DEFAULT_CONFIG, train_spectra
 
-    if args.resume:
-        msg = "--resume is not supported by spectra train (runs take minutes); start a new run directory"
-        raise InputError(msg)
     start, stop, n = args.grid
     if not 0 < start < stop or n < 16:
         msg = f"--grid {start:g} {stop:g} {n:g}: need 0 < START < STOP and N >= 16"

@@ -2,7 +2,7 @@
 
 import logging
 
-from deepscope.cli.options import DEVICE_HELP, THREADS_HELP, TRAINABLE_NETWORKS
+from deepscope.cli.options import DEVICE_HELP, TRAINABLE_NETWORKS, threads_help
 from deepscope.config import resolve_config
 
 
@@ -24,13 +24,17 @@ def is_primary_process():
     return primary
 
 
-def add_train_args(parser, defaults):
+def add_train_args(parser, defaults, threads_why="", resume=True):
     """Add the common training options, showing the domain's defaults.
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
     defaults : deepscope.config.TrainConfig
+    threads_why : str
+        Why the domain's thread default is what it is, when it is not 0.
+    resume : bool
+        Offer ``--resume`` (a domain whose runs take minutes may leave it out).
     """
     # Options default to None so that a --config YAML applies where the command line is silent.
     networks = next((names for names in TRAINABLE_NETWORKS.values() if defaults.model in names), (defaults.model,))
@@ -46,9 +50,10 @@ def add_train_args(parser, defaults):
     group.add_argument("--val-fraction", type=float, help=f"validation share (default {defaults.val_fraction})")
     group.add_argument("--seed", type=int, help=f"random seed (default {defaults.seed})")
     group.add_argument("--device", metavar="DEVICE", help=DEVICE_HELP)
-    group.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+    group.add_argument("--threads", type=int, metavar="N", help=threads_help(defaults.threads, threads_why))
     group.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0)")
-    group.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    if resume:
+        group.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt (default: start afresh)")
 
 
 def config_from_args(args, defaults):
