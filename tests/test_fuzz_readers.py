@@ -176,7 +176,7 @@ def _coordinate_seeds():
 
 
 def _catalog_seeds():
-    from deepscope.galaxy.synthetic import synthetic_catalog
+    from deepscope.galaxy.synthetic_sky import synthetic_catalog
 
     from astropy.table import Table
 

@@ -10,7 +10,7 @@ from astropy.table import Table
 from deepscope.cli.main import main
 from deepscope.errors import InputError
 from deepscope.galaxy.catalog import crossmatch, find_column, jname_positions, select_sample, unique_names
-from deepscope.galaxy.synthetic import offset_positions, synthetic_catalog
+from deepscope.galaxy.synthetic_sky import offset_positions, synthetic_catalog
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,18 @@ Examples:
 def add_args(parser):
     parser.add_argument("sample", metavar="SAMPLE", help="sample table (.csv, .fits, .parquet)")
     parser.add_argument("labels", nargs="+", metavar="LABELS", help="label catalogue(s) (.csv, .fits, .parquet)")
-    parser.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+    parser.add_argument("--out", required=True, help="output table, .csv or .parquet (required)")
     parser.add_argument("--radius", type=float, default=2.0, metavar="ARCSEC",
                         help="largest separation accepted as a match (default: 2 arcsec)")
-    parser.add_argument("--keep-unmatched", action="store_true", help="keep sample rows without a match (empty labels)")
-    parser.add_argument("--ra-column", help="sample right ascension column (degrees)")
-    parser.add_argument("--dec-column", help="sample declination column (degrees)")
-    parser.add_argument("--label-ra-column", help="right ascension column of the label catalogues")
-    parser.add_argument("--label-dec-column", help="declination column of the label catalogues")
+    parser.add_argument("--keep-unmatched", action="store_true", help="keep sample rows without a match, with empty labels (default: drop them)")
+    parser.add_argument("--ra-column", help="sample right ascension column, degrees (default: the first of "
+                        "ra, RAJ2000, _RAJ2000, RA_ICRS present, any case)")
+    parser.add_argument("--dec-column", help="sample declination column, degrees (default: the one paired "
+                        "with the ra column: dec, DEJ2000, _DEJ2000, DE_ICRS)")
+    parser.add_argument("--label-ra-column", help="right ascension column of the label catalogues "
+                        "(default: found as for --ra-column)")
+    parser.add_argument("--label-dec-column", help="declination column of the label catalogues "
+                        "(default: found as for --dec-column)")
 
 
 def main(args):

@@ -13,14 +13,14 @@ Examples:
   deepscope galaxy select sdss_galaxies.fits --out sample.parquet --z-max 0.1
 
   # runnable anywhere, on a synthetic catalogue with SDSS columns:
-  python -c "from deepscope.galaxy.synthetic import synthetic_catalog as c; c().to_csv('cat.csv', index=False)"
+  python -c "from deepscope.galaxy.synthetic_sky import synthetic_catalog as c; c().to_csv('cat.csv', index=False)"
   deepscope galaxy select cat.csv --out sample.csv
 """
 
 
 def add_args(parser):
     parser.add_argument("catalog", metavar="CATALOG", help="catalogue table (.csv, .fits, .parquet)")
-    parser.add_argument("--out", required=True, metavar="SAMPLE", help="output table (.csv or .parquet)")
+    parser.add_argument("--out", required=True, metavar="SAMPLE", help="output table, .csv or .parquet (required)")
     parser.add_argument("--mag-column",
                         help="r-band magnitude column (default: first of petroMag_r, modelMag_r, r, cModelMag_r)")
     parser.add_argument("--z-column", default="z", help="redshift column (default: z)")

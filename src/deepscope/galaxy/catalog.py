@@ -4,6 +4,10 @@ Catalogues are pandas tables with SDSS column names (CSV, Parquet or FITS
 on disk, read by :func:`deepscope.core.files.read_table`). Column names
 are matched exactly first, then ignoring case, because FITS tables often
 come with upper-case names (``PETROMAG_R``).
+
+The module is a little over 400 lines because its two jobs share that
+column lookup and the numeric-column checks; split in two, those helpers
+would become private imports across modules.
 """
 
 import logging

@@ -5,7 +5,8 @@ Galaxies are a de Vaucouleurs bulge (Sersic n = 4), an exponential disc
 in the SDSS g, r and i bands. A bar takes its light from the disc, so barred
 and unbarred galaxies of the same parameters have the same total flux and
 size: only the bar tells them apart. Used by the tests (readers, occlusion,
-training on a toy problem) and by the docs.
+training on a toy problem) and by the docs. Catalogues and sky positions
+with known truth are in :mod:`deepscope.galaxy.synthetic_sky`.
 """
 
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deepscope.galaxy.io import BANDS, lupton_composite
+from deepscope.galaxy.composite import lupton_composite
+from deepscope.galaxy.io import BANDS
 
 # SDSS imaging pixel scale (arcsec/px).
 SDSS_PIXEL_SCALE = 0.396
@@ -49,8 +51,7 @@ def _elliptical_radius(shape, center, axis_ratio, position_angle, oversample):
     """Elliptical radius on an oversampled grid, shape (H, W, s, s)."""
     height, width = shape
     cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
-    # Sub-pixel offsets: the steep core of an n = 4 profile is badly
-    # under-sampled by pixel centres alone.
+    # Sub-pixel offsets: a bar's sharp edge is badly sampled by pixel centres alone.
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
     y = np.arange(height)[:, None, None, None] + sub[None, None, :, None] - cy
     x = np.arange(width)[None, :, None, None] + sub[None, None, None, :] - cx
@@ -70,7 +71,7 @@ def _check_geometry(axis_ratio, *lengths):
 
 
 def sersic_image(shape, r_eff, n=4.0, total_flux=1.0, center=None, axis_ratio=1.0, position_angle=0.0, oversample=6):
-    """Render a Sersic profile, pixel-integrated.
+    """Render a Sersic profile, pixel-integrated (astropy ``Sersic2D`` + ``discretize_model``).
 
     Parameters
     ----------
@@ -104,16 +105,20 @@ def sersic_image(shape, r_eff, n=4.0, total_flux=1.0, center=None, axis_ratio=1.
     >>> round(float(image.sum()), 3)
     1.0
     """
+    from astropy.convolution import discretize_model
+    from astropy.modeling.models import Sersic2D
     from scipy.special import gamma
 
     _check_geometry(axis_ratio, r_eff)
+    height, width = shape
+    cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
     bn = sersic_bn(n)
-    radius = _elliptical_radius(shape, center, axis_ratio, position_angle, oversample)
     # Surface brightness at r_eff such that the analytic total is total_flux.
     analytic_total = 2 * np.pi * n * axis_ratio * r_eff**2 * np.exp(bn) * bn ** (-2 * n) * gamma(2 * n)
-    i_eff = total_flux / analytic_total
-    profile = i_eff * np.exp(-bn * ((radius / r_eff) ** (1.0 / n) - 1.0))
-    return profile.mean(axis=(2, 3))
+    profile = Sersic2D(amplitude=total_flux / analytic_total, r_eff=r_eff, n=n, x_0=cx, y_0=cy,
+                       ellip=1.0 - axis_ratio, theta=np.deg2rad(position_angle))
+    # Oversampled: the steep core of an n = 4 profile is badly under-sampled by pixel centres alone.
+    return discretize_model(profile, (0, width), (0, height), mode="oversample", factor=oversample)
 
 
 def bar_image(shape, length, total_flux=1.0, center=None, axis_ratio=0.25, position_angle=0.0, oversample=6):
@@ -325,67 +330,6 @@ def write_fits_bands(directory, bands, stem="galaxy", pixel_scale=SDSS_PIXEL_SCA
         fits.PrimaryHDU(np.asarray(image, dtype=np.float32), header=header).writeto(path, overwrite=True)
         paths.append(path)
     return tuple(paths)
-
-
-def synthetic_catalog(n=200, seed=0):
-    """A galaxy catalogue with SDSS column names, spanning the sample cuts.
-
-    Magnitudes, redshifts and radii are drawn on both sides of the default
-    cuts of :func:`deepscope.galaxy.catalog.select_sample`, and a few rows
-    carry SDSS's ``-9999`` "no measurement" value.
-
-    Parameters
-    ----------
-    n : int
-    seed : int
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``objID, ra, dec, petroMag_r, modelMag_r, z, petroR50_r, deVRad_r``.
-    """
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    table = pd.DataFrame({
-        "objID": np.arange(1_237_645_000_000_000_000, 1_237_645_000_000_000_000 + n, dtype=np.int64),
-        "ra": rng.uniform(150.0, 200.0, n),
-        "dec": rng.uniform(-5.0, 60.0, n),
-        "petroMag_r": rng.uniform(12.0, 19.0, n),
-        "z": rng.uniform(0.0, 0.3, n),
-        "petroR50_r": rng.uniform(1.0, 40.0, n),
-    })
-    table["modelMag_r"] = table["petroMag_r"] - rng.uniform(0.0, 0.3, n)
-    table["deVRad_r"] = table["petroR50_r"] * rng.uniform(0.8, 1.5, n)
-    missing = rng.choice(n, size=max(1, n // 50), replace=False)
-    table.loc[missing, "petroMag_r"] = -9999.0
-    return table[["objID", "ra", "dec", "petroMag_r", "modelMag_r", "z", "petroR50_r", "deVRad_r"]]
-
-
-def offset_positions(ra, dec, offset_arcsec, seed=0):
-    """Move sky positions by exact angular offsets in random directions.
-
-    Parameters
-    ----------
-    ra, dec : array_like
-        Degrees.
-    offset_arcsec : float or array_like
-        Angular distance of each moved position from the original.
-    seed : int
-
-    Returns
-    -------
-    ra, dec : numpy.ndarray
-        Degrees.
-    """
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
-    rng = np.random.default_rng(seed)
-    coords = SkyCoord(np.asarray(ra, dtype=float) * u.deg, np.asarray(dec, dtype=float) * u.deg)
-    angle = rng.uniform(0.0, 360.0, len(coords)) * u.deg
-    moved = coords.directional_offset_by(angle, np.broadcast_to(offset_arcsec, len(coords)) * u.arcsec)
-    return moved.ra.deg, moved.dec.deg
 
 
 def write_bar_sample(out_dir, n=40, size=64, suffix=".png", test_fraction=0.25, seed=0):
