@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes, read_head
-from deepscope.errors import FormatError, InputError
+from deepscope.errors import FormatError, first_line
 from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -82,7 +82,7 @@ def read_rgb_image(path):
             image.load()
             array = np.asarray(image.convert("RGB"))
     except Exception as exc:  # noqa: BLE001 - Pillow raises TypeError, KeyError ... for corrupt files
-        msg = f"{path}: cannot decode image ({exc})"
+        msg = f"{path}: cannot decode image ({first_line(exc)})"
         raise FormatError(msg) from None
     return array
 
@@ -128,8 +128,7 @@ def _read_fits_array(path):
             if any("truncated" in str(w.message) for w in caught):
                 msg = truncated
             else:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                msg = f"{path}: cannot read FITS image ({reason})"
+                msg = f"{path}: cannot read FITS image ({first_line(exc)})"
             raise FormatError(msg) from None
     if any("truncated" in str(w.message) for w in caught):
         raise FormatError(truncated)
