@@ -42,7 +42,7 @@ def main(args):
 
     from deepscope.core.files import check_writable, read_table, write_table
     from deepscope.errors import OutputError
-    from deepscope.galaxy.catalog import crossmatch, unique_names
+    from deepscope.galaxy.crossmatch import crossmatch, unique_names
 
     if not args.out.lower().endswith((".csv", ".parquet")):
         msg = f"{args.out}: unsupported table format; use .csv or .parquet"
