@@ -7,11 +7,17 @@ come with upper-case names (``PETROMAG_R``). Cross-matching with label
 catalogues on the sky is in :mod:`deepscope.galaxy.crossmatch`.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +28,7 @@ MAG_COLUMNS = ("petroMag_r", "modelMag_r", "r", "cModelMag_r")
 Z_COLUMN = "z"
 RADIUS_COLUMN = "petroR50_r"
 
-def find_column(table, name, source="table"):
+def find_column(table: pd.DataFrame, name: str, source: str = "table") -> str:
     """The column of ``table`` called ``name``, exactly or ignoring case.
 
     Parameters
@@ -60,12 +66,12 @@ def find_column(table, name, source="table"):
     raise InputError(msg)
 
 
-def has_column(table, name: str) -> bool:
+def has_column(table: pd.DataFrame, name: str) -> bool:
     """Whether ``table`` has a column called ``name``, exactly or ignoring case."""
     return name in table.columns or any(str(c).lower() == name.lower() for c in table.columns)
 
 
-def numeric_column(table, column: str, source: str = "table"):
+def numeric_column(table: pd.DataFrame, column: str, source: str = "table") -> np.ndarray:
     """A column as float, refusing text (a wrong column would cut silently)."""
     import pandas as pd
 
@@ -76,7 +82,7 @@ def numeric_column(table, column: str, source: str = "table"):
     return values.astype(float).to_numpy()
 
 
-def magnitude_column(table, mag_column=None, source="table"):
+def magnitude_column(table: pd.DataFrame, mag_column: str | None = None, source: str = "table") -> str:
     """The r-band magnitude column to cut on.
 
     Parameters
@@ -107,9 +113,10 @@ def magnitude_column(table, mag_column=None, source="table"):
 
 
 def select_sample(
-    table, r_min=14.0, r_max=17.4, z_max=0.2, radius_min=5.0, radius_max=30.0, mag_column=None,
-    z_column=Z_COLUMN, radius_column=RADIUS_COLUMN, source="table",
-):
+    table: pd.DataFrame, r_min: float = 14.0, r_max: float = 17.4, z_max: float = 0.2, radius_min: float = 5.0,
+    radius_max: float = 30.0, mag_column: str | None = None, z_column: str = Z_COLUMN,
+    radius_column: str = RADIUS_COLUMN, source: str = "table",
+) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
     """Apply the galaxy sample cuts: bright, nearby and well resolved.
 
     A row passes when ``r_min < mag < r_max``, ``z < z_max`` and

@@ -6,6 +6,8 @@ work on top of astropy's ``make_lupton_rgb``; the readers in
 :mod:`deepscope.galaxy.io` call it for FITS inputs.
 """
 
+from __future__ import annotations
+
 import functools
 
 import numpy as np
@@ -23,7 +25,7 @@ DEFAULT_Q = 4.0
 WHITE_PERCENTILE = 99.9
 
 
-def sky_level(band):
+def sky_level(band: np.ndarray) -> float:
     """Sky background of one band: the sigma-clipped median.
 
     Parameters
@@ -59,7 +61,8 @@ def _saturation_intensity(q):
     return float(probe[0, np.argmax(row >= 255)])
 
 
-def lupton_composite(g, r, i, q=DEFAULT_Q, stretch=None, subtract_sky=True):
+def lupton_composite(g: np.ndarray, r: np.ndarray, i: np.ndarray, q: float = DEFAULT_Q, stretch: float | None = None,
+                     subtract_sky: bool = True) -> np.ndarray:
     """Asinh colour composite of g, r, i images (i -> red, r -> green, g -> blue).
 
     Parameters

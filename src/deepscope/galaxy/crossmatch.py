@@ -6,12 +6,21 @@ columns found by name (:data:`COORD_COLUMNS`, any case) or from SDSS-style
 J-names (:func:`jname_positions`).
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.errors import InputError
 from deepscope.galaxy.catalog import find_column, has_column, numeric_column
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +29,8 @@ logger = logging.getLogger(__name__)
 COORD_COLUMNS = (("ra", "dec"), ("RAJ2000", "DEJ2000"), ("_RAJ2000", "_DEJ2000"), ("RA_ICRS", "DE_ICRS"))
 
 
-def coordinate_columns(table, ra_column=None, dec_column=None, source="table"):
+def coordinate_columns(table: pd.DataFrame, ra_column: str | None = None, dec_column: str | None = None,
+                       source: str = "table") -> tuple[str, str]:
     """The right ascension and declination columns of a table.
 
     Parameters
@@ -71,9 +81,10 @@ def _sky_coords(table, ra_column, dec_column, source):
 
 
 def crossmatch(
-    sample, labels, radius_arcsec, keep_unmatched=False, ra_column=None, dec_column=None,
-    label_ra_column=None, label_dec_column=None, sample_name="sample", label_sources=None,
-):
+    sample: pd.DataFrame, labels: list[tuple[str, pd.DataFrame]], radius_arcsec: float, keep_unmatched: bool = False,
+    ra_column: str | None = None, dec_column: str | None = None, label_ra_column: str | None = None,
+    label_dec_column: str | None = None, sample_name: str = "sample", label_sources: list[str] | None = None,
+) -> pd.DataFrame:
     """Attach the nearest label-catalogue row within a radius to each sample row.
 
     Each label catalogue is matched against the sample's positions
@@ -173,7 +184,7 @@ def crossmatch(
     return result
 
 
-def jname_positions(names, source="table"):
+def jname_positions(names: Iterable[str], source: str = "table") -> tuple[np.ndarray, np.ndarray]:
     """Sky positions encoded in SDSS-style J-names (``J000251.73+002545.6``).
 
     Parameters
@@ -217,7 +228,7 @@ def jname_positions(names, source="table"):
     return np.asarray(ra), np.asarray(dec)
 
 
-def unique_names(paths):
+def unique_names(paths: Iterable[str | Path]) -> list[str]:
     """Short, distinct names for label files: their stems, numbered if repeated.
 
     Parameters

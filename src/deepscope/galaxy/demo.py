@@ -1,5 +1,9 @@
 """Galaxy section of ``deepscope demo``: the shipped models on bundled SDSS cutouts."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deepscope.core import plots
@@ -9,6 +13,11 @@ from deepscope.galaxy.explain import occlusion_map
 from deepscope.galaxy.figures import occlusion_figure
 from deepscope.galaxy.predictor import GalaxyPredictor
 from deepscope.samples import sample_dir
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from deepscope.core.report import Report
 
 
 def _predict_sample(report, folder, target, model_name, title):
@@ -35,7 +44,7 @@ def _predict_sample(report, folder, target, model_name, title):
     return predictor, batch, probs, y_true
 
 
-def add_demo_section(report, out_dir):
+def add_demo_section(report: Report, out_dir: Path) -> None:
     """Predict bars and morphology on the bundled samples; add tables, a grid and an occlusion map.
 
     Parameters

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,6 +28,9 @@ from deepscope.galaxy.classes import encode_labels
 from deepscope.galaxy.dataset import load_cutouts
 from deepscope.galaxy.explain import region_occlusion_drop
 from deepscope.galaxy.predictor import GalaxyPredictor, use_threads
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,8 @@ def _read_split(labels_path, target, split):
     return manifest.reset_index(drop=True)
 
 
-def classification_tables(y_true: ArrayLike, y_pred: ArrayLike, class_names: list[str], target: str):
+def classification_tables(y_true: ArrayLike, y_pred: ArrayLike, class_names: list[str],
+                          target: str) -> pd.DataFrame:
     """The precision/recall table, positive class first, with the paper's row names for bars.
 
     Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from deepscope.galaxy.explain import conv_feature_maps, occlusion_map
 from deepscope.galaxy.io import read_galaxy_image
 from deepscope.galaxy.predictor import GalaxyPredictor, use_threads
 from deepscope.galaxy.preprocess import to_model_input
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _save(fig, path):
@@ -72,7 +76,7 @@ def write_layer_maps(image_path: str | Path, out_dir: str | Path, model: str | P
     return paths
 
 
-def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str):
+def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str) -> Figure:
     """Cutout, occlusion heat map and overlay side by side.
 
     Parameters

@@ -7,16 +7,23 @@ PNG) are returned as they are; FITS images in the SDSS g, r and i bands
 (:mod:`deepscope.galaxy.composite`).
 """
 
+from __future__ import annotations
+
 import io
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes, read_head
 from deepscope.errors import FormatError, first_line
 from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+    from astropy.wcs import WCS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
@@ -29,7 +36,7 @@ MAX_BAND_OFFSET_PX = 0.5
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"SIMPLE  ": "fits"}
 
 
-def sniff_format(path):
+def sniff_format(path: str | Path) -> str:
     """Name the format of a file from its first bytes.
 
     Parameters
@@ -56,7 +63,7 @@ def sniff_format(path):
     raise FormatError(msg)
 
 
-def read_rgb_image(path):
+def read_rgb_image(path: str | Path) -> np.ndarray:
     """Read a JPEG or PNG colour cutout.
 
     Parameters
@@ -151,7 +158,7 @@ def _finite_band(band, path, label):
     return band
 
 
-def read_fits_band(path):
+def read_fits_band(path: str | Path) -> tuple[np.ndarray, fits.Header]:
     """Read a single-band FITS image.
 
     Parameters
@@ -180,7 +187,7 @@ def read_fits_band(path):
     return _finite_band(data, path, "image"), header
 
 
-def read_fits_bands(path):
+def read_fits_bands(path: str | Path) -> tuple[np.ndarray, fits.Header]:
     """Read a FITS cube holding the g, r and i bands as its three planes.
 
     Parameters
@@ -215,7 +222,7 @@ def read_fits_bands(path):
     return bands, header
 
 
-def celestial_wcs(header):
+def celestial_wcs(header: fits.Header) -> WCS | None:
     """The 2-D celestial WCS of a FITS header.
 
     Parameters
@@ -241,7 +248,7 @@ def celestial_wcs(header):
     return wcs if wcs.has_celestial and wcs.naxis == 2 else None
 
 
-def fits_pixel_scale(header):
+def fits_pixel_scale(header: fits.Header) -> float | None:
     """Pixel scale of a FITS image from its celestial WCS.
 
     Parameters
@@ -273,7 +280,8 @@ def fits_pixel_scale(header):
     return float(np.mean(scales))
 
 
-def read_gri_bands(g_path, r_path, i_path):
+def read_gri_bands(g_path: str | Path, r_path: str | Path,
+                   i_path: str | Path) -> tuple[np.ndarray, fits.Header]:
     """Read three single-band FITS files (g, r, i) onto one pixel grid.
 
     Parameters
@@ -326,7 +334,8 @@ def read_gri_bands(g_path, r_path, i_path):
     return np.stack([images[b] for b in BANDS]), headers["r"]
 
 
-def read_gri_composite(g_path, r_path, i_path, q=DEFAULT_Q, stretch=None):
+def read_gri_composite(g_path: str | Path, r_path: str | Path, i_path: str | Path, q: float = DEFAULT_Q,
+                       stretch: float | None = None) -> np.ndarray:
     """Colour composite from three single-band FITS files.
 
     Parameters
@@ -350,7 +359,7 @@ def read_gri_composite(g_path, r_path, i_path, q=DEFAULT_Q, stretch=None):
     return lupton_composite(*bands, q=q, stretch=stretch)
 
 
-def read_galaxy_image(path):
+def read_galaxy_image(path: str | Path) -> np.ndarray:
     """Read any supported galaxy cutout as an RGB array.
 
     Parameters

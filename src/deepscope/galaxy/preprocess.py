@@ -12,13 +12,19 @@ multiple of the galaxy's de Vaucouleurs radius (arcsec, e.g. SDSS
 the frame alike.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.errors import FormatError, InputError
 from deepscope.galaxy import io
 from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite, sky_level
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Pixels brighter than this (of 255, in the mean of g, r, i) count towards a
 # galaxy's apparent size; DATA.md measures the size confound with this level.
@@ -161,8 +167,9 @@ def resample_square(
 
 
 def scale_to_radius(
-    image, radius_arcsec, pixel_scale, n_radii=DEFAULT_N_RADII, size=DEFAULT_SIZE, center=None, fill=0.0,
-):
+    image: np.ndarray, radius_arcsec: float, pixel_scale: float, n_radii: float = DEFAULT_N_RADII,
+    size: int = DEFAULT_SIZE, center: tuple[float, float] | None = None, fill: float = 0.0,
+) -> np.ndarray:
     """Resample a cutout so its field spans ``n_radii`` de Vaucouleurs radii.
 
     Parameters
@@ -210,9 +217,10 @@ def scale_to_radius(
 
 
 def fits_cutout(
-    paths, radius_arcsec, pixel_scale=None, position=None, n_radii=DEFAULT_N_RADII, size=DEFAULT_SIZE,
-    q=DEFAULT_Q, stretch=None,
-):
+    paths: str | Path | Sequence[str | Path], radius_arcsec: float, pixel_scale: float | None = None,
+    position: tuple[float, float] | None = None, n_radii: float = DEFAULT_N_RADII, size: int = DEFAULT_SIZE,
+    q: float = DEFAULT_Q, stretch: float | None = None,
+) -> np.ndarray:
     """Colour cutout from FITS bands, scaled to the galaxy's de Vaucouleurs radius.
 
     The bands are resampled in linear flux (sky subtracted, so the area

@@ -9,13 +9,19 @@ training on a toy problem) and by the docs. Catalogues and sky positions
 with known truth are in :mod:`deepscope.galaxy.synthetic_sky`.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.galaxy.composite import lupton_composite
 from deepscope.galaxy.io import BANDS
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 # SDSS imaging pixel scale (arcsec/px).
 SDSS_PIXEL_SCALE = 0.396
@@ -25,7 +31,7 @@ BULGE_COLOURS = (0.45, 1.0, 1.35)
 DISC_COLOURS = (0.65, 1.0, 1.2)
 
 
-def sersic_bn(n):
+def sersic_bn(n: float) -> float:
     """The Sersic ``b_n`` that makes ``r_eff`` the half-light radius.
 
     Parameters
@@ -70,7 +76,9 @@ def _check_geometry(axis_ratio, *lengths):
         raise ValueError(msg)
 
 
-def sersic_image(shape, r_eff, n=4.0, total_flux=1.0, center=None, axis_ratio=1.0, position_angle=0.0, oversample=6):
+def sersic_image(shape: tuple[int, int], r_eff: float, n: float = 4.0, total_flux: float = 1.0,
+                 center: tuple[float, float] | None = None, axis_ratio: float = 1.0, position_angle: float = 0.0,
+                 oversample: int = 6) -> np.ndarray:
     """Render a Sersic profile, pixel-integrated (astropy ``Sersic2D`` + ``discretize_model``).
 
     Parameters
@@ -121,7 +129,8 @@ def sersic_image(shape, r_eff, n=4.0, total_flux=1.0, center=None, axis_ratio=1.
     return discretize_model(profile, (0, width), (0, height), mode="oversample", factor=oversample)
 
 
-def bar_image(shape, length, total_flux=1.0, center=None, axis_ratio=0.25, position_angle=0.0, oversample=6):
+def bar_image(shape: tuple[int, int], length: float, total_flux: float = 1.0, center: tuple[float, float] | None = None,
+              axis_ratio: float = 0.25, position_angle: float = 0.0, oversample: int = 6) -> np.ndarray:
     """Render a bar: a Ferrers ellipsoid ``(1 - m**2)**2`` inside ``m < 1``.
 
     Parameters
@@ -176,10 +185,11 @@ class SyntheticGalaxy:
 
 
 def render_galaxy(
-    size=64, r_dev=5.0, barred=False, disc_scale=2.5, bulge_fraction=0.4, bar_fraction=0.3,
-    bar_length=None, axis_ratio=0.9, position_angle=0.0, bar_angle=None, flux=20000.0, noise=1.0,
-    center=None, seed=None,
-):
+    size: int = 64, r_dev: float = 5.0, barred: bool = False, disc_scale: float = 2.5, bulge_fraction: float = 0.4,
+    bar_fraction: float = 0.3, bar_length: float | None = None, axis_ratio: float = 0.9, position_angle: float = 0.0,
+    bar_angle: float | None = None, flux: float = 20000.0, noise: float = 1.0,
+    center: tuple[float, float] | None = None, seed: int | np.random.Generator | None = None,
+) -> SyntheticGalaxy:
     """Render a bulge + disc (+ bar) galaxy in g, r and i.
 
     Parameters
@@ -247,7 +257,8 @@ def render_galaxy(
     return SyntheticGalaxy(bands=bands.astype(np.float32), bar_mask=bar_mask, r_dev=float(r_dev), barred=bool(barred))
 
 
-def wcs_header(shape, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+def wcs_header(shape: tuple[int, int], pixel_scale: float = SDSS_PIXEL_SCALE, ra: float = 180.0,
+               dec: float = 0.0) -> fits.Header:
     """A gnomonic (TAN) celestial WCS header centred on ``(ra, dec)``.
 
     Parameters
@@ -275,7 +286,8 @@ def wcs_header(shape, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
     return wcs.to_header()
 
 
-def write_fits_cube(path, bands, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+def write_fits_cube(path: str | Path, bands: np.ndarray, pixel_scale: float = SDSS_PIXEL_SCALE, ra: float = 180.0,
+                    dec: float = 0.0) -> Path:
     """Write g, r, i bands as one FITS cube with a celestial WCS.
 
     Parameters
@@ -300,7 +312,8 @@ def write_fits_cube(path, bands, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0
     return path
 
 
-def write_fits_bands(directory, bands, stem="galaxy", pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+def write_fits_bands(directory: str | Path, bands: np.ndarray, stem: str = "galaxy", pixel_scale: float = SDSS_PIXEL_SCALE,
+                     ra: float = 180.0, dec: float = 0.0) -> tuple[Path, Path, Path]:
     """Write g, r, i bands as three single-band FITS files, like SDSS frames.
 
     Parameters
@@ -332,7 +345,8 @@ def write_fits_bands(directory, bands, stem="galaxy", pixel_scale=SDSS_PIXEL_SCA
     return tuple(paths)
 
 
-def write_bar_sample(out_dir, n=40, size=64, suffix=".png", test_fraction=0.25, seed=0):
+def write_bar_sample(out_dir: str | Path, n: int = 40, size: int = 64, suffix: str = ".png", test_fraction: float = 0.25,
+                     seed: int = 0) -> Path:
     """Write a toy barred / unbarred image set in the layout of the real data.
 
     Half the galaxies are barred; bulge radius, disc orientation and

@@ -5,10 +5,18 @@ a catalogue with SDSS column names on both sides of the sample cuts, and
 positions moved by exact angular offsets for cross-matching.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
 
-def synthetic_catalog(n=200, seed=0):
+
+def synthetic_catalog(n: int = 200, seed: int = 0) -> pd.DataFrame:
     """A galaxy catalogue with SDSS column names, spanning the sample cuts.
 
     Magnitudes, redshifts and radii are drawn on both sides of the default
@@ -43,7 +51,8 @@ def synthetic_catalog(n=200, seed=0):
     return table[["objID", "ra", "dec", "petroMag_r", "modelMag_r", "z", "petroR50_r", "deVRad_r"]]
 
 
-def offset_positions(ra, dec, offset_arcsec, seed=0):
+def offset_positions(ra: ArrayLike, dec: ArrayLike, offset_arcsec: float | ArrayLike,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Move sky positions by exact angular offsets in random directions.
 
     Parameters
