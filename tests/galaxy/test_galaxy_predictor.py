@@ -82,4 +82,6 @@ def test_predictor_rows_match_its_probabilities():
     predictor = GalaxyPredictor.from_checkpoint()
     items = [predictor.load_input(p) for p in _bundled("bars")["path"][:4]]
     probs = predictor.probabilities(np.stack(items))
-    assert [row["p_bar"] for row in predictor.rows(items)] == [round(float(p), 6) for p in probs[:, 1]]
+    rows = predictor.rows(items)
+    assert [row["p_bar"] for row in rows] == [round(float(p), 6) for p in probs[:, 1]]
+    assert all(list(row) == predictor.columns == ["p_bar", "barred", "threshold"] for row in rows)

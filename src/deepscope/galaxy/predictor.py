@@ -117,6 +117,13 @@ class GalaxyPredictor:
         """Class names as a person reads them (``unbarred``, ``barred``)."""
         return readable_names(self.target, self.class_names)
 
+    @property
+    def columns(self) -> list[str]:
+        """The columns of :meth:`rows`, in order (``p_bar``, ``barred``, ``threshold`` for bars)."""
+        if self.binary:
+            return [self.probability_column, self.target, "threshold"]
+        return [f"p_{name}" for name in self.class_names] + [self.target]
+
     def load_input(self, path: str | Path) -> np.ndarray:
         """Read one file and shape it for the network: ``float32 (3, S, S)``."""
         return to_model_input(read_galaxy_image(path), self.input_size)
@@ -213,5 +220,8 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     use_threads(options.threads)
     stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column)
     predictor = GalaxyPredictor.from_checkpoint(model, options.device)
-    job = describe_job("galaxy predict", stream, predictor.source, options.partition_size)
+    # "columns": parts written before the threshold column existed belong to another job, so a
+    # resumed run does not mix rows with and without it.
+    job = describe_job("galaxy predict", stream, predictor.source, options.partition_size,
+                       columns=predictor.columns)
     return predict_to_table(stream, predictor, out, job, options, desc="galaxy predict")
