@@ -38,23 +38,11 @@ def add_args(parser):
 
 
 def main(args):
-    from pathlib import Path
+    from deepscope.galaxy.crossmatch import crossmatch_files
 
-    from deepscope.core.files import check_writable, read_table, write_table
-    from deepscope.errors import OutputError
-    from deepscope.galaxy.crossmatch import crossmatch, unique_names
-
-    if not args.out.lower().endswith((".csv", ".parquet")):
-        msg = f"{args.out}: unsupported table format; use .csv or .parquet"
-        raise OutputError(msg)
-    check_writable(args.out)
-    sample = read_table(args.sample)
-    paths = [Path(p) for p in args.labels]
-    labels = [(name, read_table(path)) for name, path in zip(unique_names(paths), paths, strict=True)]
-    result = crossmatch(
-        sample, labels, args.radius, keep_unmatched=args.keep_unmatched, ra_column=args.ra_column,
-        dec_column=args.dec_column, label_ra_column=args.label_ra_column,
-        label_dec_column=args.label_dec_column, sample_name=args.sample, label_sources=args.labels,
+    matched, total = crossmatch_files(
+        args.sample, args.labels, args.out, args.radius, keep_unmatched=args.keep_unmatched,
+        ra_column=args.ra_column, dec_column=args.dec_column, label_ra_column=args.label_ra_column,
+        label_dec_column=args.label_dec_column,
     )
-    write_table(result, args.out)
-    print(f"wrote {len(result)} of {len(sample)} sample rows -> {args.out}")
+    print(f"wrote {matched} of {total} sample rows -> {args.out}")

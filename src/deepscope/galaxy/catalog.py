@@ -17,6 +17,8 @@ import numpy as np
 from deepscope.errors import InputError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
 logger = logging.getLogger(__name__)
@@ -189,3 +191,37 @@ def select_sample(
     if not keep.any():
         logger.warning("%s: no row passes every cut; check the columns' units (magnitudes, arcsec)", source)
     return table[keep].reset_index(drop=True), counts
+
+
+def select_sample_file(catalog: str | Path, out: str | Path, **cuts) -> tuple[int, int]:
+    """Read a catalogue, apply :func:`select_sample` and write the selected rows.
+
+    Parameters
+    ----------
+    catalog : str or Path
+        CSV, FITS or Parquet catalogue.
+    out : str or Path
+        ``.csv`` or ``.parquet`` output, checked before the catalogue is read.
+    **cuts
+        Keyword arguments of :func:`select_sample` (``r_min``, ``z_max``, ``mag_column`` ...).
+
+    Returns
+    -------
+    selected, total : int
+        Rows written and rows in the catalogue.
+
+    Raises
+    ------
+    OutputError
+        If ``out`` has another suffix or cannot be written.
+    FormatError, InputError
+        If the catalogue cannot be read, or a column is missing or not numeric.
+    """
+    from deepscope.core.files import read_table, write_table
+    from deepscope.galaxy.io import check_table_output
+
+    check_table_output(out)
+    table = read_table(catalog)
+    selected, counts = select_sample(table, source=str(catalog), **cuts)
+    write_table(selected, out)
+    return len(selected), counts[0][1]

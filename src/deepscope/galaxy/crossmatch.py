@@ -251,3 +251,48 @@ def unique_names(paths: Iterable[str | Path]) -> list[str]:
         seen[stem] = seen.get(stem, 0) + 1
         names.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
     return names
+
+
+def crossmatch_files(sample: str | Path, labels: list[str | Path], out: str | Path, radius_arcsec: float,
+                     **options) -> tuple[int, int]:
+    """Read a sample and label catalogues, :func:`crossmatch` them and write the result.
+
+    Parameters
+    ----------
+    sample : str or Path
+        Sample table (CSV, FITS or Parquet).
+    labels : list of str or Path
+        Label catalogues; each one's columns are prefixed with its file
+        stem where they collide (:func:`unique_names`).
+    out : str or Path
+        ``.csv`` or ``.parquet`` output, checked before anything is read.
+    radius_arcsec : float
+        Largest separation accepted as a match.
+    **options
+        ``keep_unmatched`` and the coordinate column names of :func:`crossmatch`.
+
+    Returns
+    -------
+    written, total : int
+        Rows written and rows in the sample.
+
+    Raises
+    ------
+    OutputError
+        If ``out`` has another suffix or cannot be written.
+    FormatError, InputError
+        If a table cannot be read or lacks its coordinates.
+    """
+    from pathlib import Path
+
+    from deepscope.core.files import read_table, write_table
+    from deepscope.galaxy.io import check_table_output
+
+    check_table_output(out)
+    table = read_table(sample)
+    paths = [Path(p) for p in labels]
+    catalogues = [(name, read_table(path)) for name, path in zip(unique_names(paths), paths, strict=True)]
+    result = crossmatch(table, catalogues, radius_arcsec, sample_name=str(sample),
+                        label_sources=[str(p) for p in labels], **options)
+    write_table(result, out)
+    return len(result), len(table)

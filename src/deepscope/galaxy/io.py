@@ -1,4 +1,4 @@
-"""Galaxy image files -> RGB arrays and FITS bands (no torch here).
+"""Galaxy image files -> RGB arrays and FITS bands (no torch here); output table paths checked up front.
 
 Format dispatch is by magic bytes first, extension second, so a mislabelled
 file is still read or rejected with a clear reason. Colour cutouts (JPEG,
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes, read_head
-from deepscope.errors import FormatError, first_line
+from deepscope.errors import FormatError, OutputError, first_line
 from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite
 
 if TYPE_CHECKING:
@@ -386,3 +386,36 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     # "gzip": astropy reads gzipped FITS transparently and rejects anything else.
     bands, _ = read_fits_bands(path)
     return lupton_composite(*bands)
+
+
+def check_table_output(path: str | Path) -> Path:
+    """Refuse an output table path before any work: wrong suffix or not writable.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` or ``.parquet`` file to write.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputError
+        If the suffix is neither ``.csv`` nor ``.parquet``, or the path cannot be written.
+
+    Examples
+    --------
+    >>> check_table_output("sample.fits")
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.OutputError: sample.fits: unsupported table format; use .csv or .parquet
+    """
+    from deepscope.core.files import check_writable
+
+    if not str(path).lower().endswith((".csv", ".parquet")):
+        msg = f"{path}: unsupported table format; use .csv or .parquet"
+        raise OutputError(msg)
+    check_writable(path)
+    return Path(path)
