@@ -65,13 +65,14 @@ def unblind(sample, calls):
 
 def model_recall(joined, model):
     """The model's bar recall on the barred-labelled galaxies, by what the audit saw."""
-    from deepscope.galaxy.classifier import GalaxyClassifier, load_cutouts
+    from deepscope.galaxy.dataset import load_cutouts
+    from deepscope.galaxy.predictor import GalaxyPredictor
 
-    classifier = GalaxyClassifier.load(model)
-    images, _, failures = load_cutouts(list(joined["path"]), classifier.input_size, progress=False)
+    predictor = GalaxyPredictor.from_checkpoint(model)
+    images, _, failures = load_cutouts(list(joined["path"]), predictor.input_size, progress=False)
     if failures:
         raise SystemExit(f"{failures[0][0]}: {failures[0][1]}")
-    joined = joined.assign(found=classifier.decide(classifier.probabilities(images)) == 1)
+    joined = joined.assign(found=predictor.decide(predictor.probabilities(images)) == 1)
     barred = joined[joined["barred"] == 1]
     return barred.groupby(["bar_visible", "edge_on"])["found"].agg(recall="mean", n="count")
 

@@ -26,7 +26,8 @@ def peak_rss_mb():
 
 
 def bench_predict(n, threads, model):
-    from deepscope.galaxy.predict import predict_galaxies
+    from deepscope.core.options import BatchOptions
+    from deepscope.galaxy.predictor import PARTITION_SIZE, predict_galaxies
 
     sources = sorted((DATA / "images").glob("*.jpeg"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -36,7 +37,8 @@ def bench_predict(n, threads, model):
         for i in range(n):
             os.symlink(sources[i % len(sources)], folder / f"g{i:07d}.jpeg")
         start = time.perf_counter()
-        count = predict_galaxies([folder], Path(tmp) / "pred.csv", model=model, threads=threads, progress=False)
+        options = BatchOptions(partition_size=PARTITION_SIZE, threads=threads, progress=False)
+        count = predict_galaxies([folder], Path(tmp) / "pred.csv", model=model, options=options)
         elapsed = time.perf_counter() - start
     return count, elapsed
 

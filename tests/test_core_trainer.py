@@ -7,7 +7,8 @@ import torch
 from deepscope.config import TrainConfig
 from deepscope.core.checkpoint import load_checkpoint
 from deepscope.core.trainer import fit
-from deepscope.galaxy.task import CutoutDataset, cross_entropy, validation_score
+from deepscope.galaxy.dataset import CutoutDataset
+from deepscope.galaxy.train import cross_entropy, validation_score
 
 
 def _toy_sets():

@@ -176,7 +176,7 @@ def _coordinate_seeds():
 
 
 def _catalog_seeds():
-    from deepscope.galaxy.synthetic import synthetic_catalog
+    from deepscope.galaxy.synthetic_sky import synthetic_catalog
 
     from astropy.table import Table
 
@@ -207,7 +207,8 @@ def _galaxy_readers():
 
 def _read_catalog(path):
     from deepscope.core.files import read_table
-    from deepscope.galaxy.catalog import crossmatch, select_sample
+    from deepscope.galaxy.catalog import select_sample
+    from deepscope.galaxy.crossmatch import crossmatch
 
     table = read_table(path)
     select_sample(table, source=str(path))

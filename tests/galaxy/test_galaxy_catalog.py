@@ -1,4 +1,4 @@
-"""Galaxy catalogues: sample cuts, sky cross-match and their commands."""
+"""Galaxy catalogues: sample cuts (catalog.py), sky cross-match (crossmatch.py) and their commands."""
 
 import logging
 
@@ -9,8 +9,9 @@ from astropy.table import Table
 
 from deepscope.cli.main import main
 from deepscope.errors import InputError
-from deepscope.galaxy.catalog import crossmatch, find_column, jname_positions, select_sample, unique_names
-from deepscope.galaxy.synthetic import offset_positions, synthetic_catalog
+from deepscope.galaxy.catalog import find_column, select_sample
+from deepscope.galaxy.crossmatch import crossmatch, jname_positions, unique_names
+from deepscope.galaxy.synthetic_sky import offset_positions, synthetic_catalog
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,14 @@
 
 import json
 import shutil
+import time
 
 import pandas as pd
 import pytest
+import torch
 
-from deepscope.cli.main import main
+from deepscope.cli.main import build_parser, main
+from deepscope.registry import list_models
 
 
 def _run(capsys, *argv):
@@ -49,9 +52,11 @@ def test_predict_writes_contract_columns(tiny_run, tiny_labels, tmp_path, capsys
                    "--model", tiny_run)
     assert code == 0
     pred = pd.read_csv(out)
-    assert list(pred.columns[:3]) == ["file", "p_bar", "barred"]
+    assert list(pred.columns) == ["file", "p_bar", "barred", "threshold"]
     assert len(pred) == 80
     assert pred["p_bar"].between(0, 1).all() and set(pred["barred"]) <= {0, 1}
+    threshold = torch.load(tiny_run / "best.pt", weights_only=True)["meta"]["threshold"]
+    assert (pred["threshold"] == round(threshold, 6)).all()
 
 
 def test_predict_keeps_good_rows_and_lists_bad_files(tiny_run, tiny_labels, tmp_path, capsys):
@@ -81,7 +86,8 @@ def test_predict_unwritable_output_fails_before_work(tiny_run, tiny_labels, tmp_
 def test_unknown_model_is_one_line(tiny_labels, tmp_path, capsys):
     code, captured = _run(capsys, "galaxy", "predict", tiny_labels.parent / "images",
                           "--out", tmp_path / "p.csv", "--model", tmp_path / "nope")
-    assert code == 1 and "no such run directory" in captured.err
+    assert code == 1 and "no such shipped model, run directory or checkpoint" in captured.err
+    assert "galaxy_bars, galaxy_morphology" in captured.err
 
 
 def test_train_names_missing_column(tmp_path, capsys):
@@ -105,6 +111,9 @@ def test_evaluate_writes_table_and_report(tiny_run, tiny_labels, tmp_path, capsy
     assert 0 <= metrics["all"]["accuracy"] <= 1
     assert metrics["occlusion"]["n"] == 16
     html = (tmp_path / "eval" / "report.html").read_text()
+    assert f"barred when p_bar &gt;= threshold {metrics['threshold']:.3f}" in html or \
+        f"barred when p_bar >= threshold {metrics['threshold']:.3f}" in html
+    assert "p_1" not in html
     for figure in ("roc.png", "calibration.png", "confusion_all.png", "confusion_size_matched.png"):
         assert figure in html and (tmp_path / "eval" / figure).is_file()
 
@@ -115,6 +124,10 @@ def test_layers_writes_one_png_per_conv_layer(tiny_run, tiny_labels, tmp_path, c
     assert code == 0
     pngs = sorted(p.name for p in (tmp_path / "layers").glob("*.png"))
     assert pngs[0] == "01_1_0.png" and len(pngs) == 1 + 7  # barnet: 7 convolutions + the input
+    html = (tmp_path / "layers" / "report.html").read_text()
+    # Layers and classes in words, not module paths and class codes.
+    assert "conv1 (3x3 stride 2, 16 ch)" in html and "conv7 (3x3, 128 ch)" in html
+    assert "p(barred) = " in html and "p_1" not in html and "(1.0)" not in html
 
 
 def test_occlusion_writes_png(tiny_run, tiny_labels, tmp_path, capsys):
@@ -124,3 +137,60 @@ def test_occlusion_writes_png(tiny_run, tiny_labels, tmp_path, capsys):
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert captured.out.startswith(str(image))
+
+
+def _galaxy_parsers():
+    top = next(a for a in build_parser()._subparsers._group_actions)
+    commands = top.choices["galaxy"]._subparsers._group_actions[0]
+    return commands.choices
+
+
+def test_train_refuses_another_domains_arch_at_once(tmp_path, capsys):
+    start = time.perf_counter()
+    # The labels file does not even exist: --arch is checked before any data is read.
+    code, captured = _run(capsys, "galaxy", "train", "--data", tmp_path / "none.csv", "--out", tmp_path / "run",
+                          "--arch", "spectra_cnn")
+    assert time.perf_counter() - start < 3
+    assert code == 1
+    assert captured.err == ("deepscope: error: --arch spectra_cnn is not a galaxy network; "
+                            "choose from: abraham2018, barnet\n")
+
+
+def test_train_arch_help_names_the_registered_networks():
+    from deepscope.cli.galaxy_train import ARCHS
+
+    assert list(ARCHS) == list_models("galaxy", trainable=True)
+    arch = next(a for a in _galaxy_parsers()["train"]._actions if "--arch" in a.option_strings)
+    assert all(name in arch.help for name in ARCHS) and "default barnet" in arch.help
+
+
+@pytest.mark.parametrize("command", ["select", "crossmatch", "train", "predict", "evaluate", "layers", "occlusion"])
+def test_every_option_shows_its_default(command):
+    for action in _galaxy_parsers()[command]._actions:
+        if action.option_strings and action.dest not in ("help", "verbose", "quiet"):
+            text = action.help.lower()
+            assert "default" in text or "required" in text, f"galaxy {command} {action.option_strings[0]}"
+
+
+def test_predict_help_explains_the_decision_and_the_shipped_thresholds():
+    from deepscope.registry import resolve_model
+
+    text = _galaxy_parsers()["predict"].description
+    assert "1 when p_bar >= threshold" in text
+    for name in ("galaxy_bars", "galaxy_morphology"):
+        threshold = torch.load(resolve_model(name, "galaxy"), weights_only=True)["meta"]["threshold"]
+        assert f"{threshold:.3f}" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("command", ["predict", "evaluate", "layers", "occlusion"])
+def test_device_cuda_without_gpu_is_one_line(command, tiny_labels, tmp_path, capsys):
+    image = next((tiny_labels.parent / "images").glob("*.jpeg"))
+    argv = {"predict": [image, "--out", tmp_path / "p.csv"],
+            "evaluate": ["--labels", tiny_labels, "--out", tmp_path / "eval"],
+            "layers": [image, "--out", tmp_path / "layers"],
+            "occlusion": [image, "--out", tmp_path / "occ.png"]}[command]
+    code, captured = _run(capsys, "galaxy", command, *argv, "--device", "cuda")
+    assert code == 1
+    assert captured.err == ("deepscope: error: device 'cuda' requested but CUDA is not available on this machine; "
+                            "use --device cpu\n")

@@ -9,16 +9,15 @@ from deepscope.core.manifest import manifest_from_labels
 from deepscope.galaxy import io
 from deepscope.galaxy.synthetic import (
     bar_image,
-    offset_positions,
     render_galaxy,
     sersic_bn,
     sersic_image,
-    synthetic_catalog,
     wcs_header,
     write_bar_sample,
     write_fits_bands,
     write_fits_cube,
 )
+from deepscope.galaxy.synthetic_sky import offset_positions, synthetic_catalog
 
 
 def _radius(shape, center=None):

@@ -23,34 +23,26 @@ Examples:
 def add_args(parser):
     parser.add_argument("sample", metavar="SAMPLE", help="sample table (.csv, .fits, .parquet)")
     parser.add_argument("labels", nargs="+", metavar="LABELS", help="label catalogue(s) (.csv, .fits, .parquet)")
-    parser.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+    parser.add_argument("--out", required=True, help="output table, .csv or .parquet (required)")
     parser.add_argument("--radius", type=float, default=2.0, metavar="ARCSEC",
                         help="largest separation accepted as a match (default: 2 arcsec)")
-    parser.add_argument("--keep-unmatched", action="store_true", help="keep sample rows without a match (empty labels)")
-    parser.add_argument("--ra-column", help="sample right ascension column (degrees)")
-    parser.add_argument("--dec-column", help="sample declination column (degrees)")
-    parser.add_argument("--label-ra-column", help="right ascension column of the label catalogues")
-    parser.add_argument("--label-dec-column", help="declination column of the label catalogues")
+    parser.add_argument("--keep-unmatched", action="store_true", help="keep sample rows without a match, with empty labels (default: drop them)")
+    parser.add_argument("--ra-column", help="sample right ascension column, degrees (default: the first of "
+                        "ra, RAJ2000, _RAJ2000, RA_ICRS present, any case)")
+    parser.add_argument("--dec-column", help="sample declination column, degrees (default: the one paired "
+                        "with the ra column: dec, DEJ2000, _DEJ2000, DE_ICRS)")
+    parser.add_argument("--label-ra-column", help="right ascension column of the label catalogues "
+                        "(default: found as for --ra-column)")
+    parser.add_argument("--label-dec-column", help="declination column of the label catalogues "
+                        "(default: found as for --dec-column)")
 
 
 def main(args):
-    from pathlib import Path
+    from deepscope.galaxy.crossmatch import crossmatch_files
 
-    from deepscope.core.files import check_writable, read_table, write_table
-    from deepscope.errors import OutputError
-    from deepscope.galaxy.catalog import crossmatch, unique_names
-
-    if not args.out.lower().endswith((".csv", ".parquet")):
-        msg = f"{args.out}: unsupported table format; use .csv or .parquet"
-        raise OutputError(msg)
-    check_writable(args.out)
-    sample = read_table(args.sample)
-    paths = [Path(p) for p in args.labels]
-    labels = [(name, read_table(path)) for name, path in zip(unique_names(paths), paths, strict=True)]
-    result = crossmatch(
-        sample, labels, args.radius, keep_unmatched=args.keep_unmatched, ra_column=args.ra_column,
-        dec_column=args.dec_column, label_ra_column=args.label_ra_column,
-        label_dec_column=args.label_dec_column, sample_name=args.sample, label_sources=args.labels,
+    matched, total = crossmatch_files(
+        args.sample, args.labels, args.out, args.radius, keep_unmatched=args.keep_unmatched,
+        ra_column=args.ra_column, dec_column=args.dec_column, label_ra_column=args.label_ra_column,
+        label_dec_column=args.label_dec_column,
     )
-    write_table(result, args.out)
-    print(f"wrote {len(result)} of {len(sample)} sample rows -> {args.out}")
+    print(f"wrote {matched} of {total} sample rows -> {args.out}")

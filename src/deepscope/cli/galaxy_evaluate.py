@@ -10,13 +10,19 @@ example:
 """
 
 
+from deepscope.cli.options import add_device_arg, add_model_arg, add_threads_arg
+
+
 def add_args(parser):
-    parser.add_argument("--labels", required=True, metavar="LABELS_CSV", help="labels table (file + target)")
-    parser.add_argument("--model", metavar="NAME_OR_RUN_DIR", help="model (default: the shipped bar model)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="report directory")
-    parser.add_argument("--target", help="label column (default: the model's target)")
-    parser.add_argument("--split", default="test", help="rows to evaluate: test (default), train, val or all")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the size-matched subsampling")
+    parser.add_argument("--labels", required=True, metavar="LABELS_CSV",
+                        help="labels table: file + target column, optional split (required)")
+    add_model_arg(parser, "galaxy")
+    parser.add_argument("--out", required=True, metavar="DIR", help="report directory (required)")
+    parser.add_argument("--target", help="label column (default: the model's target, barred for galaxy_bars)")
+    parser.add_argument("--split", default="test", help="rows to evaluate: test, train, val or all (default test)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the size-matched subsampling (default 0)")
+    add_device_arg(parser)
+    add_threads_arg(parser)
 
 
 def main(args):
@@ -25,6 +31,6 @@ def main(args):
     from deepscope.galaxy.evaluate import evaluate_galaxy
 
     metrics = evaluate_galaxy(args.labels, args.out, model=args.model, target=args.target, split=args.split,
-                              seed=args.seed)
+                              seed=args.seed, device=args.device, threads=args.threads)
     print(json.dumps({k: {m: metrics[k][m] for m in ("n", "accuracy", "roc_auc") if m in metrics[k]}
                       for k in ("all", "size_matched") if k in metrics}))

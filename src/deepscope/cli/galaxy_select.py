@@ -13,14 +13,14 @@ Examples:
   deepscope galaxy select sdss_galaxies.fits --out sample.parquet --z-max 0.1
 
   # runnable anywhere, on a synthetic catalogue with SDSS columns:
-  python -c "from deepscope.galaxy.synthetic import synthetic_catalog as c; c().to_csv('cat.csv', index=False)"
+  python -c "from deepscope.galaxy.synthetic_sky import synthetic_catalog as c; c().to_csv('cat.csv', index=False)"
   deepscope galaxy select cat.csv --out sample.csv
 """
 
 
 def add_args(parser):
     parser.add_argument("catalog", metavar="CATALOG", help="catalogue table (.csv, .fits, .parquet)")
-    parser.add_argument("--out", required=True, metavar="SAMPLE", help="output table (.csv or .parquet)")
+    parser.add_argument("--out", required=True, metavar="SAMPLE", help="output table, .csv or .parquet (required)")
     parser.add_argument("--mag-column",
                         help="r-band magnitude column (default: first of petroMag_r, modelMag_r, r, cModelMag_r)")
     parser.add_argument("--z-column", default="z", help="redshift column (default: z)")
@@ -34,19 +34,11 @@ def add_args(parser):
 
 
 def main(args):
-    from deepscope.core.files import check_writable, read_table, write_table
-    from deepscope.errors import OutputError
-    from deepscope.galaxy.catalog import select_sample
+    from deepscope.galaxy.catalog import select_sample_file
 
-    if not args.out.lower().endswith((".csv", ".parquet")):
-        msg = f"{args.out}: unsupported table format; use .csv or .parquet"
-        raise OutputError(msg)
-    check_writable(args.out)
-    table = read_table(args.catalog)
-    selected, counts = select_sample(
-        table, r_min=args.r_min, r_max=args.r_max, z_max=args.z_max, radius_min=args.radius_min,
+    selected, total = select_sample_file(
+        args.catalog, args.out, r_min=args.r_min, r_max=args.r_max, z_max=args.z_max, radius_min=args.radius_min,
         radius_max=args.radius_max, mag_column=args.mag_column, z_column=args.z_column,
-        radius_column=args.radius_column, source=args.catalog,
+        radius_column=args.radius_column,
     )
-    write_table(selected, args.out)
-    print(f"selected {len(selected)} of {counts[0][1]} galaxies -> {args.out}")
+    print(f"selected {selected} of {total} galaxies -> {args.out}")

@@ -2,7 +2,9 @@
 
 The CSV has a `file` column (paths relative to the CSV) and the target column
 (`barred` 0/1 by default). Rows with split == test are never used; a
-stratified share of the rest validates (early stopping, threshold).
+stratified share of the rest validates (early stopping, and the decision
+threshold that `galaxy predict` applies: the one with the best balanced
+accuracy on it).
 
 example:
   deepscope galaxy train --data ../shared/data/galaxy/sdss_gz2_bars/labels.csv --out runs/bars
@@ -10,21 +12,45 @@ example:
       --target morphology --out runs/morphology
 """
 
+# The trainable galaxy networks (deepscope.registry.list_models("galaxy",
+# trainable=True)), written out so that --help imports no torch; a test
+# compares them with the registry.
+ARCHS = ("abraham2018", "barnet")
+
 
 def add_args(parser):
     from deepscope.cli.train_options import add_train_args
     from deepscope.galaxy.train import DEFAULT_CONFIG, DEFAULT_INPUT_SIZE
 
-    parser.add_argument("--data", required=True, metavar="LABELS_CSV", help="labels table (file + target column)")
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    parser.add_argument("--data", required=True, metavar="LABELS_CSV",
+                        help="labels table: file + target column (required)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write (required)")
     parser.add_argument("--target", default="barred", help="label column (default barred; e.g. morphology)")
     parser.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
                         help=f"network input side in pixels (default {DEFAULT_INPUT_SIZE})")
     add_train_args(parser, DEFAULT_CONFIG)
+    _reword(parser, {
+        "--arch": f"galaxy network to train: {' or '.join(ARCHS)} (default {DEFAULT_CONFIG.model}; "
+                  "see 'deepscope models')",
+        "--config": "YAML file of training settings, overridden by options (default: none)",
+        "--resume": "continue from RUN_DIR/last.pt (default: start afresh)",
+    })
+
+
+def _reword(parser, helps):
+    # The shared training options (cli.train_options) word these for every
+    # domain; galaxy train names its own networks and shows every default.
+    for option, text in helps.items():
+        parser._option_string_actions[option].help = text
 
 
 def main(args):
     import json
+
+    from deepscope.registry import check_arch
+
+    # First, before any data is read: a wrong --arch fails in a second, with the valid names.
+    check_arch(args.arch, "galaxy")
 
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.galaxy.train import DEFAULT_CONFIG, train_galaxy

@@ -1,16 +1,25 @@
-"""Galaxy catalogues: sample selection cuts and sky cross-matching.
+"""Galaxy catalogues: finding columns, and the sample selection cuts.
 
 Catalogues are pandas tables with SDSS column names (CSV, Parquet or FITS
 on disk, read by :func:`deepscope.core.files.read_table`). Column names
 are matched exactly first, then ignoring case, because FITS tables often
-come with upper-case names (``PETROMAG_R``).
+come with upper-case names (``PETROMAG_R``). Cross-matching with label
+catalogues on the sky is in :mod:`deepscope.galaxy.crossmatch`.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.errors import InputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +30,7 @@ MAG_COLUMNS = ("petroMag_r", "modelMag_r", "r", "cModelMag_r")
 Z_COLUMN = "z"
 RADIUS_COLUMN = "petroR50_r"
 
-# Sky coordinate column pairs, in order of preference (SDSS, upper-case
-# FITS, VizieR J2000 and ICRS names).
-COORD_COLUMNS = (("ra", "dec"), ("RAJ2000", "DEJ2000"), ("_RAJ2000", "_DEJ2000"), ("RA_ICRS", "DE_ICRS"))
-
-
-def find_column(table, name, source="table"):
+def find_column(table: pd.DataFrame, name: str, source: str = "table") -> str:
     """The column of ``table`` called ``name``, exactly or ignoring case.
 
     Parameters
@@ -64,11 +68,12 @@ def find_column(table, name, source="table"):
     raise InputError(msg)
 
 
-def _has_column(table, name):
+def has_column(table: pd.DataFrame, name: str) -> bool:
+    """Whether ``table`` has a column called ``name``, exactly or ignoring case."""
     return name in table.columns or any(str(c).lower() == name.lower() for c in table.columns)
 
 
-def _numeric(table, column, source):
+def numeric_column(table: pd.DataFrame, column: str, source: str = "table") -> np.ndarray:
     """A column as float, refusing text (a wrong column would cut silently)."""
     import pandas as pd
 
@@ -79,7 +84,7 @@ def _numeric(table, column, source):
     return values.astype(float).to_numpy()
 
 
-def magnitude_column(table, mag_column=None, source="table"):
+def magnitude_column(table: pd.DataFrame, mag_column: str | None = None, source: str = "table") -> str:
     """The r-band magnitude column to cut on.
 
     Parameters
@@ -103,16 +108,17 @@ def magnitude_column(table, mag_column=None, source="table"):
     if mag_column is not None:
         return find_column(table, mag_column, source)
     for name in MAG_COLUMNS:
-        if _has_column(table, name):
+        if has_column(table, name):
             return find_column(table, name, source)
     msg = f"{source}: no r-band magnitude column (tried {', '.join(MAG_COLUMNS)}); name one with --mag-column"
     raise InputError(msg)
 
 
 def select_sample(
-    table, r_min=14.0, r_max=17.4, z_max=0.2, radius_min=5.0, radius_max=30.0, mag_column=None,
-    z_column=Z_COLUMN, radius_column=RADIUS_COLUMN, source="table",
-):
+    table: pd.DataFrame, r_min: float = 14.0, r_max: float = 17.4, z_max: float = 0.2, radius_min: float = 5.0,
+    radius_max: float = 30.0, mag_column: str | None = None, z_column: str = Z_COLUMN,
+    radius_column: str = RADIUS_COLUMN, source: str = "table",
+) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
     """Apply the galaxy sample cuts: bright, nearby and well resolved.
 
     A row passes when ``r_min < mag < r_max``, ``z < z_max`` and
@@ -164,9 +170,9 @@ def select_sample(
     mag = magnitude_column(table, mag_column, source)
     z = find_column(table, z_column, source)
     radius = find_column(table, radius_column, source)
-    mag_values = _numeric(table, mag, source)
-    z_values = _numeric(table, z, source)
-    radius_values = _numeric(table, radius, source)
+    mag_values = numeric_column(table, mag, source)
+    z_values = numeric_column(table, z, source)
+    radius_values = numeric_column(table, radius, source)
     # NaN compares False, so missing values fail every cut they meet.
     cuts = (
         (f"{r_min:g} < {mag} < {r_max:g}", (mag_values > r_min) & (mag_values < r_max)),
@@ -187,223 +193,35 @@ def select_sample(
     return table[keep].reset_index(drop=True), counts
 
 
-def coordinate_columns(table, ra_column=None, dec_column=None, source="table"):
-    """The right ascension and declination columns of a table.
+def select_sample_file(catalog: str | Path, out: str | Path, **cuts) -> tuple[int, int]:
+    """Read a catalogue, apply :func:`select_sample` and write the selected rows.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-    ra_column, dec_column : str, optional
-        Names to use; by default the first pair of ``COORD_COLUMNS``
-        present (``ra/dec``, ``RA/DEC``, ``RAJ2000/DEJ2000`` ...).
-    source : str
-        Name of the table's file, for the error message.
+    catalog : str or Path
+        CSV, FITS or Parquet catalogue.
+    out : str or Path
+        ``.csv`` or ``.parquet`` output, checked before the catalogue is read.
+    **cuts
+        Keyword arguments of :func:`select_sample` (``r_min``, ``z_max``, ``mag_column`` ...).
 
     Returns
     -------
-    tuple of str
+    selected, total : int
+        Rows written and rows in the catalogue.
 
     Raises
     ------
-    InputError
-        If a named column is missing, or no known pair is present.
+    OutputError
+        If ``out`` has another suffix or cannot be written.
+    FormatError, InputError
+        If the catalogue cannot be read, or a column is missing or not numeric.
     """
-    if (ra_column is None) != (dec_column is None):
-        msg = f"{source}: give both the ra and the dec column, or neither"
-        raise InputError(msg)
-    if ra_column is not None:
-        return find_column(table, ra_column, source), find_column(table, dec_column, source)
-    for ra, dec in COORD_COLUMNS:
-        if _has_column(table, ra) and _has_column(table, dec):
-            return find_column(table, ra, source), find_column(table, dec, source)
-    tried = ", ".join(f"{ra}/{dec}" for ra, dec in COORD_COLUMNS)
-    msg = f"{source}: no sky coordinate columns (tried {tried}, any case); name them explicitly"
-    raise InputError(msg)
+    from deepscope.core.files import read_table, write_table
+    from deepscope.galaxy.io import check_table_output
 
-
-def _sky_coords(table, ra_column, dec_column, source):
-    """SkyCoord of a table's rows; rows with missing coordinates are flagged."""
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
-    ra = _numeric(table, ra_column, source)
-    dec = _numeric(table, dec_column, source)
-    valid = np.isfinite(ra) & np.isfinite(dec)
-    if np.any(np.abs(dec[valid]) > 90):
-        bad = dec[valid][np.abs(dec[valid]) > 90][0]
-        msg = f"{source}: column {dec_column!r} has {bad}, outside [-90, 90]: declinations must be in degrees"
-        raise InputError(msg)
-    coords = SkyCoord(np.where(valid, ra, 0.0) * u.deg, np.where(valid, dec, 0.0) * u.deg)
-    return coords, valid
-
-
-def crossmatch(
-    sample, labels, radius_arcsec, keep_unmatched=False, ra_column=None, dec_column=None,
-    label_ra_column=None, label_dec_column=None, sample_name="sample", label_sources=None,
-):
-    """Attach the nearest label-catalogue row within a radius to each sample row.
-
-    Each label catalogue is matched against the sample's positions
-    independently (nearest neighbour on the sky). Its columns are added
-    under their own names, or as ``{name}_{column}`` where that name is
-    already taken; the separation goes into ``{name}_sep_arcsec``.
-
-    Parameters
-    ----------
-    sample : pandas.DataFrame
-    labels : list of tuple of (str, pandas.DataFrame)
-        ``(name, table)`` per label catalogue; the name (e.g. the file
-        stem) prefixes colliding columns.
-    radius_arcsec : float
-        Largest separation accepted as a match.
-    keep_unmatched : bool
-        Keep sample rows without a match in some catalogue (its columns
-        left empty) instead of dropping them.
-    ra_column, dec_column : str, optional
-        Sample coordinate columns (degrees); see :func:`coordinate_columns`.
-    label_ra_column, label_dec_column : str, optional
-        Coordinate columns of every label catalogue.
-    sample_name : str
-        Name of the sample's file, for messages.
-    label_sources : list of str, optional
-        Names of the label catalogues' files, for messages; the ``labels``
-        names by default.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The sample rows with the label columns added, index reset.
-
-    Raises
-    ------
-    InputError
-        If the radius is not positive, a table is empty, or coordinate
-        columns are missing or not in degrees.
-    """
-    import astropy.units as u
-    import pandas as pd
-
-    if not (np.isfinite(radius_arcsec) and radius_arcsec > 0):
-        msg = f"match radius must be a positive number of arcsec, got {radius_arcsec}"
-        raise InputError(msg)
-    if sample.empty:
-        msg = f"{sample_name}: the sample has no rows"
-        raise InputError(msg)
-    ra, dec = coordinate_columns(sample, ra_column, dec_column, sample_name)
-    sample_coords, sample_valid = _sky_coords(sample, ra, dec, sample_name)
-    result = sample.reset_index(drop=True).copy()
-    matched_all = sample_valid.copy()
-    label_sources = [name for name, _ in labels] if label_sources is None else label_sources
-    for (name, table), source in zip(labels, label_sources, strict=True):
-        if table.empty:
-            msg = f"{source}: the label catalogue has no rows"
-            raise InputError(msg)
-        lra, ldec = coordinate_columns(table, label_ra_column, label_dec_column, source)
-        coords, valid = _sky_coords(table, lra, ldec, source)
-        if not valid.any():
-            msg = f"{source}: no row has finite coordinates in {lra!r}, {ldec!r}"
-            raise InputError(msg)
-        table = table[valid].reset_index(drop=True)
-        index, separation, _ = sample_coords.match_to_catalog_sky(coords[valid])
-        separation = separation.to_value(u.arcsec)
-        matched = sample_valid & (separation <= radius_arcsec)
-        if not matched.all():
-            # Empty cells would turn integer columns into float64, which
-            # corrupts 64-bit SDSS objIDs (> 2**53): use nullable dtypes.
-            nullable = {c: "Int64" for c in table.columns if pd.api.types.is_integer_dtype(table[c])}
-            nullable |= {c: "boolean" for c in table.columns if pd.api.types.is_bool_dtype(table[c])}
-            table = table.astype(nullable)
-        # Label -1 is absent from the RangeIndex, so unmatched rows come out
-        # empty instead of carrying a too-distant neighbour's labels.
-        added = table.reindex(np.where(matched, index, -1)).reset_index(drop=True)
-        renamed = {}
-        for column in added.columns:
-            renamed[column] = f"{name}_{column}" if column in result.columns else column
-            if renamed[column] in result.columns:
-                msg = f"{source}: column {column!r} collides with {renamed[column]!r} already in the output"
-                raise InputError(msg)
-        sep_column = f"{name}_sep_arcsec"
-        if sep_column in result.columns or sep_column in renamed.values():
-            msg = f"{source}: output column {sep_column!r} already exists; rename the file"
-            raise InputError(msg)
-        result = pd.concat([result, added.rename(columns=renamed)], axis=1)
-        result[sep_column] = np.where(matched, separation, np.nan)
-        matched_all &= matched
-        repeats = int(pd.Series(index[matched]).duplicated().sum())
-        logger.info(
-            "%s: %d of %d sample rows matched within %g arcsec (%d label rows matched more than once)",
-            source, int(matched.sum()), len(result), radius_arcsec, repeats,
-        )
-    if not keep_unmatched:
-        result = result[matched_all].reset_index(drop=True)
-    logger.info("%d of %d sample rows matched every catalogue", int(matched_all.sum()), len(matched_all))
-    return result
-
-
-def jname_positions(names, source="table"):
-    """Sky positions encoded in SDSS-style J-names (``J000251.73+002545.6``).
-
-    Parameters
-    ----------
-    names : iterable of str
-        Names or file names (a directory and suffix are ignored), with
-        ``JHHMMSS.ss+DDMMSS.s`` (any number of decimals).
-    source : str
-        Name of the table's file, for the error message.
-
-    Returns
-    -------
-    ra, dec : numpy.ndarray
-        Degrees. SDSS truncates, not rounds, the coordinates in its names,
-        so they lie up to ~0.15 arcsec from the catalogue position.
-
-    Raises
-    ------
-    InputError
-        If a name holds no J-name.
-
-    Examples
-    --------
-    >>> ra, dec = jname_positions(["images/J000251.73+002545.6.jpeg"])
-    >>> round(float(ra[0]), 5), round(float(dec[0]), 5)
-    (0.71554, 0.42933)
-    """
-    import re
-
-    pattern = re.compile(r"J(\d{2})(\d{2})(\d{2}(?:\.\d*)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d*)?)")
-    ra, dec = [], []
-    for name in names:
-        found = pattern.search(str(name).replace("\\", "/").rsplit("/", 1)[-1])
-        if found is None:
-            msg = f"{source}: {name!r} holds no J-name (JHHMMSS.ss+DDMMSS.s)"
-            raise InputError(msg)
-        hours, minutes, seconds, sign, degrees, arcmin, arcsec = found.groups()
-        ra.append(15.0 * (int(hours) + int(minutes) / 60.0 + float(seconds) / 3600.0))
-        value = int(degrees) + int(arcmin) / 60.0 + float(arcsec) / 3600.0
-        dec.append(-value if sign == "-" else value)
-    return np.asarray(ra), np.asarray(dec)
-
-
-def unique_names(paths):
-    """Short, distinct names for label files: their stems, numbered if repeated.
-
-    Parameters
-    ----------
-    paths : list of Path
-
-    Returns
-    -------
-    list of str
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> unique_names([Path("a/gz2.csv"), Path("b/gz2.fits"), Path("na10.csv")])
-    ['gz2', 'gz2_2', 'na10']
-    """
-    names, seen = [], {}
-    for path in paths:
-        stem = path.name.split(".")[0]
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
-    return names
+    check_table_output(out)
+    table = read_table(catalog)
+    selected, counts = select_sample(table, source=str(catalog), **cuts)
+    write_table(selected, out)
+    return len(selected), counts[0][1]

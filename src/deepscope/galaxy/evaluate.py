@@ -1,4 +1,4 @@
-"""Evaluate a galaxy classifier on labelled cutouts: tables, figures, HTML report.
+"""Evaluate a galaxy predictor on labelled cutouts: tables, figures, HTML report.
 
 For a binary task the report has the precision/recall table of Abraham et
 al. (2018), ROC, confusion matrix and calibration, on the chosen split and on
@@ -8,11 +8,15 @@ occlusion test: how much blurring the centre (where a bar lies) lowers the
 positive probability compared with blurring an outer patch.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from deepscope.core import plots
 from deepscope.core.files import check_writable, write_table
@@ -20,14 +24,51 @@ from deepscope.core.manifest import manifest_from_labels
 from deepscope.core.metrics import binary_summary, confusion, precision_recall_table
 from deepscope.core.report import Report
 from deepscope.errors import BatchError, InputError
-from deepscope.galaxy.classifier import GalaxyClassifier, load_cutouts
+from deepscope.galaxy.classes import encode_labels
+from deepscope.galaxy.dataset import load_cutouts
 from deepscope.galaxy.explain import region_occlusion_drop
-from deepscope.galaxy.task import encode_labels, size_matched_indices
+from deepscope.galaxy.predictor import GalaxyPredictor, use_threads
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 # Row names of the paper's table for the bar task; other tasks use class names.
 _BAR_ROW_NAMES = {"0": "Unbarred", "1": "Barred"}
+
+
+def size_matched_indices(sizes: ArrayLike, labels: ArrayLike, n_bins: int = 10, seed: int = 0) -> np.ndarray:
+    """Indices of a subset with equal class counts in every size quantile bin.
+
+    The classes of the bar sample differ in apparent size (DATA.md); on this
+    subset size alone carries no information about the label.
+
+    Parameters
+    ----------
+    sizes : array-like
+        Apparent size of each galaxy (e.g. :func:`~deepscope.galaxy.preprocess.bright_pixel_count`).
+    labels : array-like of {0, 1}
+    n_bins : int
+        Number of quantile bins of ``sizes``.
+    seed : int
+        Seed of the random subsampling of the majority class in each bin.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Sorted indices into ``sizes``.
+    """
+    sizes, labels = np.asarray(sizes, float), np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    edges = np.unique(np.quantile(sizes, np.linspace(0, 1, n_bins + 1)))
+    bins = np.clip(np.searchsorted(edges, sizes, side="right") - 1, 0, len(edges) - 2)
+    keep = []
+    for b in np.unique(bins):
+        members = [np.flatnonzero((bins == b) & (labels == c)) for c in (0, 1)]
+        n = min(len(m) for m in members)
+        keep += [rng.choice(m, n, replace=False) for m in members]
+    return np.sort(np.concatenate(keep)) if keep else np.array([], int)
 
 
 def _read_split(labels_path, target, split):
@@ -40,8 +81,29 @@ def _read_split(labels_path, target, split):
     return manifest.reset_index(drop=True)
 
 
-def classification_tables(y_true, y_pred, class_names, target):
-    """The precision/recall table with the paper's row names for bars."""
+def classification_tables(y_true: ArrayLike, y_pred: ArrayLike, class_names: list[str],
+                          target: str) -> pd.DataFrame:
+    """The precision/recall table, positive class first, with the paper's row names for bars.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int
+        Class indices.
+    class_names : list of str
+        The model's classes, in index order.
+    target : str
+        Label column (``barred`` gets the rows ``Barred``, ``Unbarred``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Precision %``, ``Recall %``, ``Number in sample`` per class and ``Average``.
+
+    Examples
+    --------
+    >>> classification_tables([1, 1, 0, 0], [1, 0, 0, 0], ["0", "1"], "barred").index.tolist()
+    ['Barred', 'Unbarred', 'Average']
+    """
     names = [_BAR_ROW_NAMES.get(c, c) if target == "barred" else c for c in class_names]
     # The paper lists the positive class (Barred) first.
     table = precision_recall_table(y_true, y_pred, names)
@@ -49,23 +111,26 @@ def classification_tables(y_true, y_pred, class_names, target):
     return table.loc[order]
 
 
-def _occlusion_section(report, classifier, positives, patch=16):
+def _occlusion_section(report, predictor, positives, patch=16):
     """Mean drop of the positive probability when blurring the centre vs an outer patch."""
-    centre, outer = region_occlusion_drop(lambda b: classifier.probabilities(b)[:, 1], positives, patch)
+    centre, outer = region_occlusion_drop(lambda b: predictor.probabilities(b)[:, 1], positives, patch)
     result = {"n": int(len(positives)), "patch_px": patch, "mean_drop_centre": float(np.mean(centre)),
               "mean_drop_outer": float(np.mean(outer)),
               "fraction_centre_drop_larger": float(np.mean(centre > outer))}
-    report.heading("occlusion test (positive class)")
-    report.text(f"Blurring the central {patch}x{patch} px of the {result['n']} positive galaxies (same "
-                f"light, no structure) lowers p_{classifier.class_names[-1]} by "
+    positive = predictor.readable_names[-1]
+    report.heading(f"occlusion test ({positive} galaxies)")
+    report.text(f"Blurring the central {patch}x{patch} px of the {result['n']} {positive} galaxies (same "
+                f"light, no structure) lowers {predictor.probability_column} by "
                 f"{result['mean_drop_centre']:.3f} on average; blurring a patch of the same size at the "
                 f"middle of an edge lowers it by {result['mean_drop_outer']:.3f}. The centre matters more "
                 f"for {100 * result['fraction_centre_drop_larger']:.1f}% of them.")
     return result
 
 
-def evaluate_galaxy(labels_path, out_dir, model=None, target=None, split="test", seed=0, progress=True):
-    """Evaluate a classifier on one split of a labels table and write a report.
+def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | Path | None = None,
+                    target: str | None = None, split: str = "test", seed: int = 0, device: str = "cpu",
+                    threads: int | None = None, progress: bool = True) -> dict:
+    """Evaluate a predictor on one split of a labels table and write a report.
 
     Parameters
     ----------
@@ -82,64 +147,79 @@ def evaluate_galaxy(labels_path, out_dir, model=None, target=None, split="test",
         Rows to evaluate (``test`` by default; ``all`` for every row).
     seed : int
         Seed of the size-matched subsampling.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``.
+    threads : int, optional
+        torch CPU threads (0 or None: all cores).
     progress : bool
 
     Returns
     -------
     dict
         ``metrics.json`` contents.
+
+    Raises
+    ------
+    InputError
+        If the table has no rows of ``split`` or labels outside the model's classes.
+    ModelError
+        If ``model`` is not a galaxy classifier.
+    BatchError
+        If some cutouts cannot be read.
     """
     out_dir = check_writable(out_dir, is_dir=True)
-    classifier = GalaxyClassifier.load(model)
-    target = target or classifier.target
+    use_threads(threads)
+    predictor = GalaxyPredictor.from_checkpoint(model, device)
+    target = target or predictor.target
     rows = _read_split(labels_path, target, split)
-    y_true = encode_labels(rows[target], classifier.class_names)
-    images, sizes, failures = load_cutouts(list(rows["path"]), classifier.input_size, progress=progress)
+    y_true = encode_labels(rows[target], predictor.class_names)
+    images, sizes, failures = load_cutouts(list(rows["path"]), predictor.input_size, progress=progress)
     if failures:
         raise BatchError(failures)
-    probs = np.concatenate([classifier.probabilities(images[i:i + 512]) for i in range(0, len(images), 512)])
-    y_pred = classifier.decide(probs)
+    probs = np.concatenate([predictor.probabilities(images[i:i + 512]) for i in range(0, len(images), 512)])
+    y_pred = predictor.decide(probs)
 
     predictions = rows[["file", target]].copy()
     predictions["bright_pixels"] = sizes
-    for i, name in enumerate(classifier.class_names):
+    for i, name in enumerate(predictor.class_names):
         predictions[f"p_{name}"] = probs[:, i]
-    predictions["predicted"] = [classifier.label_value(i) for i in y_pred]
+    predictions["predicted"] = [predictor.label_value(i) for i in y_pred]
     write_table(predictions, out_dir / "predictions.csv")
 
     report = Report(out_dir, f"galaxy evaluation: {target} on {Path(labels_path).name} ({split})")
-    report.text(f"model: {model or 'shipped galaxy_bars'}; threshold {classifier.threshold:.3f}; "
-                f"{len(rows)} galaxies")
+    decision = (f"{predictor.readable_names[-1]} when {predictor.probability_column} >= threshold "
+                f"{predictor.threshold:.3f}; " if predictor.binary else "")
+    report.text(f"model: {model or 'shipped galaxy_bars'}; {decision}{len(rows)} galaxies")
     metrics = {"labels": str(labels_path), "split": split, "model": str(model or "galaxy_bars"),
-               "threshold": classifier.threshold}
+               "threshold": predictor.threshold}
     subsets = {"all": np.arange(len(rows))}
-    if classifier.binary:
+    if predictor.binary:
         subsets["size_matched"] = size_matched_indices(sizes, y_true, seed=seed)
     for subset, index in subsets.items():
-        table = classification_tables(y_true[index], y_pred[index], classifier.class_names, target)
+        table = classification_tables(y_true[index], y_pred[index], predictor.class_names, target)
         table.to_csv(out_dir / f"table_{subset}.csv", index_label="")
         title = "all galaxies" if subset == "all" else "size-matched subset"
         report.heading(f"{title} ({len(index)})")
         report.table(table)
         entry = {"n": int(len(index)), "accuracy": float(np.mean(y_true[index] == y_pred[index])),
                  "table": json.loads(table.to_json(orient="index"))}
-        if classifier.binary:
-            entry.update(binary_summary(y_true[index], probs[index, 1], classifier.threshold))
+        if predictor.binary:
+            entry.update(binary_summary(y_true[index], probs[index, 1], predictor.threshold))
             entry["size_only_auc"] = binary_summary(y_true[index], sizes[index])["roc_auc"]
             report.text(f"accuracy {entry['accuracy']:.4f}, ROC-AUC {entry['roc_auc']:.4f}; "
                         f"apparent size alone gives ROC-AUC {entry['size_only_auc']:.3f}")
         metrics[subset] = entry
-        matrix = confusion(y_true[index], y_pred[index], len(classifier.class_names))
-        report.figure(plots.confusion_figure(matrix, classifier.class_names, f"confusion ({title})"),
+        matrix = confusion(y_true[index], y_pred[index], len(predictor.class_names))
+        report.figure(plots.confusion_figure(matrix, predictor.readable_names, f"confusion ({title})"),
                       f"confusion_{subset}")
-    if classifier.binary:
+    if predictor.binary:
         curves = {name: (y_true[i], probs[i, 1]) for name, i in subsets.items()}
         curves["apparent size only (all)"] = (y_true, sizes)
         report.figure(plots.roc_figure(curves), "roc", "ROC; the size-only curve shows the confound")
         report.figure(plots.calibration_figure({name: (y_true[i], probs[i, 1]) for name, i in subsets.items()}),
                       "calibration")
-    if classifier.binary:
-        metrics["occlusion"] = _occlusion_section(report, classifier, images[y_true == 1])
+    if predictor.binary:
+        metrics["occlusion"] = _occlusion_section(report, predictor, images[y_true == 1])
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     report.write()
     return metrics

@@ -1,23 +1,59 @@
 """What the network looks at: feature maps of every convolution, occlusion maps."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deepscope.errors import ModelError
 
+if TYPE_CHECKING:
+    import torch
 
-def conv_feature_maps(model, batch):
+
+def conv_label(conv: torch.nn.Conv2d, number: int) -> str:
+    """A name a person reads for the ``number``-th convolution of a network.
+
+    Parameters
+    ----------
+    conv : torch.nn.Conv2d
+    number : int
+        Its place among the network's convolutions, from 1.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> conv_label(nn.Conv2d(3, 16, 3, stride=2), 1)
+    'conv1 (3x3 stride 2, 16 ch)'
+    >>> conv_label(nn.Conv2d(16, 32, 5), 2)
+    'conv2 (5x5, 32 ch)'
+    """
+    height, width = conv.kernel_size
+    stride = f" stride {conv.stride[0]}" if max(conv.stride) > 1 else ""
+    return f"conv{number} ({height}x{width}{stride}, {conv.out_channels} ch)"
+
+
+def conv_feature_maps(model: torch.nn.Module, batch: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
     """Outputs of every 2-D convolution for one input batch.
 
     Parameters
     ----------
     model : torch.nn.Module
+        On any device; the batch is moved there and the maps come back to the CPU.
     batch : numpy.ndarray
         ``float32`` ``(1, 3, S, S)``.
 
     Returns
     -------
-    list of (str, numpy.ndarray)
-        Layer name and its ``(channels, H, W)`` feature maps, in forward order.
+    list of (str, str, numpy.ndarray)
+        Module path (``1.0``), readable name (:func:`conv_label`) and the
+        ``(channels, H, W)`` feature maps of each convolution, in forward order.
 
     Raises
     ------
@@ -27,17 +63,19 @@ def conv_feature_maps(model, batch):
     import torch
 
     captured, hooks = [], []
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Conv2d):
-            hooks.append(module.register_forward_hook(
-                lambda mod, inp, out, name=name: captured.append((name, out[0].detach().numpy()))
-            ))
+    convs = [(name, module) for name, module in model.named_modules() if isinstance(module, torch.nn.Conv2d)]
+    for number, (name, module) in enumerate(convs, start=1):
+        label = conv_label(module, number)
+        hooks.append(module.register_forward_hook(
+            lambda mod, inp, out, name=name, label=label: captured.append((name, label, out[0].detach().cpu().numpy()))
+        ))
     if not hooks:
         msg = "the model has no convolutional layer to visualise"
         raise ModelError(msg)
+    device = next(model.parameters()).device
     try:
         with torch.no_grad():
-            model(torch.from_numpy(batch))
+            model(torch.from_numpy(batch).to(device))
     finally:
         for hook in hooks:
             hook.remove()
@@ -53,7 +91,8 @@ def _occluder(images, blur_sigma):
     return gaussian_filter(images, sigma=(0,) * (images.ndim - 2) + (blur_sigma, blur_sigma))
 
 
-def occlusion_map(probability_fn, image, patch=12, stride=4, blur_sigma=4.0):
+def occlusion_map(probability_fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, patch: int = 12,
+                  stride: int = 4, blur_sigma: float = 4.0) -> tuple[np.ndarray, float]:
     """Positive-class probability as a square patch slides over the image.
 
     Parameters
@@ -96,7 +135,8 @@ def occlusion_map(probability_fn, image, patch=12, stride=4, blur_sigma=4.0):
     return total / np.maximum(count, 1), base
 
 
-def region_occlusion_drop(probability_fn, images, patch, blur_sigma=4.0):
+def region_occlusion_drop(probability_fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray, patch: int,
+                          blur_sigma: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """Drop of the positive probability when blurring the centre vs an outer region.
 
     The centre patch sits on the galaxy's centre, where a bar lies; the outer

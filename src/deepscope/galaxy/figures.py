@@ -1,16 +1,22 @@
 """Figure files for the explain commands: layer feature maps and occlusion maps."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.core import plots
 from deepscope.core.files import atomic_path, check_writable
 from deepscope.core.report import Report
-from deepscope.galaxy.classifier import GalaxyClassifier
 from deepscope.galaxy.explain import conv_feature_maps, occlusion_map
 from deepscope.galaxy.io import read_galaxy_image
-from deepscope.galaxy.task import to_model_input
+from deepscope.galaxy.predictor import GalaxyPredictor, use_threads
+from deepscope.galaxy.preprocess import to_model_input
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _save(fig, path):
@@ -21,7 +27,8 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def write_layer_maps(image_path, out_dir, model=None, max_channels=32):
+def write_layer_maps(image_path: str | Path, out_dir: str | Path, model: str | Path | None = None,
+                     max_channels: int = 32, device: str = "cpu", threads: int | None = None) -> list[Path]:
     """Write one PNG grid of feature maps per convolutional layer, and an index page.
 
     Parameters
@@ -34,35 +41,42 @@ def write_layer_maps(image_path, out_dir, model=None, max_channels=32):
         Shipped model name, run directory or checkpoint.
     max_channels : int
         Feature maps shown per layer.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``.
+    threads : int, optional
+        torch CPU threads (0 or None: all cores).
 
     Returns
     -------
     list of Path
-        The PNG files, input first.
+        The PNG files, input first (``NN_<module path>.png`` per convolution).
     """
     out_dir = check_writable(out_dir, is_dir=True)
-    classifier = GalaxyClassifier.load(model)
+    use_threads(threads)
+    predictor = GalaxyPredictor.from_checkpoint(model, device)
     rgb = read_galaxy_image(image_path)
-    batch = to_model_input(rgb, classifier.input_size)[None]
-    probs = classifier.probabilities(batch)[0]
+    batch = to_model_input(rgb, predictor.input_size)[None]
+    probs = predictor.probabilities(batch)[0]
     report = Report(out_dir, f"feature maps of {Path(image_path).name}")
-    report.text(", ".join(f"p_{n} = {p:.3f}" for n, p in zip(classifier.class_names, probs)))
+    report.text(", ".join(f"p({name}) = {p:.3f}" for name, p in zip(predictor.readable_names, probs)))
     paths = [out_dir / "input.png"]
     _save(plots.image_grid_figure([batch[0].transpose(1, 2, 0)], ["input"], ncols=1), paths[0])
     report.image(paths[0].name, "input")
-    for number, (name, maps) in enumerate(conv_feature_maps(classifier.model, batch), start=1):
+    for number, (name, label, maps) in enumerate(conv_feature_maps(predictor.model, batch), start=1):
         shown = maps[:max_channels]
+        size = f"{maps.shape[1]}x{maps.shape[2]}"
         fig = plots.image_grid_figure(list(shown), [f"ch {i}" for i in range(len(shown))], ncols=8,
-                                      cmap="viridis", suptitle=f"layer {number}: {name} {maps.shape}")
+                                      cmap="viridis", suptitle=f"{label}: {maps.shape[0]} maps of {size}")
+        # File names keep the module path, as earlier versions wrote them.
         path = out_dir / f"{number:02d}_{name.replace('.', '_')}.png"
         _save(fig, path)
-        report.image(path.name, f"layer {number} ({name}), {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")
+        report.image(path.name, f"{label}: {maps.shape[0]} maps of {size}")
         paths.append(path)
     report.write()
     return paths
 
 
-def occlusion_figure(rgb, heat, base, label):
+def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str) -> Figure:
     """Cutout, occlusion heat map and overlay side by side.
 
     Parameters
@@ -102,7 +116,8 @@ def occlusion_figure(rgb, heat, base, label):
     return fig
 
 
-def write_occlusion_png(image_path, out_path, model=None, patch=12, stride=4):
+def write_occlusion_png(image_path: str | Path, out_path: str | Path, model: str | Path | None = None,
+                        patch: int = 12, stride: int = 4, device: str = "cpu", threads: int | None = None) -> float:
     """Write the occlusion figure of one cutout.
 
     Parameters
@@ -113,6 +128,10 @@ def write_occlusion_png(image_path, out_path, model=None, patch=12, stride=4):
     model : str, optional
     patch, stride : int
         Occluding square side and step, in model-input pixels.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``.
+    threads : int, optional
+        torch CPU threads (0 or None: all cores).
 
     Returns
     -------
@@ -120,9 +139,10 @@ def write_occlusion_png(image_path, out_path, model=None, patch=12, stride=4):
         Positive-class probability of the unoccluded cutout.
     """
     check_writable(out_path)
-    classifier = GalaxyClassifier.load(model)
+    use_threads(threads)
+    predictor = GalaxyPredictor.from_checkpoint(model, device)
     rgb = read_galaxy_image(image_path)
-    image = to_model_input(rgb, classifier.input_size)
-    heat, base = occlusion_map(lambda b: classifier.probabilities(b)[:, -1], image, patch, stride)
-    _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, classifier.probability_column), out_path)
+    image = to_model_input(rgb, predictor.input_size)
+    heat, base = occlusion_map(lambda b: predictor.probabilities(b)[:, -1], image, patch, stride)
+    _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, predictor.probability_column), out_path)
     return base

@@ -1,45 +1,42 @@
-"""Galaxy image files -> RGB arrays and FITS bands (no torch here).
+"""Galaxy image files -> RGB arrays and FITS bands (no torch here); output table paths checked up front.
 
 Format dispatch is by magic bytes first, extension second, so a mislabelled
 file is still read or rejected with a clear reason. Colour cutouts (JPEG,
 PNG) are returned as they are; FITS images in the SDSS g, r and i bands
 (one 3-plane cube or three files) become an asinh colour composite
-(Lupton et al. 2004) with i -> red, r -> green, g -> blue, as SDSS makes
-its own colour images.
+(:mod:`deepscope.galaxy.composite`).
 """
 
-import functools
+from __future__ import annotations
+
 import io
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes, read_head
-from deepscope.errors import FormatError, InputError
+from deepscope.errors import FormatError, OutputError, first_line
+from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+    from astropy.wcs import WCS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
 GALAXY_SUFFIXES = IMAGE_SUFFIXES + FITS_SUFFIXES
 BANDS = ("g", "r", "i")
 
-# Softening of the asinh stretch. Lupton et al. (2004) and astropy use 8;
-# with the white point below, 4 keeps discs visible without saturating
-# bulges, which is closer to the look of the SDSS cutouts the shipped model
-# is trained on (compared by eye on rendered test galaxies).
-DEFAULT_Q = 4.0
-# Percentile of the summed intensity mapped to full white when no stretch
-# is given: high enough that only the galaxy core saturates, low enough
-# that one cosmic ray or star does not set the scale for the whole image.
-WHITE_PERCENTILE = 99.9
 # Largest misregistration (pixels) tolerated between three band files.
 MAX_BAND_OFFSET_PX = 0.5
 
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"SIMPLE  ": "fits"}
 
 
-def sniff_format(path):
+def sniff_format(path: str | Path) -> str:
     """Name the format of a file from its first bytes.
 
     Parameters
@@ -66,7 +63,7 @@ def sniff_format(path):
     raise FormatError(msg)
 
 
-def read_rgb_image(path):
+def read_rgb_image(path: str | Path) -> np.ndarray:
     """Read a JPEG or PNG colour cutout.
 
     Parameters
@@ -92,7 +89,7 @@ def read_rgb_image(path):
             image.load()
             array = np.asarray(image.convert("RGB"))
     except Exception as exc:  # noqa: BLE001 - Pillow raises TypeError, KeyError ... for corrupt files
-        msg = f"{path}: cannot decode image ({exc})"
+        msg = f"{path}: cannot decode image ({first_line(exc)})"
         raise FormatError(msg) from None
     return array
 
@@ -138,8 +135,7 @@ def _read_fits_array(path):
             if any("truncated" in str(w.message) for w in caught):
                 msg = truncated
             else:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                msg = f"{path}: cannot read FITS image ({reason})"
+                msg = f"{path}: cannot read FITS image ({first_line(exc)})"
             raise FormatError(msg) from None
     if any("truncated" in str(w.message) for w in caught):
         raise FormatError(truncated)
@@ -162,7 +158,7 @@ def _finite_band(band, path, label):
     return band
 
 
-def read_fits_band(path):
+def read_fits_band(path: str | Path) -> tuple[np.ndarray, fits.Header]:
     """Read a single-band FITS image.
 
     Parameters
@@ -191,7 +187,7 @@ def read_fits_band(path):
     return _finite_band(data, path, "image"), header
 
 
-def read_fits_bands(path):
+def read_fits_bands(path: str | Path) -> tuple[np.ndarray, fits.Header]:
     """Read a FITS cube holding the g, r and i bands as its three planes.
 
     Parameters
@@ -226,7 +222,7 @@ def read_fits_bands(path):
     return bands, header
 
 
-def celestial_wcs(header):
+def celestial_wcs(header: fits.Header) -> WCS | None:
     """The 2-D celestial WCS of a FITS header.
 
     Parameters
@@ -252,7 +248,7 @@ def celestial_wcs(header):
     return wcs if wcs.has_celestial and wcs.naxis == 2 else None
 
 
-def fits_pixel_scale(header):
+def fits_pixel_scale(header: fits.Header) -> float | None:
     """Pixel scale of a FITS image from its celestial WCS.
 
     Parameters
@@ -284,7 +280,8 @@ def fits_pixel_scale(header):
     return float(np.mean(scales))
 
 
-def read_gri_bands(g_path, r_path, i_path):
+def read_gri_bands(g_path: str | Path, r_path: str | Path,
+                   i_path: str | Path) -> tuple[np.ndarray, fits.Header]:
     """Read three single-band FITS files (g, r, i) onto one pixel grid.
 
     Parameters
@@ -337,106 +334,8 @@ def read_gri_bands(g_path, r_path, i_path):
     return np.stack([images[b] for b in BANDS]), headers["r"]
 
 
-def sky_level(band):
-    """Sky background of one band: the sigma-clipped median.
-
-    Parameters
-    ----------
-    band : numpy.ndarray
-
-    Returns
-    -------
-    float
-    """
-    from astropy.stats import sigma_clipped_stats
-
-    band = np.asarray(band)
-    # A regular subsample of ~250k pixels gives the same median to well
-    # below the noise and keeps a full SDSS frame (3 Mpx) fast.
-    step = max(1, int(np.sqrt(band.size / 250_000)))
-    _, median, _ = sigma_clipped_stats(band[::step, ::step], sigma=3.0, maxiters=5)
-    return float(median)
-
-
-@functools.lru_cache(maxsize=16)
-def _saturation_intensity(q):
-    """Intensity that make_lupton_rgb maps to full white for stretch = 1.
-
-    Found by probing astropy rather than by its formula, which changed
-    between astropy versions.
-    """
-    from astropy.visualization import make_lupton_rgb
-
-    probe = np.logspace(-3, 6, 2000)[None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        row = make_lupton_rgb(probe, probe, probe, stretch=1.0, Q=q)[0, :, 0]
-    return float(probe[0, np.argmax(row >= 255)])
-
-
-def lupton_composite(g, r, i, q=DEFAULT_Q, stretch=None, subtract_sky=True):
-    """Asinh colour composite of g, r, i images (i -> red, r -> green, g -> blue).
-
-    Parameters
-    ----------
-    g, r, i : numpy.ndarray
-        2-D images of the same shape, in linear flux units.
-    q : float
-        Asinh softening parameter (Lupton et al. 2004).
-    stretch : float, optional
-        Linear stretch in the images' flux units (astropy's ``stretch``).
-        By default it is chosen per image so that the
-        ``WHITE_PERCENTILE``-th percentile of the mean intensity is white.
-    subtract_sky : bool
-        Subtract each band's sigma-clipped median first, so the sky is black.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``.
-
-    Raises
-    ------
-    InputError
-        If the shapes differ, the images are not 2-D or ``stretch <= 0``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> yy, xx = np.mgrid[:32, :32]
-    >>> blob = np.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 20.0)
-    >>> rgb = lupton_composite(0.2 * blob, 0.5 * blob, blob)
-    >>> rgb.shape, rgb.dtype
-    ((32, 32, 3), dtype('uint8'))
-    >>> bool(rgb[16, 16, 0] > rgb[16, 16, 2])   # redder in i than in g
-    True
-    """
-    from astropy.visualization import make_lupton_rgb
-
-    bands = [np.asarray(b, dtype=np.float64) for b in (g, r, i)]
-    if bands[0].ndim != 2 or any(b.shape != bands[0].shape for b in bands):
-        msg = f"g, r, i images must be 2-D and of one shape; got {[b.shape for b in bands]}"
-        raise InputError(msg)
-    if subtract_sky:
-        bands = [b - sky_level(b) for b in bands]
-    if stretch is None:
-        intensity = np.clip(sum(bands) / 3.0, 0.0, None)
-        white = float(np.percentile(intensity, WHITE_PERCENTILE))
-        if white <= 0:
-            white = float(intensity.max())
-        # A blank image (all sky) has nothing to scale: any positive stretch
-        # renders it black.
-        stretch = white / _saturation_intensity(float(q)) if white > 0 else 1.0
-    if stretch <= 0:
-        msg = f"stretch must be positive, got {stretch}"
-        raise InputError(msg)
-    g_band, r_band, i_band = bands
-    # astropy divides f(I) by I everywhere before masking I <= 0, so black
-    # sky pixels raise a harmless 0/0 warning.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return make_lupton_rgb(i_band, r_band, g_band, stretch=stretch, Q=q)
-
-
-def read_gri_composite(g_path, r_path, i_path, q=DEFAULT_Q, stretch=None):
+def read_gri_composite(g_path: str | Path, r_path: str | Path, i_path: str | Path, q: float = DEFAULT_Q,
+                       stretch: float | None = None) -> np.ndarray:
     """Colour composite from three single-band FITS files.
 
     Parameters
@@ -444,7 +343,7 @@ def read_gri_composite(g_path, r_path, i_path, q=DEFAULT_Q, stretch=None):
     g_path, r_path, i_path : str or Path
         Registered single-band FITS images of one field.
     q, stretch
-        See :func:`lupton_composite`.
+        See :func:`~deepscope.galaxy.composite.lupton_composite`.
 
     Returns
     -------
@@ -460,14 +359,14 @@ def read_gri_composite(g_path, r_path, i_path, q=DEFAULT_Q, stretch=None):
     return lupton_composite(*bands, q=q, stretch=stretch)
 
 
-def read_galaxy_image(path):
+def read_galaxy_image(path: str | Path) -> np.ndarray:
     """Read any supported galaxy cutout as an RGB array.
 
     Parameters
     ----------
     path : str or Path
         JPEG or PNG colour cutout, or FITS cube with the g, r, i bands as
-        its 3 planes (rendered by :func:`lupton_composite`). For three
+        its 3 planes (rendered by :func:`~deepscope.galaxy.composite.lupton_composite`). For three
         single-band FITS files use :func:`read_gri_composite`.
 
     Returns
@@ -487,3 +386,36 @@ def read_galaxy_image(path):
     # "gzip": astropy reads gzipped FITS transparently and rejects anything else.
     bands, _ = read_fits_bands(path)
     return lupton_composite(*bands)
+
+
+def check_table_output(path: str | Path) -> Path:
+    """Refuse an output table path before any work: wrong suffix or not writable.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` or ``.parquet`` file to write.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputError
+        If the suffix is neither ``.csv`` nor ``.parquet``, or the path cannot be written.
+
+    Examples
+    --------
+    >>> check_table_output("sample.fits")
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.OutputError: sample.fits: unsupported table format; use .csv or .parquet
+    """
+    from deepscope.core.files import check_writable
+
+    if not str(path).lower().endswith((".csv", ".parquet")):
+        msg = f"{path}: unsupported table format; use .csv or .parquet"
+        raise OutputError(msg)
+    check_writable(path)
+    return Path(path)

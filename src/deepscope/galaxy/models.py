@@ -4,6 +4,8 @@ Both take float RGB tensors of shape ``(N, 3, S, S)`` with values in [0, 1]
 and return one logit per class (``n_classes`` of them).
 """
 
+from __future__ import annotations
+
 from torch import nn
 
 from deepscope.registry import register_model, register_weights
@@ -27,7 +29,7 @@ def _conv_bn(c_in, c_out, kernel=3, stride=1):
 
 
 @register_model
-def abraham2018(n_classes=2, input_size=64, dropout=0.5):
+def abraham2018(n_classes: int = 2, input_size: int = 64, dropout: float = 0.5) -> nn.Module:
     """The CNN of Abraham et al. (2018, MNRAS 477, 894), as closely as the paper allows.
 
     Twelve layers of which five are convolutional: conv-conv-pool-conv-pool-
@@ -69,7 +71,7 @@ def abraham2018(n_classes=2, input_size=64, dropout=0.5):
 
 
 @register_model
-def barnet(n_classes=2, input_size=64, width=16, dropout=0.2):
+def barnet(n_classes: int = 2, input_size: int = 64, width: int = 16, dropout: float = 0.2) -> nn.Module:
     """deepscope's default galaxy CNN: small, batch-normalised, fast on CPU.
 
     A strided stem, three stages of two 3x3 convolutions each, and global

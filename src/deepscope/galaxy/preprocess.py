@@ -1,18 +1,34 @@
-"""Physics-aware transforms of galaxy images: scale cutouts to the galaxy.
+"""Array work on galaxy images: network input, apparent size, cutouts scaled to the galaxy.
+
+:func:`to_model_input` turns an RGB cutout into what the networks read;
+:func:`bright_pixel_count` measures apparent size, the confound of the bar
+sample (DATA.md).
 
 A galaxy's apparent size depends on its distance; a network that sees
-cutouts of a fixed angular field learns size as much as shape. Here the
-field is scaled to a fixed multiple of the galaxy's de Vaucouleurs radius
-(arcsec, e.g. SDSS ``deVRad_r``) and resampled to a fixed pixel size, so
-every galaxy fills the frame alike.
+cutouts of a fixed angular field learns size as much as shape.
+:func:`scale_to_radius` and :func:`fits_cutout` scale the field to a fixed
+multiple of the galaxy's de Vaucouleurs radius (arcsec, e.g. SDSS
+``deVRad_r``) and resample it to a fixed pixel size, so every galaxy fills
+the frame alike.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deepscope.errors import FormatError, InputError
 from deepscope.galaxy import io
+from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite, sky_level
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Pixels brighter than this (of 255, in the mean of g, r, i) count towards a
+# galaxy's apparent size; DATA.md measures the size confound with this level.
+BRIGHT_LEVEL = 40
 
 # Field side in de Vaucouleurs radii: leaves the disc outskirts (a few
 # r_dV for typical SDSS spirals) inside the frame.
@@ -21,12 +37,73 @@ DEFAULT_N_RADII = 10.0
 DEFAULT_SIZE = 64
 
 
-def resample_square(image, field_px, size=DEFAULT_SIZE, center=None, fill=0.0):
+def to_model_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize an RGB cutout to the model's input size, as float32 CHW in [0, 1].
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` array ``(H, W, 3)``.
+    size : int
+        Output side in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` array ``(3, size, size)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = to_model_input(np.full((80, 80, 3), 255, np.uint8), 64)
+    >>> x.shape, x.dtype, float(x.max())
+    ((3, 64, 64), dtype('float32'), 1.0)
+    """
+    if rgb.shape[:2] != (size, size):
+        from PIL import Image
+
+        # PIL's bilinear resize, as the shipped models were trained with.
+        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+def bright_pixel_count(rgb: np.ndarray, level: float = BRIGHT_LEVEL) -> int | np.ndarray:
+    """Apparent size of a galaxy: pixels brighter than ``level`` in the mean of the bands.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` array ``(H, W, 3)`` or a stack ``(N, H, W, 3)``.
+    level : float
+        Brightness threshold, of 255.
+
+    Returns
+    -------
+    int or numpy.ndarray
+        One count per image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.zeros((8, 8, 3), np.uint8)
+    >>> rgb[2:4, 2:5] = 200
+    >>> int(bright_pixel_count(rgb))
+    6
+    """
+    return (rgb.mean(axis=-1) > level).sum(axis=(-2, -1))
+
+
+def resample_square(
+    image: np.ndarray, field_px: float, size: int = DEFAULT_SIZE, center: tuple[float, float] | None = None,
+    fill: float = 0.0,
+) -> np.ndarray:
     """Cut a square field around a centre and resample it to ``size`` pixels.
 
-    Shrinking is anti-aliased (Gaussian prefilter of ``(step - 1) / 2``
-    input pixels); enlarging is bilinear. Parts of the field outside the
-    image are set to ``fill``.
+    The field is cut with astropy's ``Cutout2D`` on whole input pixels (the
+    centre rounded to the nearest pixel, the side to a whole number of
+    pixels; parts outside the image take ``fill``), then resampled with
+    scikit-image's ``resize``: bilinear, with a Gaussian anti-aliasing
+    prefilter when shrinking.
 
     Parameters
     ----------
@@ -60,7 +137,8 @@ def resample_square(image, field_px, size=DEFAULT_SIZE, center=None, fill=0.0):
     >>> resample_square(image, field_px=4, size=4).tolist() == image.tolist()
     True
     """
-    from scipy.ndimage import gaussian_filter, map_coordinates
+    from astropy.nddata import Cutout2D, NoOverlapError
+    from skimage.transform import resize
 
     image = np.asarray(image)
     if image.ndim not in (2, 3):
@@ -70,31 +148,17 @@ def resample_square(image, field_px, size=DEFAULT_SIZE, center=None, fill=0.0):
         msg = f"field and output size must be positive; got field_px={field_px}, size={size}"
         raise InputError(msg)
     height, width = image.shape[:2]
-    cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
-    step = field_px / size
-    offsets = (np.arange(size) - (size - 1) / 2) * step
-    rows, cols = np.meshgrid(cy + offsets, cx + offsets, indexing="ij")
+    position = ((width - 1) / 2, (height - 1) / 2) if center is None else center
+    side = max(1, int(round(field_px)))
     planes = image[..., None] if image.ndim == 2 else image
-    sigma = max(0.0, (step - 1.0) / 2.0)
-    # Filter only the part of the image the field touches (plus the
-    # filter's reach): a small galaxy in a full survey frame is then cheap.
-    margin = int(np.ceil(4 * sigma)) + 2
-    top = int(np.clip(np.floor(rows.min()) - margin, 0, height))
-    bottom = int(np.clip(np.ceil(rows.max()) + margin + 1, top, height))
-    left = int(np.clip(np.floor(cols.min()) - margin, 0, width))
-    right = int(np.clip(np.ceil(cols.max()) + margin + 1, left, width))
-    planes = planes[top:bottom, left:right]
-    rows, cols = rows - top, cols - left
-    if planes.size == 0:
-        # The field misses the image entirely.
-        shape = (size, size) if image.ndim == 2 else (size, size, image.shape[2])
-        return np.full(shape, fill, dtype=image.dtype)
-    out = np.empty((size, size, planes.shape[2]), dtype=np.float64)
-    for c in range(planes.shape[2]):
-        plane = planes[..., c].astype(np.float64)
-        if sigma > 0:
-            plane = gaussian_filter(plane, sigma, mode="nearest")
-        out[..., c] = map_coordinates(plane, [rows, cols], order=1, mode="constant", cval=fill)
+    out_shape = (size, size, planes.shape[2])
+    try:
+        # Cutout2D takes one 2-D plane; float so that any fill value fits.
+        field = np.stack([Cutout2D(planes[..., c].astype(np.float64), position, side, mode="partial",
+                                   fill_value=fill).data for c in range(planes.shape[2])], axis=-1)
+        out = resize(field, out_shape, order=1, mode="edge", anti_aliasing=side > size, preserve_range=True)
+    except NoOverlapError:
+        out = np.full(out_shape, fill, dtype=np.float64)
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         out = np.clip(np.rint(out), info.min, info.max)
@@ -103,8 +167,9 @@ def resample_square(image, field_px, size=DEFAULT_SIZE, center=None, fill=0.0):
 
 
 def scale_to_radius(
-    image, radius_arcsec, pixel_scale, n_radii=DEFAULT_N_RADII, size=DEFAULT_SIZE, center=None, fill=0.0,
-):
+    image: np.ndarray, radius_arcsec: float, pixel_scale: float, n_radii: float = DEFAULT_N_RADII,
+    size: int = DEFAULT_SIZE, center: tuple[float, float] | None = None, fill: float = 0.0,
+) -> np.ndarray:
     """Resample a cutout so its field spans ``n_radii`` de Vaucouleurs radii.
 
     Parameters
@@ -152,9 +217,10 @@ def scale_to_radius(
 
 
 def fits_cutout(
-    paths, radius_arcsec, pixel_scale=None, position=None, n_radii=DEFAULT_N_RADII, size=DEFAULT_SIZE,
-    q=io.DEFAULT_Q, stretch=None,
-):
+    paths: str | Path | Sequence[str | Path], radius_arcsec: float, pixel_scale: float | None = None,
+    position: tuple[float, float] | None = None, n_radii: float = DEFAULT_N_RADII, size: int = DEFAULT_SIZE,
+    q: float = DEFAULT_Q, stretch: float | None = None,
+) -> np.ndarray:
     """Colour cutout from FITS bands, scaled to the galaxy's de Vaucouleurs radius.
 
     The bands are resampled in linear flux (sky subtracted, so the area
@@ -174,7 +240,7 @@ def fits_cutout(
     n_radii, size
         See :func:`scale_to_radius`.
     q, stretch
-        See :func:`deepscope.galaxy.io.lupton_composite`.
+        See :func:`deepscope.galaxy.composite.lupton_composite`.
 
     Returns
     -------
@@ -214,6 +280,6 @@ def fits_cutout(
             raise FormatError(msg)
         x, y = wcs.world_to_pixel(SkyCoord(position[0] * u.deg, position[1] * u.deg))
         center = (float(x), float(y))
-    bands = np.stack([band - io.sky_level(band) for band in bands], axis=-1)
+    bands = np.stack([band - sky_level(band) for band in bands], axis=-1)
     scaled = scale_to_radius(bands, radius_arcsec, pixel_scale, n_radii=n_radii, size=size, center=center, fill=0.0)
-    return io.lupton_composite(*np.moveaxis(scaled, -1, 0), q=q, stretch=stretch, subtract_sky=False)
+    return lupton_composite(*np.moveaxis(scaled, -1, 0), q=q, stretch=stretch, subtract_sky=False)

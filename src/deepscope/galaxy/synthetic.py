@@ -5,15 +5,23 @@ Galaxies are a de Vaucouleurs bulge (Sersic n = 4), an exponential disc
 in the SDSS g, r and i bands. A bar takes its light from the disc, so barred
 and unbarred galaxies of the same parameters have the same total flux and
 size: only the bar tells them apart. Used by the tests (readers, occlusion,
-training on a toy problem) and by the docs.
+training on a toy problem) and by the docs. Catalogues and sky positions
+with known truth are in :mod:`deepscope.galaxy.synthetic_sky`.
 """
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepscope.galaxy.io import BANDS, lupton_composite
+from deepscope.galaxy.composite import lupton_composite
+from deepscope.galaxy.io import BANDS
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 # SDSS imaging pixel scale (arcsec/px).
 SDSS_PIXEL_SCALE = 0.396
@@ -23,7 +31,7 @@ BULGE_COLOURS = (0.45, 1.0, 1.35)
 DISC_COLOURS = (0.65, 1.0, 1.2)
 
 
-def sersic_bn(n):
+def sersic_bn(n: float) -> float:
     """The Sersic ``b_n`` that makes ``r_eff`` the half-light radius.
 
     Parameters
@@ -49,8 +57,7 @@ def _elliptical_radius(shape, center, axis_ratio, position_angle, oversample):
     """Elliptical radius on an oversampled grid, shape (H, W, s, s)."""
     height, width = shape
     cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
-    # Sub-pixel offsets: the steep core of an n = 4 profile is badly
-    # under-sampled by pixel centres alone.
+    # Sub-pixel offsets: a bar's sharp edge is badly sampled by pixel centres alone.
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
     y = np.arange(height)[:, None, None, None] + sub[None, None, :, None] - cy
     x = np.arange(width)[None, :, None, None] + sub[None, None, None, :] - cx
@@ -69,8 +76,10 @@ def _check_geometry(axis_ratio, *lengths):
         raise ValueError(msg)
 
 
-def sersic_image(shape, r_eff, n=4.0, total_flux=1.0, center=None, axis_ratio=1.0, position_angle=0.0, oversample=6):
-    """Render a Sersic profile, pixel-integrated.
+def sersic_image(shape: tuple[int, int], r_eff: float, n: float = 4.0, total_flux: float = 1.0,
+                 center: tuple[float, float] | None = None, axis_ratio: float = 1.0, position_angle: float = 0.0,
+                 oversample: int = 6) -> np.ndarray:
+    """Render a Sersic profile, pixel-integrated (astropy ``Sersic2D`` + ``discretize_model``).
 
     Parameters
     ----------
@@ -104,19 +113,24 @@ def sersic_image(shape, r_eff, n=4.0, total_flux=1.0, center=None, axis_ratio=1.
     >>> round(float(image.sum()), 3)
     1.0
     """
+    from astropy.convolution import discretize_model
+    from astropy.modeling.models import Sersic2D
     from scipy.special import gamma
 
     _check_geometry(axis_ratio, r_eff)
+    height, width = shape
+    cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
     bn = sersic_bn(n)
-    radius = _elliptical_radius(shape, center, axis_ratio, position_angle, oversample)
     # Surface brightness at r_eff such that the analytic total is total_flux.
     analytic_total = 2 * np.pi * n * axis_ratio * r_eff**2 * np.exp(bn) * bn ** (-2 * n) * gamma(2 * n)
-    i_eff = total_flux / analytic_total
-    profile = i_eff * np.exp(-bn * ((radius / r_eff) ** (1.0 / n) - 1.0))
-    return profile.mean(axis=(2, 3))
+    profile = Sersic2D(amplitude=total_flux / analytic_total, r_eff=r_eff, n=n, x_0=cx, y_0=cy,
+                       ellip=1.0 - axis_ratio, theta=np.deg2rad(position_angle))
+    # Oversampled: the steep core of an n = 4 profile is badly under-sampled by pixel centres alone.
+    return discretize_model(profile, (0, width), (0, height), mode="oversample", factor=oversample)
 
 
-def bar_image(shape, length, total_flux=1.0, center=None, axis_ratio=0.25, position_angle=0.0, oversample=6):
+def bar_image(shape: tuple[int, int], length: float, total_flux: float = 1.0, center: tuple[float, float] | None = None,
+              axis_ratio: float = 0.25, position_angle: float = 0.0, oversample: int = 6) -> np.ndarray:
     """Render a bar: a Ferrers ellipsoid ``(1 - m**2)**2`` inside ``m < 1``.
 
     Parameters
@@ -171,10 +185,11 @@ class SyntheticGalaxy:
 
 
 def render_galaxy(
-    size=64, r_dev=5.0, barred=False, disc_scale=2.5, bulge_fraction=0.4, bar_fraction=0.3,
-    bar_length=None, axis_ratio=0.9, position_angle=0.0, bar_angle=None, flux=20000.0, noise=1.0,
-    center=None, seed=None,
-):
+    size: int = 64, r_dev: float = 5.0, barred: bool = False, disc_scale: float = 2.5, bulge_fraction: float = 0.4,
+    bar_fraction: float = 0.3, bar_length: float | None = None, axis_ratio: float = 0.9, position_angle: float = 0.0,
+    bar_angle: float | None = None, flux: float = 20000.0, noise: float = 1.0,
+    center: tuple[float, float] | None = None, seed: int | np.random.Generator | None = None,
+) -> SyntheticGalaxy:
     """Render a bulge + disc (+ bar) galaxy in g, r and i.
 
     Parameters
@@ -242,7 +257,8 @@ def render_galaxy(
     return SyntheticGalaxy(bands=bands.astype(np.float32), bar_mask=bar_mask, r_dev=float(r_dev), barred=bool(barred))
 
 
-def wcs_header(shape, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+def wcs_header(shape: tuple[int, int], pixel_scale: float = SDSS_PIXEL_SCALE, ra: float = 180.0,
+               dec: float = 0.0) -> fits.Header:
     """A gnomonic (TAN) celestial WCS header centred on ``(ra, dec)``.
 
     Parameters
@@ -270,7 +286,8 @@ def wcs_header(shape, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
     return wcs.to_header()
 
 
-def write_fits_cube(path, bands, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+def write_fits_cube(path: str | Path, bands: np.ndarray, pixel_scale: float = SDSS_PIXEL_SCALE, ra: float = 180.0,
+                    dec: float = 0.0) -> Path:
     """Write g, r, i bands as one FITS cube with a celestial WCS.
 
     Parameters
@@ -295,7 +312,8 @@ def write_fits_cube(path, bands, pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0
     return path
 
 
-def write_fits_bands(directory, bands, stem="galaxy", pixel_scale=SDSS_PIXEL_SCALE, ra=180.0, dec=0.0):
+def write_fits_bands(directory: str | Path, bands: np.ndarray, stem: str = "galaxy", pixel_scale: float = SDSS_PIXEL_SCALE,
+                     ra: float = 180.0, dec: float = 0.0) -> tuple[Path, Path, Path]:
     """Write g, r, i bands as three single-band FITS files, like SDSS frames.
 
     Parameters
@@ -327,68 +345,8 @@ def write_fits_bands(directory, bands, stem="galaxy", pixel_scale=SDSS_PIXEL_SCA
     return tuple(paths)
 
 
-def synthetic_catalog(n=200, seed=0):
-    """A galaxy catalogue with SDSS column names, spanning the sample cuts.
-
-    Magnitudes, redshifts and radii are drawn on both sides of the default
-    cuts of :func:`deepscope.galaxy.catalog.select_sample`, and a few rows
-    carry SDSS's ``-9999`` "no measurement" value.
-
-    Parameters
-    ----------
-    n : int
-    seed : int
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``objID, ra, dec, petroMag_r, modelMag_r, z, petroR50_r, deVRad_r``.
-    """
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    table = pd.DataFrame({
-        "objID": np.arange(1_237_645_000_000_000_000, 1_237_645_000_000_000_000 + n, dtype=np.int64),
-        "ra": rng.uniform(150.0, 200.0, n),
-        "dec": rng.uniform(-5.0, 60.0, n),
-        "petroMag_r": rng.uniform(12.0, 19.0, n),
-        "z": rng.uniform(0.0, 0.3, n),
-        "petroR50_r": rng.uniform(1.0, 40.0, n),
-    })
-    table["modelMag_r"] = table["petroMag_r"] - rng.uniform(0.0, 0.3, n)
-    table["deVRad_r"] = table["petroR50_r"] * rng.uniform(0.8, 1.5, n)
-    missing = rng.choice(n, size=max(1, n // 50), replace=False)
-    table.loc[missing, "petroMag_r"] = -9999.0
-    return table[["objID", "ra", "dec", "petroMag_r", "modelMag_r", "z", "petroR50_r", "deVRad_r"]]
-
-
-def offset_positions(ra, dec, offset_arcsec, seed=0):
-    """Move sky positions by exact angular offsets in random directions.
-
-    Parameters
-    ----------
-    ra, dec : array_like
-        Degrees.
-    offset_arcsec : float or array_like
-        Angular distance of each moved position from the original.
-    seed : int
-
-    Returns
-    -------
-    ra, dec : numpy.ndarray
-        Degrees.
-    """
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-
-    rng = np.random.default_rng(seed)
-    coords = SkyCoord(np.asarray(ra, dtype=float) * u.deg, np.asarray(dec, dtype=float) * u.deg)
-    angle = rng.uniform(0.0, 360.0, len(coords)) * u.deg
-    moved = coords.directional_offset_by(angle, np.broadcast_to(offset_arcsec, len(coords)) * u.arcsec)
-    return moved.ra.deg, moved.dec.deg
-
-
-def write_bar_sample(out_dir, n=40, size=64, suffix=".png", test_fraction=0.25, seed=0):
+def write_bar_sample(out_dir: str | Path, n: int = 40, size: int = 64, suffix: str = ".png", test_fraction: float = 0.25,
+                     seed: int = 0) -> Path:
     """Write a toy barred / unbarred image set in the layout of the real data.
 
     Half the galaxies are barred; bulge radius, disc orientation and

@@ -1,0 +1,125 @@
+"""Labelled cutouts in memory: parallel decoding, and a torch dataset with augmentation.
+
+:func:`load_cutouts` feeds both training and evaluation (every cutout of a
+split at once, with its apparent size); :class:`CutoutDataset` serves them to
+:func:`deepscope.core.trainer.fit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.errors import DeepscopeError
+from deepscope.galaxy.io import read_galaxy_image
+from deepscope.galaxy.preprocess import bright_pixel_count, to_model_input
+
+
+def load_cutouts(paths: Sequence[str | Path], size: int, workers: int = 2,
+                 progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Decode many cutouts into one model-input array, in parallel.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+    size : int
+        Model input side.
+    workers : int
+        Decoding threads (the image decoders release the GIL).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        ``float32`` ``(N_good, 3, size, size)``.
+    sizes : numpy.ndarray of int
+        Apparent size of each good cutout
+        (:func:`~deepscope.galaxy.preprocess.bright_pixel_count`).
+    failures : list of (str, str)
+        ``(path, reason)`` of the files that could not be read.
+    """
+    from deepscope.core.progress import progress_bar
+
+    def load(path):
+        try:
+            rgb = read_galaxy_image(path)
+            return to_model_input(rgb, size), int(bright_pixel_count(rgb)), None
+        except DeepscopeError as exc:
+            return None, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(progress_bar(pool.map(load, paths), enabled=progress, total=len(paths),
+                                    desc="reading cutouts", unit="file"))
+    failures = [(str(p), error) for p, (_, _, error) in zip(paths, results) if error is not None]
+    good = [(array, n) for array, n, error in results if error is None]
+    images = np.stack([a for a, _ in good]) if good else np.zeros((0, 3, size, size), np.float32)
+    return images, np.array([n for _, n in good], dtype=int), failures
+
+
+class CutoutDataset:
+    """In-memory cutouts with labels, sample weights and random augmentation.
+
+    A bar has no preferred orientation, so each training sample is rotated
+    by a random angle and possibly mirrored; it is also zoomed by a random
+    factor, so that apparent size (a confound of the bar sample, DATA.md)
+    is a weaker cue than morphology. Targets are dicts with the class index
+    (``label``) and a loss ``weight``.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``float32`` array ``(N, 3, S, S)`` from
+        :func:`~deepscope.galaxy.preprocess.to_model_input`.
+    labels : numpy.ndarray of int64
+    weights : numpy.ndarray of float32, optional
+        Per-sample loss weights (default 1).
+    augment : bool
+    max_zoom : float
+        Zoom factors are drawn log-uniformly in ``[1 / max_zoom, max_zoom]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = CutoutDataset(np.zeros((2, 3, 8, 8), np.float32), np.array([0, 1]))
+    >>> image, target = data[1]
+    >>> len(data), tuple(image.shape), int(target["label"]), float(target["weight"])
+    (2, (3, 8, 8), 1, 1.0)
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
+                 augment: bool = False, max_zoom: float = 1.1):
+        import torch
+
+        self.images = torch.from_numpy(images)
+        self.labels = torch.from_numpy(labels)
+        self.weights = torch.ones(len(labels)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        self.augment = augment
+        self.max_zoom = max_zoom
+
+    def __len__(self):
+        return len(self.labels)
+
+    def _transform(self, image):
+        import math
+
+        import torch
+        import torch.nn.functional as F
+
+        angle = float(torch.rand(()) * 2 * math.pi)
+        zoom = math.exp(float(torch.rand(()) * 2 - 1) * math.log(self.max_zoom))
+        mirror = -1.0 if torch.rand(()) < 0.5 else 1.0
+        cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+        theta = torch.tensor([[cos * mirror, -sin, 0.0], [sin * mirror, cos, 0.0]])
+        grid = F.affine_grid(theta[None], [1, *image.shape], align_corners=False)
+        # Zeros outside the cutout: empty sky, as the fixed scaling expects.
+        return F.grid_sample(image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+
+    def __getitem__(self, index):
+        image = self.images[index]
+        if self.augment:
+            image = self._transform(image)
+        return image, {"label": self.labels[index], "weight": self.weights[index]}

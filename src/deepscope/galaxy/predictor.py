@@ -1,0 +1,227 @@
+"""A trained galaxy classifier (checkpoint + task metadata -> prediction rows), and ``galaxy predict``.
+
+:class:`GalaxyPredictor` is the predictor that :mod:`deepscope.core.inference`
+runs: ``load_input(path)`` reads one cutout, ``rows(items)`` classifies a
+batch. Evaluation, the explain figures and the demo use the same class, so
+every command decides with the same threshold.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.core.options import BatchOptions
+from deepscope.errors import ModelError
+from deepscope.galaxy.classes import label_value, probability_column, readable_names
+from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
+from deepscope.galaxy.preprocess import to_model_input
+
+# Galaxies per partition: the unit of resuming and of Dask tasks (about a
+# second of work on one core), small enough that a kill loses little.
+PARTITION_SIZE = 1024
+_META_KEYS = {"target", "class_names", "input_size", "threshold"}
+
+
+def use_threads(threads: int | None) -> None:
+    """Set torch's CPU threads for this process; 0 or None keeps torch's default (all cores)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+class GalaxyPredictor:
+    """A network with the class names, input size and threshold it was trained with.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Kept as trained in ``model`` (for feature maps and fine-tuning);
+        predictions use a BatchNorm-folded, channels-last copy.
+    meta : dict
+        ``target``, ``class_names``, ``input_size`` and ``threshold``.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``: where the networks and batches go;
+        results always come back as CPU arrays.
+    source : Path, optional
+        The checkpoint or run directory it came from (identifies resumable jobs).
+
+    Raises
+    ------
+    ModelError
+        If ``meta`` lacks the galaxy task's entries (a checkpoint of another domain).
+    """
+
+    def __init__(self, model, meta: dict, device: str = "cpu", source: Path | None = None):
+        from deepscope.core.distributed import select_device
+        from deepscope.core.speed import prepare_for_inference
+
+        missing = _META_KEYS - set(meta)
+        if missing:
+            msg = f"checkpoint is not a galaxy classifier (no {', '.join(sorted(missing))} in its metadata)"
+            raise ModelError(msg)
+        self.device = select_device(device)
+        self.model = model.eval().to(self.device)
+        self.fast_model = prepare_for_inference(copy.deepcopy(model)).to(self.device)
+        self.target = meta["target"]
+        self.class_names = list(meta["class_names"])
+        self.input_size = int(meta["input_size"])
+        self.threshold = float(meta["threshold"])
+        self.source = source
+
+    @classmethod
+    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu") -> GalaxyPredictor:
+        """Load a shipped model, run directory or checkpoint file.
+
+        Parameters
+        ----------
+        name_or_path : str or Path, optional
+            A shipped name (``galaxy_bars``, the default, or
+            ``galaxy_morphology``), a run directory or a ``.pt`` file.
+        device : str
+            ``cpu``, ``cuda`` or ``cuda:N``.
+
+        Returns
+        -------
+        GalaxyPredictor
+
+        Raises
+        ------
+        ModelError
+            If the name is unknown, the file is not a checkpoint, or it is
+            not a galaxy classifier.
+        """
+        from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from deepscope.registry import resolve_model
+
+        path = resolve_model(name_or_path, "galaxy")
+        record = load_checkpoint(path)
+        return cls(model_from_checkpoint(record), record.get("meta", {}), device, source=path)
+
+    @property
+    def binary(self) -> bool:
+        """Whether this is a two-class task with a tuned threshold."""
+        return len(self.class_names) == 2
+
+    @property
+    def probability_column(self) -> str:
+        """Name of the output column holding the positive-class probability (``p_bar`` for bars)."""
+        return probability_column(self.target, self.class_names)
+
+    @property
+    def readable_names(self) -> list[str]:
+        """Class names as a person reads them (``unbarred``, ``barred``)."""
+        return readable_names(self.target, self.class_names)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of :meth:`rows`, in order (``p_bar``, ``barred``, ``threshold`` for bars)."""
+        if self.binary:
+            return [self.probability_column, self.target, "threshold"]
+        return [f"p_{name}" for name in self.class_names] + [self.target]
+
+    def load_input(self, path: str | Path) -> np.ndarray:
+        """Read one file and shape it for the network: ``float32 (3, S, S)``."""
+        return to_model_input(read_galaxy_image(path), self.input_size)
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities of a float32 batch ``(N, 3, S, S)``.
+
+        Returns
+        -------
+        numpy.ndarray of shape (N, n_classes)
+        """
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            return torch.softmax(self.fast_model(x), dim=1).cpu().numpy()
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """Class indices from probabilities: ``p >= threshold`` for two classes, else the most probable."""
+        if self.binary:
+            return (probs[:, 1] >= self.threshold).astype(int)
+        return probs.argmax(axis=1)
+
+    def label_value(self, index: int) -> int | str:
+        """The class of an index as users wrote it: an int for numeric classes, else the name."""
+        return label_value(self.class_names[index])
+
+    def rows(self, arrays: Sequence[np.ndarray]) -> list[dict]:
+        """Prediction rows for a list of model inputs (see :meth:`load_input`).
+
+        Returns
+        -------
+        list of dict
+            For two classes: the positive probability column (``p_bar``
+            for bars), the target column (``barred = p_bar >= threshold``)
+            and the ``threshold``; otherwise one ``p_<class>`` column per
+            class and the target column.
+        """
+        probs = self.probabilities(np.stack(arrays))
+        decisions = self.decide(probs)
+        rows = []
+        for p, decision in zip(probs, decisions):
+            if self.binary:
+                row = {self.probability_column: round(float(p[1]), 6)}
+            else:
+                row = {f"p_{name}": round(float(v), 6) for name, v in zip(self.class_names, p)}
+            row[self.target] = self.label_value(decision)
+            if self.binary:
+                row["threshold"] = round(self.threshold, 6)
+            rows.append(row)
+        return rows
+
+
+def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str | Path | None = None,
+                     options: BatchOptions | None = None) -> int:
+    """Classify cutouts and write the predictions.
+
+    A run killed part-way and restarted with the same arguments skips the
+    partitions it had finished (see :mod:`deepscope.core.parts`).
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Files, directories searched for JPEG/PNG/FITS cutouts, and
+        uncompressed ``.tar`` shards of cutouts.
+    out : str or Path
+        ``.csv`` or ``.parquet`` table, or a directory to receive Parquet
+        parts (survey scale: nothing is merged in memory).
+    model : str or Path, optional
+        Shipped model name, run directory or checkpoint (default: the
+        shipped bar model).
+    options : BatchOptions, optional
+        Inputs, batching, threads, device and cluster (default:
+        :class:`BatchOptions` with :data:`PARTITION_SIZE`).
+
+    Returns
+    -------
+    int
+        Number of rows written (``file``, ``p_bar``, ``barred``,
+        ``threshold`` for the bar model); nothing is written when no
+        input could be read.
+
+    Raises
+    ------
+    BatchError
+        After writing the good rows, if some inputs could not be read.
+    """
+    from deepscope.core.inference import describe_job, predict_to_table
+    from deepscope.core.sources import InputStream
+
+    options = options or BatchOptions(partition_size=PARTITION_SIZE)
+    options.check()
+    use_threads(options.threads)
+    stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column)
+    predictor = GalaxyPredictor.from_checkpoint(model, options.device)
+    # "columns": parts written before the threshold column existed belong to another job, so a
+    # resumed run does not mix rows with and without it.
+    job = describe_job("galaxy predict", stream, predictor.source, options.partition_size,
+                       columns=predictor.columns)
+    return predict_to_table(stream, predictor, out, job, options, desc="galaxy predict")
