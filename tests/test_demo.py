@@ -1,14 +1,15 @@
 """`deepscope demo` runs every shipped model offline on bundled samples."""
 
 from deepscope.cli.main import main
-from deepscope.core.checkpoint import shipped_checkpoint, shipped_weights_dir
+from deepscope.core.checkpoint import shipped_weights_dir
+from deepscope.registry import list_weights, verified_weights_path
 
 
-def test_shipped_weights_pass_their_hashes():
+def test_every_shipped_file_is_registered_and_passes_its_hash():
     names = sorted(p.name for p in shipped_weights_dir().glob("*.pt"))
-    assert {"galaxy_bars.pt", "galaxy_morphology.pt", "spectra_mk.pt"} <= set(names)
-    for name in names:
-        assert shipped_checkpoint(name).is_file()
+    assert names == sorted(w.file for w in list_weights())
+    for entry in list_weights():
+        assert verified_weights_path(entry) == entry.path
 
 
 def test_demo_writes_report_with_figures(tmp_path, capsys):

@@ -24,7 +24,6 @@ from pathlib import Path
 from deepscope.errors import ModelError
 
 DOMAINS = ("galaxy", "spectra", "cryoem")
-SUMS_NAME = "SHA256SUMS.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ class ShippedWeights:
     @property
     def sha256(self) -> str | None:
         """The recorded SHA-256 of the file (``SHA256SUMS.json``), or None."""
+        from deepscope.core.checkpoint import SUMS_NAME
+
         sums_path = weights_dir() / SUMS_NAME
         return json.loads(sums_path.read_text()).get(self.file) if sums_path.is_file() else None
 

@@ -157,11 +157,9 @@ def test_train_refuses_another_domains_arch_at_once(tmp_path, capsys):
 
 
 def test_train_arch_help_names_the_registered_networks():
-    from deepscope.cli.galaxy_train import ARCHS
-
-    assert list(ARCHS) == list_models("galaxy", trainable=True)
     arch = next(a for a in _galaxy_parsers()["train"]._actions if "--arch" in a.option_strings)
-    assert all(name in arch.help for name in ARCHS) and "default barnet" in arch.help
+    names = list_models("galaxy", trainable=True)
+    assert f"network to train: {', '.join(names)} (default barnet)" in arch.help
 
 
 @pytest.mark.parametrize("command", ["select", "crossmatch", "train", "predict", "evaluate", "layers", "occlusion"])

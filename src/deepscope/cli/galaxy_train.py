@@ -12,12 +12,6 @@ example:
       --target morphology --out runs/morphology
 """
 
-# The trainable galaxy networks (deepscope.registry.list_models("galaxy",
-# trainable=True)), written out so that --help imports no torch; a test
-# compares them with the registry.
-ARCHS = ("abraham2018", "barnet")
-
-
 def add_args(parser):
     from deepscope.cli.train_options import add_train_args
     from deepscope.galaxy.train import DEFAULT_CONFIG, DEFAULT_INPUT_SIZE
@@ -29,19 +23,6 @@ def add_args(parser):
     parser.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE,
                         help=f"network input side in pixels (default {DEFAULT_INPUT_SIZE})")
     add_train_args(parser, DEFAULT_CONFIG)
-    _reword(parser, {
-        "--arch": f"galaxy network to train: {' or '.join(ARCHS)} (default {DEFAULT_CONFIG.model}; "
-                  "see 'deepscope models')",
-        "--config": "YAML file of training settings, overridden by options (default: none)",
-        "--resume": "continue from RUN_DIR/last.pt (default: start afresh)",
-    })
-
-
-def _reword(parser, helps):
-    # The shared training options (cli.train_options) word these for every
-    # domain; galaxy train names its own networks and shows every default.
-    for option, text in helps.items():
-        parser._option_string_actions[option].help = text
 
 
 def main(args):

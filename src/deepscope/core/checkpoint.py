@@ -180,34 +180,8 @@ def shipped_weights_dir():
     return weights_dir()
 
 
-def shipped_checkpoint(name):
-    """Path of a shipped checkpoint, verified against ``SHA256SUMS.json``.
-
-    Parameters
-    ----------
-    name : str
-        File name inside the package's ``weights/`` directory.
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    ModelError
-        If the file is missing or its hash does not match.
-    """
-    folder = shipped_weights_dir()
-    path = folder / name
-    sums_path = folder / "SHA256SUMS.json"
-    if not path.is_file() or not sums_path.is_file():
-        msg = f"{path}: shipped model is missing; reinstall deepscope or pass --model"
-        raise ModelError(msg)
-    expected = json.loads(sums_path.read_text()).get(name)
-    if expected != sha256(path):
-        msg = f"{path}: shipped model fails its SHA-256 check; reinstall deepscope"
-        raise ModelError(msg)
-    return path
+# The registry verifies shipped files against this table (deepscope.registry.resolve_model).
+SUMS_NAME = "SHA256SUMS.json"
 
 
 def ship_checkpoint(source, name):
@@ -238,7 +212,7 @@ def ship_checkpoint(source, name):
     path = folder / name
     with atomic_path(path) as tmp:
         torch.save(record, tmp)
-    sums_path = folder / "SHA256SUMS.json"
+    sums_path = folder / SUMS_NAME
     sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
     sums[name] = sha256(path)
     sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n")

@@ -15,13 +15,12 @@ from importlib import metadata
 from pathlib import Path
 
 from deepscope import __version__
-from deepscope.core.checkpoint import load_checkpoint, sha256, shipped_weights_dir
+from deepscope.core.checkpoint import SUMS_NAME, load_checkpoint, sha256, shipped_weights_dir
 from deepscope.errors import ModelError, first_line
 
 # Distribution names, in the order the table shows them.
 PACKAGES = ("torch", "numpy", "astropy", "dask", "distributed", "mrcfile", "starfile", "gemmi", "pandas",
             "pyarrow")
-SUMS_NAME = "SHA256SUMS.json"
 
 
 @dataclasses.dataclass
