@@ -358,3 +358,11 @@ def test_read_frame_header_refuses_a_table(tmp_path):
         read_frame_header(path)
     with pytest.raises(InputError, match="no such file"):
         index_frames([tmp_path / "absent"])
+
+
+def test_command_defaults_are_the_library_defaults():
+    from deepscope.cli import galaxy_cutout
+    from deepscope.galaxy import cutout
+
+    written_out = (galaxy_cutout.DEFAULT_SIZE_FACTOR, galaxy_cutout.DEFAULT_PIXELS, galaxy_cutout.DEFAULT_RADIUS_COLUMN)
+    assert written_out == (cutout.DEFAULT_SIZE_FACTOR, cutout.DEFAULT_PIXELS, cutout.DEFAULT_RADIUS_COLUMN)

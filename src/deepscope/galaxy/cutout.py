@@ -6,12 +6,7 @@ SDSS colour cutouts are), then shrunk to the output size with anti-aliasing
 and rendered as the asinh composite the FITS predict path uses
 (:func:`deepscope.galaxy.io.lupton_composite`: i, r, g as red, green, blue).
 
-Why resample rather than cut: SDSS bands of one field are offset by tens of
-pixels and a galaxy near a field's edge lies on two frames, so a plain pixel
-cut would misregister the colours or leave a hole. When one frame holds the
-whole square it alone is used; otherwise every overlapping frame of the
-band is sampled through its own WCS and the overlaps averaged (what
-``reproject``'s mosaicking does, without the extra dependency).
+Frames are resampled onto the cutout's grid by :mod:`deepscope.galaxy.mosaic`.
 
 Field of view: ``size_factor`` times the galaxy's de Vaucouleurs radius
 (``deVRad_r``, arcsec), as in Abraham et al. (2018), or a fixed number of
@@ -25,7 +20,6 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -36,13 +30,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_SIZE_FACTOR = 5.0
 DEFAULT_PIXELS = 64
 DEFAULT_RADIUS_COLUMN = "deVRad_r"
-# Field of the cutouts the shipped galaxy models were trained on (64 px at 0.3"/px).
-SHIPPED_FIELD_ARCSEC = 19.2
 COLOUR_BANDS = "gri"
 # Columns cutouts.csv adds to the catalogue's own.
 ADDED_COLUMNS = ("file", "status", "field_arcsec")
-# Pixels the cubic spline reaches beyond the position it is evaluated at.
-_SPLINE_REACH = 2
 
 
 class CutoutSkipped(DeepscopeError):
@@ -134,86 +124,6 @@ def sdss_jname(ra, dec):
             f"{sign}{degrees:02d}{arcmin:02d}{drest // 10:02d}.{drest % 10}")
 
 
-def cutout_wcs(ra, dec, field_arcsec, size):
-    """A north-up, east-left gnomonic WCS of a square field centred on a position.
-
-    Parameters
-    ----------
-    ra, dec : float
-        Centre, degrees.
-    field_arcsec : float
-        Side of the field.
-    size : int
-        Side in pixels.
-
-    Returns
-    -------
-    astropy.wcs.WCS
-
-    Examples
-    --------
-    >>> wcs = cutout_wcs(150.0, 2.0, 19.2, 64)
-    >>> [round(float(v), 6) for v in wcs.pixel_to_world_values(31.5, 31.5)]
-    [150.0, 2.0]
-    """
-    from astropy.wcs import WCS
-
-    scale = field_arcsec / size / 3600.0
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = [ra, dec]
-    # FITS pixels are 1-based: the centre of an N-pixel axis is (N + 1) / 2.
-    wcs.wcs.crpix = [(size + 1) / 2.0, (size + 1) / 2.0]
-    wcs.wcs.cd = np.array([[-scale, 0.0], [0.0, scale]])
-    return wcs
-
-
-def _sample(frame, x, y):
-    """Frame pixel values at fractional positions (cubic spline), reading only the patch needed."""
-    from astropy.nddata import Cutout2D
-    from scipy.ndimage import map_coordinates
-
-    from deepscope.galaxy.frames import read_frame_pixels
-
-    data = read_frame_pixels(frame.path)
-    x_lo, x_hi = math.floor(x.min()) - _SPLINE_REACH, math.ceil(x.max()) + _SPLINE_REACH
-    y_lo, y_hi = math.floor(y.min()) - _SPLINE_REACH, math.ceil(y.max()) + _SPLINE_REACH
-    # The spline prefilter runs over the whole array it is given: a patch
-    # instead of a 3-Mpx SDSS frame makes a cutout ~100 times faster.
-    patch = Cutout2D(data, ((x_lo + x_hi) / 2, (y_lo + y_hi) / 2), (y_hi - y_lo + 1, x_hi - x_lo + 1),
-                     mode="trim", copy=False)
-    x0, y0 = patch.origin_original
-    return map_coordinates(np.asarray(patch.data, dtype=np.float64), [y - y0, x - x0], order=3, mode="nearest")
-
-
-def _edge_distance(frame, ra, dec):
-    """Smallest distance (frame pixels) from positions to the frame's edges; negative when off it."""
-    x, y = frame.pixels(ra, dec)
-    height, width = frame.shape
-    distance = float(np.min([x + 0.5, width - 0.5 - x, y + 0.5, height - 0.5 - y]))
-    return distance if math.isfinite(distance) else -math.inf
-
-
-def _resample_band(frames, grid_ra, grid_dec, corner_ra, corner_dec):
-    """One band on the cutout grid: from the frame holding the whole field, else averaged over frames.
-
-    Returns the flat image, NaN where no frame covers the grid.
-    """
-    margins = [_edge_distance(f, corner_ra, corner_dec) for f in frames]
-    best = int(np.argmax(margins))
-    use = [frames[best]] if margins[best] >= _SPLINE_REACH else frames
-    total = np.zeros(grid_ra.shape)
-    count = np.zeros(grid_ra.shape)
-    for frame in use:
-        x, y = frame.pixels(grid_ra, grid_dec)
-        inside = frame.holds(x, y)
-        if inside.any():
-            total[inside] += _sample(frame, x[inside], y[inside])
-            count[inside] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
 def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
     """The g, r, i images of a square field around a position, from survey frames.
 
@@ -248,6 +158,8 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
     """
     from skimage.transform import resize
 
+    from deepscope.galaxy.mosaic import cutout_wcs, resample_band
+
     holding = {band: [f for f in frames_by_band.get(band, []) if f.holds(*f.pixels(ra, dec)).item()]
                for band in COLOUR_BANDS}
     missing = [band for band in COLOUR_BANDS if not holding[band]]
@@ -268,7 +180,7 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
     images, off_fraction = [], 0.0
     for band in COLOUR_BANDS:
         near = [f for f in frames_by_band[band] if f.holds(*f.pixels(grid_ra, grid_dec)).any()]
-        image = _resample_band(near, grid_ra, grid_dec, corner_ra, corner_dec).reshape(size, size)
+        image = resample_band(near, grid_ra, grid_dec, corner_ra, corner_dec).reshape(size, size)
         covered = np.isfinite(image)
         off_fraction = max(off_fraction, 1.0 - covered.mean())
         # Off-frame pixels are sky; the median is the least conspicuous value to put there.
