@@ -18,12 +18,13 @@ size, which removes the apparent-size cue those models partly rely on; train a
 model on them before trusting its predictions.
 
 DIR/cutouts.csv holds the catalogue's columns plus file (PNG, relative to the
-table), status ('ok', 'edge: ...' or why the row has no cutout) and
-field_arcsec, so 'galaxy predict --catalog DIR/cutouts.csv' runs on it and its
-rows join back to the catalogue by position in the table. Bad frames or
-columns stop the command before anything is written; rows off every frame or
-missing a band are listed on stderr, the others are still written, and the
-exit status is 1.
+table), status ('ok', 'edge: ...' or why the row has no cutout; file is then
+empty) and field_arcsec. 'galaxy predict --catalog DIR/cutouts.csv' reads it;
+rows without a cutout are reported there as failed inputs, so keep only rows
+with a file to predict cleanly. Predictions join back on the file column
+(predict writes DIR/<name>.png). Bad frames or columns stop the command before
+anything is written; rows off every frame or missing a band are listed on
+stderr, the others are still written, and the exit status is 1.
 
 examples:
   deepscope galaxy cutout sample.csv --frames frames/ --out cutouts/
