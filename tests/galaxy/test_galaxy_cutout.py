@@ -366,3 +366,17 @@ def test_command_defaults_are_the_library_defaults():
 
     written_out = (galaxy_cutout.DEFAULT_SIZE_FACTOR, galaxy_cutout.DEFAULT_PIXELS, galaxy_cutout.DEFAULT_RADIUS_COLUMN)
     assert written_out == (cutout.DEFAULT_SIZE_FACTOR, cutout.DEFAULT_PIXELS, cutout.DEFAULT_RADIUS_COLUMN)
+
+
+def test_names_are_plain_distinct_file_names(tmp_path, survey):
+    frames, catalog = survey
+    table = pd.read_csv(catalog).iloc[:3].assign(label=["NGC 1/2", "NGC 1/2", None])
+    table.loc[2, "ra"] = np.nan
+    table.to_csv(tmp_path / "named.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["galaxy", "cutout", str(tmp_path / "named.csv"), "--frames", str(frames), "--out", str(out), "-q",
+                 "--name-column", "label"]) == 1
+    result = pd.read_csv(out / "cutouts.csv", keep_default_na=False)
+    assert result["file"].tolist() == ["NGC_1_2.png", "NGC_1_2_2.png", ""]
+    assert result["status"][2].startswith("no valid position (ra nan")
+    assert sorted(p.name for p in out.glob("*.png")) == ["NGC_1_2.png", "NGC_1_2_2.png"]
