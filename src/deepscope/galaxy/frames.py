@@ -295,7 +295,6 @@ def _bunzip(path, target):
         raise FormatError(msg) from None
 
 
-@functools.lru_cache(maxsize=FRAME_CACHE_SIZE)
 def read_frame_pixels(path):
     """The pixels of a frame, float32 ``(height, width)``; recently used frames stay cached.
 
@@ -307,14 +306,25 @@ def read_frame_pixels(path):
     -------
     numpy.ndarray
         Read by :func:`deepscope.galaxy.io.read_fits_band` (non-finite
-        pixels replaced by the median). Do not modify: it is shared.
+        pixels replaced by the median). Read-only: it is shared.
 
     Raises
     ------
     FormatError
-        If the file is truncated or corrupt.
+        If the file is missing, truncated or corrupt.
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        msg = f"{path}: cannot open ({exc.strerror or exc})"
+        raise FormatError(msg) from None
+    # Keyed by size and time too, so a frame rewritten in place is read again.
+    return _cached_pixels(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=FRAME_CACHE_SIZE)
+def _cached_pixels(path, size, mtime_ns):
     if not path.name.lower().endswith(".bz2"):
         image, _ = read_fits_band(path)
     else:
