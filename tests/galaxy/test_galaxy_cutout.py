@@ -380,3 +380,26 @@ def test_names_are_plain_distinct_file_names(tmp_path, survey):
     assert result["file"].tolist() == ["NGC_1_2.png", "NGC_1_2_2.png", ""]
     assert result["status"][2].startswith("no valid position (ra nan")
     assert sorted(p.name for p in out.glob("*.png")) == ["NGC_1_2.png", "NGC_1_2_2.png"]
+
+
+def test_a_field_partly_off_the_frames_is_written_and_flagged(tmp_path, survey):
+    frames, _ = survey
+    # 30" east: on every band's frames, but the g frames (7" west of r) end 2.6" further east.
+    ra, dec = _offset(RA0, DEC0, 30.0, 0.0)
+    catalog = _catalog(tmp_path, [(1, ra, dec, 3.0, 15.0)])
+    out = tmp_path / "out"
+    assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q"]) == 0
+    table = pd.read_csv(out / "cutouts.csv")
+    assert table["status"][0] == "edge: 33% of the field is off the frames (filled with sky)"
+    assert (out / table["file"][0]).is_file()
+
+
+def test_a_bz2_frame_with_its_image_in_an_extension(tmp_path):
+    buffer = io.BytesIO()
+    header = _frame_wcs(RA0, DEC0).to_header()
+    header["FILTER"] = "i"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones(SHAPE, np.float32), header)]).writeto(buffer)
+    path = tmp_path / "field.fits.bz2"
+    path.write_bytes(bz2.compress(buffer.getvalue()))
+    frame = read_frame_header(path)
+    assert (frame.band, frame.shape) == ("i", SHAPE)

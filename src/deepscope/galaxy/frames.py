@@ -179,10 +179,35 @@ def frame_band(path, header):
     return band
 
 
+def _is_2d_image(header):
+    return header.get("NAXIS") == 2 and isinstance(header.get("NAXIS1"), int) and isinstance(header.get("NAXIS2"), int)
+
+
+def _bz2_primary_header(path):
+    """The primary header of a .bz2 FITS file, or None when it does not parse.
+
+    astropy decompresses a whole .bz2 file to open it (seconds for an SDSS
+    frame); the header is in the first few kB of the stream.
+    """
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with bz2.open(path, "rb") as stream:
+                return fits.Header.fromfile(stream)
+    except Exception:  # noqa: BLE001 - the full reader below reports what is wrong
+        return None
+
+
 def _image_header(path):
     """Header and shape of the first 2-D image HDU, without reading the pixels."""
     from astropy.io import fits
 
+    if path.name.lower().endswith(".bz2"):
+        header = _bz2_primary_header(path)
+        if header is not None and header.get("SIMPLE") is True and _is_2d_image(header):
+            return header, (int(header["NAXIS2"]), int(header["NAXIS1"]))
     try:
         with warnings.catch_warnings():
             # Survey headers carry cards astropy fixes and reports; the WCS check below is what matters.
@@ -190,7 +215,7 @@ def _image_header(path):
             with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
                 for hdu in hdul:
                     header = hdu.header
-                    if hdu.is_image and header.get("NAXIS") == 2 and isinstance(header.get("NAXIS1"), int):
+                    if hdu.is_image and _is_2d_image(header):
                         height, width = int(header["NAXIS2"]), int(header["NAXIS1"])
                         if isinstance(hdu, fits.CompImageHDU):
                             height, width = hdu.shape
