@@ -403,3 +403,24 @@ def test_a_bz2_frame_with_its_image_in_an_extension(tmp_path):
     path.write_bytes(bz2.compress(buffer.getvalue()))
     frame = read_frame_header(path)
     assert (frame.band, frame.shape) == ("i", SHAPE)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--size-factor", "-2"], "--size-factor must be a positive number, got -2.0"),
+    (["--fixed-arcsec", "0"], "--fixed-arcsec must be a positive number of arcsec, got 0.0"),
+    (["--pixels", "4"], "--pixels must be at least 8, got 4"),
+])
+def test_bad_options_are_refused_before_reading(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    assert main(["galaxy", "cutout", str(tmp_path / "absent.csv"), "--frames", str(tmp_path), "--out", str(out),
+                 *argv]) == 1
+    assert message in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_a_catalogue_that_already_has_the_added_columns_is_refused(tmp_path, survey, capsys):
+    frames, catalog = survey
+    previous = tmp_path / "previous.csv"
+    pd.read_csv(catalog).assign(file="x.png").to_csv(previous, index=False)
+    assert main(["galaxy", "cutout", str(previous), "--frames", str(frames), "--out", str(tmp_path / "out")]) == 1
+    assert "previous.csv: already has column(s) file, which cutouts.csv adds; rename them" in _one_error_line(capsys)
