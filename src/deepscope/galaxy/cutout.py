@@ -31,6 +31,9 @@ DEFAULT_SIZE_FACTOR = 5.0
 DEFAULT_PIXELS = 64
 DEFAULT_RADIUS_COLUMN = "deVRad_r"
 COLOUR_BANDS = "gri"
+# Largest resampling grid, in output pixels per side: enough for the
+# anti-aliasing filter, bounded memory for huge fields.
+MAX_OVERSAMPLING = 8
 # Columns cutouts.csv adds to the catalogue's own.
 ADDED_COLUMNS = ("file", "status", "field_arcsec")
 
@@ -171,7 +174,9 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
     finest = min(f.pixel_scale for band in COLOUR_BANDS for f in holding[band])
     # Resample at (at least) the frames' own resolution, then shrink with
     # anti-aliasing: sampling a large field straight onto 64 pixels would alias.
-    size = max(pixels, math.ceil(field_arcsec / finest))
+    # Beyond MAX_OVERSAMPLING the finer grid only costs memory (a 1000" field
+    # would be 2500^2 SDSS pixels per band).
+    size = min(max(pixels, math.ceil(field_arcsec / finest)), MAX_OVERSAMPLING * pixels)
     grid = cutout_wcs(ra, dec, field_arcsec, size)
     yy, xx = np.mgrid[:size, :size]
     grid_ra, grid_dec = grid.pixel_to_world_values(xx.ravel(), yy.ravel())
