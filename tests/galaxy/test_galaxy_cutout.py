@@ -424,3 +424,17 @@ def test_a_catalogue_that_already_has_the_added_columns_is_refused(tmp_path, sur
     pd.read_csv(catalog).assign(file="x.png").to_csv(previous, index=False)
     assert main(["galaxy", "cutout", str(previous), "--frames", str(frames), "--out", str(tmp_path / "out")]) == 1
     assert "previous.csv: already has column(s) file, which cutouts.csv adds; rename them" in _one_error_line(capsys)
+
+
+def test_frames_on_different_sky_pedestals_mosaic_without_a_seam(tmp_path):
+    seam = SHAPE[0] / 2 * SCALE
+    galaxy = (*_offset(RA0, DEC0, 3.0, seam - 1.0), 3.0, 5000.0)
+    flat = _index(_sky(tmp_path / "flat", [galaxy]))
+    raised_dir = _sky(tmp_path / "raised", [galaxy], bz2_bands=())
+    for number, path in enumerate(sorted(raised_dir.iterdir())):
+        with fits.open(path) as hdul:
+            data, header = hdul[0].data + 10.0 * (1 + number % 3), hdul[0].header
+        fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
+    bands, _ = cutout_bands(flat, galaxy[0], galaxy[1], 20.0, 64)
+    raised, _ = cutout_bands(_index(raised_dir), galaxy[0], galaxy[1], 20.0, 64)
+    np.testing.assert_allclose(raised, bands, atol=1e-3 * bands.max())

@@ -4,7 +4,9 @@ For each catalogue row the g, r and i frames holding the galaxy are
 resampled onto one grid centred on it (gnomonic, north up, east left, as
 SDSS colour cutouts are), then shrunk to the output size with anti-aliasing
 and rendered as the asinh composite the FITS predict path uses
-(:func:`deepscope.galaxy.io.lupton_composite`: i, r, g as red, green, blue).
+(:func:`deepscope.galaxy.io.lupton_composite`: i, r, g as red, green, blue),
+with one difference: the sky is measured on each whole frame, not on the
+cutout, which at a few galaxy radii is mostly galaxy.
 
 Frames are resampled onto the cutout's grid by :mod:`deepscope.galaxy.mosaic`.
 
@@ -146,9 +148,9 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
     -------
     bands : numpy.ndarray
         ``float32`` ``(3, pixels, pixels)`` in the order g, r, i, in the
-        frames' flux units; rows run north to south and columns east to
-        west, as in SDSS colour cutouts. Parts of the field on no frame
-        are filled with the band's median.
+        frames' flux units, sky-subtracted; rows run north to south and
+        columns east to west, as in SDSS colour cutouts. Parts of the field
+        on no frame are filled with 0 (the sky).
     off_fraction : float
         Largest fraction of the field on no frame, over the bands.
 
@@ -188,8 +190,8 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
         image = resample_band(near, grid_ra, grid_dec, corner_ra, corner_dec).reshape(size, size)
         covered = np.isfinite(image)
         off_fraction = max(off_fraction, 1.0 - covered.mean())
-        # Off-frame pixels are sky; the median is the least conspicuous value to put there.
-        image = np.where(covered, image, np.median(image[covered]))
+        # Off-frame pixels get the sky level (0: the frames are sky-subtracted).
+        image = np.where(covered, image, 0.0)
         if size != pixels:
             image = resize(image, (pixels, pixels), order=1, anti_aliasing=True, preserve_range=True)
         images.append(image[::-1])  # grid row 0 is the south edge; images are shown north up
@@ -337,7 +339,8 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
                 raise CutoutSkipped(reasons[row])
             by_band = {band: candidates[band][row] for band in COLOUR_BANDS}
             bands, off = cutout_bands(by_band, ra[row], dec[row], fields[row], options.pixels)
-            _write_png(lupton_composite(*bands), out_dir / f"{names[row]}.png")
+            # The frames' sky is already off (whole-frame median): the cutout's own median would be galaxy light.
+            _write_png(lupton_composite(*bands, subtract_sky=False), out_dir / f"{names[row]}.png")
         except (CutoutSkipped, FormatError) as exc:
             statuses[row] = first_line(exc)
             failures.append((names[row], statuses[row]))

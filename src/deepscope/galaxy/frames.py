@@ -21,7 +21,7 @@ import numpy as np
 
 from deepscope.core.files import collect_inputs
 from deepscope.errors import FormatError, InputError, first_line
-from deepscope.galaxy.io import celestial_wcs, fits_pixel_scale, read_fits_band
+from deepscope.galaxy.io import celestial_wcs, fits_pixel_scale, read_fits_band, sky_level
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +321,13 @@ def _bunzip(path, target):
 
 
 def read_frame_pixels(path):
-    """The pixels of a frame, float32 ``(height, width)``; recently used frames stay cached.
+    """The sky-subtracted pixels of a frame, float32 ``(height, width)``; recently used frames stay cached.
+
+    The sky is the sigma-clipped median of the whole frame
+    (:func:`deepscope.galaxy.io.sky_level`): a cutout a few galaxy radii
+    wide is mostly galaxy, so its own median would be galaxy light, and
+    frames of one mosaic may stand on different pedestals. SDSS frames are
+    already sky-subtracted; then this takes off next to nothing.
 
     Parameters
     ----------
@@ -331,7 +337,7 @@ def read_frame_pixels(path):
     -------
     numpy.ndarray
         Read by :func:`deepscope.galaxy.io.read_fits_band` (non-finite
-        pixels replaced by the median). Read-only: it is shared.
+        pixels replaced by the median), minus the sky. Read-only: it is shared.
 
     Raises
     ------
@@ -362,5 +368,6 @@ def _cached_pixels(path, size, mtime_ns):
                 image, _ = read_fits_band(plain)
             except FormatError as exc:
                 raise FormatError(str(exc).replace(str(plain), str(path))) from None
+    image = (image - np.float32(sky_level(image))).astype(np.float32)
     image.setflags(write=False)
     return image
