@@ -31,7 +31,7 @@ FRAME_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fits.bz2", ".fit.bz2
 SDSS_FRAME_NAME = re.compile(r"^frame-(?P<band>[ugriz])-\d{6}-\d-\d{4}\.fits?(\.bz2|\.gz)?$", re.IGNORECASE)
 # FILTER card values: "r", "r'", "SDSS_r", "sdss-r" ...
 _FILTER_VALUE = re.compile(r"^(sdss[_\- ]?)?(?P<band>[ugriz])'?$", re.IGNORECASE)
-# An SDSS frame is 12 MB as float32; a .bz2 that inflates past this is corrupt or hostile.
+# An SDSS frame is 12 MB as float32; a .bz2 that inflates past 1 GiB is corrupt or hostile.
 MAX_FRAME_BYTES = 1 << 30
 # Frames held in memory at once (about 12 MB each for SDSS): enough for the
 # fields around one galaxy in three bands, with rows taken frame by frame.
@@ -270,7 +270,8 @@ def index_frames(paths, bands="gri"):
     Returns
     -------
     dict of str to list of Frame
-        Frames per wanted band, each list sorted by path.
+        Frames per wanted band, in the order found (sorted within each
+        directory).
 
     Raises
     ------
