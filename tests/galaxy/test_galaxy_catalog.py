@@ -9,7 +9,7 @@ from astropy.table import Table
 
 from deepscope.cli.main import main
 from deepscope.errors import InputError
-from deepscope.galaxy.catalog import find_column, select_sample
+from deepscope.galaxy.catalog import column_values, find_column, select_sample
 from deepscope.galaxy.crossmatch import crossmatch, jname_positions, unique_names
 from deepscope.galaxy.synthetic_sky import offset_positions, synthetic_catalog
 
@@ -151,7 +151,61 @@ def test_select_command_missing_column(tmp_path, catalog, capsys):
 def test_select_command_unnamed_magnitude_column(tmp_path, catalog, capsys):
     source = _write(catalog, tmp_path / "catalog.parquet")
     assert main(["galaxy", "select", str(source), "--out", str(tmp_path / "s.csv"), "--mag-column", "petroMag_g"]) == 1
-    assert "missing column 'petroMag_g'" in _one_error_line(capsys)
+    assert "missing column 'petroMag_g'; name the right one with --mag-column" in _one_error_line(capsys)
+
+
+def _photoobj(catalog):
+    """The catalogue as a photoObj table: PETROMAG, PETROR50 with the five bands u, g, r, i, z per row."""
+    offsets = np.array([2.0, 1.0, 0.0, -0.3, -0.5])  # r is element 2
+    scales = np.array([1.2, 1.1, 1.0, 0.95, 0.9])
+    return pd.DataFrame({
+        "OBJID": catalog["objID"], "Z": catalog["z"],
+        "PETROMAG": list(catalog["petroMag_r"].to_numpy()[:, None] + offsets),
+        "PETROR50": list(catalog["petroR50_r"].to_numpy()[:, None] * scales),
+    })
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".parquet"])
+@pytest.mark.parametrize("how", [["--mag-column", "petroMag", "--radius-column", "petroR50", "--band", "r"],
+                                 ["--mag-column", "petroMag[2]", "--radius-column", "PETROR50[2]"],
+                                 ["--mag-column", "petroMag[r]", "--radius-column", "petroR50[r]"],
+                                 ["--radius-column", "petroR50"]])
+def test_select_reads_photoobj_array_columns(tmp_path, catalog, suffix, how):
+    source = _write(_photoobj(catalog), tmp_path / f"photoObj{suffix}")
+    out = tmp_path / "sample.csv"
+    assert main(["galaxy", "select", str(source), "--out", str(out), "--z-column", "z", *how]) == 0
+    np.testing.assert_array_equal(pd.read_csv(out)["OBJID"], catalog[_expected_mask(catalog)]["objID"])
+
+
+def test_select_band_picks_another_element(catalog):
+    table = _photoobj(catalog)
+    selected, counts = select_sample(table, z_column="Z", mag_column="petroMag", radius_column="petroR50", band="g")
+    g_mag = catalog["petroMag_r"] + 1.0
+    g_radius = catalog["petroR50_r"] * 1.1
+    expected = (g_mag > 14) & (g_mag < 17.4) & (catalog["z"] < 0.2) & g_radius.between(5, 30)
+    np.testing.assert_array_equal(selected["OBJID"], catalog[expected.to_numpy()]["objID"])
+    assert counts[1][0] == "14 < PETROMAG[1] < 17.4"
+
+
+def test_array_column_without_a_band_is_refused_with_the_way_out(catalog):
+    table = _photoobj(catalog)
+    with pytest.raises(InputError, match=r"p\.fits: column 'PETROMAG' holds 5 values per row.*--mag-column 'PETROMAG\[2\]'"):
+        column_values(table, "petroMag", source="p.fits", option="--mag-column")
+    with pytest.raises(InputError, match=r"'Z' holds one value per row; --z-column takes no \[2\]"):
+        column_values(table, "Z[2]", source="p.fits", option="--z-column")
+    with pytest.raises(InputError, match=r"'PETROMAG' has 5 values per row, no index 7"):
+        column_values(table, "petroMag[7]", source="p.fits")
+    # A column literally called "x[1]" is that column, not an element of "x".
+    label, values = column_values(pd.DataFrame({"x[1]": [3.0]}), "x[1]")
+    assert label == "x[1]" and values.tolist() == [3.0]
+
+
+@pytest.mark.parametrize(("drop", "option"), [("z", "--z-column"), ("petroR50_r", "--radius-column")])
+def test_select_command_missing_column_names_its_option(tmp_path, catalog, capsys, drop, option):
+    source = _write(catalog.drop(columns=drop), tmp_path / "catalog.csv")
+    assert main(["galaxy", "select", str(source), "--out", str(tmp_path / "s.csv")]) == 1
+    line = _one_error_line(capsys)
+    assert f"missing column {drop!r}; name the right one with {option}" in line
 
 
 def test_select_command_checks_the_output_first(tmp_path, capsys):

@@ -19,6 +19,7 @@ from deepscope.errors import DeepscopeError
 COMMANDS = {
     "galaxy": {
         "select": "galaxy_select",
+        "cutout": "galaxy_cutout",
         "crossmatch": "galaxy_crossmatch",
         "train": "galaxy_train",
         "predict": "galaxy_predict",
