@@ -145,6 +145,7 @@ def main(argv=None):
     with _sigterm_as_interrupt() as terminated:
         try:
             command.main(args)
+            _leave_process_group_together()
         except DeepscopeError as exc:
             print(f"deepscope: error: {exc}", file=sys.stderr)
             return 1
@@ -161,6 +162,23 @@ def main(argv=None):
         finally:
             release_all()
     return 0
+
+
+def _leave_process_group_together():
+    """Under torchrun, wait for every rank, then leave the process group, before exiting.
+
+    A rank that finished first used to tear its gloo connections down at
+    exit (``atexit``) while rank 0 was still writing checkpoints and
+    reporting; the half-closed connections then aborted a rank (SIGABRT)
+    after training had succeeded. Leaving together, on the success path
+    only (a failed rank must not wait for peers in another collective),
+    makes the exit orderly. No-op outside torchrun.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 @contextlib.contextmanager

@@ -136,6 +136,9 @@ class PartStore:
         stale = list(self.dir.glob(".*.tmp"))
         if self.merge_into is not None:
             stale += self.merge_into.parent.glob(f".{self.merge_into.name}.*.tmp")
+        elif self.output != self.dir:
+            # A hidden store's outputs (STAR files ...) are written beside it.
+            stale += self.output.glob(".*.tmp")
         for path in stale:
             log.info("removing %s, left by a run that was killed", path)
             path.unlink(missing_ok=True)
