@@ -31,7 +31,7 @@ from pathlib import Path
 
 from deepscope.core.files import atomic_path, check_writable
 from deepscope.core.lock import lock_output
-from deepscope.errors import OutputError
+from deepscope.errors import OutputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ class PartStore:
         except KeyError:
             return "it has no deepscope record (written by an older version)"
         except Exception as exc:  # noqa: BLE001 - whatever pyarrow says, the part is unreadable
-            return f"it is unreadable ({type(exc).__name__})"
+            return f"it is unreadable ({type(exc).__name__}: {first_line(exc)})"
         if record.get("inputs") != inputs:
             return "its inputs changed (added, removed, replaced or modified)"
         if rows != record.get("rows") or rows + record.get("failed", 0) != count:
