@@ -90,8 +90,8 @@ class OutputLock:
         self.what = what
         self._fd = self._acquire()
         _HELD[self.path.resolve()] = self
-        # Closing the descriptor drops the flock: a lock object that is
-        # forgotten (garbage-collected) never blocks the next run.
+        # The descriptor is closed exactly once, by release() or at exit;
+        # closing it drops the flock.
         self._finalizer = weakref.finalize(self, os.close, self._fd)
 
     def _acquire(self) -> int:
