@@ -1,9 +1,11 @@
 """Input discovery, output checks, atomic writes and tables."""
 
 import os
+import shutil
 
 import pandas as pd
 import pytest
+from unprivileged import private_tmp, run_unprivileged
 
 from deepscope.core.files import atomic_path, check_writable, collect_inputs, read_table, write_table
 from deepscope.errors import InputError, OutputError
@@ -61,14 +63,16 @@ def test_check_writable_rejects_directory_as_file(tmp_path):
         check_writable(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_check_writable_rejects_read_only_dir(tmp_path):
-    tmp_path.chmod(0o500)
+def test_check_writable_rejects_read_only_dir():
+    folder = private_tmp()
+    locked = folder / "locked"
+    locked.mkdir(mode=0o555)
     try:
-        with pytest.raises(OutputError, match="permission denied"):
-            check_writable(tmp_path / "out.csv")
+        # Run as nobody under root, who could write there anyway.
+        _, error = run_unprivileged(check_writable, locked / "out.csv")
+        assert error.startswith("OutputError") and error.endswith("out.csv: cannot write output: permission denied")
     finally:
-        tmp_path.chmod(0o700)
+        shutil.rmtree(folder)
 
 
 def test_check_writable_rejects_path_under_a_file(tmp_path):

@@ -111,6 +111,7 @@ def test_done_partitions_are_not_computed_again(texts, tmp_path):
     predictor = Upper()
     assert run_partitioned(InputStream([texts], [".txt"]), predictor, store, 2, 8, progress=False) == 4
     first = {p.name: p.stat().st_mtime_ns for p in store.dir.glob("part-*.parquet")}
+    store.close()
     # Lose the last partition, as a killed run would, and leave a stale temporary file.
     (store.dir / "part-00000003.parquet").unlink()
     (store.dir / ".part-00000003.parquet.x.tmp").write_text("half")
@@ -126,6 +127,7 @@ def test_done_partitions_are_not_computed_again(texts, tmp_path):
 def test_parts_of_another_job_are_discarded(texts, tmp_path):
     store = PartStore.for_table(tmp_path / "parts", {"model": "a"})
     run_partitioned(InputStream([texts], [".txt"]), Upper(), store, 2, 8, progress=False)
+    store.close()
     other = PartStore.for_table(tmp_path / "parts", {"model": "b"})
     assert other.done_indices() == set()
     assert json.loads((other.dir / JOB_FILE).read_text()) == {"model": "b"}

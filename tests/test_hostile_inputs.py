@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from unprivileged import private_tmp, run_unprivileged
 
 from deepscope.cli.main import main
 
@@ -124,18 +125,27 @@ def test_output_under_a_file_is_refused_first(argv, tmp_path, capsys):
     assert blocker.read_text() == "a file where a directory should be\n"
 
 
+def _main_status(argv):
+    return main(argv)
+
+
 @pytest.mark.parametrize("argv", UNWRITABLE)
-def test_output_in_read_only_directory_is_refused_first(argv, tmp_path, capsys):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
+def test_output_in_read_only_directory_is_refused_first(argv, capsys):
+    folder = private_tmp()
+    locked = folder / "locked"
+    locked.mkdir(mode=0o555)
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as root: a read-only directory is still writable")
-        _unwritable_run(argv, locked, capsys)
+        # Once as root into a writable folder: the unprivileged child below
+        # then has every module it needs already imported.
+        main([str(a).format(out=folder / "warm") for a in argv])
+        rc, err = run_unprivileged(_main_status, ["-q", *(str(a).format(out=locked) for a in argv)])
+        assert rc == 1, err
+        assert "Traceback" not in err
+        errors = [line for line in err.splitlines() if line.startswith("deepscope: error:")]
+        assert len(errors) == 1 and re.search(r"locked.*cannot write output", errors[0]), err
         assert list(locked.iterdir()) == []
     finally:
-        locked.chmod(0o755)
+        shutil.rmtree(folder)
 
 
 def test_spectrum_gzip_bomb_is_refused(tmp_path, monkeypatch):

@@ -91,7 +91,11 @@ def resolve_config(defaults, yaml_path=None, **overrides):
 
 
 def prepare_run_dir(run_dir, config, extra=None):
-    """Create a run directory and write ``config.yaml`` into it.
+    """Create a run directory, lock it for this process, and write ``config.yaml`` into it.
+
+    The lock (``_lock.json``, see :mod:`deepscope.core.lock`) is held until
+    the process ends or the command returns: a second training into the
+    same directory is refused instead of interleaving checkpoints.
 
     Parameters
     ----------
@@ -110,9 +114,12 @@ def prepare_run_dir(run_dir, config, extra=None):
     Raises
     ------
     OutputError
-        If the directory cannot be created or written.
+        If the directory cannot be created or written, or another run is
+        training into it.
     """
     import yaml
+
+    from deepscope.core.lock import lock_output
 
     run_dir = Path(run_dir)
     if not process_info().is_primary:
@@ -126,6 +133,13 @@ def prepare_run_dir(run_dir, config, extra=None):
     }
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"{run_dir}: cannot write run directory: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+    # Re-entrant: a command that trains twice (spectra: autoencoder, then
+    # classifier) prepares nested or the same directories in one process.
+    lock_output(run_dir, f"run directory {run_dir}", reentrant=True)
+    try:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     except OSError as exc:
         msg = f"{run_dir}: cannot write run directory: {exc.strerror or exc}"

@@ -7,13 +7,15 @@ modules import torch and the libraries only inside ``main``, so
 """
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
 
 from deepscope import __version__
 from deepscope.core.progress import silence_progress_bars
-from deepscope.errors import DeepscopeError
+from deepscope.errors import DeepscopeError, first_line
 
 # Written out rather than discovered, so the command list is easy to read.
 COMMANDS = {
@@ -122,8 +124,11 @@ def main(argv=None):
     """Run ``deepscope``; returns the exit status.
 
     Errors that users can cause print one line (``deepscope: error: ...``)
-    on stderr and exit 1, without a traceback; a batch with bad inputs
-    (:class:`~deepscope.errors.BatchError`) lists one line per bad file.
+    on stderr and exit 1, without a traceback; so does any ``OSError``
+    (a full disk, a vanished directory), naming its path. A batch with bad
+    inputs (:class:`~deepscope.errors.BatchError`) lists one line per bad
+    file. Ctrl-C (exit 130) and SIGTERM (exit 143) stop with one line,
+    keeping finished batch parts for a rerun; every output lock is released.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -136,15 +141,70 @@ def main(argv=None):
     if command is None:
         getattr(args, "_parser", parser).print_help(sys.stderr)
         return 2
-    try:
-        command.main(args)
-    except DeepscopeError as exc:
-        print(f"deepscope: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("deepscope: interrupted", file=sys.stderr)
-        return 130
+    from deepscope.core.lock import release_all
+
+    with _sigterm_as_interrupt() as terminated:
+        try:
+            command.main(args)
+            _leave_process_group_together()
+        except DeepscopeError as exc:
+            print(f"deepscope: error: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"deepscope: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            if terminated:
+                print("deepscope: terminated; finished parts are kept, rerun to resume", file=sys.stderr)
+                return 128 + signal.SIGTERM
+            print("deepscope: interrupted", file=sys.stderr)
+            return 130
+        finally:
+            release_all()
     return 0
+
+
+def _leave_process_group_together():
+    """Under torchrun, wait for every rank, then leave the process group, before exiting.
+
+    A rank that finished first used to tear its gloo connections down at
+    exit (``atexit``) while rank 0 was still writing checkpoints and
+    reporting; the half-closed connections then aborted a rank (SIGABRT)
+    after training had succeeded. Leaving together, on the success path
+    only (a failed rank must not wait for peers in another collective),
+    makes the exit orderly. No-op outside torchrun.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM (a scheduler's or ``kill``'s stop) into KeyboardInterrupt for the duration.
+
+    Yields a list that is non-empty once SIGTERM arrived, so the caller can
+    tell it from Ctrl-C. Outside the main thread (signals cannot be handled
+    there) nothing changes.
+    """
+    terminated = []
+
+    def interrupt(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        yield terminated
+        return
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from deepscope.errors import FormatError, InputError, OutputError
+from deepscope.errors import FormatError, InputError, OutputError, first_line
 
 # Deflate never compresses by more than about 1032:1, which bounds the size
 # that compressed data (gzip files, FITS tiles) can declare.
@@ -190,7 +190,7 @@ def read_table(path, required=()):
     except FormatError as exc:
         raise InputError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any parser failure is a user error here
-        msg = f"{path}: cannot read table: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        msg = f"{path}: cannot read table: {first_line(exc)}"
         raise InputError(msg) from None
     missing = [c for c in required if c not in table.columns]
     if missing:

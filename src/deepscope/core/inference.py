@@ -5,7 +5,16 @@ Every batch command (galaxy predict, spectra predict, cryo-EM pick) hands a
 
 - ``load_input(path)``: read one file into a model input (raising a
   :class:`~deepscope.errors.DeepscopeError` for a bad file), and
-- ``rows(items)``: predict on a list of model inputs, one dict per input.
+- ``rows(items)``: predict on a list of model inputs, one dict per input;
+
+and optionally, for a predictor that writes files of its own (cryo-EM STAR
+files, overlays):
+
+- ``output_files(rows)``: the files it wrote for those rows, whose
+  checksums are recorded with the partition (a partition whose files are
+  later missing or altered is computed again), and
+- ``output_suffixes``: the suffixes of those files, so that an output
+  directory the inputs would be collected from is refused before any work.
 
 Inputs are cut into numbered partitions. In process, the next partition is
 decoded on a thread pool while the network runs on this one. On Dask the
@@ -22,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from deepscope.core.cluster import dask_client
-from deepscope.core.parts import PartStore
-from deepscope.core.sources import partitions
+from deepscope.core.parts import STORE_SUFFIXES, PartStore
+from deepscope.core.sources import partition_identity, partitions
 from deepscope.errors import BatchError, DeepscopeError
 
 log = logging.getLogger(__name__)
@@ -166,19 +175,31 @@ def run_partitioned(stream, predictor, store, partition_size, batch_size, read_t
 
     done = store.done_indices()
     with progress_bar(enabled=progress, total=getattr(stream, "total", None), desc=desc, unit="file") as bar:
-        todo = _todo(stream, partition_size, done, bar)
+        todo = _todo(stream, partition_size, store, done, bar)
         if client is None:
             return _run_local(todo, predictor, store, batch_size, read_threads, bar)
         return _run_dask(todo, predictor, store, batch_size, read_threads, bar, client)
 
 
-def _todo(stream, partition_size, done, bar):
-    """``(index, refs)`` of the partitions not done yet; done ones only move the bar."""
+def _todo(stream, partition_size, store, done, bar):
+    """``(index, refs, identity)`` of the partitions to compute; sound done ones only move the bar."""
     for index, refs in enumerate(partitions(stream, partition_size)):
+        # Taken before the inputs are read: an input changed while its
+        # partition runs makes the next run compute it again.
+        identity = partition_identity(refs)
         if index in done:
-            bar.update(len(refs))
-        else:
-            yield index, refs
+            reason = store.verify(index, identity, len(refs))
+            if reason is None:
+                bar.update(len(refs))
+                continue
+            log.warning("%s: computing partition %d again: %s", store.part_path(index), index, reason)
+        yield index, refs, identity
+
+
+def _output_files(predictor, rows):
+    """Files a predictor wrote for ``rows`` (none for one that only returns rows)."""
+    output_files = getattr(predictor, "output_files", None)
+    return list(output_files(rows)) if output_files is not None else []
 
 
 def _run_local(todo, predictor, store, batch_size, read_threads, bar):
@@ -188,16 +209,16 @@ def _run_local(todo, predictor, store, batch_size, read_threads, bar):
         def start(job):
             if job is None:
                 return None
-            index, refs = job
-            return index, refs, prefetcher.submit(load_partition, predictor, refs, read_threads)
+            return job, prefetcher.submit(load_partition, predictor, job[1], read_threads)
 
         current = start(next(todo, None))
         while current is not None:
-            index, refs, loading = current
+            (index, refs, identity), loading = current
             # Decode the next partition while the network runs on this one.
             current = start(next(todo, None))
             names, items, failures = loading.result()
-            store.write(index, predict_partition(predictor, names, items, batch_size), failures)
+            rows = predict_partition(predictor, names, items, batch_size)
+            store.write(index, rows, failures, identity, _output_files(predictor, rows))
             bar.update(len(refs))
             count += 1
     return count
@@ -226,14 +247,14 @@ def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
         submit_next()
     count = 0
     for future in running:
-        index, refs = jobs.pop(future.key)
+        index, refs, identity = jobs.pop(future.key)
         try:
             rows, failures = future.result()
         except Exception as exc:  # noqa: BLE001 - a lost worker or task is reported, finished parts stay
             msg = (f"partition {index} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
                    "finished partitions are kept: rerun the same command to resume")
             raise DeepscopeError(msg) from None
-        store.write(index, rows, failures)
+        store.write(index, rows, failures, identity, _output_files(predictor, rows))
         future.release()
         bar.update(len(refs))
         count += 1
@@ -296,11 +317,29 @@ def run_batch(stream, predictor, store, options, desc="predict"):
         Every bad input (and unreadable tar shard) of the whole job,
         including partitions finished by an earlier, interrupted run. The
         caller then calls ``store.finish()``.
+
+    Raises
+    ------
+    OutputError
+        Before any work, if the store's output is also an input or would
+        be read back as one (see :meth:`InputStream.check_output`).
     """
-    with dask_client(options.workers, options.scheduler) as client:
-        run_partitioned(stream, predictor, store, options.partition_size, options.batch_size, options.read_threads,
-                        client, options.progress, desc)
-    return stream.failures + store.failures()
+    try:
+        _check_output(stream, store.output, predictor)
+        with dask_client(options.workers, options.scheduler) as client:
+            run_partitioned(stream, predictor, store, options.partition_size, options.batch_size,
+                            options.read_threads, client, options.progress, desc)
+        return stream.failures + store.failures()
+    except BaseException:
+        # Interrupted or failed: the parts stay for a rerun, the output is
+        # free for it.
+        store.close()
+        raise
+
+
+def _check_output(stream, output, predictor=None):
+    written = STORE_SUFFIXES + tuple(getattr(predictor, "output_suffixes", ()))
+    stream.check_output(output, written)
 
 
 def predict_to_table(stream, predictor, out, job, options, desc="predict"):
@@ -329,6 +368,8 @@ def predict_to_table(stream, predictor, out, job, options, desc="predict"):
     BatchError
         After writing the good rows, if some inputs could not be read.
     """
+    # Before the store exists: --catalog lab.csv --out lab.csv leaves nothing behind.
+    _check_output(stream, out, predictor)
     store = PartStore.for_table(out, job)
     failures = run_batch(stream, predictor, store, options, desc)
     count = store.finish()

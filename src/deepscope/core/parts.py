@@ -2,29 +2,45 @@
 
 A batch is cut into numbered partitions of inputs. Each finished partition
 is written at once as a Parquet part (its good rows) beside a CSV of its bad
-inputs, both atomically, the part last: a part on disk means its partition
-is done and nothing in it is ever computed again. A ``_job.json`` records
-what the parts were computed from (command, inputs, model, options); a rerun
-with the same arguments skips the done partitions, while parts of a
-different job are discarded rather than mixed in.
+inputs, both atomically, the part last. A ``_job.json`` records what the
+parts were computed from (command, input paths, catalogue content, model,
+options); a rerun with the same arguments skips the done partitions, while
+parts of a different job are discarded rather than mixed in.
+
+A part is trusted only after checking it (:meth:`PartStore.verify`): it
+carries a record of its partition's inputs (names, sizes, modification
+times), its row counts, the checksum of its bad-input list and of every
+output file the predictor wrote for it (STAR files ...), and its pages carry
+Parquet checksums. A part that is unreadable, short, or whose inputs or
+outputs changed is computed again, with a message naming it.
+
+One run writes an output at a time: the store holds a lock
+(:mod:`deepscope.core.lock`) from opening to :meth:`PartStore.finish` or
+:meth:`PartStore.close`, and a second run on the same output is refused.
 
 The result is either the directory of parts itself (survey scale: nothing
 is ever merged in memory) or one CSV/Parquet table, merged part by part into
 a temporary file renamed onto the output once every partition is done.
 """
 
+import contextlib
 import json
 import logging
 import shutil
 from pathlib import Path
 
 from deepscope.core.files import atomic_path, check_writable
-from deepscope.errors import OutputError
+from deepscope.core.lock import lock_output
+from deepscope.errors import OutputError, first_line
 
 log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 JOB_FILE = "_job.json"
+# Parquet schema metadata key of a part's record (see PartStore.verify).
+RECORD_KEY = b"deepscope_part"
+# What a store writes into its directory: parts and bad-input lists.
+STORE_SUFFIXES = (".parquet", ".csv")
 
 
 class PartStore:
@@ -41,19 +57,47 @@ class PartStore:
     keep : bool
         Keep the parts after :meth:`finish` (they are the result), or
         remove them (they were only there to make the run resumable).
+    output : str or Path, optional
+        The output as the user named it, for messages and input checks:
+        by default ``merge_into``, else ``directory``, or the directory
+        around it when its name starts with a dot (a hidden store keeping
+        the books of the outputs beside it).
+
+    Attributes
+    ----------
+    output : Path
 
     Raises
     ------
     OutputError
-        If the parts directory or the merged table cannot be written.
+        If the parts directory or the merged table cannot be written, or
+        another run is writing the same output.
     """
 
-    def __init__(self, directory, job, merge_into=None, keep=True):
+    def __init__(self, directory, job, merge_into=None, keep=True, output=None):
         self.merge_into = None if merge_into is None else check_writable(merge_into)
         self.dir = check_writable(directory, is_dir=True)
+        if output is None:
+            output = merge_into or (self.dir.parent if self.dir.name.startswith(".") else self.dir)
+        self.output = Path(output)
         self.keep = keep
         self.job = json.loads(json.dumps(job, default=str))
-        self._open()
+        self._lock = lock_output(self.dir, str(self.output))
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        """Release the output's lock (also done by :meth:`finish`); parts stay for a rerun."""
+        self._lock.release()
 
     @classmethod
     def for_table(cls, out, job):
@@ -87,9 +131,24 @@ class PartStore:
         return cls(out, job)
 
     def _open(self):
-        # Temporary files of a killed run: never renamed, so never part of the result.
-        for stale in self.dir.glob(".part-*.tmp"):
-            stale.unlink()
+        # Temporary files of a killed run: never renamed, so never part of
+        # the result. Safe to remove under the lock: no other run writes here.
+        stale = list(self.dir.glob(".*.tmp"))
+        if self.merge_into is not None:
+            stale += self.merge_into.parent.glob(f".{self.merge_into.name}.*.tmp")
+        elif self.output != self.dir:
+            # A hidden store's outputs (STAR files ...) are written beside it.
+            stale += self.output.glob(".*.tmp")
+        for path in stale:
+            log.info("removing %s, left by a run that was killed", path)
+            path.unlink(missing_ok=True)
+        try:
+            self._check_job()
+        except OSError as exc:
+            msg = f"{self.dir / JOB_FILE}: cannot write: {exc.strerror or exc}"
+            raise OutputError(msg) from None
+
+    def _check_job(self):
         job_path = self.dir / JOB_FILE
         if job_path.exists():
             try:
@@ -101,7 +160,8 @@ class PartStore:
                 if done:
                     log.info("resuming: %d partition(s) already done in %s", done, self.dir)
                 return
-            log.warning("%s holds parts of a different job; discarding them", self.dir)
+            log.warning("%s holds parts of a different job (other inputs, catalogue, model or options); "
+                        "discarding them", self.dir)
             for path in self._part_files():
                 path.unlink()
         with atomic_path(job_path) as tmp:
@@ -127,7 +187,7 @@ class PartStore:
         """
         return {int(p.name[5:13]) for p in self.dir.glob("part-*.parquet")}
 
-    def write(self, index, rows, failures):
+    def write(self, index, rows, failures, inputs=None, outputs=()):
         """Write one finished partition (atomically; the part last).
 
         Parameters
@@ -137,18 +197,86 @@ class PartStore:
             Good rows, ``file`` first.
         failures : list of (str, str)
             ``(input, reason)`` for every bad input of the partition.
+        inputs : str, optional
+            The partition's identity (:func:`~deepscope.core.sources.partition_identity`),
+            computed before its inputs were read.
+        outputs : iterable of str or Path
+            Files the predictor wrote for this partition; their checksums
+            are recorded so that a missing or altered one invalidates it.
+
+        Raises
+        ------
+        OutputError
+            If a file cannot be written or an output file cannot be read.
         """
         import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from deepscope.core.checkpoint import sha256
+
+        failed = self.failed_path(index)
+        try:
+            record = {"inputs": inputs, "rows": len(rows), "failed": len(failures), "failed_sha256": None,
+                      "outputs": {str(path): sha256(path) for path in outputs}}
+            if failures:
+                with atomic_path(failed) as tmp:
+                    pd.DataFrame(failures, columns=["file", "error"]).to_csv(tmp, index=False)
+                record["failed_sha256"] = sha256(failed)
+            else:
+                # A list from an earlier computation of this partition is stale now.
+                failed.unlink(missing_ok=True)
+            table = pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False)
+            metadata = {**(table.schema.metadata or {}), RECORD_KEY: json.dumps(record).encode()}
+            with atomic_path(self.part_path(index)) as tmp:
+                pq.write_table(table.replace_schema_metadata(metadata), tmp, write_page_checksum=True)
+        except OSError as exc:
+            msg = f"{exc.filename or self.dir}: cannot write results: {exc.strerror or exc}"
+            raise OutputError(msg) from None
+
+    def verify(self, index, inputs, count):
+        """Why a written part cannot be trusted, or None when it can.
+
+        Parameters
+        ----------
+        index : int
+        inputs : str
+            The partition's identity now.
+        count : int
+            Number of inputs in the partition now.
+
+        Returns
+        -------
+        str or None
+            The reason, e.g. ``"its inputs changed"``.
+        """
+        import pyarrow.parquet as pq
+
+        from deepscope.core.checkpoint import sha256
 
         try:
-            if failures:
-                with atomic_path(self.failed_path(index)) as tmp:
-                    pd.DataFrame(failures, columns=["file", "error"]).to_csv(tmp, index=False)
-            with atomic_path(self.part_path(index)) as tmp:
-                pd.DataFrame(rows).to_parquet(tmp, index=False)
-        except OSError as exc:
-            msg = f"{self.dir}: cannot write results: {exc.strerror or exc}"
-            raise OutputError(msg) from None
+            metadata = pq.ParquetFile(self.part_path(index)).schema_arrow.metadata or {}
+            record = json.loads(metadata[RECORD_KEY])
+            # Reads every page, checking the checksums written with it.
+            rows = pq.read_table(self.part_path(index), page_checksum_verification=True).num_rows
+        except KeyError:
+            return "it has no deepscope record (written by an older version)"
+        except Exception as exc:  # noqa: BLE001 - whatever pyarrow says, the part is unreadable
+            return f"it is unreadable ({type(exc).__name__}: {first_line(exc)})"
+        if record.get("inputs") != inputs:
+            return "its inputs changed (added, removed, replaced or modified)"
+        if rows != record.get("rows") or rows + record.get("failed", 0) != count:
+            return f"it holds {rows} rows and {record.get('failed')} failures for {count} inputs"
+        failed = self.failed_path(index)
+        if record.get("failed"):
+            if not failed.is_file() or sha256(failed) != record.get("failed_sha256"):
+                return f"its list of bad inputs {failed.name} is missing or changed"
+        elif failed.exists():
+            failed.unlink()  # stale: this partition had no bad input
+        for path, digest in record.get("outputs", {}).items():
+            if not Path(path).is_file() or sha256(path) != digest:
+                return f"its output {path} is missing or changed"
+        return None
 
     def failures(self):
         """Every bad input recorded so far, in partition order.
@@ -173,19 +301,40 @@ class PartStore:
             yield pd.read_parquet(path)
 
     def finish(self):
-        """Merge the parts into the output table (if one was asked for) and tidy up.
+        """Merge the parts into the output table (if one was asked for), tidy up, release the lock.
 
         Returns
         -------
         int
             Number of result rows.
+
+        Raises
+        ------
+        OutputError
+            If the merged table cannot be written.
         """
-        count = sum(self._row_counts())
-        if self.merge_into is not None:
-            self._merge(count)
+        try:
+            count = sum(self._row_counts())
+            if self.merge_into is not None:
+                self._merge(count)
+            if not self.keep:
+                self._remove_all_but_lock()
+        finally:
+            self.close()
         if not self.keep:
-            shutil.rmtree(self.dir)
+            # Emptied under the lock; a run that started since owns it now.
+            with contextlib.suppress(OSError):
+                self.dir.rmdir()
         return count
+
+    def _remove_all_but_lock(self):
+        for path in self.dir.iterdir():
+            if path == self._lock.path:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     def _row_counts(self):
         import pyarrow.parquet as pq

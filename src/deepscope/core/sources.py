@@ -12,13 +12,15 @@ fetch any member without scanning the archive.
 """
 
 import contextlib
+import hashlib
 import logging
+import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from deepscope.core.files import collect_inputs
-from deepscope.errors import FormatError, InputError
+from deepscope.errors import FormatError, InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ class InputStream:
                 msg = f"{shard}: no such tar shard"
                 raise InputError(msg)
         others = [p for p in inputs if p not in self.shards]
+        self.directories = [p for p in others if p.is_dir()]
         self.files = collect_inputs(others, self.suffixes) if others else []
         self.catalog = Path(catalog) if catalog is not None else None
         self.path_column = path_column
@@ -126,16 +129,79 @@ class InputStream:
     def describe(self):
         """A plain-data description that identifies this input set (for resuming).
 
+        Paths, and the catalogue's content: a catalogue edited between a
+        killed run and its rerun (rows reordered, added, removed) is another
+        job. Each input's own size and modification time are checked per
+        partition instead (see :func:`partition_identity`).
+
         Returns
         -------
         dict
         """
+        from deepscope.core.checkpoint import sha256
+
         return {
             "files": [str(p.resolve()) for p in self.files],
             "shards": [str(p.resolve()) for p in self.shards],
             "catalog": str(self.catalog.resolve()) if self.catalog else None,
+            "catalog_sha256": sha256(self.catalog) if self.catalog else None,
             "path_column": self.path_column if self.catalog else None,
         }
+
+    def check_output(self, output, written_suffixes=()):
+        """Refuse an output that is also an input, or that this run would read back.
+
+        Checked before any work. Refused: an output that is an input file,
+        tar shard or the catalogue (``--catalog lab.csv --out lab.csv``); an
+        output directory that already holds inputs of this run (its own
+        earlier outputs, collected as inputs), unless it is an input
+        directory itself; an output inside (or equal to) an input directory
+        when its name, or ``written_suffixes``, match the suffixes searched
+        for there. An output directory inside an input directory is
+        otherwise allowed (Parquet parts beside JPEG cutouts are never read
+        as cutouts).
+
+        Parameters
+        ----------
+        output : str or Path
+            The output table or directory, as the user named it.
+        written_suffixes : sequence of str
+            Suffixes of the files the run writes into an output directory.
+
+        Raises
+        ------
+        OutputError
+            Naming the output and the input it collides with.
+        """
+        # Strings, not Path.resolve(): a million inputs must not cost a million
+        # symlink walks. The output is compared both as given and resolved.
+        spellings = {os.path.abspath(output), os.path.realpath(output)}
+        prefixes = tuple(spelling + os.sep for spelling in spellings)
+        named = self.shards + ([self.catalog] if self.catalog else [])
+        for path in named:
+            if {os.path.abspath(path), os.path.realpath(path)} & spellings:
+                msg = f"{output}: the output is also an input of this run; write it elsewhere"
+                raise OutputError(msg)
+        # Writing into an input directory itself is a common layout (STAR
+        # files beside their micrographs): refused below only when the run
+        # would collect what it writes there.
+        given = {os.path.realpath(directory) for directory in self.directories}
+        for path in self.files:
+            absolute = os.path.abspath(path)
+            if absolute in spellings:
+                msg = f"{output}: the output is also an input of this run; write it elsewhere"
+                raise OutputError(msg)
+            if absolute.startswith(prefixes) and not spellings & given:
+                msg = (f"{output}: the output directory holds inputs of this run ({path}), such as "
+                       "its own earlier outputs; write outside the input directories")
+                raise OutputError(msg)
+        collected = _has_suffix(Path(output).name, self.suffixes) or any(
+            _has_suffix(name, self.suffixes) for name in written_suffixes)
+        for directory in self.directories:
+            if collected and Path(os.path.realpath(output)).is_relative_to(os.path.realpath(directory)):
+                msg = (f"{output}: the output lies inside input directory {directory} and a rerun would "
+                       "read it back as input; write it elsewhere")
+                raise OutputError(msg)
 
     def __iter__(self):
         for path in self.files:
@@ -236,6 +302,39 @@ class InputStream:
                 for start in range(0, len(column), CATALOG_CHUNK_ROWS):
                     for value in column[start:start + CATALOG_CHUNK_ROWS]:
                         yield value.decode() if isinstance(value, bytes) else str(value).strip()
+
+
+def partition_identity(refs):
+    """A digest of a partition's inputs: names, locations, sizes and modification times.
+
+    An input replaced between a killed run and its rerun changes its size or
+    mtime, so the partition holding it is computed again while the others
+    are kept. Only ``stat`` is called: cheap enough for a million inputs.
+
+    Parameters
+    ----------
+    refs : list of InputRef
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
+
+    Examples
+    --------
+    >>> a, b = InputRef("missing-a", "missing-a"), InputRef("missing-b", "missing-b")
+    >>> partition_identity([a, b]) == partition_identity([b, a])
+    False
+    """
+    digest = hashlib.sha256()
+    for ref in refs:
+        try:
+            stat = os.stat(ref.path)
+            state = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            state = None  # missing now: a failure either way, recorded as such
+        digest.update(repr((ref.name, ref.path, ref.offset, ref.size, state)).encode())
+    return digest.hexdigest()
 
 
 def partitions(refs, size):
