@@ -193,15 +193,16 @@ def test_pick_overlays_inside_the_input_directory_are_never_read_back(tmp_path, 
     shutil.copy(MICROGRAPH, mics / "a.jpg")
     out = mics / "picks"
     argv = ["-q", "cryoem", "pick", mics, "--diameter", "108", "--out", out, "--overlays", "--threads", "1"]
-    rc, err = _run(argv, capsys)
-    assert rc == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["a.star", "a_overlay.png"]
-    # The rerun would take a_overlay.png for a micrograph: refused in one line.
+    # A rerun would take a_overlay.png for a micrograph: refused before the first run writes anything.
     rc, err = _run(argv, capsys)
     assert rc == 1
     [line] = _error_lines(err)
-    assert "the output directory holds inputs of this run" in line and "a_overlay.png" in line
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.star", "a_overlay.png"]
+    assert "picks: the output lies inside input directory" in line and "read it back as input" in line
+    assert not out.exists()
+    # STAR files alone are never collected as micrographs, so picks beside them are fine.
+    rc, err = _run(argv[:-3] + ["--threads", "1"], capsys)
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.star"]
 
 
 class Upper:
@@ -453,36 +454,30 @@ def _break_star(path):
 
 @pytest.mark.parametrize("damage", [_break_star, Path.unlink], ids=["truncated", "deleted"])
 def test_lost_or_truncated_star_file_after_a_kill_is_picked_again(damage, tmp_path, monkeypatch, caplog):
-    """The core mechanism for cryo-EM STAR outputs: the picker declares the files it wrote.
+    """Cryo-EM STAR outputs: the picker declares the files it wrote, the part records their checksums."""
+    from deepscope.cryoem import predictor
+    from deepscope.cryoem.predictor import Picker
 
-    ``PickWriter.output_files`` is patched in here until cryoem/workflow.py
-    defines it (see the module docstring of deepscope.core.inference).
-    """
-    from deepscope.cryoem import workflow
-    from deepscope.cryoem.task import Picker
-
-    monkeypatch.setattr(workflow.PickWriter, "output_files", lambda self, rows: [row["star"] for row in rows],
-                        raising=False)
     mics = tmp_path / "mics"
     mics.mkdir()
     shutil.copy(MICROGRAPH, mics / "a.jpg")
     shutil.copy(MICROGRAPH, mics / "b.jpg")
     out = tmp_path / "picks"
     picker = Picker.from_checkpoint()
-    real_rows = workflow.PickWriter.rows
+    real_rows = predictor.PickWriter.rows
 
     def killed_at_b(self, items):
         if items[0][0].name == "b.jpg":
             raise KeyboardInterrupt
         return real_rows(self, items)
 
-    monkeypatch.setattr(workflow.PickWriter, "rows", killed_at_b)
+    monkeypatch.setattr(predictor.PickWriter, "rows", killed_at_b)
     with pytest.raises(KeyboardInterrupt):
-        workflow.pick_files([mics], picker, 108.0, out, options=BatchOptions(progress=False))
+        predictor.pick_files([mics], picker, 108.0, out, options=BatchOptions(progress=False))
     clean = (out / "a.star").read_text().splitlines()[1:]  # line 1 holds the time of writing
     damage(out / "a.star")
-    monkeypatch.setattr(workflow.PickWriter, "rows", real_rows)
-    rows, failures = workflow.pick_files([mics], picker, 108.0, out, options=BatchOptions(progress=False))
+    monkeypatch.setattr(predictor.PickWriter, "rows", real_rows)
+    rows, failures = predictor.pick_files([mics], picker, 108.0, out, options=BatchOptions(progress=False))
     assert f"its output {out / 'a.star'} is missing or changed" in caplog.text
     assert not failures and [row["star"] for row in rows] == [str(out / "a.star"), str(out / "b.star")]
     assert (out / "a.star").read_text().splitlines()[1:] == clean

@@ -271,7 +271,8 @@ def test_predict_runs_on_the_cutouts(tmp_path, survey):
     pred = tmp_path / "pred.csv"
     assert main(["galaxy", "predict", "--catalog", str(good), "--out", str(pred), "-q"]) == 0
     predictions = pd.read_csv(pred)
-    assert len(predictions) == 4 and predictions["p_bar"].between(0, 1).all()
+    assert len(predictions) == 4
+    assert (predictions["barred"] == (predictions["p_bar"] >= predictions["threshold"]).astype(int)).all()
     joined = table.assign(file=[str(out / f) for f in table["file"]]).merge(predictions, on="file")
     assert joined["objID"].tolist() == [1, 2, 3, 6]
 

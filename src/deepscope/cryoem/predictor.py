@@ -159,6 +159,23 @@ class PickWriter:
         self.masks = masks
         self.overlays = overlays
 
+    @property
+    def output_suffixes(self) -> tuple[str, ...]:
+        """Suffixes of the files this writer puts in ``out_dir`` (see :mod:`deepscope.core.inference`)."""
+        return (".star",) + ((".png",) if self.masks or self.overlays else ())
+
+    def output_files(self, rows: list[dict]) -> list[Path]:
+        """The files written for ``rows``: their checksums let a rerun notice a damaged or deleted one."""
+        files = []
+        for row in rows:
+            star = Path(row["star"])
+            files.append(star)
+            if self.masks:
+                files.append(star.with_name(f"{star.stem}_mask.png"))
+            if self.overlays:
+                files.append(star.with_name(f"{star.stem}_overlay.png"))
+        return files
+
     def load_input(self, path: Path):
         """Read one micrograph at the picker's working scale."""
         return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance)
@@ -236,7 +253,7 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
 
     from deepscope.core.files import check_writable
     from deepscope.core.inference import describe_job, run_batch
-    from deepscope.core.parts import PartStore
+    from deepscope.core.parts import STORE_SUFFIXES, PartStore
     from deepscope.core.sources import InputStream
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
 
@@ -245,12 +262,14 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     options.check()
     stream = InputStream(inputs, MICROGRAPH_SUFFIXES, options.catalog, options.path_column)
     _check_unique_stems(stream)
+    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays)
+    # Before anything is created: overlays written among the micrographs would be read back next time.
+    stream.check_output(Path(out_dir), STORE_SUFFIXES + writer.output_suffixes)
     out_dir = check_writable(out_dir, is_dir=True)
     job = describe_job("cryoem pick", stream, picker.checkpoint, 1, diameter=diameter, threshold=threshold,
                        enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment)
     # The STAR files are the results; the parts only record which are done.
     store = PartStore(out_dir / ".deepscope-pick", job, keep=False)
-    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays)
     failures = run_batch(stream, writer, store, options, desc="pick")
     rows = [row for table in store.iter_tables() for row in table.to_dict("records")]
     store.finish()
