@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 CATALOG_SUFFIXES = (".csv", ".parquet", ".fits", ".fit", ".fits.gz")
 TAR_SUFFIX = ".tar"
+# Compressed tars are refused by name: reading one member means decompressing
+# everything before it, so streaming a shard would cost its whole size per member.
+COMPRESSED_TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst")
 # Catalogue rows read at a time: a few MB of paths whatever the catalogue's length.
 CATALOG_CHUNK_ROWS = 65536
 
@@ -110,6 +113,10 @@ class InputStream:
             msg = "no inputs: give files, directories or tar shards, or --catalog"
             raise InputError(msg)
         self.suffixes = tuple(s.lower() for s in suffixes)
+        for path in inputs:
+            if path.name.lower().endswith(COMPRESSED_TAR_SUFFIXES):
+                msg = f"{path}: compressed shards are not supported; use an uncompressed .tar"
+                raise InputError(msg)
         self.shards = [p for p in inputs if p.name.lower().endswith(TAR_SUFFIX)]
         for shard in self.shards:
             if not shard.is_file():
