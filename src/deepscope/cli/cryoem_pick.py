@@ -8,7 +8,8 @@ is used (trained on 10 EMPIAR-10017 micrographs plus 1 for validation,
 particle diameter 108 px); another --diameter rescales the micrograph to
 the size the model knows. Picks too near the edge (a margin tuned with the
 threshold at training, 1.2 diameters for the shipped model) are dropped.
---device cuda runs the network on a GPU.
+--device cuda runs the network on a GPU. A micrograph may have at most
+16384 x 16384 pixels (checked from its header before reading; bin larger ones).
 Bad files are listed at the end; the good ones are still written.
 
 A killed run restarted with the same arguments picks only the micrographs

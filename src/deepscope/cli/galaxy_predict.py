@@ -8,7 +8,9 @@ threshold of the model, tuned for balanced accuracy on its validation split:
 0.674 for the shipped galaxy_bars). With --model galaxy_morphology the
 columns are `p_spiral`, `morphology` (spiral when p_spiral >= threshold
 0.584, else elliptical) and `threshold`. Bad files are listed on stderr and
-the exit status is 1, but every good file still gets its row.
+the exit status is 1, but every good file still gets its row. A JPEG/PNG
+cutout may have at most 2048 x 2048 pixels (checked from its header);
+16-bit greyscale PNGs are scaled by the bit depth their values use.
 
 A killed run restarted with the same arguments resumes: finished partitions
 are kept and not computed again. --out DIR (no .csv/.parquet suffix) writes

@@ -26,6 +26,9 @@ __all__ = [
 ]
 
 MICROGRAPH_SUFFIXES = (".mrc", ".mrcs", ".tif", ".tiff", ".jpg", ".jpeg", ".png")
+# The largest micrograph read (1 GiB as float32): above a K3 super-resolution frame
+# (11520 x 8184); a larger one would exhaust memory before a single pick.
+MAX_MICROGRAPH_PIXELS = 16384 * 16384
 
 # CASSPER's class_dict.csv; colours not listed (a few anti-aliased edge
 # pixels) become IGNORE_LABEL and are left out of the loss.
@@ -72,15 +75,39 @@ def sniff_micrograph(path: str | Path) -> str:
     raise FormatError(msg)
 
 
+def check_micrograph_size(path: str | Path, width: int, height: int) -> None:
+    """Refuse a micrograph larger than :data:`MAX_MICROGRAPH_PIXELS`, from its header, before decoding.
+
+    Raises
+    ------
+    FormatError
+
+    Examples
+    --------
+    >>> check_micrograph_size("big.mrc", 28000, 28000)
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.FormatError: big.mrc: 28000 x 28000 pixels is more than a micrograph may have (268,435,456 pixels, e.g. 16384 x 16384); bin it first
+    """
+    if width * height > MAX_MICROGRAPH_PIXELS:
+        msg = (f"{path}: {width} x {height} pixels is more than a micrograph may have "
+               f"({MAX_MICROGRAPH_PIXELS:,} pixels, e.g. 16384 x 16384); bin it first")
+        raise FormatError(msg)
+
+
 def _read_mrc(path):
     import mrcfile
 
     try:
         # permissive=False so a truncated or header-only file fails here with
-        # mrcfile's precise reason instead of yielding data=None.
-        with mrcfile.open(path, permissive=False) as mrc:
-            data = np.asarray(mrc.data, dtype=np.float32)
-    except (ValueError, OSError, EOFError) as exc:
+        # mrcfile's precise reason instead of yielding data=None; mmap so the
+        # size is known before any pixel is read.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on absurd declared sizes, then fails
+            with mrcfile.mmap(path, mode="r", permissive=False) as mrc:
+                check_micrograph_size(path, int(mrc.header.nx), int(mrc.header.ny))
+                data = np.array(mrc.data, dtype=np.float32)
+    except (ValueError, OverflowError, OSError, EOFError) as exc:  # mmap overflows on negative sizes
         msg = f"{path}: not a readable MRC file ({first_line(exc)})"
         raise FormatError(msg) from None
     return data
@@ -96,6 +123,7 @@ def _read_pillow(path, kind, reduce):
             warnings.simplefilter("ignore")
             image = Image.open(path)
         with image:
+            check_micrograph_size(path, image.width, image.height)
             width = image.width
             if kind == "jpeg" and reduce > 1:
                 # JPEG can decode at 1/2, 1/4 or 1/8 scale straight from the
@@ -107,6 +135,8 @@ def _read_pillow(path, kind, reduce):
                 if frame.mode in ("RGB", "RGBA", "P", "LA", "CMYK"):
                     frame = frame.convert("L")
                 frames.append(np.asarray(frame, dtype=np.float32))
+    except FormatError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises TypeError, KeyError ... for corrupt tags
         msg = f"{path}: cannot decode {kind.upper()} micrograph ({first_line(exc)})"
         raise FormatError(msg) from None

@@ -32,6 +32,9 @@ BANDS = ("g", "r", "i")
 
 # Largest misregistration (pixels) tolerated between three band files.
 MAX_BAND_OFFSET_PX = 0.5
+# The largest JPEG/PNG cutout read: survey cutouts are tens to hundreds of pixels;
+# a whole frame or mosaic given by mistake would take gigabytes before failing.
+MAX_CUTOUT_PIXELS = 2048 * 2048
 
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"SIMPLE  ": "fits"}
 
@@ -64,7 +67,13 @@ def sniff_format(path: str | Path) -> str:
 
 
 def read_rgb_image(path: str | Path) -> np.ndarray:
-    """Read a JPEG or PNG colour cutout.
+    """Read a JPEG or PNG colour cutout as 8-bit RGB.
+
+    Greyscale, palette, RGBA and CMYK images are converted to RGB. Deeper
+    greyscale images (16-bit PNG, 32-bit integer or float) are scaled by
+    the range their values really use - the smallest of 8, 10, 12, 14 or
+    16 bits that holds the brightest pixel (1.0 for floats) - instead of
+    being clipped at 255, which would saturate every pixel.
 
     Parameters
     ----------
@@ -78,20 +87,50 @@ def read_rgb_image(path: str | Path) -> np.ndarray:
     Raises
     ------
     FormatError
-        If the file is truncated or not a decodable image.
+        If the file is truncated, not a decodable image, or larger than
+        :data:`MAX_CUTOUT_PIXELS` (checked from the header, before decoding).
     """
     from PIL import Image
 
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_CUTOUT_PIXELS:
+                msg = (f"{path}: {image.width} x {image.height} pixels is more than a cutout may have "
+                       f"({MAX_CUTOUT_PIXELS:,} pixels, e.g. 2048 x 2048); cut the galaxy out first")
+                raise FormatError(msg)
             # load() forces the full decode, so a truncated file fails here
             # rather than yielding a half-grey galaxy.
             image.load()
+            if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                return np.repeat(_deep_grey_to_uint8(np.asarray(image))[..., None], 3, axis=2)
             array = np.asarray(image.convert("RGB"))
+    except FormatError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises TypeError, KeyError ... for corrupt files
         msg = f"{path}: cannot decode image ({first_line(exc)})"
         raise FormatError(msg) from None
     return array
+
+
+def _deep_grey_to_uint8(values: np.ndarray) -> np.ndarray:
+    """8-bit copy of a deeper greyscale image, scaled by the bit depth its values use.
+
+    Examples
+    --------
+    >>> _deep_grey_to_uint8(np.array([[0, 257 * 200, 65535]], dtype=np.uint16)).tolist()
+    [[0, 200, 255]]
+    >>> _deep_grey_to_uint8(np.array([[0, 100, 255]], dtype=np.int32)).tolist()  # 8-bit values in a wide type
+    [[0, 100, 255]]
+    """
+    is_float = np.issubdtype(values.dtype, np.floating)
+    values = np.nan_to_num(values.astype(np.float64), nan=0.0)
+    brightest = float(values.max(initial=0.0))
+    if is_float and brightest <= 1.0:
+        full_scale = 1.0
+    else:
+        bits = next((b for b in (8, 10, 12, 14, 16) if brightest < 2**b), 32)
+        full_scale = 2.0**bits - 1
+    return np.clip(np.rint(values / full_scale * 255.0), 0, 255).astype(np.uint8)
 
 
 def _first_image_hdu(hdul, path):
