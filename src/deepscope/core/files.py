@@ -91,6 +91,37 @@ def check_writable(path, is_dir=False):
     return path
 
 
+def check_table_output(path):
+    """Refuse an output table path before any work: wrong suffix or not writable.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` or ``.parquet`` file to write.
+
+    Returns
+    -------
+    Path
+        As :func:`check_writable` returns it.
+
+    Raises
+    ------
+    OutputError
+        If the suffix is neither ``.csv`` nor ``.parquet``, or the path cannot be written.
+
+    Examples
+    --------
+    >>> check_table_output("sample.fits")
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.OutputError: sample.fits: unsupported table format; use .csv or .parquet
+    """
+    if not str(path).lower().endswith((".csv", ".parquet")):
+        msg = f"{path}: unsupported table format; use .csv or .parquet"
+        raise OutputError(msg)
+    return check_writable(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path that is renamed onto ``path`` on success.

@@ -50,6 +50,7 @@ def sniff_micrograph(path: str | Path) -> str:
     Parameters
     ----------
     path : str or Path
+        Micrograph file.
 
     Returns
     -------
