@@ -60,7 +60,8 @@ def sniff_micrograph(path: str | Path) -> str:
     Raises
     ------
     FormatError
-        If the file is empty, unreadable or of an unsupported format.
+        If the file is empty or unreadable, or neither its bytes nor its
+        extension name a supported format.
     """
     path = Path(path)
     head = read_head(path, 1024)

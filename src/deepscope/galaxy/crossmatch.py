@@ -274,7 +274,7 @@ def crossmatch_files(sample: str | Path, labels: list[str | Path], out: str | Pa
     Returns
     -------
     written, total : int
-        Rows written and rows in the sample.
+        Rows written (matched ones, or all with ``keep_unmatched``) and rows in the sample.
 
     Raises
     ------

@@ -351,7 +351,7 @@ def read_gri_composite(g_path: str | Path, r_path: str | Path, i_path: str | Pat
     Returns
     -------
     numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``.
+        As :func:`~deepscope.galaxy.composite.lupton_composite` returns it.
 
     Raises
     ------
@@ -375,7 +375,7 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``.
+        ``uint8`` array of shape ``(height, width, 3)``, whatever the format.
 
     Raises
     ------
