@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from unprivileged import private_tmp, run_unprivileged
 
-from deepscope.core.files import atomic_path, check_writable, collect_inputs, read_table, write_table
-from deepscope.errors import InputError, OutputError
+from deepscope.core.files import (atomic_path, check_table_output, check_writable, collect_inputs, opening, read_head,
+                                  read_table, write_table)
+from deepscope.errors import FormatError, InputError, OutputError
 
 
 def test_collect_inputs_searches_directories_by_suffix(tmp_path):
@@ -56,6 +57,25 @@ def test_read_table_names_missing_column(tmp_path):
 def test_write_table_rejects_unknown_suffix(tmp_path):
     with pytest.raises(OutputError, match="unsupported table format"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.xlsx")
+
+
+def test_check_table_output_accepts_tables_and_creates_their_folder(tmp_path):
+    out = tmp_path / "new" / "sample.PARQUET"
+    assert check_table_output(str(out)) == out
+    assert out.parent.is_dir()
+
+
+def test_check_table_output_refuses_other_suffixes_before_creating_anything(tmp_path):
+    with pytest.raises(OutputError, match=r"sample\.fits: unsupported table format"):
+        check_table_output(tmp_path / "new" / "sample.fits")
+    assert not (tmp_path / "new").exists()
+
+
+def test_opening_turns_os_errors_into_one_format_error(tmp_path):
+    with pytest.raises(FormatError, match=r"gone\.fits: cannot open \(No such file or directory\)$"):
+        read_head(tmp_path / "gone.fits", 8)
+    with pytest.raises(FormatError, match=r"cannot open \(Is a directory\)$"), opening(tmp_path):
+        tmp_path.read_bytes()
 
 
 def test_check_writable_rejects_directory_as_file(tmp_path):

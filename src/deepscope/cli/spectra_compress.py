@@ -4,7 +4,7 @@ example:
   deepscope spectra compress ../shared/data/spectra/miles --model runs/spectra_ae --out codes.parquet
 """
 
-from deepscope.cli.spectra_options import add_autoencoder_args
+from deepscope.cli.spectra_options import add_autoencoder_args, report_result
 
 
 def add_args(parser):
@@ -14,13 +14,7 @@ def add_args(parser):
 
 
 def main(args):
-    import json
-
-    from deepscope.errors import BatchError
     from deepscope.spectra.autoencoder import compress
 
     result = compress(args.inputs, args.out, args.model, device=args.device, threads=args.threads)
-    failures = result.pop("failures")
-    print(json.dumps(result))
-    if failures:
-        raise BatchError(failures)
+    report_result(result)

@@ -8,7 +8,7 @@ example:
   deepscope spectra denoise ../shared/data/spectra/miles --model runs/spectra_ae --snr 10 --out denoise.csv
 """
 
-from deepscope.cli.spectra_options import add_autoencoder_args
+from deepscope.cli.spectra_options import add_autoencoder_args, report_result
 
 
 def add_args(parser):
@@ -21,14 +21,8 @@ def add_args(parser):
 
 
 def main(args):
-    import json
-
-    from deepscope.errors import BatchError
     from deepscope.spectra.autoencoder import denoise
 
     result = denoise(args.inputs, args.out, args.model, args.snr, args.seed, device=args.device,
                      threads=args.threads)
-    failures = result.pop("failures")
-    print(json.dumps(result))
-    if failures:
-        raise BatchError(failures)
+    report_result(result)

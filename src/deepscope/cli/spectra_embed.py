@@ -8,7 +8,7 @@ example:
       --labels ../shared/data/spectra/miles/labels.csv --model runs/spectra_ae --out map.png
 """
 
-from deepscope.cli.spectra_options import add_autoencoder_args
+from deepscope.cli.spectra_options import add_autoencoder_args, report_result
 
 
 def add_args(parser):
@@ -20,9 +20,7 @@ def add_args(parser):
 
 
 def main(args):
-    import json
-
-    from deepscope.errors import BatchError, InputError
+    from deepscope.errors import InputError
     from deepscope.spectra.autoencoder import embed
 
     if not args.inputs and not args.labels:
@@ -30,7 +28,4 @@ def main(args):
         raise InputError(msg)
     result = embed(args.inputs, args.out, args.model, args.labels, device=args.device,
                    threads=args.threads)
-    failures = result.pop("failures")
-    print(json.dumps(result))
-    if failures:
-        raise BatchError(failures)
+    report_result(result)

@@ -23,3 +23,26 @@ def add_autoencoder_args(parser):
                              "(required: no autoencoder ships)")
     add_device_arg(parser)
     add_threads_arg(parser)
+
+
+def report_result(result):
+    """Print an autoencoder command's figures as one JSON line; its unreadable files fail the run afterwards.
+
+    Parameters
+    ----------
+    result : dict
+        As returned by :mod:`deepscope.spectra.autoencoder`, with ``failures``.
+
+    Raises
+    ------
+    BatchError
+        If any input could not be read (the figures are printed first).
+    """
+    import json
+
+    from deepscope.errors import BatchError
+
+    failures = result.pop("failures")
+    print(json.dumps(result))
+    if failures:
+        raise BatchError(failures)

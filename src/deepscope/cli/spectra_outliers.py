@@ -7,7 +7,7 @@ example:
   deepscope spectra outliers ../shared/data/spectra/stelib --model runs/spectra_ae --inject 9 --out odd.csv
 """
 
-from deepscope.cli.spectra_options import add_autoencoder_args
+from deepscope.cli.spectra_options import add_autoencoder_args, report_result
 
 
 def add_args(parser):
@@ -19,14 +19,8 @@ def add_args(parser):
 
 
 def main(args):
-    import json
-
-    from deepscope.errors import BatchError
     from deepscope.spectra.autoencoder import outliers
 
     result = outliers(args.inputs, args.out, args.model, args.inject, args.seed, device=args.device,
                       threads=args.threads)
-    failures = result.pop("failures")
-    print(json.dumps(result))
-    if failures:
-        raise BatchError(failures)
+    report_result(result)

@@ -161,10 +161,12 @@ def sha256(path):
     Parameters
     ----------
     path : str or Path
+        File to hash, read in 1 MiB blocks (checkpoints may be large).
 
     Returns
     -------
     str
+        64 lower-case hex digits.
     """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -219,3 +219,17 @@ def select_device(name, local_rank=0):
         msg = f"unknown device {name!r}; use cpu, cuda or cuda:N"
         raise InputError(msg)
     return torch.device("cpu")
+
+
+def set_torch_threads(threads):
+    """Use ``threads`` torch CPU threads in this process.
+
+    Parameters
+    ----------
+    threads : int or None
+        0 or None keeps torch's default (all cores), as every ``--threads 0`` promises.
+    """
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -91,6 +91,37 @@ def check_writable(path, is_dir=False):
     return path
 
 
+def check_table_output(path):
+    """Refuse an output table path before any work: wrong suffix or not writable.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` or ``.parquet`` file to write.
+
+    Returns
+    -------
+    Path
+        As :func:`check_writable` returns it.
+
+    Raises
+    ------
+    OutputError
+        If the suffix is neither ``.csv`` nor ``.parquet``, or the path cannot be written.
+
+    Examples
+    --------
+    >>> check_table_output("sample.fits")
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.OutputError: sample.fits: unsupported table format; use .csv or .parquet
+    """
+    if not str(path).lower().endswith((".csv", ".parquet")):
+        msg = f"{path}: unsupported table format; use .csv or .parquet"
+        raise OutputError(msg)
+    return check_writable(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path that is renamed onto ``path`` on success.
@@ -237,16 +268,41 @@ def read_head(path, size):
     FormatError
         If the file cannot be opened or is empty.
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(size)
-    except OSError as exc:
-        msg = f"{path}: cannot open ({exc.strerror or exc})"
-        raise FormatError(msg) from None
+    with opening(path), open(path, "rb") as fh:
+        head = fh.read(size)
     if not head:
         msg = f"{path}: empty file"
         raise FormatError(msg)
     return head
+
+
+@contextlib.contextmanager
+def opening(path):
+    """Report an input that cannot be opened (missing, unreadable) in one line, the same for every reader.
+
+    Parameters
+    ----------
+    path : str or Path
+        The input, named in the message.
+
+    Raises
+    ------
+    FormatError
+        ``PATH: cannot open (reason)``, for an ``OSError`` raised inside.
+
+    Examples
+    --------
+    >>> with opening("missing.fits"):
+    ...     open("missing.fits", "rb")
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.FormatError: missing.fits: cannot open (No such file or directory)
+    """
+    try:
+        yield
+    except OSError as exc:
+        msg = f"{path}: cannot open ({exc.strerror or exc})"
+        raise FormatError(msg) from None
 
 
 def check_fits_sizes(hdul, path, available):

@@ -98,8 +98,8 @@ def predict_partition(predictor, names, items, batch_size):
     ----------
     predictor : object
         Has ``rows(items)``.
-    names : list of str
-    items : list
+    names, items
+        The good inputs of :func:`load_partition`.
     batch_size : int
 
     Returns

@@ -53,6 +53,7 @@ def sniff_micrograph(path: str | Path) -> str:
     Parameters
     ----------
     path : str or Path
+        Micrograph file.
 
     Returns
     -------
@@ -62,7 +63,8 @@ def sniff_micrograph(path: str | Path) -> str:
     Raises
     ------
     FormatError
-        If the file is empty, unreadable or of an unsupported format.
+        If the file is empty or unreadable, or neither its bytes nor its
+        extension name a supported format.
     """
     path = Path(path)
     head = read_head(path, 1024)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import atomic_path
 from deepscope.core.options import BatchOptions
 from deepscope.cryoem.coordinates import write_coordinates
@@ -305,9 +306,8 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
 
     Returns
     -------
-    rows : list of dict
-        ``file``, ``n_picks``, ``star`` per good micrograph.
-    failures : list of (str, str)
+    rows, failures
+        As :func:`pick_files` returns them.
 
     Raises
     ------
@@ -317,8 +317,6 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
     ModelError
         If the model is not found or is not a cryo-EM picker.
     """
-    import torch
-
     if diameter <= 0:
         msg = f"--diameter must be positive, got {diameter}"
         raise InputError(msg)
@@ -327,8 +325,7 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
         raise InputError(msg)
     options = options or BatchOptions()
     options.check()
-    if options.threads:
-        torch.set_num_threads(options.threads)
+    set_torch_threads(options.threads)
     picker = Picker.from_checkpoint(model, options.device)
     if augment:
         picker.augment = augment

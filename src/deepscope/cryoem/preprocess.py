@@ -201,15 +201,13 @@ def to_micrograph_frame(table: pd.DataFrame, scale: float) -> pd.DataFrame:
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Columns ``x``, ``y`` (and any others, kept).
-    scale : float
-        Working pixels per micrograph pixel.
+    table, scale
+        As in :func:`to_working_frame`.
 
     Returns
     -------
     pandas.DataFrame
-        A copy with ``x``, ``y`` in micrograph pixels.
+        A copy, its ``x`` and ``y`` now in micrograph pixels.
 
     Examples
     --------

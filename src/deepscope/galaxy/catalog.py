@@ -338,8 +338,7 @@ def select_sample_file(catalog: str | Path, out: str | Path, **cuts) -> tuple[in
     FormatError, InputError
         If the catalogue cannot be read, or a column is missing or not numeric.
     """
-    from deepscope.core.files import read_table, write_table
-    from deepscope.galaxy.io import check_table_output
+    from deepscope.core.files import check_table_output, read_table, write_table
 
     check_table_output(out)
     table = read_table(catalog)

@@ -274,7 +274,7 @@ def crossmatch_files(sample: str | Path, labels: list[str | Path], out: str | Pa
     Returns
     -------
     written, total : int
-        Rows written and rows in the sample.
+        Rows written (matched ones, or all with ``keep_unmatched``) and rows in the sample.
 
     Raises
     ------
@@ -285,8 +285,7 @@ def crossmatch_files(sample: str | Path, labels: list[str | Path], out: str | Pa
     """
     from pathlib import Path
 
-    from deepscope.core.files import read_table, write_table
-    from deepscope.galaxy.io import check_table_output
+    from deepscope.core.files import check_table_output, read_table, write_table
 
     check_table_output(out)
     table = read_table(sample)

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from deepscope.core import plots
+from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import check_writable, write_table
 from deepscope.core.manifest import manifest_from_labels
 from deepscope.core.metrics import binary_summary, confusion, precision_recall_table
@@ -27,7 +28,7 @@ from deepscope.errors import BatchError, InputError
 from deepscope.galaxy.classes import encode_labels
 from deepscope.galaxy.dataset import load_cutouts
 from deepscope.galaxy.explain import region_occlusion_drop
-from deepscope.galaxy.predictor import GalaxyPredictor, use_threads
+from deepscope.galaxy.predictor import GalaxyPredictor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,7 +169,7 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
         If some cutouts cannot be read.
     """
     out_dir = check_writable(out_dir, is_dir=True)
-    use_threads(threads)
+    set_torch_threads(threads)
     predictor = GalaxyPredictor.from_checkpoint(model, device)
     target = target or predictor.target
     rows = _read_split(labels_path, target, split)

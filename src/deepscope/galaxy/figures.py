@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepscope.core import plots
+from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import atomic_path, check_writable
 from deepscope.core.report import Report
 from deepscope.galaxy.explain import conv_feature_maps, occlusion_map
 from deepscope.galaxy.io import read_galaxy_image
-from deepscope.galaxy.predictor import GalaxyPredictor, use_threads
+from deepscope.galaxy.predictor import GalaxyPredictor
 from deepscope.galaxy.preprocess import to_model_input
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def write_layer_maps(image_path: str | Path, out_dir: str | Path, model: str | P
         The PNG files, input first (``NN_<module path>.png`` per convolution).
     """
     out_dir = check_writable(out_dir, is_dir=True)
-    use_threads(threads)
+    set_torch_threads(threads)
     predictor = GalaxyPredictor.from_checkpoint(model, device)
     rgb = read_galaxy_image(image_path)
     batch = to_model_input(rgb, predictor.input_size)[None]
@@ -122,16 +123,12 @@ def write_occlusion_png(image_path: str | Path, out_path: str | Path, model: str
 
     Parameters
     ----------
-    image_path : str or Path
+    image_path, model, device, threads
+        As in :func:`write_layer_maps`.
     out_path : str or Path
         Output PNG.
-    model : str, optional
     patch, stride : int
         Occluding square side and step, in model-input pixels.
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
-    threads : int, optional
-        torch CPU threads (0 or None: all cores).
 
     Returns
     -------
@@ -139,7 +136,7 @@ def write_occlusion_png(image_path: str | Path, out_path: str | Path, model: str
         Positive-class probability of the unoccluded cutout.
     """
     check_writable(out_path)
-    use_threads(threads)
+    set_torch_threads(threads)
     predictor = GalaxyPredictor.from_checkpoint(model, device)
     rgb = read_galaxy_image(image_path)
     image = to_model_input(rgb, predictor.input_size)

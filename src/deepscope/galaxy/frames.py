@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepscope.core.files import collect_inputs
+from deepscope.core.files import collect_inputs, opening
 from deepscope.errors import FormatError, InputError, first_line
 from deepscope.galaxy.composite import sky_level
 from deepscope.galaxy.io import celestial_wcs, fits_pixel_scale, read_fits_band
@@ -347,11 +347,8 @@ def read_frame_pixels(path):
         If the file is missing, truncated or corrupt.
     """
     path = Path(path)
-    try:
+    with opening(path):
         stat = path.stat()
-    except OSError as exc:
-        msg = f"{path}: cannot open ({exc.strerror or exc})"
-        raise FormatError(msg) from None
     # Keyed by size and time too, so a frame rewritten in place is read again.
     return _cached_pixels(path, stat.st_size, stat.st_mtime_ns)
 

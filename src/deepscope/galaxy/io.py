@@ -1,4 +1,4 @@
-"""Galaxy image files -> RGB arrays and FITS bands (no torch here); output table paths checked up front.
+"""Galaxy image files -> RGB arrays and FITS bands (no torch here).
 
 Format dispatch is by magic bytes first, extension second, so a mislabelled
 file is still read or rejected with a clear reason. Colour cutouts (JPEG,
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes, read_head
-from deepscope.errors import FormatError, OutputError, first_line
+from deepscope.errors import FormatError, first_line
 from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def sniff_format(path: str | Path) -> str:
     Parameters
     ----------
     path : str or Path
+        Galaxy cutout or FITS image, whatever its extension says.
 
     Returns
     -------
@@ -82,7 +83,8 @@ def read_rgb_image(path: str | Path) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``.
+        The image converted to RGB (grey, palette and alpha images too):
+        ``uint8``, shape ``(height, width, 3)``.
 
     Raises
     ------
@@ -267,6 +269,7 @@ def celestial_wcs(header: fits.Header) -> WCS | None:
     Parameters
     ----------
     header : astropy.io.fits.Header
+        Image header; the non-standard cards of survey headers are tolerated.
 
     Returns
     -------
@@ -387,7 +390,7 @@ def read_gri_composite(g_path: str | Path, r_path: str | Path, i_path: str | Pat
     Returns
     -------
     numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``.
+        As :func:`~deepscope.galaxy.composite.lupton_composite` returns it.
 
     Raises
     ------
@@ -411,7 +414,7 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``.
+        ``uint8`` array of shape ``(height, width, 3)``, whatever the format.
 
     Raises
     ------
@@ -426,35 +429,3 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     bands, _ = read_fits_bands(path)
     return lupton_composite(*bands)
 
-
-def check_table_output(path: str | Path) -> Path:
-    """Refuse an output table path before any work: wrong suffix or not writable.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.csv`` or ``.parquet`` file to write.
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    OutputError
-        If the suffix is neither ``.csv`` nor ``.parquet``, or the path cannot be written.
-
-    Examples
-    --------
-    >>> check_table_output("sample.fits")
-    Traceback (most recent call last):
-    ...
-    deepscope.errors.OutputError: sample.fits: unsupported table format; use .csv or .parquet
-    """
-    from deepscope.core.files import check_writable
-
-    if not str(path).lower().endswith((".csv", ".parquet")):
-        msg = f"{path}: unsupported table format; use .csv or .parquet"
-        raise OutputError(msg)
-    check_writable(path)
-    return Path(path)

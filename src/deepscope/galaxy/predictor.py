@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepscope.core.distributed import set_torch_threads
 from deepscope.core.options import BatchOptions
 from deepscope.errors import ModelError
 from deepscope.galaxy.classes import label_value, probability_column, readable_names
@@ -24,14 +25,6 @@ from deepscope.galaxy.preprocess import to_model_input
 # second of work on one core), small enough that a kill loses little.
 PARTITION_SIZE = 1024
 _META_KEYS = {"target", "class_names", "input_size", "threshold"}
-
-
-def use_threads(threads: int | None) -> None:
-    """Set torch's CPU threads for this process; 0 or None keeps torch's default (all cores)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 class GalaxyPredictor:
@@ -217,7 +210,7 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     options.check()
-    use_threads(options.threads)
+    set_torch_threads(options.threads)
     stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column)
     predictor = GalaxyPredictor.from_checkpoint(model, options.device)
     # "columns": parts written before the threshold column existed belong to another job, so a

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from deepscope.config import TrainConfig
+from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, ModelError
 from deepscope.spectra.preprocess import Grid, add_noise
-from deepscope.spectra.predictor import set_torch_threads
 from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_prepared
 from deepscope.spectra.train import make_dataset, reconstruction_loss
 
@@ -125,6 +125,13 @@ def _run(model, x, batch_size=512):
     return np.concatenate(codes), np.concatenate(recon)
 
 
+def _start(out, model, device, threads):
+    """The autoencoder and its metadata, once ``out`` is known to be writable."""
+    check_writable(out)
+    set_torch_threads(threads)
+    return load_autoencoder(model, device)
+
+
 def _load(inputs, meta):
     paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
     x, good, failures = load_prepared(paths, meta["grid"], meta["min_coverage"])
@@ -151,9 +158,8 @@ def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
     labels : sequence of str or Path, optional
         ``labels.csv`` tables whose ``sptype`` colours the points; their
         files are added to ``inputs``.
-
     device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
+        Where the autoencoder runs: ``cpu``, ``cuda`` or ``cuda:N``.
     threads : int
         torch CPU threads; 0 for all cores.
 
@@ -177,9 +183,7 @@ def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
 
-    check_writable(out_png)
-    set_torch_threads(threads)
-    net, meta = load_autoencoder(model, device)
+    net, meta = _start(out_png, model, device, threads)
     paths, x, failures = _load(inputs, meta) if inputs else ([], np.zeros((0, 2, meta["grid"].n), np.float32), [])
     classes = [""] * len(paths)
     if labels:
@@ -223,17 +227,14 @@ def denoise(inputs: Sequence[str | Path], out: str | Path, model: str | Path, sn
 
     Parameters
     ----------
-    inputs : sequence of str or Path
+    inputs, model, device, threads
+        As in :func:`embed`.
     out : str or Path
         Table (``.csv``/``.parquet``) of per-spectrum noise before and after.
-    model : str or Path
     snr : float
+        Signal-to-noise of the added white noise, in continuum units.
     seed : int
-
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
-    threads : int
-        torch CPU threads; 0 for all cores.
+        Seed of the noise.
 
     Returns
     -------
@@ -241,9 +242,7 @@ def denoise(inputs: Sequence[str | Path], out: str | Path, model: str | Path, sn
         ``snr_in``, ``snr_out`` (median over spectra, 1 / rms residual) and
         ``snr_gain`` (their ratio).
     """
-    check_writable(out)
-    set_torch_threads(threads)
-    net, meta = load_autoencoder(model, device)
+    net, meta = _start(out, model, device, threads)
     paths, x, failures = _load(inputs, meta)
     noisy = add_noise(x, snr, np.random.default_rng(seed))
     _, recon = _run(net, noisy)
@@ -262,15 +261,10 @@ def compress(inputs: Sequence[str | Path], out: str | Path, model: str | Path, d
 
     Parameters
     ----------
-    inputs : sequence of str or Path
+    inputs, model, device, threads
+        As in :func:`embed`.
     out : str or Path
         ``.csv`` or ``.parquet`` with ``file`` and ``code_0 ...``.
-    model : str or Path
-
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
-    threads : int
-        torch CPU threads; 0 for all cores.
 
     Returns
     -------
@@ -278,9 +272,7 @@ def compress(inputs: Sequence[str | Path], out: str | Path, model: str | Path, d
         ``compression_ratio`` (grid flux values per code value) and
         ``rms_error`` (median reconstruction error, continuum units).
     """
-    check_writable(out)
-    set_torch_threads(threads)
-    net, meta = load_autoencoder(model, device)
+    net, meta = _start(out, model, device, threads)
     paths, x, failures = _load(inputs, meta)
     codes, recon = _run(net, x)
     table = pd.DataFrame(codes, columns=[f"code_{i}" for i in range(codes.shape[1])])
@@ -326,18 +318,14 @@ def outliers(inputs: Sequence[str | Path], out: str | Path, model: str | Path, i
 
     Parameters
     ----------
-    inputs : sequence of str or Path
+    inputs, model, device, threads
+        As in :func:`embed`.
     out : str or Path
         Table ranked from most to least unusual.
-    model : str or Path
     inject : int
         Oddities (see :func:`oddities`) to add, listed as ``injected:N``.
     seed : int
-
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
-    threads : int
-        torch CPU threads; 0 for all cores.
+        Seed of the oddities.
 
     Returns
     -------
@@ -345,9 +333,7 @@ def outliers(inputs: Sequence[str | Path], out: str | Path, model: str | Path, i
         With ``inject > 0``: ``injected_in_top`` (how many oddities rank in
         the top ``inject``) and ``worst_injected_rank``.
     """
-    check_writable(out)
-    set_torch_threads(threads)
-    net, meta = load_autoencoder(model, device)
+    net, meta = _start(out, model, device, threads)
     paths, x, failures = _load(inputs, meta)
     if inject:
         x = np.concatenate([x, oddities(x, inject, seed)])

@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from deepscope.core.checkpoint import sha256
+from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, InputError
 from deepscope.registry import check_arch
 from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, parse_mk
-from deepscope.spectra.predictor import SpectraPredictor, set_torch_threads
+from deepscope.spectra.predictor import SpectraPredictor
 from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_labelled, load_prepared
 from deepscope.spectra.preprocess import Grid
 from deepscope.spectra.targets import type_targets
@@ -141,7 +142,7 @@ def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, mo
         Shipped name, run directory or checkpoint; the shipped model by default.
     progress : bool
     device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
+        ``cpu``, ``cuda`` or ``cuda:N``: where the classifier runs.
     threads : int
         torch CPU threads; 0 for all cores.
 

@@ -106,6 +106,8 @@ def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spec
     Returns
     -------
     Spectrum
+        In the medium the header gives (``VACUUM``, ``AIRORVAC``,
+        ``CTYPE1``), else in ``default_medium``.
 
     Raises
     ------
@@ -146,9 +148,8 @@ def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spec
 
     Parameters
     ----------
-    path : str or Path
-        For messages.
-    hdul : astropy.io.fits.HDUList
+    path, hdul
+        As in :func:`read_fits_image`.
     default_medium : str
         Medium assumed for linear wavelength columns when the header is
         silent; log-wavelength columns are SDSS-derived and taken as vacuum.
@@ -156,6 +157,7 @@ def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spec
     Returns
     -------
     Spectrum
+        Pixels with ``ivar <= 0`` or a negative error are invalid.
 
     Raises
     ------

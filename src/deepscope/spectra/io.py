@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepscope.core.files import check_fits_sizes
+from deepscope.core.files import check_fits_sizes, opening
 from deepscope.errors import FormatError, InputError, first_line
 from deepscope.spectra.fits_readers import read_fits_image, read_fits_table, read_sdss_spec
 from deepscope.spectra.spectrum import Spectrum, finish_spectrum
@@ -60,11 +60,8 @@ MAX_SPECTRUM_BYTES = 256 << 20
 
 def _open_bytes(path):
     path = Path(path)
-    try:
+    with opening(path):
         raw = path.read_bytes()
-    except OSError as exc:
-        msg = f"{path}: cannot open ({exc.strerror or exc})"
-        raise FormatError(msg) from None
     if raw[:2] == b"\x1f\x8b":
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
@@ -90,6 +87,7 @@ def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air") -> Spe
     raw : bytes
         Decompressed file content.
     default_medium : str
+        Medium of the wavelengths, which plain text cannot state.
 
     Returns
     -------
@@ -126,6 +124,7 @@ def read_spectrum(path: str | Path, default_medium: str = "air") -> Spectrum:
     Returns
     -------
     Spectrum
+        Wavelengths in Angstrom, with their medium and where it came from.
 
     Raises
     ------

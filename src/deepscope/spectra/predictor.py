@@ -95,14 +95,6 @@ def outputs_to_rows(outputs: np.ndarray) -> list[dict]:
     return decode(t_index_from_logits(outputs[:, :N_T_BINS]), outputs[:, N_T_BINS:].argmax(1) + 1)
 
 
-def set_torch_threads(threads: int | None) -> None:
-    """Use ``threads`` torch CPU threads; 0 or None keeps torch's default (all cores)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 class SpectraPredictor:
     """A trained classifier, its grid and its metadata, on one device.
 
@@ -226,6 +218,7 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     ModelError
         If ``model`` names no spectral classifier.
     """
+    from deepscope.core.distributed import set_torch_threads
     from deepscope.core.inference import describe_job, predict_to_table
     from deepscope.core.options import BatchOptions
     from deepscope.core.sources import InputStream

@@ -102,12 +102,8 @@ def load_labelled(labels_paths: Sequence[str | Path], grid: Grid = Grid(), min_c
     Parameters
     ----------
     labels_paths : sequence of str or Path
-    grid : Grid
-    min_coverage : float
-    workers : int
-    progress : bool
-    short : bool
-        Also return the short copies (see :func:`load_prepared`).
+    grid, min_coverage, workers, progress, short
+        As in :func:`load_prepared` (``short``: also return the short copies).
 
     Returns
     -------
