@@ -191,8 +191,8 @@ def junk_accounting(particles: pd.DataFrame, truth: dict, stems, pickers, diamet
     >>> rows = pd.DataFrame({"micrograph": "m", "x": [10.0, 50.0], "y": [10.0, 50.0], "junk": [0, 1],
     ...                      "picker": "a"})
     >>> truth = {"m": pd.DataFrame({"x": [11.0], "y": [10.0]})}
-    >>> junk_accounting(rows, truth, ["m"], ["a"], 10).iloc[0][["junk_fraction", "false_pick_fraction"]].tolist()
-    [0.5, 0.5]
+    >>> junk_accounting(rows, truth, ["m"], ["a"], 10)[["junk_fraction", "false_pick_fraction"]].values.tolist()
+    [[0.5, 0.5]]
     """
     from deepscope.cryoem.task import match_picks
 
@@ -207,7 +207,7 @@ def junk_accounting(particles: pd.DataFrame, truth: dict, stems, pickers, diamet
         result.append({
             "picker": picker, "micrographs": mine["micrograph"].nunique(), "picks": len(mine),
             "junk_picks": int(mine["junk"].sum()),
-            "junk_fraction": mine["junk"].mean() if len(mine) else np.nan,
+            "junk_fraction": float(mine["junk"].mean()) if len(mine) else np.nan,
             "false_pick_fraction": false / judged if judged else np.nan,
         })
     return pd.DataFrame(result)

@@ -46,7 +46,7 @@ def average_measures(average: np.ndarray, radius: float) -> dict:
     >>> grid = np.arange(32) - 16
     >>> blob = np.exp(-(grid[:, None] ** 2 + grid[None, :] ** 2) / 20.0)
     >>> m = average_measures(blob, 8)
-    >>> m["disk_contrast"] > 10, round(m["offset"], 3)
+    >>> bool(m["disk_contrast"] > 10), round(m["offset"], 3)
     (True, 0.0)
     """
     size = average.shape[-1]
@@ -56,7 +56,7 @@ def average_measures(average: np.ndarray, radius: float) -> dict:
     grid = np.arange(size) - size // 2
     total = energy.sum() or 1.0
     centre = np.array([(energy.sum(0) * grid).sum(), (energy.sum(1) * grid).sum()]) / total
-    return {"disk_contrast": energy[inside].mean() / max(energy[ring].mean(), 1e-12),
+    return {"disk_contrast": float(energy[inside].mean() / max(energy[ring].mean(), 1e-12)),
             "offset": float(np.hypot(*centre) / radius)}
 
 
