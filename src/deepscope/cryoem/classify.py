@@ -181,9 +181,10 @@ def invariant_features(images, n_rings: int, n_components: int = 16):
     # mostly noise at this size.
     features = spectrum[..., : N_ANGLES // 4].flatten(1)
     features = features - features.mean(0)
-    q = min(n_components, *features.shape)
-    _, _, v = torch.pca_lowrank(features, q=q, center=False, niter=4)
-    return features @ v
+    # PCA from the (small) covariance matrix: exact and deterministic, unlike
+    # the randomised torch.pca_lowrank, so the same inputs give the same classes
+    _, vectors = torch.linalg.eigh(features.T @ features)
+    return features @ vectors[:, -min(n_components, features.shape[1]):]
 
 
 def kmeans(points, k: int, iterations: int = 30, generator=None):

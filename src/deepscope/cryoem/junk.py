@@ -19,12 +19,26 @@ import pandas as pd
 
 from deepscope.cryoem.extract import disk_radius_mask
 
-# Calibrated on the truth and on random coordinates of four EMPIAR-10017
-# micrographs that are not among those reported (see benchmarks/bench_cryoem_classify.py).
-MIN_DISK_CONTRAST = 3.0
-MAX_OFFSET = 0.25
-JUNK_RULE = (f"junk when the average's disk contrast (density inside the particle disk over the ring outside) "
-             f"is below {MIN_DISK_CONTRAST:g} or its centre is off by more than {MAX_OFFSET:g} particle radii")
+# The score is the disk contrast, discounted linearly to 0 as the average's
+# centre moves off by OFFSET_LIMIT particle radii; below MIN_SCORE a class is
+# junk. Chosen on the truth and on random coordinates of four EMPIAR-10017
+# micrographs that are not among those reported (14_57_34, 15_07_41,
+# 15_14_01, 15_27_22; benchmarks/bench_cryoem_classify.py --split calibration).
+OFFSET_LIMIT = 0.4
+MIN_SCORE = 5.0
+JUNK_RULE = (f"score = disk contrast (mean squared density inside the particle disk over the ring outside it) "
+             f"x (1 - centre offset / {OFFSET_LIMIT:g} particle radii); junk below {MIN_SCORE:g}")
+
+
+def junk_score(disk_contrast: float, offset: float) -> float:
+    """The score that decides junk: disk contrast, discounted for an off-centre average.
+
+    Examples
+    --------
+    >>> junk_score(20.0, 0.0), junk_score(20.0, 0.2), junk_score(20.0, 0.5)
+    (20.0, 10.0, 0.0)
+    """
+    return disk_contrast * max(0.0, 1.0 - offset / OFFSET_LIMIT)
 
 
 def average_measures(average: np.ndarray, radius: float) -> dict:
@@ -75,7 +89,7 @@ def class_table(classes, radius: float):
         Original class index of each row (largest class first).
     table : pandas.DataFrame
         ``class`` (1-based, largest first), ``n``, ``junk`` (0/1),
-        ``score`` (the disk contrast, or 0 for an off-centre average),
+        ``score`` (:func:`junk_score`),
         ``disk_contrast``, ``offset``, ``consistency``.
     """
     counts = np.bincount(classes.labels, minlength=len(classes.averages))
@@ -84,8 +98,8 @@ def class_table(classes, radius: float):
     for rank, index in enumerate(order):
         measures = average_measures(classes.averages[index], radius)
         members = classes.labels == index
-        score = measures["disk_contrast"] if measures["offset"] <= MAX_OFFSET else 0.0
-        rows.append({"class": rank + 1, "n": int(counts[index]), "junk": int(score < MIN_DISK_CONTRAST),
+        score = junk_score(measures["disk_contrast"], measures["offset"])
+        rows.append({"class": rank + 1, "n": int(counts[index]), "junk": int(score < MIN_SCORE),
                      "score": score, **measures,
                      "consistency": float(classes.correlation[members].mean()) if members.any() else np.nan})
     return order, pd.DataFrame(rows)
