@@ -11,7 +11,7 @@ then rounds of in-plane alignment to the class averages and re-averaging.
 A class is junk when its average does not look like a centred particle
 (see report.html for the rule).
 
-OUT gets class_averages.mrcs and class_averages.png (largest class first,
+--out DIR gets class_averages.mrcs and class_averages.png (largest class first,
 with particle counts and the verdict), classes.csv (class, n, junk, score),
 particles.csv (micrograph, x, y, class, junk, picker: one row per input
 coordinate, coordinates as read), junk_by_picker.csv and report.html (the

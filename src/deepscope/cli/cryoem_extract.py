@@ -6,9 +6,9 @@ Each particle is a --box square centred on its coordinate (x = column,
 y = row of the micrograph as read), Fourier-cropped to --size pixels, and
 normalised to zero mean and unit standard deviation outside the particle
 disk (RELION's convention); box pixels past the micrograph edge are
-background (0). OUT gets the stack; OUT with .star gets rlnImageName,
-rlnMicrographName, rlnCoordinateX and rlnCoordinateY. Nothing is written
-unless every input is good.
+background (0). --out gets the stack, and the same name with .star gets
+rlnImageName, rlnMicrographName, rlnCoordinateX and rlnCoordinateY.
+Nothing is written unless every input is good.
 
 Example:
 

@@ -10,8 +10,11 @@ Measured on the average image, in the units of the normalised particles
 - ``offset``: distance of the density's centre (weighted by squared
   density) from the box centre, in particle radii. A box whose centre
   fell on the edge of a particle averages to an off-centre blob.
-- ``consistency``: mean correlation of the members with the average
-  after alignment: members of a real class agree with each other.
+
+The score (:func:`junk_score`) is the disk contrast discounted for the
+offset. ``consistency``, the mean correlation of the members with their
+average after alignment, is reported beside it but not used: it follows the
+micrograph's signal-to-noise ratio more than the particles' quality.
 """
 
 import numpy as np
