@@ -1,15 +1,17 @@
 """Which class averages look like particles: the junk score.
 
-Measured on the average image, in the units of the normalised particles
-(background standard deviation 1):
+Measured on the average image:
 
 - ``disk_contrast``: mean squared density inside the particle disk over
   that in the ring just outside it. Noise, ice gradients and carbon edges
   fill the box evenly; a centred particle fills the disk and leaves the
-  ring flat.
-- ``offset``: distance of the density's centre (weighted by squared
-  density) from the box centre, in particle radii. A box whose centre
-  fell on the edge of a particle averages to an off-centre blob.
+  ring flat. The ring's level is the median over angular sectors, so a
+  neighbouring particle that touches one side of the box (common at high
+  particle density) does not make a good class look like junk.
+- ``offset``: distance of the density's centre inside the particle disk
+  (weighted by squared density) from the box centre, in particle radii. A
+  box whose centre fell on the edge of a particle averages to an
+  off-centre blob.
 
 The score (:func:`junk_score`) is the disk contrast discounted for the
 offset. ``consistency``, the mean correlation of the members with their
@@ -27,9 +29,12 @@ from deepscope.cryoem.extract import disk_radius_mask
 # junk. Chosen on the truth and on random coordinates of four EMPIAR-10017
 # micrographs that are not among those reported (14_57_34, 15_07_41,
 # 15_14_01, 15_27_22; benchmarks/bench_cryoem_classify.py --split calibration).
-OFFSET_LIMIT = 0.4
+OFFSET_LIMIT = 0.3
 MIN_SCORE = 5.0
-JUNK_RULE = (f"score = disk contrast (mean squared density inside the particle disk over the ring outside it) "
+# The ring is cut into this many sectors; its level is their median.
+RING_SECTORS = 16
+JUNK_RULE = (f"score = disk contrast (mean squared density inside the particle disk over the median of the ring "
+             f"outside it) "
              f"x (1 - centre offset / {OFFSET_LIMIT:g} particle radii); junk below {MIN_SCORE:g}")
 
 
@@ -38,7 +43,7 @@ def junk_score(disk_contrast: float, offset: float) -> float:
 
     Examples
     --------
-    >>> junk_score(20.0, 0.0), junk_score(20.0, 0.2), junk_score(20.0, 0.5)
+    >>> junk_score(20.0, 0.0), junk_score(20.0, 0.15), junk_score(20.0, 0.5)
     (20.0, 10.0, 0.0)
     """
     return disk_contrast * max(0.0, 1.0 - offset / OFFSET_LIMIT)
@@ -71,9 +76,13 @@ def average_measures(average: np.ndarray, radius: float) -> dict:
     inside = disk_radius_mask(size, radius)
     ring = disk_radius_mask(size, min(radius * 1.4, size / 2)) & ~inside
     grid = np.arange(size) - size // 2
-    total = energy.sum() or 1.0
-    centre = np.array([(energy.sum(0) * grid).sum(), (energy.sum(1) * grid).sum()]) / total
-    return {"disk_contrast": float(energy[inside].mean() / max(energy[ring].mean(), 1e-12)),
+    rows, cols = np.meshgrid(grid, grid, indexing="ij")
+    sector = ((np.arctan2(rows, cols) + np.pi) / (2 * np.pi) * RING_SECTORS).astype(int) % RING_SECTORS
+    ring_level = np.median([energy[ring & (sector == s)].mean() for s in range(RING_SECTORS)])
+    weight = energy * inside
+    total = weight.sum() or 1.0
+    centre = np.array([(weight * cols).sum(), (weight * rows).sum()]) / total
+    return {"disk_contrast": float(energy[inside].mean() / max(ring_level, 1e-12)),
             "offset": float(np.hypot(*centre) / radius)}
 
 
