@@ -46,6 +46,8 @@ COMMANDS = {
         "train": "cryoem_train",
         "pick": "cryoem_pick",
         "evaluate": "cryoem_evaluate",
+        "extract": "cryoem_extract",
+        "classify": "cryoem_classify",
     },
 }
 TOP_LEVEL = {"demo": "demo", "models": "models", "doctor": "doctor"}

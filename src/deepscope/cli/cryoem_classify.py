@@ -1,0 +1,84 @@
+"""2D-classify picked particles and report, per picker, the fraction of picks in junk classes.
+
+COORDS are coordinate files or directories of them (STAR, BOX, CryoPPP CSV,
+cryoSPARC .cs), paired with the micrographs of --micrographs by file stem.
+Each directory is one picker, named after it; NAME=PATH names it, and
+PATH,flip-y=HEIGHT (or --flip-y HEIGHT for all) flips a set that is upside
+down. The particles of every set are extracted (a box of 1.5 diameters,
+downsampled to --size px, normalised outside the particle disk) and
+classified together without references: rotation-invariant clustering,
+then rounds of in-plane alignment to the class averages and re-averaging.
+A class is junk when its average does not look like a centred particle
+(see report.html for the rule).
+
+--out DIR gets class_averages.mrcs and class_averages.png (largest class first,
+with particle counts and the verdict), classes.csv (class, n, junk, score),
+particles.csv (micrograph, x, y, class, junk, picker: one row per input
+coordinate, coordinates as read), junk_by_picker.csv and report.html (the
+fraction of each picker's picks in junk classes, beside the truth-matched
+false-pick fraction with --truth). Nothing is written unless every input
+is good.
+
+Example:
+
+  C=../shared/data/cryoem/empiar10017
+  deepscope cryoem classify picks crYOLO=$C/peer_picks/crYOLO_repic,flip-y=4096 \\
+      --micrographs $C/micrographs --diameter 108 --truth $C/particles --out classes
+"""
+
+from deepscope.cli.options import add_device_arg, add_flip_y_arg, add_threads_arg
+
+
+def add_args(parser):
+    parser.add_argument("coords", nargs="+", metavar="COORDS",
+                        help="coordinate files or directories, one picker each: [NAME=]PATH[,flip-y=HEIGHT]")
+    parser.add_argument("--micrographs", required=True, metavar="DIR",
+                        help="directory of the micrographs, matched to coordinate files by stem")
+    parser.add_argument("--diameter", type=float, required=True, metavar="PX",
+                        help="particle diameter in micrograph pixels")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--classes", type=int, metavar="K",
+                        help="number of classes (default: one per 50 particles, 2 to 50)")
+    parser.add_argument("--truth", metavar="PATH[,flip-y=HEIGHT]",
+                        help="true particle centres, for the truth-matched false-pick fraction (default: none)")
+    parser.add_argument("--box", type=int, metavar="PX",
+                        help="box side in micrograph pixels (default: 1.5 x the diameter)")
+    parser.add_argument("--size", type=int, default=48, metavar="PX",
+                        help="particle images are downsampled to PX pixels (default 48)")
+    parser.add_argument("--iterations", type=int, default=6, metavar="N",
+                        help="alignment and re-averaging rounds (default 6)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial clustering (default 0)")
+    add_flip_y_arg(parser)
+    add_device_arg(parser)
+    add_threads_arg(parser)
+
+
+def main(args):
+    import torch
+
+    from deepscope.cryoem.classify_run import check_output_dir, classify_pick_sets, write_classify_outputs
+    from deepscope.cryoem.pick_sets import gather_pick_sets
+    from deepscope.errors import InputError
+
+    if args.diameter <= 0:
+        msg = f"--diameter must be positive, got {args.diameter:g}"
+        raise InputError(msg)
+    for option, value, low in (("--classes", args.classes, 1), ("--box", args.box, 1), ("--size", args.size, 16),
+                               ("--iterations", args.iterations, 0)):
+        if value is not None and value < low:
+            msg = f"{option} must be at least {low}, got {value}"
+            raise InputError(msg)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    check_output_dir(args.out)
+    pick_sets = gather_pick_sets(args.coords, args.flip_y)
+    truth = None
+    if args.truth:
+        truth = gather_pick_sets([args.truth])[0]
+        truth.name = "truth"
+    result = classify_pick_sets(pick_sets, args.micrographs, args.diameter, n_classes=args.classes, box=args.box,
+                                size=args.size, iterations=args.iterations, truth=truth, device=args.device,
+                                seed=args.seed)
+    report = write_classify_outputs(result, args.out)
+    print(result.accounting.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"report: {report}")
