@@ -18,7 +18,7 @@ NETWORK_COMMANDS = {
     ("galaxy", "train"), ("galaxy", "predict"), ("galaxy", "evaluate"), ("galaxy", "layers"),
     ("galaxy", "occlusion"), ("spectra", "train"), ("spectra", "predict"), ("spectra", "evaluate"),
     ("spectra", "crossval"), ("spectra", "pretrain"), ("spectra", "embed"), ("spectra", "denoise"),
-    ("spectra", "compress"), ("spectra", "outliers"), ("cryoem", "train"), ("cryoem", "pick"),
+    ("spectra", "compress"), ("spectra", "outliers"), ("cryoem", "train"), ("cryoem", "pick"), ("cryoem", "classify"),
 }
 
 

@@ -67,7 +67,7 @@ examples:
 DOMAIN_HELP = {
     "galaxy": "galaxy bar detection in SDSS colour cutouts",
     "spectra": "MK classification of stellar spectra",
-    "cryoem": "cryo-EM particle picking",
+    "cryoem": "cryo-EM particle picking and 2D classification",
 }
 
 

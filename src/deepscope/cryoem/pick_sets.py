@@ -150,7 +150,7 @@ def pair_with_micrographs(pick_sets, micrograph_dir) -> dict:
     """
     from deepscope.core.files import collect_inputs
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
-    from deepscope.cryoem.task import pair_micrographs
+    from deepscope.cryoem.io import pair_micrographs
 
     micrographs = collect_inputs([micrograph_dir], MICROGRAPH_SUFFIXES)
     paired = {}
