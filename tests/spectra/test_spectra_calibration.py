@@ -41,7 +41,7 @@ def test_ece_of_a_calibrated_set_is_near_zero_and_of_an_overconfident_one_is_not
 
 def test_fitted_temperature_brings_ece_down():
     log_p, true, predicted = overconfident_set()
-    temperature = fit_temperature(log_p, true)
+    temperature = fit_temperature(log_p, true, predicted)
     before = expected_calibration_error(main_class_confidence(log_p, predicted, 1.0), true == predicted)
     after = expected_calibration_error(main_class_confidence(log_p, predicted, temperature), true == predicted)
     assert temperature > 1.0
@@ -70,7 +70,7 @@ def test_reliability_table_bins_every_prediction_once():
 
 def test_fit_temperature_refuses_an_empty_set():
     with pytest.raises(ValueError, match="no held-out predictions"):
-        fit_temperature(np.zeros((0, 70)), [])
+        fit_temperature(np.zeros((0, 70)), [], [])
 
 
 def test_shipped_temperature_is_a_usable_positive_number():

@@ -125,11 +125,11 @@ def test_bundled_ordinary_stars_are_not_flagged(name, shipped):
 
 
 def test_stelib_stars_never_trained_on_are_rarely_out_of_distribution(shipped, spectra_dir):
-    files = sorted((spectra_dir / "stelib").glob("*.fits*"))[:40]
+    files = sorted((spectra_dir / "stelib").glob("*.fits*"))[::12]
     if not files:
         pytest.skip("no STELIB files")
     flags = [flags_of(read_spectrum(f), shipped) for f in files]
-    assert sum("out_of_distribution" in f for f in flags) <= 4
+    assert sum("out_of_distribution" in f for f in flags) <= 2
 
 
 def test_make_oddity_is_reproducible_and_refuses_what_it_cannot_make():
