@@ -20,6 +20,9 @@ Measures, with networks that never saw what they score:
 5. main-class accuracy of held-out MILES stars with noise added to a given
    S/N, and how many of them ``low_snr`` flags (the threshold's reason).
 
+One script, over the usual module length, because all five share the same
+held-out predictions and the tables are read together.
+
 ``--loo`` is a directory holding one run directory per held-out library,
 each with ``member<i>/best.pt`` (``deepscope spectra crossval --models
 spectra_cnn --out loo`` writes them under ``loo/runs/<library>/spectra_cnn``:
@@ -274,7 +277,8 @@ def calibration_report(held, t_log_p, out_dir):
     on_test = main_class_confidence(t_log_p[test], pred[test], t_dev)
     unflagged = labelled & (held["flag"] == "").to_numpy()
     summary = {
-        "T fitted on all four (ship this)": round(fit_temperature(t_log_p[labelled], true[labelled], pred[labelled]), 3),
+        "T fitted on all four (ship this)":
+            round(fit_temperature(t_log_p[labelled], true[labelled], pred[labelled]), 3),
         "ECE pooled, uncalibrated": round(expected_calibration_error(raw[labelled], correct[labelled]), 3),
         "ECE pooled, cross-fitted T": round(expected_calibration_error(crossfit[labelled], correct[labelled]), 3),
         "ECE pooled, cross-fitted T by NLL instead (not used)":
@@ -317,8 +321,9 @@ def snr_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
             results = list(pool.map(lambda s: prepared_with_scores(s, meta["grid"], meta["min_coverage"]), noisy))
         x, snr, _, keep = stack(results)
         pred = pd.DataFrame(outputs_to_rows(ensemble_outputs(member_outputs(nets, x))))["main_class"]
+        right = pred.map(MAIN_CLASSES.index).to_numpy() == true[keep]
         rows.append({"added noise to S/N": level, "median DER_SNR": round(float(np.median(snr)), 1),
-                     "main-class accuracy": round(float((pred.map(MAIN_CLASSES.index).to_numpy() == true[keep]).mean()), 3),
+                     "main-class accuracy": round(float(right.mean()), 3),
                      f"flagged low_snr (< {MIN_SNR:g})": round(float((np.abs(snr) < MIN_SNR).mean()), 3)})
     return pd.DataFrame(rows)
 

@@ -119,7 +119,8 @@ def test_a_low_snr_star_is_flagged_low_snr(shipped):
     assert "low_snr" in flags_of(oddity("star_snr2"), shipped).split(";")
 
 
-@pytest.mark.parametrize("name", ["pickles_g2v.fits", "mkclass_t340l30p00.rbn.gz", "miles_MILES_res2.50_star_m0594V.fits.gz"])
+@pytest.mark.parametrize("name", ["pickles_g2v.fits", "mkclass_t340l30p00.rbn.gz",
+                                  "miles_MILES_res2.50_star_m0594V.fits.gz"])
 def test_bundled_ordinary_stars_are_not_flagged(name, shipped):
     assert flags_of(read_spectrum(sample_dir("spectra") / name), shipped) == ""
 
