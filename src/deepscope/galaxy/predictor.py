@@ -216,12 +216,12 @@ def attach_catalog_columns(out: str | Path, catalog: str | Path, path_column: st
     renamed = {c: f"catalog_{c}" if c in predictions.columns else c for c in table.columns}
     table = table.rename(columns=renamed)
     # The names predict reported for these rows, from the same code that made them.
-    table["_name"] = [ref.name for ref in InputStream([], GALAXY_SUFFIXES, catalog, path_column)]
-    table["_repeat"] = table.groupby("_name").cumcount()
-    predictions["_repeat"] = predictions.groupby("file").cumcount()
-    joined = predictions.merge(table, how="left", left_on=["file", "_repeat"], right_on=["_name", "_repeat"],
+    table["__input_name"] = [ref.name for ref in InputStream([], GALAXY_SUFFIXES, catalog, path_column)]
+    table["__repeat"] = table.groupby("__input_name").cumcount()
+    predictions["__repeat"] = predictions.groupby("file").cumcount()
+    joined = predictions.merge(table, how="left", left_on=["file", "__repeat"], right_on=["__input_name", "__repeat"],
                                validate="one_to_one")
-    write_table(joined.drop(columns=["_name", "_repeat"]), out)
+    write_table(joined.drop(columns=["__input_name", "__repeat"]), out)
     return list(renamed.values())
 
 
