@@ -119,6 +119,42 @@ def test_evaluate_writes_table_and_report(tiny_run, tiny_labels, tmp_path, capsy
         assert figure in html and (tmp_path / "eval" / figure).is_file()
 
 
+def test_evaluate_measures_external_bar_catalogues(tiny_run, tiny_labels, tmp_path, capsys):
+    test = pd.read_csv(tiny_labels).query("split == 'test'")
+    barred, unbarred = test[test.barred == 1], test[test.barred == 0]
+    hoyle = tmp_path / "hoyle.csv"
+    barred.head(5)[["ra", "dec"]].assign(bar_meas=3).to_csv(hoyle, index=False)
+    manga = tmp_path / "manga.csv"
+    pd.DataFrame({"name": ["m1", "m2", "m3"], "objra": [barred.ra.iloc[0], unbarred.ra.iloc[0], unbarred.ra.iloc[1]],
+                  "objdec": [barred.dec.iloc[0], unbarred.dec.iloc[0], unbarred.dec.iloc[1]],
+                  "Bars": [1.0, 0.0, -0.5]}).to_csv(manga, index=False)
+    stripe82 = tmp_path / "s82.csv.gz"
+    pd.DataFrame({"ra": unbarred.ra.head(3), "dec": unbarred.dec.head(3), "t03_bar_a06_bar_count": [0, 1, 0],
+                  "t03_bar_a07_no_bar_count": [1, 9, 2]}).to_csv(stripe82, index=False)
+    code, _ = _run(capsys, "galaxy", "evaluate", "--labels", tiny_labels, "--model", tiny_run, "--out",
+                   tmp_path / "eval", "--hoyle", hoyle, "--manga", manga, "--stripe82", stripe82)
+    assert code == 0
+    external = json.loads((tmp_path / "eval" / "metrics.json").read_text())["external"]
+    predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert external["hoyle"]["n_confirmed"] == 5
+    confirmed = predictions.set_index("file").loc[barred.file.head(5), "predicted"]
+    assert external["hoyle"]["confirmed_recall"] == pytest.approx(confirmed.mean())
+    assert external["manga"]["n"] == 2
+    assert [(s["min_votes"], s["n"]) for s in external["stripe82"]["by_votes"]] == [(0, 3), (2, 2), (5, 1), (10, 1)]
+    summary = pd.read_csv(tmp_path / "eval" / "table_summary.csv", index_col=0)
+    assert summary.loc["accuracy, Abraham et al. (2018)", "%"] == 94.1
+    assert summary.loc["agreement with MaNGA (Bars >= 0.5)", "n"] == 2
+    assert "confirmed-bar recall (Hoyle)" in (tmp_path / "eval" / "report.html").read_text()
+
+
+def test_evaluate_missing_catalogue_fails_before_work(tiny_labels, tmp_path, capsys):
+    code, captured = _run(capsys, "galaxy", "evaluate", "--labels", tiny_labels, "--out", tmp_path / "eval",
+                          "--hoyle", tmp_path / "absent.csv")
+    assert code != 0
+    assert "--hoyle" in captured.err and "absent.csv: no such file" in captured.err
+    assert not (tmp_path / "eval" / "predictions.csv").exists()
+
+
 def test_layers_writes_one_png_per_conv_layer(tiny_run, tiny_labels, tmp_path, capsys):
     image = next((tiny_labels.parent / "images").glob("*.jpeg"))
     code, _ = _run(capsys, "galaxy", "layers", image, "--out", tmp_path / "layers", "--model", tiny_run)

@@ -265,7 +265,7 @@ def test_predict_runs_on_the_cutouts(tmp_path, survey):
     # A fixed field needs no radius: only the rows off the frames fail.
     assert table["file"].tolist() == ["1.png", "2.png", "3.png", "", "", "6.png"]
     assert (table["field_arcsec"] == 19.2).all()
-    # Rows without a cutout are dropped before predicting; the rest join back on objID.
+    # Rows without a cutout are dropped before predicting; the rest keep their catalogue columns.
     good = out / "good.csv"
     table[table["status"] == "ok"].to_csv(good, index=False)
     pred = tmp_path / "pred.csv"
@@ -273,8 +273,11 @@ def test_predict_runs_on_the_cutouts(tmp_path, survey):
     predictions = pd.read_csv(pred)
     assert len(predictions) == 4
     assert (predictions["barred"] == (predictions["p_bar"] >= predictions["threshold"]).astype(int)).all()
-    joined = table.assign(file=[str(out / f) for f in table["file"]]).merge(predictions, on="file")
-    assert joined["objID"].tolist() == [1, 2, 3, 6]
+    kept = ["catalog_file" if c == "file" else c for c in table.columns]
+    assert list(predictions.columns) == ["file", "p_bar", "barred", "threshold", *kept]
+    assert predictions["objID"].tolist() == [1, 2, 3, 6]
+    assert predictions["file"].tolist() == [str(out / f) for f in predictions["catalog_file"]]
+    assert (predictions["status"] == "ok").all()
 
 
 def test_cutout_field_scales_with_size_factor_and_pixels(tmp_path, survey):

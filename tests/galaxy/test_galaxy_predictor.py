@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from deepscope.core.options import BatchOptions
+from deepscope.errors import BatchError, InputError
 from deepscope.galaxy.predictor import GalaxyPredictor, predict_galaxies
 from deepscope.registry import resolve_model
 from deepscope.samples import sample_dir
@@ -85,3 +86,35 @@ def test_predictor_rows_match_its_probabilities():
     rows = predictor.rows(items)
     assert [row["p_bar"] for row in rows] == [round(float(p), 6) for p in probs[:, 1]]
     assert all(list(row) == predictor.columns == ["p_bar", "barred", "threshold"] for row in rows)
+
+
+def test_catalogue_columns_follow_the_predictions(tmp_path):
+    bundled = _bundled("bars").head(3)
+    files = [str(p) for p in bundled["path"]]
+    # A path listed twice, a missing file, a 64-bit objid and a column named like a prediction.
+    catalog = tmp_path / "catalog.csv"
+    objids = [587722981747982465 + i for i in range(5)]
+    pd.DataFrame({"file": [files[0], files[1], str(tmp_path / "absent.jpeg"), files[2], files[0]],
+                  "objid": objids, "barred": [9, 8, 7, 6, 5], "note": list("abcde")}).to_csv(catalog, index=False)
+    out = tmp_path / "pred.csv"
+    with pytest.raises(BatchError, match="absent.jpeg"):
+        predict_galaxies([], out, options=BatchOptions(catalog=catalog, progress=False))
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["file", "p_bar", "barred", "threshold", "catalog_file", "objid", "catalog_barred",
+                                  "note"]
+    assert pred["objid"].tolist() == [objids[i] for i in (0, 1, 3, 4)]
+    assert pred["note"].tolist() == list("abde")
+    assert (pred["catalog_file"] == pred["file"]).all()
+    assert set(pred["barred"]) <= {0, 1}
+
+
+def test_keep_columns_off_or_refused(tmp_path):
+    catalog = tmp_path / "catalog.csv"
+    pd.DataFrame({"file": [str(_bundled("bars")["path"].iloc[0])], "objid": [1]}).to_csv(catalog, index=False)
+    predict_galaxies([], tmp_path / "pred.csv", options=BatchOptions(catalog=catalog, progress=False),
+                     keep_columns=False)
+    assert list(pd.read_csv(tmp_path / "pred.csv").columns) == ["file", "p_bar", "barred", "threshold"]
+    with pytest.raises(InputError, match="--keep-columns needs --catalog and a .csv or .parquet --out"):
+        predict_galaxies([], tmp_path / "parts", options=BatchOptions(catalog=catalog, progress=False),
+                         keep_columns=True)
+    assert not (tmp_path / "parts").exists()

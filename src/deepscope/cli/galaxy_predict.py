@@ -12,6 +12,11 @@ the exit status is 1, but every good file still gets its row. A JPEG/PNG
 cutout may have at most 2048 x 2048 pixels (checked from its header);
 16-bit greyscale PNGs are scaled by the bit depth their values use.
 
+With --catalog, the catalogue's own columns follow those columns in the
+table (--no-keep-columns leaves them out); a catalogue column whose name
+is taken, such as its own `file`, comes through as `catalog_<name>`. A
+directory --out (Parquet parts) gets the prediction columns only.
+
 A killed run restarted with the same arguments resumes: finished partitions
 are kept and not computed again. --out DIR (no .csv/.parquet suffix) writes
 Parquet parts into DIR instead of one table, for survey-scale runs.
@@ -20,9 +25,12 @@ one; the results are the same as in process.
 
 examples:
   deepscope galaxy predict ../shared/data/galaxy/sdss_gz2_bars/images --out pred.csv
+  deepscope galaxy cutout sample.csv --frames frames/ --out cutouts/
+  deepscope galaxy predict --catalog cutouts/cutouts.csv --out pred.csv
   deepscope galaxy predict --catalog survey.parquet --path-column cutout --out preds/ --workers 2
 """
 
+import argparse
 
 from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg, add_threads_arg,
                                    batch_options_from_args)
@@ -39,9 +47,13 @@ def add_args(parser):
     add_device_arg(parser)
     add_threads_arg(parser)
     add_batch_args(parser, "cutouts", PARTITION_SIZE, batch_size=512)
+    parser.add_argument("--keep-columns", action=argparse.BooleanOptionalAction, default=None,
+                        help="append the --catalog table's own columns to the predictions "
+                             "(default: on with --catalog and a .csv/.parquet --out)")
 
 
 def main(args):
     from deepscope.galaxy.predictor import predict_galaxies
 
-    predict_galaxies(args.inputs, args.out, model=args.model, options=batch_options_from_args(args))
+    predict_galaxies(args.inputs, args.out, model=args.model, options=batch_options_from_args(args),
+                     keep_columns=args.keep_columns)

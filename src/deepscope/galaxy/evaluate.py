@@ -5,7 +5,10 @@ al. (2018), ROC, confusion matrix and calibration, on the chosen split and on
 its size-matched subset (equal class counts per apparent-size quantile bin),
 where apparent size alone carries no information (see DATA.md), and an
 occlusion test: how much blurring the centre (where a bar lies) lowers the
-positive probability compared with blurring an outer patch.
+positive probability compared with blurring an outer patch. Given external
+bar catalogues (:mod:`deepscope.galaxy.bar_evidence`), it also measures the
+classifier on them, and puts every headline figure, with the size-only
+baseline and the paper's accuracy, in one summary table.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from deepscope.core.manifest import manifest_from_labels
 from deepscope.core.metrics import binary_summary, confusion, precision_recall_table
 from deepscope.core.report import Report
 from deepscope.errors import BatchError, InputError
+from deepscope.galaxy.bar_evidence import MATCH_RADIUS_ARCSEC, external_evidence, summary_table
 from deepscope.galaxy.classes import encode_labels
+from deepscope.galaxy.crossmatch import jname_positions
 from deepscope.galaxy.dataset import load_cutouts
 from deepscope.galaxy.explain import region_occlusion_drop
 from deepscope.galaxy.predictor import GalaxyPredictor
@@ -128,9 +133,38 @@ def _occlusion_section(report, predictor, positives, patch=16):
     return result
 
 
+def _positions(rows, source):
+    """Sky positions of the evaluated rows: ``ra``/``dec`` columns, else the J-names of the files."""
+    if {"ra", "dec"} <= set(rows.columns):
+        return rows["ra"].to_numpy(float), rows["dec"].to_numpy(float)
+    return jname_positions(rows["file"], source)
+
+
+def _external_section(report, evidence):
+    """The external catalogues' figures, in words (the numbers are in the summary table)."""
+    report.heading("independent bar evidence")
+    if "hoyle" in evidence:
+        h = evidence["hoyle"]
+        report.text(f"Hoyle et al. (2011): {h['n_confirmed']} galaxies of this split have a bar drawn by at "
+                    f"least 3 volunteers. Compared with {h['n_control']} unbarred galaxies of the same "
+                    f"apparent sizes (equal numbers per bright-pixel quantile bin, {h['n_matched']} in all).")
+    if "manga" in evidence:
+        report.text(f"MaNGA: {evidence['manga']['n']} matched galaxies with a bar class, barred when Bars >= "
+                    f"{evidence['manga']['barred_from']} (-0.5, not classified, left out).")
+    if "stripe82" in evidence:
+        report.text("Willett et al. (2013) Stripe 82 co-adds: galaxies cut by the number of co-add votes "
+                    "on the bar question; the co-add majority is bar votes > no-bar votes.")
+        import pandas as pd
+
+        report.table(pd.DataFrame(evidence["stripe82"]["by_votes"]).set_index("min_votes"),
+                     caption="Stripe 82 subset by bar-question votes", index=True)
+
+
 def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | Path | None = None,
                     target: str | None = None, split: str = "test", seed: int = 0, device: str = "cpu",
-                    threads: int | None = None, progress: bool = True) -> dict:
+                    threads: int | None = None, progress: bool = True, hoyle: str | Path | None = None,
+                    manga: str | Path | None = None, stripe82: str | Path | None = None,
+                    radius_arcsec: float = MATCH_RADIUS_ARCSEC) -> dict:
     """Evaluate a predictor on one split of a labels table and write a report.
 
     Parameters
@@ -153,6 +187,12 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     threads : int, optional
         torch CPU threads (0 or None: all cores).
     progress : bool
+    hoyle, manga, stripe82 : str or Path, optional
+        External bar catalogues to cross-match on the sky (Hoyle et al.
+        2011 drawn bars, MaNGA bar classes, Willett et al. 2013 Stripe 82
+        vote counts); see :mod:`deepscope.galaxy.bar_evidence`.
+    radius_arcsec : float
+        Cross-match radius.
 
     Returns
     -------
@@ -162,7 +202,9 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     Raises
     ------
     InputError
-        If the table has no rows of ``split`` or labels outside the model's classes.
+        If the table has no rows of ``split`` or labels outside the model's
+        classes, or external catalogues are given for a task that is not
+        two-class or cannot be read.
     ModelError
         If ``model`` is not a galaxy classifier.
     BatchError
@@ -173,6 +215,17 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     predictor = GalaxyPredictor.from_checkpoint(model, device)
     target = target or predictor.target
     rows = _read_split(labels_path, target, split)
+    catalogues = {"hoyle": hoyle, "manga": manga, "stripe82": stripe82}
+    given = {name: path for name, path in catalogues.items() if path is not None}
+    if given and not predictor.binary:
+        msg = f"--{', --'.join(given)}: external bar catalogues need a two-class model such as galaxy_bars"
+        raise InputError(msg)
+    # Read before the long part, so a wrong catalogue path fails at once.
+    positions = _positions(rows, str(labels_path)) if given else None
+    for name, path in given.items():
+        if not Path(path).is_file():
+            msg = f"--{name} {path}: no such file"
+            raise InputError(msg)
     y_true = encode_labels(rows[target], predictor.class_names)
     images, sizes, failures = load_cutouts(list(rows["path"]), predictor.input_size, progress=progress)
     if failures:
@@ -220,6 +273,14 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
         report.figure(plots.calibration_figure({name: (y_true[i], probs[i, 1]) for name, i in subsets.items()}),
                       "calibration")
     if predictor.binary:
+        if given:
+            metrics["external"] = external_evidence(*positions, y_true, y_pred, probs[:, 1], sizes, **given,
+                                                    radius_arcsec=radius_arcsec, seed=seed)
+            _external_section(report, metrics["external"])
+        summary = summary_table(metrics)
+        summary.to_csv(out_dir / "table_summary.csv")
+        report.heading("summary")
+        report.table(summary, caption="every headline figure in one table (ROC-AUC shown x 100)")
         metrics["occlusion"] = _occlusion_section(report, predictor, images[y_true == 1])
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     report.write()

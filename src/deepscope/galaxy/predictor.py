@@ -171,8 +171,55 @@ class GalaxyPredictor:
         return rows
 
 
+def attach_catalog_columns(out: str | Path, catalog: str | Path, path_column: str = "file") -> list[str]:
+    """Append a catalogue's columns to the prediction table made from it.
+
+    Rows are joined on the input name that :class:`~deepscope.core.sources.InputStream`
+    gave each catalogue row (a path listed twice is joined in order), so rows
+    of other inputs, or of unreadable cutouts, are left as they were.
+    Catalogue columns whose names the predictions already use (``file`` is
+    always one) come through as ``catalog_<name>``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The ``.csv`` or ``.parquet`` prediction table, rewritten in place.
+    catalog : str or Path
+        The catalogue given to ``galaxy predict --catalog``.
+    path_column : str
+        Its column of cutout paths.
+
+    Returns
+    -------
+    list of str
+        The columns added, in order.
+
+    Raises
+    ------
+    InputError
+        If the catalogue cannot be read.
+    OutputError
+        If the table cannot be written.
+    """
+    from deepscope.core.files import read_table, write_table
+    from deepscope.core.sources import InputStream
+
+    predictions = read_table(out)
+    table = read_table(catalog).reset_index(drop=True)
+    renamed = {c: f"catalog_{c}" if c in predictions.columns else c for c in table.columns}
+    table = table.rename(columns=renamed)
+    # The names predict reported for these rows, from the same code that made them.
+    table["__input_name"] = [ref.name for ref in InputStream([], GALAXY_SUFFIXES, catalog, path_column)]
+    table["__repeat"] = table.groupby("__input_name").cumcount()
+    predictions["__repeat"] = predictions.groupby("file").cumcount()
+    joined = predictions.merge(table, how="left", left_on=["file", "__repeat"], right_on=["__input_name", "__repeat"],
+                               validate="one_to_one")
+    write_table(joined.drop(columns=["__input_name", "__repeat"]), out)
+    return list(renamed.values())
+
+
 def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str | Path | None = None,
-                     options: BatchOptions | None = None) -> int:
+                     options: BatchOptions | None = None, keep_columns: bool | None = None) -> int:
     """Classify cutouts and write the predictions.
 
     A run killed part-way and restarted with the same arguments skips the
@@ -192,24 +239,39 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     options : BatchOptions, optional
         Inputs, batching, threads, device and cluster (default:
         :class:`BatchOptions` with :data:`PARTITION_SIZE`).
+    keep_columns : bool, optional
+        Append the catalogue's own columns after the prediction columns
+        (see :func:`attach_catalog_columns`). By default on when a
+        catalogue is given and ``out`` is a table; a directory of parts is
+        never rewritten, so asking for it there is an error.
 
     Returns
     -------
     int
         Number of rows written (``file``, ``p_bar``, ``barred``,
-        ``threshold`` for the bar model); nothing is written when no
-        input could be read.
+        ``threshold`` for the bar model, then the catalogue's columns);
+        nothing is written when no input could be read.
 
     Raises
     ------
+    InputError
+        Before any work, if ``keep_columns`` is asked for without a
+        catalogue or with a directory output.
     BatchError
         After writing the good rows, if some inputs could not be read.
     """
     from deepscope.core.inference import describe_job, predict_to_table
     from deepscope.core.sources import InputStream
+    from deepscope.errors import BatchError, InputError
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     options.check()
+    to_table = Path(out).suffix.lower() in (".csv", ".parquet")
+    if keep_columns and (options.catalog is None or not to_table):
+        msg = (f"--keep-columns needs --catalog and a .csv or .parquet --out (got --out {out})"
+               if options.catalog is not None else "--keep-columns needs --catalog")
+        raise InputError(msg)
+    keep_columns = options.catalog is not None and to_table if keep_columns is None else keep_columns
     set_torch_threads(options.threads)
     stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column)
     predictor = GalaxyPredictor.from_checkpoint(model, options.device)
@@ -217,4 +279,13 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     # resumed run does not mix rows with and without it.
     job = describe_job("galaxy predict", stream, predictor.source, options.partition_size,
                        columns=predictor.columns)
-    return predict_to_table(stream, predictor, out, job, options, desc="galaxy predict")
+    try:
+        count = predict_to_table(stream, predictor, out, job, options, desc="galaxy predict")
+    except BatchError:
+        # The good rows were written: they get their catalogue columns too.
+        if keep_columns and Path(out).is_file():
+            attach_catalog_columns(out, options.catalog, options.path_column)
+        raise
+    if keep_columns and count:
+        attach_catalog_columns(out, options.catalog, options.path_column)
+    return count
