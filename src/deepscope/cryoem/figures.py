@@ -119,7 +119,7 @@ def write_evaluation_report(result: dict, out_dir: str | Path, picks: dict[str, 
     report.text(f"One-to-one matching within {diameter / 2:g} px (half the particle diameter), pooled "
                 f"over the {len(result['shared'])} micrographs every picker covers: "
                 f"{', '.join(result['shared'])}.")
-    report.table(result["summary"].set_index("picker"), caption="precision / recall / F1")
+    report.table(result["summary"].set_index("picker"), caption="precision / recall / F1, median centre error of matched picks (px)")
     report.figure(pr_figure(result["curve"]), "pr_curve", "deepscope precision-recall over the threshold")
     report.table(result["per_micrograph"], caption="per micrograph", index=False)
     if micrograph_dir is not None:
