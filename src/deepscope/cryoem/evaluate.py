@@ -2,7 +2,9 @@
 
 Picks are matched to true centres one to one within half a particle
 diameter (Hungarian matching), per micrograph, by file stem; counts pooled
-over micrographs give the summary and the precision-recall curve.
+over micrographs give the summary and the precision-recall curve. Slightly
+over 400 lines: scoring and the pick-set files it reads stay together, as
+every function here serves ``cryoem evaluate``.
 """
 
 import logging
@@ -330,8 +332,6 @@ def raise_for_unmatched(unmatched: list[str], picks_dir: str | Path) -> None:
     if unmatched:
         files = coordinate_files_by_stem(picks_dir, "picks")
         raise BatchError([(str(files[s]), "no truth file for this micrograph") for s in unmatched])
-
-
 
 
 def warn_if_seen(shared: list[str], seen_micrographs: frozenset, model: str) -> list[str]:
