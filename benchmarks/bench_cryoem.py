@@ -150,8 +150,8 @@ def main():
         for label, files in (("jpeg", jpegs), ("mrc", mrcs)):
             seconds, timed[label] = run_ours(picker, files, work)
             results[f"deepscope ({label} input)"] = {"s_per_micrograph": float(np.median(seconds))}
-        # MRC input is enhanced by default (raw data); the models were
-        # trained on the JPEGs, so the JPEG picks are the ones scored. The
+        # The MRC holds the JPEG's pixels, so its picks are the same (see
+        # bench_cryoem_raw.py); the JPEG picks are the ones scored. The
         # timed picks serve where the timed model is the scorer.
         held_out = {}
         for stem, scoring in scorer.items():

@@ -40,7 +40,14 @@ def test_train_pick_evaluate(blobs, trained, tmp_path, capsys):
     picks = tmp_path / "picks"
     assert main(["-q", "cryoem", "pick", str(blobs / "mics" / "m2.mrc"), "--diameter", "8", "--model", str(trained),
                  "--out", str(picks), "--threshold", "0.05", "--enhance", "off", "--masks", "--overlays"]) == 0
-    assert {p.name for p in picks.iterdir()} == {"m2.star", "m2_mask.png", "m2_overlay.png"}
+    assert {p.name for p in picks.iterdir()} == {"m2.star", "m2_mask.png", "m2_overlay.png", "m2_overlay_r0c0.png"}
+    # the tile is the micrograph at full resolution, the overview at working scale
+    from PIL import Image
+
+    from deepscope.cryoem.io import read_micrograph
+
+    with Image.open(picks / "m2_overlay_r0c0.png") as tile:
+        assert tile.size[::-1] == read_micrograph(blobs / "mics" / "m2.mrc").shape
     table = read_coordinates(picks / "m2.star", allow_empty=True)
     assert (table["score"] >= 0.05).all()
     out = tmp_path / "eval"
@@ -50,7 +57,7 @@ def test_train_pick_evaluate(blobs, trained, tmp_path, capsys):
                  "--micrographs", str(blobs / "mics")]) == 0
     summary = pd.read_csv(out / "summary.csv")
     assert summary["picker"].tolist() == ["deepscope", "perfect"]
-    assert summary.loc[1, "f1"] == 1.0
+    assert summary.loc[1, "f1"] == 1.0 and summary.loc[1, "median_centre_error_px"] == 0.0
     assert (out / "report.html").is_file() and (out / "overlay_m2.png").is_file()
     assert "deepscope" in capsys.readouterr().out
 

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from deepscope.cryoem.evaluate import match_picks, pr_curve, precision_recall_f1, summarise_counts, warn_if_seen
+from deepscope.cryoem.evaluate import (evaluate_pick_sets, match_picks, pr_curve, precision_recall_f1,
+                                      summarise_counts, warn_if_seen)
 
 
 def test_match_picks_is_one_to_one():
@@ -43,3 +44,17 @@ def test_warn_if_seen_names_the_trained_micrographs(caplog):
     with caplog.at_level("WARNING", logger="deepscope.cryoem.evaluate"):
         assert warn_if_seen(["a"], frozenset({"b"}), "runs/x") == []
     assert caplog.text == ""
+
+
+def test_median_centre_error_pools_matched_picks_of_every_picker():
+    truth = {"a": pd.DataFrame({"x": [0.0, 100.0], "y": [0.0, 0.0]}),
+             "b": pd.DataFrame({"x": [0.0], "y": [0.0]})}
+    # matched at 3, 4 and 5 px; the pick at 300 is unmatched and must not count
+    ours = {"a": pd.DataFrame({"x": [3.0, 104.0, 300.0], "y": [0.0] * 3, "score": [1.0] * 3}),
+            "b": pd.DataFrame({"x": [3.0], "y": [4.0], "score": [1.0]})}
+    peer = {"a": pd.DataFrame({"x": [1.0], "y": [0.0]}), "b": pd.DataFrame({"x": [0.0], "y": [2.0]})}
+    result = evaluate_pick_sets(ours, truth, 20.0, [("peer", peer)])
+    errors = result["summary"].set_index("picker")["median_centre_error_px"]
+    assert errors["deepscope"] == 4.0 and errors["peer"] == 1.5
+    per = result["per_micrograph"].set_index(["picker", "micrograph"])["median_centre_error_px"]
+    assert per["deepscope", "a"] == 3.5 and per["deepscope", "b"] == 5.0

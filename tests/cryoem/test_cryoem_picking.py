@@ -39,3 +39,18 @@ def test_test_time_augmentation_is_rotation_equivariant():
     assert not np.allclose(plain, averaged)
     with pytest.raises(InputError, match="augment must be"):
         predict_maps(model, image, "joint", augment=3)
+
+
+def test_refine_centres_moves_picks_off_the_grid_to_the_centroid():
+    from deepscope.cryoem.picking import refine_centres
+
+    yy, xx = np.mgrid[:40, :40]
+    # a blob centred between pixels, and a second one further than the window
+    prob = np.exp(-((xx - 10.3) ** 2 + (yy - 20.6) ** 2) / 2) + np.exp(-((xx - 30) ** 2 + (yy - 20.6) ** 2) / 2)
+    picks = find_picks(prob, None, 8.0, 0.5)
+    assert sorted(picks["x"].tolist()) == [10.0, 30.0]  # on the grid
+    refined = refine_centres(prob, picks, 3.0).sort_values("x")
+    assert refined["x"].to_numpy() == pytest.approx([10.3, 30.0], abs=0.05)
+    assert refined["y"].to_numpy() == pytest.approx([20.6, 20.6], abs=0.05)
+    assert refined["score"].tolist() == picks.sort_values("x")["score"].tolist()
+    assert refine_centres(prob, picks.iloc[:0], 3.0).empty

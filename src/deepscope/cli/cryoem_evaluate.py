@@ -2,8 +2,9 @@
 
 Picks and truth are matched one-to-one within half a particle diameter
 (Hungarian matching) per micrograph, by file stem. OUT gets summary.csv
-(precision, recall, F1 per picker, pooled over the micrographs that every
-picker and the truth share), per_micrograph.csv, pr_curve.csv/png (our
+(precision, recall, F1 and median_centre_error_px, the median distance in
+pixels of a matched pick from its true centre, per picker, pooled over the
+micrographs that every picker and the truth share), per_micrograph.csv, pr_curve.csv/png (our
 picks over the score threshold), overlays with --micrographs, and
 report.html. Peer pick sets are given as --peer NAME=DIR, adding
 ,flip-y=HEIGHT when they are upside down relative to the truth (the MRC

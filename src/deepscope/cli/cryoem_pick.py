@@ -2,8 +2,13 @@
 
 INPUT is any mix of micrograph files and directories (MRC, MRCS, TIFF,
 JPEG, PNG). For each micrograph OUT/<stem>.star gets rlnCoordinateX,
-rlnCoordinateY (x = column, y = row of the image as read) and
-rlnAutopickFigureOfMerit. Without --model the model shipped with deepscope
+rlnCoordinateY (x = column, y = row of the image as read; sub-pixel
+centres, not the binning grid) and rlnAutopickFigureOfMerit. The same
+pixels give the same picks in any container: --enhance auto decides from
+the pixels (a light low-pass for noisy, raw-like micrographs), never from
+the file type. --overlays writes OUT/<stem>_overlay.png (the whole
+micrograph, binned) and OUT/<stem>_overlay_r<i>c<j>.png (1024 px tiles at
+full resolution, picks circled at the particle diameter). Without --model the model shipped with deepscope
 is used (trained on 10 EMPIAR-10017 micrographs plus 1 for validation,
 particle diameter 108 px); another --diameter rescales the micrograph to
 the size the model knows. Picks too near the edge (a margin tuned with the
@@ -36,9 +41,11 @@ def add_args(parser):
     parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8],
                         help="test-time views averaged (default: the model's; more views: slower, smoother maps)")
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
-                        help="contrast enhancement (default auto: on for MRC/TIFF, off for JPEG/PNG)")
+                        help="auto (default): decided from the pixels, a light low-pass when they are noisy, "
+                             "in any file type; on: band-pass and histogram equalisation; off: pixels as read")
     parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability; default: not written)")
-    parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png with the picks (default: not written)")
+    parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png (binned) and full-resolution tiles <stem>_overlay_r<i>c<j>.png "
+                             "with the picks (default: not written)")
     add_device_arg(parser)
     add_threads_arg(parser)
     add_batch_args(parser, "micrographs")

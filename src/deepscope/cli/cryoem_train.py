@@ -60,7 +60,8 @@ def add_args(parser):
                         help="test-time views (rotations/flips) averaged when picking; the threshold is tuned "
                              "for them (default 1)")
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
-                        help="contrast enhancement (default auto: on for MRC/TIFF)")
+                        help="auto (default): decided from the pixels, a light low-pass when they are noisy; "
+                             "on: band-pass and histogram equalisation; off: pixels as read")
     add_train_args(parser, DEFAULT_CONFIG)
 
 

@@ -61,6 +61,88 @@ def write_overlay(image: np.ndarray, picks: pd.DataFrame, radius: float, path: s
         canvas.save(tmp, format="PNG")
 
 
+
+# Side of a full-resolution overlay tile, in micrograph pixels: a 4096 px
+# micrograph gives 4 x 4 tiles, each small enough to view at 100 %.
+OVERLAY_TILE = 1024
+
+
+def overlay_tile_paths(out_dir: str | Path, stem: str, shape: tuple[int, int],
+                       tile: int = OVERLAY_TILE) -> list[Path]:
+    """Names of the full-resolution overlay tiles of a micrograph: ``<stem>_overlay_r<i>c<j>.png``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    stem : str
+        The micrograph's stem.
+    shape : tuple of int
+        ``(rows, columns)`` of the micrograph.
+    tile : int
+        Tile side in micrograph pixels.
+
+    Returns
+    -------
+    list of Path
+        Row by row; ``i``, ``j`` count tiles from the top-left.
+
+    Examples
+    --------
+    >>> [p.name for p in overlay_tile_paths("out", "m", (1500, 900))]
+    ['m_overlay_r0c0.png', 'm_overlay_r1c0.png']
+    """
+    rows, cols = -(-shape[0] // tile), -(-shape[1] // tile)
+    return [Path(out_dir) / f"{stem}_overlay_r{i}c{j}.png" for i in range(rows) for j in range(cols)]
+
+
+def write_overlay_tiles(image: np.ndarray, picks: pd.DataFrame, radius: float, out_dir: str | Path,
+                        stem: str, tile: int = OVERLAY_TILE) -> list[Path]:
+    """Save the micrograph at full resolution, in tiles, with every pick drawn at the particle's size.
+
+    The whole-micrograph overview (:func:`write_overlay` at working scale) is
+    too small to judge a pick; these tiles show each particle at its native
+    pixels. Grey levels come from the whole micrograph, so tiles match.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The micrograph at full resolution.
+    picks : pandas.DataFrame
+        ``x``, ``y`` in micrograph pixels.
+    radius : float
+        Particle radius in micrograph pixels.
+    out_dir : str or Path
+    stem : str
+        Names the tiles (:func:`overlay_tile_paths`).
+    tile : int
+        Tile side in micrograph pixels.
+
+    Returns
+    -------
+    list of Path
+        The tiles written.
+    """
+    from PIL import Image, ImageDraw
+
+    sample = image[::4, ::4]
+    grey = to_uint8(image, float(np.percentile(sample, 1)), float(np.percentile(sample, 99)))
+    width = max(1, round(radius / 25))
+    centres = picks[["x", "y"]].to_numpy(dtype=np.float64) + 0.5
+    paths = overlay_tile_paths(out_dir, stem, image.shape, tile)
+    columns = -(-image.shape[1] // tile)
+    for k, path in enumerate(paths):
+        top, left = (k // columns) * tile, (k % columns) * tile
+        canvas = Image.fromarray(grey[top:top + tile, left:left + tile]).convert("RGB")
+        draw = ImageDraw.Draw(canvas)
+        near = ((centres[:, 0] > left - radius) & (centres[:, 0] < left + tile + radius)
+                & (centres[:, 1] > top - radius) & (centres[:, 1] < top + tile + radius))
+        for x, y in centres[near] - (left, top):
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], outline=(0, 220, 0), width=width)
+        with atomic_path(path) as tmp:
+            canvas.save(tmp, format="PNG")
+    return paths
+
+
 def pr_figure(curve: pd.DataFrame):
     """Precision-recall curve of our picks over the score threshold.
 
@@ -119,7 +201,7 @@ def write_evaluation_report(result: dict, out_dir: str | Path, picks: dict[str, 
     report.text(f"One-to-one matching within {diameter / 2:g} px (half the particle diameter), pooled "
                 f"over the {len(result['shared'])} micrographs every picker covers: "
                 f"{', '.join(result['shared'])}.")
-    report.table(result["summary"].set_index("picker"), caption="precision / recall / F1")
+    report.table(result["summary"].set_index("picker"), caption="precision / recall / F1, median centre error of matched picks (px)")
     report.figure(pr_figure(result["curve"]), "pr_curve", "deepscope precision-recall over the threshold")
     report.table(result["per_micrograph"], caption="per micrograph", index=False)
     if micrograph_dir is not None:
