@@ -194,7 +194,7 @@ def junk_accounting(particles: pd.DataFrame, truth: dict, stems, pickers, diamet
     >>> junk_accounting(rows, truth, ["m"], ["a"], 10)[["junk_fraction", "false_pick_fraction"]].values.tolist()
     [[0.5, 0.5]]
     """
-    from deepscope.cryoem.task import match_picks
+    from deepscope.cryoem.evaluate import match_picks
 
     result = []
     for picker in pickers:
