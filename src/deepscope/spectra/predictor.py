@@ -116,10 +116,18 @@ class SpectraPredictor:
     device : str
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the model and each batch go
         there, the outputs come back to the CPU.
+    columns : ColumnNames, optional
+        Named columns of FITS tables and text files with a header line.
+    default_medium : str
+        ``"air"``, or ``"vacuum"`` for input files that do not say.
     """
 
-    def __init__(self, model, meta: dict, device: str = "cpu"):
+    def __init__(self, model, meta: dict, device: str = "cpu", columns=None, default_medium: str = "air"):
+        from deepscope.spectra.spectrum import ColumnNames
+
         self.device = device
+        self.columns = columns or ColumnNames()
+        self.default_medium = default_medium
         self.model = model.eval().to(self._torch_device())
         self.meta = meta
         self.grid = meta["grid"]
@@ -131,7 +139,7 @@ class SpectraPredictor:
         return select_device(self.device)
 
     @classmethod
-    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu") -> SpectraPredictor:
+    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu", **reading) -> SpectraPredictor:
         """Load a shipped name, run directory or ``.pt`` file; the shipped classifier by default.
 
         Parameters
@@ -139,6 +147,8 @@ class SpectraPredictor:
         name_or_path : str or Path, optional
             Resolved by :func:`deepscope.registry.resolve_model`.
         device : str
+        **reading
+            ``columns`` and ``default_medium``, see the class.
 
         Returns
         -------
@@ -166,14 +176,15 @@ class SpectraPredictor:
             raise ModelError(msg)
         model = model_from_checkpoint({**record, "model_kwargs": trained_model_kwargs(record.get("model_kwargs", {}))})
         meta["grid"] = Grid(**meta["grid"])
-        return cls(model, meta, device)
+        return cls(model, meta, device, **reading)
 
     def load_input(self, path: str | Path) -> np.ndarray:
         """Read one spectrum and put it on the model's grid: ``(2, grid.n)`` float32."""
         from deepscope.spectra.io import read_spectrum
         from deepscope.spectra.preprocess import prepare
 
-        return prepare(read_spectrum(path), self.grid, self.min_coverage, path=str(path))
+        spectrum = read_spectrum(path, self.default_medium, self.columns)
+        return prepare(spectrum, self.grid, self.min_coverage, path=str(path))
 
     def outputs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw classifier outputs ``(N, N_T_BINS + N_LUM)`` for prepared spectra ``(N, 2, n)``."""
@@ -196,8 +207,9 @@ class SpectraPredictor:
         return self.classify(np.stack(items), len(items))
 
 
-def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, options=None) -> int:
-    """Classify spectrum files and write one row per readable file.
+def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, options=None, columns=None,
+                    default_medium: str = "air", id_column: str | None = None) -> int:
+    """Classify spectrum files, or every row of bulk tables, and write one row per good spectrum.
 
     A run killed part-way and restarted with the same arguments skips the
     partitions it had finished (see :mod:`deepscope.core.parts`).
@@ -205,7 +217,10 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     Parameters
     ----------
     inputs : sequence of str or Path
-        Files, directories and uncompressed ``.tar`` shards.
+        Files, directories and uncompressed ``.tar`` shards; or bulk tables
+        (Parquet, FITS binary tables of many rows with array columns, see
+        :func:`deepscope.spectra.tables.is_bulk_table`), which go to
+        :func:`deepscope.spectra.table_predict.predict_tables`.
     out : str or Path
         ``.csv`` or ``.parquet``, or a directory to receive Parquet parts.
     model : str or Path, optional
@@ -213,6 +228,13 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     options : BatchOptions, optional
         Inputs, batching, threads, device and cluster (default:
         :class:`~deepscope.core.options.BatchOptions` with :data:`PARTITION_SIZE`).
+    columns : ColumnNames, optional
+        Named columns; for bulk tables the unnamed ones default to
+        ``wavelength`` and ``flux``.
+    default_medium : str
+        ``"vacuum"`` when wavelengths that no header describes are vacuum.
+    id_column : str, optional
+        Bulk tables: the column that names each row in ``file``.
 
     Returns
     -------
@@ -223,20 +245,39 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     ------
     BatchError
         After writing the good rows, if some inputs could not be read.
+    InputError
+        If bulk tables are mixed with other inputs or a catalogue.
     ModelError
         If ``model`` names no spectral classifier.
     """
     from deepscope.core.inference import describe_job, predict_to_table
     from deepscope.core.options import BatchOptions
     from deepscope.core.sources import InputStream
+    from deepscope.errors import InputError
     from deepscope.registry import resolve_model
     from deepscope.spectra.prepare import DIRECTORY_SUFFIXES
+    from deepscope.spectra.spectrum import ColumnNames
+    from deepscope.spectra.tables import TableLayout, is_bulk_table
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
+    columns = columns or ColumnNames()
+    bulk = [path for path in inputs if is_bulk_table(path)]
+    if bulk:
+        if len(bulk) < len(inputs) or options.catalog is not None:
+            msg = f"{bulk[0]}: a bulk table of spectra cannot be mixed with other inputs or --catalog; run it alone"
+            raise InputError(msg)
+        from deepscope.spectra.table_predict import predict_tables
+
+        layout = TableLayout(ColumnNames(columns.wave or "wavelength", columns.flux or "flux", columns.ivar),
+                             default_medium, id_column)
+        return predict_tables(bulk, out, model, options, layout)
     options.check()
     stream = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column)
     set_torch_threads(options.threads)
     model_path = resolve_model(model, "spectra")
-    predictor = SpectraPredictor.from_checkpoint(model_path, options.device)
-    job = describe_job("spectra predict", stream, model_path, options.partition_size)
+    predictor = SpectraPredictor.from_checkpoint(model_path, options.device, columns=columns,
+                                                 default_medium=default_medium)
+    reading = {} if columns == ColumnNames() and default_medium == "air" else \
+        {"columns": [columns.wave, columns.flux, columns.ivar], "medium": default_medium}
+    job = describe_job("spectra predict", stream, model_path, options.partition_size, **reading)
     return predict_to_table(stream, predictor, out, job, options, desc="classify")
