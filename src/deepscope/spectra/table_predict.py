@@ -67,7 +67,11 @@ def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
     from deepscope.spectra.preprocess import prepare
 
     if not hasattr(table, "read"):
-        table = open_table(table)
+        opened = open_table(table)
+        try:
+            return prepare_slice(predictor, opened, start, stop, layout, found, read_threads)
+        finally:
+            opened.close()
     names, spectra, carried, failures = read_rows(table, start, stop, layout, found)
 
     def one(i):
@@ -139,24 +143,38 @@ def predict_tables(tables, out: str | Path, model: str | Path | None = None, opt
     BatchError
         After writing the good rows, naming every bad row (``TABLE#row: reason``).
     """
-    from deepscope.core.cluster import dask_client
     from deepscope.core.options import BatchOptions
-    from deepscope.core.parts import PartStore
-    from deepscope.registry import resolve_model
-    from deepscope.spectra.predictor import PARTITION_SIZE, SpectraPredictor, set_torch_threads
+    from deepscope.spectra.predictor import PARTITION_SIZE
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     options.check()
-    readers = [open_table(path) for path in tables]
-    found = [resolve_columns(reader, layout) for reader in readers]
     for path in tables:
         if os.path.realpath(path) == os.path.realpath(out):
             msg = f"{out}: the output is also an input of this run; write it elsewhere"
             raise OutputError(msg)
+    readers = []
+    try:
+        for path in tables:
+            readers.append(open_table(path))
+        return _predict_open_tables(readers, out, model, options, layout)
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _predict_open_tables(readers, out, model, options, layout):
+    from deepscope.core.parts import PartStore
+    from deepscope.registry import resolve_model
+    from deepscope.spectra.predictor import SpectraPredictor, set_torch_threads
+
+    tables = [reader.path for reader in readers]
+    found = [resolve_columns(reader, layout) for reader in readers]
     set_torch_threads(options.threads)
     model_path = resolve_model(model, "spectra")
     predictor = SpectraPredictor.from_checkpoint(model_path, options.device)
     store = PartStore.for_table(out, _describe(tables, model_path, options.partition_size, layout))
+    from deepscope.core.cluster import dask_client
+
     try:
         todo = _todo(readers, store, options.partition_size)
         with dask_client(options.workers, options.scheduler) as client:

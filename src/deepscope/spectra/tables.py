@@ -75,6 +75,10 @@ class ParquetTable:
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self._cached = (None, None)
 
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
     def is_array(self, name: str) -> bool:
         """Whether a column holds one array per row."""
         import pyarrow as pa
@@ -149,8 +153,13 @@ class FitsTable:
         self.path = Path(path)
         try:
             self._hdul = fits.open(self.path, memmap=True)
+        except Exception as exc:  # noqa: BLE001 - astropy raises many types for corrupt files
+            msg = f"{self.path}: corrupt or truncated FITS file ({first_line(exc)})"
+            raise FormatError(msg) from None
+        try:
             self._hdu = next(h for h in self._hdul if isinstance(h, fits.BinTableHDU))
         except StopIteration:
+            self._hdul.close()
             msg = f"{self.path}: no binary table in this FITS file"
             raise FormatError(msg) from None
         except Exception as exc:  # noqa: BLE001 - astropy raises many types for corrupt files
@@ -165,6 +174,10 @@ class FitsTable:
 
     def __setstate__(self, state):
         self.__init__(state["path"])
+
+    def close(self) -> None:
+        """Close the file and its memory map."""
+        self._hdul.close()
 
     def is_array(self, name: str) -> bool:
         """Whether a column holds one array per row."""
@@ -181,7 +194,8 @@ class FitsTable:
         for name in names:
             values = rows[name]
             if self.is_array(name):
-                out[name] = [np.asarray(v, dtype=np.float64) for v in values]
+                # Copies: nothing may point into the memory map once it closes.
+                out[name] = [np.array(v, dtype=np.float64) for v in values]
             else:
                 out[name] = [v.decode().strip() if isinstance(v, bytes) else v for v in values.tolist()]
         return out
@@ -208,7 +222,10 @@ def is_bulk_table(path: str | Path) -> bool:
         table = FitsTable(path)
     except FormatError:
         return False
-    return table.n_rows > 1 and any(table.is_array(n) for n in table.names)
+    try:
+        return table.n_rows > 1 and any(table.is_array(n) for n in table.names)
+    finally:
+        table.close()
 
 
 def open_table(path: str | Path):
