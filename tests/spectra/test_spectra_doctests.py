@@ -7,7 +7,7 @@ import pytest
 
 
 @pytest.mark.parametrize("name", ["ensemble", "fits_readers", "io", "mktype", "predictor", "preprocess", "spectrum",
-                                  "tables", "targets"])
+                                  "table_rows", "tables", "targets"])
 def test_docstring_examples(name):
     module = importlib.import_module(f"deepscope.spectra.{name}")
     result = doctest.testmod(module)

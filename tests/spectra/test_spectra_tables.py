@@ -11,7 +11,8 @@ from astropy.io import fits
 
 from deepscope.cli.main import main
 from deepscope.spectra.io import ColumnNames, read_spectrum
-from deepscope.spectra.tables import ParquetTable, TableLayout, read_rows, resolve_columns
+from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
+from deepscope.spectra.tables import ParquetTable
 
 PREDICTED = ["sptype", "main_class", "subclass", "lum_class", "code", "temperature_index"]
 
@@ -39,6 +40,16 @@ def _fits(path, spectra, **extra):
     return path
 
 
+def _hdf5(path, spectra, **extra):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w") as out:
+        for name, values in extra.items():
+            out[name] = np.asarray(values)
+        out["wavelength"] = np.stack([s.wave for s in spectra])
+        out["flux"] = np.stack([s.flux for s in spectra]).astype(np.float32)
+    return path
+
+
 @pytest.fixture(scope="module")
 def per_file(miles, tmp_path_factory):
     files, _ = miles
@@ -47,11 +58,10 @@ def per_file(miles, tmp_path_factory):
     return pd.read_csv(out)
 
 
-@pytest.mark.parametrize("write", [_parquet, _fits])
-def test_bulk_rows_equal_per_file_rows(miles, per_file, tmp_path, write):
+@pytest.mark.parametrize("write, suffix", [(_parquet, ".parquet"), (_fits, ".fits"), (_hdf5, ".h5")])
+def test_bulk_rows_equal_per_file_rows(miles, per_file, tmp_path, write, suffix):
     _, spectra = miles
-    table = write(tmp_path / f"survey{'.parquet' if write is _parquet else '.fits'}", spectra,
-                  objid=np.arange(100, 110))
+    table = write(tmp_path / f"survey{suffix}", spectra, objid=np.arange(100, 110))
     out = tmp_path / "bulk.csv"
     assert main(["-q", "spectra", "predict", str(table), "--out", str(out), "--partition-size", "4"]) == 0
     bulk = pd.read_csv(out)

@@ -289,7 +289,8 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     from deepscope.registry import resolve_model
     from deepscope.spectra.prepare import DIRECTORY_SUFFIXES
     from deepscope.spectra.spectrum import ColumnNames
-    from deepscope.spectra.tables import TableLayout, is_bulk_table
+    from deepscope.spectra.table_rows import TableLayout
+    from deepscope.spectra.tables import is_bulk_table
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     columns = columns or ColumnNames()

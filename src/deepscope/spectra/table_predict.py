@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.errors import BatchError, DeepscopeError, OutputError
-from deepscope.spectra.tables import TableLayout, open_table, read_rows, resolve_columns
+from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
+from deepscope.spectra.tables import open_table
 
 log = logging.getLogger(__name__)
 

@@ -12,38 +12,15 @@ name ``TABLE#row``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from deepscope.errors import FormatError, InputError, first_line
-from deepscope.spectra.spectrum import ColumnNames, Spectrum, finish_spectrum, wavelength_scale
+from deepscope.errors import FormatError, first_line
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
-# Optical and near-infrared spectra start well above 1000 A; wavelengths whose
-# median is below this are nanometres (or microns) written without a unit.
-SMALLEST_ANGSTROM_MEDIAN = 1000.0
-
-
-@dataclass(frozen=True)
-class TableLayout:
-    """Where a bulk table keeps its spectra.
-
-    Attributes
-    ----------
-    columns : ColumnNames
-        Wavelength, flux and optional inverse-variance array columns.
-    medium : str
-        ``"air"``, or ``"vacuum"`` when the wavelengths are vacuum.
-    id_column : str, optional
-        Column whose value becomes the ``file`` of each row instead of ``TABLE#row``.
-    """
-
-    columns: ColumnNames = field(default_factory=lambda: ColumnNames("wavelength", "flux"))
-    medium: str = "air"
-    id_column: str | None = None
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 
 class ParquetTable:
@@ -201,10 +178,84 @@ class FitsTable:
         return out
 
 
+class Hdf5Table:
+    """Datasets of one HDF5 group as columns (h5py): 2-D or variable-length ones hold a spectrum per row.
+
+    Every dataset of the root group whose first axis is the row count is a
+    column; its ``unit`` attribute, if any, is the unit. Slices are read
+    straight from the file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Raises
+    ------
+    FormatError
+        If h5py is missing or the file is not HDF5 with such datasets.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        try:
+            import h5py
+        except ImportError:
+            msg = f"{self.path}: reading HDF5 tables needs h5py (pip install h5py)"
+            raise FormatError(msg) from None
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            msg = f"{self.path}: not a readable HDF5 file ({first_line(exc)})"
+            raise FormatError(msg) from None
+        datasets = {name: item for name, item in self._file.items() if isinstance(item, h5py.Dataset) and item.ndim}
+        lengths = {item.shape[0] for item in datasets.values()}
+        if not datasets or len(lengths) != 1:
+            self._file.close()
+            found = ", ".join(f"{name} {item.shape}" for name, item in datasets.items()) or "no datasets"
+            msg = f"{self.path}: need root datasets with one row per spectrum, all of one length ({found})"
+            raise FormatError(msg)
+        self._datasets = datasets
+        self.names = list(datasets)
+        self.n_rows = lengths.pop()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __getstate__(self):
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
+
+    def is_array(self, name: str) -> bool:
+        """Whether a column holds one array per row (a 2-D or variable-length dataset)."""
+        import h5py
+
+        dataset = self._datasets[name]
+        return dataset.ndim == 2 or h5py.check_vlen_dtype(dataset.dtype) is not None
+
+    def unit(self, name: str) -> str | None:
+        """The dataset's ``unit`` attribute, if any."""
+        unit = self._datasets[name].attrs.get("unit")
+        return (unit.decode() if isinstance(unit, bytes) else str(unit)) if unit is not None else None
+
+    def read(self, start: int, stop: int, names) -> dict:
+        """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
+        out = {}
+        for name in names:
+            values = self._datasets[name][start:stop]
+            if self.is_array(name):
+                out[name] = [np.asarray(v, dtype=np.float64) for v in values]
+            else:
+                out[name] = [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
+        return out
+
+
 def is_bulk_table(path: str | Path) -> bool:
     """Whether a file named on the command line is a table of many spectra.
 
-    Parquet always is; a FITS file is when its first binary table has more
+    Parquet and HDF5 always are; a FITS file is when its first binary table has more
     than one row and an array column (a one-spectrum FITS table has one row
     per pixel, or a single row of arrays, and is read per file as before).
 
@@ -214,7 +265,7 @@ def is_bulk_table(path: str | Path) -> bool:
     (True, False)
     """
     name = str(path).lower()
-    if name.endswith(PARQUET_SUFFIXES):
+    if name.endswith(PARQUET_SUFFIXES + HDF5_SUFFIXES):
         return True
     if not name.endswith(FITS_SUFFIXES) or not Path(path).is_file():
         return False
@@ -229,7 +280,7 @@ def is_bulk_table(path: str | Path) -> bool:
 
 
 def open_table(path: str | Path):
-    """The reader for a bulk table: :class:`ParquetTable` or :class:`FitsTable`.
+    """The reader for a bulk table: :class:`ParquetTable`, :class:`FitsTable` or :class:`Hdf5Table`.
 
     Raises
     ------
@@ -241,144 +292,7 @@ def open_table(path: str | Path):
         return ParquetTable(path)
     if name.endswith(FITS_SUFFIXES):
         return FitsTable(path)
-    msg = f"{path}: unsupported bulk table; use {', '.join(PARQUET_SUFFIXES + FITS_SUFFIXES)}"
+    if name.endswith(HDF5_SUFFIXES):
+        return Hdf5Table(path)
+    msg = f"{path}: unsupported bulk table; use {', '.join(PARQUET_SUFFIXES + FITS_SUFFIXES + HDF5_SUFFIXES)}"
     raise FormatError(msg)
-
-
-def resolve_columns(table, layout: TableLayout) -> dict:
-    """The table's own spelling of each named column, checked before any work.
-
-    Parameters
-    ----------
-    table : ParquetTable or FitsTable
-    layout : TableLayout
-
-    Returns
-    -------
-    dict
-        ``wave``, ``flux``, ``ivar`` (or None), ``id`` (or None) and
-        ``carried``: the non-array columns copied into the output.
-
-    Raises
-    ------
-    InputError
-        Naming the table, the missing column and the option that named it.
-    """
-    from deepscope.spectra.fits_readers import find_column
-
-    def column(wanted, option):
-        if wanted is None:
-            return None
-        try:
-            return find_column(table.names, (), wanted, table.path, option)
-        except FormatError as exc:
-            raise InputError(str(exc)) from None
-
-    found = {"wave": column(layout.columns.wave, "--wave-column"),
-             "flux": column(layout.columns.flux, "--flux-column"),
-             "ivar": column(layout.columns.ivar, "--ivar-column"),
-             "id": column(layout.id_column, "--id-column")}
-    for key in ("wave", "flux", "ivar"):
-        if found[key] is not None and not table.is_array(found[key]):
-            msg = f"{table.path}: column {found[key]!r} holds one number per row, not an array per spectrum"
-            raise InputError(msg)
-    spectral = {found["wave"], found["flux"], found["ivar"]}
-    found["carried"] = [n for n in table.names if n not in spectral and not table.is_array(n)]
-    return found
-
-
-def _check_wave(name, wave, unit):
-    """Refuse wavelengths that decrease, or that look like nanometres nobody announced."""
-    finite = wave[np.isfinite(wave)]
-    if finite.size > 1 and np.any(np.diff(finite) <= 0):
-        msg = f"{name}: wavelengths are not increasing"
-        raise FormatError(msg)
-    if unit is None and finite.size and np.median(finite) < SMALLEST_ANGSTROM_MEDIAN:
-        msg = (f"{name}: wavelengths {finite[0]:g}-{finite[-1]:g} look like nanometres or microns; give "
-               "them in Angstrom or record the unit (Parquet field metadata 'unit', FITS TUNITn)")
-        raise FormatError(msg)
-
-
-def row_spectrum(name: str, wave, flux, ivar, unit: str | None, medium: str) -> Spectrum:
-    """One table row as a :class:`Spectrum`, checked as a bulk row must be.
-
-    Parameters
-    ----------
-    name : str
-        ``TABLE#row``, named in errors.
-    wave, flux : numpy.ndarray or None
-    ivar : numpy.ndarray or None
-        Pixels with ``ivar <= 0`` are invalid.
-    unit : str or None
-        The wavelength column's unit; None means Angstrom.
-    medium : str
-
-    Returns
-    -------
-    Spectrum
-
-    Raises
-    ------
-    FormatError
-        For unequal lengths, decreasing or unannounced-nanometre
-        wavelengths, or no finite flux.
-
-    Examples
-    --------
-    >>> row_spectrum("t.parquet#3", np.array([4000.0, 4001.0]), np.array([1.0]), None, None, "air")
-    Traceback (most recent call last):
-    ...
-    deepscope.errors.FormatError: t.parquet#3: wavelength and flux arrays differ in length (2 vs 1 values)
-    """
-    if wave is None or flux is None:
-        msg = f"{name}: the wavelength or flux array is missing (null)"
-        raise FormatError(msg)
-    if len(wave) != len(flux) or (ivar is not None and len(ivar) != len(flux)):
-        extra = "" if ivar is None or len(ivar) == len(flux) else f", ivar {len(ivar)}"
-        msg = f"{name}: wavelength and flux arrays differ in length ({len(wave)} vs {len(flux)} values{extra})"
-        raise FormatError(msg)
-    _check_wave(name, wave, unit)
-    wave = wave * wavelength_scale(name, unit)
-    valid = np.ones(len(flux), bool) if ivar is None else np.asarray(ivar) > 0
-    return finish_spectrum(name, wave, flux, valid, medium, "option", {"format": "bulk-table"})
-
-
-def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) -> tuple:
-    """Rows ``start:stop`` of a bulk table as spectra, bad rows set aside.
-
-    Parameters
-    ----------
-    table : ParquetTable or FitsTable
-    start, stop : int
-    layout : TableLayout
-    found : dict
-        From :func:`resolve_columns`.
-
-    Returns
-    -------
-    names : list of str
-        ``file`` of every good row (``TABLE#row`` or the id column's value).
-    spectra : list of Spectrum
-    carried : list of dict
-        The carried columns of every good row.
-    failures : list of (str, str)
-    """
-    wave_name, flux_name, ivar_name = found["wave"], found["flux"], found["ivar"]
-    wanted = [n for n in [wave_name, flux_name, ivar_name, found["id"], *found["carried"]] if n is not None]
-    data = table.read(start, stop, list(dict.fromkeys(wanted)))
-    unit = table.unit(wave_name)
-    names, spectra, carried, failures = [], [], [], []
-    for i in range(stop - start):
-        name = f"{table.path}#{start + i}"
-        if found["id"] is not None:
-            name = str(data[found["id"]][i])
-        try:
-            wave = data[wave_name][i]
-            ivar = data[ivar_name][i] if ivar_name is not None else None
-            spectra.append(row_spectrum(name, wave, data[flux_name][i], ivar, unit, layout.medium))
-        except FormatError as exc:
-            failures.append((name, str(exc)))
-            continue
-        names.append(name)
-        carried.append({column: data[column][i] for column in found["carried"]})
-    return names, spectra, carried, failures
