@@ -31,21 +31,26 @@ def _parquet(path, spectra, **extra):
     return path
 
 
-def _fits(path, spectra, **extra):
+def _fits(path, spectra, shared=False, **extra):
     n = spectra[0].wave.size
     cols = [fits.Column(name=name, format="K", array=np.asarray(values)) for name, values in extra.items()]
-    cols += [fits.Column(name="WAVELENGTH", format=f"{n}D", array=np.stack([s.wave for s in spectra])),
-             fits.Column(name="FLUX", format=f"{n}E", array=np.stack([s.flux for s in spectra]))]
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path)
+    cols += [fits.Column(name="FLUX", format=f"{n}E", array=np.stack([s.flux for s in spectra]))]
+    hdus = [fits.PrimaryHDU()]
+    if shared:  # one grid for every row, in an image extension of its own
+        hdus.append(fits.ImageHDU(spectra[0].wave, name="WAVELENGTH"))
+    else:
+        cols.append(fits.Column(name="WAVELENGTH", format=f"{n}D", array=np.stack([s.wave for s in spectra])))
+    fits.HDUList([*hdus, fits.BinTableHDU.from_columns(cols)]).writeto(path)
     return path
 
 
-def _hdf5(path, spectra, **extra):
+def _hdf5(path, spectra, shared=False, **extra):
     h5py = pytest.importorskip("h5py")
     with h5py.File(path, "w") as out:
         for name, values in extra.items():
             out[name] = np.asarray(values)
-        out["wavelength"] = np.stack([s.wave for s in spectra])
+        # Shared: one 1-D grid of its own length for every row.
+        out["wavelength"] = spectra[0].wave if shared else np.stack([s.wave for s in spectra])
         out["flux"] = np.stack([s.flux for s in spectra]).astype(np.float32)
     return path
 
@@ -58,10 +63,12 @@ def per_file(miles, tmp_path_factory):
     return pd.read_csv(out)
 
 
-@pytest.mark.parametrize("write, suffix", [(_parquet, ".parquet"), (_fits, ".fits"), (_hdf5, ".h5")])
-def test_bulk_rows_equal_per_file_rows(miles, per_file, tmp_path, write, suffix):
+@pytest.mark.parametrize("write, suffix, shared", [(_parquet, ".parquet", False), (_fits, ".fits", False),
+                                                   (_fits, ".fits", True), (_hdf5, ".h5", False), (_hdf5, ".h5", True)])
+def test_bulk_rows_equal_per_file_rows(miles, per_file, tmp_path, write, suffix, shared):
     _, spectra = miles
-    table = write(tmp_path / f"survey{suffix}", spectra, objid=np.arange(100, 110))
+    assert all(np.array_equal(s.wave, spectra[0].wave) for s in spectra)  # MILES: one grid
+    table = write(tmp_path / f"survey{suffix}", spectra, objid=np.arange(100, 110), **({"shared": True} if shared else {}))
     out = tmp_path / "bulk.csv"
     assert main(["-q", "spectra", "predict", str(table), "--out", str(out), "--partition-size", "4"]) == 0
     bulk = pd.read_csv(out)

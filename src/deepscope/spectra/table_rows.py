@@ -49,8 +49,10 @@ def resolve_columns(table, layout: TableLayout) -> dict:
     Returns
     -------
     dict
-        ``wave``, ``flux``, ``ivar`` (or None), ``id`` (or None) and
-        ``carried``: the non-array columns copied into the output.
+        ``wave``, ``flux``, ``ivar`` (or None), ``id`` (or None),
+        ``shared_wave`` (the one wavelength grid of a table that gives it
+        once, else None) and ``carried``: the non-array columns copied
+        into the output.
 
     Raises
     ------
@@ -62,6 +64,10 @@ def resolve_columns(table, layout: TableLayout) -> dict:
     def column(wanted, option):
         if wanted is None:
             return None
+        if option == "--wave-column":
+            shared = {name.lower(): name for name in table.shared_names}
+            if wanted.lower() in shared and wanted.lower() not in {name.lower() for name in table.names}:
+                return shared[wanted.lower()]
         try:
             return find_column(table.names, (), wanted, table.path, option)
         except FormatError as exc:
@@ -71,7 +77,8 @@ def resolve_columns(table, layout: TableLayout) -> dict:
              "flux": column(layout.columns.flux, "--flux-column"),
              "ivar": column(layout.columns.ivar, "--ivar-column"),
              "id": column(layout.id_column, "--id-column")}
-    for key in ("wave", "flux", "ivar"):
+    found["shared_wave"] = table.shared(found["wave"]) if found["wave"] in table.shared_names else None
+    for key in ("wave", "flux", "ivar") if found["shared_wave"] is None else ("flux", "ivar"):
         if found[key] is not None and not table.is_array(found[key]):
             msg = f"{table.path}: column {found[key]!r} holds one number per row, not an array per spectrum"
             raise InputError(msg)
@@ -157,7 +164,9 @@ def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) ->
     failures : list of (str, str)
     """
     wave_name, flux_name, ivar_name = found["wave"], found["flux"], found["ivar"]
-    wanted = [n for n in [wave_name, flux_name, ivar_name, found["id"], *found["carried"]] if n is not None]
+    shared = found["shared_wave"]
+    wanted = [wave_name if shared is None else None, flux_name, ivar_name, found["id"], *found["carried"]]
+    wanted = [n for n in wanted if n is not None]
     data = table.read(start, stop, list(dict.fromkeys(wanted)))
     unit = table.unit(wave_name)
     names, spectra, carried, failures = [], [], [], []
@@ -166,7 +175,7 @@ def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) ->
         if found["id"] is not None:
             name = str(data[found["id"]][i])
         try:
-            wave = data[wave_name][i]
+            wave = data[wave_name][i] if shared is None else shared
             ivar = data[ivar_name][i] if ivar_name is not None else None
             spectra.append(row_spectrum(name, wave, data[flux_name][i], ivar, unit, layout.medium))
         except FormatError as exc:

@@ -48,6 +48,7 @@ class ParquetTable:
         self.schema = self._file.schema_arrow
         self.names = list(self.schema.names)
         self.n_rows = self._file.metadata.num_rows
+        self.shared_names = []  # a Parquet column has a value per row
         sizes = [self._file.metadata.row_group(i).num_rows for i in range(self._file.num_row_groups)]
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self._cached = (None, None)
@@ -144,6 +145,9 @@ class FitsTable:
             raise FormatError(msg) from None
         self.names = list(self._hdu.columns.names)
         self.n_rows = int(self._hdu.header["NAXIS2"])
+        # A 1-D image extension (EXTNAME WAVELENGTH ...) is one array for every row.
+        self._shared = {h.name: h for h in self._hdul[1:] if h.is_image and h.header.get("NAXIS") == 1}
+        self.shared_names = list(self._shared)
 
     def __getstate__(self):
         # Shipped to Dask workers as a path: each opens its own memory map.
@@ -161,8 +165,14 @@ class FitsTable:
         return self._hdu.columns[name].format.repeat > 1
 
     def unit(self, name: str) -> str | None:
-        """The column's ``TUNITn``, if any."""
+        """The column's ``TUNITn`` (an image extension's ``BUNIT``), if any."""
+        if name in self._shared:
+            return self._shared[name].header.get("BUNIT") or None
         return self._hdu.columns[name].unit or None
+
+    def shared(self, name: str) -> np.ndarray:
+        """A 1-D image extension given once for every row."""
+        return np.array(self._shared[name].data, dtype=np.float64)
 
     def read(self, start: int, stop: int, names) -> dict:
         """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
@@ -208,15 +218,19 @@ class Hdf5Table:
             msg = f"{self.path}: not a readable HDF5 file ({first_line(exc)})"
             raise FormatError(msg) from None
         datasets = {name: item for name, item in self._file.items() if isinstance(item, h5py.Dataset) and item.ndim}
-        lengths = {item.shape[0] for item in datasets.values()}
-        if not datasets or len(lengths) != 1:
+        per_row = {item.shape[0] for item in datasets.values()
+                   if item.ndim == 2 or h5py.check_vlen_dtype(item.dtype) is not None}
+        if len(per_row) != 1:
             self._file.close()
             found = ", ".join(f"{name} {item.shape}" for name, item in datasets.items()) or "no datasets"
-            msg = f"{self.path}: need root datasets with one row per spectrum, all of one length ({found})"
+            msg = (f"{self.path}: need root datasets with one spectrum per row (2-D or variable-length), "
+                   f"all with the same number of rows ({found})")
             raise FormatError(msg)
+        self.n_rows = per_row.pop()
         self._datasets = datasets
-        self.names = list(datasets)
-        self.n_rows = lengths.pop()
+        self.names = [name for name, item in datasets.items() if item.shape[0] == self.n_rows]
+        # A 1-D dataset of another length is one array for every row: a shared wavelength grid.
+        self.shared_names = [name for name, item in datasets.items() if item.ndim == 1 and name not in self.names]
 
     def close(self) -> None:
         """Close the file."""
@@ -239,6 +253,10 @@ class Hdf5Table:
         """The dataset's ``unit`` attribute, if any."""
         unit = self._datasets[name].attrs.get("unit")
         return (unit.decode() if isinstance(unit, bytes) else str(unit)) if unit is not None else None
+
+    def shared(self, name: str) -> np.ndarray:
+        """A 1-D dataset given once for every row."""
+        return np.asarray(self._datasets[name][()], dtype=np.float64)
 
     def read(self, start: int, stop: int, names) -> dict:
         """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
