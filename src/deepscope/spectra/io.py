@@ -194,6 +194,9 @@ def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air", column
                        if len(names) == width), None)
     if header is not None and header[0] == "" and delimiter is not None:
         header = None  # a leading delimiter is no header
+    if len(lines) <= skip:
+        msg = f"{path}: not a two-column numeric spectrum (no rows of numbers)"
+        raise FormatError(msg)
     wave_i = _column_index(path, header, columns.wave, WAVE_COLUMNS + LOGWAVE_COLUMNS, 0, "--wave-column")
     flux_i = _column_index(path, header, columns.flux, FLUX_COLUMNS, 1, "--flux-column")
     ivar_i = _column_index(path, header, columns.ivar, (), None, "--ivar-column")
