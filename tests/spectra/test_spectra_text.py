@@ -77,3 +77,16 @@ def test_fits_table_with_named_columns(tmp_path):
     assert np.allclose(spec.wave, WAVE) and np.allclose(spec.flux, FLUX, rtol=1e-6)
     with pytest.raises(FormatError, match=r"named.fits: no table has the named columns \(--wave-column 'lambda_A', --flux-column 'fl'\); HDU 1: lambda_A, f_lambda, FLUX"):
         read_spectrum(path, columns=ColumnNames("lambda_A", "fl"))
+
+
+def test_predictor_reads_with_named_columns_and_vacuum(spectra_dir, tmp_path):
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    star = read_spectrum(spectra_dir / "miles/MILES_res2.50_star_m0001V.fits.gz")
+    path = tmp_path / "star.csv"
+    path.write_text("f_lambda,lambda_A\n" + _lines(star.flux, star.wave, delimiter=","))
+    air = SpectraPredictor.from_checkpoint(None, columns=ColumnNames("lambda_A", "f_lambda"))
+    vacuum = SpectraPredictor.from_checkpoint(None, columns=ColumnNames("lambda_A", "f_lambda"),
+                                              default_medium="vacuum")
+    # Vacuum wavelengths are about 1.4 A longer here: the features move on the grid.
+    assert not np.array_equal(air.load_input(path), vacuum.load_input(path))
