@@ -136,3 +136,13 @@ def test_killed_run_resumes_and_a_changed_table_is_recomputed(miles, tmp_path):
     _parquet(table, miles[1][:4])  # rewritten: a new modification time
     assert main(args) == 0
     assert all(p.stat().st_mtime_ns != s for p, s in zip(parts, stamps))
+
+
+@pytest.mark.distributed
+def test_two_worker_cluster_writes_the_same_rows(miles, tmp_path):
+    table = _fits(tmp_path / "t.fits", miles[1][:6])
+    local, cluster = tmp_path / "local.csv", tmp_path / "cluster.csv"
+    args = ["-q", "spectra", "predict", str(table), "--partition-size", "2"]
+    assert main([*args, "--out", str(local)]) == 0
+    assert main([*args, "--out", str(cluster), "--workers", "2"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(local), pd.read_csv(cluster))

@@ -48,7 +48,8 @@ class Spectrum:
     medium : str
         ``"air"`` or ``"vacuum"``.
     medium_source : str
-        ``"header"`` when the file said so, ``"convention"`` when assumed.
+        ``"header"`` when the file said so, ``"convention"`` when assumed,
+        ``"option"`` for bulk-table rows (the medium the command was given).
     meta : dict
         Format name and header values worth keeping (object, spectral type).
     """

@@ -130,23 +130,32 @@ class FitsTable:
 
         self.path = Path(path)
         try:
-            self._hdul = fits.open(self.path, memmap=True)
+            # Our own handle: astropy leaves its file open when opening fails.
+            self._handle = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            msg = f"{self.path}: cannot open ({exc.strerror or exc})"
+            raise FormatError(msg) from None
+        try:
+            self._hdul = fits.open(self._handle, memmap=True)
         except Exception as exc:  # noqa: BLE001 - astropy raises many types for corrupt files
+            self._handle.close()
             msg = f"{self.path}: corrupt or truncated FITS file ({first_line(exc)})"
             raise FormatError(msg) from None
         try:
-            self._hdu = next(h for h in self._hdul if isinstance(h, fits.BinTableHDU))
-        except StopIteration:
-            self._hdul.close()
-            msg = f"{self.path}: no binary table in this FITS file"
-            raise FormatError(msg) from None
+            self._hdu = next((h for h in self._hdul if isinstance(h, fits.BinTableHDU)), None)
+            if self._hdu is None:
+                msg = f"{self.path}: no binary table in this FITS file"
+                raise FormatError(msg)
+            self.names = list(self._hdu.columns.names)
+            self.n_rows = int(self._hdu.header["NAXIS2"])
+            # A 1-D image extension (EXTNAME WAVELENGTH ...) is one array for every row.
+            self._shared = {h.name: h for h in self._hdul[1:] if h.is_image and h.header.get("NAXIS") == 1}
         except Exception as exc:  # noqa: BLE001 - astropy raises many types for corrupt files
+            self.close()
+            if isinstance(exc, FormatError):
+                raise
             msg = f"{self.path}: corrupt or truncated FITS file ({first_line(exc)})"
             raise FormatError(msg) from None
-        self.names = list(self._hdu.columns.names)
-        self.n_rows = int(self._hdu.header["NAXIS2"])
-        # A 1-D image extension (EXTNAME WAVELENGTH ...) is one array for every row.
-        self._shared = {h.name: h for h in self._hdul[1:] if h.is_image and h.header.get("NAXIS") == 1}
         self.shared_names = list(self._shared)
 
     def __getstate__(self):
@@ -159,6 +168,7 @@ class FitsTable:
     def close(self) -> None:
         """Close the file and its memory map."""
         self._hdul.close()
+        self._handle.close()
 
     def is_array(self, name: str) -> bool:
         """Whether a column holds one array per row."""
