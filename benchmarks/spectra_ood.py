@@ -92,11 +92,18 @@ def stack(results):
     return x, np.array([results[i][1] for i in keep]), np.array([results[i][2] for i in keep]), np.array(keep)
 
 
+def net_outputs(net, x, batch_size=512):
+    """Raw outputs ``(N, 76)`` of one network on prepared spectra, on the CPU."""
+    import torch
+
+    with torch.inference_mode():
+        return np.concatenate([net(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).numpy()
+                               for i in range(0, len(x), batch_size)])
+
+
 def member_outputs(nets, x):
     """``(members, N, 76)`` raw outputs of each member network."""
-    from deepscope.spectra.task import predict_outputs
-
-    return np.stack([predict_outputs(net, x) for net in nets])
+    return np.stack([net_outputs(net, x) for net in nets])
 
 
 def ensemble_outputs(outputs):
@@ -113,7 +120,7 @@ def score_spectra(nets, matcher, x, snr, median_flux, grid):
     """Per-spectrum predictions and every score, plus the ensemble's temperature-head log-probabilities."""
     from deepscope.spectra import quality
     from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS
-    from deepscope.spectra.task import outputs_to_rows
+    from deepscope.spectra.predictor import outputs_to_rows
 
     members = member_outputs(nets, x)
     ensemble = ensemble_outputs(members)
@@ -131,20 +138,20 @@ def score_spectra(nets, matcher, x, snr, median_flux, grid):
 
 def load_members(run_dir, members=None):
     """The member networks of a leave-one-library-out run (the first ``members``) and the first one's metadata."""
-    from deepscope.spectra.task import load_model
+    from deepscope.spectra.predictor import SpectraPredictor
 
     paths = sorted(Path(run_dir).rglob("member*/best.pt"))[:members]
     if not paths:
         raise SystemExit(f"no member*/best.pt under {run_dir}")
-    loaded = [load_model(p) for p in paths]
-    return [net for net, _ in loaded], loaded[0][1]
+    loaded = [SpectraPredictor.from_checkpoint(p) for p in paths]
+    return [predictor.model for predictor in loaded], loaded[0].meta
 
 
 def held_out_tables(loo_dir, workers, members=None):
     """Held-out predictions of every library by the networks trained without it."""
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
-    from deepscope.spectra.task import TemplateMatcher
+    from deepscope.spectra.templates import TemplateMatcher
 
     tables, log_ps = [], []
     for library in LIBRARIES:
@@ -171,7 +178,7 @@ def oddity_table(model, meta, instances, workers, seed=0):
     from deepscope.spectra.io import Spectrum, read_spectrum, spectra_manifest
     from deepscope.spectra.mktype import parse_mk
     from deepscope.spectra.oddities import ODDITY_KINDS, make_oddity
-    from deepscope.spectra.task import TemplateMatcher
+    from deepscope.spectra.templates import TemplateMatcher
 
     rng = np.random.default_rng(seed)
     manifest = spectra_manifest([DATA / "miles" / "labels.csv"])
@@ -305,7 +312,7 @@ def snr_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
     from deepscope.spectra.oddities import at_snr
     from deepscope.spectra.quality import MIN_SNR
-    from deepscope.spectra.task import outputs_to_rows
+    from deepscope.spectra.predictor import outputs_to_rows
 
     nets, meta = load_members(Path(loo_dir) / "miles", members)
     manifest = spectra_manifest([DATA / "miles" / "labels.csv"])
@@ -338,7 +345,7 @@ def gap_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
     from deepscope.spectra.quality import BLUE_WINDOW, blue_coverage
-    from deepscope.spectra.task import outputs_to_rows
+    from deepscope.spectra.predictor import outputs_to_rows
 
     nets, meta = load_members(Path(loo_dir) / "miles", members)
     grid = meta["grid"]
@@ -377,7 +384,7 @@ def main():
     import torch
 
     from deepscope.spectra.quality import MAX_TEMPLATE_MISMATCH
-    from deepscope.spectra.task import load_model, predict_outputs
+    from deepscope.spectra.predictor import SpectraPredictor
 
     torch.set_num_threads(1)
     out_dir = None
@@ -385,12 +392,13 @@ def main():
         out_dir = Path(args.out)
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    model, meta = load_model()
+    shipped = SpectraPredictor.from_checkpoint()
+    model, meta = shipped.model, shipped.meta
     odd, unreadable = oddity_table(model, meta, args.instances, args.workers)
     # The ensemble as this script averages the leave-one-out members must be the shipped network's own output.
     probe = np.random.default_rng(0).normal(0.0, 0.1, (4, 2, 580)).astype(np.float32)
     probe[:, 1] = 1.0
-    if not np.allclose(predict_outputs(model, probe), ensemble_outputs(member_outputs(list(model.members), probe)),
+    if not np.allclose(net_outputs(model, probe), ensemble_outputs(member_outputs(list(model.members), probe)),
                        atol=1e-4):
         raise SystemExit("ensemble_outputs does not reproduce SpectraEnsemble.forward")
     held, t_log_p = held_out_tables(args.loo, args.workers, args.members)

@@ -14,9 +14,10 @@ from deepscope.spectra.synthetic import synthetic_spectrum
 @pytest.fixture(scope="module")
 def shipped():
     """The shipped model's metadata and its template matcher (the detector's reference set)."""
-    from deepscope.spectra.task import TemplateMatcher, load_model
+    from deepscope.spectra.predictor import SpectraPredictor
+    from deepscope.spectra.templates import TemplateMatcher
 
-    _, meta = load_model()
+    meta = SpectraPredictor.from_checkpoint().meta
     return meta, TemplateMatcher.from_meta(meta)
 
 
@@ -76,7 +77,7 @@ def test_template_mismatch_is_small_for_a_template_and_large_for_a_featureless_s
     star = prepare(Spectrum(*synthetic_spectrum(42.0, 5, snr=300.0, rng=rng), np.ones(2000, bool)), grid)
     flat = prepare(Spectrum(*make_oddity("flat_continuum", rng), np.ones(2000, bool)), grid)
     templates = np.stack([star, prepare(Spectrum(*synthetic_spectrum(20.0, 5, rng=rng), np.ones(2000, bool)), grid)])
-    from deepscope.spectra.task import TemplateMatcher
+    from deepscope.spectra.templates import TemplateMatcher
 
     matcher = TemplateMatcher(templates[:, 0], templates[:, 1] > 0, ["G2V", "A0V"])
     x = np.stack([star, flat])

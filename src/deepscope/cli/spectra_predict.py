@@ -8,13 +8,24 @@ Writes one row per input: `file`, `sptype` (e.g. `G2V`), `main_class`,
 I=1 ... V=5) and `temperature_index`. Bad files are listed on stderr and the
 exit status is 1, but every good file still gets its row.
 
+Bulk tables (Parquet, or a FITS binary table of many rows) hold one spectrum
+per row in array columns: --wave-column (default `wavelength`, Angstrom
+unless the column records a unit), --flux-column (default `flux`) and
+optional --ivar-column name them, --vacuum says the wavelengths are vacuum.
+Each row's `file` is TABLE#row (or the --id-column value), and the table's
+one-value-per-row columns (ids, coordinates) follow the predictions. Bad rows
+are listed as TABLE#row and every good row is still written.
+For FITS tables and text files with a header line (`wavelength,flux`; the
+delimiter is sniffed) the same options name the columns.
+
 A killed run restarted with the same arguments resumes where it stopped.
 --out DIR (no .csv/.parquet suffix) writes Parquet parts into DIR.
 --workers N runs on a local Dask cluster, --scheduler ADDRESS on an existing
 one; the results are the same as in process.
 
-example:
+examples:
   deepscope spectra predict ../shared/data/spectra/sdss --out pred.csv
+  deepscope spectra predict survey.parquet --flux-column f_lambda --id-column objid --out pred.parquet
 """
 
 
@@ -33,9 +44,23 @@ def add_args(parser):
     add_device_arg(parser)
     add_threads_arg(parser)
     add_batch_args(parser, "spectra", PARTITION_SIZE, batch_size=512)
+    parser.add_argument("--wave-column", metavar="NAME",
+                        help="column of wavelengths (or log-wavelengths, if named e.g. loglam) "
+                             "(default: the known names; bulk tables: wavelength)")
+    parser.add_argument("--flux-column", metavar="NAME",
+                        help="column of fluxes (default: the known names; bulk tables: flux)")
+    parser.add_argument("--ivar-column", metavar="NAME",
+                        help="column of inverse variances; pixels with ivar <= 0 are ignored (default: none)")
+    parser.add_argument("--vacuum", action="store_true",
+                        help="wavelengths that no header describes are vacuum, not air (default: air)")
+    parser.add_argument("--id-column", metavar="NAME",
+                        help="bulk tables: column whose value is each row's `file` (default: TABLE#row)")
 
 
 def main(args):
     from deepscope.spectra.predictor import predict_spectra
+    from deepscope.spectra.spectrum import ColumnNames
 
-    predict_spectra(args.inputs, args.out, model=args.model, options=batch_options_from_args(args))
+    columns = ColumnNames(args.wave_column, args.flux_column, args.ivar_column)
+    predict_spectra(args.inputs, args.out, model=args.model, options=batch_options_from_args(args),
+                    columns=columns, default_medium="vacuum" if args.vacuum else "air", id_column=args.id_column)

@@ -7,7 +7,8 @@ def fold_batchnorm(model):
     In eval mode a BatchNorm is a fixed per-channel affine map, so it can be
     absorbed into the preceding convolution (``torch.nn.utils.fusion``): one
     pass over the activations less per block, the same outputs to rounding.
-    Pairs are found inside ``nn.Sequential`` containers.
+    Pairs (``Conv1d`` + ``BatchNorm1d`` for spectra, ``Conv2d`` +
+    ``BatchNorm2d`` for images) are found inside ``nn.Sequential`` containers.
 
     Parameters
     ----------
@@ -22,11 +23,12 @@ def fold_batchnorm(model):
     from torch import nn
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    pairs = ((nn.Conv1d, nn.BatchNorm1d), (nn.Conv2d, nn.BatchNorm2d))
     for block in model.modules():
         if not isinstance(block, nn.Sequential):
             continue
         for i in range(len(block) - 1):
-            if isinstance(block[i], nn.Conv2d) and isinstance(block[i + 1], nn.BatchNorm2d):
+            if any(isinstance(block[i], conv) and isinstance(block[i + 1], norm) for conv, norm in pairs):
                 block[i] = fuse_conv_bn_eval(block[i], block[i + 1])
                 block[i + 1] = nn.Identity()
     return model

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.errors import FormatError, first_line
-from deepscope.spectra.spectrum import Spectrum, finish_spectrum, wavelength_scale
+from deepscope.spectra.spectrum import ColumnNames, Spectrum, finish_spectrum, wavelength_scale
 
 # Column names seen in real spectral tables, compared case-insensitively.
 WAVE_COLUMNS = ("wavelength", "wave", "lambda", "lam", "wavelen", "awav")
@@ -39,8 +39,31 @@ def _header_medium(header, default):
     return default, "convention"
 
 
-def _log_to_linear(path, values, name):
-    """Log wavelengths to Angstrom; natural or base-10 judged from the values."""
+def log_to_linear(path, values, name: str) -> np.ndarray:
+    """Log wavelengths to Angstrom; natural or base-10 judged from the values.
+
+    Parameters
+    ----------
+    path : str or Path
+        Named in the error message.
+    values : array-like
+    name : str
+        The column or keyword: one starting with ``ln`` is natural.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    FormatError
+        If the values look like neither.
+
+    Examples
+    --------
+    >>> log_to_linear("star.fits", [3.6, 3.7], "loglam").round(1).tolist()
+    [3981.1, 5011.9]
+    """
     values = np.asarray(values, dtype=np.float64)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -129,7 +152,7 @@ def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spec
     is_log = ("COEFF0" in header and "CRVAL1" not in header) or ctype.endswith("-LOG") \
         or header.get("DC-FLAG") == 1 or str(header.get("WFITTYPE", "")).upper() == "LOG-LINEAR"
     if is_log:
-        wave = _log_to_linear(path, axis, "CRVAL1")
+        wave = log_to_linear(path, axis, "CRVAL1")
     else:
         wave = axis * wavelength_scale(path, header.get("CUNIT1"))
     medium, source = _header_medium(header, default_medium)
@@ -138,12 +161,49 @@ def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spec
     return finish_spectrum(path, wave, flux, np.ones(n, bool), medium, source, meta)
 
 
-def _find_column(names, candidates):
-    lower = {name.lower(): name for name in names}
+def find_column(names, candidates, wanted: str | None = None, path="table", option: str = "") -> str | None:
+    """The column called ``wanted``, else the first of ``candidates`` present (case-insensitive).
+
+    Parameters
+    ----------
+    names : sequence of str
+        The table's column names.
+    candidates : sequence of str
+        Lower-case names known to hold the quantity, in order of preference.
+    wanted : str, optional
+        A name the user gave: it must be present.
+    path : str or Path
+        Named in the error message.
+    option : str
+        The command-line option that gave ``wanted``, for the message.
+
+    Returns
+    -------
+    str or None
+        The name as spelled in the table; None if no candidate is present.
+
+    Raises
+    ------
+    FormatError
+        If ``wanted`` is not a column.
+
+    Examples
+    --------
+    >>> find_column(["LAMBDA_A", "F_LAMBDA"], ("flux",), wanted="f_lambda")
+    'F_LAMBDA'
+    >>> find_column(["WAVE", "FLUX"], ("flux",))
+    'FLUX'
+    """
+    lower = {str(name).lower(): name for name in names}
+    if wanted is not None:
+        if wanted.lower() not in lower:
+            msg = f"{path}: no column {wanted!r} ({option}); columns: {', '.join(map(str, names))}"
+            raise FormatError(msg)
+        return lower[wanted.lower()]
     return next((lower[c] for c in candidates if c in lower), None)
 
 
-def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spectrum:
+def read_fits_table(path: str | Path, hdul, default_medium: str = "air", columns: ColumnNames | None = None) -> Spectrum:
     """Read a spectrum from the first FITS binary table with wavelength and flux.
 
     Parameters
@@ -153,6 +213,10 @@ def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spec
     default_medium : str
         Medium assumed for linear wavelength columns when the header is
         silent; log-wavelength columns are SDSS-derived and taken as vacuum.
+    columns : ColumnNames, optional
+        Named columns (``lambda_A``, ``f_lambda`` ...) instead of the known
+        names; a named wavelength column whose name is a known
+        log-wavelength name (``loglam`` ...) is read as one.
 
     Returns
     -------
@@ -162,14 +226,21 @@ def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spec
     Raises
     ------
     FormatError
-        If no table has a wavelength and a flux column.
+        If no table has a wavelength and a flux column, or a named column is
+        in none of them.
     """
+    columns = columns or ColumnNames()
+    named = {name: getattr(columns, name) for name in ("wave", "flux", "ivar") if getattr(columns, name)}
     tables = [h for h in hdul if not h.is_image and h.data is not None]
     for hdu in tables:
         names = list(hdu.columns.names)
-        flux_col = _find_column(names, FLUX_COLUMNS)
-        wave_col = _find_column(names, WAVE_COLUMNS)
-        log_col = _find_column(names, LOGWAVE_COLUMNS)
+        if any(wanted.lower() not in {n.lower() for n in names} for wanted in named.values()):
+            continue  # the named columns live in another table
+        flux_col = find_column(names, FLUX_COLUMNS, columns.flux)
+        wave_col = find_column(names, WAVE_COLUMNS, columns.wave)
+        log_col = find_column(names, LOGWAVE_COLUMNS) if columns.wave is None else None
+        if columns.wave is not None and wave_col.lower() in LOGWAVE_COLUMNS:
+            wave_col, log_col = None, wave_col
         if flux_col is None or (wave_col is None and log_col is None):
             continue
         data = hdu.data
@@ -179,11 +250,11 @@ def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spec
             wave = np.asarray(data[wave_col], dtype=np.float64).ravel() * wavelength_scale(path, unit)
             default = default_medium
         else:
-            wave = _log_to_linear(path, np.asarray(data[log_col]).ravel(), log_col)
+            wave = log_to_linear(path, np.asarray(data[log_col]).ravel(), log_col)
             default = "vacuum"
         valid = np.ones(flux.size, bool)
-        ivar_col = _find_column(names, IVAR_COLUMNS)
-        err_col = _find_column(names, ERROR_COLUMNS)
+        ivar_col = find_column(names, IVAR_COLUMNS, columns.ivar)
+        err_col = find_column(names, ERROR_COLUMNS) if columns.ivar is None else None
         if ivar_col is not None:
             valid &= np.asarray(data[ivar_col]).ravel() > 0
         elif err_col is not None:
@@ -198,8 +269,12 @@ def read_fits_table(path: str | Path, hdul, default_medium: str = "air") -> Spec
         return finish_spectrum(path, wave, flux, valid, medium, source, meta)
     found = "; ".join(f"HDU {i}: {', '.join(h.columns.names)}" for i, h in enumerate(hdul)
                       if not h.is_image) or "no tables"
-    msg = (f"{path}: no wavelength and flux columns found ({found}); expected e.g. "
-           f"WAVELENGTH or LOGLAM and FLUX")
+    if named:
+        given = ", ".join(f"--{name}-column {wanted!r}" for name, wanted in named.items())
+        msg = f"{path}: no table has the named columns ({given}); {found}"
+    else:
+        msg = (f"{path}: no wavelength and flux columns found ({found}); expected e.g. "
+               f"WAVELENGTH or LOGLAM and FLUX, or name them with --wave-column and --flux-column")
     raise FormatError(msg)
 
 

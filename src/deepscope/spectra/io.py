@@ -11,8 +11,9 @@ Supported formats, dispatched by content in :func:`read_spectrum`:
   a flux column (Pickles, Kesseli/PyHammer templates).
 * SDSS ``spec-PLATE-MJD-FIBER.fits`` (``COADD`` HDU: ``loglam``, ``flux``,
   ``ivar``, ``and_mask``).
-* Two-column ASCII ``wavelength flux``, optionally gzipped (MKCLASS ``.rbn``,
-  ``.rbx``, ``.rec``, ``.txt``, ``.dat``).
+* Text columns, optionally gzipped (MKCLASS ``.rbn``, ``.rbx``, ``.rec``,
+  ``.txt``, ``.dat``, ``.csv``): ``wavelength flux`` by position, or named by a
+  header line (``wavelength,flux``); the delimiter is sniffed.
 
 Units and medium are explicit: wavelengths are returned in Angstrom (``CUNIT1``
 or ``TUNITn`` of nm, um or m are converted) and every spectrum says whether its
@@ -44,10 +45,10 @@ import numpy as np
 from deepscope.core.files import check_fits_sizes, opening
 from deepscope.errors import FormatError, InputError, first_line
 from deepscope.spectra.fits_readers import read_fits_image, read_fits_table, read_sdss_spec
-from deepscope.spectra.spectrum import Spectrum, finish_spectrum
+from deepscope.spectra.spectrum import ColumnNames, Spectrum, finish_spectrum
 
-__all__ = ["SPECTRUM_SUFFIXES", "Spectrum", "read_ascii", "read_elodie", "read_fits_image", "read_fits_table",
-           "read_indous", "read_jacoby", "read_sdss_spec", "read_spectrum", "spectra_manifest"]
+__all__ = ["SPECTRUM_SUFFIXES", "ColumnNames", "Spectrum", "read_ascii", "read_elodie", "read_fits_image",
+           "read_fits_table", "read_indous", "read_jacoby", "read_sdss_spec", "read_spectrum", "spectra_manifest"]
 
 SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".rec",
                      ".rbn.gz", ".rbx.gz", ".rec.gz", ".txt", ".txt.gz", ".dat", ".dat.gz",
@@ -78,8 +79,78 @@ def _open_bytes(path):
     return raw
 
 
-def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air") -> Spectrum:
-    """Read a two-column ``wavelength flux`` text spectrum (Angstrom).
+# Tried in this order on the first data lines; none found means whitespace.
+TEXT_DELIMITERS = (",", ";", "\t", "|")
+COMMENT_CHARS = ("#", "%", "!")
+
+
+def _text_lines(path, raw, limit=20):
+    """The first ``limit`` data lines and the last comment line before them."""
+    try:
+        text = raw[:65536].decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw[:65536].decode("latin-1")
+    lines, comment = [], None
+    for line in text.splitlines()[:-1] if len(raw) > 65536 else text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith(COMMENT_CHARS):
+            if not lines:
+                comment = stripped.lstrip("".join(COMMENT_CHARS)).strip()
+            continue
+        lines.append(stripped)
+        if len(lines) == limit:
+            break
+    return lines, comment
+
+
+def sniff_delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits every line into the same number (> 1) of fields; None for whitespace.
+
+    Examples
+    --------
+    >>> sniff_delimiter(["wavelength,flux", "4000.0,1.2"]), sniff_delimiter(["4000 1.2", "4001 1.1"])
+    (',', None)
+    """
+    for delimiter in TEXT_DELIMITERS:
+        counts = {line.count(delimiter) for line in lines}
+        if len(counts) == 1 and counts.pop() > 0:
+            return delimiter
+    return None
+
+
+def _split(line, delimiter):
+    return [field.strip().strip("'\"") for field in line.split(delimiter)]
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _column_index(path, header, wanted, candidates, default, option):
+    """Index of the named column, else the first known name, else ``default``."""
+    from deepscope.spectra.fits_readers import find_column
+
+    if wanted is not None and header is None:
+        msg = f"{path}: {option} {wanted!r} given but the file has no header line naming its columns"
+        raise FormatError(msg)
+    name = find_column(header, candidates, wanted, path, option) if header is not None else None
+    return default if name is None else header.index(name)
+
+
+def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air", columns: ColumnNames | None = None) -> Spectrum:
+    """Read a text spectrum: columns of numbers, optionally under a header line.
+
+    The delimiter (comma, semicolon, tab, bar or whitespace) is sniffed from
+    the first lines. A first line that is not all numbers names the columns
+    (``wavelength,flux``); so does a comment line just above the numbers
+    (``# lambda flux``). Without names, the first two columns are
+    wavelength (Angstrom) and flux.
 
     Parameters
     ----------
@@ -88,6 +159,8 @@ def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air") -> Spe
         Decompressed file content.
     default_medium : str
         Medium of the wavelengths, which plain text cannot state.
+    columns : ColumnNames, optional
+        Named wavelength, flux and inverse-variance columns.
 
     Returns
     -------
@@ -96,22 +169,63 @@ def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air") -> Spe
     Raises
     ------
     FormatError
-        If the text is not at least two numeric columns.
+        If the text is not at least two numeric columns, or a named column is missing.
+
+    Examples
+    --------
+    >>> spec = read_ascii("star.csv", b"flux;wavelength\\n1.0;4000\\n0.9;4001\\n")
+    >>> spec.wave.tolist(), spec.flux.tolist()
+    ([4000.0, 4001.0], [1.0, 0.9])
     """
+    from deepscope.spectra.fits_readers import FLUX_COLUMNS, LOGWAVE_COLUMNS, WAVE_COLUMNS
+
+    columns = columns or ColumnNames()
+    lines, comment = _text_lines(path, raw)
+    delimiter = sniff_delimiter(lines) if lines else None
+    header, skip = None, 0
+    if lines and not all(_is_number(field) for field in _split(lines[0], delimiter)):
+        header, skip = _split(lines[0], delimiter), 1
+    elif comment and lines:
+        # A commented header is often spaced even when the numbers are not.
+        width = len(_split(lines[0], delimiter))
+        header = next((names for names in (_split(comment, delimiter), _split(comment, None))
+                       if len(names) == width), None)
+    if header is not None and header[0] == "" and delimiter is not None:
+        header = None  # a leading delimiter is no header
+    if len(lines) <= skip:
+        msg = f"{path}: not a two-column numeric spectrum (no rows of numbers)"
+        raise FormatError(msg)
+    wave_i = _column_index(path, header, columns.wave, WAVE_COLUMNS + LOGWAVE_COLUMNS, 0, "--wave-column")
+    flux_i = _column_index(path, header, columns.flux, FLUX_COLUMNS, 1, "--flux-column")
+    ivar_i = _column_index(path, header, columns.ivar, (), None, "--ivar-column")
+    wanted = [wave_i, flux_i] + ([ivar_i] if ivar_i is not None else [])
     try:
-        table = np.loadtxt(io.BytesIO(raw), comments=("#", "%", "!"), ndmin=2, usecols=(0, 1))
-    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        body = io.BytesIO(raw)
+        if skip:
+            # Skip past comments and the header line itself, whatever precedes it.
+            text = raw.decode("utf-8", errors="replace").splitlines()
+            first = next(i for i, line in enumerate(text) if line.strip() == lines[0])
+            body = io.StringIO("\n".join(text[first + 1:]))
+        table = np.loadtxt(body, comments=COMMENT_CHARS, ndmin=2, usecols=wanted, delimiter=delimiter)
+    except (ValueError, IndexError, UnicodeDecodeError, StopIteration) as exc:
         msg = f"{path}: not a two-column numeric spectrum ({first_line(exc)[:80]})"
         raise FormatError(msg) from None
     if table.shape[0] < 2:
         msg = f"{path}: fewer than two rows of wavelength, flux"
         raise FormatError(msg)
+    wave = table[:, 0]
+    if header is not None and header[wave_i].lower() in LOGWAVE_COLUMNS:
+        from deepscope.spectra.fits_readers import log_to_linear
+
+        wave = log_to_linear(path, wave, header[wave_i])
+    valid = table[:, 2] > 0 if ivar_i is not None else np.ones(len(table), bool)
     meta = {"format": "ascii"}
-    return finish_spectrum(path, table[:, 0], table[:, 1], np.ones(len(table), bool), default_medium,
-                   "convention", meta)
+    if header is not None:
+        meta["columns"] = f"{header[wave_i]},{header[flux_i]}"
+    return finish_spectrum(path, wave, table[:, 1], valid, default_medium, "convention", meta)
 
 
-def read_spectrum(path: str | Path, default_medium: str = "air") -> Spectrum:
+def read_spectrum(path: str | Path, default_medium: str = "air", columns: ColumnNames | None = None) -> Spectrum:
     """Read any supported spectrum file, dispatching on its content.
 
     Parameters
@@ -120,6 +234,9 @@ def read_spectrum(path: str | Path, default_medium: str = "air") -> Spectrum:
     default_medium : str
         ``"air"`` or ``"vacuum"``, used when neither the header nor the
         format convention decides.
+    columns : ColumnNames, optional
+        Named columns of a FITS table or a text file with a header line;
+        other formats ignore them.
 
     Returns
     -------
@@ -160,7 +277,7 @@ def read_spectrum(path: str | Path, default_medium: str = "air") -> Spectrum:
                     if hdul[0].data is not None and hdul[0].data.size > 1:
                         return read_fits_image(path, hdul, default_medium)
                     if len(hdul) > 1:
-                        return read_fits_table(path, hdul, default_medium)
+                        return read_fits_table(path, hdul, default_medium, columns)
                     return read_fits_image(path, hdul, default_medium)
         except FormatError:
             raise
@@ -170,7 +287,7 @@ def read_spectrum(path: str | Path, default_medium: str = "air") -> Spectrum:
     if raw[:1] == b"\x00" or b"\x00" in raw[:512]:
         msg = f"{path}: unsupported binary format; expected FITS or two-column text"
         raise FormatError(msg)
-    return read_ascii(path, raw, default_medium)
+    return read_ascii(path, raw, default_medium, columns)
 
 
 # Thin, named entry points for the libraries whose files we cannot ship; the

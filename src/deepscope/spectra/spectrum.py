@@ -19,6 +19,20 @@ _UNIT_ALIASES = {"a": "Angstrom", "aa": "Angstrom", "angstrom": "Angstrom", "ang
                  "micron": "um", "microns": "um", "m": "m", "meter": "m", "meters": "m"}
 
 
+@dataclass(frozen=True)
+class ColumnNames:
+    """Which named columns of a table or text file hold the spectrum.
+
+    None leaves the choice to the reader: the first of the column names it
+    knows (``WAVELENGTH``, ``LOGLAM``, ``FLUX`` ...), or the first two
+    columns of a text file. Names are compared case-insensitively.
+    """
+
+    wave: str | None = None  # wavelengths (Angstrom unless the file gives a unit) or log-wavelengths
+    flux: str | None = None  # fluxes
+    ivar: str | None = None  # inverse variances: pixels with ivar <= 0 are invalid
+
+
 @dataclass
 class Spectrum:
     """One spectrum as read from a file.
@@ -34,7 +48,8 @@ class Spectrum:
     medium : str
         ``"air"`` or ``"vacuum"``.
     medium_source : str
-        ``"header"`` when the file said so, ``"convention"`` when assumed.
+        ``"header"`` when the file said so, ``"convention"`` when assumed,
+        ``"option"`` for bulk-table rows (the medium the command was given).
     meta : dict
         Format name and header values worth keeping (object, spectral type).
     """

@@ -1,0 +1,106 @@
+"""Spectra predict on bulk tables and on per-file .fits.gz, beside the issue's figures.
+
+Writes Parquet tables of real MILES spectra repeated to each --rows size
+(wavelength float64, flux float32: the files' own values), runs
+`deepscope spectra predict TABLE` on each in a fresh process, and prints
+spectra per second and that process's peak memory (flat in the row count
+when the table streams). Then runs per-file predict on the MILES .fits.gz
+files and checks that the bulk rows of the first copy equal the per-file
+rows. Measured figures, not asserts; the load average is printed because
+the cores may be shared.
+
+usage:
+  python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--threads 2] [--tmp DIR]
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra" / "miles"
+# Figures quoted in issue 15, measured before this work on 2 cores.
+BEFORE = {"per-file .fits.gz": "180-350", "ensemble on prepared spectra": "1,900-2,200"}
+PREDICTED = ["sptype", "main_class", "subclass", "lum_class", "code", "temperature_index"]
+
+
+def write_table(path, rows, files):
+    """A Parquet table of the spectra in ``files`` repeated to ``rows`` rows, written a row group at a time."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from deepscope.spectra.io import read_spectrum
+
+    spectra = [read_spectrum(p) for p in files]
+    group = 1024
+    schema = pa.schema([("objid", pa.int64()), ("wavelength", pa.list_(pa.float64())),
+                        ("flux", pa.list_(pa.float32()))])
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, rows, group):
+            ids = np.arange(start, min(start + group, rows))
+            picked = [spectra[i % len(spectra)] for i in ids]
+            writer.write_table(pa.table({"objid": ids, "wavelength": [s.wave for s in picked],
+                                         "flux": [s.flux.astype(np.float32) for s in picked]}, schema=schema))
+
+
+def measure(table, out, threads):
+    """Run predict on ``table`` in this process; print seconds and peak RSS (MiB) as one line."""
+    from deepscope.core.options import BatchOptions
+    from deepscope.spectra.predictor import predict_spectra
+
+    options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False)
+    start = time.perf_counter()
+    predict_spectra([table], out, options=options)
+    seconds = time.perf_counter() - start
+    print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tmp", help="directory for the tables (default: a temporary one)")
+    parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # TABLE OUT: one run, in a child process
+    args = parser.parse_args()
+    if args.measure:
+        return measure(*args.measure, args.threads)
+
+    import pandas as pd
+
+    from deepscope.core.options import BatchOptions
+    from deepscope.spectra.predictor import predict_spectra
+
+    files = sorted(MILES.glob("*.fits.gz"))
+    print(f"load average before: {os.getloadavg()[0]:.1f} (cores may be shared); {args.threads} threads")
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        tmp = Path(tmp)
+        for rows in args.rows:
+            table = tmp / f"miles_{rows}.parquet"
+            write_table(table, rows, files)
+            out = tmp / f"bulk_{rows}.parquet"
+            child = subprocess.run([sys.executable, __file__, "--measure", str(table), str(out),
+                                    "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+            seconds, peak = map(float, child.stdout.split())
+            print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end, "
+                  f"peak memory {peak:,.0f} MiB (load average {os.getloadavg()[0]:.1f})")
+        start = time.perf_counter()
+        options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False)
+        predict_spectra([MILES], tmp / "files.csv", options=options)
+        seconds = time.perf_counter() - start
+        print(f"per-file .fits.gz ({len(files)} MILES files): {len(files) / seconds:,.0f} spectra/s "
+              f"(before: {BEFORE['per-file .fits.gz']}; load average {os.getloadavg()[0]:.1f})")
+        bulk = pd.read_parquet(tmp / f"bulk_{args.rows[0]}.parquet").head(len(files))
+        per_file = pd.read_csv(tmp / "files.csv")
+        same = len(bulk) == len(per_file) and (bulk[PREDICTED].values == per_file[PREDICTED].values).all()
+        print(f"bulk rows equal per-file rows on the {len(files)} MILES spectra: {bool(same)}")
+    print(f"before, for comparison: ensemble on prepared spectra {BEFORE['ensemble on prepared spectra']} spectra/s "
+          "(benchmarks/bench_spectra_predict.py measures it now)")
+
+
+if __name__ == "__main__":
+    main()

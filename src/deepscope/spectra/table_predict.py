@@ -1,0 +1,285 @@
+"""``spectra predict`` on bulk tables: row slices as partitions, resumable, in process or on Dask.
+
+A table of a million spectra is one file holding a million inputs, so the
+file-by-file stream of :mod:`deepscope.core.sources` does not fit it: here a
+partition is a slice of rows. The finished partitions go to the same
+:class:`~deepscope.core.parts.PartStore` as every other batch command (so a
+killed run resumes, and ``--out DIR`` keeps the Parquet parts), and the rows
+come out exactly as per-file prediction writes them, ``file`` being
+``TABLE#row`` (or the ``--id-column`` value), followed by the table's own
+one-value-per-row columns (ids, coordinates ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.errors import BatchError, DeepscopeError, OutputError
+from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
+from deepscope.spectra.tables import open_table
+
+log = logging.getLogger(__name__)
+
+
+def slice_identity(path: str | Path, start: int, stop: int) -> str:
+    """A digest of a row slice and its table's size and modification time (a replaced table is new work)."""
+    try:
+        stat = os.stat(path)
+        state = (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        state = None
+    return hashlib.sha256(repr((str(Path(path).resolve()), state, start, stop)).encode()).hexdigest()
+
+
+def predict_slice(predictor, table, start: int, stop: int, layout: TableLayout, found: dict, batch_size: int,
+                  read_threads: int = 2) -> tuple:
+    """Rows and failures of one slice of a bulk table: the unit of work.
+
+    Parameters
+    ----------
+    predictor : SpectraPredictor
+    table : ParquetTable, FitsTable, str or Path
+        An open table, or its path (opened here, as on a Dask worker).
+    start, stop : int
+    layout : TableLayout
+    found : dict
+        From :func:`~deepscope.spectra.tables.resolve_columns`.
+    batch_size : int
+    read_threads : int
+        Threads putting the spectra on the model's grid.
+
+    Returns
+    -------
+    rows : list of dict
+    failures : list of (str, str)
+    """
+    return classify_prepared(predictor, *prepare_slice(predictor, table, start, stop, layout, found, read_threads),
+                             batch_size)
+
+
+def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
+    """Read a slice and put every good row on the model's grid: ``(names, x, carried, failures)``."""
+    from deepscope.spectra.preprocess import prepare
+
+    if not hasattr(table, "read"):
+        opened = open_table(table)
+        try:
+            return prepare_slice(predictor, opened, start, stop, layout, found, read_threads)
+        finally:
+            opened.close()
+    names, spectra, carried, failures = read_rows(table, start, stop, layout, found)
+
+    def one(i):
+        try:
+            return prepare(spectra[i], predictor.grid, predictor.min_coverage, path=names[i]), None
+        except DeepscopeError as exc:
+            return None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
+        prepared = list(pool.map(one, range(len(spectra))))
+    good = [i for i, (_, error) in enumerate(prepared) if error is None]
+    failures += [(names[i], error) for i, (_, error) in enumerate(prepared) if error is not None]
+    x = np.stack([prepared[i][0] for i in good]) if good else None
+    return [names[i] for i in good], x, [carried[i] for i in good], failures
+
+
+def classify_prepared(predictor, names, x, carried, failures, batch_size):
+    """Prediction rows for prepared spectra: ``file``, the type columns, then the carried columns."""
+    from deepscope.spectra.predictor import OUTPUT_COLUMNS
+
+    if x is None:
+        return [], failures
+    taken = {"file", *OUTPUT_COLUMNS}
+    rows = []
+    for name, prediction, extra in zip(names, predictor.classify(x, batch_size), carried):
+        # A table's own 'sptype' (say, a catalogue type) must not overwrite the prediction.
+        rows.append({"file": name, **prediction,
+                     **{(f"input_{key}" if key in taken else key): value for key, value in extra.items()}})
+    return rows, failures
+
+
+def _slices(tables, partition_size):
+    """``(index, table number, start, stop)`` of every partition, tables one after another."""
+    index = 0
+    for number, table in enumerate(tables):
+        for start in range(0, table.n_rows, partition_size):
+            yield index, number, start, min(start + partition_size, table.n_rows)
+            index += 1
+
+
+def predict_tables(tables, out: str | Path, model: str | Path | None = None, options=None,
+                   layout: TableLayout = TableLayout()) -> int:
+    """Classify every row of bulk spectrum tables; one output row per good row.
+
+    Parameters
+    ----------
+    tables : sequence of str or Path
+        Parquet or FITS binary tables, one spectrum per row.
+    out : str or Path
+        ``.csv`` or ``.parquet``, or a directory to receive Parquet parts.
+    model : str or Path, optional
+        Shipped name, checkpoint or run directory; the shipped model by default.
+    options : BatchOptions, optional
+        ``partition_size`` counts rows.
+    layout : TableLayout
+        Column names, medium and id column.
+
+    Returns
+    -------
+    int
+        Number of rows written.
+
+    Raises
+    ------
+    InputError
+        Before any work, if a named column is missing.
+    OutputError
+        If the output is one of the tables.
+    BatchError
+        After writing the good rows, naming every bad row (``TABLE#row: reason``).
+    """
+    from deepscope.core.options import BatchOptions
+    from deepscope.spectra.predictor import PARTITION_SIZE
+
+    options = options or BatchOptions(partition_size=PARTITION_SIZE)
+    options.check()
+    for path in tables:
+        if os.path.realpath(path) == os.path.realpath(out):
+            msg = f"{out}: the output is also an input of this run; write it elsewhere"
+            raise OutputError(msg)
+    readers = []
+    try:
+        for path in tables:
+            readers.append(open_table(path))
+        return _predict_open_tables(readers, out, model, options, layout)
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _predict_open_tables(readers, out, model, options, layout):
+    from deepscope.core.parts import PartStore
+    from deepscope.registry import resolve_model
+    from deepscope.core.distributed import set_torch_threads
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    tables = [reader.path for reader in readers]
+    found = [resolve_columns(reader, layout) for reader in readers]
+    set_torch_threads(options.threads)
+    model_path = resolve_model(model, "spectra")
+    predictor = SpectraPredictor.from_checkpoint(model_path, options.device)
+    store = PartStore.for_table(out, _describe(tables, model_path, options.partition_size, layout))
+    from deepscope.core.cluster import dask_client
+
+    try:
+        todo = _todo(readers, store, options.partition_size)
+        with dask_client(options.workers, options.scheduler) as client:
+            if client is None:
+                _run_local(todo, predictor, readers, layout, found, store, options)
+            else:
+                _run_dask(todo, predictor, readers, layout, found, store, options, client)
+        failures = store.failures()
+    except BaseException:
+        store.close()  # the parts stay for a rerun
+        raise
+    count = store.finish()
+    if count:
+        log.info("wrote %d rows to %s", count, out)
+    if failures:
+        raise BatchError(failures)
+    return count
+
+
+def _describe(tables, model_path, partition_size, layout):
+    from deepscope.core.checkpoint import resolve_checkpoint, sha256
+
+    return {"command": "spectra predict (tables)",
+            "inputs": [str(Path(p).resolve()) for p in tables],
+            "model_sha256": sha256(resolve_checkpoint(model_path)),
+            "partition_size": partition_size,
+            "options": {"columns": [layout.columns.wave, layout.columns.flux, layout.columns.ivar],
+                        "medium": layout.medium, "id_column": layout.id_column}}
+
+
+def _todo(readers, store, partition_size):
+    """The slices still to compute; sound finished ones are skipped."""
+    done = store.done_indices()
+    for index, number, start, stop in _slices(readers, partition_size):
+        identity = slice_identity(readers[number].path, start, stop)
+        if index in done:
+            reason = store.verify(index, identity, stop - start)
+            if reason is None:
+                continue
+            log.warning("%s: computing partition %d again: %s", store.part_path(index), index, reason)
+        yield index, number, start, stop, identity
+
+
+def _run_local(todo, predictor, readers, layout, found, store, options):
+    from deepscope.core.progress import progress_bar
+
+    total = sum(reader.n_rows for reader in readers)
+    with progress_bar(enabled=options.progress, total=total, desc="classify", unit="spectrum") as bar, \
+            ThreadPoolExecutor(max_workers=1) as prefetcher:
+
+        def start(job):
+            if job is None:
+                return None
+            _, number, lo, hi, _ = job
+            return job, prefetcher.submit(prepare_slice, predictor, readers[number], lo, hi, layout, found[number],
+                                          options.read_threads)
+
+        current = start(next(todo, None))
+        while current is not None:
+            (index, _, lo, hi, identity), loading = current
+            # Read and prepare the next slice while the network runs on this one.
+            current = start(next(todo, None))
+            rows, failures = classify_prepared(predictor, *loading.result(), options.batch_size)
+            store.write(index, rows, failures, identity)
+            bar.update(hi - lo)
+
+
+def _run_dask(todo, predictor, readers, layout, found, store, options, client):
+    from distributed import as_completed
+
+    remote = client.scatter(predictor, broadcast=True, hash=False)
+    in_flight = 2 * max(1, len(client.nthreads()))
+    running = as_completed()
+    jobs = {}
+
+    def submit_next():
+        job = next(todo, None)
+        if job is not None:
+            _, number, lo, hi, _ = job
+            future = client.submit(_worker_slice, remote, str(readers[number].path), lo, hi, layout, found[number],
+                                   options.batch_size, options.read_threads, pure=False)
+            jobs[future.key] = job
+            running.add(future)
+
+    for _ in range(in_flight):
+        submit_next()
+    for future in running:
+        index, _, _, _, identity = jobs.pop(future.key)
+        try:
+            rows, failures = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker or task is reported, finished parts stay
+            msg = (f"partition {index} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
+                   "finished partitions are kept: rerun the same command to resume")
+            raise DeepscopeError(msg) from None
+        store.write(index, rows, failures, identity)
+        future.release()
+        submit_next()
+
+
+def _worker_slice(predictor, path, start, stop, layout, found, batch_size, read_threads):
+    """:func:`predict_slice` on a Dask worker, with the worker's own thread count."""
+    import torch
+    from distributed import get_worker
+
+    torch.set_num_threads(get_worker().state.nthreads)
+    return predict_slice(predictor, path, start, stop, layout, found, batch_size, read_threads)

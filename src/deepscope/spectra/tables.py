@@ -1,0 +1,326 @@
+"""Bulk spectrum tables: one row per spectrum in array columns, read in row slices (no torch here).
+
+Surveys ship spectra by the million in Parquet or FITS binary tables, one row
+per spectrum, with the wavelengths and fluxes as array columns. One class per format (:class:`ParquetTable`, :class:`FitsTable`)
+reads any slice of rows without loading the rest: Parquet a row group at a
+time, FITS through a memory map. :func:`read_rows` turns a slice into
+:class:`~deepscope.spectra.spectrum.Spectrum` records exactly as a
+per-file reader would, with every bad row (unequal lengths, wavelengths not
+increasing or in nanometres unannounced, no finite flux) set aside under the
+name ``TABLE#row``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.errors import FormatError, first_line
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+
+
+class ParquetTable:
+    """A Parquet table read a row group at a time (pyarrow).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Raises
+    ------
+    FormatError
+        If the file is not a readable Parquet table.
+    """
+
+    def __init__(self, path):
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        try:
+            self._file = pq.ParquetFile(self.path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+            msg = f"{self.path}: not a readable Parquet table ({first_line(exc)})"
+            raise FormatError(msg) from None
+        self.schema = self._file.schema_arrow
+        self.names = list(self.schema.names)
+        self.n_rows = self._file.metadata.num_rows
+        self.shared_names = []  # a Parquet column has a value per row
+        sizes = [self._file.metadata.row_group(i).num_rows for i in range(self._file.num_row_groups)]
+        self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._cached = (None, None)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def is_array(self, name: str) -> bool:
+        """Whether a column holds one array per row."""
+        import pyarrow as pa
+
+        kind = self.schema.field(name).type
+        return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+
+    def unit(self, name: str) -> str | None:
+        """The ``unit`` of a column's field metadata, if any."""
+        metadata = self.schema.field(name).metadata or {}
+        value = metadata.get(b"unit")
+        return value.decode() if value else None
+
+    def _group(self, index, names):
+        # One row group is kept: consecutive slices of a group read it once.
+        key = (index, tuple(names))
+        if self._cached[0] != key:
+            self._cached = (key, self._file.read_row_group(index, columns=list(names)))
+        return self._cached[1]
+
+    def read(self, start: int, stop: int, names) -> dict:
+        """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
+        import pyarrow as pa
+
+        first = int(np.searchsorted(self._starts, start, side="right")) - 1
+        pieces = []
+        for group in range(first, len(self._starts) - 1):
+            lo, hi = self._starts[group], self._starts[group + 1]
+            if lo >= stop:
+                break
+            pieces.append(self._group(group, names).slice(max(start, lo) - lo, min(stop, hi) - max(start, lo)))
+        table = pa.concat_tables(pieces) if pieces else self.schema.empty_table().select(list(names))
+        return {name: _arrow_values(table.column(name)) for name in names}
+
+
+def _arrow_values(column):
+    """A list of float arrays for a list column (None for null rows), else a numpy/list of values."""
+    import pyarrow as pa
+
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+            or pa.types.is_fixed_size_list(column.type)):
+        return column.to_pylist()
+    values = []
+    for chunk in column.chunks:
+        flat = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+        if pa.types.is_fixed_size_list(chunk.type):
+            size = chunk.type.list_size
+            offsets = np.arange(len(chunk) + 1) * size
+        else:
+            offsets = chunk.offsets.to_numpy() - chunk.offsets[0].as_py()
+        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+        values += [flat[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(len(chunk))]
+    return values
+
+
+class FitsTable:
+    """The first FITS binary table with array columns, read through a memory map (astropy).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Raises
+    ------
+    FormatError
+        If the file holds no binary table.
+    """
+
+    def __init__(self, path):
+        from astropy.io import fits
+
+        self.path = Path(path)
+        try:
+            # Our own handle: astropy leaves its file open when opening fails.
+            self._handle = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            msg = f"{self.path}: cannot open ({exc.strerror or exc})"
+            raise FormatError(msg) from None
+        try:
+            self._hdul = fits.open(self._handle, memmap=True)
+        except Exception as exc:  # noqa: BLE001 - astropy raises many types for corrupt files
+            self._handle.close()
+            msg = f"{self.path}: corrupt or truncated FITS file ({first_line(exc)})"
+            raise FormatError(msg) from None
+        try:
+            self._hdu = next((h for h in self._hdul if isinstance(h, fits.BinTableHDU)), None)
+            if self._hdu is None:
+                msg = f"{self.path}: no binary table in this FITS file"
+                raise FormatError(msg)
+            self.names = list(self._hdu.columns.names)
+            self.n_rows = int(self._hdu.header["NAXIS2"])
+            # A 1-D image extension (EXTNAME WAVELENGTH ...) is one array for every row.
+            self._shared = {h.name: h for h in self._hdul[1:] if h.is_image and h.header.get("NAXIS") == 1}
+        except Exception as exc:  # noqa: BLE001 - astropy raises many types for corrupt files
+            self.close()
+            if isinstance(exc, FormatError):
+                raise
+            msg = f"{self.path}: corrupt or truncated FITS file ({first_line(exc)})"
+            raise FormatError(msg) from None
+        self.shared_names = list(self._shared)
+
+    def __getstate__(self):
+        # Shipped to Dask workers as a path: each opens its own memory map.
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
+
+    def close(self) -> None:
+        """Close the file and its memory map."""
+        self._hdul.close()
+        self._handle.close()
+
+    def is_array(self, name: str) -> bool:
+        """Whether a column holds one array per row."""
+        return self._hdu.columns[name].format.repeat > 1
+
+    def unit(self, name: str) -> str | None:
+        """The column's ``TUNITn`` (an image extension's ``BUNIT``), if any."""
+        if name in self._shared:
+            return self._shared[name].header.get("BUNIT") or None
+        return self._hdu.columns[name].unit or None
+
+    def shared(self, name: str) -> np.ndarray:
+        """A 1-D image extension given once for every row."""
+        return np.array(self._shared[name].data, dtype=np.float64)
+
+    def read(self, start: int, stop: int, names) -> dict:
+        """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
+        rows = self._hdu.data[start:stop]
+        out = {}
+        for name in names:
+            values = rows[name]
+            if self.is_array(name):
+                # Copies: nothing may point into the memory map once it closes.
+                out[name] = [np.array(v, dtype=np.float64) for v in values]
+            else:
+                out[name] = [v.decode().strip() if isinstance(v, bytes) else v for v in values.tolist()]
+        return out
+
+
+class Hdf5Table:
+    """Datasets of one HDF5 group as columns (h5py): 2-D or variable-length ones hold a spectrum per row.
+
+    Every dataset of the root group whose first axis is the row count is a
+    column; its ``unit`` attribute, if any, is the unit. Slices are read
+    straight from the file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Raises
+    ------
+    FormatError
+        If h5py is missing or the file is not HDF5 with such datasets.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        try:
+            import h5py
+        except ImportError:
+            msg = f"{self.path}: reading HDF5 tables needs h5py (pip install h5py)"
+            raise FormatError(msg) from None
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            msg = f"{self.path}: not a readable HDF5 file ({first_line(exc)})"
+            raise FormatError(msg) from None
+        datasets = {name: item for name, item in self._file.items() if isinstance(item, h5py.Dataset) and item.ndim}
+        per_row = {item.shape[0] for item in datasets.values()
+                   if item.ndim == 2 or h5py.check_vlen_dtype(item.dtype) is not None}
+        if len(per_row) != 1:
+            self._file.close()
+            found = ", ".join(f"{name} {item.shape}" for name, item in datasets.items()) or "no datasets"
+            msg = (f"{self.path}: need root datasets with one spectrum per row (2-D or variable-length), "
+                   f"all with the same number of rows ({found})")
+            raise FormatError(msg)
+        self.n_rows = per_row.pop()
+        self._datasets = datasets
+        self.names = [name for name, item in datasets.items() if item.shape[0] == self.n_rows]
+        # A 1-D dataset of another length is one array for every row: a shared wavelength grid.
+        self.shared_names = [name for name, item in datasets.items() if item.ndim == 1 and name not in self.names]
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __getstate__(self):
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
+
+    def is_array(self, name: str) -> bool:
+        """Whether a column holds one array per row (a 2-D or variable-length dataset)."""
+        import h5py
+
+        dataset = self._datasets[name]
+        return dataset.ndim == 2 or h5py.check_vlen_dtype(dataset.dtype) is not None
+
+    def unit(self, name: str) -> str | None:
+        """The dataset's ``unit`` attribute, if any."""
+        unit = self._datasets[name].attrs.get("unit")
+        return (unit.decode() if isinstance(unit, bytes) else str(unit)) if unit is not None else None
+
+    def shared(self, name: str) -> np.ndarray:
+        """A 1-D dataset given once for every row."""
+        return np.asarray(self._datasets[name][()], dtype=np.float64)
+
+    def read(self, start: int, stop: int, names) -> dict:
+        """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
+        out = {}
+        for name in names:
+            values = self._datasets[name][start:stop]
+            if self.is_array(name):
+                out[name] = [np.asarray(v, dtype=np.float64) for v in values]
+            else:
+                out[name] = [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
+        return out
+
+
+def is_bulk_table(path: str | Path) -> bool:
+    """Whether a file named on the command line is a table of many spectra.
+
+    Parquet and HDF5 always are; a FITS file is when its first binary table has more
+    than one row and an array column (a one-spectrum FITS table has one row
+    per pixel, or a single row of arrays, and is read per file as before).
+
+    Examples
+    --------
+    >>> is_bulk_table("survey.parquet"), is_bulk_table("star.txt")
+    (True, False)
+    """
+    name = str(path).lower()
+    if name.endswith(PARQUET_SUFFIXES + HDF5_SUFFIXES):
+        return True
+    if not name.endswith(FITS_SUFFIXES) or not Path(path).is_file():
+        return False
+    try:
+        table = FitsTable(path)
+    except FormatError:
+        return False
+    try:
+        return table.n_rows > 1 and any(table.is_array(n) for n in table.names)
+    finally:
+        table.close()
+
+
+def open_table(path: str | Path):
+    """The reader for a bulk table: :class:`ParquetTable`, :class:`FitsTable` or :class:`Hdf5Table`.
+
+    Raises
+    ------
+    FormatError
+        If the file is neither, or unreadable.
+    """
+    name = str(path).lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return ParquetTable(path)
+    if name.endswith(FITS_SUFFIXES):
+        return FitsTable(path)
+    if name.endswith(HDF5_SUFFIXES):
+        return Hdf5Table(path)
+    msg = f"{path}: unsupported bulk table; use {', '.join(PARQUET_SUFFIXES + FITS_SUFFIXES + HDF5_SUFFIXES)}"
+    raise FormatError(msg)
