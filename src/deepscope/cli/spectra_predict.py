@@ -5,7 +5,12 @@ text, gzipped or not), directories (searched for FITS and MKCLASS files) or
 uncompressed .tar shards; --catalog adds the inputs listed in a table.
 Writes one row per input: `file`, `sptype` (e.g. `G2V`), `main_class`,
 `subclass`, `lum_class`, `code` (1000*A1 + 100*A2 + 2*A3 + 1.5, O=1 ... M=7,
-I=1 ... V=5) and `temperature_index`. Bad files are listed on stderr and the
+I=1 ... V=5), `temperature_index`, `confidence` (the calibrated probability
+that the main class is right) and `flag`: empty for an ordinary star, else
+`;`-separated reasons not to trust the type - low_snr (S/N per pixel < 5),
+short_coverage (< 90% of 3850-4620 A), negative_flux, out_of_distribution
+(no training spectrum resembles it: not a normal star, or broken).
+--drop-flagged leaves flagged rows out. Bad files are listed on stderr and the
 exit status is 1, but every good file still gets its row.
 
 Bulk tables (Parquet, or a FITS binary table of many rows) hold one spectrum
@@ -55,6 +60,8 @@ def add_args(parser):
                         help="wavelengths that no header describes are vacuum, not air (default: air)")
     parser.add_argument("--id-column", metavar="NAME",
                         help="bulk tables: column whose value is each row's `file` (default: TABLE#row)")
+    parser.add_argument("--drop-flagged", action="store_true",
+                        help="leave out rows whose flag is not empty (default: keep them, flagged)")
 
 
 def main(args):
@@ -63,4 +70,5 @@ def main(args):
 
     columns = ColumnNames(args.wave_column, args.flux_column, args.ivar_column)
     predict_spectra(args.inputs, args.out, model=args.model, options=batch_options_from_args(args),
-                    columns=columns, default_medium="vacuum" if args.vacuum else "air", id_column=args.id_column)
+                    columns=columns, default_medium="vacuum" if args.vacuum else "air", id_column=args.id_column,
+                    drop_flagged=args.drop_flagged)

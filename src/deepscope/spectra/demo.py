@@ -19,6 +19,7 @@ def add_demo_section(report, out_dir):
     pandas.DataFrame
         One row per sample: catalogue type, network and template predictions.
     """
+    import numpy as np
     import pandas as pd
 
     from deepscope.core.files import write_table
@@ -27,27 +28,34 @@ def add_demo_section(report, out_dir):
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.prepare import load_prepared
+    from deepscope.spectra.oddities import make_oddity
+    from deepscope.spectra.spectrum import Spectrum
     from deepscope.spectra.templates import TemplateMatcher
 
     manifest = spectra_manifest([SAMPLES / "labels.csv"])
     predictor = SpectraPredictor.from_checkpoint()
-    x, good, _ = load_prepared(list(manifest["path"]), predictor.grid, predictor.min_coverage)
-    manifest = manifest.iloc[good].reset_index(drop=True)
-    network = pd.DataFrame(predictor.classify(x))
-    template = pd.DataFrame(TemplateMatcher.from_meta(predictor.meta).predict(x))
+    items = [predictor.load_input(path) for path in manifest["path"]]
+    # One input that is not a star, to show what the flag is for.
+    qso = make_oddity("qso_like", np.random.default_rng(0))
+    items.append(predictor.prepare(Spectrum(*qso, np.ones(qso[0].size, bool)), "synthetic QSO-like spectrum"))
+    network = pd.DataFrame(predictor.assess(items))
+    template = pd.DataFrame(TemplateMatcher.from_meta(predictor.meta).predict(np.stack([i.x for i in items])))
     table = pd.DataFrame({
-        "file": manifest["file"], "format": manifest["collection"], "catalogue type": manifest["sptype"],
-        "network": network["sptype"], "code": network["code"], "template matching": template["sptype"],
+        "file": [*manifest["file"], "(synthetic QSO-like spectrum)"],
+        "format": [*manifest["collection"], "-"], "catalogue type": [*manifest["sptype"], "not a star"],
+        "network": network["sptype"], "confidence": network["confidence"], "flag": network["flag"],
+        "code": network["code"], "template matching": template["sptype"],
     })
     write_table(table, Path(out_dir) / "spectra_predictions.csv")
     report.heading("Stellar spectra: MK types")
     report.text("The shipped spectral classifier on real sample spectra in five file formats. These "
                 "samples were part of its training data: this shows the pipeline, not its accuracy "
-                "(see the leave-one-library-out table in the README).")
+                "(see the leave-one-library-out table in the README). `confidence` is the calibrated "
+                "probability that the main class is right; `flag` says why a type should not be trusted "
+                "(low_snr, short_coverage, negative_flux, out_of_distribution).")
     report.table(table, index=False)
     expected = [parse_mk(s).temperature_index if parse_mk(s) else None for s in manifest["sptype"]]
-    fig = scatter_figure(pd.Series(expected, dtype=float), network["temperature_index"],
+    fig = scatter_figure(pd.Series(expected, dtype=float), network["temperature_index"][:len(expected)],
                          "catalogue type", "predicted type", "spectra: predicted vs catalogue")
     name_type_axes(fig)
     report.figure(fig, "spectra_demo_scatter")

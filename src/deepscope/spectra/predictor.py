@@ -10,14 +10,21 @@ reads a type back the same way.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, type_to_code
 
+log = logging.getLogger(__name__)
+
 CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_ae_classifier", "spectra_ensemble")
+# What every prediction adds to its type: how sure it is, and why it should not be trusted
+# (deepscope.spectra.calibration, deepscope.spectra.quality).
+ASSESSMENT_COLUMNS = ("confidence", "flag")
 OUTPUT_COLUMNS = ("sptype", "main_class", "subclass", "lum_class", "code", "temperature_index")
 # Spectra per partition: the unit of resuming and of Dask tasks.
 PARTITION_SIZE = 1024
@@ -96,6 +103,14 @@ def outputs_to_rows(outputs: np.ndarray) -> list[dict]:
     return decode(t_index_from_logits(outputs[:, :N_T_BINS]), outputs[:, N_T_BINS:].argmax(1) + 1)
 
 
+class PreparedSpectrum(NamedTuple):
+    """One spectrum on the model's grid, with what its flag needs from the spectrum as read."""
+
+    x: np.ndarray  # (2, grid.n): normalised flux and mask
+    snr: float  # per-pixel signal-to-noise over the grid's range (quality.der_snr)
+    median_flux: float  # median flux over the grid's range, as read
+
+
 class SpectraPredictor:
     """A trained classifier, its grid and its metadata, on one device.
 
@@ -128,6 +143,10 @@ class SpectraPredictor:
         self.meta = meta
         self.grid = meta["grid"]
         self.min_coverage = meta["min_coverage"]
+        from deepscope.spectra.templates import TemplateMatcher  # it decodes with this module's decode
+
+        # The training spectra, kept in the checkpoint: out_of_distribution means none resembles the input.
+        self.matcher = TemplateMatcher.from_meta(meta) if "templates" in meta else None
 
     def _torch_device(self):
         from deepscope.core.distributed import select_device
@@ -174,13 +193,25 @@ class SpectraPredictor:
         meta["grid"] = Grid(**meta["grid"])
         return cls(model, meta, device, **reading)
 
-    def load_input(self, path: str | Path) -> np.ndarray:
-        """Read one spectrum and put it on the model's grid: ``(2, grid.n)`` float32."""
+    def load_input(self, path: str | Path) -> PreparedSpectrum:
+        """Read one spectrum: on the model's grid, with the raw scores its flag needs."""
         from deepscope.spectra.io import read_spectrum
-        from deepscope.spectra.preprocess import prepare
 
-        spectrum = read_spectrum(path, self.default_medium, self.columns)
-        return prepare(spectrum, self.grid, self.min_coverage, path=str(path))
+        return self.prepare(read_spectrum(path, self.default_medium, self.columns), str(path))
+
+    def prepare(self, spectrum, name: str) -> PreparedSpectrum:
+        """Put a :class:`~deepscope.spectra.spectrum.Spectrum` on the model's grid and score it as read.
+
+        The signal-to-noise and the median flux are measured on the spectrum as
+        read (over the grid's range), before continuum normalisation hides them.
+        """
+        from deepscope.spectra.preprocess import prepare, to_air
+        from deepscope.spectra.quality import spectrum_scores
+
+        x = prepare(spectrum, self.grid, self.min_coverage, path=name)
+        wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
+        scores = spectrum_scores(wave, spectrum.flux, spectrum.valid, self.grid.start, self.grid.stop)
+        return PreparedSpectrum(x, scores["snr"], scores["median_flux"])
 
     def outputs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw classifier outputs ``(N, N_T_BINS + N_LUM)`` for prepared spectra ``(N, 2, n)``."""
@@ -198,13 +229,39 @@ class SpectraPredictor:
         """One row (:data:`OUTPUT_COLUMNS`) per prepared spectrum of ``x``."""
         return outputs_to_rows(self.outputs(x, batch_size))
 
-    def rows(self, items: list[np.ndarray]) -> list[dict]:
+    def assess(self, items: list[PreparedSpectrum], batch_size: int = 512) -> list[dict]:
+        """Type, ``confidence`` and ``flag`` of each prepared spectrum.
+
+        ``confidence`` is the temperature-scaled probability of the reported
+        main class (calibrated on leave-one-library-out predictions);
+        ``flag`` lists, ``;``-separated, why a prediction should not be
+        trusted: ``low_snr``, ``short_coverage``, ``negative_flux``,
+        ``out_of_distribution`` (no training template resembles the
+        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
+        """
+        from deepscope.spectra import calibration, quality
+
+        x = np.stack([item.x for item in items])
+        outputs = self.outputs(x, batch_size)
+        rows = outputs_to_rows(outputs)
+        predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
+        confidence = calibration.main_class_confidence(outputs[:, :N_T_BINS], predicted_main)
+        # A checkpoint without templates cannot say what it was trained on: no out_of_distribution then.
+        mismatch = (quality.template_mismatch(x, self.matcher.chi2(x).min(axis=1)) if self.matcher is not None
+                    else np.full(len(x), np.nan))
+        flags = quality.flag_reasons([item.snr for item in items], quality.blue_coverage(x[:, 1], self.grid.wave),
+                                     [item.median_flux for item in items], mismatch)
+        for row, sure, flag in zip(rows, confidence, flags):
+            row.update(confidence=round(float(sure), 4), flag=flag)
+        return rows
+
+    def rows(self, items: list[PreparedSpectrum]) -> list[dict]:
         """One row per item of :meth:`load_input`, in one forward pass."""
-        return self.classify(np.stack(items), len(items))
+        return self.assess(items, len(items))
 
 
 def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, options=None, columns=None,
-                    default_medium: str = "air", id_column: str | None = None) -> int:
+                    default_medium: str = "air", id_column: str | None = None, drop_flagged: bool = False) -> int:
     """Classify spectrum files, or every row of bulk tables, and write one row per good spectrum.
 
     A run killed part-way and restarted with the same arguments skips the
@@ -231,6 +288,9 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
         ``"vacuum"`` when wavelengths that no header describes are vacuum.
     id_column : str, optional
         Bulk tables: the column that names each row in ``file``.
+    drop_flagged : bool
+        Leave out of the table every row whose ``flag`` is not empty (the
+        resumable parts keep them; only a ``.csv``/``.parquet`` output).
 
     Returns
     -------
@@ -246,9 +306,40 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     ModelError
         If ``model`` names no spectral classifier.
     """
+    from deepscope.core.options import BatchOptions
+    from deepscope.errors import BatchError, InputError
+    from deepscope.spectra.spectrum import ColumnNames
+
+    options = options or BatchOptions(partition_size=PARTITION_SIZE)
+    columns = columns or ColumnNames()
+    if drop_flagged and Path(out).suffix.lower() not in (".csv", ".parquet"):
+        msg = f"--drop-flagged needs a .csv or .parquet --out (got {out}); filter the parts on their flag column"
+        raise InputError(msg)
+    try:
+        count = _predict(inputs, out, model, options, columns, default_medium, id_column)
+    except BatchError:
+        if drop_flagged:  # the good rows were written: they are still filtered
+            _drop_flagged_rows(out)
+        raise
+    return _drop_flagged_rows(out) if drop_flagged else count
+
+
+def _drop_flagged_rows(out) -> int:
+    """Rewrite a finished prediction table without its flagged rows; the rows kept."""
+    from deepscope.core.files import read_table, write_table
+
+    if not Path(out).is_file():  # nothing could be read: nothing was written
+        return 0
+    table = read_table(out)
+    flagged = table["flag"].astype("string").fillna("") != ""  # all-empty flags read back as NaN
+    write_table(table[~flagged], out)
+    log.info("left out %d flagged rows of %d", int(flagged.sum()), len(table))
+    return int((~flagged).sum())
+
+
+def _predict(inputs, out, model, options, columns, default_medium, id_column):
     from deepscope.core.distributed import set_torch_threads
     from deepscope.core.inference import describe_job, predict_to_table
-    from deepscope.core.options import BatchOptions
     from deepscope.core.sources import InputStream
     from deepscope.errors import InputError
     from deepscope.registry import resolve_model
@@ -257,8 +348,6 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     from deepscope.spectra.table_rows import TableLayout
     from deepscope.spectra.tables import is_bulk_table
 
-    options = options or BatchOptions(partition_size=PARTITION_SIZE)
-    columns = columns or ColumnNames()
     bulk = [path for path in inputs if is_bulk_table(path)]
     if bulk:
         if len(bulk) < len(inputs) or options.catalog is not None:
@@ -277,5 +366,7 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
                                                  default_medium=default_medium)
     reading = {} if columns == ColumnNames() and default_medium == "air" else \
         {"columns": [columns.wave, columns.flux, columns.ivar], "medium": default_medium}
-    job = describe_job("spectra predict", stream, model_path, options.partition_size, **reading)
+    # Parts written before confidence and flag existed belong to another job.
+    job = describe_job("spectra predict", stream, model_path, options.partition_size,
+                       assessment=list(ASSESSMENT_COLUMNS), **reading)
     return predict_to_table(stream, predictor, out, job, options, desc="classify")

@@ -18,7 +18,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 
 from deepscope.errors import BatchError, DeepscopeError, OutputError
 from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
@@ -64,9 +63,7 @@ def predict_slice(predictor, table, start: int, stop: int, layout: TableLayout, 
 
 
 def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
-    """Read a slice and put every good row on the model's grid: ``(names, x, carried, failures)``."""
-    from deepscope.spectra.preprocess import prepare
-
+    """Read a slice and put every good row on the model's grid: ``(names, items, carried, failures)``."""
     if not hasattr(table, "read"):
         opened = open_table(table)
         try:
@@ -77,7 +74,7 @@ def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
 
     def one(i):
         try:
-            return prepare(spectra[i], predictor.grid, predictor.min_coverage, path=names[i]), None
+            return predictor.prepare(spectra[i], names[i]), None
         except DeepscopeError as exc:
             return None, str(exc)
 
@@ -85,19 +82,19 @@ def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
         prepared = list(pool.map(one, range(len(spectra))))
     good = [i for i, (_, error) in enumerate(prepared) if error is None]
     failures += [(names[i], error) for i, (_, error) in enumerate(prepared) if error is not None]
-    x = np.stack([prepared[i][0] for i in good]) if good else None
-    return [names[i] for i in good], x, [carried[i] for i in good], failures
+    items = [prepared[i][0] for i in good] or None
+    return [names[i] for i in good], items, [carried[i] for i in good], failures
 
 
-def classify_prepared(predictor, names, x, carried, failures, batch_size):
-    """Prediction rows for prepared spectra: ``file``, the type columns, then the carried columns."""
-    from deepscope.spectra.predictor import OUTPUT_COLUMNS
+def classify_prepared(predictor, names, items, carried, failures, batch_size):
+    """Prediction rows for prepared spectra: ``file``, the type columns, confidence and flag, then the carried columns."""
+    from deepscope.spectra.predictor import ASSESSMENT_COLUMNS, OUTPUT_COLUMNS
 
-    if x is None:
+    if items is None:
         return [], failures
-    taken = {"file", *OUTPUT_COLUMNS}
+    taken = {"file", *OUTPUT_COLUMNS, *ASSESSMENT_COLUMNS}
     rows = []
-    for name, prediction, extra in zip(names, predictor.classify(x, batch_size), carried):
+    for name, prediction, extra in zip(names, predictor.assess(items, batch_size), carried):
         # A table's own 'sptype' (say, a catalogue type) must not overwrite the prediction.
         rows.append({"file": name, **prediction,
                      **{(f"input_{key}" if key in taken else key): value for key, value in extra.items()}})

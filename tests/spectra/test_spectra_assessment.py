@@ -1,0 +1,66 @@
+"""Every spectra prediction says how sure it is and flags input unlike anything the model knows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+
+from deepscope.cli.main import main
+from deepscope.samples import sample_dir
+from deepscope.spectra.oddities import make_oddity
+
+SAMPLES = sample_dir("spectra")
+
+
+def _write_text(path, wave, flux):
+    np.savetxt(path, np.column_stack([wave, flux]), header="wavelength flux", comments="")
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictions(tmp_path_factory):
+    """The bundled ordinary stars plus three oddities, predicted through the command line."""
+    folder = tmp_path_factory.mktemp("odd")
+    rng = np.random.default_rng(0)
+    # Text files are named one by one: directories are searched for FITS and MKCLASS files only.
+    odd = [str(_write_text(folder / f"{kind}.txt", *make_oddity(kind, rng)))
+           for kind in ("pure_noise", "qso_like", "blackbody_800K")]
+    out = folder / "pred.csv"
+    assert main(["-q", "spectra", "predict", str(SAMPLES), *odd, "--out", str(out)]) == 0
+    return pd.read_csv(out, keep_default_na=False)
+
+
+def test_columns_follow_the_type(predictions):
+    assert list(predictions.columns[-2:]) == ["confidence", "flag"]
+    assert predictions["confidence"].between(1 / 7, 1).all()  # never below a uniform guess over O..M
+
+
+def test_oddities_are_flagged_out_of_distribution(predictions):
+    odd = predictions[predictions["file"].str.endswith(".txt")]
+    assert len(odd) == 3
+    assert odd["flag"].str.contains("out_of_distribution").all()
+
+
+def test_ordinary_bundled_stars_are_mostly_not_flagged(predictions):
+    stars = predictions[~predictions["file"].str.endswith(".txt")]
+    # The SDSS M dwarf is genuinely low S/N in the blue window (3.6): the one expected flag.
+    assert (stars["flag"] != "").sum() <= 1
+    assert stars.loc[stars["flag"] == "", "confidence"].median() > 0.8
+
+
+def test_drop_flagged_leaves_them_out(predictions, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    noise = _write_text(folder / "noise.txt", *make_oddity("pure_noise", np.random.default_rng(1)))
+    fits.PrimaryHDU().writeto(folder / "broken.fits")  # a bad file still fails, listed
+    star = sorted(SAMPLES.glob("pickles_*.fits"))[0]
+    out = tmp_path / "kept.csv"
+    assert main(["-q", "spectra", "predict", str(folder), str(noise), str(star), "--out", str(out),
+                 "--drop-flagged"]) == 1
+    kept = pd.read_csv(out, keep_default_na=False)
+    assert kept["file"].tolist() == [str(star)] and (kept["flag"] == "").all()
+
+
+def test_drop_flagged_needs_a_table_output(tmp_path, capsys):
+    assert main(["spectra", "predict", str(SAMPLES), "--out", str(tmp_path / "parts"), "--drop-flagged"]) == 1
+    assert "--drop-flagged needs a .csv or .parquet --out" in capsys.readouterr().err
