@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from deepscope.cli.main import main
+from deepscope.core.cluster import LOOPBACK_ANY_PORT
 from deepscope.cryoem.io import read_coordinates
 from deepscope.samples import sample_dir
 
@@ -21,7 +22,7 @@ def scheduler():
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=LOOPBACK_ANY_PORT) as cluster:
         yield cluster.scheduler_address
 
 

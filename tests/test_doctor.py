@@ -8,6 +8,7 @@ import pytest
 from deepscope.cli.main import main
 from deepscope.core import doctor
 from deepscope.core.checkpoint import shipped_weights_dir
+from deepscope.core.cluster import LOOPBACK_ANY_PORT
 
 SECTIONS = ["versions:", "threads:", "accelerators:", "torch.distributed:", "dask:", "shipped models:"]
 
@@ -83,7 +84,7 @@ def test_bad_timeout_is_refused(capsys):
 def test_reachable_scheduler_reports_its_workers(capsys):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=LOOPBACK_ANY_PORT) as cluster:
         code, out = _run(capsys, "--json", "--scheduler", cluster.scheduler_address, "--timeout", "5")
     assert code == 0, out.err
     dask = json.loads(out.out)["sections"]["dask"]

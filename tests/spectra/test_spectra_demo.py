@@ -12,8 +12,10 @@ def test_demo_section_classifies_every_sample(tmp_path):
     table = add_demo_section(report, tmp_path)
     report.write()
     labels = pd.read_csv(SAMPLES / "labels.csv")
-    assert len(table) == len(labels)
+    # One row per sample, then a synthetic QSO-like spectrum that shows what the flag is for.
+    assert len(table) == len(labels) + 1
     assert table["network"].str.match(r"^[OBAFGKM]\d").all()
+    assert table["flag"].iloc[-1] == "out_of_distribution"
     assert (tmp_path / "spectra_predictions.csv").is_file()
     assert "Stellar spectra" in (tmp_path / "report.html").read_text()
 

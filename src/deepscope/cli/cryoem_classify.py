@@ -33,10 +33,10 @@ def add_args(parser):
     parser.add_argument("coords", nargs="+", metavar="COORDS",
                         help="coordinate files or directories, one picker each: [NAME=]PATH[,flip-y=HEIGHT]")
     parser.add_argument("--micrographs", required=True, metavar="DIR",
-                        help="directory of the micrographs, matched to coordinate files by stem")
+                        help="directory of the micrographs, matched to coordinate files by stem (required)")
     parser.add_argument("--diameter", type=float, required=True, metavar="PX",
-                        help="particle diameter in micrograph pixels")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+                        help="particle diameter in micrograph pixels (required)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (required)")
     parser.add_argument("--classes", type=int, metavar="K",
                         help="number of classes (default: one per 50 particles, 2 to 50)")
     parser.add_argument("--truth", metavar="PATH[,flip-y=HEIGHT]",

@@ -24,15 +24,15 @@ def add_args(parser):
     parser.add_argument("coords", nargs="+", metavar="COORDS",
                         help="coordinate files or directories; PATH,flip-y=HEIGHT for a set upside down")
     parser.add_argument("--micrographs", required=True, metavar="DIR",
-                        help="directory of the micrographs, matched to coordinate files by stem")
+                        help="directory of the micrographs, matched to coordinate files by stem (required)")
     parser.add_argument("--diameter", type=float, required=True, metavar="PX",
-                        help="particle diameter in micrograph pixels (sets the normalisation's background)")
-    parser.add_argument("--box", type=int, required=True, metavar="PX", help="box side in micrograph pixels")
+                        help="particle diameter in micrograph pixels (sets the normalisation's background) (required)")
+    parser.add_argument("--box", type=int, required=True, metavar="PX", help="box side in micrograph pixels (required)")
     parser.add_argument("--size", type=int, metavar="PX",
                         help="downsample the boxes to PX pixels by Fourier cropping (default: the box size)")
     parser.add_argument("--pixel-size", type=float, default=1.0, metavar="A",
                         help="Angstrom per micrograph pixel, stored in the stack header (default 1.0)")
-    parser.add_argument("--out", required=True, metavar="STACK.mrcs", help="output particle stack")
+    parser.add_argument("--out", required=True, metavar="STACK.mrcs", help="output particle stack (required)")
     add_flip_y_arg(parser)
 
 

@@ -16,6 +16,9 @@ from deepscope.errors import InputError
 
 log = logging.getLogger(__name__)
 
+# The scheduler's HTTP server (metrics) on loopback and a free port: with None, Dask tries
+# 8787 and warns when another cluster on the machine holds it.
+LOOPBACK_ANY_PORT = "127.0.0.1:0"
 # Seconds to wait for an existing scheduler before saying it is unreachable.
 SCHEDULER_TIMEOUT_S = 10
 
@@ -84,7 +87,7 @@ def dask_client(workers=None, scheduler=None, timeout=None):
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=LOOPBACK_ANY_PORT, silence_logs=logging.ERROR)
     with cluster, Client(cluster) as client:
         log.info("local Dask cluster: %d worker(s) x %d thread(s)", workers, threads)
         yield client

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from deepscope import __version__
 from deepscope.core.checkpoint import SUMS_NAME, load_checkpoint, sha256, shipped_weights_dir
+from deepscope.core.cluster import LOOPBACK_ANY_PORT
 from deepscope.errors import ModelError, first_line
 
 # Distribution names, in the order the table shows them.
@@ -173,7 +174,7 @@ def _dask_checks(distributed, scheduler, timeout, check_local):
     if check_local:
         try:
             with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                          dashboard_address=None) as cluster:
+                                          dashboard_address=LOOPBACK_ANY_PORT) as cluster:
                 found["LocalCluster"] = f"ok ({len(cluster.workers)} worker)"
         except Exception as exc:  # noqa: BLE001 - report whatever stops a cluster, do not crash
             found["LocalCluster"] = f"cannot start: {type(exc).__name__}: {exc}"
