@@ -203,28 +203,104 @@ def _output_files(predictor, rows):
 
 
 def _run_local(todo, predictor, store, batch_size, read_threads, bar):
+    def finish(job, loaded):
+        index, refs, identity = job
+        names, items, failures = loaded
+        rows = predict_partition(predictor, names, items, batch_size)
+        store.write(index, rows, failures, identity, _output_files(predictor, rows))
+        bar.update(len(refs))
+
+    return run_jobs_locally(todo, lambda job: load_partition(predictor, job[1], read_threads), finish)
+
+
+def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
+    def submit(remote, job):
+        return client.submit(run_partition, remote, job[1], batch_size, read_threads, pure=False)
+
+    def finish(job, result):
+        index, refs, identity = job
+        rows, failures = result
+        store.write(index, rows, failures, identity, _output_files(predictor, rows))
+        bar.update(len(refs))
+
+    return run_jobs_on_dask(client, predictor, todo, submit, finish)
+
+
+def run_jobs_locally(todo, load, finish) -> int:
+    """Run partitions in process, loading the next one on a thread while this one is finished.
+
+    The one partition loop of every in-process batch path (file streams here,
+    bulk-table slices in :mod:`deepscope.spectra.table_predict`).
+
+    Parameters
+    ----------
+    todo : iterator of tuple
+        The partitions to compute, each a tuple whose first item is its index.
+    load : callable
+        ``load(job)``: read and decode a partition's inputs (runs on a thread).
+    finish : callable
+        ``finish(job, loaded)``: predict on what ``load`` returned and store
+        the result (runs on the calling thread, one partition at a time).
+
+    Returns
+    -------
+    int
+        Number of partitions computed.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> run_jobs_locally(iter([(0, "a"), (1, "b")]), lambda job: job[1].upper(),
+    ...                  lambda job, loaded: seen.append(loaded))
+    2
+    >>> seen
+    ['A', 'B']
+    """
     count = 0
     with ThreadPoolExecutor(max_workers=1) as prefetcher:
 
         def start(job):
-            if job is None:
-                return None
-            return job, prefetcher.submit(load_partition, predictor, job[1], read_threads)
+            return None if job is None else (job, prefetcher.submit(load, job))
 
         current = start(next(todo, None))
         while current is not None:
-            (index, refs, identity), loading = current
+            job, loading = current
             # Decode the next partition while the network runs on this one.
             current = start(next(todo, None))
-            names, items, failures = loading.result()
-            rows = predict_partition(predictor, names, items, batch_size)
-            store.write(index, rows, failures, identity, _output_files(predictor, rows))
-            bar.update(len(refs))
+            finish(job, loading.result())
             count += 1
     return count
 
 
-def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
+def run_jobs_on_dask(client, predictor, todo, submit, finish) -> int:
+    """Run partitions on a Dask cluster, a bounded number in flight.
+
+    The one partition loop of every Dask batch path (see
+    :func:`run_jobs_locally` for the in-process one).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    predictor : object
+        Scattered once to every worker.
+    todo : iterator of tuple
+        The partitions to compute, each a tuple whose first item is its index.
+    submit : callable
+        ``submit(remote_predictor, job)``: submit one partition's task and
+        return its future.
+    finish : callable
+        ``finish(job, result)``: store a finished task's result.
+
+    Returns
+    -------
+    int
+        Number of partitions computed.
+
+    Raises
+    ------
+    DeepscopeError
+        If a task or worker fails (the partitions finished so far are kept).
+    """
     from distributed import as_completed
 
     # Scattered once with broadcast: each worker holds one copy of the
@@ -239,7 +315,7 @@ def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
     def submit_next():
         job = next(todo, None)
         if job is not None:
-            future = client.submit(run_partition, remote, job[1], batch_size, read_threads, pure=False)
+            future = submit(remote, job)
             jobs[future.key] = job
             running.add(future)
 
@@ -247,16 +323,15 @@ def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
         submit_next()
     count = 0
     for future in running:
-        index, refs, identity = jobs.pop(future.key)
+        job = jobs.pop(future.key)
         try:
-            rows, failures = future.result()
+            result = future.result()
         except Exception as exc:  # noqa: BLE001 - a lost worker or task is reported, finished parts stay
-            msg = (f"partition {index} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
+            msg = (f"partition {job[0]} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
                    "finished partitions are kept: rerun the same command to resume")
             raise DeepscopeError(msg) from None
-        store.write(index, rows, failures, identity, _output_files(predictor, rows))
+        finish(job, result)
         future.release()
-        bar.update(len(refs))
         count += 1
         submit_next()
     return count
