@@ -447,9 +447,32 @@ def predict_to_table(stream, predictor, out, job, options, desc="predict"):
     _check_output(stream, out, predictor)
     store = PartStore.for_table(out, job)
     failures = run_batch(stream, predictor, store, options, desc)
+    return finish_table(store, failures)
+
+
+def finish_table(store, failures) -> int:
+    """Gather a finished job's parts into its output, then report its bad inputs.
+
+    Parameters
+    ----------
+    store : PartStore
+        Every partition of the job written.
+    failures : list of (str, str)
+        ``(name, reason)`` of every bad input of the whole job.
+
+    Returns
+    -------
+    int
+        Rows gathered into the output.
+
+    Raises
+    ------
+    BatchError
+        Naming every bad input, once the output is complete.
+    """
     count = store.finish()
     if count:
-        log.info("wrote %d rows to %s", count, out)
+        log.info("wrote %d rows to %s", count, store.output)
     if failures:
         raise BatchError(failures)
     return count

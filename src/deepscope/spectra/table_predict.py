@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-from deepscope.errors import BatchError, DeepscopeError, OutputError
+from deepscope.errors import DeepscopeError, OutputError
 from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
 from deepscope.spectra.tables import open_table
 
@@ -130,7 +130,7 @@ def predict_tables(tables, out: str | Path, model: str | Path | None = None, opt
     Returns
     -------
     int
-        Number of rows written.
+        Number of rows written: the good rows of every table.
 
     Raises
     ------
@@ -161,6 +161,8 @@ def predict_tables(tables, out: str | Path, model: str | Path | None = None, opt
 
 
 def _predict_open_tables(readers, out, model, options, layout):
+    from deepscope.core.cluster import dask_client
+    from deepscope.core.inference import finish_table
     from deepscope.core.parts import PartStore
     from deepscope.registry import resolve_model
     from deepscope.core.distributed import set_torch_threads
@@ -172,8 +174,6 @@ def _predict_open_tables(readers, out, model, options, layout):
     model_path = resolve_model(model, "spectra")
     predictor = SpectraPredictor.from_checkpoint(model_path, options.device)
     store = PartStore.for_table(out, _describe(tables, model_path, options.partition_size, layout))
-    from deepscope.core.cluster import dask_client
-
     try:
         todo = _todo(readers, store, options.partition_size)
         with dask_client(options.workers, options.scheduler) as client:
@@ -185,12 +185,7 @@ def _predict_open_tables(readers, out, model, options, layout):
     except BaseException:
         store.close()  # the parts stay for a rerun
         raise
-    count = store.finish()
-    if count:
-        log.info("wrote %d rows to %s", count, out)
-    if failures:
-        raise BatchError(failures)
-    return count
+    return finish_table(store, failures)
 
 
 def _describe(tables, model_path, partition_size, layout):
