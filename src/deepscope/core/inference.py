@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from deepscope.core.cluster import dask_client
+from deepscope.core.partition_loops import run_jobs_locally, run_jobs_on_dask
 from deepscope.core.parts import STORE_SUFFIXES, PartStore
 from deepscope.core.sources import partition_identity, partitions
 from deepscope.errors import BatchError, DeepscopeError
@@ -224,117 +225,6 @@ def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
         bar.update(len(refs))
 
     return run_jobs_on_dask(client, predictor, todo, submit, finish)
-
-
-def run_jobs_locally(todo, load, finish) -> int:
-    """Run partitions in process, loading the next one on a thread while this one is finished.
-
-    The one partition loop of every in-process batch path (file streams here,
-    bulk-table slices in :mod:`deepscope.spectra.table_predict`).
-
-    Parameters
-    ----------
-    todo : iterator of tuple
-        The partitions to compute, each a tuple whose first item is its index.
-    load : callable
-        ``load(job)``: read and decode a partition's inputs (runs on a thread).
-    finish : callable
-        ``finish(job, loaded)``: predict on what ``load`` returned and store
-        the result (runs on the calling thread, one partition at a time).
-
-    Returns
-    -------
-    int
-        Number of partitions computed.
-
-    Examples
-    --------
-    >>> seen = []
-    >>> run_jobs_locally(iter([(0, "a"), (1, "b")]), lambda job: job[1].upper(),
-    ...                  lambda job, loaded: seen.append(loaded))
-    2
-    >>> seen
-    ['A', 'B']
-    """
-    count = 0
-    with ThreadPoolExecutor(max_workers=1) as prefetcher:
-
-        def start(job):
-            return None if job is None else (job, prefetcher.submit(load, job))
-
-        current = start(next(todo, None))
-        while current is not None:
-            job, loading = current
-            # Decode the next partition while the network runs on this one.
-            current = start(next(todo, None))
-            finish(job, loading.result())
-            count += 1
-    return count
-
-
-def run_jobs_on_dask(client, predictor, todo, submit, finish) -> int:
-    """Run partitions on a Dask cluster, a bounded number in flight.
-
-    The one partition loop of every Dask batch path (see
-    :func:`run_jobs_locally` for the in-process one).
-
-    Parameters
-    ----------
-    client : distributed.Client
-    predictor : object
-        Scattered once to every worker.
-    todo : iterator of tuple
-        The partitions to compute, each a tuple whose first item is its index.
-    submit : callable
-        ``submit(remote_predictor, job)``: submit one partition's task and
-        return its future.
-    finish : callable
-        ``finish(job, result)``: store a finished task's result.
-
-    Returns
-    -------
-    int
-        Number of partitions computed.
-
-    Raises
-    ------
-    DeepscopeError
-        If a task or worker fails (the partitions finished so far are kept).
-    """
-    from distributed import as_completed
-
-    # Scattered once with broadcast: each worker holds one copy of the
-    # model, instead of deserialising it again with every task.
-    remote = client.scatter(predictor, broadcast=True, hash=False)
-    # Two partitions per worker in flight: one running, one queued; more
-    # would only hold decoded inputs in memory.
-    in_flight = 2 * max(1, len(client.nthreads()))
-    running = as_completed()
-    jobs = {}
-
-    def submit_next():
-        job = next(todo, None)
-        if job is not None:
-            future = submit(remote, job)
-            jobs[future.key] = job
-            running.add(future)
-
-    for _ in range(in_flight):
-        submit_next()
-    count = 0
-    for future in running:
-        job = jobs.pop(future.key)
-        try:
-            result = future.result()
-        except Exception as exc:  # noqa: BLE001 - a lost worker or task is reported, finished parts stay
-            msg = (f"partition {job[0]} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
-                   "finished partitions are kept: rerun the same command to resume")
-            raise DeepscopeError(msg) from None
-        finish(job, result)
-        future.release()
-        count += 1
-        submit_next()
-    return count
 
 
 def describe_job(command, stream, model_path, partition_size, **options):

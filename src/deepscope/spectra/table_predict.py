@@ -213,7 +213,7 @@ def _todo(readers, store, partition_size):
 
 
 def _run_local(todo, predictor, readers, layout, found, store, options):
-    from deepscope.core.inference import run_jobs_locally
+    from deepscope.core.partition_loops import run_jobs_locally
     from deepscope.core.progress import progress_bar
 
     def load(job):
@@ -233,7 +233,7 @@ def _run_local(todo, predictor, readers, layout, found, store, options):
 
 
 def _run_dask(todo, predictor, readers, layout, found, store, options, client):
-    from deepscope.core.inference import run_jobs_on_dask
+    from deepscope.core.partition_loops import run_jobs_on_dask
 
     def submit(remote, job):
         _, number, lo, hi, _ = job
