@@ -95,7 +95,8 @@ def score_simulated(picker, work: Path, snrs=(0.03, 0.1, 0.3, 1.0), seeds=(0, 1)
 
 
 def main():
-    from deepscope.cryoem.evaluate import load_pick_set, match_picks
+    from deepscope.cryoem.evaluate import match_picks
+    from deepscope.cryoem.pick_sets import load_pick_set
     from deepscope.cryoem.predictor import Picker
     from deepscope.cryoem.preprocess import load_for_picking
 

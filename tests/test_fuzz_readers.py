@@ -200,9 +200,10 @@ def _checkpoint_seed():
 # --- the readers -------------------------------------------------------------
 
 def _galaxy_readers():
+    from deepscope.galaxy import fits_bands
     from deepscope.galaxy import io as gio
 
-    return [gio.read_galaxy_image, gio.read_rgb_image, gio.read_fits_band, gio.read_fits_bands]
+    return [gio.read_galaxy_image, gio.read_rgb_image, fits_bands.read_fits_band, fits_bands.read_fits_bands]
 
 
 def _read_catalog(path):
@@ -307,7 +308,8 @@ def test_seed_files_are_valid(family):
 
 
 def _seeds_read_by_own_reader(family, path):
-    from deepscope.galaxy.io import read_fits_band, read_galaxy_image
+    from deepscope.galaxy.fits_bands import read_fits_band
+    from deepscope.galaxy.io import read_galaxy_image
     from deepscope.spectra.io import read_spectrum
 
     if family == "spectra":

@@ -32,7 +32,8 @@ def test_demo_section_runs_offline(tmp_path):
 
 
 def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
-    from deepscope.cryoem.evaluate import evaluate_pick_sets, load_pick_set
+    from deepscope.cryoem.evaluate import evaluate_pick_sets
+    from deepscope.cryoem.pick_sets import load_pick_set
     from deepscope.cryoem.predictor import pick_files
 
     root = cryoem_dir / "empiar10017"
@@ -103,7 +104,8 @@ def test_raw_like_input_is_picked_like_the_jpeg(cryoem_dir, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from deepscope.cryoem.evaluate import load_pick_set, match_picks
+    from deepscope.cryoem.evaluate import match_picks
+    from deepscope.cryoem.pick_sets import load_pick_set
     from deepscope.cryoem.io import write_mrc
     from deepscope.cryoem.preprocess import load_for_picking
 

@@ -8,7 +8,7 @@ from astropy.io import fits
 from PIL import Image
 
 from deepscope.errors import FormatError, InputError
-from deepscope.galaxy import composite, io
+from deepscope.galaxy import composite, fits_bands, io
 from deepscope.galaxy.synthetic import render_galaxy, wcs_header, write_fits_bands, write_fits_cube
 
 @pytest.fixture(scope="module")
@@ -134,16 +134,16 @@ def test_band_order_is_i_red_r_green_g_blue(tmp_path):
 
 
 def test_fits_cube_pixel_scale_from_wcs(cube_path):
-    _, header = io.read_fits_bands(cube_path)
-    assert io.fits_pixel_scale(header) == pytest.approx(0.396, rel=1e-6)
+    _, header = fits_bands.read_fits_bands(cube_path)
+    assert fits_bands.fits_pixel_scale(header) == pytest.approx(0.396, rel=1e-6)
 
 
 def test_fits_pixel_scale_from_cdelt_and_none_without_wcs():
     header = fits.Header()
     header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
     header["CDELT1"], header["CDELT2"] = -0.25 / 3600, 0.25 / 3600
-    assert io.fits_pixel_scale(header) == pytest.approx(0.25)
-    assert io.fits_pixel_scale(fits.Header()) is None
+    assert fits_bands.fits_pixel_scale(header) == pytest.approx(0.25)
+    assert fits_bands.fits_pixel_scale(fits.Header()) is None
 
 
 def test_gzipped_fits_cube(tmp_path, cube_path):
@@ -171,7 +171,7 @@ def test_tile_compressed_fits_cube(tmp_path, galaxy):
 
 def test_three_band_files_make_the_same_composite(tmp_path, galaxy, cube_path):
     g, r, i = write_fits_bands(tmp_path / "bands", galaxy.bands, stem="gal", ra=150.0, dec=2.0)
-    np.testing.assert_array_equal(io.read_gri_composite(g, r, i), io.read_galaxy_image(cube_path))
+    np.testing.assert_array_equal(fits_bands.read_gri_composite(g, r, i), io.read_galaxy_image(cube_path))
 
 
 def test_nan_pixels_are_filled(tmp_path, galaxy):
@@ -234,7 +234,7 @@ def test_band_files_of_different_shapes_are_rejected(tmp_path, galaxy):
     g, r, i = write_fits_bands(tmp_path, galaxy.bands)
     fits.PrimaryHDU(galaxy.bands[0, :40, :40]).writeto(g, overwrite=True)
     with pytest.raises(FormatError, match=r"galaxy-g\.fits: g-band shape \(40, 40\) differs"):
-        io.read_gri_composite(g, r, i)
+        fits_bands.read_gri_composite(g, r, i)
 
 
 def test_misregistered_band_files_are_rejected(tmp_path, galaxy):
@@ -243,14 +243,14 @@ def test_misregistered_band_files_are_rejected(tmp_path, galaxy):
     header = wcs_header((48, 48), ra=150.0 + 2.0 / 3600, dec=2.0)
     fits.PrimaryHDU(galaxy.bands[2], header=header).writeto(i, overwrite=True)
     with pytest.raises(FormatError, match=r"galaxy-i\.fits: i band is offset by 5\.\d px"):
-        io.read_gri_composite(g, r, i)
+        fits_bands.read_gri_composite(g, r, i)
 
 
 def test_band_file_that_is_a_cube_is_rejected(tmp_path, galaxy, cube_path):
     g, r, _ = write_fits_bands(tmp_path, galaxy.bands)
     message = r"galaxy\.fits: expected a 2-D single-band FITS image, got shape \(3, 48, 48\)"
     with pytest.raises(FormatError, match=message):
-        io.read_gri_composite(g, r, cube_path)
+        fits_bands.read_gri_composite(g, r, cube_path)
 
 
 def test_composite_rejects_mismatched_arrays():

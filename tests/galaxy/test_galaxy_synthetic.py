@@ -6,7 +6,7 @@ import pytest
 from astropy.io import fits
 
 from deepscope.core.manifest import manifest_from_labels
-from deepscope.galaxy import io
+from deepscope.galaxy import fits_bands, io
 from deepscope.galaxy.synthetic import (
     bar_image,
     render_galaxy,
@@ -109,19 +109,19 @@ def test_wcs_header_centre_and_scale():
     wcs = WCS(header)
     ra, dec = wcs.pixel_to_world_values(19.5, 24.5)
     assert (float(ra), float(dec)) == pytest.approx((10.0, -20.0))
-    assert io.fits_pixel_scale(header) == pytest.approx(0.5)
+    assert fits_bands.fits_pixel_scale(header) == pytest.approx(0.5)
 
 
 def test_fits_writers_round_trip(tmp_path):
     galaxy = render_galaxy(size=32, seed=0)
     cube = write_fits_cube(tmp_path / "cube.fits", galaxy.bands)
-    bands, header = io.read_fits_bands(cube)
+    bands, header = fits_bands.read_fits_bands(cube)
     np.testing.assert_array_equal(bands, galaxy.bands)
     assert [header["BAND1"], header["BAND2"], header["BAND3"]] == ["g", "r", "i"]
     paths = write_fits_bands(tmp_path / "frames", galaxy.bands, stem="obj")
     assert [p.name for p in paths] == ["obj-g.fits", "obj-r.fits", "obj-i.fits"]
     assert fits.getheader(paths[2])["FILTER"] == "i"
-    bands, _ = io.read_gri_bands(*paths)
+    bands, _ = fits_bands.read_gri_bands(*paths)
     np.testing.assert_array_equal(bands, galaxy.bands)
 
 

@@ -26,16 +26,13 @@ Example:
       --micrographs $C/micrographs --diameter 108 --truth $C/particles --out classes
 """
 
+from deepscope.cli.cryoem_extract import add_particle_source_args
 from deepscope.cli.options import add_device_arg, add_flip_y_arg, add_threads_arg
 
 
 def add_args(parser):
-    parser.add_argument("coords", nargs="+", metavar="COORDS",
-                        help="coordinate files or directories, one picker each: [NAME=]PATH[,flip-y=HEIGHT]")
-    parser.add_argument("--micrographs", required=True, metavar="DIR",
-                        help="directory of the micrographs, matched to coordinate files by stem (required)")
-    parser.add_argument("--diameter", type=float, required=True, metavar="PX",
-                        help="particle diameter in micrograph pixels (required)")
+    add_particle_source_args(parser, "coordinate files or directories, one picker each: [NAME=]PATH[,flip-y=HEIGHT]",
+                             "particle diameter in micrograph pixels")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (required)")
     parser.add_argument("--classes", type=int, metavar="K",
                         help="number of classes (default: one per 50 particles, 2 to 50)")

@@ -20,13 +20,28 @@ Example:
 from deepscope.cli.options import add_flip_y_arg
 
 
-def add_args(parser):
-    parser.add_argument("coords", nargs="+", metavar="COORDS",
-                        help="coordinate files or directories; PATH,flip-y=HEIGHT for a set upside down")
+def add_particle_source_args(parser, coords_help, diameter_help):
+    """Add ``COORDS ...``, ``--micrographs DIR`` and ``--diameter PX``: where the particles to cut out are.
+
+    Shared with ``cryoem classify``, which extracts its particles the same way.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    coords_help : str
+        What the command accepts as coordinate sets.
+    diameter_help : str
+        What the command uses the diameter for.
+    """
+    parser.add_argument("coords", nargs="+", metavar="COORDS", help=coords_help)
     parser.add_argument("--micrographs", required=True, metavar="DIR",
                         help="directory of the micrographs, matched to coordinate files by stem (required)")
-    parser.add_argument("--diameter", type=float, required=True, metavar="PX",
-                        help="particle diameter in micrograph pixels (sets the normalisation's background) (required)")
+    parser.add_argument("--diameter", type=float, required=True, metavar="PX", help=f"{diameter_help} (required)")
+
+
+def add_args(parser):
+    add_particle_source_args(parser, "coordinate files or directories; PATH,flip-y=HEIGHT for a set upside down",
+                             "particle diameter in micrograph pixels (sets the normalisation's background)")
     parser.add_argument("--box", type=int, required=True, metavar="PX", help="box side in micrograph pixels (required)")
     parser.add_argument("--size", type=int, metavar="PX",
                         help="downsample the boxes to PX pixels by Fourier cropping (default: the box size)")

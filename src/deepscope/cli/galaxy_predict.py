@@ -32,8 +32,7 @@ examples:
 
 import argparse
 
-from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg, add_threads_arg,
-                                   batch_options_from_args)
+from deepscope.cli.options import add_batch_args, add_network_args, batch_options_from_args
 
 # galaxy.predictor.PARTITION_SIZE, written out so that --help imports no numerical library.
 PARTITION_SIZE = 1024
@@ -43,9 +42,7 @@ def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="cutout files, directories or .tar shards")
     parser.add_argument("--out", required=True, metavar="PRED.csv",
                         help="output table (.csv or .parquet), or a directory for Parquet parts (required)")
-    add_model_arg(parser, "galaxy")
-    add_device_arg(parser)
-    add_threads_arg(parser)
+    add_network_args(parser, "galaxy")
     add_batch_args(parser, "cutouts", PARTITION_SIZE, batch_size=512)
     parser.add_argument("--keep-columns", action=argparse.BooleanOptionalAction, default=None,
                         help="append the --catalog table's own columns to the predictions "

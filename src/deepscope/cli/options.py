@@ -76,6 +76,32 @@ def add_threads_arg(parser, default=0, why=""):
     parser.add_argument("--threads", type=int, default=default, metavar="N", help=threads_help(default, why))
 
 
+def add_network_args(parser, domain, threads_default=0, threads_why=""):
+    """Add ``--model``, ``--device`` and ``--threads``: what runs a domain's network, and where.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    domain : str
+        See :func:`add_model_arg`.
+    threads_default : int
+        See :func:`add_threads_arg`.
+    threads_why : str
+        See :func:`add_threads_arg`.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_network_args(parser, "spectra")
+    >>> parser.parse_args(["--device", "cuda:1"])
+    Namespace(model=None, device='cuda:1', threads=0)
+    """
+    add_model_arg(parser, domain)
+    add_device_arg(parser)
+    add_threads_arg(parser, threads_default, threads_why)
+
+
 def add_flip_y_arg(parser, what="coordinates", flag="--flip-y"):
     """Add a ``--flip-y HEIGHT`` option: y -> HEIGHT - 1 - y for a frame stored upside down.
 

@@ -12,7 +12,7 @@ example:
 """
 
 
-from deepscope.cli.options import add_device_arg, add_model_arg, add_threads_arg
+from deepscope.cli.options import add_network_args
 
 
 def add_args(parser):
@@ -20,9 +20,7 @@ def add_args(parser):
                         help="labels tables with file and sptype columns (required)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="directory for metrics.csv, predictions.csv and report.html (required)")
-    add_model_arg(parser, "spectra")
-    add_device_arg(parser)
-    add_threads_arg(parser)
+    add_network_args(parser, "spectra")
 
 
 def main(args):

@@ -34,8 +34,7 @@ examples:
 """
 
 
-from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg, add_threads_arg,
-                                   batch_options_from_args)
+from deepscope.cli.options import add_batch_args, add_network_args, batch_options_from_args
 
 PARTITION_SIZE = 1024
 
@@ -45,9 +44,7 @@ def add_args(parser):
                         help="spectrum files, directories or .tar shards (default: none; --catalog may list them)")
     parser.add_argument("--out", required=True, metavar="PRED.csv",
                         help="output table (.csv or .parquet), or a directory for Parquet parts (required)")
-    add_model_arg(parser, "spectra")
-    add_device_arg(parser)
-    add_threads_arg(parser)
+    add_network_args(parser, "spectra")
     add_batch_args(parser, "spectra", PARTITION_SIZE, batch_size=512)
     parser.add_argument("--wave-column", metavar="NAME",
                         help="column of wavelengths (or log-wavelengths, if named e.g. loglam) "

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from deepscope.core.cluster import dask_client
+from deepscope.core.partition_loops import run_jobs_locally, run_jobs_on_dask
 from deepscope.core.parts import STORE_SUFFIXES, PartStore
 from deepscope.core.sources import partition_identity, partitions
 from deepscope.errors import BatchError, DeepscopeError
@@ -203,63 +204,27 @@ def _output_files(predictor, rows):
 
 
 def _run_local(todo, predictor, store, batch_size, read_threads, bar):
-    count = 0
-    with ThreadPoolExecutor(max_workers=1) as prefetcher:
+    def finish(job, loaded):
+        index, refs, identity = job
+        names, items, failures = loaded
+        rows = predict_partition(predictor, names, items, batch_size)
+        store.write(index, rows, failures, identity, _output_files(predictor, rows))
+        bar.update(len(refs))
 
-        def start(job):
-            if job is None:
-                return None
-            return job, prefetcher.submit(load_partition, predictor, job[1], read_threads)
-
-        current = start(next(todo, None))
-        while current is not None:
-            (index, refs, identity), loading = current
-            # Decode the next partition while the network runs on this one.
-            current = start(next(todo, None))
-            names, items, failures = loading.result()
-            rows = predict_partition(predictor, names, items, batch_size)
-            store.write(index, rows, failures, identity, _output_files(predictor, rows))
-            bar.update(len(refs))
-            count += 1
-    return count
+    return run_jobs_locally(todo, lambda job: load_partition(predictor, job[1], read_threads), finish)
 
 
 def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):
-    from distributed import as_completed
+    def submit(remote, job):
+        return client.submit(run_partition, remote, job[1], batch_size, read_threads, pure=False)
 
-    # Scattered once with broadcast: each worker holds one copy of the
-    # model, instead of deserialising it again with every task.
-    remote = client.scatter(predictor, broadcast=True, hash=False)
-    # Two partitions per worker in flight: one running, one queued; more
-    # would only hold decoded inputs in memory.
-    in_flight = 2 * max(1, len(client.nthreads()))
-    running = as_completed()
-    jobs = {}
-
-    def submit_next():
-        job = next(todo, None)
-        if job is not None:
-            future = client.submit(run_partition, remote, job[1], batch_size, read_threads, pure=False)
-            jobs[future.key] = job
-            running.add(future)
-
-    for _ in range(in_flight):
-        submit_next()
-    count = 0
-    for future in running:
-        index, refs, identity = jobs.pop(future.key)
-        try:
-            rows, failures = future.result()
-        except Exception as exc:  # noqa: BLE001 - a lost worker or task is reported, finished parts stay
-            msg = (f"partition {index} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
-                   "finished partitions are kept: rerun the same command to resume")
-            raise DeepscopeError(msg) from None
+    def finish(job, result):
+        index, refs, identity = job
+        rows, failures = result
         store.write(index, rows, failures, identity, _output_files(predictor, rows))
-        future.release()
         bar.update(len(refs))
-        count += 1
-        submit_next()
-    return count
+
+    return run_jobs_on_dask(client, predictor, todo, submit, finish)
 
 
 def describe_job(command, stream, model_path, partition_size, **options):
@@ -372,9 +337,32 @@ def predict_to_table(stream, predictor, out, job, options, desc="predict"):
     _check_output(stream, out, predictor)
     store = PartStore.for_table(out, job)
     failures = run_batch(stream, predictor, store, options, desc)
+    return finish_table(store, failures)
+
+
+def finish_table(store, failures) -> int:
+    """Gather a finished job's parts into its output, then report its bad inputs.
+
+    Parameters
+    ----------
+    store : PartStore
+        Every partition of the job written.
+    failures : list of (str, str)
+        ``(name, reason)`` of every bad input of the whole job.
+
+    Returns
+    -------
+    int
+        Rows gathered into the output.
+
+    Raises
+    ------
+    BatchError
+        Naming every bad input, once the output is complete.
+    """
     count = store.finish()
     if count:
-        log.info("wrote %d rows to %s", count, out)
+        log.info("wrote %d rows to %s", count, store.output)
     if failures:
         raise BatchError(failures)
     return count

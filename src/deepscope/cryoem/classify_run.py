@@ -64,6 +64,7 @@ def check_output_dir(path) -> Path:
     Returns
     -------
     Path
+        ``path``, not created yet (unlike :func:`~deepscope.core.files.check_writable`).
 
     Raises
     ------

@@ -2,9 +2,8 @@
 
 Picks are matched to true centres one to one within half a particle
 diameter (Hungarian matching), per micrograph, by file stem; counts pooled
-over micrographs give the summary and the precision-recall curve. Slightly
-over 400 lines: scoring and the pick-set files it reads stay together, as
-every function here serves ``cryoem evaluate``.
+over micrographs give the summary and the precision-recall curve. The
+pick-set directories it scores are read by :mod:`deepscope.cryoem.pick_sets`.
 """
 
 import logging
@@ -13,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepscope.cryoem.coordinates import coordinate_files_by_stem, flip_y, read_coordinates
+from deepscope.cryoem.coordinates import coordinate_files_by_stem
+from deepscope.cryoem.pick_sets import load_pick_set, parse_pick_set
 from deepscope.errors import BatchError, InputError
 
 log = logging.getLogger(__name__)
@@ -179,71 +179,6 @@ def summarise_counts(tp: int, fp: int, fn: int) -> dict:
     return {**scores, "f1": round(scores["f1"], 12)}
 
 
-def parse_pick_set(spec: str) -> dict:
-    """Parse ``NAME=DIR[,flip-y=HEIGHT]`` into a pick-set description.
-
-    Parameters
-    ----------
-    spec : str
-
-    Returns
-    -------
-    dict
-        ``name``, ``dir`` (Path) and ``flip_height`` (int or None).
-
-    Raises
-    ------
-    InputError
-        If the text does not have that form.
-
-    Examples
-    --------
-    >>> parse_pick_set("topaz=peers/topaz,flip-y=4096")["flip_height"]
-    4096
-    """
-    name, sep, rest = spec.partition("=")
-    if not sep or not name or not rest:
-        msg = f"peer {spec!r}: expected NAME=DIR or NAME=DIR,flip-y=HEIGHT"
-        raise InputError(msg)
-    directory, _, option = rest.partition(",")
-    flip_height = None
-    if option:
-        key, _, value = option.partition("=")
-        if key != "flip-y" or not value.isdigit():
-            msg = f"peer {spec!r}: the only option is flip-y=HEIGHT (micrograph height in pixels)"
-            raise InputError(msg)
-        flip_height = int(value)
-    return {"name": name, "dir": Path(directory), "flip_height": flip_height}
-
-
-def load_pick_set(directory: str | Path, flip_height: int | None = None,
-                  what: str = "picks") -> dict[str, pd.DataFrame]:
-    """Read every coordinate file of a directory, keyed by micrograph stem.
-
-    Parameters
-    ----------
-    directory : Path
-    flip_height : int, optional
-        Flip y with this micrograph height (the set is in the other frame).
-    what : str
-        Word for error messages.
-
-    Returns
-    -------
-    dict of str -> pandas.DataFrame
-
-    Raises
-    ------
-    FormatError
-        If the directory holds no coordinate file, or one is unreadable.
-    """
-    sets = {}
-    for stem, path in coordinate_files_by_stem(directory, what).items():
-        table = read_coordinates(path, allow_empty=(what != "truth"))
-        sets[stem] = flip_y(table, flip_height) if flip_height else table
-    return sets
-
-
 def evaluate_pick_sets(picks: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame], diameter: float,
                        peers=(), threshold: float | None = None, thresholds=None) -> dict:
     """Score our picks and peer pick sets against the truth.
@@ -374,7 +309,7 @@ def evaluate_pick_files(picks_dir: str | Path, truth_dir: str | Path, diameter: 
         Receives ``summary.csv``, ``per_micrograph.csv``, ``pr_curve.csv``
         and ``report.html``.
     peers : sequence of str
-        ``NAME=DIR[,flip-y=HEIGHT]`` (:func:`parse_pick_set`).
+        ``NAME=DIR[,flip-y=HEIGHT]`` (:func:`~deepscope.cryoem.pick_sets.parse_pick_set`).
     picks_flip_height, truth_flip_height : int, optional
         Flip our picks / the truth with this micrograph height.
     threshold : float, optional

@@ -84,7 +84,7 @@ def check_inside(coords: pd.DataFrame, shape: tuple[int, int], path) -> None:
     shape : tuple of int
         Micrograph ``(rows, columns)``.
     path : str or Path
-        The micrograph, for the message.
+        The micrograph, named in the message when ``coords`` has no ``source``.
 
     Raises
     ------

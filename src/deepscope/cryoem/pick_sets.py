@@ -4,6 +4,8 @@
 or directories. Files of one directory are one pick set (one picker), named
 after the directory unless the argument says ``NAME=PATH``; a set in the
 other frame says ``PATH,flip-y=HEIGHT`` (or ``NAME=PATH,flip-y=HEIGHT``).
+``evaluate`` reads its picks, truth and peer sets (``NAME=DIR[,flip-y=HEIGHT]``)
+here too: :func:`parse_pick_set` and :func:`load_pick_set`.
 """
 
 from dataclasses import dataclass, field
@@ -190,3 +192,70 @@ def read_pick_set(pick_set: PickSet, stems=None) -> dict:
         table = flip_y(table, pick_set.flip_height) if pick_set.flip_height else table
         tables[stem] = table.assign(source=str(path))
     return tables
+
+
+def parse_pick_set(spec: str) -> dict:
+    """Parse ``NAME=DIR[,flip-y=HEIGHT]`` into a pick-set description.
+
+    Parameters
+    ----------
+    spec : str
+
+    Returns
+    -------
+    dict
+        ``name``, ``dir`` (Path) and ``flip_height`` (int or None).
+
+    Raises
+    ------
+    InputError
+        If the text does not have that form.
+
+    Examples
+    --------
+    >>> parse_pick_set("topaz=peers/topaz,flip-y=4096")["flip_height"]
+    4096
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        msg = f"peer {spec!r}: expected NAME=DIR or NAME=DIR,flip-y=HEIGHT"
+        raise InputError(msg)
+    directory, _, option = rest.partition(",")
+    flip_height = None
+    if option:
+        key, _, value = option.partition("=")
+        if key != "flip-y" or not value.isdigit():
+            msg = f"peer {spec!r}: the only option is flip-y=HEIGHT (micrograph height in pixels)"
+            raise InputError(msg)
+        flip_height = int(value)
+    return {"name": name, "dir": Path(directory), "flip_height": flip_height}
+
+
+def load_pick_set(directory: str | Path, flip_height: int | None = None,
+                  what: str = "picks") -> dict:
+    """Read every coordinate file of a directory, keyed by micrograph stem.
+
+    Parameters
+    ----------
+    directory : Path
+    flip_height : int, optional
+        Flip y with this micrograph height (the set is in the other frame).
+    what : str
+        Word for error messages.
+
+    Returns
+    -------
+    dict of str -> pandas.DataFrame
+
+    Raises
+    ------
+    FormatError
+        If the directory holds no coordinate file, or one is unreadable.
+    """
+    from deepscope.cryoem.io import coordinate_files_by_stem, flip_y, read_coordinates
+
+    sets = {}
+    for stem, path in coordinate_files_by_stem(directory, what).items():
+        table = read_coordinates(path, allow_empty=(what != "truth"))
+        sets[stem] = flip_y(table, flip_height) if flip_height else table
+    return sets

@@ -4,7 +4,7 @@ For each catalogue row the g, r and i frames holding the galaxy are
 resampled onto one grid centred on it (gnomonic, north up, east left, as
 SDSS colour cutouts are), then shrunk to the output size with anti-aliasing
 and rendered as the asinh composite the FITS predict path uses
-(:func:`deepscope.galaxy.io.lupton_composite`: i, r, g as red, green, blue),
+(:func:`deepscope.galaxy.composite.lupton_composite`: i, r, g as red, green, blue),
 with one difference: the sky is measured on each whole frame, not on the
 cutout, which at a few galaxy radii is mostly galaxy.
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepscope.errors import FormatError, InputError
-from deepscope.galaxy import io
+from deepscope.galaxy import fits_bands
 from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite, sky_level
 
 if TYPE_CHECKING:
@@ -260,21 +260,21 @@ def fits_cutout(
 
     if isinstance(paths, (str, Path)):
         source = Path(paths)
-        bands, header = io.read_fits_bands(source)
+        bands, header = fits_bands.read_fits_bands(source)
     elif len(paths) == 3:
         source = Path(paths[1])
-        bands, header = io.read_gri_bands(*paths)
+        bands, header = fits_bands.read_gri_bands(*paths)
     else:
         msg = f"give one FITS cube or three band files (g, r, i), got {len(paths)} path(s)"
         raise InputError(msg)
     if pixel_scale is None:
-        pixel_scale = io.fits_pixel_scale(header)
+        pixel_scale = fits_bands.fits_pixel_scale(header)
         if pixel_scale is None:
             msg = f"{source}: no celestial WCS to read the pixel scale from; give the pixel scale (arcsec/px)"
             raise FormatError(msg)
     center = None
     if position is not None:
-        wcs = io.celestial_wcs(header)
+        wcs = fits_bands.celestial_wcs(header)
         if wcs is None:
             msg = f"{source}: no celestial WCS to locate ra, dec = {position}"
             raise FormatError(msg)

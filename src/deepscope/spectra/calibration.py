@@ -45,7 +45,7 @@ def main_class_confidence(t_log_p, predicted_main, temperature=TEMPERATURE):
     Returns
     -------
     numpy.ndarray
-        ``(N,)``, 0 to 1.
+        ``(N,)`` temperature-scaled probability of each reported main class, 0 to 1.
 
     Examples
     --------

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-from deepscope.errors import BatchError, DeepscopeError, OutputError
+from deepscope.errors import DeepscopeError, OutputError
 from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
 from deepscope.spectra.tables import open_table
 
@@ -130,7 +130,7 @@ def predict_tables(tables, out: str | Path, model: str | Path | None = None, opt
     Returns
     -------
     int
-        Number of rows written.
+        Number of rows written: the good rows of every table.
 
     Raises
     ------
@@ -161,6 +161,8 @@ def predict_tables(tables, out: str | Path, model: str | Path | None = None, opt
 
 
 def _predict_open_tables(readers, out, model, options, layout):
+    from deepscope.core.cluster import dask_client
+    from deepscope.core.inference import finish_table
     from deepscope.core.parts import PartStore
     from deepscope.registry import resolve_model
     from deepscope.core.distributed import set_torch_threads
@@ -172,8 +174,6 @@ def _predict_open_tables(readers, out, model, options, layout):
     model_path = resolve_model(model, "spectra")
     predictor = SpectraPredictor.from_checkpoint(model_path, options.device)
     store = PartStore.for_table(out, _describe(tables, model_path, options.partition_size, layout))
-    from deepscope.core.cluster import dask_client
-
     try:
         todo = _todo(readers, store, options.partition_size)
         with dask_client(options.workers, options.scheduler) as client:
@@ -185,12 +185,7 @@ def _predict_open_tables(readers, out, model, options, layout):
     except BaseException:
         store.close()  # the parts stay for a rerun
         raise
-    count = store.finish()
-    if count:
-        log.info("wrote %d rows to %s", count, out)
-    if failures:
-        raise BatchError(failures)
-    return count
+    return finish_table(store, failures)
 
 
 def _describe(tables, model_path, partition_size, layout):
@@ -218,59 +213,39 @@ def _todo(readers, store, partition_size):
 
 
 def _run_local(todo, predictor, readers, layout, found, store, options):
+    from deepscope.core.partition_loops import run_jobs_locally
     from deepscope.core.progress import progress_bar
 
+    def load(job):
+        _, number, lo, hi, _ = job
+        return prepare_slice(predictor, readers[number], lo, hi, layout, found[number], options.read_threads)
+
     total = sum(reader.n_rows for reader in readers)
-    with progress_bar(enabled=options.progress, total=total, desc="classify", unit="spectrum") as bar, \
-            ThreadPoolExecutor(max_workers=1) as prefetcher:
+    with progress_bar(enabled=options.progress, total=total, desc="classify", unit="spectrum") as bar:
 
-        def start(job):
-            if job is None:
-                return None
-            _, number, lo, hi, _ = job
-            return job, prefetcher.submit(prepare_slice, predictor, readers[number], lo, hi, layout, found[number],
-                                          options.read_threads)
-
-        current = start(next(todo, None))
-        while current is not None:
-            (index, _, lo, hi, identity), loading = current
-            # Read and prepare the next slice while the network runs on this one.
-            current = start(next(todo, None))
-            rows, failures = classify_prepared(predictor, *loading.result(), options.batch_size)
+        def finish(job, prepared):
+            index, _, lo, hi, identity = job
+            rows, failures = classify_prepared(predictor, *prepared, options.batch_size)
             store.write(index, rows, failures, identity)
             bar.update(hi - lo)
 
+        run_jobs_locally(todo, load, finish)
+
 
 def _run_dask(todo, predictor, readers, layout, found, store, options, client):
-    from distributed import as_completed
+    from deepscope.core.partition_loops import run_jobs_on_dask
 
-    remote = client.scatter(predictor, broadcast=True, hash=False)
-    in_flight = 2 * max(1, len(client.nthreads()))
-    running = as_completed()
-    jobs = {}
+    def submit(remote, job):
+        _, number, lo, hi, _ = job
+        return client.submit(_worker_slice, remote, str(readers[number].path), lo, hi, layout, found[number],
+                             options.batch_size, options.read_threads, pure=False)
 
-    def submit_next():
-        job = next(todo, None)
-        if job is not None:
-            _, number, lo, hi, _ = job
-            future = client.submit(_worker_slice, remote, str(readers[number].path), lo, hi, layout, found[number],
-                                   options.batch_size, options.read_threads, pure=False)
-            jobs[future.key] = job
-            running.add(future)
-
-    for _ in range(in_flight):
-        submit_next()
-    for future in running:
-        index, _, _, _, identity = jobs.pop(future.key)
-        try:
-            rows, failures = future.result()
-        except Exception as exc:  # noqa: BLE001 - a lost worker or task is reported, finished parts stay
-            msg = (f"partition {index} failed on the Dask cluster ({type(exc).__name__}: {exc}); "
-                   "finished partitions are kept: rerun the same command to resume")
-            raise DeepscopeError(msg) from None
+    def finish(job, result):
+        index, _, _, _, identity = job
+        rows, failures = result
         store.write(index, rows, failures, identity)
-        future.release()
-        submit_next()
+
+    run_jobs_on_dask(client, predictor, todo, submit, finish)
 
 
 def _worker_slice(predictor, path, start, stop, layout, found, batch_size, read_threads):

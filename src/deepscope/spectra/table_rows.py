@@ -116,6 +116,7 @@ def row_spectrum(name: str, wave, flux, ivar, unit: str | None, medium: str) -> 
     Returns
     -------
     Spectrum
+        On the row's own wavelengths, in Angstrom.
 
     Raises
     ------

@@ -29,6 +29,7 @@ class ParquetTable:
     Parameters
     ----------
     path : str or Path
+        The ``.parquet`` (or ``.pq``) file.
 
     Raises
     ------
@@ -118,6 +119,7 @@ class FitsTable:
     Parameters
     ----------
     path : str or Path
+        The FITS file, gzipped or not.
 
     Raises
     ------
@@ -208,6 +210,7 @@ class Hdf5Table:
     Parameters
     ----------
     path : str or Path
+        The ``.h5``/``.hdf5`` file.
 
     Raises
     ------
