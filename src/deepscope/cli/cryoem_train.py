@@ -73,10 +73,10 @@ def main(args):
     from deepscope.core.files import collect_inputs
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
     from deepscope.cryoem.train import default_config, resolve_target, train_picker
-    from deepscope.registry import check_arch
+    from deepscope.cli.options import refuse_unknown_arch
 
     # Before any micrograph is listed or read: a wrong network must cost nothing.
-    check_arch(args.arch, "cryoem")
+    refuse_unknown_arch(args.arch, "cryoem")
     primary = is_primary_process()
     target = resolve_target(args.target, args.arch, args.labels is not None)
     config = config_from_args(args, default_config(target))

@@ -28,10 +28,10 @@ def add_args(parser):
 def main(args):
     import json
 
-    from deepscope.registry import check_arch
+    from deepscope.cli.options import refuse_unknown_arch
 
     # First, before any data is read: a wrong --arch fails in a second, with the valid names.
-    check_arch(args.arch, "galaxy")
+    refuse_unknown_arch(args.arch, "galaxy")
 
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.galaxy.train import DEFAULT_CONFIG, train_galaxy

@@ -21,6 +21,34 @@ TRAINABLE_NETWORKS = {
     "spectra": ("spectra_ae_classifier", "spectra_ann", "spectra_cnn"),
     "cryoem": ("cryoem_unet", "cryoem_unet_joint", "cryoem_unet_regions"),
 }
+
+
+def refuse_unknown_arch(name, domain):
+    """Refuse a ``--arch`` the domain cannot train, before torch is even imported.
+
+    The same check as :func:`deepscope.registry.check_arch`, on the written-out
+    :data:`TRAINABLE_NETWORKS`, so a typo costs a fraction of a second.
+
+    Raises
+    ------
+    deepscope.errors.ModelError
+
+    Examples
+    --------
+    >>> refuse_unknown_arch("barnet", "galaxy")
+    >>> refuse_unknown_arch("barnet", "spectra")
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.ModelError: --arch barnet is not a spectra network; choose from: spectra_ae_classifier, spectra_ann, spectra_cnn
+    """
+    from deepscope.errors import ModelError
+
+    valid = TRAINABLE_NETWORKS[domain]
+    if name is not None and name not in valid:
+        msg = f"--arch {name} is not a {domain} network; choose from: {', '.join(valid)}"
+        raise ModelError(msg)
+
+
 DEVICE_HELP = "cpu, cuda or cuda:N; cuda fails with a clear error where no GPU is found (default cpu)"
 
 

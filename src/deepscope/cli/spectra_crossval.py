@@ -41,11 +41,11 @@ def add_args(parser):
 
 
 def main(args):
-    from deepscope.registry import check_arch
+    from deepscope.cli.options import refuse_unknown_arch
 
     # Before anything is read or trained: a wrong name must not cost the first library's runs.
     for name in args.models:
-        check_arch(name, "spectra")
+        refuse_unknown_arch(name, "spectra")
 
     import dataclasses
 

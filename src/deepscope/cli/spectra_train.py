@@ -39,10 +39,10 @@ def add_args(parser):
 def main(args):
     import json
 
-    from deepscope.registry import check_arch
+    from deepscope.cli.options import refuse_unknown_arch
 
     # Before anything is read: a wrong network must not cost a pass over the data.
-    check_arch(args.arch, "spectra")
+    refuse_unknown_arch(args.arch, "spectra")
 
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.errors import InputError
