@@ -14,6 +14,8 @@ from deepscope.cryoem.junk import MIN_SCORE, average_measures, junk_score
 from deepscope.cryoem.pick_sets import gather_pick_sets, parse_spec
 from deepscope.errors import InputError
 
+from cli_errors import one_error_line
+
 EMPIAR_STEM = "Falcon_2012_06_12-14_33_35_0"
 CROP = 1536  # px of the real micrograph kept: about 90 particles
 SIZE = 32
@@ -184,8 +186,3 @@ def test_cuda_without_a_gpu_is_a_clear_error(crop, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def one_error_line(capsys):
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("deepscope: error:")]
-    assert len(lines) == 1 and "Traceback" not in err
-    return lines[0]

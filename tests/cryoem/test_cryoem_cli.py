@@ -10,14 +10,9 @@ from deepscope.cli.main import main
 from deepscope.cryoem.io import read_coordinates, write_coordinates
 from deepscope.cryoem.synthetic import write_blob_micrographs
 
+from cli_errors import one_error_line
+
 EMPIAR_STEM = "Falcon_2012_06_12-14_33_35_0"
-
-
-def one_error_line(capsys):
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("deepscope: error:")]
-    assert len(lines) == 1 and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

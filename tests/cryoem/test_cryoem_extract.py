@@ -11,15 +11,10 @@ from deepscope.cryoem.extract import (cut_boxes, disk_radius_mask, extract_micro
                                       normalise_background)
 from deepscope.cryoem.io import read_micrograph, write_coordinates, write_mrc
 
+from cli_errors import one_error_line
+
 EMPIAR_STEM = "Falcon_2012_06_12-14_33_35_0"
 CROP = 1024  # px of the real micrograph kept: about 40 particles
-
-
-def one_error_line(capsys):
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("deepscope: error:")]
-    assert len(lines) == 1 and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,7 @@ from PIL import Image
 
 from deepscope.errors import FormatError, InputError
 from deepscope.galaxy import composite, fits_bands, io
-from deepscope.galaxy.synthetic import render_galaxy, wcs_header, write_fits_bands, write_fits_cube
-
-@pytest.fixture(scope="module")
-def galaxy():
-    return render_galaxy(size=48, r_dev=4.0, barred=True, seed=3)
-
-
-@pytest.fixture()
-def cube_path(tmp_path, galaxy):
-    return write_fits_cube(tmp_path / "galaxy.fits", galaxy.bands, pixel_scale=0.396, ra=150.0, dec=2.0)
+from deepscope.galaxy.synthetic import wcs_header, write_fits_bands, write_fits_cube
 
 
 def _rgb_image(seed=0, shape=(24, 32, 3)):

@@ -12,16 +12,6 @@ from deepscope.galaxy.evaluate import size_matched_indices
 from deepscope.galaxy.synthetic import render_galaxy, write_fits_bands, write_fits_cube
 
 
-@pytest.fixture(scope="module")
-def galaxy():
-    return render_galaxy(size=48, r_dev=4.0, barred=True, seed=3)
-
-
-@pytest.fixture()
-def cube_path(tmp_path, galaxy):
-    return write_fits_cube(tmp_path / "galaxy.fits", galaxy.bands, pixel_scale=0.396, ra=150.0, dec=2.0)
-
-
 def test_to_model_input_resamples_and_scales():
     rgb = np.full((80, 80, 3), 255, np.uint8)
     x = preprocess.to_model_input(rgb, 64)
