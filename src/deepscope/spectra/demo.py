@@ -30,7 +30,6 @@ def add_demo_section(report, out_dir):
     from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.oddities import make_oddity
     from deepscope.spectra.spectrum import Spectrum
-    from deepscope.spectra.templates import TemplateMatcher
 
     manifest = spectra_manifest([SAMPLES / "labels.csv"])
     predictor = SpectraPredictor.from_checkpoint()
@@ -39,7 +38,7 @@ def add_demo_section(report, out_dir):
     qso = make_oddity("qso_like", np.random.default_rng(0))
     items.append(predictor.prepare(Spectrum(*qso, np.ones(qso[0].size, bool)), "synthetic QSO-like spectrum"))
     network = pd.DataFrame(predictor.assess(items))
-    template = pd.DataFrame(TemplateMatcher.from_meta(predictor.meta).predict(np.stack([i.x for i in items])))
+    template = pd.DataFrame(predictor.matcher.predict(np.stack([i.x for i in items])))
     table = pd.DataFrame({
         "file": [*manifest["file"], "(synthetic QSO-like spectrum)"],
         "format": [*manifest["collection"], "-"], "catalogue type": [*manifest["sptype"], "not a star"],
