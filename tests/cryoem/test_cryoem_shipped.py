@@ -29,6 +29,10 @@ def test_demo_section_runs_offline(tmp_path):
     assert "picking on held-out micrographs" in page
     assert (tmp_path / "cryoem_enhance.png").is_file()
     assert len(list(tmp_path.glob("cryoem_picks_*.png"))) == 2
+    assert "cryoem_class_averages.png" in page and (tmp_path / "cryoem_class_averages.png").is_file()
+    junk = pd.read_csv(tmp_path / "cryoem_false_picks.csv").set_index("pick set")["junk fraction"]
+    # random boxes land mostly in junk classes, the picker's picks and the true centres rarely
+    assert junk["random"] >= 0.6 and junk["deepscope"] <= 0.15 and junk["truth"] <= 0.15
 
 
 def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
