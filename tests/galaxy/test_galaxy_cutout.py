@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from astropy.wcs import WCS
 from PIL import Image
 
 from deepscope.cli.main import main
@@ -16,54 +15,24 @@ from deepscope.errors import FormatError, InputError
 from deepscope.galaxy.crossmatch import jname_positions
 from deepscope.galaxy.cutout import CutoutSkipped, cutout_bands, sdss_jname
 from deepscope.galaxy.frames import frame_band, index_frames, read_frame_header
-from deepscope.galaxy.synthetic import sersic_image
+from deepscope.galaxy.synthetic_sky import RED_GALAXY_COLOURS, SDSS_PIXEL_ARCSEC, frame_wcs, render_discs, write_frame
 
-SCALE = 0.396  # arcsec per pixel, as SDSS
+SCALE = SDSS_PIXEL_ARCSEC
 RA0, DEC0 = 150.0, 2.0
 SHAPE = (150, 200)  # frame rows, columns: 59" x 79"
 FIELD_STEP = 55.0  # arcsec between field centres along a run: 4.4" overlap, as SDSS fields overlap
 # Band brightness relative to r (a red galaxy) and band misregistration (arcsec in ra), as between SDSS bands.
-COLOURS = {"g": 0.5, "r": 1.0, "i": 1.4}
+COLOURS = RED_GALAXY_COLOURS
 BAND_SHIFT = {"g": -7.0, "r": 0.0, "i": 6.0}
 
 
 def _frame_wcs(ra, dec, shape=SHAPE, mirrored=False):
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = [ra, dec]
-    wcs.wcs.crpix = [(shape[1] + 1) / 2, (shape[0] + 1) / 2]
-    step = SCALE / 3600
-    # SDSS frames run along the scan: columns follow dec, rows ra (a mirror image of north up).
-    wcs.wcs.cd = [[0.0, step], [step, 0.0]] if mirrored else [[-step, 0.0], [0.0, step]]
-    return wcs
+    return frame_wcs(ra, dec, shape, SCALE, mirrored)
 
 
 def _render(wcs, shape, galaxies, band):
     """Noise-free exponential discs ``(ra, dec, r_eff arcsec, r flux)`` seen through a frame's WCS."""
-    image = np.zeros(shape)
-    for ra, dec, r_eff, flux in galaxies:
-        x, y = wcs.world_to_pixel_values(ra, dec)
-        reach = 12 * r_eff / SCALE
-        if -reach < x < shape[1] + reach and -reach < y < shape[0] + reach:
-            image += sersic_image(shape, r_eff / SCALE, n=1.0, total_flux=flux * COLOURS[band], center=(x, y),
-                                  oversample=2)
-    return image
-
-
-def _write_frame(path, image, wcs, band=None, header_extra=None):
-    header = wcs.to_header()
-    if band is not None:
-        header["FILTER"] = band
-    for key, value in (header_extra or {}).items():
-        header[key] = value
-    hdu = fits.PrimaryHDU(image.astype(np.float32), header=header)
-    if path.name.endswith(".bz2"):
-        buffer = io.BytesIO()
-        hdu.writeto(buffer)
-        path.write_bytes(bz2.compress(buffer.getvalue()))
-    else:
-        hdu.writeto(path, overwrite=True)
-    return path
+    return render_discs(wcs, shape, galaxies, COLOURS[band])
 
 
 def _offset(ra, dec, east_arcsec=0.0, north_arcsec=0.0):
@@ -85,7 +54,7 @@ def _sky(tmp_path, galaxies, fields=None, bz2_bands=("r",)):
             else:
                 suffix = ".fits.bz2" if band in bz2_bands else ".fits"
                 path, card = frames / f"frame-{band}-000756-3-{44 + number:04d}{suffix}", None
-            _write_frame(path, image, wcs, card)
+            write_frame(path, image, wcs, card)
     return frames
 
 
@@ -146,7 +115,7 @@ def test_galaxy_across_two_frames_matches_one_frame_holding_it(tmp_path):
     whole_dir.mkdir()
     for band in "gri":
         wcs = _frame_wcs(*_offset(RA0, DEC0, BAND_SHIFT[band], FIELD_STEP / 2), shape=(400, 200))
-        _write_frame(whole_dir / f"{band}.fits", _render(wcs, (400, 200), [galaxy], band), wcs, band)
+        write_frame(whole_dir / f"{band}.fits", _render(wcs, (400, 200), [galaxy], band), wcs, band)
     whole = _index(whole_dir)
     a_only = {band: [f for f in split[band] if f.path.name.startswith(("frame-g-000756-3-0044", "frame-r-000756-3-0044",
                                                                         "field0"))] for band in "gri"}
@@ -189,7 +158,7 @@ def test_cutouts_are_north_up_east_left_from_mirrored_frames(tmp_path):
     frames_dir.mkdir()
     for band in "gri":
         wcs = _frame_wcs(*_offset(RA0, DEC0, BAND_SHIFT[band], 0.0), mirrored=True)
-        _write_frame(frames_dir / f"{band}.fits", _render(wcs, SHAPE, [centre, north, east], band), wcs, band)
+        write_frame(frames_dir / f"{band}.fits", _render(wcs, SHAPE, [centre, north, east], band), wcs, band)
     bands, _ = cutout_bands(_index(frames_dir), RA0, DEC0, 19.2, 64)
     r = bands[1]
     row, col = np.unravel_index(np.argmax(np.where(np.abs(np.arange(64) - 31.5) < 4, r, 0)), r.shape)
@@ -311,7 +280,7 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, capsys, breakage, 
     for band in "gri" if breakage != "no_i" else "gr":
         wcs = _frame_wcs(RA0, DEC0)
         header = {"FILTER": "Ha"} if breakage == "wrong_band" and band == "g" else {}
-        path = _write_frame(frames / f"{band}.fits", np.zeros(SHAPE), wcs, band, header)
+        path = write_frame(frames / f"{band}.fits", np.zeros(SHAPE), wcs, band, header)
         if breakage == "no_wcs" and band == "g":
             fits.PrimaryHDU(np.zeros(SHAPE, np.float32), fits.Header({"FILTER": "g"})).writeto(path, overwrite=True)
     rows = pd.DataFrame({"objID": [1], "ra": [RA0], "dec": [DEC0], "deVRad_r": [3.0]})

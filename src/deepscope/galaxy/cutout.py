@@ -322,7 +322,7 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
     dec = column_values(table, dec_name, None, source, "--dec-column")[1]
     fields, reasons = _fields(table, options, source)
     names = _names(table, options.name_column, ra, dec, source)
-    frames = index_frames(frame_paths, COLOUR_BANDS)
+    frames = index_frames(frame_paths, COLOUR_BANDS, options.progress)
     out_dir = check_writable(out_dir, is_dir=True)
 
     bad_position = ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90))

@@ -257,7 +257,7 @@ def read_frame_header(path):
     return Frame(path=path, band=band, wcs=wcs, shape=shape, pixel_scale=scale)
 
 
-def index_frames(paths, bands="gri"):
+def index_frames(paths, bands="gri", progress: bool = True):
     """Find the frames of the wanted bands under files and directories.
 
     Parameters
@@ -267,6 +267,8 @@ def index_frames(paths, bands="gri"):
         (``.fits``, ``.fits.gz``, ``.fits.bz2``, ``.fz`` ...).
     bands : str
         Bands wanted; frames of other SDSS bands (u, z) are skipped.
+    progress : bool
+        Show a progress bar while headers are read.
 
     Returns
     -------
@@ -288,7 +290,7 @@ def index_frames(paths, bands="gri"):
     files = collect_inputs(paths, FRAME_SUFFIXES)
     found = {band: [] for band in bands}
     skipped = 0
-    for path in progress_bar(files, desc="reading frame headers", unit="frame", leave=False):
+    for path in progress_bar(files, enabled=progress, desc="reading frame headers", unit="frame", leave=False):
         frame = read_frame_header(path)
         if frame.band in found:
             found[frame.band].append(frame)
