@@ -10,8 +10,8 @@ fraction of a pixel by a parabola through its neighbours, moves each pick;
 the reference is rebuilt from the moved boxes and the search repeated, as
 re-centring in RELION / cryoSPARC 2D classification does.
 
-Everything is batched over the stack with real FFTs, so a micrograph's
-~900 boxes take a few tens of milliseconds.
+Everything is batched over the stack with real FFTs: a micrograph's ~800
+boxes of 42 px take about 50 ms of CPU.
 
 Measured (see ``src/deepscope/cryoem/README.md``): on micrographs simulated
 from 5A1A, where the truth is the exact projected centre, this takes the
@@ -29,19 +29,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepscope.cryoem.extract import cut_boxes
 from deepscope.cryoem.io import read_micrograph_reduced
 from deepscope.cryoem.preprocess import rescale
 from deepscope.errors import InputError
 
-# Search, iterations, box and mask chosen on the shipped model's 10 training +
-# 1 validation EMPIAR-10017 micrographs (JPEGs decoded at 1/2 scale, d = 54
+# Search, box and mask chosen on the shipped model's 10 training + 1
+# validation EMPIAR-10017 micrographs (JPEGs decoded at 1/2 scale, d = 54
 # px), against the CryoPPP labels: the search radius and iteration count
 # hardly matter there (median error within 0.1 px for 0.15-0.25 d and 1-5
 # iterations); a mask of 0.35 d is worse (7.25 px scatter against 6.2), 0.7 d
-# no better; boxes of 2 d no better.
+# no better; boxes of 2 d no better. Iterations chosen on the simulated
+# micrographs below: one leaves 2.3-3.2 px, two 0.9-2.1 px, three the same.
 SEARCH_FRACTION = 0.25
-ITERATIONS = 3
+ITERATIONS = 2
 BOX_FRACTION = 1.5
 MASK_FRACTION = 0.5
 # The low-pass chosen on simulated micrographs (5A1A, seed 0, SNR 0.1 / 0.3 /
@@ -52,10 +52,11 @@ MASK_FRACTION = 0.5
 # the training micrographs 0.3-0.5 px of scatter.
 LOW_PASS_FRACTION = 0.06
 # Particle diameter, in pixels, at which micrographs are read for re-centring:
-# a 108 px particle is read at half size (JPEGs decoded at 1/2 in 0.04 s,
-# against 0.2 s in full). Half size scattered 0.1 px less than quarter size
-# on the training micrographs and costs four times as much to correlate.
-RECENTRE_DIAMETER = 54.0
+# a 108 px particle is read at quarter size (a JPEG decodes at 1/4 in 0.02 s,
+# at 1/2 in 0.04 s, in full in 0.2 s). Against the training micrographs'
+# labels, half size scatters 0.1 px less but costs four times as much to
+# correlate; on the simulated micrographs 23 px particles do as well as 46 px.
+RECENTRE_DIAMETER = 27.0
 
 
 def load_for_recentring(path: str | Path, diameter: float) -> np.ndarray:
@@ -184,15 +185,22 @@ def subpixel_peaks(maps: np.ndarray, search: float) -> tuple[np.ndarray, np.ndar
     return dx, dy, maps[index, rows, cols]
 
 
-def _phase_ramps(size: int, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """``(n, size, size // 2 + 1)`` factors that move real-FFT spectra by ``(dx, dy)`` px."""
-    from scipy import fft
+def _cutter(image: np.ndarray, size: int):
+    """A function ``(x, y) -> (n, size, size)`` boxes centred on the rounded points, all cut at once.
 
-    fx = fft.rfftfreq(size)
-    fy = fft.fftfreq(size)
-    ramp_x = np.exp(-2j * np.pi * fx[None, :] * dx[:, None])
-    ramp_y = np.exp(-2j * np.pi * fy[None, :] * dy[:, None])
-    return (ramp_y[:, :, None] * ramp_x[:, None, :]).astype(np.complex64)
+    The image is padded by its mean, so boxes may cross the edge.
+    """
+    half = size // 2
+    padded = np.pad(image, size, constant_values=float(image.mean()))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size))
+    rows, cols = image.shape
+
+    def cut(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        top = np.clip(np.round(y).astype(np.int64) - half, -size, rows) + size
+        left = np.clip(np.round(x).astype(np.int64) - half, -size, cols) + size
+        return windows[top, left]
+
+    return cut
 
 
 def recentre_picks(image: np.ndarray, picks: pd.DataFrame, diameter: float,
@@ -253,23 +261,28 @@ def recentre_picks(image: np.ndarray, picks: pd.DataFrame, diameter: float,
     size += size % 2
     x, y = picks["x"].to_numpy(dtype=np.float64), picks["y"].to_numpy(dtype=np.float64)
     x0, y0 = np.round(x), np.round(y)
-    boxes = cut_boxes(np.asarray(image, dtype=np.float32), x0, y0, size)
+    cut = _cutter(np.asarray(image, dtype=np.float32), size)
+    boxes = cut(x0, y0)
     boxes -= boxes.mean(axis=(1, 2), keepdims=True)
     norms = np.sqrt((boxes.astype(np.float64) ** 2).sum(axis=(1, 2)))
-    spectra = fft.rfft2(boxes, workers=-1)
+    spectra = fft.rfft2(boxes)
     if low_pass_fraction > 0:
         frequency2 = fft.fftfreq(size)[:, None] ** 2 + fft.rfftfreq(size)[None, :] ** 2
         spectra *= np.exp(-2 * (np.pi * low_pass_fraction * diameter) ** 2 * frequency2).astype(np.float32)
     mask = soft_disk(size, mask_fraction * diameter, max(diameter / 8, 1.0))
-    dx, dy = x - x0, y - y0
+    x_now, y_now = x, y
     for _ in range(iterations):
-        # the mean of the boxes moved onto their current centres, in Fourier space (one inverse FFT)
-        mean_spectrum = (spectra * _phase_ramps(size, -dx, -dy)).mean(axis=0)
-        reference = rotational_average(fft.irfft2(mean_spectrum, s=(size, size)))
+        # boxes re-cut on the current centres (to the pixel: the rotational average blurs
+        # the reference by more than the rounding), averaged and symmetrised
+        reference = rotational_average(cut(x_now, y_now).mean(axis=0))
+        if low_pass_fraction > 0:
+            reference = fft.irfft2(fft.rfft2(reference) * np.exp(
+                -2 * (np.pi * low_pass_fraction * diameter) ** 2 * frequency2), s=(size, size))
         # zero mean under the mask: a brighter or darker patch of ice does not attract the peak
         reference = (reference - (reference * mask).sum() / mask.sum()) * mask
         reference_spectrum = np.conj(fft.rfft2(reference)).astype(np.complex64)
-        maps = fft.irfft2(spectra * reference_spectrum, s=(size, size), workers=-1)
+        maps = fft.irfft2(spectra * reference_spectrum, s=(size, size))
         dx, dy, height = subpixel_peaks(fft.fftshift(maps, axes=(-2, -1)), search_fraction * diameter)
+        x_now, y_now = x0 + dx, y0 + dy
     correlation = height / np.maximum(norms * np.sqrt((reference**2).sum()), 1e-12)
-    return picks.assign(x=x0 + dx, y=y0 + dy, correlation=correlation)
+    return picks.assign(x=x_now, y=y_now, correlation=correlation)
