@@ -39,26 +39,13 @@ REFINE_FRACTION = 0.37
 # validation micrographs; never measured on a test micrograph), on every
 # micrograph alike. The offset is in the labels, not the network: re-centred
 # on the image itself (:mod:`deepscope.cryoem.recentre`, started from the
-# CryoPPP centres), the particles' own centres sit 2.98 px left of and 4.15 px
+# CryoPPP centres), the particles' own centres sit 2.96 px left of and 4.18 px
 # above those labels on the same micrographs. It therefore belongs to the
 # EMPIAR-10017 / CryoPPP frame the model learned, and is kept for its weights only.
 # A checkpoint may carry its own ``centre_offset`` in its metadata instead.
 MEASURED_CENTRE_OFFSETS = {
     "e787e2a16555768c3a6ba1545e12cbbae733be619de918eb7e82ada38ed584a6": (-2.363 / 8, -3.844 / 8),
 }
-
-# Thresholds re-chosen after training, by SHA-256 of the checkpoint, where the
-# one stored in it was tuned on too little. The shipped model's 0.35 was
-# chosen on its one validation micrograph, where F1 is flat from 0.35 to 0.5
-# (0.883 / 0.882 / 0.882 / 0.881); pooled over its 10 training + 1 validation
-# micrographs F1 peaks at 0.45-0.5 (0.852 at 0.35, 0.857 at 0.45, 0.857 at
-# 0.5; NMS 0.4-0.7 d and edge margin 1.0-1.4 d change it by under 0.002).
-# Biased: the network saw 10 of those 11 micrographs, so its scores there run
-# high. Chosen before the held-out micrographs were scored with it.
-RETUNED_THRESHOLDS = {
-    "e787e2a16555768c3a6ba1545e12cbbae733be619de918eb7e82ada38ed584a6": 0.45,
-}
-
 
 class Picker:
     """A trained picking network with its task settings.
@@ -134,11 +121,8 @@ class Picker:
         meta = record.get("meta", {})
         picker = cls(model_from_checkpoint(record), meta, device)
         picker.checkpoint = path
-        if Path(path).is_file():
-            digest = sha256(path)
-            if "centre_offset" not in meta:
-                picker.centre_offset = MEASURED_CENTRE_OFFSETS.get(digest, (0.0, 0.0))
-            picker.threshold = RETUNED_THRESHOLDS.get(digest, picker.threshold)
+        if "centre_offset" not in meta and Path(path).is_file():
+            picker.centre_offset = MEASURED_CENTRE_OFFSETS.get(sha256(path), (0.0, 0.0))
         return picker
 
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -162,8 +146,8 @@ class Picker:
             Also return the probability maps.
         micrograph : numpy.ndarray, optional
             The same micrograph at full or an integer-reduced resolution
-            (``io.read_micrograph_reduced(path, 2)[0]`` for 108 px
-            particles): each pick is then re-centred on the image
+            (:func:`~deepscope.cryoem.recentre.load_for_recentring` reads it
+            at a quarter for 108 px particles): each pick is then re-centred on the image
             (:func:`~deepscope.cryoem.recentre.recentre_picks`) instead of
             by the model's measured offset, and gets a ``correlation``
             column. Better where the truth is the particle's own centre
@@ -186,7 +170,7 @@ class Picker:
             picks = picks.assign(x=picks["x"] - self.centre_offset[0], y=picks["y"] - self.centre_offset[1])
             picks = to_micrograph_frame(picks, scale)
         else:
-            # pixels of `micrograph` per micrograph pixel: 1/2 for a JPEG decoded at half size
+            # pixels of `micrograph` per micrograph pixel: 1/4 for a JPEG decoded at a quarter
             fine_scale = micrograph.shape[1] / image.shape[1] * scale
             picks = to_micrograph_frame(recentre_picks(micrograph, to_micrograph_frame(picks, scale / fine_scale),
                                                        self.working_diameter / scale * fine_scale), fine_scale)
