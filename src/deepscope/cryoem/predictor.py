@@ -39,7 +39,7 @@ REFINE_FRACTION = 0.37
 # validation micrographs; never measured on a test micrograph), on every
 # micrograph alike. The offset is in the labels, not the network: re-centred
 # on the image itself (:mod:`deepscope.cryoem.recentre`, started from the
-# CryoPPP centres), the particles' own centres sit 2.96 px left of and 4.18 px
+# CryoPPP centres), the particles' own centres sit 2.99 px left of and 4.16 px
 # above those labels on the same micrographs. It therefore belongs to the
 # EMPIAR-10017 / CryoPPP frame the model learned, and is kept for its weights only.
 # A checkpoint may carry its own ``centre_offset`` in its metadata instead.
@@ -151,7 +151,7 @@ class Picker:
             (:func:`~deepscope.cryoem.recentre.recentre_picks`) instead of
             by the model's measured offset, and gets a ``correlation``
             column. Better where the truth is the particle's own centre
-            (simulated micrographs: ~1 px instead of ~10 px), worse against
+            (simulated micrographs: 0.7-2.4 px instead of 5-10 px), worse against
             EMPIAR-10017's CryoPPP labels (see the cryo-EM README).
 
         Returns

@@ -11,11 +11,11 @@ the reference is rebuilt from the moved boxes and the search repeated, as
 re-centring in RELION / cryoSPARC 2D classification does.
 
 Everything is batched over the stack with real FFTs: a micrograph's ~800
-boxes of 42 px take about 50 ms of CPU.
+boxes of 42 px take about 70 ms of CPU.
 
 Measured (see ``src/deepscope/cryoem/README.md``): on micrographs simulated
 from 5A1A, where the truth is the exact projected centre, this takes the
-shipped picker's median centre error from ~10 px to ~1 px. On EMPIAR-10017
+shipped picker's median centre error from 5-10 px to 0.7-2.4 px. On EMPIAR-10017
 it agrees with the CryoPPP labels less well than the network's own map does
 (those labels are the original picker's integer coordinates, not refined
 centres), so :class:`~deepscope.cryoem.predictor.Picker` does not apply it by
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepscope.cryoem.align2d import circular_mask
 from deepscope.cryoem.io import read_micrograph_reduced
 from deepscope.cryoem.preprocess import rescale
 from deepscope.errors import InputError
@@ -121,20 +122,6 @@ def rotational_average(image: np.ndarray) -> np.ndarray:
     counts = np.bincount(lower, 1 - upper_weight, n_bins) + np.bincount(lower + 1, upper_weight, n_bins)
     profile = totals / np.maximum(counts, 1e-12)
     return (profile[lower] * (1 - upper_weight) + profile[lower + 1] * upper_weight).reshape(size, size)
-
-
-def soft_disk(size: int, radius: float, width: float) -> np.ndarray:
-    """1 within ``radius`` of pixel ``size // 2``, a cosine fall to 0 over ``width`` px.
-
-    Examples
-    --------
-    >>> soft_disk(9, 2.0, 1.0)[4].round(2).tolist()
-    [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
-    """
-    grid = np.arange(size) - size // 2
-    radius_px = np.hypot(grid[:, None], grid[None, :])
-    fall = np.clip((radius_px - radius) / width, 0, 1)
-    return 0.5 * (1 + np.cos(np.pi * fall))
 
 
 def subpixel_peaks(maps: np.ndarray, search: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -269,7 +256,7 @@ def recentre_picks(image: np.ndarray, picks: pd.DataFrame, diameter: float,
     if low_pass_fraction > 0:
         frequency2 = fft.fftfreq(size)[:, None] ** 2 + fft.rfftfreq(size)[None, :] ** 2
         spectra *= np.exp(-2 * (np.pi * low_pass_fraction * diameter) ** 2 * frequency2).astype(np.float32)
-    mask = soft_disk(size, mask_fraction * diameter, max(diameter / 8, 1.0))
+    mask = circular_mask(size, mask_fraction * diameter, max(diameter / 8, 1.0)).numpy().astype(np.float64)
     x_now, y_now = x, y
     for _ in range(iterations):
         # boxes re-cut on the current centres (to the pixel: the rotational average blurs
