@@ -16,7 +16,7 @@ picks, per variant.
 micrographs simulated from 5A1A (beta-galactosidase, the same protein) at
 several SNRs, 1024 px at 4 A/px, 80 particles each, 2 seeds per SNR, with
 each ``--enhance`` setting. ``--recentre`` re-centres every pick on the
-micrograph read at half size (:mod:`deepscope.cryoem.recentre`) instead of
+micrograph read at a quarter of its size (:mod:`deepscope.cryoem.recentre`) instead of
 subtracting the model's measured offset; the time per micrograph then
 includes that read.
 """

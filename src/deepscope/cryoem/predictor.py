@@ -47,6 +47,7 @@ MEASURED_CENTRE_OFFSETS = {
     "e787e2a16555768c3a6ba1545e12cbbae733be619de918eb7e82ada38ed584a6": (-2.363 / 8, -3.844 / 8),
 }
 
+
 class Picker:
     """A trained picking network with its task settings.
 

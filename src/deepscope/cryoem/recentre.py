@@ -212,8 +212,8 @@ def recentre_picks(image: np.ndarray, picks: pd.DataFrame, diameter: float,
     box_fraction, mask_fraction : float
         Box side and reference mask radius, in diameters.
     low_pass_fraction : float
-        Standard deviation of a Gaussian low-pass applied to the boxes, in
-        diameters (0: none).
+        Standard deviation of a Gaussian low-pass applied to the boxes and
+        the reference, in diameters (0: none).
 
     Returns
     -------
@@ -252,19 +252,16 @@ def recentre_picks(image: np.ndarray, picks: pd.DataFrame, diameter: float,
     boxes = cut(x0, y0)
     boxes -= boxes.mean(axis=(1, 2), keepdims=True)
     norms = np.sqrt((boxes.astype(np.float64) ** 2).sum(axis=(1, 2)))
-    spectra = fft.rfft2(boxes)
-    if low_pass_fraction > 0:
-        frequency2 = fft.fftfreq(size)[:, None] ** 2 + fft.rfftfreq(size)[None, :] ** 2
-        spectra *= np.exp(-2 * (np.pi * low_pass_fraction * diameter) ** 2 * frequency2).astype(np.float32)
+    frequency2 = fft.fftfreq(size)[:, None] ** 2 + fft.rfftfreq(size)[None, :] ** 2
+    low_pass = np.exp(-2 * (np.pi * low_pass_fraction * diameter) ** 2 * frequency2)
+    spectra = fft.rfft2(boxes) * low_pass.astype(np.float32)
     mask = circular_mask(size, mask_fraction * diameter, max(diameter / 8, 1.0)).numpy().astype(np.float64)
     x_now, y_now = x, y
     for _ in range(iterations):
         # boxes re-cut on the current centres (to the pixel: the rotational average blurs
         # the reference by more than the rounding), averaged and symmetrised
-        reference = rotational_average(cut(x_now, y_now).mean(axis=0))
-        if low_pass_fraction > 0:
-            reference = fft.irfft2(fft.rfft2(reference) * np.exp(
-                -2 * (np.pi * low_pass_fraction * diameter) ** 2 * frequency2), s=(size, size))
+        average = rotational_average(cut(x_now, y_now).mean(axis=0))
+        reference = fft.irfft2(fft.rfft2(average) * low_pass, s=(size, size))
         # zero mean under the mask: a brighter or darker patch of ice does not attract the peak
         reference = (reference - (reference * mask).sum() / mask.sum()) * mask
         reference_spectrum = np.conj(fft.rfft2(reference)).astype(np.complex64)
