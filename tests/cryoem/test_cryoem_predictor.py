@@ -15,6 +15,8 @@ def test_picks_are_in_the_micrograph_frame(tiny_run):
 
     root, _ = tiny_run
     picker = Picker.from_checkpoint(root / "run")
+    # the shipped model's offset is keyed by its SHA-256: another checkpoint has none
+    assert picker.centre_offset == (0.0, 0.0)
     # pick at twice the size: the micrograph is rescaled, coordinates are not
     image, scale, _ = load_for_picking(root / "mics" / "m2.mrc", 16.0, picker.working_diameter, "off")
     assert scale == 0.5 and image.shape == (64, 64)
@@ -85,6 +87,7 @@ def test_picks_at_binning_4_land_within_1px_of_known_centres(tmp_path):
 def test_from_checkpoint_takes_the_shipped_name_and_refuses_other_domains():
     picker = Picker.from_checkpoint("cryoem_empiar10017")
     assert picker.checkpoint.name == "cryoem_empiar10017.pt" and picker.working_diameter == 13.5
+    assert picker.centre_offset == pytest.approx((-2.363 / 8, -3.844 / 8))  # the labels' frame, by SHA-256
     with pytest.raises(ModelError, match="galaxy_bars: no such shipped model"):
         Picker.from_checkpoint("galaxy_bars")
 

@@ -24,6 +24,7 @@ from deepscope.cryoem.io import read_micrograph
 from deepscope.cryoem.figures import to_uint8, write_overlay, write_overlay_tiles
 from deepscope.cryoem.picking import find_picks, predict_maps, refine_centres
 from deepscope.cryoem.preprocess import load_for_picking, to_micrograph_frame, to_working_frame
+from deepscope.cryoem.recentre import recentre_picks
 from deepscope.errors import InputError, ModelError, NoPicksWarning
 
 # Centroid window of :func:`refine_centres`, in particle diameters: on the
@@ -36,8 +37,11 @@ REFINE_FRACTION = 0.37
 # The shipped model's picks sit 2.36 px left of and 3.84 px above the CryoPPP
 # centres (medians over the 6413 matched picks of its 10 training and 1
 # validation micrographs; never measured on a test micrograph), on every
-# micrograph alike; averaging with the 180-degree-rotated view does not
-# cancel it, so it is in what the network learned, not in its up/down-sampling.
+# micrograph alike. The offset is in the labels, not the network: re-centred
+# on the image itself (:mod:`deepscope.cryoem.recentre`, started from the
+# CryoPPP centres), the particles' own centres sit 2.99 px left of and 4.16 px
+# above those labels on the same micrographs. It therefore belongs to the
+# EMPIAR-10017 / CryoPPP frame the model learned, and is kept for its weights only.
 # A checkpoint may carry its own ``centre_offset`` in its metadata instead.
 MEASURED_CENTRE_OFFSETS = {
     "e787e2a16555768c3a6ba1545e12cbbae733be619de918eb7e82ada38ed584a6": (-2.363 / 8, -3.844 / 8),
@@ -126,7 +130,8 @@ class Picker:
         """Particle and region probability maps of a working-scale image (see :func:`predict_maps`)."""
         return predict_maps(self.model, image, self.target, self.augment)
 
-    def pick(self, image: np.ndarray, scale: float, threshold: float | None = None, keep_maps: bool = False):
+    def pick(self, image: np.ndarray, scale: float, threshold: float | None = None, keep_maps: bool = False,
+             micrograph: np.ndarray | None = None):
         """Pick particles in a working-scale image.
 
         Parameters
@@ -140,6 +145,15 @@ class Picker:
             Defaults to the threshold tuned on the validation micrographs.
         keep_maps : bool
             Also return the probability maps.
+        micrograph : numpy.ndarray, optional
+            The same micrograph at full or an integer-reduced resolution
+            (:func:`~deepscope.cryoem.recentre.load_for_recentring` reads it
+            at a quarter for 108 px particles): each pick is then re-centred on the image
+            (:func:`~deepscope.cryoem.recentre.recentre_picks`) instead of
+            by the model's measured offset, and gets a ``correlation``
+            column. Better where the truth is the particle's own centre
+            (simulated micrographs: 0.7-2.4 px instead of 5-10 px), worse against
+            EMPIAR-10017's CryoPPP labels (see the cryo-EM README).
 
         Returns
         -------
@@ -153,8 +167,14 @@ class Picker:
                            self.threshold if threshold is None else threshold, self.nms_fraction,
                            self.edge_fraction)
         picks = refine_centres(particle, picks, REFINE_FRACTION * self.working_diameter)
-        picks = picks.assign(x=picks["x"] - self.centre_offset[0], y=picks["y"] - self.centre_offset[1])
-        picks = to_micrograph_frame(picks, scale)
+        if micrograph is None:
+            picks = picks.assign(x=picks["x"] - self.centre_offset[0], y=picks["y"] - self.centre_offset[1])
+            picks = to_micrograph_frame(picks, scale)
+        else:
+            # pixels of `micrograph` per micrograph pixel: 1/4 for a JPEG decoded at a quarter
+            fine_scale = micrograph.shape[1] / image.shape[1] * scale
+            picks = to_micrograph_frame(recentre_picks(micrograph, to_micrograph_frame(picks, scale / fine_scale),
+                                                       self.working_diameter / scale * fine_scale), fine_scale)
         return (picks, (particle, regions)) if keep_maps else picks
 
 
