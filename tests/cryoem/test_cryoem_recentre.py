@@ -91,3 +91,20 @@ def test_recentre_refuses_bad_settings_and_passes_empty_picks():
     with pytest.raises(InputError, match="diameter=0"):
         recentre_picks(np.zeros((32, 32)), pd.DataFrame({"x": [1.0], "y": [1.0]}), 0.0)
     assert recentre_picks(np.zeros((32, 32)), pd.DataFrame({"x": [], "y": []}), 8.0).empty
+
+
+def test_pick_command_recentres_on_request(tmp_path, capsys):
+    from deepscope.cli.main import main
+    from deepscope.cryoem.coordinates import read_coordinates
+    from deepscope.samples import sample_dir
+
+    micrograph = sorted(sample_dir("cryoem").glob("*.jpg"))[0]
+    picks = {}
+    for name, extra in (("map", []), ("image", ["--recentre"])):
+        assert main(["-q", "cryoem", "pick", str(micrograph), "--diameter", "27", "--out", str(tmp_path / name),
+                     *extra]) == 0
+        picks[name] = read_coordinates(tmp_path / name / f"{micrograph.stem}.star")
+    assert len(picks["map"]) == len(picks["image"]) > 300
+    moved = np.hypot(picks["image"]["x"] - picks["map"]["x"], picks["image"]["y"] - picks["map"]["y"])
+    # every pick is re-centred on the image, none is thrown off by more than the search radius (d/4)
+    assert np.median(moved) > 0.3 and moved.max() <= 27 / 4 + 1

@@ -46,6 +46,11 @@ def add_args(parser):
     parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability; default: not written)")
     parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png (binned) and full-resolution tiles <stem>_overlay_r<i>c<j>.png "
                              "with the picks (default: not written)")
+    parser.add_argument("--recentre", action="store_true",
+                        help="re-centre each pick on the micrograph by cross-correlation with the picks' own "
+                             "rotationally averaged reference, as 2D classification re-centres (default: off: "
+                             "centroid of the score map minus the shipped model's measured offset, which scores "
+                             "best against the CryoPPP labels; see the cryo-EM README)")
     add_device_arg(parser)
     add_threads_arg(parser)
     add_batch_args(parser, "micrographs")
@@ -57,7 +62,7 @@ def main(args):
 
     rows, failures = pick_micrographs(args.inputs, args.diameter, args.out, model=args.model,
                                       threshold=args.threshold, augment=args.augment, enhance=args.enhance,
-                                      masks=args.masks, overlays=args.overlays,
+                                      masks=args.masks, overlays=args.overlays, recentre=args.recentre,
                                       options=batch_options_from_args(args))
     for row in rows:
         print(f"{row['file']}\t{row['n_picks']} picks\t{row['star']}")

@@ -196,10 +196,14 @@ class PickWriter:
         Also write ``<stem>_mask.png`` (working scale) / ``<stem>_overlay.png``
         (the whole micrograph at working scale) and ``<stem>_overlay_r<i>c<j>.png``
         (full-resolution tiles, :func:`~deepscope.cryoem.figures.write_overlay_tiles`).
+    recentre : bool
+        Re-centre every pick on the micrograph itself
+        (:mod:`~deepscope.cryoem.recentre`) instead of correcting the
+        network's measured offset.
     """
 
     def __init__(self, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
-                 enhance: str = "auto", masks: bool = False, overlays: bool = False):
+                 enhance: str = "auto", masks: bool = False, overlays: bool = False, recentre: bool = False):
         self.picker = picker
         self.diameter = diameter
         self.out_dir = Path(out_dir)
@@ -207,6 +211,7 @@ class PickWriter:
         self.enhance = enhance
         self.masks = masks
         self.overlays = overlays
+        self.recentre = recentre
 
     @property
     def output_suffixes(self) -> tuple[str, ...]:
@@ -228,16 +233,20 @@ class PickWriter:
         return files
 
     def load_input(self, path: Path):
-        """Read one micrograph at the picker's working scale."""
-        return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance)
+        """Read one micrograph at the picker's working scale (and, to re-centre, at about 27 px per particle)."""
+        from deepscope.cryoem.recentre import load_for_recentring
+
+        fine = load_for_recentring(path, self.diameter) if self.recentre else None
+        return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance), fine
 
     def rows(self, items: list) -> list[dict]:
         """Pick, write the outputs, and return ``n_picks`` and ``star`` per micrograph."""
         from PIL import Image
 
         rows = []
-        for path, (image, scale, _shape) in items:
-            picks, (particle, _regions) = self.picker.pick(image, scale, self.threshold, keep_maps=True)
+        for path, (image, scale, _shape), fine in items:
+            picks, (particle, _regions) = self.picker.pick(image, scale, self.threshold, keep_maps=True,
+                                                           micrograph=fine)
             star = self.out_dir / f"{path.stem}.star"
             if len(picks) == 0:
                 warnings.warn(f"{path}: no particles picked", NoPicksWarning, stacklevel=2)
@@ -264,7 +273,7 @@ def _check_unique_stems(stream):
 
 
 def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
-               enhance: str = "auto", masks: bool = False, overlays: bool = False,
+               enhance: str = "auto", masks: bool = False, overlays: bool = False, recentre: bool = False,
                options: BatchOptions | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
     """Pick every micrograph and write ``out_dir/<stem>.star``.
 
@@ -286,6 +295,8 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     enhance : {"auto", "on", "off"}
     masks, overlays : bool
         Also write ``<stem>_mask.png`` / ``<stem>_overlay.png`` (working scale).
+    recentre : bool
+        Re-centre the picks on the micrograph (see :class:`PickWriter`).
     options : BatchOptions, optional
         Inputs, read threads and cluster (on an existing cluster the workers
         must see ``out_dir`` at the same path); one micrograph per partition.
@@ -314,12 +325,13 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     options.check()
     stream = InputStream(inputs, MICROGRAPH_SUFFIXES, options.catalog, options.path_column)
     _check_unique_stems(stream)
-    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays)
+    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays, recentre)
     # Before anything is created: overlays written among the micrographs would be read back next time.
     stream.check_output(Path(out_dir), STORE_SUFFIXES + writer.output_suffixes)
     out_dir = check_writable(out_dir, is_dir=True)
     job = describe_job("cryoem pick", stream, picker.checkpoint, 1, diameter=diameter, threshold=threshold,
-                       enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment)
+                       enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment,
+                       recentre=recentre)
     # The STAR files are the results; the parts only record which are done.
     store = PartStore(out_dir / ".deepscope-pick", job, keep=False)
     failures = run_batch(stream, writer, store, options, desc="pick")
@@ -330,7 +342,7 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
 
 def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | Path | None = None,
                      threshold: float | None = None, augment: int | None = None, enhance: str = "auto",
-                     masks: bool = False, overlays: bool = False,
+                     masks: bool = False, overlays: bool = False, recentre: bool = False,
                      options: BatchOptions | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
     """Load a picker and pick every micrograph: what ``cryoem pick`` runs.
 
@@ -352,6 +364,8 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
     enhance : {"auto", "on", "off"}
     masks, overlays : bool
         Also write ``<stem>_mask.png`` / ``<stem>_overlay.png``.
+    recentre : bool
+        Re-centre the picks on the micrograph (see :class:`PickWriter`).
     options : BatchOptions, optional
         Inputs, threads, device and cluster.
 
@@ -381,4 +395,4 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
     if augment:
         picker.augment = augment
     return pick_files(inputs, picker, diameter, out_dir, threshold=threshold, enhance=enhance, masks=masks,
-                      overlays=overlays, options=options)
+                      overlays=overlays, recentre=recentre, options=options)
