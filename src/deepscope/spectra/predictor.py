@@ -103,10 +103,17 @@ def outputs_to_rows(outputs: np.ndarray) -> list[dict]:
     return decode(t_index_from_logits(outputs[:, :N_T_BINS]), outputs[:, N_T_BINS:].argmax(1) + 1)
 
 
-class PreparedSpectrum(NamedTuple):
-    """One spectrum on the model's grid, with what its flag needs from the spectrum as read."""
+class GriddedSpectrum(NamedTuple):
+    """One spectrum resampled onto the model's grid, with what its flag needs from the spectrum as read.
 
-    x: np.ndarray  # (2, grid.n): normalised flux and mask
+    The smoothing and continuum division that finish it wait for the batch
+    (:func:`deepscope.spectra.preprocess.normalise` in
+    :meth:`SpectraPredictor.assess`), where they cost a few array operations
+    for all its spectra together.
+    """
+
+    flux: np.ndarray  # (grid.n,) flux resampled onto the grid
+    mask: np.ndarray  # (grid.n,) bool: grid pixels with data
     snr: float  # per-pixel signal-to-noise over the grid's range (quality.der_snr)
     median_flux: float  # median flux over the grid's range, as read
 
@@ -193,25 +200,73 @@ class SpectraPredictor:
         meta["grid"] = Grid(**meta["grid"])
         return cls(model, meta, device, **reading)
 
-    def load_input(self, path: str | Path) -> PreparedSpectrum:
+    def load_input(self, path: str | Path) -> GriddedSpectrum:
         """Read one spectrum: on the model's grid, with the raw scores its flag needs."""
         from deepscope.spectra.io import read_spectrum
 
         return self.prepare(read_spectrum(path, self.default_medium, self.columns), str(path))
 
-    def prepare(self, spectrum, name: str) -> PreparedSpectrum:
+    def prepare(self, spectrum, name: str) -> GriddedSpectrum:
         """Put a :class:`~deepscope.spectra.spectrum.Spectrum` on the model's grid and score it as read.
 
-        The signal-to-noise and the median flux are measured on the spectrum as
-        read (over the grid's range), before continuum normalisation hides them.
-        """
-        from deepscope.spectra.preprocess import prepare, to_air
-        from deepscope.spectra.quality import spectrum_scores
+        :meth:`prepare_many` on one spectrum, so a file gives the numbers
+        the same spectrum gives in a table.
 
-        x = prepare(spectrum, self.grid, self.min_coverage, path=name)
-        wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
-        scores = spectrum_scores(wave, spectrum.flux, spectrum.valid, self.grid.start, self.grid.stop)
-        return PreparedSpectrum(x, scores["snr"], scores["median_flux"])
+        Raises
+        ------
+        FormatError
+            If the spectrum covers too little of the grid.
+        """
+        from deepscope.errors import FormatError
+
+        _, items, failures = self.prepare_many([spectrum], [name])
+        if failures:
+            raise FormatError(failures[0][1])
+        return items[0]
+
+    def prepare_many(self, spectra, names) -> tuple[list, list, list]:
+        """Put many spectra on the model's grid, those sharing a wavelength array in one batch.
+
+        The signal-to-noise and the median flux are measured on each spectrum
+        as read (over the grid's range), before continuum normalisation
+        hides them.
+
+        Parameters
+        ----------
+        spectra : sequence of Spectrum
+            Spectra whose ``wave`` is one and the same array (the rows of a
+            survey table) are resampled together.
+        names : sequence of str
+            Named in error messages.
+
+        Returns
+        -------
+        good : list of int
+            Index of every spectrum that covers enough of the grid, in input order.
+        items : list of GriddedSpectrum
+            Theirs.
+        failures : list of (str, str)
+            ``(name, message)`` of the others.
+        """
+        from deepscope.spectra.preprocess import air_wave, grid_rows
+        from deepscope.spectra.quality import spectrum_scores_rows
+
+        done = [None] * len(spectra)
+        groups = {}
+        for i, spectrum in enumerate(spectra):
+            groups.setdefault((id(spectrum.wave), spectrum.medium), []).append(i)
+        for index in groups.values():
+            wave = air_wave(spectra[index[0]])
+            flux = np.stack([spectra[i].flux for i in index])
+            valid = np.stack([spectra[i].valid for i in index])
+            gridded, mask, errors = grid_rows(wave, flux, valid, self.grid, self.min_coverage,
+                                              [names[i] for i in index])
+            snr, median = spectrum_scores_rows(wave, flux, valid, self.grid.start, self.grid.stop)
+            for k, i in enumerate(index):
+                done[i] = errors[k] or GriddedSpectrum(gridded[k], mask[k], float(snr[k]), float(median[k]))
+        good = [i for i, item in enumerate(done) if not isinstance(item, str)]
+        failures = [(names[i], item) for i, item in enumerate(done) if isinstance(item, str)]
+        return good, [done[i] for i in good], failures
 
     def outputs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw classifier outputs ``(N, N_T_BINS + N_LUM)`` for prepared spectra ``(N, 2, n)``."""
@@ -229,8 +284,8 @@ class SpectraPredictor:
         """One row (:data:`OUTPUT_COLUMNS`) per prepared spectrum of ``x``."""
         return outputs_to_rows(self.outputs(x, batch_size))
 
-    def assess(self, items: list[PreparedSpectrum], batch_size: int = 512) -> list[dict]:
-        """Type, ``confidence`` and ``flag`` of each prepared spectrum.
+    def assess(self, items: list[GriddedSpectrum], batch_size: int = 512) -> list[dict]:
+        """Type, ``confidence`` and ``flag`` of each spectrum of :meth:`prepare` or :meth:`load_input`.
 
         ``confidence`` is the temperature-scaled probability of the reported
         main class (calibrated on leave-one-library-out predictions);
@@ -241,7 +296,9 @@ class SpectraPredictor:
         """
         from deepscope.spectra import calibration, quality
 
-        x = np.stack([item.x for item in items])
+        from deepscope.spectra.preprocess import normalise
+
+        x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
         outputs = self.outputs(x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
@@ -255,7 +312,7 @@ class SpectraPredictor:
             row.update(confidence=round(float(sure), 4), flag=flag)
         return rows
 
-    def rows(self, items: list[PreparedSpectrum]) -> list[dict]:
+    def rows(self, items: list[GriddedSpectrum]) -> list[dict]:
         """One row per item of :meth:`load_input`, in one forward pass."""
         return self.assess(items, len(items))
 
