@@ -159,7 +159,8 @@ def spectrum_scores_rows(wave, flux, valid, grid_start, grid_stop):
     [-1.0, -1.0]
     """
     wave, flux, valid = np.asarray(wave, float), np.asarray(flux, float), np.asarray(valid, bool)
-    columns = (wave >= grid_start) & (wave <= grid_stop)
+    # Increasing wavelengths: the pixels in range are one slice.
+    columns = slice(np.searchsorted(wave, grid_start, side="left"), np.searchsorted(wave, grid_stop, side="right"))
     inside = flux[:, columns]
     whole = (valid[:, columns] & np.isfinite(inside)).all(axis=1)
     snr, median = np.zeros(len(flux)), np.zeros(len(flux))

@@ -149,7 +149,7 @@ def _block(values, rows: np.ndarray, length: int) -> np.ndarray | None:
     if values is None:
         return None
     if isinstance(values, np.ndarray) and values.ndim == 2:
-        return np.asarray(values[rows], dtype=np.float64)
+        return np.asarray(values if rows.size == len(values) else values[rows], dtype=np.float64)
     return np.array([values[i] for i in rows], dtype=np.float64).reshape(len(rows), length)
 
 
@@ -202,38 +202,41 @@ def _block_spectra(wave, flux, ivar, unit, medium) -> tuple[np.ndarray, list]:
         scale = wavelength_scale("table", unit)
     except FormatError:
         return np.zeros(len(flux), bool), []
-    grids = np.atleast_2d(wave)
-    finite = np.isfinite(grids).all(axis=1)
-    increasing = (np.diff(grids, axis=1) > 0).all(axis=1)
+    # Survey tables repeat one grid: rows equal to the first are checked once, through it.
+    same = np.ones(len(flux), bool) if wave.ndim == 1 else (wave == wave[0]).all(axis=1)
+    distinct = np.atleast_2d(wave)[np.r_[0, np.flatnonzero(~same)]] if wave.ndim == 2 else wave[None]
+    finite = np.isfinite(distinct).all(axis=1)
+    increasing = (np.diff(distinct, axis=1) > 0).all(axis=1)
     # Sorted rows: the median is the mean of the middle values, as np.median takes it.
-    median = 0.5 * (grids[:, (grids.shape[1] - 1) // 2] + grids[:, grids.shape[1] // 2])
-    sound = finite & increasing & (grids[:, 0] * scale > 0) & ((unit is not None) | (median >= SMALLEST_ANGSTROM_MEDIAN))
+    median = 0.5 * (distinct[:, (distinct.shape[1] - 1) // 2] + distinct[:, distinct.shape[1] // 2])
+    sound_distinct = (finite & increasing & (distinct[:, 0] * scale > 0)
+                      & ((unit is not None) | (median >= SMALLEST_ANGSTROM_MEDIAN)))
+    sound = np.full(len(flux), sound_distinct[0])
+    sound[~same] = sound_distinct[1:]
     valid = np.isfinite(flux) & (flux != 0.0)
     if ivar is not None:
         valid &= ivar > 0
-    ok = np.broadcast_to(sound, len(flux)) & valid.any(axis=1)
-    flux = np.where(valid, flux, 0.0)
+    ok = sound & valid.any(axis=1)
+    if not valid.all():
+        flux = np.where(valid, flux, 0.0)
     meta = {"format": "bulk-table"}
     if wave.ndim == 1:
         shared = [wave * scale] * len(flux)
     else:
-        shared = _shared_grids(wave, ok, scale)
+        shared = _shared_grids(wave, ok & same, ok & ~same, scale)
     spectra = [Spectrum(shared[i], flux[i], valid[i], medium, "option", dict(meta)) for i in np.flatnonzero(ok)]
     return ok, spectra
 
 
-def _shared_grids(wave: np.ndarray, ok: np.ndarray, scale: float) -> list:
-    """One wavelength array per distinct grid among the ``ok`` rows of ``wave`` (indexed by row)."""
+def _shared_grids(wave: np.ndarray, first: np.ndarray, others: np.ndarray, scale: float) -> list:
+    """One wavelength array per distinct grid, indexed by row: ``first`` rows share row 0's, ``others`` are hashed."""
     grids = [None] * len(wave)
-    rows = np.flatnonzero(ok)
-    if not rows.size:
-        return grids
-    # Survey tables repeat one grid: compare every row with the first at once, hash the rest.
-    first = wave[rows[0]] * scale
-    same = (wave[rows] == wave[rows[0]]).all(axis=1)
+    common = wave[0] * scale
     seen = {}
-    for i, equal in zip(rows, same):
-        grids[i] = first if equal else seen.setdefault(wave[i].tobytes(), wave[i] * scale)
+    for i in np.flatnonzero(first):
+        grids[i] = common
+    for i in np.flatnonzero(others):
+        grids[i] = seen.setdefault(wave[i].tobytes(), wave[i] * scale)
     return grids
 
 

@@ -106,7 +106,7 @@ def _arrow_values(column):
             or pa.types.is_fixed_size_list(column.type)):
         return column.to_pylist()
     chunk = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    flat = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    flat = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     if pa.types.is_fixed_size_list(chunk.type):
         offsets = np.arange(len(chunk) + 1) * chunk.type.list_size
     else:
