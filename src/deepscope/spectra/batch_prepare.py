@@ -81,7 +81,12 @@ def resample_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray,
     """
     mid = 0.5 * (wave[1:] + wave[:-1])
     in_edges = np.concatenate([[wave[0] - (mid[0] - wave[0])], mid, [wave[-1] + (wave[-1] - mid[-1])]])
+    # A running sum is the same up to the last input edge past the grid's end, whatever follows:
+    # the pixels redward of it (half of a MILES spectrum) are left out of the sums.
+    used = max(2, min(int(np.searchsorted(in_edges, edges[-1], side="right")) + 1, in_edges.size))
+    in_edges = in_edges[:used]
     width = np.diff(in_edges)
+    flux, valid = flux[:, :used - 1], valid[:, :used - 1]
     # Rows valid throughout (most) need no weights (times 1.0 changes no bit) and share one
     # integral of the valid width, computed once.
     whole = valid.all(axis=1)
@@ -89,14 +94,14 @@ def resample_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray,
     good = valid[partial].astype(np.float64)
     weighted = flux * width
     weighted[partial] = flux[partial] * good * width
-    cum_flux = np.zeros((len(flux), wave.size + 1))
+    cum_flux = np.zeros((len(flux), used))
     np.cumsum(weighted, axis=1, out=cum_flux[:, 1:])
     out_flux = np.diff(_interp_rows(edges, in_edges, cum_flux), axis=1)
     out_good = np.empty(out_flux.shape)
     if whole.any():
         out_good[whole] = np.diff(_interp_rows(edges, in_edges, np.r_[0.0, np.cumsum(width)][None]), axis=1)
     if partial.size:
-        cum_good = np.zeros((partial.size, wave.size + 1))
+        cum_good = np.zeros((partial.size, used))
         np.cumsum(good * width, axis=1, out=cum_good[:, 1:])
         out_good[partial] = np.diff(_interp_rows(edges, in_edges, cum_good), axis=1)
     coverage = out_good / np.diff(edges)

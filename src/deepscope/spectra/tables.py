@@ -75,7 +75,9 @@ class ParquetTable:
         # One row group is kept: consecutive slices of a group read it once.
         key = (index, tuple(names))
         if self._cached[0] != key:
-            self._cached = (key, self._file.read_row_group(index, columns=list(names)))
+            # Arrow's own thread pool costs more CPU than it saves here (measured: 0.07 against
+            # 0.16-0.37 ms per MILES row on 2 cores): the partitions already overlap the network.
+            self._cached = (key, self._file.read_row_group(index, columns=list(names), use_threads=False))
         return self._cached[1]
 
     def read(self, start: int, stop: int, names) -> dict:
