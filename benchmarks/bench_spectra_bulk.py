@@ -67,8 +67,13 @@ def measure(table, out, threads):
     print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def stage_times(table, rows=1024):
-    """CPU milliseconds per row of each step on one thread, for ``rows`` rows of ``table`` (after a warm-up slice)."""
+def stage_times(table, rows=1024, repeats=3):
+    """CPU milliseconds per row of each step on one thread: the least of ``repeats`` slices of ``rows`` rows.
+
+    The table needs ``(repeats + 1) * rows`` rows; the first slice warms up
+    (imports, first calls, Arrow's buffers). The least of several runs is
+    what the step costs; the others measure the neighbours' load too.
+    """
     import numpy as np
     import torch
 
@@ -82,26 +87,26 @@ def stage_times(table, rows=1024):
     reader = open_table(table)
     layout = TableLayout()
     found = resolve_columns(reader, layout)
-    clock = time.process_time  # Arrow decodes on threads of its own: counted too
     times = {}
 
     def timed(name, step, *args):
-        start = clock()
+        start = time.process_time()  # Arrow and torch may use threads of their own: counted too
         result = step(*args)
-        times[name] = (clock() - start) / rows * 1e3
+        per_row = (time.process_time() - start) / rows * 1e3
+        times[name] = min(times.get(name, per_row), per_row)
         return result
 
-    # The warm-up slice: imports, first calls, Arrow's buffers.
-    names, spectra, _, _ = read_rows(reader, 0, rows, layout, found)
-    predictor.assess(predictor.prepare_many(spectra, names)[1])
-    names, spectra, _, _ = timed("read_rows", read_rows, reader, rows, 2 * rows, layout, found)
-    _, items, _ = timed("grid (resample + scores)", predictor.prepare_many, spectra, names)
-    x = timed("normalise (smooth + continuum)", normalise, np.stack([i.flux for i in items]),
-              np.stack([i.mask for i in items]), predictor.grid)
-    timed("network", predictor.outputs, x)
-    total = timed("assess (normalise + network + flags)", predictor.assess, items)
+    for slice_start in range(0, (repeats + 1) * rows, rows):
+        names, spectra, _, _ = timed("read_rows", read_rows, reader, slice_start, slice_start + rows, layout, found)
+        _, items, _ = timed("grid (resample + scores)", predictor.prepare_many, spectra, names)
+        x = timed("normalise (smooth + continuum)", normalise, np.stack([i.flux for i in items]),
+                  np.stack([i.mask for i in items]), predictor.grid)
+        timed("network", predictor.outputs, x)
+        timed("assess (normalise + network + flags)", predictor.assess, items)
+        if slice_start == 0:
+            times.clear()
     reader.close()
-    print(f"per-stage CPU ms per row, one thread, {len(total)} MILES rows from Parquet (process CPU time) "
+    print(f"per-step CPU ms per row, one thread, least of {repeats} slices of {rows} MILES rows from Parquet "
           f"(load average {os.getloadavg()[0]:.1f}):")
     for name, value in times.items():
         print(f"  {name:40s} {value:6.3f}")
@@ -129,7 +134,7 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp = Path(tmp)
         if args.stages:
-            write_table(tmp / "stages.parquet", 2048, files)
+            write_table(tmp / "stages.parquet", 4 * 1024, files)
             stage_times(tmp / "stages.parquet")
         for rows in args.rows:
             table = tmp / f"miles_{rows}.parquet"
