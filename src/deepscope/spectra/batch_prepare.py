@@ -176,7 +176,8 @@ def continuum_rows(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree:
     ``iterations`` times, points more than one robust sigma (1.4826 times
     the median absolute residual of the pixels last fitted) below it are
     dropped and it is refitted; a row stops for good when that would leave
-    ``degree + 1`` points or fewer.
+    ``degree + 1`` points or fewer, or when it would keep the pixels it
+    has (refitting them would give the same fit, bit for bit).
 
     Parameters
     ----------
@@ -222,7 +223,9 @@ def continuum_rows(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree:
         resid = flux[active] - fit[active]
         sigma = 1.4826 * masked_median(np.abs(resid), use[active]) + 1e-12
         keep = mask[active] & (resid > -sigma[:, None])
-        going = keep.sum(axis=1) > degree + 1
+        # A row whose pixels did not change would be refitted to the same bits, again and again:
+        # it is done, like one that would keep too few.
+        going = (keep.sum(axis=1) > degree + 1) & (keep != use[active]).any(axis=1)
         active[active] = going
         if going.any():
             use[active] = keep[going]
