@@ -1,4 +1,4 @@
-"""Batched preparation: the one-spectrum answer, whatever the batch, and bulk rows read as the one-row reader reads them."""
+"""Batched preparation: the one-spectrum answer in any batch; bulk rows as the one-row reader reads them."""
 
 import numpy as np
 import pyarrow as pa
@@ -170,3 +170,7 @@ def test_predictor_prepares_a_file_as_it_prepares_the_same_spectrum_among_others
     assert failures == [("red", "red: covers only 0% of the model's 3850-5550 A grid (spectrum 6000-8999 A; need 40%)")]
     alone = predictor.prepare(shared, "c")
     assert np.array_equal(items[2].flux, alone.flux) and items[2].snr == alone.snr
+    # Finished alone (item.x) or in the batch that assess normalises: the same input.
+    batch = normalise(np.stack([i.flux for i in items]), np.stack([i.mask for i in items]), predictor.grid)
+    assert np.array_equal(batch[2], alone.x)
+    assert predictor.assess(items)[2] == predictor.assess([alone])[0]

@@ -2,7 +2,8 @@
 
 :class:`SpectraPredictor` is what ``spectra predict`` hands to
 :mod:`deepscope.core.inference` (``load_input`` reads one file onto the
-model's grid, ``rows`` classifies a batch) and what ``evaluate``,
+model's grid, ``rows`` finishes and classifies a batch: the smoothing and
+continuum division run on the whole batch at once) and what ``evaluate``,
 ``crossval`` and the demo use on arrays already prepared. Decoding the
 network's two heads into ``G2V``-style rows lives here too, so every caller
 reads a type back the same way.
@@ -12,11 +13,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NamedTuple
-
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
+from deepscope.spectra.gridded import GriddedSpectrum
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, type_to_code
 
 log = logging.getLogger(__name__)
@@ -101,21 +101,6 @@ def outputs_to_rows(outputs: np.ndarray) -> list[dict]:
     'M0III'
     """
     return decode(t_index_from_logits(outputs[:, :N_T_BINS]), outputs[:, N_T_BINS:].argmax(1) + 1)
-
-
-class GriddedSpectrum(NamedTuple):
-    """One spectrum resampled onto the model's grid, with what its flag needs from the spectrum as read.
-
-    The smoothing and continuum division that finish it wait for the batch
-    (:func:`deepscope.spectra.preprocess.normalise` in
-    :meth:`SpectraPredictor.assess`), where they cost a few array operations
-    for all its spectra together.
-    """
-
-    flux: np.ndarray  # (grid.n,) flux resampled onto the grid
-    mask: np.ndarray  # (grid.n,) bool: grid pixels with data
-    snr: float  # per-pixel signal-to-noise over the grid's range (quality.der_snr)
-    median_flux: float  # median flux over the grid's range, as read
 
 
 class SpectraPredictor:
@@ -225,19 +210,7 @@ class SpectraPredictor:
         return items[0]
 
     def prepare_many(self, spectra, names) -> tuple[list, list, list]:
-        """Put many spectra on the model's grid, those sharing a wavelength array in one batch.
-
-        The signal-to-noise and the median flux are measured on each spectrum
-        as read (over the grid's range), before continuum normalisation
-        hides them.
-
-        Parameters
-        ----------
-        spectra : sequence of Spectrum
-            Spectra whose ``wave`` is one and the same array (the rows of a
-            survey table) are resampled together.
-        names : sequence of str
-            Named in error messages.
+        """Put many spectra on the model's grid: :func:`~deepscope.spectra.gridded.gridded_spectra`.
 
         Returns
         -------
@@ -248,25 +221,9 @@ class SpectraPredictor:
         failures : list of (str, str)
             ``(name, message)`` of the others.
         """
-        from deepscope.spectra.preprocess import air_wave, grid_rows
-        from deepscope.spectra.quality import spectrum_scores_rows
+        from deepscope.spectra.gridded import gridded_spectra
 
-        done = [None] * len(spectra)
-        groups = {}
-        for i, spectrum in enumerate(spectra):
-            groups.setdefault((id(spectrum.wave), spectrum.medium), []).append(i)
-        for index in groups.values():
-            wave = air_wave(spectra[index[0]])
-            flux = np.stack([spectra[i].flux for i in index])
-            valid = np.stack([spectra[i].valid for i in index])
-            gridded, mask, errors = grid_rows(wave, flux, valid, self.grid, self.min_coverage,
-                                              [names[i] for i in index])
-            snr, median = spectrum_scores_rows(wave, flux, valid, self.grid.start, self.grid.stop)
-            for k, i in enumerate(index):
-                done[i] = errors[k] or GriddedSpectrum(gridded[k], mask[k], float(snr[k]), float(median[k]))
-        good = [i for i, item in enumerate(done) if not isinstance(item, str)]
-        failures = [(names[i], item) for i, item in enumerate(done) if isinstance(item, str)]
-        return good, [done[i] for i in good], failures
+        return gridded_spectra(spectra, names, self.grid, self.min_coverage)
 
     def outputs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw classifier outputs ``(N, N_T_BINS + N_LUM)`` for prepared spectra ``(N, 2, n)``."""

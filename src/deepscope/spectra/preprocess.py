@@ -7,6 +7,12 @@ continuum, minus one, with a mask of the grid pixels the file really covers.
 The continuum division is what makes libraries comparable: MILES is flux
 calibrated, MKCLASS ``libnor36`` is flux normalised and ``libr18`` is
 already rectified, but after division all three show only their lines.
+
+The work is done on batches of spectra by
+:mod:`deepscope.spectra.batch_prepare`; :func:`prepare` is the batch of
+one. :func:`on_grid` (one file) and :func:`grid_rows` (rows sharing one
+wavelength array) resample and check coverage; :func:`normalise` smooths,
+divides by the continuum and clips a batch already on the grid.
 """
 
 from __future__ import annotations
