@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
@@ -252,7 +253,6 @@ class SpectraPredictor:
         spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
         """
         from deepscope.spectra import calibration, quality
-
         from deepscope.spectra.preprocess import normalise
 
         x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)

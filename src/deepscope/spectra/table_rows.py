@@ -156,8 +156,9 @@ def _block(values, rows: np.ndarray, length: int) -> np.ndarray | None:
 def _regular_rows(columns, n_rows: int) -> tuple[np.ndarray, int]:
     """Rows whose array columns are all present and of one common length: ``(rows, length)``.
 
-    The length is the commonest flux length; rows of other lengths (or with
-    a null array) take the one-row path, which names what is wrong with them.
+    The length is the commonest one among rows whose columns agree; rows of
+    other lengths, whose columns disagree or with a null array take the
+    one-row path, which names what is wrong with them.
     """
     lengths = []
     for values in columns:
