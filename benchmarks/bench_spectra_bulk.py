@@ -6,11 +6,14 @@ Writes Parquet tables of real MILES spectra repeated to each --rows size
 spectra per second and that process's peak memory (flat in the row count
 when the table streams). Then runs per-file predict on the MILES .fits.gz
 files and checks that the bulk rows of the first copy equal the per-file
-rows. Measured figures, not asserts; the load average is printed because
-the cores may be shared.
+rows. With --stages, first prints the CPU time per row of each step on one
+thread (read the table, put on the grid, normalise, network, the rest of
+assess): the figures that mean something on a shared machine. Measured
+figures, not asserts; the load average is printed because the cores may be
+shared.
 
 usage:
-  python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--threads 2] [--tmp DIR]
+  python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--threads 2] [--tmp DIR] [--stages]
 """
 
 import argparse
@@ -23,8 +26,12 @@ import time
 from pathlib import Path
 
 MILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra" / "miles"
-# Figures quoted in issue 15, measured before this work on 2 cores.
-BEFORE = {"per-file .fits.gz": "180-350", "ensemble on prepared spectra": "1,900-2,200"}
+# Figures quoted in issue 15, measured before this work on 2 cores (spectra/s), and its targets.
+BEFORE = {"bulk Parquet": "~230 (load 4)", "per-file .fits.gz": "~130 (load 4), 180-350 idle",
+          "ensemble on prepared spectra": "1,900-2,200"}
+TARGET = {"bulk Parquet": ">= 5,000", "per-file .fits.gz": ">= 1,000"}
+# One thread, 1024 MILES rows from Parquet, ms per row, measured by the lead before this work.
+BEFORE_STAGES = {"read_rows": 1.04, "prepare (grid + normalise)": 1.65, "spectrum_scores": 0.09, "network": 0.83}
 PREDICTED = ["sptype", "main_class", "subclass", "lum_class", "code", "temperature_index"]
 
 
@@ -60,11 +67,58 @@ def measure(table, out, threads):
     print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def stage_times(table, rows=1024, repeats=3):
+    """CPU milliseconds per row of each step on one thread: the least of ``repeats`` slices of ``rows`` rows.
+
+    The table needs ``(repeats + 1) * rows`` rows; the first slice warms up
+    (imports, first calls, Arrow's buffers). The least of several runs is
+    what the step costs; the others measure the neighbours' load too.
+    """
+    import numpy as np
+    import torch
+
+    from deepscope.spectra.predictor import SpectraPredictor
+    from deepscope.spectra.preprocess import normalise
+    from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
+    from deepscope.spectra.tables import open_table
+
+    torch.set_num_threads(1)
+    predictor = SpectraPredictor.from_checkpoint()
+    reader = open_table(table)
+    layout = TableLayout()
+    found = resolve_columns(reader, layout)
+    times = {}
+
+    def timed(name, step, *args):
+        start = time.process_time()  # Arrow and torch may use threads of their own: counted too
+        result = step(*args)
+        per_row = (time.process_time() - start) / rows * 1e3
+        times[name] = min(times.get(name, per_row), per_row)
+        return result
+
+    for slice_start in range(0, (repeats + 1) * rows, rows):
+        names, spectra, _, _ = timed("read_rows", read_rows, reader, slice_start, slice_start + rows, layout, found)
+        _, items, _ = timed("grid (resample + scores)", predictor.prepare_many, spectra, names)
+        x = timed("normalise (smooth + continuum)", normalise, np.stack([i.flux for i in items]),
+                  np.stack([i.mask for i in items]), predictor.grid)
+        timed("network", predictor.outputs, x)
+        timed("assess (normalise + network + flags)", predictor.assess, items)
+        if slice_start == 0:
+            times.clear()
+    reader.close()
+    print(f"per-step CPU ms per row, one thread, least of {repeats} slices of {rows} MILES rows from Parquet "
+          f"(load average {os.getloadavg()[0]:.1f}):")
+    for name, value in times.items():
+        print(f"  {name:40s} {value:6.3f}")
+    print("  before: " + ", ".join(f"{name} {value:.2f}" for name, value in BEFORE_STAGES.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10000, 100000])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tmp", help="directory for the tables (default: a temporary one)")
+    parser.add_argument("--stages", action="store_true", help="also print CPU ms per row of each step, one thread")
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # TABLE OUT: one run, in a child process
     args = parser.parse_args()
     if args.measure:
@@ -79,6 +133,9 @@ def main():
     print(f"load average before: {os.getloadavg()[0]:.1f} (cores may be shared); {args.threads} threads")
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp = Path(tmp)
+        if args.stages:
+            write_table(tmp / "stages.parquet", 4 * 1024, files)
+            stage_times(tmp / "stages.parquet")
         for rows in args.rows:
             table = tmp / f"miles_{rows}.parquet"
             write_table(table, rows, files)
@@ -86,17 +143,20 @@ def main():
             child = subprocess.run([sys.executable, __file__, "--measure", str(table), str(out),
                                     "--threads", str(args.threads)], capture_output=True, text=True, check=True)
             seconds, peak = map(float, child.stdout.split())
-            print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end, "
+            print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end "
+                  f"(before: {BEFORE['bulk Parquet']}; target {TARGET['bulk Parquet']}), "
                   f"peak memory {peak:,.0f} MiB (load average {os.getloadavg()[0]:.1f})")
         start = time.perf_counter()
         options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False)
         predict_spectra([MILES], tmp / "files.csv", options=options)
         seconds = time.perf_counter() - start
         print(f"per-file .fits.gz ({len(files)} MILES files): {len(files) / seconds:,.0f} spectra/s "
-              f"(before: {BEFORE['per-file .fits.gz']}; load average {os.getloadavg()[0]:.1f})")
+              f"(before: {BEFORE['per-file .fits.gz']}; target {TARGET['per-file .fits.gz']}; "
+              f"load average {os.getloadavg()[0]:.1f})")
         bulk = pd.read_parquet(tmp / f"bulk_{args.rows[0]}.parquet").head(len(files))
         per_file = pd.read_csv(tmp / "files.csv")
-        same = len(bulk) == len(per_file) and (bulk[PREDICTED].values == per_file[PREDICTED].values).all()
+        same = len(bulk) == len(per_file) and (bulk[PREDICTED].values == per_file[PREDICTED].values).all() \
+            and (bulk["confidence"].values == per_file["confidence"].values).all()
         print(f"bulk rows equal per-file rows on the {len(files)} MILES spectra: {bool(same)}")
     print(f"before, for comparison: ensemble on prepared spectra {BEFORE['ensemble on prepared spectra']} spectra/s "
           "(benchmarks/bench_spectra_predict.py measures it now)")

@@ -6,8 +6,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["ensemble", "fits_readers", "io", "mktype", "predictor", "preprocess", "spectrum",
-                                  "table_rows", "tables", "targets"])
+@pytest.mark.parametrize("name", ["batch_prepare", "ensemble", "fits_readers", "gridded", "io", "mktype",
+                                  "predictor", "preprocess", "quality", "spectrum", "table_rows", "tables",
+                                  "targets"])
 def test_docstring_examples(name):
     module = importlib.import_module(f"deepscope.spectra.{name}")
     result = doctest.testmod(module)

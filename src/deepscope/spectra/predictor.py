@@ -2,7 +2,8 @@
 
 :class:`SpectraPredictor` is what ``spectra predict`` hands to
 :mod:`deepscope.core.inference` (``load_input`` reads one file onto the
-model's grid, ``rows`` classifies a batch) and what ``evaluate``,
+model's grid, ``rows`` finishes and classifies a batch: the smoothing and
+continuum division run on the whole batch at once) and what ``evaluate``,
 ``crossval`` and the demo use on arrays already prepared. Decoding the
 network's two heads into ``G2V``-style rows lives here too, so every caller
 reads a type back the same way.
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
+from deepscope.spectra.gridded import GriddedSpectrum
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, type_to_code
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,6 @@ def outputs_to_rows(outputs: np.ndarray) -> list[dict]:
     return decode(t_index_from_logits(outputs[:, :N_T_BINS]), outputs[:, N_T_BINS:].argmax(1) + 1)
 
 
-class PreparedSpectrum(NamedTuple):
-    """One spectrum on the model's grid, with what its flag needs from the spectrum as read."""
-
-    x: np.ndarray  # (2, grid.n): normalised flux and mask
-    snr: float  # per-pixel signal-to-noise over the grid's range (quality.der_snr)
-    median_flux: float  # median flux over the grid's range, as read
-
-
 class SpectraPredictor:
     """A trained classifier, its grid and its metadata, on one device.
 
@@ -193,25 +186,45 @@ class SpectraPredictor:
         meta["grid"] = Grid(**meta["grid"])
         return cls(model, meta, device, **reading)
 
-    def load_input(self, path: str | Path) -> PreparedSpectrum:
+    def load_input(self, path: str | Path) -> GriddedSpectrum:
         """Read one spectrum: on the model's grid, with the raw scores its flag needs."""
         from deepscope.spectra.io import read_spectrum
 
         return self.prepare(read_spectrum(path, self.default_medium, self.columns), str(path))
 
-    def prepare(self, spectrum, name: str) -> PreparedSpectrum:
+    def prepare(self, spectrum, name: str) -> GriddedSpectrum:
         """Put a :class:`~deepscope.spectra.spectrum.Spectrum` on the model's grid and score it as read.
 
-        The signal-to-noise and the median flux are measured on the spectrum as
-        read (over the grid's range), before continuum normalisation hides them.
-        """
-        from deepscope.spectra.preprocess import prepare, to_air
-        from deepscope.spectra.quality import spectrum_scores
+        :meth:`prepare_many` on one spectrum, so a file gives the numbers
+        the same spectrum gives in a table.
 
-        x = prepare(spectrum, self.grid, self.min_coverage, path=name)
-        wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
-        scores = spectrum_scores(wave, spectrum.flux, spectrum.valid, self.grid.start, self.grid.stop)
-        return PreparedSpectrum(x, scores["snr"], scores["median_flux"])
+        Raises
+        ------
+        FormatError
+            If the spectrum covers too little of the grid.
+        """
+        from deepscope.errors import FormatError
+
+        _, items, failures = self.prepare_many([spectrum], [name])
+        if failures:
+            raise FormatError(failures[0][1])
+        return items[0]
+
+    def prepare_many(self, spectra, names) -> tuple[list, list, list]:
+        """Put many spectra on the model's grid: :func:`~deepscope.spectra.gridded.gridded_spectra`.
+
+        Returns
+        -------
+        good : list of int
+            Index of every spectrum that covers enough of the grid, in input order.
+        items : list of GriddedSpectrum
+            Theirs.
+        failures : list of (str, str)
+            ``(name, message)`` of the others.
+        """
+        from deepscope.spectra.gridded import gridded_spectra
+
+        return gridded_spectra(spectra, names, self.grid, self.min_coverage)
 
     def outputs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw classifier outputs ``(N, N_T_BINS + N_LUM)`` for prepared spectra ``(N, 2, n)``."""
@@ -229,8 +242,8 @@ class SpectraPredictor:
         """One row (:data:`OUTPUT_COLUMNS`) per prepared spectrum of ``x``."""
         return outputs_to_rows(self.outputs(x, batch_size))
 
-    def assess(self, items: list[PreparedSpectrum], batch_size: int = 512) -> list[dict]:
-        """Type, ``confidence`` and ``flag`` of each prepared spectrum.
+    def assess(self, items: list[GriddedSpectrum], batch_size: int = 512) -> list[dict]:
+        """Type, ``confidence`` and ``flag`` of each spectrum of :meth:`prepare` or :meth:`load_input`.
 
         ``confidence`` is the temperature-scaled probability of the reported
         main class (calibrated on leave-one-library-out predictions);
@@ -240,8 +253,9 @@ class SpectraPredictor:
         spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
         """
         from deepscope.spectra import calibration, quality
+        from deepscope.spectra.preprocess import normalise
 
-        x = np.stack([item.x for item in items])
+        x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
         outputs = self.outputs(x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
@@ -255,7 +269,7 @@ class SpectraPredictor:
             row.update(confidence=round(float(sure), 4), flag=flag)
         return rows
 
-    def rows(self, items: list[PreparedSpectrum]) -> list[dict]:
+    def rows(self, items: list[GriddedSpectrum]) -> list[dict]:
         """One row per item of :meth:`load_input`, in one forward pass."""
         return self.assess(items, len(items))
 

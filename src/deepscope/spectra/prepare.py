@@ -2,7 +2,11 @@
 
 Prediction reads file by file through :class:`~deepscope.spectra.predictor.SpectraPredictor`;
 training and evaluation want whole libraries as one array, with the files
-that failed listed rather than fatal.
+that failed listed rather than fatal. Each file is read and resampled on a
+thread; the smoothing and continuum division then run on the whole library
+in batches (:func:`~deepscope.spectra.preprocess.normalise`), which gives
+every spectrum the numbers :func:`~deepscope.spectra.preprocess.prepare`
+gives it alone.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 
 from deepscope.errors import DeepscopeError, FormatError
 from deepscope.spectra.io import read_spectrum, spectra_manifest
-from deepscope.spectra.preprocess import Grid, prepare
+from deepscope.spectra.preprocess import Grid, normalise, on_grid
 
 # Directories are searched for these only: a folder's README.txt or list.txt
 # is not a spectrum, while a text spectrum named explicitly is still read.
@@ -24,6 +28,8 @@ DIRECTORY_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".
 # MKCLASS libr18 ends here (Angstrom): blue classification spectra like it are
 # common, so every training spectrum also trains as if it stopped there.
 SHORT_RED_LIMIT = 4620.0
+# Spectra normalised together: the batch of a prediction partition, and a bound on the temporaries.
+NORMALISE_BATCH = 1024
 
 
 def _without_path(path, message):
@@ -64,14 +70,14 @@ def load_prepared(paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage
 
     def short_copy(spectrum, full):
         try:
-            return prepare(spectrum, grid, min_coverage, red_limit=SHORT_RED_LIMIT)
+            return on_grid(spectrum, grid, min_coverage, red_limit=SHORT_RED_LIMIT)
         except FormatError:  # too little data blueward of the limit
             return full
 
     def load(path):
         try:
             spectrum = read_spectrum(path)
-            full = prepare(spectrum, grid, min_coverage, path=str(path))
+            full = on_grid(spectrum, grid, min_coverage, path=str(path))
         except DeepscopeError as exc:
             return None, None, str(exc)
         return full, short_copy(spectrum, full) if short else None, None
@@ -79,20 +85,24 @@ def load_prepared(paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(progress_bar(pool.map(load, paths), enabled=progress, total=len(paths),
                                     desc="read spectra", leave=False))
-    arrays, shorts, good, failures = [], [], [], []
-    for i, (array, short_array, error) in enumerate(results):
+    gridded, shorts, good, failures = [], [], [], []
+    for i, (full, short_gridded, error) in enumerate(results):
         if error is None:
-            arrays.append(array)
-            shorts.append(short_array)
+            gridded.append(full)
+            shorts.append(short_gridded)
             good.append(i)
         else:
             failures.append((str(paths[i]), _without_path(paths[i], error)))
+    loaded = _normalised(gridded, grid), np.asarray(good, int), failures
+    return (*loaded, _normalised(shorts, grid)) if short else loaded
 
-    def stacked(rows):
-        return np.stack(rows) if rows else np.zeros((0, 2, grid.n), np.float32)
 
-    loaded = stacked(arrays), np.asarray(good, int), failures
-    return (*loaded, stacked(shorts)) if short else loaded
+def _normalised(gridded, grid):
+    """``(flux, mask)`` pairs on the grid -> ``(N, 2, grid.n)`` float32, a batch at a time."""
+    batches = [normalise(np.stack([flux for flux, _ in gridded[lo:lo + NORMALISE_BATCH]]),
+                         np.stack([mask for _, mask in gridded[lo:lo + NORMALISE_BATCH]]), grid)
+               for lo in range(0, len(gridded), NORMALISE_BATCH)]
+    return np.concatenate(batches) if batches else np.zeros((0, 2, grid.n), np.float32)
 
 
 def load_labelled(labels_paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage: float = 0.4, workers: int = 2,

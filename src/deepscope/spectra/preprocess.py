@@ -7,6 +7,12 @@ continuum, minus one, with a mask of the grid pixels the file really covers.
 The continuum division is what makes libraries comparable: MILES is flux
 calibrated, MKCLASS ``libnor36`` is flux normalised and ``libr18`` is
 already rectified, but after division all three show only their lines.
+
+The work is done on batches of spectra by
+:mod:`deepscope.spectra.batch_prepare`; :func:`prepare` is the batch of
+one. :func:`on_grid` (one file) and :func:`grid_rows` (rows sharing one
+wavelength array) resample and check coverage; :func:`normalise` smooths,
+divides by the continuum and clips a batch already on the grid.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepscope.errors import FormatError
+from deepscope.spectra.batch_prepare import continuum_rows, masked_median, resample_rows
 
 FWHM = 5.0  # Angstrom: common resolution, coarser than every library's (see smooth)
 
@@ -82,11 +89,9 @@ def to_air(wave: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flux-conserving resampling onto new pixel edges, ignoring invalid pixels.
+    """Flux-conserving resampling of one spectrum onto new pixel edges, ignoring invalid pixels.
 
-    Each output pixel is the mean flux of the valid input over its width
-    (from the cumulative integral), so a finer input is averaged rather than
-    aliased and a coarser one is interpolated piecewise.
+    :func:`~deepscope.spectra.batch_prepare.resample_rows` on a batch of one.
 
     Parameters
     ----------
@@ -103,24 +108,14 @@ def resample(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, edges: np.nd
     coverage : numpy.ndarray
         Fraction of each output pixel covered by valid input, 0 to 1.
     """
-    mid = 0.5 * (wave[1:] + wave[:-1])
-    in_edges = np.concatenate([[wave[0] - (mid[0] - wave[0])], mid, [wave[-1] + (wave[-1] - mid[-1])]])
-    width = np.diff(in_edges)
-    good = valid.astype(np.float64)
-    cum_flux = np.concatenate([[0.0], np.cumsum(flux * good * width)])
-    cum_good = np.concatenate([[0.0], np.cumsum(good * width)])
-    out_flux = np.diff(np.interp(edges, in_edges, cum_flux))
-    out_good = np.diff(np.interp(edges, in_edges, cum_good))
-    coverage = out_good / np.diff(edges)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(out_good > 0, out_flux / out_good, 0.0)
-    return mean, np.clip(coverage, 0.0, 1.0)
+    flux, coverage = resample_rows(wave, np.asarray(flux)[None], np.asarray(valid)[None], edges)
+    return flux[0], coverage[0]
 
 
 def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray:
-    """Mask-aware Gaussian smoothing: masked pixels neither count nor leak in.
+    """Mask-aware Gaussian smoothing along the last axis: masked pixels neither count nor leak in.
 
-    The one Gaussian of the spectra package. :func:`prepare` uses it to
+    The one Gaussian of the spectra package. :func:`normalise` uses it to
     bring every library to one resolution: they range from 1 A (MKCLASS
     libr18) to about 10 A (Pickles), and a common coarser resolution is what
     lets a model trained on some libraries read another. Training
@@ -129,8 +124,9 @@ def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray
     Parameters
     ----------
     flux : numpy.ndarray
+        One spectrum ``(n,)`` or many ``(N, n)``; each row is smoothed alone.
     mask : numpy.ndarray of bool
-        Pixels with data.
+        Pixels with data, the shape of ``flux``.
     fwhm_pixels : float
         Full width at half maximum of the Gaussian, in pixels.
 
@@ -157,11 +153,12 @@ def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray
 
 
 def continuum(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree: int = 5, iterations: int = 6) -> np.ndarray:
-    """Upper-envelope polynomial continuum.
+    """Upper-envelope polynomial continuum of one spectrum.
 
     A Legendre polynomial is fitted, then points more than one robust sigma
     below it (absorption lines) are dropped and it is refitted, so the fit
-    rises to the line-free envelope.
+    rises to the line-free envelope. The rule in full, and the batched
+    code: :func:`~deepscope.spectra.batch_prepare.continuum_rows`.
 
     Parameters
     ----------
@@ -176,23 +173,123 @@ def continuum(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree: int 
     numpy.ndarray
         Continuum at every ``wave``.
     """
-    x = (np.log(wave) - np.log(wave[0])) / (np.log(wave[-1]) - np.log(wave[0])) * 2 - 1
-    use = mask.copy()
-    fit = np.polynomial.legendre.Legendre.fit(x[use], flux[use], min(degree, max(use.sum() - 1, 0)))
-    for _ in range(iterations):
-        resid = flux - fit(x)
-        sigma = 1.4826 * np.median(np.abs(resid[use])) + 1e-12
-        keep = mask & (resid > -sigma)
-        if keep.sum() <= degree + 1:
-            break
-        use = keep
-        fit = np.polynomial.legendre.Legendre.fit(x[use], flux[use], degree)
-    return fit(x)
+    return continuum_rows(wave, np.asarray(flux)[None], np.asarray(mask)[None], degree, iterations)[0]
+
+
+def air_wave(spectrum) -> np.ndarray:
+    """A spectrum's wavelengths in air (converted from vacuum when it says so)."""
+    return to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
+
+
+def grid_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, grid: Grid, min_coverage: float, names,
+              red_limit: float | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """Resample rows sharing one air wavelength array onto the grid and check their coverage.
+
+    Parameters
+    ----------
+    wave : numpy.ndarray
+        ``(n,)`` air wavelengths, increasing.
+    flux, valid : numpy.ndarray
+        ``(N, n)``.
+    grid : Grid
+    min_coverage : float
+        Smallest fraction of grid pixels a row must cover with valid data.
+    names : sequence of str
+        Each row's name, for its error message.
+    red_limit : float, optional
+        See :func:`prepare`.
+
+    Returns
+    -------
+    flux : numpy.ndarray
+        ``(N, grid.n)`` resampled flux (the rows that failed included).
+    mask : numpy.ndarray of bool
+        ``(N, grid.n)`` grid pixels with data.
+    errors : list of str or None
+        Per row: None, or the message of a row that covers too little of the grid.
+    """
+    flux, coverage = resample_rows(wave, flux, valid, grid.edges)
+    mask = coverage >= 0.5
+    if red_limit is not None:
+        mask &= grid.wave <= red_limit
+    fraction = mask.mean(axis=1)
+    errors = [None if part >= min_coverage else
+              (f"{name}: covers only {100 * part:.0f}% of the model's {grid.start:.0f}-{grid.stop:.0f} A "
+               f"grid (spectrum {wave[0]:.0f}-{wave[-1]:.0f} A; need {100 * min_coverage:.0f}%)")
+              for name, part in zip(names, fraction)]
+    return flux, mask, errors
+
+
+def normalise(flux: np.ndarray, mask: np.ndarray, grid: Grid, fwhm: float = FWHM) -> np.ndarray:
+    """Finish spectra already on the grid: smooth, divide by the continuum, clip; the network input.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        ``(N, grid.n)`` from :func:`grid_rows`.
+    mask : numpy.ndarray of bool
+        ``(N, grid.n)``.
+    grid : Grid
+    fwhm : float
+        Gaussian smoothing (Angstrom) applied on the grid, 0 for none.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``(N, 2, grid.n)``: flux over continuum minus one (0
+        where masked), and the mask (1 = data). Each row depends on its own
+        data only.
+    """
+    if fwhm:
+        flux = smooth(flux, mask, fwhm / (grid.wave[1] - grid.wave[0]) * grid.wave[0] / np.mean(grid.wave))
+    scale = masked_median(np.abs(flux), mask)
+    flux = flux / np.where(scale == 0, 1.0, scale)[:, None]
+    cont = continuum_rows(grid.wave, flux, mask)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.where(mask & (cont > 0), flux / cont - 1.0, 0.0)
+    # Clipping keeps a stray cosmic ray or a near-zero continuum in an M
+    # dwarf's blue end from dominating the input scale.
+    out = np.zeros((len(flux), 2, grid.n), dtype=np.float32)
+    out[:, 0] = np.clip(norm, -1.5, 1.5)
+    out[:, 1] = mask
+    return out
+
+
+def on_grid(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str = "spectrum",
+            red_limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One spectrum resampled onto the grid, with its mask: :func:`grid_rows` on a batch of one.
+
+    Parameters
+    ----------
+    spectrum : deepscope.spectra.io.Spectrum
+    grid, min_coverage, path, red_limit
+        As in :func:`prepare`.
+
+    Returns
+    -------
+    flux : numpy.ndarray
+        ``(grid.n,)``.
+    mask : numpy.ndarray of bool
+        ``(grid.n,)``.
+
+    Raises
+    ------
+    FormatError
+        If the spectrum covers too little of the grid.
+    """
+    flux, mask, (error,) = grid_rows(air_wave(spectrum), spectrum.flux[None], spectrum.valid[None], grid,
+                                     min_coverage, [path], red_limit)
+    if error is not None:
+        raise FormatError(error)
+    return flux[0], mask[0]
 
 
 def prepare(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str = "spectrum", fwhm: float = FWHM,
             red_limit: float | None = None) -> np.ndarray:
     """Put one spectrum on the grid: the network and template input.
+
+    :func:`on_grid` then :func:`normalise`, on a batch of one: a spectrum
+    prepared alone equals the same spectrum prepared among many.
 
     Parameters
     ----------
@@ -221,29 +318,8 @@ def prepare(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str 
     FormatError
         If the spectrum covers too little of the grid.
     """
-    wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
-    flux, coverage = resample(wave, spectrum.flux, spectrum.valid, grid.edges)
-    mask = coverage >= 0.5
-    if red_limit is not None:
-        mask &= grid.wave <= red_limit
-    if fwhm:
-        flux = smooth(flux, mask, fwhm / (grid.wave[1] - grid.wave[0]) * grid.wave[0] / np.mean(grid.wave))
-    fraction = mask.mean()
-    if fraction < min_coverage:
-        msg = (f"{path}: covers only {100 * fraction:.0f}% of the model's {grid.start:.0f}-{grid.stop:.0f} A "
-               f"grid (spectrum {wave[0]:.0f}-{wave[-1]:.0f} A; need {100 * min_coverage:.0f}%)")
-        raise FormatError(msg)
-    scale = np.median(np.abs(flux[mask])) or 1.0
-    flux = flux / scale
-    cont = continuum(grid.wave, flux, mask)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        norm = np.where(mask & (cont > 0), flux / cont - 1.0, 0.0)
-    # Clipping keeps a stray cosmic ray or a near-zero continuum in an M
-    # dwarf's blue end from dominating the input scale.
-    out = np.zeros((2, grid.n), dtype=np.float32)
-    out[0] = np.clip(norm, -1.5, 1.5)
-    out[1] = mask
-    return out
+    flux, mask = on_grid(spectrum, grid, min_coverage, path, red_limit)
+    return normalise(flux[None], mask[None], grid, fwhm)[0]
 
 
 def add_noise(x: np.ndarray, snr: float, rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-from deepscope.errors import DeepscopeError, OutputError
+from deepscope.errors import OutputError
 from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
 from deepscope.spectra.tables import open_table
 
@@ -71,19 +71,19 @@ def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
         finally:
             opened.close()
     names, spectra, carried, failures = read_rows(table, start, stop, layout, found)
-
-    def one(i):
-        try:
-            return predictor.prepare(spectra[i], names[i]), None
-        except DeepscopeError as exc:
-            return None, str(exc)
-
+    # Rows depend on their own data only, so the slice is cut into one chunk per thread (numpy
+    # releases the GIL in the array operations) without changing a number.
+    size = max(1, -(-len(spectra) // max(1, read_threads)))
+    starts = range(0, len(spectra), size)
     with ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
-        prepared = list(pool.map(one, range(len(spectra))))
-    good = [i for i, (_, error) in enumerate(prepared) if error is None]
-    failures += [(names[i], error) for i, (_, error) in enumerate(prepared) if error is not None]
-    items = [prepared[i][0] for i in good] or None
-    return [names[i] for i in good], items, [carried[i] for i in good], failures
+        prepared = list(pool.map(lambda lo: predictor.prepare_many(spectra[lo:lo + size], names[lo:lo + size]),
+                                 starts))
+    good, items = [], []
+    for lo, (chunk_good, chunk_items, chunk_failures) in zip(starts, prepared):
+        good += [lo + i for i in chunk_good]
+        items += chunk_items
+        failures += chunk_failures
+    return [names[i] for i in good], items or None, [carried[i] for i in good], failures
 
 
 def classify_prepared(predictor, names, items, carried, failures, batch_size):

@@ -144,8 +144,110 @@ def row_spectrum(name: str, wave, flux, ivar, unit: str | None, medium: str) -> 
     return finish_spectrum(name, wave, flux, valid, medium, "option", {"format": "bulk-table"})
 
 
+def _block(values, rows: np.ndarray, length: int) -> np.ndarray | None:
+    """The ``rows`` of an array column as one ``(len(rows), length)`` float64 array (None for no column)."""
+    if values is None:
+        return None
+    if isinstance(values, np.ndarray) and values.ndim == 2:
+        return np.asarray(values if rows.size == len(values) else values[rows], dtype=np.float64)
+    return np.array([values[i] for i in rows], dtype=np.float64).reshape(len(rows), length)
+
+
+def _regular_rows(columns, n_rows: int) -> tuple[np.ndarray, int]:
+    """Rows whose array columns are all present and of one common length: ``(rows, length)``.
+
+    The length is the commonest one among rows whose columns agree; rows of
+    other lengths, whose columns disagree or with a null array take the
+    one-row path, which names what is wrong with them.
+    """
+    lengths = []
+    for values in columns:
+        if isinstance(values, np.ndarray) and values.ndim == 2:
+            lengths.append(np.full(n_rows, values.shape[1]))
+        elif isinstance(values, np.ndarray) and values.ndim == 1:  # a shared wavelength array
+            lengths.append(np.full(n_rows, values.size))
+        else:
+            lengths.append(np.array([-1 if v is None else len(v) for v in values], dtype=int))
+    lengths = np.stack(lengths)
+    same = (lengths == lengths[0]).all(axis=0) & (lengths[0] >= 2)
+    if not same.any():
+        return np.zeros(0, int), 0
+    length = int(np.bincount(lengths[0][same]).argmax())
+    return np.flatnonzero(same & (lengths[0] == length)), length
+
+
+def _block_spectra(wave, flux, ivar, unit, medium) -> tuple[np.ndarray, list]:
+    """Rows of equal length that pass every check of :func:`row_spectrum`, as spectra built in bulk.
+
+    Parameters
+    ----------
+    wave : numpy.ndarray
+        ``(n,)`` shared, or ``(N, n)`` one grid per row.
+    flux : numpy.ndarray
+        ``(N, n)``.
+    ivar : numpy.ndarray or None
+        ``(N, n)``.
+    unit : str or None
+    medium : str
+
+    Returns
+    -------
+    ok : numpy.ndarray of bool
+        ``(N,)``: rows done here; the others (anything unusual) are left to
+        :func:`row_spectrum`, which gives them its exact messages.
+    spectra : list of Spectrum
+        One per ``ok`` row. Rows on identical wavelengths share one array,
+        which lets the preparation resample them together.
+    """
+    try:
+        scale = wavelength_scale("table", unit)
+    except FormatError:
+        return np.zeros(len(flux), bool), []
+    # Survey tables repeat one grid: rows equal to the first are checked once, through it.
+    same = np.ones(len(flux), bool) if wave.ndim == 1 else (wave == wave[0]).all(axis=1)
+    distinct = np.atleast_2d(wave)[np.r_[0, np.flatnonzero(~same)]] if wave.ndim == 2 else wave[None]
+    finite = np.isfinite(distinct).all(axis=1)
+    increasing = (np.diff(distinct, axis=1) > 0).all(axis=1)
+    # Sorted rows: the median is the mean of the middle values, as np.median takes it.
+    median = 0.5 * (distinct[:, (distinct.shape[1] - 1) // 2] + distinct[:, distinct.shape[1] // 2])
+    sound_distinct = (finite & increasing & (distinct[:, 0] * scale > 0)
+                      & ((unit is not None) | (median >= SMALLEST_ANGSTROM_MEDIAN)))
+    sound = np.full(len(flux), sound_distinct[0])
+    sound[~same] = sound_distinct[1:]
+    valid = np.isfinite(flux) & (flux != 0.0)
+    if ivar is not None:
+        valid &= ivar > 0
+    ok = sound & valid.any(axis=1)
+    if not valid.all():
+        flux = np.where(valid, flux, 0.0)
+    meta = {"format": "bulk-table"}
+    if wave.ndim == 1:
+        shared = [wave * scale] * len(flux)
+    else:
+        shared = _shared_grids(wave, ok & same, ok & ~same, scale)
+    spectra = [Spectrum(shared[i], flux[i], valid[i], medium, "option", dict(meta)) for i in np.flatnonzero(ok)]
+    return ok, spectra
+
+
+def _shared_grids(wave: np.ndarray, first: np.ndarray, others: np.ndarray, scale: float) -> list:
+    """One wavelength array per distinct grid, indexed by row: ``first`` rows share row 0's, ``others`` are hashed."""
+    grids = [None] * len(wave)
+    common = wave[0] * scale
+    seen = {}
+    for i in np.flatnonzero(first):
+        grids[i] = common
+    for i in np.flatnonzero(others):
+        grids[i] = seen.setdefault(wave[i].tobytes(), wave[i] * scale)
+    return grids
+
+
 def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) -> tuple:
     """Rows ``start:stop`` of a bulk table as spectra, bad rows set aside.
+
+    Rows of one length whose wavelengths are finite, increasing and in
+    Angstrom (every row of a sound survey table) are checked and built as
+    one block of arrays; any other row goes through :func:`row_spectrum`,
+    which names what is wrong with it. The spectra are the same either way.
 
     Parameters
     ----------
@@ -160,6 +262,7 @@ def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) ->
     names : list of str
         ``file`` of every good row (``TABLE#row`` or the id column's value).
     spectra : list of Spectrum
+        Rows on one wavelength grid share one ``wave`` array.
     carried : list of dict
         The carried columns of every good row.
     failures : list of (str, str)
@@ -170,18 +273,30 @@ def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) ->
     wanted = [n for n in wanted if n is not None]
     data = table.read(start, stop, list(dict.fromkeys(wanted)))
     unit = table.unit(wave_name)
+    n_rows = stop - start
+    waves = data[wave_name] if shared is None else shared
+    ivars = data[ivar_name] if ivar_name is not None else None
+    rows, length = _regular_rows([c for c in (waves, data[flux_name], ivars) if c is not None], n_rows)
+    built = {}
+    if rows.size:
+        block_wave = waves if shared is not None else _block(waves, rows, length)
+        ok, spectra = _block_spectra(block_wave, _block(data[flux_name], rows, length),
+                                     _block(ivars, rows, length), unit, layout.medium)
+        built = dict(zip(rows[ok].tolist(), spectra))
+    prefix = f"{table.path}#"
+    ids = data[found["id"]] if found["id"] is not None else None
     names, spectra, carried, failures = [], [], [], []
-    for i in range(stop - start):
-        name = f"{table.path}#{start + i}"
-        if found["id"] is not None:
-            name = str(data[found["id"]][i])
-        try:
-            wave = data[wave_name][i] if shared is None else shared
-            ivar = data[ivar_name][i] if ivar_name is not None else None
-            spectra.append(row_spectrum(name, wave, data[flux_name][i], ivar, unit, layout.medium))
-        except FormatError as exc:
-            failures.append((name, str(exc)))
-            continue
+    for i in range(n_rows):
+        name = str(ids[i]) if ids is not None else f"{prefix}{start + i}"
+        spectrum = built.get(i)
+        if spectrum is None:
+            try:
+                spectrum = row_spectrum(name, waves[i] if shared is None else shared, data[flux_name][i],
+                                        ivars[i] if ivars is not None else None, unit, layout.medium)
+            except FormatError as exc:
+                failures.append((name, str(exc)))
+                continue
         names.append(name)
+        spectra.append(spectrum)
         carried.append({column: data[column][i] for column in found["carried"]})
     return names, spectra, carried, failures

@@ -75,11 +75,14 @@ class ParquetTable:
         # One row group is kept: consecutive slices of a group read it once.
         key = (index, tuple(names))
         if self._cached[0] != key:
-            self._cached = (key, self._file.read_row_group(index, columns=list(names)))
+            # Arrow's own thread pool costs more CPU than it saves here (measured: 0.07 against
+            # 0.16-0.37 ms per MILES row on 2 cores): the partitions already overlap the network.
+            self._cached = (key, self._file.read_row_group(index, columns=list(names), use_threads=False))
         return self._cached[1]
 
     def read(self, start: int, stop: int, names) -> dict:
-        """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
+        """Columns ``names`` of rows ``start:stop``: array columns as ``(N, n)`` arrays (one array per row
+        when lengths differ or rows are null), the others as values."""
         import pyarrow as pa
 
         first = int(np.searchsorted(self._starts, start, side="right")) - 1
@@ -94,23 +97,28 @@ class ParquetTable:
 
 
 def _arrow_values(column):
-    """A list of float arrays for a list column (None for null rows), else a numpy/list of values."""
+    """An array column as ``(N, n)`` float64 when every row holds ``n`` values, else one array per row (None for null).
+
+    The flattened values and the offsets come out of Arrow in one piece;
+    no Python work per row unless the rows differ in length or some are null.
+    """
     import pyarrow as pa
 
     if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
             or pa.types.is_fixed_size_list(column.type)):
         return column.to_pylist()
-    values = []
-    for chunk in column.chunks:
-        flat = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
-        if pa.types.is_fixed_size_list(chunk.type):
-            size = chunk.type.list_size
-            offsets = np.arange(len(chunk) + 1) * size
-        else:
-            offsets = chunk.offsets.to_numpy() - chunk.offsets[0].as_py()
-        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-        values += [flat[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(len(chunk))]
-    return values
+    chunk = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    flat = chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    if pa.types.is_fixed_size_list(chunk.type):
+        offsets = np.arange(len(chunk) + 1) * chunk.type.list_size
+    else:
+        offsets = chunk.offsets.to_numpy() - chunk.offsets[0].as_py()
+    if chunk.null_count == 0:
+        lengths = np.diff(offsets)
+        if len(chunk) and (lengths == lengths[0]).all():
+            return flat.reshape(len(chunk), int(lengths[0]))
+    valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+    return [flat[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(len(chunk))]
 
 
 class FitsTable:
@@ -187,14 +195,16 @@ class FitsTable:
         return np.array(self._shared[name].data, dtype=np.float64)
 
     def read(self, start: int, stop: int, names) -> dict:
-        """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
+        """Columns ``names`` of rows ``start:stop``: array columns as ``(N, n)`` arrays (one array per row
+        when lengths differ or rows are null), the others as values."""
         rows = self._hdu.data[start:stop]
         out = {}
         for name in names:
             values = rows[name]
             if self.is_array(name):
                 # Copies: nothing may point into the memory map once it closes.
-                out[name] = [np.array(v, dtype=np.float64) for v in values]
+                out[name] = (np.array(values, dtype=np.float64) if values.ndim == 2
+                             else [np.array(v, dtype=np.float64) for v in values])
             else:
                 out[name] = [v.decode().strip() if isinstance(v, bytes) else v for v in values.tolist()]
         return out
@@ -272,12 +282,14 @@ class Hdf5Table:
         return np.asarray(self._datasets[name][()], dtype=np.float64)
 
     def read(self, start: int, stop: int, names) -> dict:
-        """Columns ``names`` of rows ``start:stop``: arrays per row for array columns, else values."""
+        """Columns ``names`` of rows ``start:stop``: array columns as ``(N, n)`` arrays (one array per row
+        when lengths differ or rows are null), the others as values."""
         out = {}
         for name in names:
             values = self._datasets[name][start:stop]
             if self.is_array(name):
-                out[name] = [np.asarray(v, dtype=np.float64) for v in values]
+                out[name] = (np.asarray(values, dtype=np.float64) if values.ndim == 2
+                             else [np.asarray(v, dtype=np.float64) for v in values])
             else:
                 out[name] = [v.decode() if isinstance(v, bytes) else v for v in values.tolist()]
         return out

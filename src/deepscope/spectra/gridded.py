@@ -1,0 +1,91 @@
+"""Spectra as read -> on a model's grid, with the raw scores their flag needs (no torch here).
+
+What :class:`~deepscope.spectra.predictor.SpectraPredictor` holds between
+reading a partition and classifying it. Spectra that share one wavelength
+array (the rows of a survey table) are resampled and scored as one block;
+a file read alone is a block of one, and gets the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from deepscope.spectra.preprocess import Grid, air_wave, grid_rows, normalise
+from deepscope.spectra.quality import spectrum_scores_rows
+
+
+class GriddedSpectrum(NamedTuple):
+    """One spectrum resampled onto the model's grid, with what its flag needs from the spectrum as read.
+
+    The smoothing and continuum division that finish it wait for the batch
+    (:func:`deepscope.spectra.preprocess.normalise` in
+    :meth:`~deepscope.spectra.predictor.SpectraPredictor.assess`), where they cost a few array operations
+    for all its spectra together.
+    """
+
+    flux: np.ndarray  # (grid.n,) flux resampled onto the grid
+    mask: np.ndarray  # (grid.n,) bool: grid pixels with data
+    snr: float  # per-pixel signal-to-noise over the grid's range (quality.der_snr)
+    median_flux: float  # median flux over the grid's range, as read
+    grid: Grid  # the grid it is on
+
+    @property
+    def x(self) -> np.ndarray:
+        """The network input ``(2, grid.n)`` of this spectrum alone: the numbers it gets in any batch."""
+        return normalise(self.flux[None], self.mask[None], self.grid)[0]
+
+
+def gridded_spectra(spectra, names, grid: Grid, min_coverage: float) -> tuple[list, list, list]:
+    """Put many spectra on the grid, those sharing a wavelength array in one batch.
+
+    The signal-to-noise and the median flux are measured on each spectrum as
+    read (over the grid's range), before continuum normalisation hides them.
+
+    Parameters
+    ----------
+    spectra : sequence of Spectrum
+        Spectra whose ``wave`` is one and the same array object (as
+        :func:`~deepscope.spectra.table_rows.read_rows` gives the rows of
+        one grid) are resampled together.
+    names : sequence of str
+        Named in error messages.
+    grid : Grid
+    min_coverage : float
+        Smallest fraction of the grid a spectrum must cover.
+
+    Returns
+    -------
+    good : list of int
+        Index of every spectrum that covers enough of the grid, in input order.
+    items : list of GriddedSpectrum
+        Theirs.
+    failures : list of (str, str)
+        ``(name, message)`` of the others.
+
+    Examples
+    --------
+    >>> from deepscope.spectra.spectrum import Spectrum
+    >>> wave = np.linspace(3800.0, 5600.0, 2000)
+    >>> star = Spectrum(wave, np.ones(2000), np.ones(2000, bool))
+    >>> red = Spectrum(wave + 3000.0, np.ones(2000), np.ones(2000, bool))
+    >>> good, items, failures = gridded_spectra([star, red], ["star", "red"], Grid(), 0.4)
+    >>> good, items[0].mask.all(), items[0].x.shape, failures[0][1][:21]
+    ([0], np.True_, (2, 580), 'red: covers only 0% o')
+    """
+    done = [None] * len(spectra)
+    groups = {}
+    for i, spectrum in enumerate(spectra):
+        groups.setdefault((id(spectrum.wave), spectrum.medium), []).append(i)
+    for index in groups.values():
+        wave = air_wave(spectra[index[0]])
+        flux = np.stack([spectra[i].flux for i in index])
+        valid = np.stack([spectra[i].valid for i in index])
+        gridded, mask, errors = grid_rows(wave, flux, valid, grid, min_coverage, [names[i] for i in index])
+        snr, median = spectrum_scores_rows(wave, flux, valid, grid.start, grid.stop)
+        for k, i in enumerate(index):
+            done[i] = errors[k] or GriddedSpectrum(gridded[k], mask[k], float(snr[k]), float(median[k]), grid)
+    good = [i for i, item in enumerate(done) if not isinstance(item, str)]
+    failures = [(names[i], item) for i, item in enumerate(done) if isinstance(item, str)]
+    return good, [done[i] for i in good], failures
