@@ -44,6 +44,14 @@ def test_every_shipped_model_has_a_verified_export_of_its_own_weights(name):
     assert network.metadata[onnx_engine.SOURCE_SHA256_KEY] == sha256(checkpoint)
 
 
+def test_int8_is_opt_in_and_only_where_an_int8_export_ships(monkeypatch):
+    bars, spectra = resolve_model("galaxy_bars", "galaxy"), resolve_model("spectra_mk", "spectra")
+    assert onnx_network(bars).path.name == "galaxy_bars.onnx"
+    monkeypatch.setenv(ENGINE_VARIABLE, "onnx-int8")
+    assert onnx_network(bars).path.name == "galaxy_bars.int8.onnx"
+    assert onnx_network(spectra).path.name == "spectra_mk.onnx"
+
+
 def test_a_byte_identical_copy_of_shipped_weights_gets_the_export(tmp_path):
     copy = tmp_path / "mine.pt"
     shutil.copyfile(resolve_model("galaxy_bars", "galaxy"), copy)
@@ -130,7 +138,7 @@ def test_threads_follow_torch_and_survive_pickling():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.export's own deprecations, raised from copyreg
-def test_export_script_writes_the_shipped_bytes_again(tmp_path):
+def test_export_script_writes_the_shipped_bytes_again(tmp_path, shared_data):
     """The .onnx files are reproducible from the .pt files (needs the export extra; ~20 s)."""
     pytest.importorskip("onnxscript")
     import importlib.util
@@ -140,5 +148,5 @@ def test_export_script_writes_the_shipped_bytes_again(tmp_path):
     spec = importlib.util.spec_from_file_location("export_onnx", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    fresh = module.export("galaxy_bars", tmp_path)
-    assert fresh.read_bytes() == (weights_dir() / "galaxy_bars.onnx").read_bytes()
+    for fresh in module.export_all("galaxy_bars", tmp_path):  # the int8 one calibrates on ../shared/data
+        assert fresh.read_bytes() == (weights_dir() / fresh.name).read_bytes(), fresh.name
