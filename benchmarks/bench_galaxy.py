@@ -4,13 +4,14 @@ Predict is timed exactly as users run it (file discovery, JPEG decoding,
 batching, the network, the CSV write) on real SDSS cutouts from
 ../shared/data, repeated to reach --n files, once per engine
 (``DEEPSCOPE_ENGINE=torch``: the BatchNorm-folded channels-last torch path;
-``onnx``: the shipped .onnx on ONNX Runtime), interleaved over --rounds.
+``onnx``: the shipped .onnx on ONNX Runtime, the default; ``onnx-int8``: the
+opt-in int8 export), interleaved over --rounds.
 Training is timed on the real training split for --train-epochs epochs.
 
 --variants times the network alone on the decoded test split, for ways
 of running the same shipped weights (eager, BatchNorm folded, channels-last,
-TorchScript frozen, torch.compile, int8 static/dynamic quantisation, ONNX
-Runtime fp32 and, with onnx installed, ONNX Runtime int8 static QDQ), with
+TorchScript frozen, torch.compile, int8 static/dynamic quantisation, the
+shipped ONNX exports, fp32 and int8, on ONNX Runtime), with
 batch sizes and thread counts, interleaved so that a busy machine slows them
 alike; each prints its ROC-AUC on the test split (the accuracy guard: within
 0.005 of the shipped path) and how far its p_bar moves. It also times JPEG
@@ -18,7 +19,7 @@ decoding per read-thread count, and the load average beside each figure.
 
 usage:
   python benchmarks/bench_galaxy.py --n 20000 --train-epochs 2
-  python benchmarks/bench_galaxy.py --n 20000 --threads 1 --engines torch,onnx --rounds 3
+  python benchmarks/bench_galaxy.py --n 20000 --threads 1 --engines torch,onnx,onnx-int8 --rounds 3
   python benchmarks/bench_galaxy.py --n 0 --variants
 """
 
@@ -103,7 +104,7 @@ def _variants(predictor, calibration, compile_too=False):
         variants["int8 static (FX, x86), NCHW"] = (convert_fx(prepared), False)
     except Exception as exc:  # noqa: BLE001 - a benchmark reports what failed and goes on
         print(f"int8 static: not measured ({type(exc).__name__}: {exc})")
-    variants.update(_onnx_variants(predictor, calibration))
+    variants.update(_onnx_variants(predictor))
     if not compile_too:
         return variants
     try:
@@ -116,32 +117,17 @@ def _variants(predictor, calibration, compile_too=False):
     return variants
 
 
-def _onnx_variants(predictor, calibration):
-    """The shipped .onnx on ONNX Runtime, and its int8 static QDQ quantisation (needs onnx)."""
+def _onnx_variants(predictor):
+    """The shipped .onnx and .int8.onnx exports on ONNX Runtime."""
     import torch
 
-    from deepscope.core.onnx_engine import OnnxNetwork, shipped_export
+    from deepscope.core.onnx_engine import INT8_SUFFIX, OnnxNetwork, shipped_export
 
-    export = shipped_export(predictor.source)
-    variants = {"ONNX Runtime fp32 (shipped .onnx)": (OnnxNetwork(export, torch.get_num_threads()), False)}
-    try:
-        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    except ImportError as exc:
-        print(f"ONNX Runtime int8: not measured ({exc})")
-        return variants
-
-    class TrainingCutouts(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter({"x": calibration[start:start + 64]} for start in range(0, len(calibration), 64))
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    quantised = Path(tempfile.mkdtemp()) / "int8.onnx"
-    quantize_static(export, quantised, TrainingCutouts(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    variants["ONNX Runtime int8 static QDQ"] = (OnnxNetwork(quantised, torch.get_num_threads()), False)
-    return variants
+    threads = torch.get_num_threads()
+    return {"ONNX Runtime fp32 (shipped .onnx, the default)": (OnnxNetwork(shipped_export(predictor.source), threads),
+                                                              False),
+            "ONNX Runtime int8 (shipped .int8.onnx, opt-in)": (
+                OnnxNetwork(shipped_export(predictor.source, INT8_SUFFIX), threads), False)}
 
 
 def bench_variants(threads, rounds=3, compile_too=False):
@@ -223,7 +209,7 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     parser.add_argument("--model", help="model (default: shipped galaxy_bars)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved predict runs per engine (median)")
-    parser.add_argument("--engines", default="torch,onnx", help="DEEPSCOPE_ENGINE values to time predict with")
+    parser.add_argument("--engines", default="torch,onnx,onnx-int8", help="DEEPSCOPE_ENGINE values to time predict with")
     parser.add_argument("--train-epochs", type=int, default=0, help="also time this many training epochs")
     parser.add_argument("--variants", action="store_true",
                         help="also time ways of running the network, and decoding, on the test split")

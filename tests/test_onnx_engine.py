@@ -1,5 +1,6 @@
 """The ONNX Runtime engine: which checkpoints get it, and what it refuses."""
 
+import hashlib
 import json
 import pickle
 import shutil
@@ -102,6 +103,19 @@ def test_an_export_of_other_weights_is_refused(weights_copy, monkeypatch):
     (weights_copy / SUMS_NAME).write_text(json.dumps(sums))
     monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
     with pytest.raises(ModelError, match="galaxy_bars.onnx: exported from other weights than galaxy_bars.pt"):
+        onnx_network(weights_copy / "galaxy_bars.pt")
+
+
+def test_an_export_onnxruntime_cannot_load_falls_back_to_torch(weights_copy, monkeypatch):
+    # Passing its (rewritten) SHA-256 check, as an opset too new for an old onnxruntime would.
+    export = weights_copy / "galaxy_bars.onnx"
+    export.write_bytes(b"not a protobuf")
+    sums = json.loads((weights_copy / SUMS_NAME).read_text())
+    sums["galaxy_bars.onnx"] = hashlib.sha256(b"not a protobuf").hexdigest()
+    (weights_copy / SUMS_NAME).write_text(json.dumps(sums))
+    assert onnx_network(weights_copy / "galaxy_bars.pt") is None
+    monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
+    with pytest.raises(ModelError, match=r"galaxy_bars.onnx: onnxruntime [0-9.]+ cannot load it: "):
         onnx_network(weights_copy / "galaxy_bars.pt")
 
 

@@ -232,6 +232,9 @@ def onnx_network(checkpoint: str | Path | None, device: str = "cpu") -> OnnxNetw
 def _load(checkpoint, device, suffix=EXPORT_SUFFIX) -> OnnxNetwork:
     import torch
 
+    from deepscope.core.checkpoint import sha256
+    from deepscope.errors import first_line
+
     if str(device) != "cpu":
         msg = f"--device {device}: ONNX Runtime runs the CPU only"
         raise ModelError(msg)
@@ -240,13 +243,15 @@ def _load(checkpoint, device, suffix=EXPORT_SUFFIX) -> OnnxNetwork:
         raise ModelError(msg)
     export = shipped_export(checkpoint, suffix)
     try:
-        import onnxruntime  # noqa: F401 - only whether it imports
+        import onnxruntime
     except ImportError as exc:
         msg = f"onnxruntime does not import ({exc}); pip install onnxruntime"
         raise ModelError(msg) from None
-    network = OnnxNetwork(export, torch.get_num_threads())
-    from deepscope.core.checkpoint import sha256
-
+    try:
+        network = OnnxNetwork(export, torch.get_num_threads())
+    except Exception as exc:  # noqa: BLE001 - e.g. an onnxruntime too old for the file's opset: torch still can
+        msg = f"{export}: onnxruntime {onnxruntime.__version__} cannot load it: {first_line(exc)}"
+        raise ModelError(msg) from None
     if network.metadata.get(SOURCE_SHA256_KEY) != sha256(checkpoint):
         msg = f"{export}: exported from other weights than {Path(checkpoint).name}; re-run scripts/export_onnx.py"
         raise ModelError(msg)
