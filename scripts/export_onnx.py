@@ -38,8 +38,9 @@ from pathlib import Path
 # The torch networks are the source: never load the exports being replaced.
 os.environ["DEEPSCOPE_ENGINE"] = "torch"
 
-# Shipped name -> (predictor attribute holding the torch network, example input shape, dynamic dims).
-# The example's batch of 2 keeps torch.export from specialising the batch dimension to 1.
+# Shipped name -> (domain, example input shape, names of its dynamic dimensions: batch, then rows and columns).
+# The example's batch of 2 keeps torch.export from specialising the batch dimension to 1; the U-Net's
+# rows and columns are multiples of 8 (its three poolings; predict_maps pads to them).
 SPECS = {
     "galaxy_bars": ("galaxy", (2, 3, 64, 64), ("n",)),
     "galaxy_morphology": ("galaxy", (2, 3, 64, 64), ("n",)),
@@ -92,11 +93,13 @@ def export(name: str, folder: Path) -> Path:
     dims = {axis: torch.export.Dim(label) if label == "n" else 8 * torch.export.Dim(label)
             for axis, label in zip((0, 2, 3), dynamic)}
     out = folder / Path(entry.file).with_suffix(".onnx").name
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.no_grad():
         program = torch.onnx.export(network, (example,), input_names=["x"], output_names=["y"],
-                                    dynamic_shapes=({axis: dim for axis, dim in dims.items()},), dynamo=True,
-                                    optimize=True, verbose=False)
+                                    dynamic_shapes=(dims,), dynamo=True, optimize=True, verbose=False)
     model = program.model_proto
+    # The exporter's record of its own symbols (range constraints ...) lists them in an order that
+    # varies between runs; nothing reads it, and without it the bytes are reproducible.
+    del model.graph.metadata_props[:]
     # Provenance inside the file: the engine refuses an .onnx whose source is not the .pt in hand.
     for key, value in ((SOURCE_KEY, entry.file), (SOURCE_SHA256_KEY, sha256(entry.path)),
                        ("deepscope_exported_with", f"torch {torch.__version__}, onnx {onnx.__version__}")):
