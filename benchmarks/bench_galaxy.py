@@ -2,12 +2,16 @@
 
 Predict is timed exactly as users run it (file discovery, JPEG decoding,
 batching, the network, the CSV write) on real SDSS cutouts from
-../shared/data, repeated to reach --n files. Training is timed on the real
-training split for --train-epochs epochs.
+../shared/data, repeated to reach --n files, once per engine
+(``DEEPSCOPE_ENGINE=torch``: the BatchNorm-folded channels-last torch path;
+``onnx``: the shipped .onnx on ONNX Runtime, the default; ``onnx-int8``: the
+opt-in int8 export), interleaved over --rounds.
+Training is timed on the real training split for --train-epochs epochs.
 
 --variants times the network alone on the decoded test split, for ways
 of running the same shipped weights (eager, BatchNorm folded, channels-last,
-TorchScript frozen, torch.compile, int8 static/dynamic quantisation), with
+TorchScript frozen, torch.compile, int8 static/dynamic quantisation, the
+shipped ONNX exports, fp32 and int8, on ONNX Runtime), with
 batch sizes and thread counts, interleaved so that a busy machine slows them
 alike; each prints its ROC-AUC on the test split (the accuracy guard: within
 0.005 of the shipped path) and how far its p_bar moves. It also times JPEG
@@ -15,6 +19,7 @@ decoding per read-thread count, and the load average beside each figure.
 
 usage:
   python benchmarks/bench_galaxy.py --n 20000 --train-epochs 2
+  python benchmarks/bench_galaxy.py --n 20000 --threads 1 --engines torch,onnx,onnx-int8 --rounds 3
   python benchmarks/bench_galaxy.py --n 0 --variants
 """
 
@@ -40,9 +45,12 @@ def cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_predict(n, threads, model):
+def bench_predict(n, threads, model, engine):
+    from deepscope.core.onnx_engine import ENGINE_VARIABLE
     from deepscope.core.options import BatchOptions
     from deepscope.galaxy.predictor import PARTITION_SIZE, predict_galaxies
+
+    os.environ[ENGINE_VARIABLE] = engine
 
     sources = sorted((DATA / "images").glob("*.jpeg"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,11 +76,11 @@ def _variants(predictor, calibration, compile_too=False):
 
     import torch
 
-    from deepscope.core.speed import fold_batchnorm
+    from deepscope.core.speed import fold_batchnorm, prepare_for_inference
 
     eager = copy.deepcopy(predictor.model).eval()
     folded = fold_batchnorm(copy.deepcopy(predictor.model).eval())
-    channels_last = predictor.fast_model
+    channels_last = prepare_for_inference(copy.deepcopy(predictor.model))  # the torch engine's path
     example = torch.from_numpy(calibration[:64]).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         frozen = torch.jit.freeze(torch.jit.trace(copy.deepcopy(channels_last), example))
@@ -96,6 +104,7 @@ def _variants(predictor, calibration, compile_too=False):
         variants["int8 static (FX, x86), NCHW"] = (convert_fx(prepared), False)
     except Exception as exc:  # noqa: BLE001 - a benchmark reports what failed and goes on
         print(f"int8 static: not measured ({type(exc).__name__}: {exc})")
+    variants.update(_onnx_variants(predictor))
     if not compile_too:
         return variants
     try:
@@ -106,6 +115,19 @@ def _variants(predictor, calibration, compile_too=False):
     except Exception as exc:  # noqa: BLE001
         print(f"torch.compile: not measured ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
     return variants
+
+
+def _onnx_variants(predictor):
+    """The shipped .onnx and .int8.onnx exports on ONNX Runtime."""
+    import torch
+
+    from deepscope.core.onnx_engine import INT8_SUFFIX, OnnxNetwork, shipped_export
+
+    threads = torch.get_num_threads()
+    return {"ONNX Runtime fp32 (.onnx, the default)": (OnnxNetwork(shipped_export(predictor.source), threads),
+                                                              False),
+            "ONNX Runtime int8 (.int8.onnx, opt-in)": (
+                OnnxNetwork(shipped_export(predictor.source, INT8_SUFFIX), threads), False)}
 
 
 def bench_variants(threads, rounds=3, compile_too=False):
@@ -139,7 +161,8 @@ def bench_variants(threads, rounds=3, compile_too=False):
                 out.append(torch.softmax(model(x), dim=1)[:, 1].numpy())
         return np.concatenate(out)
 
-    reference = run(predictor.fast_model, True, 512)
+    reference = run(variants["BN folded + channels-last (shipped path)"][0], True, 512)
+    decisions = predictor.decide(np.column_stack([1 - reference, reference]))
     print(f"network only, {len(images)} test cutouts, {threads} torch threads; median of {rounds} interleaved rounds")
     for batch_size in (128, 512):
         times = {name: [] for name in variants}
@@ -152,7 +175,9 @@ def bench_variants(threads, rounds=3, compile_too=False):
             p = run(model, last, batch_size)
             rate = len(images) / np.median(times[name])
             print(f"  batch {batch_size:4d}  {name:42s} {rate:7.0f} galaxies/s  ROC-AUC {roc_auc_score(y, p):.4f}  "
-                  f"max |dp_bar| {np.abs(p - reference).max():.1e}  ({_load_average()})")
+                  f"max |dp_bar| {np.abs(p - reference).max():.1e}  "
+                  f"decisions changed {int((predictor.decide(np.column_stack([1 - p, p])) != decisions).sum())}"
+                  f"/{len(p)}  ({_load_average()})")
 
 
 def bench_decode(read_threads_options=(1, 2, 4)):
@@ -183,6 +208,8 @@ def main():
     parser.add_argument("--n", type=int, default=20000, help="cutouts to predict")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     parser.add_argument("--model", help="model (default: shipped galaxy_bars)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved predict runs per engine (median)")
+    parser.add_argument("--engines", default="torch,onnx,onnx-int8", help="DEEPSCOPE_ENGINE values to time predict with")
     parser.add_argument("--train-epochs", type=int, default=0, help="also time this many training epochs")
     parser.add_argument("--variants", action="store_true",
                         help="also time ways of running the network, and decoding, on the test split")
@@ -192,12 +219,19 @@ def main():
 
     print(f"machine: {os.cpu_count()} cores; torch threads {args.threads}; {_load_average()}")
     if args.n:
-        n, elapsed, cpu = bench_predict(args.n, args.threads, args.model)
-        # On a shared machine the wall-clock rate measures the neighbours too; the CPU
-        # seconds spent say what the two cores would give if they were ours alone.
-        print(f"predict: {n} cutouts in {elapsed:.2f} s = {n / elapsed:.0f} galaxies/s end to end "
-              f"(decode + network + CSV); {cpu:.1f} CPU s = {n / cpu:.0f} galaxies per CPU second; "
-              f"peak RSS {peak_rss_mb():.0f} MB ({_load_average()})")
+        engines = args.engines.split(",")
+        runs = {engine: [] for engine in engines}
+        for _ in range(args.rounds):
+            for engine in engines:
+                runs[engine].append(bench_predict(args.n, args.threads, args.model, engine))
+        for engine, results in runs.items():
+            n, elapsed, cpu = sorted(results, key=lambda r: r[1])[len(results) // 2]
+            # On a shared machine the wall-clock rate measures the neighbours too; the CPU
+            # seconds spent say what the two cores would give if they were ours alone.
+            print(f"predict, engine {engine}: {n} cutouts in {elapsed:.2f} s = {n / elapsed:.0f} galaxies/s end to "
+                  f"end (decode + network + CSV); {cpu:.1f} CPU s = {n / cpu:.0f} galaxies per CPU second; "
+                  f"peak RSS {peak_rss_mb():.0f} MB ({_load_average()})")
+        os.environ.pop("DEEPSCOPE_ENGINE", None)  # --variants times every way itself
     if args.variants:
         bench_decode()
         bench_variants(args.threads, compile_too=args.compile)

@@ -1,8 +1,12 @@
 """Spectra predict throughput: network only, preprocessing, and files end to end.
 
 Prints spectra per second for (1) the shipped network (or --model) on
-already prepared spectra, (2) reading and preparing files, (3) the whole
-`deepscope spectra predict` path on real files. Measured figures, not asserts.
+already prepared spectra, on each engine (torch: the BatchNorm-folded
+network; onnx: the shipped .onnx on ONNX Runtime, see
+deepscope.core.onnx_engine), interleaved over --rounds, with the largest
+difference between their outputs, (2) reading and preparing files, (3) the
+whole `deepscope spectra predict` path on real files (the default engine).
+Measured figures, not asserts.
 
 usage:
   python benchmarks/bench_spectra_predict.py [--model RUN_DIR] [--files DIR] [--threads 2]
@@ -23,28 +27,46 @@ def main():
     parser.add_argument("--files", default=str(DEFAULT_FILES), help="directory of spectra for the file benchmarks")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=20000, help="spectra for the network-only benchmark")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved network-only timings per engine (median)")
     args = parser.parse_args()
 
+    import os
     import tempfile
 
     import torch
 
     from deepscope.core.files import collect_inputs
+    from deepscope.core.onnx_engine import ENGINE_VARIABLE
+    from deepscope.errors import ModelError
     from deepscope.core.options import BatchOptions
     from deepscope.spectra.predictor import PARTITION_SIZE, SpectraPredictor, predict_spectra
     from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_prepared
 
     torch.set_num_threads(args.threads)
-    predictor = SpectraPredictor.from_checkpoint(args.model)
+    engines = {}
+    for engine in ("torch", "onnx"):
+        os.environ[ENGINE_VARIABLE] = engine
+        try:
+            engines[engine] = SpectraPredictor.from_checkpoint(args.model)
+        except ModelError as exc:  # a user-trained --model has no export
+            print(f"network only, {engine}: not measured ({exc})")
+    os.environ.pop(ENGINE_VARIABLE)
+    predictor = engines["torch"]
     grid = predictor.grid
     x = np.random.default_rng(0).normal(0, 0.1, (args.n, 2, grid.n)).astype(np.float32)
     x[:, 1] = 1.0
-    predictor.outputs(x[:1024])  # warm-up
-    start = time.perf_counter()
-    predictor.outputs(x, batch_size=1024)
-    seconds = time.perf_counter() - start
-    print(f"network only ({type(predictor.model).__name__}, {grid.n} points, {args.threads} threads): "
-          f"{args.n / seconds:,.0f} spectra/s")
+    seconds = {engine: [] for engine in engines}
+    outputs = {engine: each.outputs(x[:1024]) for engine, each in engines.items()}  # also a warm-up
+    for _ in range(args.rounds):
+        for engine, each in engines.items():
+            start = time.perf_counter()
+            each.outputs(x, batch_size=1024)
+            seconds[engine].append(time.perf_counter() - start)
+    for engine in engines:
+        print(f"network only, {engine} ({type(predictor.model).__name__}, {grid.n} points, {args.threads} threads): "
+              f"{args.n / np.median(seconds[engine]):,.0f} spectra/s (load {os.getloadavg()[0]:.1f})")
+    if len(outputs) == 2:
+        print(f"max |onnx - torch| output: {np.abs(outputs['onnx'] - outputs['torch']).max():.1e}")
 
     paths = collect_inputs([args.files], DIRECTORY_SUFFIXES)
     start = time.perf_counter()

@@ -17,7 +17,8 @@ from deepscope.errors import InputError
 EXCLUDED_REGIONS = ("ice", "carbon")
 
 
-def predict_maps(model, image: np.ndarray, target: str, augment: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+def predict_maps(model, image: np.ndarray, target: str, augment: int = 1,
+                 run_with=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Run a picking network on a whole micrograph at working scale.
 
     Parameters
@@ -34,6 +35,11 @@ def predict_maps(model, image: np.ndarray, target: str, augment: int = 1) -> tup
         of the 8 rotations/flips of the image (1 = none). Particles have no
         preferred orientation, so each view is an equally valid prediction
         and their mean has less variance.
+    run_with : callable, optional
+        What runs the padded image instead of ``model`` itself: the ONNX
+        Runtime export of the same weights
+        (:class:`~deepscope.core.onnx_engine.OnnxNetwork`); ``model`` still
+        says how much to pad.
 
     Returns
     -------
@@ -54,7 +60,7 @@ def predict_maps(model, image: np.ndarray, target: str, augment: int = 1) -> tup
     for view in range(augment):
         turns, flip = view % 4, view >= 4
         viewed = np.rot90(image[:, ::-1] if flip else image, turns)
-        p, r = _predict_view(model, np.ascontiguousarray(viewed), target)
+        p, r = _predict_view(model, np.ascontiguousarray(viewed), target, run_with or model)
         p = np.rot90(p, -turns)
         r = None if r is None else np.rot90(r, -turns, axes=(1, 2))
         if flip:
@@ -65,7 +71,7 @@ def predict_maps(model, image: np.ndarray, target: str, augment: int = 1) -> tup
     return np.ascontiguousarray(np.mean(particle, axis=0)), mean_regions
 
 
-def _predict_view(model, image, target):
+def _predict_view(model, image, target, run_with):
     import torch
     from torch.nn import functional as F
 
@@ -76,7 +82,7 @@ def _predict_view(model, image, target):
     device = next(model.parameters()).device
     x = torch.from_numpy(np.pad(image, ((0, pad_r), (0, pad_c)), mode="reflect"))[None, None].to(device)
     with torch.inference_mode():
-        out = model(x)[0, :, :rows, :cols]
+        out = run_with(x)[0, :, :rows, :cols]
         if target == "disks":
             return torch.sigmoid(out[0]).cpu().numpy(), None
         if target == "regions":

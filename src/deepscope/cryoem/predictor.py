@@ -59,7 +59,9 @@ class Picker:
         ``threshold``, ``nms_fraction``, ``edge_fraction``, ``augment``.
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``: where the network runs (maps and
-        picks come back on the CPU).
+        picks come back on the CPU). On the CPU, :meth:`from_checkpoint`
+        runs shipped weights through their ONNX export
+        (:mod:`deepscope.core.onnx_engine`); user-trained checkpoints stay on torch.
 
     Raises
     ------
@@ -78,6 +80,8 @@ class Picker:
         from deepscope.core.speed import fold_batchnorm
 
         self.model = fold_batchnorm(model.eval()).to(select_device(device))
+        # What runs it: the model, or for shipped weights on the CPU their ONNX export (from_checkpoint).
+        self.network = self.model
         self.target = meta["target"]
         self.working_diameter = float(meta["working_diameter"])
         self.threshold = float(meta.get("threshold", 0.5))
@@ -115,6 +119,7 @@ class Picker:
             not a cryo-EM picker.
         """
         from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint, sha256
+        from deepscope.core.onnx_engine import onnx_network
         from deepscope.registry import resolve_model
 
         path = resolve_model(name_or_path, "cryoem")
@@ -122,13 +127,15 @@ class Picker:
         meta = record.get("meta", {})
         picker = cls(model_from_checkpoint(record), meta, device)
         picker.checkpoint = path
+        # The same picks on the held-out micrographs, 1.6x faster maps (deepscope.core.onnx_engine).
+        picker.network = onnx_network(path, device) or picker.model
         if "centre_offset" not in meta and Path(path).is_file():
             picker.centre_offset = MEASURED_CENTRE_OFFSETS.get(sha256(path), (0.0, 0.0))
         return picker
 
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Particle and region probability maps of a working-scale image (see :func:`predict_maps`)."""
-        return predict_maps(self.model, image, self.target, self.augment)
+        return predict_maps(self.model, image, self.target, self.augment, run_with=self.network)
 
     def pick(self, image: np.ndarray, scale: float, threshold: float | None = None, keep_maps: bool = False,
              micrograph: np.ndarray | None = None):

@@ -1,0 +1,189 @@
+"""Export the shipped networks to ONNX, next to their ``.pt`` files, for the CPU engine.
+
+Each ``src/deepscope/weights/NAME.pt`` with a spec below becomes
+``NAME.onnx``: the network exactly as its predictor runs it on torch (BatchNorm
+folded, eval mode), through ``torch.onnx.export(..., dynamo=True)`` (the legacy
+exporter fails on the spectra CNN's ``AdaptiveAvgPool1d``), with the batch
+dimension dynamic (and the image size, for the cryo-EM U-Net). The ``.onnx``
+records the ``.pt`` it came from (file name and SHA-256, in its
+``metadata_props``), so :mod:`deepscope.core.onnx_engine` never pairs it with
+other weights; its own SHA-256 goes into ``SHA256SUMS.json``. Running it twice
+writes the same bytes (checked with ``--check``).
+
+The galaxy models also get ``NAME.int8.onnx``: the fp32 export quantised
+by ONNX Runtime (static QDQ, per-channel int8 weights, uint8 activations),
+calibrated on 512 cutouts of their training split (read from
+../shared/data, so that must be present). It only runs where a user asks
+for it (``DEEPSCOPE_ENGINE=onnx-int8``): its answers differ (see
+:mod:`deepscope.core.onnx_engine`).
+
+Needs the ``export`` extra (``pip install -e .[export]``: onnx, onnxscript);
+the package itself only needs onnxruntime to run the result.
+
+usage:
+  python scripts/export_onnx.py                # all shipped networks with a spec
+  python scripts/export_onnx.py galaxy_bars    # one
+  python scripts/export_onnx.py --check        # export to a temporary folder, compare with the shipped files
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+# The torch networks are the source: never load the exports being replaced.
+os.environ["DEEPSCOPE_ENGINE"] = "torch"
+
+# Shipped name -> (domain, example input shape, names of its dynamic dimensions: batch, then rows and columns).
+# The example's batch of 2 keeps torch.export from specialising the batch dimension to 1; the U-Net's
+# rows and columns are multiples of 8 (its three poolings; predict_maps pads to them).
+SPECS = {
+    "galaxy_bars": ("galaxy", (2, 3, 64, 64), ("n",)),
+    "galaxy_morphology": ("galaxy", (2, 3, 64, 64), ("n",)),
+    "spectra_mk": ("spectra", None, ("n",)),
+    "cryoem_empiar10017": ("cryoem", (1, 1, 256, 256), ("n", "h", "w")),
+}
+# Shipped name -> its training data under ../shared/data, whose training split calibrates the int8 export.
+INT8_CALIBRATION = {"galaxy_bars": "galaxy/sdss_gz2_bars", "galaxy_morphology": "galaxy/sdss_gz_ellip_spiral"}
+CALIBRATION_CUTOUTS = 512
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def torch_network(name: str):
+    """The torch network that the shipped model's predictor runs, and an example input."""
+    import torch
+
+    domain, shape, _ = SPECS[name]
+    if domain == "galaxy":
+        from deepscope.core.speed import fold_batchnorm
+        from deepscope.galaxy.predictor import GalaxyPredictor
+
+        predictor = GalaxyPredictor.from_checkpoint(name)
+        network = fold_batchnorm(predictor.model.eval())
+    elif domain == "spectra":
+        from deepscope.spectra.predictor import SpectraPredictor
+
+        predictor = SpectraPredictor.from_checkpoint(name)
+        network = predictor.model
+        shape = (2, 2, predictor.grid.n)
+    else:
+        from deepscope.cryoem.predictor import Picker
+
+        network = Picker.from_checkpoint(name).model
+    example = torch.zeros(shape, dtype=torch.float32)
+    return network.eval(), example
+
+
+def export(name: str, folder: Path) -> Path:
+    """Write ``folder/NAME.onnx`` from the shipped ``NAME.pt``; its path."""
+    import onnx
+    import torch
+
+    from deepscope.core.checkpoint import sha256
+    from deepscope.core.onnx_engine import SOURCE_KEY, SOURCE_SHA256_KEY
+    from deepscope.registry import list_weights
+
+    entry = next(w for w in list_weights() if w.name == name)
+    network, example = torch_network(name)
+    _, _, dynamic = SPECS[name]
+    dims = {axis: torch.export.Dim(label) if label == "n" else 8 * torch.export.Dim(label)
+            for axis, label in zip((0, 2, 3), dynamic)}
+    out = folder / Path(entry.file).with_suffix(".onnx").name
+    with torch.no_grad():
+        program = torch.onnx.export(network, (example,), input_names=["x"], output_names=["y"],
+                                    dynamic_shapes=(dims,), dynamo=True, optimize=True, verbose=False)
+    model = program.model_proto
+    # The exporter's record of its own symbols (range constraints ...) lists them in an order that
+    # varies between runs; nothing reads it, and without it the bytes are reproducible.
+    del model.graph.metadata_props[:]
+    # Provenance inside the file: the engine refuses an .onnx whose source is not the .pt in hand.
+    for key, value in ((SOURCE_KEY, entry.file), (SOURCE_SHA256_KEY, sha256(entry.path)),
+                       ("deepscope_exported_with", f"torch {torch.__version__}, onnx {onnx.__version__}")):
+        model.metadata_props.add(key=key, value=value)
+    # No producer version drift between otherwise identical exports.
+    model.producer_name, model.producer_version = "deepscope scripts/export_onnx.py", ""
+    onnx.save_model(model, out)
+    return out
+
+
+def export_int8(name: str, folder: Path) -> Path:
+    """Write ``folder/NAME.int8.onnx`` from ``folder/NAME.onnx`` (see the module docstring); its path."""
+    import numpy as np
+    import pandas as pd
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from deepscope.core.onnx_engine import EXPORT_SUFFIX, INT8_SUFFIX
+    from deepscope.galaxy.predictor import GalaxyPredictor
+    from deepscope.registry import list_weights
+
+    entry = next(w for w in list_weights() if w.name == name)
+    data = SHARED_DATA / INT8_CALIBRATION[name]
+    labels = pd.read_csv(data / "labels.csv")
+    files = labels[labels.split == "train"].file.sample(CALIBRATION_CUTOUTS, random_state=0)
+    predictor = GalaxyPredictor.from_checkpoint(name)
+    cutouts = np.stack([predictor.load_input(data / file) for file in files])
+
+    class TrainingCutouts(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter({"x": cutouts[start:start + 64]} for start in range(0, len(cutouts), 64))
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    stem = Path(entry.file).stem
+    out = folder / f"{stem}{INT8_SUFFIX}"
+    # Per-channel weights: half the p_bar shift of per-tensor on the bar model's test split, for 20% of the speed.
+    quantize_static(folder / f"{stem}{EXPORT_SUFFIX}", out, TrainingCutouts(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    return out
+
+
+def export_all(name: str, folder: Path) -> list[Path]:
+    """Every export of one shipped model into ``folder``: the ``.onnx`` and, for galaxy models, the int8 one."""
+    written = [export(name, folder)]
+    if name in INT8_CALIBRATION:
+        written.append(export_int8(name, folder))
+    return written
+
+
+def record_sums(paths: list[Path]) -> None:
+    """Add the exported files' SHA-256 to the package's ``SHA256SUMS.json`` (the ``.pt`` entries stay)."""
+    from deepscope.core.checkpoint import SUMS_NAME, sha256
+    from deepscope.registry import weights_dir
+
+    sums_path = weights_dir() / SUMS_NAME
+    sums = json.loads(sums_path.read_text())
+    sums.update({path.name: sha256(path) for path in paths})
+    sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", default=list(SPECS), help=f"shipped models (default: {' '.join(SPECS)})")
+    parser.add_argument("--check", action="store_true",
+                        help="export into a temporary folder and compare with the shipped .onnx files")
+    args = parser.parse_args()
+
+    from deepscope.registry import weights_dir
+
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.names:
+                for fresh in export_all(name, Path(tmp)):
+                    shipped = weights_dir() / fresh.name
+                    same = shipped.is_file() and fresh.read_bytes() == shipped.read_bytes()
+                    digest = hashlib.sha256(fresh.read_bytes()).hexdigest()
+                    print(f"{fresh.name}: {'identical' if same else 'DIFFERS'} ({digest[:16]})")
+        return
+    written = [path for name in args.names for path in export_all(name, weights_dir())]
+    record_sums(written)
+    for path in written:
+        print(f"{path}: {path.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The shipped picker gives the same maps and picks on ONNX Runtime as on torch."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from deepscope.core.onnx_engine import ENGINE_VARIABLE, OnnxNetwork  # noqa: E402
+from deepscope.cryoem.predictor import Picker  # noqa: E402
+from deepscope.cryoem.preprocess import load_for_picking  # noqa: E402
+from deepscope.samples import sample_dir  # noqa: E402
+
+
+def test_onnx_maps_and_picks_match_torch_on_a_bundled_crop(monkeypatch):
+    monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
+    fast = Picker.from_checkpoint()
+    monkeypatch.setenv(ENGINE_VARIABLE, "torch")
+    torch_run = Picker.from_checkpoint()
+    assert isinstance(fast.network, OnnxNetwork) and torch_run.network is torch_run.model
+    image, scale, _ = load_for_picking(sample_dir("cryoem", "Falcon_2012_06_12-14_33_35_0.jpg"), 108,
+                                       fast.working_diameter)
+    # An odd-sized crop: the export pads like torch does, and its size is dynamic.
+    crop = np.ascontiguousarray(image[:203, :171])
+    for got, expected in zip(fast.maps(crop), torch_run.maps(crop)):
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    picks, expected = fast.pick(crop, scale), torch_run.pick(crop, scale)
+    assert len(picks) > 10
+    np.testing.assert_allclose(picks.to_numpy(), expected.to_numpy(), atol=1e-3)
