@@ -20,8 +20,8 @@ from deepscope.core.cluster import LOOPBACK_ANY_PORT
 from deepscope.errors import ModelError, first_line
 
 # Distribution names, in the order the table shows them.
-PACKAGES = ("torch", "numpy", "astropy", "dask", "distributed", "mrcfile", "starfile", "gemmi", "pandas",
-            "pyarrow")
+PACKAGES = ("torch", "onnxruntime", "numpy", "astropy", "dask", "distributed", "mrcfile", "starfile", "gemmi",
+            "pandas", "pyarrow")
 
 
 @dataclasses.dataclass
@@ -198,7 +198,8 @@ def shipped_models(folder=None):
         File name -> ``{"status", "size", "model"}``; status is ``ok``,
         ``MISMATCH``, ``missing`` (registered or listed but absent) or
         ``unlisted`` (present but without a recorded sum); model is the
-        registered name and the network the checkpoint builds.
+        registered name and the network the checkpoint builds, or, for an
+        ONNX export (``.onnx``, ``.int8.onnx``), the checkpoint it was made from.
     """
     from deepscope.registry import list_weights
 
@@ -206,11 +207,12 @@ def shipped_models(folder=None):
     sums_path = folder / SUMS_NAME
     sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
     registered = {w.file: w.name for w in list_weights()}
-    names = sorted(set(registered) | set(sums) | {p.name for p in folder.glob("*.pt")})
+    present = {p.name for p in folder.glob("*.pt")} | {p.name for p in folder.glob("*.onnx")}
+    names = sorted(set(registered) | set(sums) | present)
     found = {}
     for name in names:
         path = folder / name
-        label = registered.get(name, "unregistered")
+        label = _weights_label(path, registered)
         if not path.is_file():
             found[name] = {"status": "missing", "size": None, "model": label}
             continue
@@ -218,12 +220,24 @@ def shipped_models(folder=None):
             status = "unlisted"
         else:
             status = "ok" if sha256(path) == sums[name] else "MISMATCH"
-        try:
-            arch = load_checkpoint(path)["model"]
-        except ModelError:
-            arch = "unreadable"
-        found[name] = {"status": status, "size": path.stat().st_size, "model": f"{label} ({arch})"}
+        found[name] = {"status": status, "size": path.stat().st_size, "model": label}
     return found
+
+
+def _weights_label(path: Path, registered: dict) -> str:
+    """``name (network)`` of a shipped checkpoint; an ONNX export is named after the checkpoint it was made from."""
+    stem, _, suffix = path.name.partition(".")
+    if suffix in ("onnx", "int8.onnx"):
+        source = registered.get(f"{stem}.pt", "unregistered")
+        return f"{source} (ONNX export{', int8' if suffix == 'int8.onnx' else ''})"
+    label = registered.get(path.name, "unregistered")
+    if not path.is_file():
+        return label
+    try:
+        arch = load_checkpoint(path)["model"]
+    except ModelError:
+        arch = "unreadable"
+    return f"{label} ({arch})"
 
 
 def diagnose(scheduler=None, timeout=5.0, check_dask_local=False, weights_dir=None):
