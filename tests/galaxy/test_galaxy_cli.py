@@ -190,7 +190,7 @@ def test_train_refuses_another_domains_arch_at_once(tmp_path, capsys):
     assert time.perf_counter() - start < 3
     assert code == 1
     assert captured.err == ("deepscope: error: --arch spectra_cnn is not a galaxy network; "
-                            "choose from: abraham2018, barnet\n")
+                            "choose from: abraham2018, barnet, barnet_fast\n")
 
 
 def test_train_arch_help_names_the_registered_networks():
