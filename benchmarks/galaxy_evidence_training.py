@@ -15,6 +15,7 @@ thread, as `galaxy predict` runs them) interleaved, so load hits them alike.
 usage:
   nice -n 10 python benchmarks/galaxy_evidence_training.py --out runs/fast_ev --arch barnet_fast --evidence
   nice -n 10 python benchmarks/galaxy_evidence_training.py --out runs/fast_plain --arch barnet_fast
+  python benchmarks/galaxy_evidence_training.py --out val_shipped --measure galaxy_bars
   python benchmarks/galaxy_evidence_training.py --speed
 """
 
@@ -56,16 +57,17 @@ def figures(y, p, threshold, sizes, size_matched):
             "size_matched_accuracy": rate(pred[size_matched] == y[size_matched])}
 
 
-def measure_validation(run_dir, config, unbarred_recall):
-    """Validation figures of a run's best checkpoint, at its threshold and at the unbarred-recall one."""
+def measure_validation(out_dir, config, unbarred_recall, model=None):
+    """Validation figures of a model (default: the run's best checkpoint), at its threshold and the strict one."""
     import pandas as pd
 
     from deepscope.galaxy.evaluate import evaluate_galaxy, size_matched_indices
 
-    labels = validation_labels(run_dir, config)
-    metrics = evaluate_galaxy(labels, Path(run_dir) / "val_eval", model=run_dir, split="val", progress=False,
-                              hoyle=HOYLE, stripe82=STRIPE82)
-    predictions = pd.read_csv(Path(run_dir) / "val_eval" / "predictions.csv")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    labels = validation_labels(out_dir, config)
+    metrics = evaluate_galaxy(labels, Path(out_dir) / "val_eval", model=model or out_dir, split="val",
+                              progress=False, hoyle=HOYLE, stripe82=STRIPE82)
+    predictions = pd.read_csv(Path(out_dir) / "val_eval" / "predictions.csv")
     y, p, sizes = predictions["barred"].to_numpy(), predictions["p_1"].to_numpy(), predictions["bright_pixels"]
     matched = size_matched_indices(sizes.to_numpy(), y)
     unbarred = np.sort(p[y == 0])
@@ -140,9 +142,15 @@ def main():
     parser.add_argument("--unbarred-recall", type=float, default=0.9609,
                         help="validation unbarred recall the second threshold keeps (default: the shipped model's)")
     parser.add_argument("--speed", action="store_true", help="time the networks only")
+    parser.add_argument("--measure", metavar="MODEL",
+                        help="only measure this model (e.g. galaxy_bars) on the validation rows, into --out")
     args = parser.parse_args()
     if args.speed:
         speed()
+    elif args.measure:
+        from deepscope.galaxy.train import DEFAULT_CONFIG
+
+        print(json.dumps(measure_validation(args.out, DEFAULT_CONFIG, args.unbarred_recall, args.measure), indent=2))
     else:
         train(args)
 
