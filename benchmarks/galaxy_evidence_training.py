@@ -12,6 +12,19 @@ model's test figure), since the issue's bar keeps unbarred recall.
 --speed times the networks alone (BatchNorm folded, channels-last, one
 thread, as `galaxy predict` runs them) interleaved, so load hits them alike.
 
+Measured on the shared 2-core machine (seed 0, --threads 1, nice 10, other jobs running; validation
+rows = the training run's own 638; shipped galaxy_bars: barnet, 70-epoch schedule, no evidence):
+
+  run                          epochs  wall   val AUC  size-matched val AUC / acc  Hoyle val recall
+  shipped galaxy_bars          70      -      0.903    0.884 / 0.789               0.967
+  barnet_fast, no evidence     30      20 m   0.855    0.827 / 0.751               0.911
+  barnet_fast + evidence       30      15 m   0.869    0.843 / 0.759               0.956
+  barnet, no evidence          30      15 m   0.871    0.837 / 0.768               0.956
+  barnet + evidence            30      29 m   0.861    0.832 / 0.768               0.922
+  barnet_fast + evidence       60      30 m   0.893    0.884 / 0.797               0.944
+
+(accuracies at each run's balanced-accuracy threshold; wall times depend on the other jobs.)
+
 usage:
   nice -n 10 python benchmarks/galaxy_evidence_training.py --out runs/fast_ev --arch barnet_fast --evidence
   nice -n 10 python benchmarks/galaxy_evidence_training.py --out runs/fast_plain --arch barnet_fast
