@@ -132,7 +132,7 @@ def list_models(domain: str | None = None, trainable: bool | None = None) -> lis
     Examples
     --------
     >>> list_models("galaxy")
-    ['abraham2018', 'barnet']
+    ['abraham2018', 'barnet', 'barnet_fast']
     """
     _import_domain_models()
     return sorted(n.name for n in _NETWORKS.values()
@@ -184,7 +184,7 @@ def check_arch(name: str | None, domain: str) -> None:
     >>> check_arch("spectra_cnn", "galaxy")
     Traceback (most recent call last):
     ...
-    deepscope.errors.ModelError: --arch spectra_cnn is not a galaxy network; choose from: abraham2018, barnet
+    deepscope.errors.ModelError: --arch spectra_cnn is not a galaxy network; choose from: abraham2018, barnet, barnet_fast
     """
     valid = list_models(domain, trainable=True)
     if name is not None and name not in valid:

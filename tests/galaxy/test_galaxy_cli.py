@@ -155,6 +155,43 @@ def test_evaluate_missing_catalogue_fails_before_work(tiny_labels, tmp_path, cap
     assert not (tmp_path / "eval" / "predictions.csv").exists()
 
 
+def test_train_with_external_evidence_matches_training_rows_only(tiny_labels, tmp_path, capsys):
+    table = pd.read_csv(tiny_labels)
+    train_barred = table[(table.split == "train") & (table.barred == 1)]
+    test_barred = table[(table.split == "test") & (table.barred == 1)]
+    hoyle = tmp_path / "hoyle.csv"
+    pd.concat([train_barred.head(30), test_barred.head(5)])[["ra", "dec"]].to_csv(hoyle, index=False)
+    edge_on = table[(table.split == "train") & (table.barred == 0)].head(2)
+    stripe82 = tmp_path / "s82.csv"
+    edge_on[["ra", "dec"]].assign(t02_edgeon_a04_yes_fraction=1.0, t03_bar_a06_bar_count=0,
+                                  t03_bar_a07_no_bar_count=0).to_csv(stripe82, index=False)
+    code, captured = _run(capsys, "-q", "galaxy", "train", "--data", tiny_labels, "--out", tmp_path / "run",
+                          "--arch", "barnet_fast", "--epochs", "1", "--batch-size", "16", "--threads", "1",
+                          "--hoyle", hoyle, "--stripe82", stripe82)
+    assert code == 0
+    summary = json.loads(captured.out)
+    # All 24 barred training-split galaxies are drawn, but only those not held out for validation (half
+    # of the stratified validation rows are barred) are matched, and none of the 5 drawn test ones.
+    assert summary["evidence"]["confirmed"] == 24 - summary["n_val"] // 2
+    assert summary["evidence"]["edge_on"] == 1  # the other edge-on galaxy is a validation row (seed 0)
+    assert summary["n_train"] == 48 - summary["n_val"] - summary["evidence"]["edge_on"]
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "confirmed_weight: 3.0" in config and str(hoyle) in config
+
+
+def test_train_evidence_refuses_a_missing_catalogue_and_a_non_bar_target(tiny_labels, tmp_path, capsys):
+    code, captured = _run(capsys, "galaxy", "train", "--data", tiny_labels, "--out", tmp_path / "run",
+                          "--hoyle", tmp_path / "absent.csv")
+    assert code == 1 and "--hoyle" in captured.err and "absent.csv: no such file" in captured.err
+    assert not (tmp_path / "run" / "config.yaml").exists()
+    morphology = tmp_path / "morphology.csv"
+    pd.read_csv(tiny_labels).assign(file=lambda t: str(tiny_labels.parent) + "/" + t.file,
+                                    shape=lambda t: t.barred.map({0: "round", 1: "long"})).to_csv(morphology)
+    code, captured = _run(capsys, "galaxy", "train", "--data", morphology, "--target", "shape",
+                          "--out", tmp_path / "run", "--stripe82", tiny_labels)
+    assert code == 1 and "need a 0/1 bar target; column 'shape' has classes long, round" in captured.err
+
+
 def test_layers_writes_one_png_per_conv_layer(tiny_run, tiny_labels, tmp_path, capsys):
     image = next((tiny_labels.parent / "images").glob("*.jpeg"))
     code, _ = _run(capsys, "galaxy", "layers", image, "--out", tmp_path / "layers", "--model", tiny_run)
@@ -190,7 +227,7 @@ def test_train_refuses_another_domains_arch_at_once(tmp_path, capsys):
     assert time.perf_counter() - start < 3
     assert code == 1
     assert captured.err == ("deepscope: error: --arch spectra_cnn is not a galaxy network; "
-                            "choose from: abraham2018, barnet\n")
+                            "choose from: abraham2018, barnet, barnet_fast\n")
 
 
 def test_train_arch_help_names_the_registered_networks():

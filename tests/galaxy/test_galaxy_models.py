@@ -5,7 +5,7 @@ import torch
 
 from deepscope.registry import create_model
 
-GALAXY_MODELS = ["abraham2018", "barnet"]
+GALAXY_MODELS = ["abraham2018", "barnet", "barnet_fast"]
 
 
 @pytest.mark.parametrize("name", GALAXY_MODELS)

@@ -17,7 +17,7 @@ SHIPPED_NAMES = {
 
 # Networks that `<domain> train --arch` accepts, written out for the same reason.
 TRAINABLE_NETWORKS = {
-    "galaxy": ("abraham2018", "barnet"),
+    "galaxy": ("abraham2018", "barnet", "barnet_fast"),
     "spectra": ("spectra_ae_classifier", "spectra_ann", "spectra_cnn"),
     "cryoem": ("cryoem_unet", "cryoem_unet_joint", "cryoem_unet_regions"),
 }

@@ -228,6 +228,38 @@ def jname_positions(names: Iterable[str], source: str = "table") -> tuple[np.nda
     return np.asarray(ra), np.asarray(dec)
 
 
+def sample_positions(rows: pd.DataFrame, source: str = "table") -> tuple[np.ndarray, np.ndarray]:
+    """Sky positions of a labels table's rows: its ``ra``/``dec`` columns, else the J-names of its files.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        With ``ra`` and ``dec`` (degrees), or a ``file`` column of J-names.
+    source : str
+        Name of the table's file, for the error message.
+
+    Returns
+    -------
+    ra, dec : numpy.ndarray
+        Degrees.
+
+    Raises
+    ------
+    InputError
+        If there are no coordinates and a file name holds no J-name.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ra, dec = sample_positions(pd.DataFrame({"file": ["J000251.73+002545.6.jpeg"]}))
+    >>> round(float(ra[0]), 3), round(float(dec[0]), 3)
+    (0.716, 0.429)
+    """
+    if {"ra", "dec"} <= set(rows.columns):
+        return rows["ra"].to_numpy(float), rows["dec"].to_numpy(float)
+    return jname_positions(rows["file"], source)
+
+
 def unique_names(paths: Iterable[str | Path]) -> list[str]:
     """Short, distinct names for label files: their stems, numbered if repeated.
 

@@ -67,7 +67,8 @@ class CutoutDataset:
     by a random angle and possibly mirrored; it is also zoomed by a random
     factor, so that apparent size (a confound of the bar sample, DATA.md)
     is a weaker cue than morphology. Targets are dicts with the class index
-    (``label``) and a loss ``weight``.
+    (``label``), a loss ``weight`` and, where given, class probabilities
+    (``soft``) to train against instead of the index.
 
     Parameters
     ----------
@@ -77,6 +78,8 @@ class CutoutDataset:
     labels : numpy.ndarray of int64
     weights : numpy.ndarray of float32, optional
         Per-sample loss weights (default 1).
+    soft : numpy.ndarray of float32, optional
+        ``(N, n_classes)`` target probabilities (default: none, the labels).
     augment : bool
     max_zoom : float
         Zoom factors are drawn log-uniformly in ``[1 / max_zoom, max_zoom]``.
@@ -91,12 +94,13 @@ class CutoutDataset:
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
-                 augment: bool = False, max_zoom: float = 1.1):
+                 augment: bool = False, max_zoom: float = 1.1, soft: np.ndarray | None = None):
         import torch
 
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels)
         self.weights = torch.ones(len(labels)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        self.soft = None if soft is None else torch.as_tensor(soft, dtype=torch.float32)
         self.augment = augment
         self.max_zoom = max_zoom
 
@@ -122,4 +126,7 @@ class CutoutDataset:
         image = self.images[index]
         if self.augment:
             image = self._transform(image)
-        return image, {"label": self.labels[index], "weight": self.weights[index]}
+        target = {"label": self.labels[index], "weight": self.weights[index]}
+        if self.soft is not None:
+            target["soft"] = self.soft[index]
+        return image, target

@@ -30,7 +30,7 @@ from deepscope.core.report import Report
 from deepscope.errors import BatchError, InputError
 from deepscope.galaxy.bar_evidence import MATCH_RADIUS_ARCSEC, external_evidence, summary_table
 from deepscope.galaxy.classes import encode_labels
-from deepscope.galaxy.crossmatch import jname_positions
+from deepscope.galaxy.crossmatch import sample_positions
 from deepscope.galaxy.dataset import load_cutouts
 from deepscope.galaxy.explain import region_occlusion_drop
 from deepscope.galaxy.predictor import GalaxyPredictor
@@ -133,13 +133,6 @@ def _occlusion_section(report, predictor, positives, patch=16):
     return result
 
 
-def _positions(rows, source):
-    """Sky positions of the evaluated rows: ``ra``/``dec`` columns, else the J-names of the files."""
-    if {"ra", "dec"} <= set(rows.columns):
-        return rows["ra"].to_numpy(float), rows["dec"].to_numpy(float)
-    return jname_positions(rows["file"], source)
-
-
 def _external_section(report, evidence):
     """The external catalogues' figures, in words (the numbers are in the summary table)."""
     report.heading("independent bar evidence")
@@ -221,7 +214,7 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
         msg = f"--{', --'.join(given)}: external bar catalogues need a two-class model such as galaxy_bars"
         raise InputError(msg)
     # Read before the long part, so a wrong catalogue path fails at once.
-    positions = _positions(rows, str(labels_path)) if given else None
+    positions = sample_positions(rows, str(labels_path)) if given else None
     for name, path in given.items():
         if not Path(path).is_file():
             msg = f"--{name} {path}: no such file"

@@ -1,6 +1,6 @@
 """Registered networks for galaxy cutouts.
 
-Both take float RGB tensors of shape ``(N, 3, S, S)`` with values in [0, 1]
+All take float RGB tensors of shape ``(N, 3, S, S)`` with values in [0, 1]
 and return one logit per class (``n_classes`` of them).
 """
 
@@ -101,6 +101,55 @@ def barnet(n_classes: int = 2, input_size: int = 64, width: int = 16, dropout: f
         _Scale(),
         _conv_bn(3, w, 3, stride=2),
         _conv_bn(w, 2 * w), _conv_bn(2 * w, 2 * w),
+        nn.MaxPool2d(2),
+        _conv_bn(2 * w, 4 * w), _conv_bn(4 * w, 4 * w),
+        nn.MaxPool2d(2),
+        _conv_bn(4 * w, 8 * w), _conv_bn(8 * w, 8 * w),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(8 * w, n_classes),
+    )
+
+
+@register_model
+def barnet_fast(n_classes: int = 2, input_size: int = 64, width: int = 12, dropout: float = 0.2) -> nn.Module:
+    """A cheaper barnet: one convolution at the stem's resolution, narrower stages.
+
+    barnet spends a third of its multiply-adds in its first stage (two 3x3
+    convolutions at half the input resolution); bars span several pixels
+    there, so one convolution before the first pooling still resolves them. With width 12 (channels
+    12-24-48-96) it needs about 19 M multiply-adds per 64x64 cutout instead
+    of 43 M, and runs about 2.2x faster (BatchNorm folded, channels-last,
+    one core; ``benchmarks/galaxy_evidence_training.py --speed``).
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of output logits.
+    input_size : int
+        Side of the square input (recorded for preprocessing; any size works).
+    width : int
+        Channels of the stem; later stages double it.
+    dropout : float
+        Dropout rate before the output layer.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> barnet_fast(width=4).eval()(torch.zeros(2, 3, 64, 64)).shape
+    torch.Size([2, 2])
+    """
+    del input_size  # global pooling accepts any size; kept for the checkpoint
+    w = width
+    return nn.Sequential(
+        _Scale(),
+        _conv_bn(3, w, 3, stride=2),
+        _conv_bn(w, 2 * w),
         nn.MaxPool2d(2),
         _conv_bn(2 * w, 4 * w), _conv_bn(4 * w, 4 * w),
         nn.MaxPool2d(2),

@@ -22,10 +22,12 @@ from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, model_from_che
 from deepscope.core.distributed import process_info
 from deepscope.core.files import check_writable
 from deepscope.core.manifest import manifest_from_labels, split_train_val
-from deepscope.errors import BatchError
+from deepscope.errors import BatchError, InputError
 from deepscope.galaxy.classes import class_names_of, encode_labels
+from deepscope.galaxy.crossmatch import sample_positions
 from deepscope.galaxy.dataset import CutoutDataset, load_cutouts
 from deepscope.galaxy.predictor import GalaxyPredictor
+from deepscope.galaxy.training_evidence import TrainingEvidence, evidence_targets
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +39,7 @@ DEFAULT_INPUT_SIZE = 64  # the SDSS cutouts in ../shared/data are 64x64 at 0.3"/
 
 
 def size_balancing_weights(sizes: ArrayLike, labels: ArrayLike, n_bins: int = 5,
-                           max_weight: float = 4.0) -> np.ndarray:
+                           max_weight: float = 4.0, base_weights: ArrayLike | None = None) -> np.ndarray:
     """Loss weights that give both classes equal weight in every size quantile bin.
 
     Training with them removes the size shortcut from the loss: within a
@@ -50,15 +52,27 @@ def size_balancing_weights(sizes: ArrayLike, labels: ArrayLike, n_bins: int = 5,
     labels : array-like of int
     n_bins : int
     max_weight : float
-        Cap on a sample's weight (before normalising): a bin with very few
-        members of one class would otherwise make the gradients noisy.
+        Cap on a class's factor in a bin (before normalising): a bin with
+        very few members of one class would otherwise make the gradients noisy.
+    base_weights : array-like of float, optional
+        Relative weights within each class and bin (e.g. from external bar
+        evidence, :func:`~deepscope.galaxy.training_evidence.evidence_targets`);
+        the classes' totals are balanced on them. Default 1.
 
     Returns
     -------
     numpy.ndarray of float32
         Mean 1.
+
+    Examples
+    --------
+    >>> size_balancing_weights([1, 2, 3, 4], [0, 1, 1, 1], n_bins=1).tolist()
+    [2.0, 0.6666666865348816, 0.6666666865348816, 0.6666666865348816]
+    >>> size_balancing_weights([1, 2, 3, 4], [0, 0, 1, 1], n_bins=1, base_weights=[1, 1, 3, 1]).tolist()
+    [1.0, 1.0, 1.5, 0.5]
     """
     sizes, labels = np.asarray(sizes, float), np.asarray(labels)
+    base = np.ones(len(labels)) if base_weights is None else np.asarray(base_weights, float)
     edges = np.unique(np.quantile(sizes, np.linspace(0, 1, n_bins + 1)))
     bins = np.clip(np.searchsorted(edges, sizes, side="right") - 1, 0, len(edges) - 2)
     weights = np.zeros(len(labels))
@@ -66,15 +80,21 @@ def size_balancing_weights(sizes: ArrayLike, labels: ArrayLike, n_bins: int = 5,
         in_bin = bins == b
         for c in np.unique(labels[in_bin]):
             members = in_bin & (labels == c)
-            weights[members] = min(in_bin.sum() / (2.0 * members.sum()), max_weight)
+            if base[members].sum() > 0:
+                weights[members] = base[members] * min(base[in_bin].sum() / (2.0 * base[members].sum()), max_weight)
     return (weights / weights.mean()).astype(np.float32)
 
 
 def cross_entropy(outputs: torch.Tensor, targets: dict) -> torch.Tensor:
-    """Weighted classification loss on logits (targets: ``label`` and ``weight``)."""
+    """Weighted classification loss on logits.
+
+    Targets: ``label`` (class index) and ``weight``; where ``soft`` (class
+    probabilities, e.g. from vote fractions) is present, the loss is taken
+    against it instead of the class index.
+    """
     import torch.nn.functional as F
 
-    losses = F.cross_entropy(outputs, targets["label"], reduction="none")
+    losses = F.cross_entropy(outputs, targets.get("soft", targets["label"]), reduction="none")
     return (losses * targets["weight"]).sum() / targets["weight"].sum()
 
 
@@ -120,9 +140,22 @@ def balanced_threshold(y_true: ArrayLike, p_positive: ArrayLike) -> float:
     return float(candidates[int(np.argmax(scores))])
 
 
+def _check_evidence(evidence: TrainingEvidence, class_names: list[str], target: str) -> None:
+    """Refuse bar catalogues for a task they do not label, and missing files, before any image is read."""
+    if [str(name) for name in class_names] != ["0", "1"]:
+        msg = (f"--hoyle/--stripe82: external bar catalogues need a 0/1 bar target; "
+               f"column {target!r} has classes {', '.join(map(str, class_names))}")
+        raise InputError(msg)
+    for option, path in (("--hoyle", evidence.hoyle), ("--stripe82", evidence.stripe82)):
+        if path is not None and not Path(path).is_file():
+            msg = f"{option} {path}: no such file"
+            raise InputError(msg)
+
+
 def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "barred",
                  config: TrainConfig = DEFAULT_CONFIG, input_size: int = DEFAULT_INPUT_SIZE,
-                 balance_sizes: bool = True, resume: bool = False, progress: bool = True) -> dict:
+                 balance_sizes: bool = True, resume: bool = False, progress: bool = True,
+                 evidence: TrainingEvidence | None = None) -> dict:
     """Train a classifier on the non-test rows of a labels table.
 
     Validation rows (``split == "val"``, or a stratified random share of the
@@ -147,16 +180,25 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     resume : bool
         Continue from ``run_dir/last.pt``.
     progress : bool
+    evidence : TrainingEvidence, optional
+        External bar catalogues that weight the training galaxies and give
+        them soft targets (:mod:`deepscope.galaxy.training_evidence`); only
+        training rows are matched, validation keeps the catalogue labels.
+        For a two-class target whose classes are 0 and 1.
 
     Returns
     -------
     dict
-        Best validation score and epoch, threshold, class names, sizes.
+        Best validation score and epoch, threshold, class names, sizes,
+        and ``evidence`` (how many galaxies each evidence rule touched).
 
     Raises
     ------
     ModelError
         If ``config.model`` is not a trainable galaxy network (before any data is read).
+    InputError
+        If ``evidence`` is given for a target that is not 0/1, or a catalogue
+        is missing (before any image is read).
     BatchError
         If some training images cannot be read (none is silently dropped).
     """
@@ -170,6 +212,8 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     class_names = class_names_of(manifest[target])
     log.info("%s: %d training and %d validation rows, classes %s", labels_path, len(train_rows),
              len(val_rows), class_names)
+    if evidence is not None and evidence.given:
+        _check_evidence(evidence, class_names, target)
 
     images, sizes, failures = load_cutouts(list(train_rows["path"]) + list(val_rows["path"]), input_size,
                                            progress=progress)
@@ -177,17 +221,29 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
         raise BatchError(failures)
     n_train = len(train_rows)
     labels = encode_labels(list(train_rows[target]) + list(val_rows[target]), class_names)
-    weights = None
+    train_images, train_labels, train_sizes = images[:n_train], labels[:n_train], sizes[:n_train]
+    base_weights, soft, counts = None, None, {}
+    if evidence is not None and evidence.given:
+        ra, dec = sample_positions(train_rows, str(labels_path))
+        base_weights, p_bar, counts = evidence_targets(ra, dec, train_labels, train_sizes, evidence)
+        keep = base_weights > 0  # galaxies the evidence rules out (edge-on) are not trained on
+        train_images, train_labels, train_sizes = train_images[keep], train_labels[keep], train_sizes[keep]
+        base_weights, p_bar = base_weights[keep], p_bar[keep]
+        soft = np.stack([1 - p_bar, p_bar], axis=1)
+        log.info("external evidence: %s", counts)
+    weights = base_weights
     if balance_sizes and len(class_names) == 2:
-        weights = size_balancing_weights(sizes[:n_train], labels[:n_train])
-    train_set = CutoutDataset(images[:n_train], labels[:n_train], weights, augment=True)
+        weights = size_balancing_weights(train_sizes, train_labels, base_weights=base_weights)
+    train_set = CutoutDataset(train_images, train_labels, weights, augment=True, soft=soft)
     val_set = CutoutDataset(images[n_train:], labels[n_train:])
 
     model_kwargs = {"n_classes": len(class_names), "input_size": input_size, **config.model_kwargs}
     meta = {"target": target, "class_names": class_names, "input_size": input_size, "threshold": 0.5,
             "labels": str(Path(labels_path).resolve())}
-    prepare_run_dir(run_dir, config, extra={"data": str(labels_path), "target": target,
-                                            "input_size": input_size})
+    extra = {"data": str(labels_path), "target": target, "input_size": input_size}
+    if evidence is not None and evidence.given:
+        extra["evidence"] = evidence.describe()
+    prepare_run_dir(run_dir, config, extra=extra)
     result = fit(config.model, model_kwargs, train_set, val_set, cross_entropy, config, run_dir,
                  score_fn=validation_score, meta=meta, resume=resume, progress=progress)
 
@@ -203,7 +259,8 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
             update_checkpoint_meta(best_path, threshold=threshold)
     summary = {"best_val_score": result.best_score, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "threshold": threshold, "class_names": class_names,
-               "n_train": n_train, "n_val": len(val_rows), **dataclasses.asdict(config)}
+               "n_train": len(train_set), "n_val": len(val_rows), "evidence": counts,
+               **dataclasses.asdict(config)}
     log.info("best validation score %.4f at epoch %d; threshold %.3f", result.best_score,
              result.best_epoch, threshold)
     return summary
