@@ -96,20 +96,7 @@ def barnet(n_classes: int = 2, input_size: int = 64, width: int = 16, dropout: f
     torch.nn.Module
     """
     del input_size  # global pooling accepts any size; kept for the checkpoint
-    w = width
-    return nn.Sequential(
-        _Scale(),
-        _conv_bn(3, w, 3, stride=2),
-        _conv_bn(w, 2 * w), _conv_bn(2 * w, 2 * w),
-        nn.MaxPool2d(2),
-        _conv_bn(2 * w, 4 * w), _conv_bn(4 * w, 4 * w),
-        nn.MaxPool2d(2),
-        _conv_bn(4 * w, 8 * w), _conv_bn(8 * w, 8 * w),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(8 * w, n_classes),
-    )
+    return _barnet_layers(n_classes, width, dropout, first_stage_convs=2)
 
 
 @register_model
@@ -145,11 +132,21 @@ def barnet_fast(n_classes: int = 2, input_size: int = 64, width: int = 12, dropo
     torch.Size([2, 2])
     """
     del input_size  # global pooling accepts any size; kept for the checkpoint
+    return _barnet_layers(n_classes, width, dropout, first_stage_convs=1)
+
+
+def _barnet_layers(n_classes: int, width: int, dropout: float, first_stage_convs: int) -> nn.Sequential:
+    """barnet's layers: a strided stem, three stages (the first of ``first_stage_convs`` convolutions), global pooling.
+
+    The layer order is the checkpoints' key order (``1.0.weight`` ...): the
+    shipped weights load into it.
+    """
     w = width
+    first_stage = [_conv_bn(w, 2 * w)] + [_conv_bn(2 * w, 2 * w) for _ in range(first_stage_convs - 1)]
     return nn.Sequential(
         _Scale(),
         _conv_bn(3, w, 3, stride=2),
-        _conv_bn(w, 2 * w),
+        *first_stage,
         nn.MaxPool2d(2),
         _conv_bn(2 * w, 4 * w), _conv_bn(4 * w, 4 * w),
         nn.MaxPool2d(2),

@@ -219,17 +219,8 @@ class SpectraPredictor:
         return items[0]
 
     def prepare_many(self, spectra, names) -> tuple[list, list, list]:
-        """Put many spectra on the model's grid: :func:`~deepscope.spectra.gridded.gridded_spectra`.
-
-        Returns
-        -------
-        good : list of int
-            Index of every spectrum that covers enough of the grid, in input order.
-        items : list of GriddedSpectrum
-            Theirs.
-        failures : list of (str, str)
-            ``(name, message)`` of the others.
-        """
+        """Put many spectra on the model's grid: ``(good, items, failures)`` as
+        :func:`~deepscope.spectra.gridded.gridded_spectra` returns them, with this model's grid and coverage."""
         from deepscope.spectra.gridded import gridded_spectra
 
         return gridded_spectra(spectra, names, self.grid, self.min_coverage)
