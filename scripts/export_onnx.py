@@ -100,6 +100,16 @@ def export(name: str, folder: Path) -> Path:
     # The exporter's record of its own symbols (range constraints ...) lists them in an order that
     # varies between runs; nothing reads it, and without it the bytes are reproducible.
     del model.graph.metadata_props[:]
+    # Each node also carries the Python stack that made it, with absolute paths and line numbers:
+    # the same network exported from another checkout, or after an edit elsewhere in models.py,
+    # would give other bytes. The runtime reads none of it.
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    for function in model.functions:
+        for node in function.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
     # Provenance inside the file: the engine refuses an .onnx whose source is not the .pt in hand.
     for key, value in ((SOURCE_KEY, entry.file), (SOURCE_SHA256_KEY, sha256(entry.path)),
                        ("deepscope_exported_with", f"torch {torch.__version__}, onnx {onnx.__version__}")):
