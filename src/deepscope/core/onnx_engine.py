@@ -160,8 +160,13 @@ def shipped_export(checkpoint: str | Path, suffix: str = EXPORT_SUFFIX) -> Path:
         Saying why there is none: not a shipped ``.pt``, no ``.onnx`` beside
         it, or an ``.onnx`` that fails its SHA-256 check.
     """
-    from deepscope.core.checkpoint import SUMS_NAME, sha256
-    from deepscope.registry import list_weights, weights_dir
+    return _verified_export(_shipped_entry(checkpoint), suffix)
+
+
+def _shipped_entry(checkpoint):
+    """The registry entry whose recorded SHA-256 is the checkpoint file's; ModelError if none."""
+    from deepscope.core.checkpoint import sha256
+    from deepscope.registry import list_weights
 
     path = Path(checkpoint)
     if not path.is_file():
@@ -172,6 +177,14 @@ def shipped_export(checkpoint: str | Path, suffix: str = EXPORT_SUFFIX) -> Path:
     if entry is None:
         msg = f"{path}: not a shipped checkpoint (user-trained checkpoints run on torch)"
         raise ModelError(msg)
+    return entry
+
+
+def _verified_export(entry, suffix):
+    """The entry's export with ``suffix``, checked against its recorded SHA-256; ModelError if absent or altered."""
+    from deepscope.core.checkpoint import SUMS_NAME, sha256
+    from deepscope.registry import weights_dir
+
     export = entry.path.with_suffix(suffix)
     sums = json.loads((weights_dir() / SUMS_NAME).read_text())
     if not export.is_file() or export.name not in sums:
@@ -232,7 +245,6 @@ def onnx_network(checkpoint: str | Path | None, device: str = "cpu") -> OnnxNetw
 def _load(checkpoint, device, suffix=EXPORT_SUFFIX) -> OnnxNetwork:
     import torch
 
-    from deepscope.core.checkpoint import sha256
     from deepscope.errors import first_line
 
     if str(device) != "cpu":
@@ -241,7 +253,9 @@ def _load(checkpoint, device, suffix=EXPORT_SUFFIX) -> OnnxNetwork:
     if checkpoint is None:
         msg = "a network without a checkpoint file runs on torch"
         raise ModelError(msg)
-    export = shipped_export(checkpoint, suffix)
+    # The checkpoint is hashed once: its entry's recorded SHA-256 is the file's from here on.
+    entry = _shipped_entry(checkpoint)
+    export = _verified_export(entry, suffix)
     try:
         import onnxruntime
     except ImportError as exc:
@@ -252,7 +266,7 @@ def _load(checkpoint, device, suffix=EXPORT_SUFFIX) -> OnnxNetwork:
     except Exception as exc:  # noqa: BLE001 - e.g. an onnxruntime too old for the file's opset: torch still can
         msg = f"{export}: onnxruntime {onnxruntime.__version__} cannot load it: {first_line(exc)}"
         raise ModelError(msg) from None
-    if network.metadata.get(SOURCE_SHA256_KEY) != sha256(checkpoint):
+    if network.metadata.get(SOURCE_SHA256_KEY) != entry.sha256:
         msg = f"{export}: exported from other weights than {Path(checkpoint).name}; re-run scripts/export_onnx.py"
         raise ModelError(msg)
     return network

@@ -80,14 +80,15 @@ def add_demo_section(report, out_dir: Path) -> None:
 
 
 def _write_pick_set(name: str, tables: dict, folder: Path):
-    """Write one CSV per micrograph into ``folder/name`` and describe them as a pick set."""
+    """Write one STAR file per micrograph into ``folder/name`` and describe them as a pick set."""
+    from deepscope.cryoem.coordinates import write_coordinates
     from deepscope.cryoem.pick_sets import PickSet
 
     (folder / name).mkdir(parents=True, exist_ok=True)
     files = {}
     for stem, table in tables.items():
-        files[stem] = folder / name / f"{stem}.csv"
-        table[["x", "y"]].to_csv(files[stem], index=False)
+        files[stem] = folder / name / f"{stem}.star"
+        write_coordinates(table, files[stem])
     return PickSet(name, files)
 
 

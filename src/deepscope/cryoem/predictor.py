@@ -24,7 +24,7 @@ from deepscope.cryoem.io import read_micrograph
 from deepscope.cryoem.figures import to_uint8, write_overlay, write_overlay_tiles
 from deepscope.cryoem.picking import find_picks, predict_maps, refine_centres
 from deepscope.cryoem.preprocess import load_for_picking, to_micrograph_frame, to_working_frame
-from deepscope.cryoem.recentre import recentre_picks
+from deepscope.cryoem.recentre import load_for_recentring, recentre_picks
 from deepscope.errors import InputError, ModelError, NoPicksWarning
 
 # Centroid window of :func:`refine_centres`, in particle diameters: on the
@@ -241,8 +241,6 @@ class PickWriter:
 
     def load_input(self, path: Path):
         """Read one micrograph at the picker's working scale (and, to re-centre, at about 27 px per particle)."""
-        from deepscope.cryoem.recentre import load_for_recentring
-
         fine = load_for_recentring(path, self.diameter) if self.recentre else None
         return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance), fine
 

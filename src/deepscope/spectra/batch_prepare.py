@@ -10,9 +10,10 @@ step for all of them in a few array operations:
   interpolation weights;
 * :func:`masked_median`: the median of each row's unmasked values, what
   ``np.median(row[mask])`` gives;
-* :func:`continuum_rows`: the iterative upper-envelope Legendre fit of
-  :func:`~deepscope.spectra.preprocess.continuum`, as weighted least squares
-  with one design matrix and one normal-equation solve per iteration.
+* :func:`continuum_rows`: the iterative upper-envelope Legendre fit that
+  finishes every spectrum (:func:`~deepscope.spectra.preprocess.normalise`),
+  as weighted least squares with one design matrix and one normal-equation
+  solve per iteration.
 
 Every row's result depends on that row alone, never on which rows share its
 batch: the reductions are numpy's own loops (``einsum``, ``cumsum``, one
@@ -171,8 +172,7 @@ def continuum_rows(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree:
                    iterations: int = 6) -> np.ndarray:
     """Upper-envelope polynomial continuum of many spectra on one grid.
 
-    The rule of :func:`~deepscope.spectra.preprocess.continuum`, row by row:
-    a Legendre polynomial is fitted to the masked pixels, then, up to
+    Row by row: a Legendre polynomial is fitted to the masked pixels, then, up to
     ``iterations`` times, points more than one robust sigma (1.4826 times
     the median absolute residual of the pixels last fitted) below it are
     dropped and it is refitted; a row stops for good when that would leave

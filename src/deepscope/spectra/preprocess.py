@@ -152,30 +152,6 @@ def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray
         return np.where(weight > 0, total / weight, 0.0)
 
 
-def continuum(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree: int = 5, iterations: int = 6) -> np.ndarray:
-    """Upper-envelope polynomial continuum of one spectrum.
-
-    A Legendre polynomial is fitted, then points more than one robust sigma
-    below it (absorption lines) are dropped and it is refitted, so the fit
-    rises to the line-free envelope. The rule in full, and the batched
-    code: :func:`~deepscope.spectra.batch_prepare.continuum_rows`.
-
-    Parameters
-    ----------
-    wave, flux : numpy.ndarray
-    mask : numpy.ndarray of bool
-        Pixels to fit.
-    degree : int
-    iterations : int
-
-    Returns
-    -------
-    numpy.ndarray
-        Continuum at every ``wave``.
-    """
-    return continuum_rows(wave, np.asarray(flux)[None], np.asarray(mask)[None], degree, iterations)[0]
-
-
 def air_wave(spectrum) -> np.ndarray:
     """A spectrum's wavelengths in air (converted from vacuum when it says so)."""
     return to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave

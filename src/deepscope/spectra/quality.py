@@ -30,10 +30,11 @@ the ensemble's disagreement (:func:`ensemble_disagreement`) and the
 network's own certainty (:func:`max_probability`). See the spectra
 QUALITY.md for the table.
 
-A predictor computes the flag of a batch this way (``spectrum`` as read,
-``x`` the prepared batch, ``matcher`` the checkpoint's template matcher)::
+A predictor computes the flag of a batch this way (``flux``, ``valid``: rows
+as read on one air wavelength array ``wave``; ``x`` the prepared batch,
+``matcher`` the checkpoint's template matcher)::
 
-    raw = spectrum_scores(air_wave, spectrum.flux, spectrum.valid, grid.start, grid.stop)  # per file
+    snr, median_flux = spectrum_scores_rows(wave, flux, valid, grid.start, grid.stop)
     mismatch = template_mismatch(x, matcher.chi2(x).min(axis=1))
     flag = flag_reasons(snr, blue_coverage(x[:, 1], grid.wave), median_flux, mismatch)
 """
