@@ -183,7 +183,7 @@ def test_train_evidence_refuses_a_missing_catalogue_and_a_non_bar_target(tiny_la
     code, captured = _run(capsys, "galaxy", "train", "--data", tiny_labels, "--out", tmp_path / "run",
                           "--hoyle", tmp_path / "absent.csv")
     assert code == 1 and "--hoyle" in captured.err and "absent.csv: no such file" in captured.err
-    assert not (tmp_path / "run" / "config.yaml").exists()
+    assert not (tmp_path / "run").exists()  # refused before the run directory is made
     morphology = tmp_path / "morphology.csv"
     pd.read_csv(tiny_labels).assign(file=lambda t: str(tiny_labels.parent) + "/" + t.file,
                                     shape=lambda t: t.barred.map({0: "round", 1: "long"})).to_csv(morphology)

@@ -206,7 +206,6 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     from deepscope.registry import check_arch
 
     check_arch(config.model, "galaxy")
-    check_writable(run_dir, is_dir=True)
     manifest = manifest_from_labels(labels_path, "file", required=[target])
     train_rows, val_rows = split_train_val(manifest, config.val_fraction, config.seed, stratify=target)
     class_names = class_names_of(manifest[target])
@@ -214,6 +213,8 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
              len(val_rows), class_names)
     if evidence is not None and evidence.given:
         _check_evidence(evidence, class_names, target)
+    # Only once the labels and catalogues passed: a refused run leaves no empty run directory behind.
+    check_writable(run_dir, is_dir=True)
 
     images, sizes, failures = load_cutouts(list(train_rows["path"]) + list(val_rows["path"]), input_size,
                                            progress=progress)
