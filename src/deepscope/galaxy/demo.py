@@ -61,9 +61,9 @@ def add_demo_section(report: Report, out_dir: Path) -> None:
     heat, base = occlusion_map(lambda b: predictor.probabilities(b)[:, 1], batch[shown])
     report.figure(occlusion_figure(batch[shown].transpose(1, 2, 0), heat, base, "p_bar"), "galaxy_occlusion",
                   "occlusion: covering the bar lowers p_bar")
+    add_cutouts_from_frames(report, out_dir)
     _predict_sample(report, sample_dir("galaxy", "morphology"), "morphology", "galaxy_morphology",
                     "Galaxy morphology (elliptical vs spiral)")
-    add_cutouts_from_frames(report, out_dir)
 
 
 # A small sky: one field in g, r and i holding two discs of different size,
