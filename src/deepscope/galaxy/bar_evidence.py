@@ -53,7 +53,7 @@ def _auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def match_catalogue(ra: ArrayLike, dec: ArrayLike, path: str | Path, columns: tuple[str, ...] = (),
-                    radius_arcsec: float = MATCH_RADIUS_ARCSEC) -> pd.DataFrame:
+                    radius_arcsec: float = MATCH_RADIUS_ARCSEC, table: pd.DataFrame | None = None) -> pd.DataFrame:
     """The row of a label catalogue nearest to each position, within a radius.
 
     Parameters
@@ -67,6 +67,9 @@ def match_catalogue(ra: ArrayLike, dec: ArrayLike, path: str | Path, columns: tu
     columns : tuple of str
         Catalogue columns to keep (the wide Stripe 82 table has hundreds).
     radius_arcsec : float
+    table : pandas.DataFrame, optional
+        The catalogue at ``path``, already read (a caller that needs it
+        too reads it once); ``path`` then only names it in messages.
 
     Returns
     -------
@@ -85,7 +88,8 @@ def match_catalogue(ra: ArrayLike, dec: ArrayLike, path: str | Path, columns: tu
     from deepscope.core.files import read_table
     from deepscope.galaxy.crossmatch import coordinate_columns
 
-    table = read_table(path, required=columns)
+    if table is None:
+        table = read_table(path, required=columns)
     # MaNGA names its columns objra/objdec, which no general rule should guess.
     if "objra" in table.columns and "ra" not in table.columns:
         table = table.rename(columns={"objra": "ra", "objdec": "dec"})

@@ -144,9 +144,9 @@ def evidence_targets(ra: ArrayLike, dec: ArrayLike, labels: ArrayLike, sizes: Ar
     p_bar = labels.astype(float)
     counts = {}
     if evidence.hoyle is not None:
-        matched = match_catalogue(ra, dec, evidence.hoyle, radius_arcsec=evidence.radius_arcsec)
-        confirmed = matched["sep_arcsec"].notna().to_numpy() & (labels == 1)
         table = read_table(evidence.hoyle)
+        matched = match_catalogue(ra, dec, evidence.hoyle, radius_arcsec=evidence.radius_arcsec, table=table)
+        confirmed = matched["sep_arcsec"].notna().to_numpy() & (labels == 1)
         ra_column, dec_column = coordinate_columns(table, source=str(evidence.hoyle))
         covered = hoyle_coverage(ra, dec, sizes, confirmed, table[ra_column], table[dec_column],
                                  evidence.coverage_quantile, evidence.footprint_deg)
