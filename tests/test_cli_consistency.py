@@ -147,7 +147,7 @@ def test_shipped_names_work_as_model_in_every_domain(tmp_path):
     assert main(["-q", "spectra", "predict", str(spectra), "--model", "spectra_mk",
                  "--out", str(tmp_path / "s.csv")]) == 0
     micrograph = sorted(sample_dir("cryoem").glob("*.jpg"))[0]
-    assert main(["-q", "cryoem", "pick", str(micrograph), "--diameter", "108", "--model", "cryoem_empiar10017",
+    assert main(["-q", "cryoem", "pick", str(micrograph), "--diameter", "27", "--model", "cryoem_empiar10017",
                  "--out", str(tmp_path / "picks")]) == 0
     assert (tmp_path / "picks" / f"{micrograph.stem}.star").is_file()
     assert main(["-q", "galaxy", "predict", str(sample_dir("galaxy", "morphology")), "--model", "galaxy_morphology",

@@ -192,7 +192,7 @@ def test_pick_overlays_inside_the_input_directory_are_never_read_back(tmp_path, 
     mics.mkdir()
     shutil.copy(MICROGRAPH, mics / "a.jpg")
     out = mics / "picks"
-    argv = ["-q", "cryoem", "pick", mics, "--diameter", "108", "--out", out, "--overlays", "--threads", "1"]
+    argv = ["-q", "cryoem", "pick", mics, "--diameter", "27", "--out", out, "--overlays", "--threads", "1"]
     # A rerun would take a_overlay.png for a micrograph: refused before the first run writes anything.
     rc, err = _run(argv, capsys)
     assert rc == 1
@@ -473,11 +473,11 @@ def test_lost_or_truncated_star_file_after_a_kill_is_picked_again(damage, tmp_pa
 
     monkeypatch.setattr(predictor.PickWriter, "rows", killed_at_b)
     with pytest.raises(KeyboardInterrupt):
-        predictor.pick_files([mics], picker, 108.0, out, options=BatchOptions(progress=False))
+        predictor.pick_files([mics], picker, 27.0, out, options=BatchOptions(progress=False))
     clean = (out / "a.star").read_text().splitlines()[1:]  # line 1 holds the time of writing
     damage(out / "a.star")
     monkeypatch.setattr(predictor.PickWriter, "rows", real_rows)
-    rows, failures = predictor.pick_files([mics], picker, 108.0, out, options=BatchOptions(progress=False))
+    rows, failures = predictor.pick_files([mics], picker, 27.0, out, options=BatchOptions(progress=False))
     assert f"its output {out / 'a.star'} is missing or changed" in caplog.text
     assert not failures and [row["star"] for row in rows] == [str(out / "a.star"), str(out / "b.star")]
     assert (out / "a.star").read_text().splitlines()[1:] == clean

@@ -17,7 +17,8 @@ def test_onnx_maps_and_picks_match_torch_on_a_bundled_crop(monkeypatch):
     monkeypatch.setenv(ENGINE_VARIABLE, "torch")
     torch_run = Picker.from_checkpoint()
     assert isinstance(fast.network, OnnxNetwork) and torch_run.network is torch_run.model
-    image, scale, _ = load_for_picking(sample_dir("cryoem", "Falcon_2012_06_12-14_33_35_0.jpg"), 108,
+    # the bundled micrographs are binned 4x: 27 px particles
+    image, scale, _ = load_for_picking(sample_dir("cryoem", "Falcon_2012_06_12-14_33_35_0.jpg"), 27,
                                        fast.working_diameter)
     # An odd-sized crop: the export pads like torch does, and its size is dynamic.
     crop = np.ascontiguousarray(image[:203, :171])

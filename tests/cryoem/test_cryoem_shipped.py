@@ -48,9 +48,9 @@ def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
     truth = {s: t for s, t in load_pick_set(root / "particles", what="truth").items() if s in HELD_OUT}
     result = evaluate_pick_sets(load_pick_set(tmp_path), truth, 108.0)
     summary = result["summary"].set_index("picker")
-    assert summary.loc["deepscope", "f1"] >= 0.86  # 0.876 when shipped
-    # 4.49 px with centroid refinement and the measured offset; 7.24 px on the 8 px grid
-    assert summary.loc["deepscope", "median_centre_error_px"] <= 5.0
+    assert summary.loc["deepscope", "f1"] >= 0.88  # issue 13's bar; 0.887 when shipped (the model before: 0.876)
+    # 4.25 px with 4 views, centroid refinement and the measured offset (before: 4.49; on the 8 px grid 7.24)
+    assert summary.loc["deepscope", "median_centre_error_px"] <= 4.5
     assert isinstance(result["curve"], pd.DataFrame) and result["curve"]["recall"].is_monotonic_decreasing
 
 

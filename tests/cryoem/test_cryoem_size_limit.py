@@ -35,7 +35,7 @@ def test_pick_lists_the_giant_and_keeps_the_rest(tmp_path, capsys):
     side = int(np.sqrt(MAX_MICROGRAPH_PIXELS)) + 1
     _sparse_mrc(tmp_path / "giant.mrc", side)
     good = sorted(sample_dir("cryoem").glob("*.jpg"))[0]
-    assert main(["-q", "cryoem", "pick", str(tmp_path / "giant.mrc"), str(good), "--diameter", "108",
+    assert main(["-q", "cryoem", "pick", str(tmp_path / "giant.mrc"), str(good), "--diameter", "27",
                  "--out", str(tmp_path / "picks")]) == 1
     err = capsys.readouterr().err
     assert "giant.mrc: " in err and "bin it first" in err and "Traceback" not in err

@@ -10,6 +10,7 @@ from deepscope.core.checkpoint import load_checkpoint
 from deepscope.cryoem.io import write_coordinates, write_mrc
 from deepscope.cryoem.predictor import Picker
 from deepscope.cryoem.train import PatchDataset, load_training_item, make_loss, train_picker
+from deepscope.cryoem.tuning import MIN_MATCHED, measure_centre_offset
 from deepscope.errors import InputError, ModelError
 
 
@@ -43,6 +44,36 @@ def test_training_writes_tuned_checkpoint(tiny_run):
     tuning = result["tuning"]
     assert record["meta"]["val_f1"] == tuning["f1"] and record["meta"]["threshold"] == tuning["threshold"]
     assert record["meta"]["edge_fraction"] == tuning["edge_fraction"] and "optimizer" in record
+    # ... with the picks' offset from the labels, which the loaded picker subtracts
+    assert record["meta"]["centre_offset"] == list(tuning["centre_offset"])
+    assert picker.centre_offset == tuple(tuning["centre_offset"])
+
+
+class BlobLogits(torch.nn.Module):
+    """A stand-in U-Net (three poolings' worth of padding) whose particle logits are the image itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = torch.nn.ModuleList(torch.nn.Identity() for _ in range(4))
+        self.gain = torch.nn.Parameter(torch.tensor(8.0))
+
+    def forward(self, x):
+        return self.gain * x - 4
+
+
+def test_centre_offset_is_the_median_shift_of_picks_from_labels():
+    rows, cols = np.mgrid[:128, :128]
+    centres = np.array([(20.3 + 30 * i, 25.6 + 30 * j) for i in range(4) for j in range(3)])
+    image = sum(np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 8.0) for x, y in centres).astype(np.float32)
+    truth = pd.DataFrame(centres + [1.5, -0.75], columns=["x", "y"])  # labels off the particles' centres
+    meta = {"target": "disks", "working_diameter": 8.0, "threshold": 0.5, "nms_fraction": 0.6,
+            "edge_fraction": 0.0, "centre_offset": (5.0, 5.0)}
+    picker = Picker(BlobLogits(), meta)
+    items = [{"image": image, "truth": truth}] * (MIN_MATCHED // len(centres) + 1)
+    dx, dy = measure_centre_offset(picker, items)
+    assert dx == pytest.approx(-1.5, abs=0.2) and dy == pytest.approx(0.75, abs=0.2)
+    assert picker.centre_offset == (5.0, 5.0)  # measured without it, left as it was
+    assert measure_centre_offset(picker, items[:1]) == (0.0, 0.0)  # too few matches to say
 
 
 def test_training_rejects_bad_setups(tiny_run):

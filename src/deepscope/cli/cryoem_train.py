@@ -95,4 +95,8 @@ def main(args):
     print(f"trained on {len(result['train'])} micrographs, validated on {', '.join(result['val'])}")
     print(f"best epoch {result['fit'].best_epoch}: validation F1 {tuning['f1']:.3f} "
           f"at threshold {tuning['threshold']:.2f} (NMS {tuning['nms_fraction']} x diameter)")
+    # working px -> micrograph px: what a user can compare with their labels
+    dx, dy = (v * args.diameter / args.working_diameter for v in tuning["centre_offset"])
+    print(f"picks sit {dx:+.2f}, {dy:+.2f} px (x, y) from the labels on the seen micrographs; "
+          "subtracted from every pick")
     print(f"checkpoint: {Path(args.out) / 'best.pt'}")

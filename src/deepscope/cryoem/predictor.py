@@ -32,22 +32,6 @@ from deepscope.errors import InputError, ModelError, NoPicksWarning
 # 6.5 px at 0.37 d and rises again beyond it (neighbours leak in).
 REFINE_FRACTION = 0.37
 
-# Where a model's refined picks sit relative to the true centres, in working
-# pixels (x, y), by SHA-256 of the checkpoint; subtracted from every pick.
-# The shipped model's picks sit 2.36 px left of and 3.84 px above the CryoPPP
-# centres (medians over the 6413 matched picks of its 10 training and 1
-# validation micrographs; never measured on a test micrograph), on every
-# micrograph alike. The offset is in the labels, not the network: re-centred
-# on the image itself (:mod:`deepscope.cryoem.recentre`, started from the
-# CryoPPP centres), the particles' own centres sit 2.99 px left of and 4.16 px
-# above those labels on the same micrographs. It therefore belongs to the
-# EMPIAR-10017 / CryoPPP frame the model learned, and is kept for its weights only.
-# A checkpoint may carry its own ``centre_offset`` in its metadata instead.
-MEASURED_CENTRE_OFFSETS = {
-    "e787e2a16555768c3a6ba1545e12cbbae733be619de918eb7e82ada38ed584a6": (-2.363 / 8, -3.844 / 8),
-}
-
-
 class Picker:
     """A trained picking network with its task settings.
 
@@ -88,7 +72,8 @@ class Picker:
         self.nms_fraction = float(meta.get("nms_fraction", 0.6))
         self.edge_fraction = float(meta.get("edge_fraction", 0.0))
         self.augment = int(meta.get("augment", 1))
-        # Systematic offset of the refined picks from true centres, working px (x, y); subtracted.
+        # Systematic offset of the refined picks from the training labels, working px (x, y), measured
+        # when training ended (deepscope.cryoem.tuning.measure_centre_offset); subtracted from every pick.
         self.centre_offset = tuple(float(v) for v in meta.get("centre_offset", (0.0, 0.0)))
         # Names of the micrographs that trained or tuned it: scoring on them is not a test.
         self.seen_micrographs = frozenset(meta.get("train_micrographs", ())) | frozenset(
@@ -118,7 +103,7 @@ class Picker:
             If nothing is found there, or the checkpoint is unreadable or
             not a cryo-EM picker.
         """
-        from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint, sha256
+        from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
         from deepscope.core.onnx_engine import onnx_network
         from deepscope.registry import resolve_model
 
@@ -129,8 +114,6 @@ class Picker:
         picker.checkpoint = path
         # The same picks on the held-out micrographs, 1.6x faster maps (deepscope.core.onnx_engine).
         picker.network = onnx_network(path, device) or picker.model
-        if "centre_offset" not in meta and Path(path).is_file():
-            picker.centre_offset = MEASURED_CENTRE_OFFSETS.get(sha256(path), (0.0, 0.0))
         return picker
 
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -3,10 +3,10 @@
 :func:`train_picker` is the library entry point of ``cryoem train``: it pairs
 micrographs with coordinate files, sets up the run directory, fits through
 :func:`deepscope.core.trainer.fit`, then chooses the threshold, NMS distance
-and edge margin that maximise F1 on the validation micrographs and stores
-them in ``best.pt`` with :func:`deepscope.core.checkpoint.update_checkpoint_meta`.
-The loss, patch sampler, target loading and tuning live here with it (just
-over 400 lines) because nothing but training uses them.
+and edge margin on the validation micrographs and measures how far the picks
+sit from the labels (:mod:`deepscope.cryoem.tuning`). The loss, patch sampler
+and target loading live here with it (just over 400 lines) because nothing
+but training uses them.
 """
 
 import dataclasses
@@ -232,42 +232,6 @@ def load_training_item(micrograph: Path, coords: Path, diameter: float, working_
             "truth": truth, "scale": scale}
 
 
-def tune_picking(picker, items: list[dict], radius_fraction: float = 0.5) -> dict:
-    """Choose the threshold, NMS distance and edge margin that maximise F1 on ``items``.
-
-    Parameters
-    ----------
-    picker : deepscope.cryoem.predictor.Picker
-    items : list of dict
-        Validation micrographs from :func:`load_training_item`.
-    radius_fraction : float
-        Match radius as a fraction of the diameter.
-
-    Returns
-    -------
-    dict
-        ``threshold``, ``nms_fraction``, ``edge_fraction`` and the
-        validation ``f1``.
-    """
-    from deepscope.cryoem.evaluate import pr_curve
-    from deepscope.cryoem.picking import find_picks
-
-    maps = [picker.maps(item["image"]) for item in items]
-    best = {"f1": -1.0}
-    for nms_fraction in (0.5, 0.6, 0.7, 0.8):
-        for edge_fraction in (0.0, 0.5, 1.0, 1.2):
-            picks = [find_picks(p, r, picker.working_diameter, 0.05, nms_fraction, edge_fraction) for p, r in maps]
-            curve = pr_curve(picks, [item["truth"] for item in items], radius_fraction * picker.working_diameter,
-                             np.round(np.arange(0.05, 0.96, 0.05), 2))
-            top = curve.loc[curve["f1"].idxmax()]
-            if top["f1"] > best["f1"]:
-                best = {"threshold": float(top["threshold"]), "nms_fraction": nms_fraction,
-                        "edge_fraction": edge_fraction, "f1": float(top["f1"])}
-    return best
-
-
-
-
 def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: float, run_dir: str | Path,
                  config: TrainConfig | None = None, target: str | None = None, labels_dir: str | Path | None = None,
                  coords_flip_y: bool = False, labels_flip_y: bool = False, val_names: list[str] | None = None,
@@ -316,8 +280,9 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     -------
     dict
         ``fit`` (:class:`~deepscope.core.trainer.FitResult`), ``tuning``
-        (threshold, NMS, edge margin, validation F1), ``train`` and ``val``
-        stems.
+        (threshold, NMS, edge margin, validation F1, the centre offset of
+        :func:`~deepscope.cryoem.centre_offset.measure_centre_offset`),
+        ``train`` and ``val`` stems.
 
     Raises
     ------
@@ -328,12 +293,11 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
         If ``config.model`` is not a cryo-EM network.
     """
     from deepscope.config import prepare_run_dir
-    from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint, update_checkpoint_meta
-    from deepscope.core.distributed import process_info
+    from deepscope.core.checkpoint import BEST_NAME
     from deepscope.core.files import check_writable
     from deepscope.core.trainer import fit
+    from deepscope.cryoem.tuning import tune_checkpoint
     from deepscope.cryoem.io import coordinate_files_by_stem, pair_micrographs
-    from deepscope.cryoem.predictor import Picker
     from deepscope.registry import check_arch
 
     if diameter <= 0:
@@ -389,13 +353,7 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
                  PatchDataset(val_items, patch, 0, random=False), make_loss(target), config, run_dir,
                  meta=meta, resume=resume, progress=progress)
 
-    best_path = run_dir / BEST_NAME
-    tuning = tune_picking(Picker(model_from_checkpoint(load_checkpoint(best_path)), meta, config.device), val_items)
-    log.info("validation F1 %.3f at threshold %.2f, NMS %.1f d, edge %.1f d", tuning["f1"], tuning["threshold"],
-             tuning["nms_fraction"], tuning["edge_fraction"])
-    if process_info().is_primary:  # under torchrun only rank 0 writes
-        update_checkpoint_meta(best_path, threshold=tuning["threshold"], nms_fraction=tuning["nms_fraction"],
-                               edge_fraction=tuning["edge_fraction"], val_f1=tuning["f1"])
+    tuning = tune_checkpoint(run_dir / BEST_NAME, items, val_set, config.device)
     return {"fit": result, "tuning": tuning, "train": meta["train_micrographs"], "val": meta["val_micrographs"]}
 
 
