@@ -7,6 +7,7 @@ these by content; each takes the opened ``HDUList`` and returns a
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -100,24 +101,39 @@ def _pixel_axis(path, header, n):
     if not any(key in header for key in ("CDELT1", "CD1_1", "PC1_1")):
         msg = f"{path}: no wavelength step in the header (need CDELT1 or CD1_1)"
         raise FormatError(msg)
-    import warnings
-
-    from astropy.wcs import WCS, FITSFixedWarning
-
-    from astropy.io import fits
-
-    # Only the axis-1 solution, without type and unit: a plain linear axis, the
-    # units converted below by us. A small header also parses in 0.8 ms
-    # instead of 1.2 ms, a third of reading a library file.
-    linear = fits.Header([("NAXIS", 1)] + [(key, header[key]) for key in AXIS_1_KEYS if key in header])
+    # The repr beside each value keeps apart values that compare equal but
+    # are written differently (1, 1.0 and True; 0.0 and -0.0), so a cached
+    # axis is exactly the one WCSLIB computes for this header.
+    cards = tuple((key, header[key], repr(header[key])) for key in AXIS_1_KEYS if key in header)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(linear, naxis=[1], fix=False)
-        return wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0]
+        # A copy: the cached array is shared by every file with these cards.
+        return _linear_axis(cards, n).copy()
     except (ValueError, TypeError, MemoryError) as exc:
         msg = f"{path}: unusable wavelength WCS ({first_line(exc)})"
         raise FormatError(msg) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _linear_axis(cards, n):
+    """The pixel axis of one set of axis-1 cards ``(key, value, repr)``, by astropy.wcs.
+
+    Cached: a library's files share their wavelength solution, and building
+    a WCS cost a third of reading a MILES file (0.5 of 1.7 ms).
+    """
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    # Only the axis-1 solution, without type and unit: a plain linear axis, the
+    # units converted by the caller. A small header also parses faster.
+    linear = fits.Header([("NAXIS", 1)] + [(key, value) for key, value, _ in cards])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(linear, naxis=[1], fix=False)
+    axis = wcs.wcs_pix2world(np.arange(n, dtype=np.float64), 0)[0]
+    axis.flags.writeable = False
+    return axis
 
 
 def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spectrum:
