@@ -128,15 +128,22 @@ def _load_in_chunks(load_many, refs, scratch, read_threads, processes):
 
     use_processes = processes is not None and len(todo) >= MIN_INPUTS_FOR_PROCESSES
     with ThreadPoolExecutor(max_workers=workers) as threads:
-        futures = [read(processes if use_processes else threads, chunk) for chunk in chunks]
-        for (indices, chunk_paths), future in zip(chunks, futures):
+        futures = []
+        for chunk in chunks:
             try:
-                results = future.result()
+                futures.append(read(processes if use_processes else threads, chunk))
             except BrokenProcessPool:
+                futures.append(None)
+        for chunk, future in zip(chunks, futures):
+            try:
+                results = future.result() if future is not None else None
+            except BrokenProcessPool:
+                results = None
+            if results is None:
                 # A reader process died (killed, or a decoder crashed): read here what it held.
-                log.warning("a reader process stopped; reading its %d inputs in this process", len(indices))
-                results = read(threads, (indices, chunk_paths)).result()
-            for i, result in zip(indices, results):
+                log.warning("reader processes stopped; reading %d inputs in this process", len(chunk[0]))
+                results = read(threads, chunk).result()
+            for i, result in zip(chunk[0], results):
                 loaded[i] = result
     return loaded
 
