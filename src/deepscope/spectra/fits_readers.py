@@ -21,6 +21,46 @@ LOGWAVE_COLUMNS = ("loglam", "loglambda", "logwave", "log_wave", "log_lambda", "
 FLUX_COLUMNS = ("flux", "flam", "spectrum", "fnu", "f_lambda", "intensity")
 IVAR_COLUMNS = ("ivar",)
 ERROR_COLUMNS = ("error", "err", "sigma", "properr", "flux_err", "fluxerr", "noise")
+# Every card read_fits_image looks at.
+IMAGE_CARDS = frozenset({"CRVAL1", "CRPIX1", "CDELT1", "CD1_1", "PC1_1", "COEFF0", "COEFF1", "CTYPE1", "CUNIT1",
+                         "DC-FLAG", "WFITTYPE", "VACUUM", "AIRORVAC", "OBJECT", "SPECTYPE", "SPTYPE"})
+
+
+def header_cards(header, keywords) -> dict:
+    """The values of ``keywords`` in ``header`` as ``header[keyword]`` gives them, in one pass over its cards.
+
+    Looking a keyword up in an astropy ``Header`` costs several
+    microseconds; a dozen lookups cost more than this pass over a small
+    file's header.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+    keywords : collection of str
+        Upper-case keywords.
+
+    Returns
+    -------
+    dict
+        Keyword -> value for those present: the first of repeated cards,
+        None for an undefined value, as ``Header.__getitem__`` returns.
+
+    Examples
+    --------
+    >>> from astropy.io import fits
+    >>> header = fits.Header([("CRVAL1", 3540.5), ("CDELT1", 0.9), ("CRVAL1", 1.0), ("OBJECT", None)])
+    >>> header_cards(header, {"CRVAL1", "OBJECT", "CUNIT1"})
+    {'CRVAL1': 3540.5, 'OBJECT': None}
+    """
+    from astropy.io.fits.card import UNDEFINED
+
+    found = {}
+    for card in header.cards:
+        keyword = card.keyword
+        if keyword in keywords and keyword not in found:
+            value = card.value
+            found[keyword] = None if value == UNDEFINED else value
+    return found
 
 
 def _header_medium(header, default):
@@ -169,6 +209,7 @@ def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spec
     # the first row is always the flux.
     flux = data.reshape(-1, data.shape[-1])[0] if data.ndim > 1 else data
     n = flux.size
+    header = header_cards(header, IMAGE_CARDS)
     axis = _pixel_axis(path, header, n)
     ctype = str(header.get("CTYPE1", "")).strip().upper()
     is_log = ("COEFF0" in header and "CRVAL1" not in header) or ctype.endswith("-LOG") \
