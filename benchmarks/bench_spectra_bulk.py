@@ -9,9 +9,11 @@ on --files .fits.gz files (the MILES files under distinct names, repeated:
 enough that start-up does not dominate) and prints the steady-state pace
 (start-up, imports and model loading, printed apart) and the whole run's;
 and checks that bulk predict on a table of the MILES spectra with the
-files' own float64 fluxes gives the per-file rows exactly. With --stages, first prints the CPU time per row of each step on one
-thread (read the table, put on the grid, normalise, network, the rest of
-assess): the figures that mean something on a shared machine. Measured
+files' own float64 fluxes gives the per-file rows exactly. With --stages,
+first prints the CPU time per row of each step on one thread (read the
+table, put on the grid, normalise, network, the rest of assess) and per
+MILES file of reading it (alone, and onto the grid as reader processes
+do): the figures that mean something on a shared machine. Measured
 figures, not asserts; the load average is printed because the cores may be
 shared.
 
@@ -37,6 +39,8 @@ TARGET = {"bulk Parquet": ">= 5,000", "per-file .fits.gz": ">= 1,000"}
 BEFORE_PER_FILE = "180-250 whole run on 984 files"
 # One thread, 1024 MILES rows from Parquet, ms per row, measured by the lead before this work.
 BEFORE_STAGES = {"read_rows": 1.04, "prepare (grid + normalise)": 1.65, "spectrum_scores": 0.09, "network": 0.83}
+# One process, ms per MILES .fits.gz file, measured before the per-file work (the same cores, busy).
+BEFORE_FILE_STAGES = {"read_spectrum": 1.71, "read + grid (load_input, one at a time)": 2.37}
 PREDICTED = ["sptype", "main_class", "subclass", "lum_class", "code", "temperature_index"]
 
 
@@ -124,7 +128,7 @@ def measure_per_file(tmp, files, count, threads):
           f"load average {os.getloadavg()[0]:.1f})")
 
 
-def stage_times(table, rows=1024, repeats=3):
+def stage_times(table, files, rows=1024, repeats=3):
     """CPU milliseconds per row of each step on one thread: the least of ``repeats`` slices of ``rows`` rows.
 
     The table needs ``(repeats + 1) * rows`` rows; the first slice warms up
@@ -134,6 +138,7 @@ def stage_times(table, rows=1024, repeats=3):
     import numpy as np
     import torch
 
+    from deepscope.spectra.io import read_spectrum
     from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.preprocess import normalise
     from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
@@ -168,6 +173,19 @@ def stage_times(table, rows=1024, repeats=3):
     for name, value in times.items():
         print(f"  {name:40s} {value:6.3f}")
     print("  before: " + ", ".join(f"{name} {value:.2f}" for name, value in BEFORE_STAGES.items()))
+    file_times = {}
+    for _ in range(repeats):
+        for name, step in (("read_spectrum", lambda: [read_spectrum(path) for path in files]),
+                           ("read + grid (load_many, chunks of 64)",
+                            lambda: [predictor.load_many(files[k:k + 64]) for k in range(0, len(files), 64)])):
+            start = time.process_time()
+            step()
+            per_file = (time.process_time() - start) / len(files) * 1e3
+            file_times[name] = min(file_times.get(name, per_file), per_file)
+    print(f"per-file CPU ms, one process, least of {repeats} passes over the {len(files)} MILES .fits.gz files:")
+    for name, value in file_times.items():
+        print(f"  {name:40s} {value:6.3f}")
+    print("  before: " + ", ".join(f"{name} {value:.2f}" for name, value in BEFORE_FILE_STAGES.items()))
 
 
 def main():
@@ -196,7 +214,7 @@ def main():
         tmp = Path(tmp)
         if args.stages:
             write_table(tmp / "stages.parquet", 4 * 1024, files)
-            stage_times(tmp / "stages.parquet")
+            stage_times(tmp / "stages.parquet", files)
         for rows in args.rows:
             table = tmp / f"miles_{rows}.parquet"
             write_table(table, rows, files)

@@ -147,8 +147,10 @@ def finish_spectrum(path, wave, flux, valid, medium, medium_source, meta) -> Spe
         raise FormatError(msg)
     # Real files are not always sorted (one MKCLASS libr18 file repeats a
     # row out of order at its start), so sort and drop repeated wavelengths.
-    wave, keep = np.unique(np.where(np.isfinite(wave), wave, -1.0), return_index=True)
-    flux, valid = flux[keep], valid[keep]
+    wave = np.where(np.isfinite(wave), wave, -1.0)
+    if not np.all(wave[1:] > wave[:-1]):  # sorted without repeats (nearly every file) is what np.unique gives
+        wave, keep = np.unique(wave, return_index=True)
+        flux, valid = flux[keep], valid[keep]
     if wave.size < 2 or wave[0] <= 0:
         msg = f"{path}: wavelengths are not positive finite numbers"
         raise FormatError(msg)
