@@ -11,8 +11,9 @@ optionally, for inputs whose decoding is Python that holds the GIL (FITS
 headers) or that are cheaper read together:
 
 - ``load_many``: a picklable callable, ``paths -> list`` of the model input
-  or the exception of each path; a partition is then read in chunks, in
-  reader processes when it is large and ``read_threads`` > 1;
+  or the exception of each path (``load_many([])`` imports its decoders);
+  a partition is then read in chunks, in reader processes when it is large
+  and ``read_threads`` > 1;
 
 and optionally, for a predictor that writes files of its own (cryo-EM STAR
 files, overlays):

@@ -146,6 +146,12 @@ class GriddedReader:
             for a file that is unreadable or covers too little of the grid).
             One bad file costs only itself.
         """
+        # Imported even for no paths: reader processes fork from a process
+        # that called this on none, and so start with the decoders imported.
+        import astropy.io.fits  # noqa: F401
+        import astropy.units  # noqa: F401
+        import astropy.wcs  # noqa: F401
+
         from deepscope.spectra.io import read_spectrum
 
         done, spectra, names, read = [None] * len(paths), [], [], []
