@@ -14,6 +14,7 @@ reason and the good ones are kept.
 
 import logging
 import multiprocessing
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -90,7 +91,7 @@ def reader_processes(predictor, read_threads):
     core however many there are; processes use them all. They are forked
     (they start at once, with everything imported, and do not re-run the
     user's script as spawned ones would) on the first partition large
-    enough to need them.
+    enough to need them; elsewhere than on Linux, threads read.
 
     Parameters
     ----------
@@ -102,8 +103,9 @@ def reader_processes(predictor, read_threads):
     ------
     concurrent.futures.ProcessPoolExecutor or None
     """
+    # Linux only: macOS offers fork, but its system libraries are not safe in a forked child.
     usable = (getattr(predictor, "load_many", None) is not None and read_threads > 1
-              and "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon)
+              and sys.platform.startswith("linux") and not multiprocessing.current_process().daemon)
     if not usable:
         yield None
         return
