@@ -61,6 +61,7 @@ def test_chunks_on_threads_keep_order_and_list_bad_inputs(refs):
     assert {pid for _, pid in items} == {os.getpid()}
 
 
+@pytest.mark.distributed
 def test_reader_processes_give_what_threads_give(refs, monkeypatch):
     monkeypatch.setattr(partition_reading, "MIN_INPUTS_FOR_PROCESSES", 10)
     monkeypatch.setattr(partition_reading, "CHUNK_SIZE", 8)
@@ -85,6 +86,7 @@ def test_predictor_without_load_many_gets_no_processes():
         assert processes is None
 
 
+@pytest.mark.distributed
 def test_a_dead_reader_process_costs_no_inputs(refs, monkeypatch):
     monkeypatch.setattr(partition_reading, "MIN_INPUTS_FOR_PROCESSES", 10)
     with reader_processes(Chunked(), 2) as processes:

@@ -43,6 +43,7 @@ def test_files_read_together_are_bit_for_bit_files_read_alone(predictor, files):
         predictor.load_input(files[-1])
 
 
+@pytest.mark.distributed
 def test_predict_in_reader_processes_writes_the_rows_threads_write(files, tmp_path, monkeypatch):
     folder = tmp_path / "in"
     folder.mkdir()
