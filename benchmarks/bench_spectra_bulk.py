@@ -4,16 +4,21 @@ Writes Parquet tables of real MILES spectra repeated to each --rows size
 (wavelength float64, flux float32, as survey tables store it), runs
 `deepscope spectra predict TABLE` on each in a fresh process, and prints
 spectra per second and that process's peak memory (flat in the row count
-when the table streams). Then runs per-file predict on the MILES .fits.gz
-files and checks that bulk predict on a table of the same spectra with
-the files' own float64 fluxes gives the per-file rows exactly. With --stages, first prints the CPU time per row of each step on one
-thread (read the table, put on the grid, normalise, network, the rest of
-assess): the figures that mean something on a shared machine. Measured
+when the table streams). Then runs per-file predict, in a fresh process,
+on --files .fits.gz files (the MILES files under distinct names, repeated:
+enough that start-up does not dominate) and prints the steady-state pace
+(start-up, imports and model loading, printed apart) and the whole run's;
+and checks that bulk predict on a table of the MILES spectra with the
+files' own float64 fluxes gives the per-file rows exactly. With --stages,
+first prints the CPU time per row of each step on one thread (read the
+table, put on the grid, normalise, network, the rest of assess) and per
+MILES file of reading it (alone, and onto the grid as reader processes
+do): the figures that mean something on a shared machine. Measured
 figures, not asserts; the load average is printed because the cores may be
 shared.
 
 usage:
-  python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--threads 2] [--tmp DIR] [--stages]
+  python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--files 5000] [--threads 2] [--tmp DIR] [--stages]
 """
 
 import argparse
@@ -30,8 +35,12 @@ MILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra" / "m
 BEFORE = {"bulk Parquet": "~230 (load 4)", "per-file .fits.gz": "~130 (load 4), 180-350 idle",
           "ensemble on prepared spectra": "1,900-2,200"}
 TARGET = {"bulk Parquet": ">= 5,000", "per-file .fits.gz": ">= 1,000"}
+# Measured by the lead before the per-file work (2 idle cores): the whole run on the 984 MILES files, start-up included.
+BEFORE_PER_FILE = "180-250 whole run on 984 files"
 # One thread, 1024 MILES rows from Parquet, ms per row, measured by the lead before this work.
 BEFORE_STAGES = {"read_rows": 1.04, "prepare (grid + normalise)": 1.65, "spectrum_scores": 0.09, "network": 0.83}
+# One process, ms per MILES .fits.gz file, measured before the per-file work (the same cores, busy).
+BEFORE_FILE_STAGES = {"read_spectrum": 1.71, "read + grid (load_input, one at a time)": 2.37}
 PREDICTED = ["sptype", "main_class", "subclass", "lum_class", "code", "temperature_index"]
 
 
@@ -71,7 +80,55 @@ def measure(table, out, threads):
     print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def stage_times(table, rows=1024, repeats=3):
+def measure_files(folder, out, threads):
+    """Per-file predict on ``folder`` in this fresh process; print the seconds of each phase as one line.
+
+    Start-up is the imports and one model load (what every run pays once);
+    predict_spectra loads the model again itself, so that load is taken off
+    its time for the steady-state pace. CPU seconds include the reader
+    processes'.
+    """
+    start = time.perf_counter()
+    from deepscope.core.options import BatchOptions
+    from deepscope.spectra.predictor import SpectraPredictor, predict_spectra
+
+    imported = time.perf_counter()
+    SpectraPredictor.from_checkpoint()
+    loaded = time.perf_counter()
+    options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False)
+    cpu_before = _cpu_seconds()
+    predicted = time.perf_counter()
+    rows = predict_spectra([folder], out, options=options)
+    finished = time.perf_counter()
+    print(rows, imported - start, loaded - imported, finished - predicted, _cpu_seconds() - cpu_before)
+
+
+def _cpu_seconds():
+    """CPU seconds of this process and its finished children (the reader processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure_per_file(tmp, files, count, threads):
+    """Per-file predict on ``count`` links to the MILES files, in a fresh process; print its figures."""
+    folder = tmp / "files"
+    folder.mkdir()
+    for i in range(count):
+        source = files[i % len(files)]
+        (folder / f"r{i // len(files)}_{source.name}").symlink_to(source)
+    child = subprocess.run([sys.executable, __file__, "--measure-files", str(folder), str(tmp / "many.csv"),
+                            "--threads", str(threads)], capture_output=True, text=True, check=True)
+    rows, imports, load, predict, cpu = (float(v) for v in child.stdout.split())
+    steady = rows / (predict - load)
+    whole = rows / (imports + predict)
+    print(f"per-file .fits.gz ({rows:,.0f} files, MILES repeated): {steady:,.0f} spectra/s steady state "
+          f"(start-up apart: imports {imports:.1f} s, model load {load:.1f} s), {whole:,.0f} spectra/s whole run; "
+          f"{cpu / rows * 1e3:.2f} CPU ms per spectrum (readers included) "
+          f"(before: {BEFORE['per-file .fits.gz']}, {BEFORE_PER_FILE}; target {TARGET['per-file .fits.gz']}; "
+          f"load average {os.getloadavg()[0]:.1f})")
+
+
+def stage_times(table, files, rows=1024, repeats=3):
     """CPU milliseconds per row of each step on one thread: the least of ``repeats`` slices of ``rows`` rows.
 
     The table needs ``(repeats + 1) * rows`` rows; the first slice warms up
@@ -81,6 +138,7 @@ def stage_times(table, rows=1024, repeats=3):
     import numpy as np
     import torch
 
+    from deepscope.spectra.io import read_spectrum
     from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.preprocess import normalise
     from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
@@ -115,18 +173,35 @@ def stage_times(table, rows=1024, repeats=3):
     for name, value in times.items():
         print(f"  {name:40s} {value:6.3f}")
     print("  before: " + ", ".join(f"{name} {value:.2f}" for name, value in BEFORE_STAGES.items()))
+    file_times = {}
+    for _ in range(repeats):
+        for name, step in (("read_spectrum", lambda: [read_spectrum(path) for path in files]),
+                           ("read + grid (load_many, chunks of 64)",
+                            lambda: [predictor.load_many(files[k:k + 64]) for k in range(0, len(files), 64)])):
+            start = time.process_time()
+            step()
+            per_file = (time.process_time() - start) / len(files) * 1e3
+            file_times[name] = min(file_times.get(name, per_file), per_file)
+    print(f"per-file CPU ms, one process, least of {repeats} passes over the {len(files)} MILES .fits.gz files:")
+    for name, value in file_times.items():
+        print(f"  {name:40s} {value:6.3f}")
+    print("  before: " + ", ".join(f"{name} {value:.2f}" for name, value in BEFORE_FILE_STAGES.items()))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument("--files", type=int, default=5000, help="per-file inputs (MILES files repeated)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tmp", help="directory for the tables (default: a temporary one)")
     parser.add_argument("--stages", action="store_true", help="also print CPU ms per row of each step, one thread")
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # TABLE OUT: one run, in a child process
+    parser.add_argument("--measure-files", nargs=2, help=argparse.SUPPRESS)  # FOLDER OUT: likewise
     args = parser.parse_args()
     if args.measure:
         return measure(*args.measure, args.threads)
+    if args.measure_files:
+        return measure_files(*args.measure_files, args.threads)
 
     import pandas as pd
 
@@ -139,7 +214,7 @@ def main():
         tmp = Path(tmp)
         if args.stages:
             write_table(tmp / "stages.parquet", 4 * 1024, files)
-            stage_times(tmp / "stages.parquet")
+            stage_times(tmp / "stages.parquet", files)
         for rows in args.rows:
             table = tmp / f"miles_{rows}.parquet"
             write_table(table, rows, files)
@@ -150,13 +225,9 @@ def main():
             print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end "
                   f"(before: {BEFORE['bulk Parquet']}; target {TARGET['bulk Parquet']}), "
                   f"peak memory {peak:,.0f} MiB (load average {os.getloadavg()[0]:.1f})")
-        start = time.perf_counter()
+        measure_per_file(tmp, files, args.files, args.threads)
         options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False)
         predict_spectra([MILES], tmp / "files.csv", options=options)
-        seconds = time.perf_counter() - start
-        print(f"per-file .fits.gz ({len(files)} MILES files): {len(files) / seconds:,.0f} spectra/s "
-              f"(before: {BEFORE['per-file .fits.gz']}; target {TARGET['per-file .fits.gz']}; "
-              f"load average {os.getloadavg()[0]:.1f})")
         write_table(tmp / "miles_exact.parquet", len(files), files, flux_type="float64")
         predict_spectra([tmp / "miles_exact.parquet"], tmp / "exact.csv", options=options)
         bulk, per_file = pd.read_csv(tmp / "exact.csv"), pd.read_csv(tmp / "files.csv")

@@ -74,6 +74,17 @@ def test_linear_wcs_reference_pixel_and_step_forms(tmp_path, step):
     assert np.allclose(spec.wave[[0, 10, 11]], [3700.0, 3705.0, 3705.5])
 
 
+def test_cached_wavelength_axis_is_per_solution_and_never_shared(tmp_path):
+    # The axis is computed once per set of axis cards: files differing in any one card differ, and a
+    # caller writing into one file's wavelengths does not reach the next file's.
+    first = read_spectrum(_image(tmp_path / "a.fits", FLUX, CRVAL1=3705.0, CRPIX1=1.0, CDELT1=0.5))
+    shifted = read_spectrum(_image(tmp_path / "b.fits", FLUX, CRVAL1=3705.0, CRPIX1=11.0, CDELT1=0.5))
+    assert first.wave[0] == 3705.0 and shifted.wave[0] == 3700.0
+    first.wave[:] = 0.0
+    again = read_spectrum(_image(tmp_path / "c.fits", FLUX, CRVAL1=3705.0, CRPIX1=1.0, CDELT1=0.5))
+    assert again.wave[0] == 3705.0 and again.wave[1] == 3705.5
+
+
 def test_missing_wavelength_step_is_a_clear_error(tmp_path):
     path = _image(tmp_path / "nostep.fits", FLUX, CRVAL1=3700.0, CRPIX1=1.0)
     with pytest.raises(FormatError, match="nostep.fits: no wavelength step in the header"):

@@ -7,6 +7,14 @@ Every batch command (galaxy predict, spectra predict, cryo-EM pick) hands a
   :class:`~deepscope.errors.DeepscopeError` for a bad file), and
 - ``rows(items)``: predict on a list of model inputs, one dict per input;
 
+optionally, for inputs whose decoding is Python that holds the GIL (FITS
+headers) or that are cheaper read together:
+
+- ``load_many``: a picklable callable, ``paths -> list`` of the model input
+  or the exception of each path (``load_many([])`` imports its decoders);
+  a partition is then read in chunks, in reader processes when it is large
+  and ``read_threads`` > 1;
+
 and optionally, for a predictor that writes files of its own (cryo-EM STAR
 files, overlays):
 
@@ -17,7 +25,8 @@ files, overlays):
   directory the inputs would be collected from is refused before any work.
 
 Inputs are cut into numbered partitions. In process, the next partition is
-decoded on a thread pool while the network runs on this one. On Dask the
+decoded on a thread pool (or reader processes, see ``load_many``) while the
+network runs on this one. On Dask the
 predictor is shipped once to every worker (scattered, not re-sent with each
 task) and a bounded number of partitions is in flight, so memory stays flat
 however long the input stream. Both paths run the same partitions through
@@ -26,70 +35,15 @@ a :class:`~deepscope.core.parts.PartStore`, which makes runs resumable.
 """
 
 import logging
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from deepscope.core.cluster import dask_client
 from deepscope.core.partition_loops import run_jobs_locally, run_jobs_on_dask
+from deepscope.core.partition_reading import load_partition, reader_processes
 from deepscope.core.parts import STORE_SUFFIXES, PartStore
 from deepscope.core.sources import partition_identity, partitions
-from deepscope.errors import BatchError, DeepscopeError
+from deepscope.errors import BatchError
 
 log = logging.getLogger(__name__)
-
-
-def _load_one(predictor, ref, scratch):
-    """Load one input; return ``(item, None)`` or ``(None, reason)``.
-
-    ``scratch`` is an empty directory of this input's own, for a tar member.
-    """
-    path = ref.path
-    try:
-        if ref.in_tar:
-            # Readers take paths, so a member gets a short-lived file under
-            # its own name (outputs such as STAR files are named by stem).
-            path = Path(scratch) / Path(ref.name).name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(ref.read_member())
-        return predictor.load_input(Path(path)), None
-    except DeepscopeError as exc:
-        return None, str(exc).replace(str(path), ref.name)
-    except Exception as exc:  # noqa: BLE001 - an unexpected decoder failure still only costs this file
-        return None, f"cannot read ({type(exc).__name__}: {exc})"
-
-
-def load_partition(predictor, refs, read_threads=2):
-    """Decode one partition's inputs, setting bad ones aside.
-
-    Parameters
-    ----------
-    predictor : object
-        Has ``load_input(path)``.
-    refs : list of InputRef
-    read_threads : int
-        Decoding threads (image and FITS decoders release the GIL).
-
-    Returns
-    -------
-    names : list of str
-        Names of the good inputs, in input order.
-    items : list
-        Their model inputs.
-    failures : list of (str, str)
-        ``(name, reason)`` for every bad input.
-    """
-    with tempfile.TemporaryDirectory(prefix="deepscope-") as scratch, \
-            ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
-        loaded = list(pool.map(lambda i: _load_one(predictor, refs[i], Path(scratch) / str(i)), range(len(refs))))
-    names, items, failures = [], [], []
-    for ref, (item, error) in zip(refs, loaded):
-        if error is None:
-            names.append(ref.name)
-            items.append(item)
-        else:
-            failures.append((ref.name, error))
-    return names, items, failures
 
 
 def predict_partition(predictor, names, items, batch_size):
@@ -211,7 +165,8 @@ def _run_local(todo, predictor, store, batch_size, read_threads, bar):
         store.write(index, rows, failures, identity, _output_files(predictor, rows))
         bar.update(len(refs))
 
-    return run_jobs_locally(todo, lambda job: load_partition(predictor, job[1], read_threads), finish)
+    with reader_processes(predictor, read_threads) as processes:
+        return run_jobs_locally(todo, lambda job: load_partition(predictor, job[1], read_threads, processes), finish)
 
 
 def _run_dask(todo, predictor, store, batch_size, read_threads, bar, client):

@@ -2,7 +2,8 @@
 
 :class:`SpectraPredictor` is what ``spectra predict`` hands to
 :mod:`deepscope.core.inference` (``load_input`` reads one file onto the
-model's grid, ``rows`` finishes and classifies a batch: the smoothing and
+model's grid, ``load_many`` many files, which reader processes can run,
+``rows`` finishes and classifies a batch: the smoothing and
 continuum division run on the whole batch at once) and what ``evaluate``,
 ``crossval`` and the demo use on arrays already prepared. Decoding the
 network's two heads into ``G2V``-style rows lives here too, so every caller
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
-from deepscope.spectra.gridded import GriddedSpectrum
+from deepscope.spectra.gridded import GriddedReader, GriddedSpectrum
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, type_to_code
 
 log = logging.getLogger(__name__)
@@ -195,10 +196,23 @@ class SpectraPredictor:
         return cls(model, meta, device, **reading, source=path)
 
     def load_input(self, path: str | Path) -> GriddedSpectrum:
-        """Read one spectrum: on the model's grid, with the raw scores its flag needs."""
-        from deepscope.spectra.io import read_spectrum
+        """Read one spectrum: on the model's grid, with the raw scores its flag needs.
 
-        return self.prepare(read_spectrum(path, self.default_medium, self.columns), str(path))
+        Raises
+        ------
+        FormatError
+            If the file is unreadable or covers too little of the grid.
+        """
+        (item,) = self.load_many([path])
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    @property
+    def load_many(self) -> GriddedReader:
+        """Reads many files as :meth:`load_input` reads one (those sharing wavelengths gridded as one block);
+        plain data, so :mod:`deepscope.core.inference` runs it in reader processes."""
+        return GriddedReader(self.grid, self.min_coverage, self.default_medium, self.columns)
 
     def prepare(self, spectrum, name: str) -> GriddedSpectrum:
         """Put a :class:`~deepscope.spectra.spectrum.Spectrum` on the model's grid and score it as read.

@@ -5,6 +5,7 @@ Kept apart from the readers so that the FITS family
 (:mod:`deepscope.spectra.io`) share it without importing each other.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,18 +87,26 @@ def wavelength_scale(path, unit) -> float:
     >>> wavelength_scale("star.fits", "nm"), wavelength_scale("star.fits", "Angstroms")
     (10.0, 1.0)
     """
-    import astropy.units as u
-
     if unit is None or not str(unit).strip():
         return 1.0
-    text = str(unit).strip()
+    scale = _angstrom_per(str(unit).strip())
+    if scale is None:
+        msg = f"{path}: unsupported wavelength unit {unit!r}; use Angstrom, nm, um or m"
+        raise FormatError(msg)
+    return scale
+
+
+@functools.lru_cache(maxsize=64)
+def _angstrom_per(text):
+    """Angstrom per ``text`` unit, or None when it is no length; cached, as files repeat their units."""
+    import astropy.units as u
+
     try:
         parsed = u.Unit(_UNIT_ALIASES.get(text.lower(), text))
     except (ValueError, TypeError):
-        parsed = None
-    if parsed is None or not parsed.is_equivalent(u.AA):
-        msg = f"{path}: unsupported wavelength unit {unit!r}; use Angstrom, nm, um or m"
-        raise FormatError(msg)
+        return None
+    if not parsed.is_equivalent(u.AA):
+        return None
     # astropy composes nm -> Angstrom as 1e-9 / 1e-10 = 9.999999999999998;
     # twelve significant digits give back the exact factor, so a file in nm
     # reads to the same wavelengths as the same file in Angstrom.
@@ -138,8 +147,10 @@ def finish_spectrum(path, wave, flux, valid, medium, medium_source, meta) -> Spe
         raise FormatError(msg)
     # Real files are not always sorted (one MKCLASS libr18 file repeats a
     # row out of order at its start), so sort and drop repeated wavelengths.
-    wave, keep = np.unique(np.where(np.isfinite(wave), wave, -1.0), return_index=True)
-    flux, valid = flux[keep], valid[keep]
+    wave = np.where(np.isfinite(wave), wave, -1.0)
+    if not np.all(wave[1:] > wave[:-1]):  # sorted without repeats (nearly every file) is what np.unique gives
+        wave, keep = np.unique(wave, return_index=True)
+        flux, valid = flux[keep], valid[keep]
     if wave.size < 2 or wave[0] <= 0:
         msg = f"{path}: wavelengths are not positive finite numbers"
         raise FormatError(msg)
