@@ -99,7 +99,7 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path, capsys):
 UNWRITABLE = [
     pytest.param(["galaxy", "predict", GALAXY_JPEG, "--out", "{out}/p.csv"], id="galaxy-predict"),
     pytest.param(["spectra", "predict", SPECTRUM, "--out", "{out}/p.csv"], id="spectra-predict"),
-    pytest.param(["cryoem", "pick", MICROGRAPH, "--diameter", "108", "--out", "{out}/picks"], id="cryoem-pick"),
+    pytest.param(["cryoem", "pick", MICROGRAPH, "--diameter", "27", "--out", "{out}/picks"], id="cryoem-pick"),
     pytest.param(["cryoem", "convert", COORDINATES, "--to", "star", "--out", "{out}/conv"], id="cryoem-convert"),
     pytest.param(["galaxy", "select", COORDINATES, "--out", "{out}/s.csv"], id="galaxy-select"),
 ]

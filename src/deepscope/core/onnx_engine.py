@@ -115,6 +115,9 @@ def _open_session(path: Path, threads: int):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    # Idle intra-op threads sleep instead of spinning: on a few cores the spin takes CPU from the
+    # file readers (per-file spectra 697 -> 870/s, galaxies 1,300 -> 1,338/s, picking unchanged).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # ONNX Runtime's warnings go to stderr past logging; errors still raise
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
