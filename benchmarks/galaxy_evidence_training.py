@@ -113,9 +113,11 @@ def train(args):
         evidence = TrainingEvidence(hoyle=HOYLE, stripe82=STRIPE82, confirmed_weight=args.confirmed_weight,
                                     doubtful_weight=args.doubtful_weight)
     start = time.perf_counter()
-    summary = train_galaxy(LABELS, args.out, config=config, evidence=evidence, progress=False)
+    summary = train_galaxy(LABELS, args.out, config=config, evidence=evidence, progress=False,
+                           teacher=args.teacher, teacher_weight=args.teacher_weight)
     wall = time.perf_counter() - start
-    result = {"arch": args.arch, "evidence": bool(args.evidence), "confirmed_weight": args.confirmed_weight,
+    result = {"arch": args.arch, "evidence": bool(args.evidence), "teacher": args.teacher,
+              "teacher_weight": args.teacher_weight, "confirmed_weight": args.confirmed_weight,
               "doubtful_weight": args.doubtful_weight, "epochs": args.epochs, "lr": args.lr,
               "train_wall_s": round(wall, 1), "best_epoch": summary["best_epoch"],
               "epochs_run": summary["epochs_run"], "best_val_auc_early_stopping": summary["best_val_score"],
@@ -154,6 +156,8 @@ def main():
     parser.add_argument("--evidence", action="store_true", help="train with Hoyle and Stripe 82 evidence")
     parser.add_argument("--confirmed-weight", type=float, default=3.0)
     parser.add_argument("--doubtful-weight", type=float, default=0.5)
+    parser.add_argument("--teacher", help="a trained galaxy network whose probabilities join the targets")
+    parser.add_argument("--teacher-weight", type=float, default=0.5)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=30)
     parser.add_argument("--lr", type=float, default=3e-3)

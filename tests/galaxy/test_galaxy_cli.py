@@ -1,7 +1,6 @@
 """The galaxy commands end to end on real SDSS cutouts, with a tiny trained model."""
 
 import json
-import shutil
 import time
 
 import pandas as pd
@@ -15,21 +14,6 @@ from deepscope.registry import list_models
 def _run(capsys, *argv):
     code = main(list(map(str, argv)))
     return code, capsys.readouterr()
-
-
-@pytest.fixture(scope="module")
-def tiny_labels(bars_dir, tmp_path_factory):
-    """24 training and 16 test cutouts of each class, copied with a labels.csv."""
-    folder = tmp_path_factory.mktemp("bars")
-    table = pd.read_csv(bars_dir / "labels.csv")
-    parts = [table[(table.split == s) & (table.barred == b)].head(n)
-             for s, n in (("train", 24), ("test", 16)) for b in (0, 1)]
-    table = pd.concat(parts)
-    (folder / "images").mkdir()
-    for name in table["file"]:
-        shutil.copy(bars_dir / name, folder / name)
-    table.to_csv(folder / "labels.csv", index=False)
-    return folder / "labels.csv"
 
 
 @pytest.fixture(scope="module")

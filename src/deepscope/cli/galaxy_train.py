@@ -48,6 +48,12 @@ def add_args(parser):
     evidence.add_argument("--doubtful-weight", type=float, default=defaults.doubtful_weight, metavar="W",
                           help="loss weight of a barred galaxy Hoyle covered but drew no bar in "
                                f"(default {defaults.doubtful_weight})")
+    distil = parser.add_argument_group("a trained network as teacher (distillation)")
+    distil.add_argument("--teacher", metavar="MODEL",
+                        help="a trained galaxy network (shipped name, run directory or .pt) with the same classes: "
+                             "its probabilities on the training rows join the targets (default: none)")
+    distil.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
+                        help="the teacher's share of each target, 0-1 (default 0.5)")
     evidence.add_argument("--match-radius", type=float, default=defaults.radius_arcsec, metavar="ARCSEC",
                           help=f"sky cross-match radius for these catalogues (default {defaults.radius_arcsec:g})")
 
@@ -69,7 +75,8 @@ def main(args):
     evidence = TrainingEvidence(hoyle=args.hoyle, stripe82=args.stripe82, confirmed_weight=args.confirmed_weight,
                                 doubtful_weight=args.doubtful_weight, radius_arcsec=args.match_radius)
     summary = train_galaxy(args.data, args.out, target=args.target, config=config, input_size=args.input_size,
-                           resume=args.resume, progress=primary, evidence=evidence)
+                           resume=args.resume, progress=primary, evidence=evidence, teacher=args.teacher,
+                           teacher_weight=args.teacher_weight)
     if primary:
         keys = ("best_val_score", "best_epoch", "threshold", "n_train", "n_val")
         if evidence.given:

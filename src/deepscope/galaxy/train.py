@@ -26,6 +26,7 @@ from deepscope.errors import BatchError, InputError
 from deepscope.galaxy.classes import class_names_of, encode_labels
 from deepscope.galaxy.crossmatch import sample_positions
 from deepscope.galaxy.dataset import CutoutDataset, load_cutouts
+from deepscope.galaxy.distillation import blend_targets, check_teacher, teacher_probabilities
 from deepscope.galaxy.predictor import GalaxyPredictor
 from deepscope.galaxy.training_evidence import TrainingEvidence, evidence_targets
 
@@ -155,7 +156,8 @@ def _check_evidence(evidence: TrainingEvidence, class_names: list[str], target: 
 def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "barred",
                  config: TrainConfig = DEFAULT_CONFIG, input_size: int = DEFAULT_INPUT_SIZE,
                  balance_sizes: bool = True, resume: bool = False, progress: bool = True,
-                 evidence: TrainingEvidence | None = None) -> dict:
+                 evidence: TrainingEvidence | None = None, teacher: str | Path | None = None,
+                 teacher_weight: float = 0.5) -> dict:
     """Train a classifier on the non-test rows of a labels table.
 
     Validation rows (``split == "val"``, or a stratified random share of the
@@ -185,6 +187,12 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
         them soft targets (:mod:`deepscope.galaxy.training_evidence`); only
         training rows are matched, validation keeps the catalogue labels.
         For a two-class target whose classes are 0 and 1.
+    teacher : str or Path, optional
+        A trained galaxy network with the same classes whose probabilities
+        on the training rows are blended into the targets
+        (:mod:`deepscope.galaxy.distillation`).
+    teacher_weight : float
+        The teacher's share of each training target.
 
     Returns
     -------
@@ -197,8 +205,9 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     ModelError
         If ``config.model`` is not a trainable galaxy network (before any data is read).
     InputError
-        If ``evidence`` is given for a target that is not 0/1, or a catalogue
-        is missing (before any image is read).
+        If ``evidence`` is given for a target that is not 0/1, a catalogue
+        is missing, or ``teacher_weight`` is outside [0, 1] (before any image
+        is read), or the teacher's classes differ.
     BatchError
         If some training images cannot be read (none is silently dropped).
     """
@@ -213,7 +222,9 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
              len(val_rows), class_names)
     if evidence is not None and evidence.given:
         _check_evidence(evidence, class_names, target)
-    # Only once the labels and catalogues passed: a refused run leaves no empty run directory behind.
+    if teacher is not None:
+        teacher = check_teacher(teacher, teacher_weight)
+    # Only once the labels, catalogues and teacher passed: a refused run leaves no empty run directory behind.
     check_writable(run_dir, is_dir=True)
 
     images, sizes, failures = load_cutouts(list(train_rows["path"]) + list(val_rows["path"]), input_size,
@@ -224,6 +235,7 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     labels = encode_labels(list(train_rows[target]) + list(val_rows[target]), class_names)
     train_images, train_labels, train_sizes = images[:n_train], labels[:n_train], sizes[:n_train]
     base_weights, soft, counts = None, None, {}
+    taught = None if teacher is None else teacher_probabilities(teacher, train_images, class_names)
     if evidence is not None and evidence.given:
         ra, dec = sample_positions(train_rows, str(labels_path))
         base_weights, p_bar, counts = evidence_targets(ra, dec, train_labels, train_sizes, evidence)
@@ -231,7 +243,11 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
         train_images, train_labels, train_sizes = train_images[keep], train_labels[keep], train_sizes[keep]
         base_weights, p_bar = base_weights[keep], p_bar[keep]
         soft = np.stack([1 - p_bar, p_bar], axis=1)
+        taught = None if taught is None else taught[keep]
         log.info("external evidence: %s", counts)
+    if taught is not None:
+        labelled = soft if soft is not None else np.eye(len(class_names), dtype=np.float32)[train_labels]
+        soft = blend_targets(labelled, taught, teacher_weight)
     weights = base_weights
     if balance_sizes and len(class_names) == 2:
         weights = size_balancing_weights(train_sizes, train_labels, base_weights=base_weights)
@@ -244,6 +260,8 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     extra = {"data": str(labels_path), "target": target, "input_size": input_size}
     if evidence is not None and evidence.given:
         extra["evidence"] = evidence.describe()
+    if teacher is not None:
+        extra["teacher"] = {"model": str(teacher), "weight": teacher_weight}
     prepare_run_dir(run_dir, config, extra=extra)
     result = fit(config.model, model_kwargs, train_set, val_set, cross_entropy, config, run_dir,
                  score_fn=validation_score, meta=meta, resume=resume, progress=progress)

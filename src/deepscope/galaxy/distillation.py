@@ -1,0 +1,119 @@
+"""A trained network as a teacher: its class probabilities blended into the training targets.
+
+A smaller, faster network (``barnet_fast``) trained on the labels alone falls
+short of ``barnet``; trained towards what a trained ``barnet`` says about the
+same galaxies it learns the teacher's graded view (a faint bar at 0.6, not
+a hard 0 or 1), which is how a cheap network is commonly brought close to an
+expensive one (Hinton et al. 2015, "Distilling the knowledge in a neural
+network"). Only the training rows are shown to the teacher.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deepscope.errors import InputError
+
+
+def check_teacher(teacher: str | Path, teacher_weight: float) -> Path:
+    """The teacher's checkpoint, checked before any image is read.
+
+    Parameters
+    ----------
+    teacher : str or Path
+        A shipped model's name, a run directory or a checkpoint.
+    teacher_weight : float
+        Its share of each target, in [0, 1].
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    InputError
+        If ``teacher_weight`` is outside [0, 1].
+    ModelError
+        If nothing is found at ``teacher``.
+    """
+    from deepscope.registry import resolve_model
+
+    if not 0.0 <= teacher_weight <= 1.0:
+        msg = f"--teacher-weight must be between 0 and 1, got {teacher_weight}"
+        raise InputError(msg)
+    return resolve_model(teacher, "galaxy")
+
+
+def teacher_probabilities(teacher: str | Path, images: np.ndarray, class_names: list,
+                          batch_size: int = 256) -> np.ndarray:
+    """Class probabilities of a trained galaxy network for cutouts already in model form.
+
+    Parameters
+    ----------
+    teacher : str or Path
+        A shipped model's name, a run directory or a checkpoint
+        (:func:`deepscope.registry.resolve_model`).
+    images : numpy.ndarray
+        ``(N, 3, S, S)`` float32, as :func:`~deepscope.galaxy.dataset.load_cutouts` gives them.
+    class_names : list
+        The classes being trained, in order; the teacher must have the same.
+    batch_size : int
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, n_classes)`` float32 probabilities.
+
+    Raises
+    ------
+    InputError
+        If the teacher's classes or input size differ from the training run's.
+    ModelError
+        If ``teacher`` is not a galaxy model.
+    """
+    import torch
+
+    from deepscope.galaxy.predictor import GalaxyPredictor
+
+    predictor = GalaxyPredictor.from_checkpoint(teacher)
+    if [str(c) for c in predictor.class_names] != [str(c) for c in class_names]:
+        msg = (f"--teacher {teacher}: its classes {predictor.class_names} are not the training run's "
+               f"{list(class_names)}")
+        raise InputError(msg)
+    if predictor.input_size != images.shape[-1]:
+        msg = f"--teacher {teacher}: it reads {predictor.input_size} px cutouts, the run {images.shape[-1]} px"
+        raise InputError(msg)
+    model = predictor.model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            logits = model(torch.from_numpy(images[start:start + batch_size]))
+            out.append(torch.softmax(logits, dim=1).numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.empty((0, len(class_names)), np.float32)
+
+
+def blend_targets(targets: np.ndarray, teacher: np.ndarray, teacher_weight: float) -> np.ndarray:
+    """``(1 - w) * targets + w * teacher``: the probabilities a student is trained against.
+
+    Parameters
+    ----------
+    targets : numpy.ndarray
+        ``(N, n_classes)`` targets from the labels (one-hot, or soft from evidence).
+    teacher : numpy.ndarray
+        ``(N, n_classes)`` teacher probabilities.
+    teacher_weight : float
+        ``w``, in [0, 1] (:func:`check_teacher`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, rows summing to 1.
+
+    Examples
+    --------
+    >>> blend_targets(np.array([[0.0, 1.0]]), np.array([[0.6, 0.4]]), 0.5).tolist()
+    [[0.30000001192092896, 0.699999988079071]]
+    """
+    return ((1.0 - teacher_weight) * targets + teacher_weight * teacher).astype(np.float32)
