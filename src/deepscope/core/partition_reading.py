@@ -109,7 +109,12 @@ def reader_processes(predictor, read_threads):
     if not usable:
         yield None
         return
-    with ProcessPoolExecutor(read_threads, mp_context=multiprocessing.get_context("fork")) as pool:
+    from threadpoolctl import threadpool_limits
+
+    # The readers take the other cores: a BLAS pool of several threads in this process would only
+    # spin against them (per-file spectra, 2 cores: 1.6 -> 1.3 CPU ms per spectrum here).
+    with ProcessPoolExecutor(read_threads, mp_context=multiprocessing.get_context("fork")) as pool, \
+            threadpool_limits(limits=1, user_api="blas"):
         yield pool
 
 
