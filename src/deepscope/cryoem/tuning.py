@@ -4,7 +4,7 @@
 maximise F1 on the validation micrographs. :func:`measure_centre_offset`
 measures how far the picks sit from the labels: coordinate labels carry the
 conventions of whatever made them (EMPIAR-10017's CryoPPP labels sit about
-(+2.4, +3.8) px from the particles' centres in the JPEGs: the network, a
+(+2.9, +4.0) px from the particles' centres in the JPEGs: the network, a
 re-centring on the image and the refinement's origin shifts all say so, see
 the cryo-EM README), and a network trained on them learns that frame; the
 median offset over the seen micrographs becomes the checkpoint's
