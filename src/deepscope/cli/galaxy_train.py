@@ -48,14 +48,14 @@ def add_args(parser):
     evidence.add_argument("--doubtful-weight", type=float, default=defaults.doubtful_weight, metavar="W",
                           help="loss weight of a barred galaxy Hoyle covered but drew no bar in "
                                f"(default {defaults.doubtful_weight})")
+    evidence.add_argument("--match-radius", type=float, default=defaults.radius_arcsec, metavar="ARCSEC",
+                          help=f"sky cross-match radius for these catalogues (default {defaults.radius_arcsec:g})")
     distil = parser.add_argument_group("a trained network as teacher (distillation)")
     distil.add_argument("--teacher", metavar="MODEL",
                         help="a trained galaxy network (shipped name, run directory or .pt) with the same classes: "
                              "its probabilities on the training rows join the targets (default: none)")
     distil.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
                         help="the teacher's share of each target, 0-1 (default 0.5)")
-    evidence.add_argument("--match-radius", type=float, default=defaults.radius_arcsec, metavar="ARCSEC",
-                          help=f"sky cross-match radius for these catalogues (default {defaults.radius_arcsec:g})")
 
 
 def main(args):

@@ -5,8 +5,7 @@ micrographs with coordinate files, sets up the run directory, fits through
 :func:`deepscope.core.trainer.fit`, then chooses the threshold, NMS distance
 and edge margin on the validation micrographs and measures how far the picks
 sit from the labels (:mod:`deepscope.cryoem.tuning`). The loss, patch sampler
-and target loading live here with it (just over 400 lines) because nothing
-but training uses them.
+and target loading live here with it because nothing but training uses them.
 """
 
 import dataclasses
@@ -281,7 +280,7 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     dict
         ``fit`` (:class:`~deepscope.core.trainer.FitResult`), ``tuning``
         (threshold, NMS, edge margin, validation F1, the centre offset of
-        :func:`~deepscope.cryoem.centre_offset.measure_centre_offset`),
+        :func:`~deepscope.cryoem.tuning.measure_centre_offset`),
         ``train`` and ``val`` stems.
 
     Raises

@@ -73,8 +73,6 @@ def teacher_probabilities(teacher: str | Path, images: np.ndarray, class_names: 
     ModelError
         If ``teacher`` is not a galaxy model.
     """
-    import torch
-
     from deepscope.galaxy.predictor import GalaxyPredictor
 
     predictor = GalaxyPredictor.from_checkpoint(teacher)
@@ -85,12 +83,7 @@ def teacher_probabilities(teacher: str | Path, images: np.ndarray, class_names: 
     if predictor.input_size != images.shape[-1]:
         msg = f"--teacher {teacher}: it reads {predictor.input_size} px cutouts, the run {images.shape[-1]} px"
         raise InputError(msg)
-    model = predictor.model.eval()
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            logits = model(torch.from_numpy(images[start:start + batch_size]))
-            out.append(torch.softmax(logits, dim=1).numpy())
+    out = [predictor.probabilities(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
     return np.concatenate(out).astype(np.float32) if out else np.empty((0, len(class_names)), np.float32)
 
 
