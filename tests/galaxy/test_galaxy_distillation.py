@@ -1,7 +1,6 @@
 """Training towards a teacher network's probabilities."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from deepscope.config import TrainConfig
@@ -19,7 +18,7 @@ def test_teacher_probabilities_join_the_training_targets(tiny_labels, tmp_path, 
             seen["labels"], seen["soft"] = labels, soft
         return real_dataset(images, labels, weights, augment=augment, soft=soft, **kwargs)
 
-    def teacher(model, images, class_names):
+    def teacher(model, images):
         seen["teacher_images"] = len(images)
         return np.tile(np.float32([0.2, 0.8]), (len(images), 1))
 
@@ -37,16 +36,26 @@ def test_teacher_probabilities_join_the_training_targets(tiny_labels, tmp_path, 
 
 def test_teacher_must_exist_and_weigh_between_0_and_1(tmp_path):
     with pytest.raises(InputError, match="--teacher-weight must be between 0 and 1, got 1.5"):
-        check_teacher("galaxy_bars", 1.5)
+        check_teacher("galaxy_bars", 1.5, ["0", "1"], 64)
     with pytest.raises(ModelError):
-        check_teacher(tmp_path / "absent.pt", 0.5)
+        check_teacher(tmp_path / "absent.pt", 0.5, ["0", "1"], 64)
 
 
-def test_a_teacher_with_other_classes_is_refused():
-    images = np.zeros((2, 3, 64, 64), np.float32)
+def test_a_teacher_with_other_classes_or_size_is_refused():
     with pytest.raises(InputError, match="classes"):
-        teacher_probabilities("galaxy_morphology", images, ["0", "1"])
+        check_teacher("galaxy_morphology", 0.5, ["0", "1"], 64)
     with pytest.raises(InputError, match="reads 64 px cutouts, the run 32 px"):
-        teacher_probabilities("galaxy_bars", images[..., :32, :32], ["0", "1"])
-    probabilities = teacher_probabilities("galaxy_bars", images, [0, 1])
+        check_teacher("galaxy_bars", 0.5, ["0", "1"], 32)
+    teacher = check_teacher("galaxy_bars", 0.5, [0, 1], 64)
+    probabilities = teacher_probabilities(teacher, np.zeros((2, 3, 64, 64), np.float32))
     assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_train_refuses_a_mismatched_teacher_before_the_run_directory(tiny_labels, tmp_path, capsys):
+    from deepscope.cli.main import main
+
+    code = main(["galaxy", "train", "--data", str(tiny_labels), "--out", str(tmp_path / "run"),
+                 "--teacher", "galaxy_morphology"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--teacher" in err and "classes" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

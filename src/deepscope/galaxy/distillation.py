@@ -17,74 +17,67 @@ import numpy as np
 from deepscope.errors import InputError
 
 
-def check_teacher(teacher: str | Path, teacher_weight: float) -> Path:
-    """The teacher's checkpoint, checked before any image is read.
-
-    Parameters
-    ----------
-    teacher : str or Path
-        A shipped model's name, a run directory or a checkpoint.
-    teacher_weight : float
-        Its share of each target, in [0, 1].
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    InputError
-        If ``teacher_weight`` is outside [0, 1].
-    ModelError
-        If nothing is found at ``teacher``.
-    """
-    from deepscope.registry import resolve_model
-
-    if not 0.0 <= teacher_weight <= 1.0:
-        msg = f"--teacher-weight must be between 0 and 1, got {teacher_weight}"
-        raise InputError(msg)
-    return resolve_model(teacher, "galaxy")
-
-
-def teacher_probabilities(teacher: str | Path, images: np.ndarray, class_names: list,
-                          batch_size: int = 256) -> np.ndarray:
-    """Class probabilities of a trained galaxy network for cutouts already in model form.
+def check_teacher(teacher: str | Path, teacher_weight: float, class_names: list, input_size: int):
+    """Load the teacher and check it fits the run, before any image is read.
 
     Parameters
     ----------
     teacher : str or Path
         A shipped model's name, a run directory or a checkpoint
         (:func:`deepscope.registry.resolve_model`).
-    images : numpy.ndarray
-        ``(N, 3, S, S)`` float32, as :func:`~deepscope.galaxy.dataset.load_cutouts` gives them.
+    teacher_weight : float
+        Its share of each target, in [0, 1].
     class_names : list
         The classes being trained, in order; the teacher must have the same.
+    input_size : int
+        Side of the run's cutouts; the teacher must read the same.
+
+    Returns
+    -------
+    deepscope.galaxy.predictor.GalaxyPredictor
+
+    Raises
+    ------
+    InputError
+        If ``teacher_weight`` is outside [0, 1], or the teacher's classes or
+        input size differ from the run's.
+    ModelError
+        If nothing is found at ``teacher``, or it is not a galaxy model.
+    """
+    from deepscope.galaxy.predictor import GalaxyPredictor
+
+    if not 0.0 <= teacher_weight <= 1.0:
+        msg = f"--teacher-weight must be between 0 and 1, got {teacher_weight}"
+        raise InputError(msg)
+    predictor = GalaxyPredictor.from_checkpoint(teacher)
+    if [str(c) for c in predictor.class_names] != [str(c) for c in class_names]:
+        msg = (f"--teacher {teacher}: its classes {predictor.class_names} are not the training run's "
+               f"{list(class_names)}")
+        raise InputError(msg)
+    if predictor.input_size != input_size:
+        msg = f"--teacher {teacher}: it reads {predictor.input_size} px cutouts, the run {input_size} px"
+        raise InputError(msg)
+    return predictor
+
+
+def teacher_probabilities(teacher, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities of the teacher for cutouts already in model form.
+
+    Parameters
+    ----------
+    teacher : deepscope.galaxy.predictor.GalaxyPredictor
+        From :func:`check_teacher`.
+    images : numpy.ndarray
+        ``(N, 3, S, S)`` float32, as :func:`~deepscope.galaxy.dataset.load_cutouts` gives them.
     batch_size : int
 
     Returns
     -------
     numpy.ndarray
         ``(N, n_classes)`` float32 probabilities.
-
-    Raises
-    ------
-    InputError
-        If the teacher's classes or input size differ from the training run's.
-    ModelError
-        If ``teacher`` is not a galaxy model.
     """
-    from deepscope.galaxy.predictor import GalaxyPredictor
-
-    predictor = GalaxyPredictor.from_checkpoint(teacher)
-    if [str(c) for c in predictor.class_names] != [str(c) for c in class_names]:
-        msg = (f"--teacher {teacher}: its classes {predictor.class_names} are not the training run's "
-               f"{list(class_names)}")
-        raise InputError(msg)
-    if predictor.input_size != images.shape[-1]:
-        msg = f"--teacher {teacher}: it reads {predictor.input_size} px cutouts, the run {images.shape[-1]} px"
-        raise InputError(msg)
-    out = [predictor.probabilities(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
-    return np.concatenate(out).astype(np.float32) if out else np.empty((0, len(class_names)), np.float32)
+    out = [teacher.probabilities(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
+    return np.concatenate(out).astype(np.float32) if out else np.empty((0, len(teacher.class_names)), np.float32)
 
 
 def blend_targets(targets: np.ndarray, teacher: np.ndarray, teacher_weight: float) -> np.ndarray:

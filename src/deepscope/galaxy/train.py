@@ -206,8 +206,8 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
         If ``config.model`` is not a trainable galaxy network (before any data is read).
     InputError
         If ``evidence`` is given for a target that is not 0/1, a catalogue
-        is missing, or ``teacher_weight`` is outside [0, 1] (before any image
-        is read), or the teacher's classes differ.
+        is missing, or the teacher does not fit the run (its weight, classes
+        or input size; all before any image is read).
     BatchError
         If some training images cannot be read (none is silently dropped).
     """
@@ -222,8 +222,7 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
              len(val_rows), class_names)
     if evidence is not None and evidence.given:
         _check_evidence(evidence, class_names, target)
-    if teacher is not None:
-        teacher = check_teacher(teacher, teacher_weight)
+    teacher_model = None if teacher is None else check_teacher(teacher, teacher_weight, class_names, input_size)
     # Only once the labels, catalogues and teacher passed: a refused run leaves no empty run directory behind.
     check_writable(run_dir, is_dir=True)
 
@@ -235,7 +234,7 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     labels = encode_labels(list(train_rows[target]) + list(val_rows[target]), class_names)
     train_images, train_labels, train_sizes = images[:n_train], labels[:n_train], sizes[:n_train]
     base_weights, soft, counts = None, None, {}
-    taught = None if teacher is None else teacher_probabilities(teacher, train_images, class_names)
+    taught = None if teacher_model is None else teacher_probabilities(teacher_model, train_images)
     if evidence is not None and evidence.given:
         ra, dec = sample_positions(train_rows, str(labels_path))
         base_weights, p_bar, counts = evidence_targets(ra, dec, train_labels, train_sizes, evidence)
