@@ -8,6 +8,7 @@ import argparse
 import time
 
 import pytest
+import torch
 
 from deepscope.cli.main import build_parser, main
 from deepscope.registry import DOMAINS, list_models
@@ -124,6 +125,19 @@ def test_wrong_arch_is_refused_before_any_data_is_read(domain, tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("deepscope: error:")
     assert ", ".join(list_models(domain, trainable=True)) in err[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("domain", [d for d in DOMAINS if ("train" in _subparsers(_subparsers(build_parser())[d]))])
+def test_train_on_a_missing_gpu_is_refused_before_the_run_directory(domain, tmp_path, capsys):
+    data = tmp_path / "never_read.csv"  # does not exist: the device must be refused first
+    train = {"galaxy": ["--data", str(data)], "spectra": ["--data", str(data)],
+             "cryoem": ["--micrographs", str(tmp_path), "--coords", str(tmp_path), "--diameter", "100"]}[domain]
+    assert main([domain, "train", *train, "--device", "cuda", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["deepscope: error: device 'cuda' requested but CUDA is not available on this machine; "
+                   "use --device cpu"]
+    assert not (tmp_path / "run").exists()
 
 
 def test_top_level_help_is_plain_words():

@@ -67,9 +67,20 @@ def config_from_args(args, defaults):
     Returns
     -------
     deepscope.config.TrainConfig
+
+    Raises
+    ------
+    InputError
+        If the device is unknown, or CUDA is asked for and absent.
     """
-    return resolve_config(
+    from deepscope.core.distributed import select_device
+
+    config = resolve_config(
         defaults, args.config, model=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         patience=args.patience, val_fraction=args.val_fraction, seed=args.seed, device=args.device,
         threads=args.threads, num_workers=args.num_workers,
     )
+    # Here, before any data is read or the run directory made: the trainer itself would
+    # only find out once config.yaml was written.
+    select_device(config.device)
+    return config
