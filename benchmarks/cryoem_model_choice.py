@@ -17,7 +17,7 @@ Measured for issue 13 (validation F1 / median centre error at the tuned threshol
   80 epochs, patience 15, seed 1 (shipped now)  0.890 4.75 px  0.898 4.53 px  0.898 4.52 px
   40 epochs x 512 patches, seed 2               0.890 4.55 px  0.895 4.51 px  -
   both averaged                                 0.894 4.57 px  0.896 4.48 px  -
-  disks of 0.3 d instead of 0.5 d (26 epochs)   0.840 4.82 px  -              -
+  disks of 0.3 d instead of 0.5 d (26 epochs)   0.840 5.09 px  -              -
 
   python benchmarks/cryoem_model_choice.py runs/cryo_s1 [runs/cryo_s2] [--views 1 4 8]
 """
