@@ -20,6 +20,23 @@ def test_collect_inputs_searches_directories_by_suffix(tmp_path):
     assert [p.name for p in found] == ["a.jpeg", "b.PNG"]
 
 
+def test_collect_inputs_finds_what_rglob_finds_in_path_order(tmp_path):
+    # Names whose string order differs from Path's part-by-part order ("a-b", "a.b" sort before "a/"
+    # as strings), a hidden file, a folder named like an input, links to a file, a folder and nowhere.
+    for name in ("a/x.jpeg", "a.b/x.jpeg", "a-b/y.JPEG", "a/b/c/z.jpeg", "z.jpeg", "a/.h.jpeg", "a/n.txt",
+                 "dir.jpeg/q.jpeg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    os.symlink(tmp_path / "a", tmp_path / "linked_dir")
+    os.symlink(tmp_path / "a", tmp_path / "linked_dir.jpeg")
+    os.symlink(tmp_path / "z.jpeg", tmp_path / "linked.jpeg")
+    os.symlink(tmp_path / "missing", tmp_path / "broken.jpeg")
+    reference = sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.name.lower().endswith(".jpeg"))
+    found = collect_inputs([tmp_path], (".jpeg",))
+    assert found == reference
+    assert [p.relative_to(tmp_path).as_posix() for p in found][:3] == ["a/.h.jpeg", "a/b/c/z.jpeg", "a/x.jpeg"]
+
+
 def test_collect_inputs_rejects_missing_path(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         collect_inputs([tmp_path / "nope.jpeg"], (".jpeg",))

@@ -147,8 +147,11 @@ class InputStream:
         """
         from deepscope.core.checkpoint import sha256
 
+        # One resolve per folder, not per file: a million inputs in a few folders cost a few symlink walks.
+        folders = {parent: parent.resolve() for parent in {p.parent for p in self.files}}
+        files = [str(folders[p.parent] / p.name) for p in self.files]
         return {
-            "files": [str(p.resolve()) for p in self.files],
+            "files": files,
             "shards": [str(p.resolve()) for p in self.shards],
             "catalog": str(self.catalog.resolve()) if self.catalog else None,
             "catalog_sha256": sha256(self.catalog) if self.catalog else None,
