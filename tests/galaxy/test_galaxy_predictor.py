@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from deepscope.core.options import BatchOptions
 from deepscope.errors import BatchError, InputError
@@ -118,3 +119,33 @@ def test_keep_columns_off_or_refused(tmp_path):
         predict_galaxies([], tmp_path / "parts", options=BatchOptions(catalog=catalog, progress=False),
                          keep_columns=True)
     assert not (tmp_path / "parts").exists()
+
+
+def test_reader_processes_give_the_rows_threads_give(bars_dir, tmp_path):
+    """A partition of >= 256 cutouts is decoded in reader processes (uint8 pixels); the rows are the same."""
+    sources = sorted((bars_dir / "images").glob("*.jpeg"))[:300]
+    folder = tmp_path / "cutouts"
+    folder.mkdir()
+    for source in sources:
+        (folder / source.name).symlink_to(source)
+    (folder / "broken.jpeg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    tables = []
+    for read_threads in (1, 2):  # 1: threads in this process; 2: two reader processes
+        out = tmp_path / f"pred{read_threads}.csv"
+        options = BatchOptions(read_threads=read_threads, progress=False)
+        with pytest.raises(BatchError, match="broken.jpeg"):
+            predict_galaxies([folder], out, options=options)
+        tables.append(pd.read_csv(out))
+    assert len(tables[0]) == len(sources)
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+def test_load_many_pixels_give_load_input_probabilities(bars_dir):
+    predictor = GalaxyPredictor.from_checkpoint("galaxy_bars")
+    paths = sorted((bars_dir / "images").glob("*.jpeg"))[:16]
+    pixels = predictor.load_many(paths)
+    assert pixels[0].dtype == np.uint8
+    # The float input as the shipped models were trained on it, computed here without deepscope.
+    floats = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32).transpose(2, 0, 1) / 255 for p in paths])
+    np.testing.assert_array_equal(np.stack([predictor.load_input(p) for p in paths]), floats)
+    np.testing.assert_array_equal(predictor.probabilities(np.stack(pixels)), predictor.probabilities(floats))

@@ -10,11 +10,12 @@ and i bands (one 3-plane cube or three files) are read by
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
-from deepscope.core.files import read_head
+from deepscope.core.files import opening, read_head
 from deepscope.errors import FormatError, first_line
 from deepscope.galaxy.composite import lupton_composite
 
@@ -28,6 +29,8 @@ BANDS = ("g", "r", "i")
 MAX_CUTOUT_PIXELS = 2048 * 2048
 
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"SIMPLE  ": "fits"}
+# Pillow tries only these decoders (a cutout is one of them, by its magic bytes).
+_PILLOW_FORMATS = ("JPEG", "PNG")
 
 
 def sniff_format(path: str | Path) -> str:
@@ -48,7 +51,11 @@ def sniff_format(path: str | Path) -> str:
     FormatError
         If the file is empty, unreadable or of an unsupported format.
     """
-    head = read_head(path, 8)
+    return _format_of(read_head(path, 8), path)
+
+
+def _format_of(head: bytes, path: str | Path) -> str:
+    """:func:`sniff_format` on a file's first bytes, already read."""
     for magic, name in _MAGIC.items():
         if head.startswith(magic):
             return name
@@ -58,7 +65,7 @@ def sniff_format(path: str | Path) -> str:
     raise FormatError(msg)
 
 
-def read_rgb_image(path: str | Path) -> np.ndarray:
+def read_rgb_image(path: str | Path, data: bytes | None = None) -> np.ndarray:
     """Read a JPEG or PNG colour cutout as 8-bit RGB.
 
     Greyscale, palette, RGBA and CMYK images are converted to RGB. Deeper
@@ -70,6 +77,9 @@ def read_rgb_image(path: str | Path) -> np.ndarray:
     Parameters
     ----------
     path : str or Path
+        The file, read unless ``data`` is given, and named in errors.
+    data : bytes, optional
+        The file's bytes, already read.
 
     Returns
     -------
@@ -86,7 +96,7 @@ def read_rgb_image(path: str | Path) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path if data is None else io.BytesIO(data), formats=_PILLOW_FORMATS) as image:
             if image.width * image.height > MAX_CUTOUT_PIXELS:
                 msg = (f"{path}: {image.width} x {image.height} pixels is more than a cutout may have "
                        f"({MAX_CUTOUT_PIXELS:,} pixels, e.g. 2048 x 2048); cut the galaxy out first")
@@ -149,9 +159,16 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     """
     from deepscope.galaxy.fits_bands import read_fits_bands
 
-    kind = sniff_format(path)
-    if kind in ("jpeg", "png"):
-        return read_rgb_image(path)
+    # One open for a colour cutout: its first bytes name the format, the rest is decoded from memory.
+    with opening(path), open(path, "rb") as handle:
+        head = handle.read(8)
+        if not head:
+            msg = f"{path}: empty file"
+            raise FormatError(msg)
+        kind = _format_of(head, path)
+        data = head + handle.read() if kind in ("jpeg", "png") else None
+    if data is not None:
+        return read_rgb_image(path, data)
     # "gzip": astropy reads gzipped FITS transparently and rejects anything else.
     bands, _ = read_fits_bands(path)
     return lupton_composite(*bands)

@@ -9,6 +9,7 @@ every command decides with the same threshold.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,12 +20,40 @@ from deepscope.core.options import BatchOptions
 from deepscope.errors import ModelError
 from deepscope.galaxy.classes import label_value, probability_column, readable_names
 from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
-from deepscope.galaxy.preprocess import to_model_input
+from deepscope.galaxy.preprocess import pixels_to_input, to_model_input, to_model_pixels
 
 # Galaxies per partition: the unit of resuming and of Dask tasks (about a
 # second of work on one core), small enough that a kill loses little.
 PARTITION_SIZE = 1024
 _META_KEYS = {"target", "class_names", "input_size", "threshold"}
+
+
+@dataclasses.dataclass(frozen=True)
+class CutoutReader:
+    """``paths -> model pixels``, each ``uint8 (3, S, S)`` or the exception that file raised.
+
+    Decoding a cutout is Python around Pillow as much as Pillow itself, so
+    on threads it holds the GIL against the network; reader processes, which
+    get this picklable callable, decode beside it. They hand back 8-bit
+    pixels, a quarter of the bytes of the float input, which
+    :meth:`GalaxyPredictor.probabilities` scales a batch at a time.
+
+    Parameters
+    ----------
+    input_size : int
+        Side of the network's input.
+    """
+
+    input_size: int
+
+    def __call__(self, paths: Sequence[str | Path]) -> list[np.ndarray | Exception]:
+        items = []
+        for path in paths:
+            try:
+                items.append(to_model_pixels(read_galaxy_image(path), self.input_size))
+            except Exception as exc:  # noqa: BLE001 - each file's failure is its own; the caller names it
+                items.append(exc)
+        return items
 
 
 class GalaxyPredictor:
@@ -127,8 +156,14 @@ class GalaxyPredictor:
         """Read one file and shape it for the network: ``float32 (3, S, S)``."""
         return to_model_input(read_galaxy_image(path), self.input_size)
 
+    @property
+    def load_many(self) -> CutoutReader:
+        """Reads many files as :meth:`load_input` reads one, as uint8 pixels (:class:`CutoutReader`);
+        plain data, so :mod:`deepscope.core.inference` runs it in reader processes."""
+        return CutoutReader(self.input_size)
+
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities of a float32 batch ``(N, 3, S, S)``.
+        """Class probabilities of a batch ``(N, 3, S, S)``: float32 in [0, 1], or the uint8 pixels of :meth:`load_many`.
 
         Returns
         -------
@@ -136,6 +171,8 @@ class GalaxyPredictor:
         """
         import torch
 
+        if batch.dtype == np.uint8:
+            batch = pixels_to_input(batch)
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             if isinstance(self.fast_model, torch.nn.Module):  # ONNX Runtime wants the array as it is
@@ -153,7 +190,7 @@ class GalaxyPredictor:
         return label_value(self.class_names[index])
 
     def rows(self, arrays: Sequence[np.ndarray]) -> list[dict]:
-        """Prediction rows for a list of model inputs (see :meth:`load_input`).
+        """Prediction rows for a list of model inputs (see :meth:`load_input` and :meth:`load_many`).
 
         Returns
         -------

@@ -59,12 +59,31 @@ def to_model_input(rgb: np.ndarray, size: int) -> np.ndarray:
     >>> x.shape, x.dtype, float(x.max())
     ((3, 64, 64), dtype('float32'), 1.0)
     """
+    return pixels_to_input(to_model_pixels(rgb, size))
+
+
+def to_model_pixels(rgb: np.ndarray, size: int) -> np.ndarray:
+    """:func:`to_model_input` before the scaling to [0, 1]: ``uint8 (3, size, size)``.
+
+    A quarter of the bytes, for handing cutouts between processes.
+    """
     if rgb.shape[:2] != (size, size):
         from PIL import Image
 
         # PIL's bilinear resize, as the shipped models were trained with.
         rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1))
+
+
+def pixels_to_input(pixels: np.ndarray) -> np.ndarray:
+    """``uint8`` pixels (one cutout or a batch) as the network's float32 input in [0, 1].
+
+    Examples
+    --------
+    >>> pixels_to_input(np.array([0, 51, 255], np.uint8)).tolist()
+    [0.0, 0.20000000298023224, 1.0]
+    """
+    return pixels.astype(np.float32) / 255.0
 
 
 def bright_pixel_count(rgb: np.ndarray, level: float = BRIGHT_LEVEL) -> int | np.ndarray:
