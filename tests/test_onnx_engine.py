@@ -35,18 +35,26 @@ def weights_copy(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_every_shipped_model_has_a_verified_export_of_its_own_weights(name):
+def test_every_shipped_model_has_a_verified_export_of_its_own_weights(name, monkeypatch):
     from deepscope.core.checkpoint import sha256
 
-    checkpoint = resolve_model(name, next(w.domain for w in list_weights() if w.name == name))
+    entry = next(w for w in list_weights() if w.name == name)
+    checkpoint = resolve_model(name, entry.domain)
+    monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
     network = onnx_network(checkpoint)
     assert isinstance(network, OnnxNetwork)
     assert network.path == checkpoint.with_suffix(".onnx")
     assert network.metadata[onnx_engine.SOURCE_SHA256_KEY] == sha256(checkpoint)
+    if entry.cpu_engine == "onnx-int8":
+        monkeypatch.setenv(ENGINE_VARIABLE, "onnx-int8")
+        assert onnx_network(checkpoint).metadata[onnx_engine.SOURCE_SHA256_KEY] == sha256(checkpoint)
 
 
-def test_int8_is_opt_in_and_only_where_an_int8_export_ships(monkeypatch):
+def test_auto_runs_the_export_the_registry_names_and_onnx_the_fp32_one(monkeypatch):
     bars, spectra = resolve_model("galaxy_bars", "galaxy"), resolve_model("spectra_mk", "spectra")
+    assert onnx_network(bars).path.name == "galaxy_bars.int8.onnx"
+    assert onnx_network(spectra).path.name == "spectra_mk.onnx"
+    monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
     assert onnx_network(bars).path.name == "galaxy_bars.onnx"
     monkeypatch.setenv(ENGINE_VARIABLE, "onnx-int8")
     assert onnx_network(bars).path.name == "galaxy_bars.int8.onnx"
@@ -85,10 +93,12 @@ def test_engine_torch_turns_it_off_and_onnx_says_why_it_cannot(tmp_path, monkeyp
         onnx_network(shipped)
 
 
-def test_a_damaged_export_falls_back_to_torch(weights_copy, monkeypatch):
-    export = weights_copy / "galaxy_bars.onnx"
-    export.write_bytes(export.read_bytes()[:-10])
+def test_a_damaged_export_falls_back_to_the_next_engine(weights_copy, monkeypatch):
     checkpoint = weights_copy / "galaxy_bars.pt"
+    int8, fp32 = weights_copy / "galaxy_bars.int8.onnx", weights_copy / "galaxy_bars.onnx"
+    int8.write_bytes(int8.read_bytes()[:-10])
+    assert onnx_network(checkpoint).path == fp32
+    fp32.write_bytes(fp32.read_bytes()[:-10])
     assert onnx_network(checkpoint) is None
     monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
     with pytest.raises(ModelError, match="galaxy_bars.onnx: fails its SHA-256 check"):
@@ -113,6 +123,7 @@ def test_an_export_onnxruntime_cannot_load_falls_back_to_torch(weights_copy, mon
     sums = json.loads((weights_copy / SUMS_NAME).read_text())
     sums["galaxy_bars.onnx"] = hashlib.sha256(b"not a protobuf").hexdigest()
     (weights_copy / SUMS_NAME).write_text(json.dumps(sums))
+    (weights_copy / "galaxy_bars.int8.onnx").unlink()  # else auto runs the int8 export
     assert onnx_network(weights_copy / "galaxy_bars.pt") is None
     monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
     with pytest.raises(ModelError, match=r"galaxy_bars.onnx: onnxruntime [0-9.]+ cannot load it: "):

@@ -47,6 +47,8 @@ class ShippedWeights:
     trained_on: str  # data and split it was trained on
     figure: str  # its measured held-out figure, with the split
     default: bool = False  # the domain's model when --model is not given
+    # The export DEEPSCOPE_ENGINE=auto runs on the CPU: "onnx" (fp32) or "onnx-int8" (deepscope.core.onnx_engine).
+    cpu_engine: str = "onnx"
 
     @property
     def path(self) -> Path:
