@@ -1,11 +1,12 @@
 """Galaxy bar model: end-to-end predict throughput, peak memory, training wall time.
 
-Predict is timed exactly as users run it (file discovery, JPEG decoding,
-batching, the network, the CSV write) on real SDSS cutouts from
-../shared/data, repeated to reach --n files, once per engine
+Predict is timed exactly as users run it (file discovery, JPEG decoding
+in reader processes, batching, the network, the CSV write) on real SDSS
+cutouts from ../shared/data, repeated to reach --n files, once per engine
 (``DEEPSCOPE_ENGINE=torch``: the BatchNorm-folded channels-last torch path;
-``onnx``: the shipped .onnx on ONNX Runtime, the default; ``onnx-int8``: the
-opt-in int8 export), interleaved over --rounds.
+``onnx``: the shipped fp32 .onnx on ONNX Runtime, the default before int8;
+``onnx-int8``: the int8 export, what the galaxy models run by default), interleaved
+over --rounds. CPU seconds include the reader processes'.
 Training is timed on the real training split for --train-epochs epochs.
 
 --variants times the network alone on the decoded test split, for ways
@@ -40,9 +41,9 @@ def peak_rss_mb():
 
 
 def cpu_seconds():
-    """User + system CPU time of this process so far (all threads)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU time so far of this process (all threads) and its finished children (the readers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def bench_predict(n, threads, model, engine):
