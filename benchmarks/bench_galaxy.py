@@ -125,9 +125,9 @@ def _onnx_variants(predictor):
     from deepscope.core.onnx_engine import INT8_SUFFIX, OnnxNetwork, shipped_export
 
     threads = torch.get_num_threads()
-    return {"ONNX Runtime fp32 (.onnx, the default)": (OnnxNetwork(shipped_export(predictor.source), threads),
+    return {"ONNX Runtime fp32 (.onnx, DEEPSCOPE_ENGINE=onnx)": (OnnxNetwork(shipped_export(predictor.source), threads),
                                                               False),
-            "ONNX Runtime int8 (.int8.onnx, opt-in)": (
+            "ONNX Runtime int8 (.int8.onnx, the default)": (
                 OnnxNetwork(shipped_export(predictor.source, INT8_SUFFIX), threads), False)}
 
 

@@ -13,9 +13,9 @@ writes the same bytes (checked with ``--check``).
 The galaxy models also get ``NAME.int8.onnx``: the fp32 export quantised
 by ONNX Runtime (static QDQ, per-channel int8 weights, uint8 activations),
 calibrated on 512 cutouts of their training split (read from
-../shared/data, so that must be present). It only runs where a user asks
-for it (``DEEPSCOPE_ENGINE=onnx-int8``): its answers differ (see
-:mod:`deepscope.core.onnx_engine`).
+../shared/data, so that must be present). The CPU runs it by default (the
+registry entry's ``cpu_engine``); its answers differ a little from the fp32
+export's, which ``DEEPSCOPE_ENGINE=onnx`` runs (see :mod:`deepscope.core.onnx_engine`).
 
 Needs the ``export`` extra (``pip install -e .[export]``: onnx, onnxscript);
 the package itself only needs onnxruntime to run the result.
