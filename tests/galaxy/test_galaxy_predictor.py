@@ -149,3 +149,32 @@ def test_load_many_pixels_give_load_input_probabilities(bars_dir):
     floats = np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32).transpose(2, 0, 1) / 255 for p in paths])
     np.testing.assert_array_equal(np.stack([predictor.load_input(p) for p in paths]), floats)
     np.testing.assert_array_equal(predictor.probabilities(np.stack(pixels)), predictor.probabilities(floats))
+
+
+def test_augment_averages_the_rotated_cutouts(bars_dir, tmp_path):
+    """--augment 4 gives each cutout the mean p_bar of its four rotations, each rotation predicted alone."""
+    sources = sorted((bars_dir / "images").glob("*.jpeg"))[:6]
+    original, rotated = tmp_path / "original", tmp_path / "rotated"
+    original.mkdir()
+    rotated.mkdir()
+    for source in sources:
+        image = Image.open(source)
+        image.save(original / f"{source.stem}.png")
+        for turns in range(4):  # lossless copies, so the rotations are exact
+            image.rotate(90 * turns).save(rotated / f"{source.stem}_r{turns}.png")
+    options = BatchOptions(progress=False)
+    predict_galaxies([original], tmp_path / "views.csv", options=options, augment=4)
+    predict_galaxies([rotated], tmp_path / "rotated.csv", options=options)
+    views = pd.read_csv(tmp_path / "views.csv")
+    singles = pd.read_csv(tmp_path / "rotated.csv")
+    mean = singles.groupby(singles["file"].str.extract(r"(J[^_/]+)_r\d\.png$")[0])["p_bar"].mean()
+    expected = mean.loc[views["file"].str.extract(r"(J[^/]+)\.png$")[0]].to_numpy()
+    np.testing.assert_allclose(views["p_bar"], expected, atol=2e-6)
+    # The views matter: one view gives other probabilities.
+    assert np.abs(singles[singles["file"].str.endswith("_r0.png")]["p_bar"].to_numpy() - expected).max() > 1e-3
+
+
+def test_augment_refuses_other_view_counts():
+    predictor = GalaxyPredictor.from_checkpoint("galaxy_bars")
+    with pytest.raises(InputError, match="--augment 3: choose from 1, 2, 4, 8 views"):
+        predictor.augment = 3

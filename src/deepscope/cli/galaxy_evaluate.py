@@ -22,6 +22,7 @@ examples:
 """
 
 
+from deepscope.cli.galaxy_predict import add_augment_arg
 from deepscope.cli.options import add_device_arg, add_model_arg, add_threads_arg
 
 
@@ -33,6 +34,7 @@ def add_args(parser):
     parser.add_argument("--target", help="label column (default: the model's target, barred for galaxy_bars)")
     parser.add_argument("--split", default="test", help="rows to evaluate: test, train, val or all (default test)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the size-matched subsampling (default 0)")
+    add_augment_arg(parser)
     evidence = parser.add_argument_group("independent bar evidence (two-class models)")
     evidence.add_argument("--hoyle", metavar="TABLE",
                           help="Hoyle et al. (2011) drawn-bar catalogue: confirmed-bar recall (default: none)")
@@ -53,6 +55,7 @@ def main(args):
 
     metrics = evaluate_galaxy(args.labels, args.out, model=args.model, target=args.target, split=args.split,
                               seed=args.seed, device=args.device, threads=args.threads, hoyle=args.hoyle,
-                              manga=args.manga, stripe82=args.stripe82, radius_arcsec=args.match_radius)
+                              manga=args.manga, stripe82=args.stripe82, radius_arcsec=args.match_radius,
+                              augment=args.augment)
     print(json.dumps({k: {m: metrics[k][m] for m in ("n", "accuracy", "roc_auc") if m in metrics[k]}
                       for k in ("all", "size_matched") if k in metrics}))

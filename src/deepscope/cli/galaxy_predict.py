@@ -34,6 +34,16 @@ import argparse
 
 from deepscope.cli.options import add_batch_args, add_network_args, batch_options_from_args
 
+# galaxy.predictor.VIEW_COUNTS, written out for the same reason.
+VIEW_COUNTS = (1, 2, 4, 8)
+
+
+def add_augment_arg(parser):
+    """``--augment N``: test-time views averaged, as galaxy predict and evaluate take it."""
+    parser.add_argument("--augment", type=int, choices=VIEW_COUNTS, default=1,
+                        help="views of each cutout averaged: rotations by 90 degrees, then their mirror images "
+                             "(default 1; 4: validation ROC-AUC 0.903 -> 0.909, size-matched accuracy 0.787 -> 0.814, at 4x the network time)")
+
 # galaxy.predictor.PARTITION_SIZE, written out so that --help imports no numerical library.
 PARTITION_SIZE = 1024
 
@@ -44,6 +54,7 @@ def add_args(parser):
                         help="output table (.csv or .parquet), or a directory for Parquet parts (required)")
     add_network_args(parser, "galaxy")
     add_batch_args(parser, "cutouts", PARTITION_SIZE, batch_size=512)
+    add_augment_arg(parser)
     parser.add_argument("--keep-columns", action=argparse.BooleanOptionalAction, default=None,
                         help="append the --catalog table's own columns to the predictions "
                              "(default: on with --catalog and a .csv/.parquet --out)")
@@ -53,4 +64,4 @@ def main(args):
     from deepscope.galaxy.predictor import predict_galaxies
 
     predict_galaxies(args.inputs, args.out, model=args.model, options=batch_options_from_args(args),
-                     keep_columns=args.keep_columns)
+                     keep_columns=args.keep_columns, augment=args.augment)

@@ -157,7 +157,7 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
                     target: str | None = None, split: str = "test", seed: int = 0, device: str = "cpu",
                     threads: int | None = None, progress: bool = True, hoyle: str | Path | None = None,
                     manga: str | Path | None = None, stripe82: str | Path | None = None,
-                    radius_arcsec: float = MATCH_RADIUS_ARCSEC) -> dict:
+                    radius_arcsec: float = MATCH_RADIUS_ARCSEC, augment: int = 1) -> dict:
     """Evaluate a predictor on one split of a labels table and write a report.
 
     Parameters
@@ -186,6 +186,9 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
         vote counts); see :mod:`deepscope.galaxy.bar_evidence`.
     radius_arcsec : float
         Cross-match radius.
+    augment : int
+        Views of each cutout averaged (see
+        :attr:`~deepscope.galaxy.predictor.GalaxyPredictor.augment`).
 
     Returns
     -------
@@ -206,6 +209,7 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     out_dir = check_writable(out_dir, is_dir=True)
     set_torch_threads(threads)
     predictor = GalaxyPredictor.from_checkpoint(model, device)
+    predictor.augment = augment
     target = target or predictor.target
     rows = _read_split(labels_path, target, split)
     catalogues = {"hoyle": hoyle, "manga": manga, "stripe82": stripe82}
