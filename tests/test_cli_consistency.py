@@ -152,6 +152,7 @@ def test_models_lists_the_four_shipped_weights(capsys):
     for name in ("galaxy_bars", "galaxy_morphology", "spectra_mk", "cryoem_empiar10017"):
         assert f"  {name}" in out
     assert "trained on:" in out and "measured:" in out
+    assert "on the CPU: its int8 ONNX export" in out  # the galaxy models' engine, as the registry names it
 
 
 def test_shipped_names_work_as_model_in_every_domain(tmp_path):

@@ -2,13 +2,19 @@
 
 Networks are what `<domain> train --arch` accepts; shipped weights are what
 every `--model NAME` accepts (a run directory or a .pt file works too).
-Each shipped model is listed with what it was trained on and its measured
-held-out figure; its file is checked against the recorded SHA-256.
+Each shipped model is listed with what it was trained on, its measured
+held-out figure and what runs it on the CPU; its file is checked against
+the recorded SHA-256.
 
 example:
   deepscope models
   deepscope models --domain spectra
 """
+
+
+# What DEEPSCOPE_ENGINE=auto runs for an entry's cpu_engine (deepscope.core.onnx_engine).
+_ENGINE_WORDS = {"onnx": "its fp32 ONNX export (torch's answers)",
+                 "onnx-int8": "its int8 ONNX export (faster; DEEPSCOPE_ENGINE=onnx for the fp32 answers)"}
 
 
 def add_args(parser):
@@ -29,3 +35,4 @@ def main(args):
             print(f"    file:       weights/{entry.file} (SHA-256 {(entry.sha256 or 'not recorded')[:16]}...)")
             print(f"    trained on: {entry.trained_on}")
             print(f"    measured:   {entry.figure}")
+            print(f"    on the CPU: {_ENGINE_WORDS[entry.cpu_engine]}")
