@@ -201,8 +201,6 @@ class GalaxyPredictor:
         -------
         numpy.ndarray of shape (N, n_classes)
         """
-        import torch
-
         if batch.dtype == np.uint8:
             batch = pixels_to_input(batch)
         # A bar has no preferred orientation: each rotated or mirrored cutout is an equally
