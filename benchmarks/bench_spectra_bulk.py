@@ -191,7 +191,7 @@ def stage_times(table, files, rows=1024, repeats=3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10000, 100000])
-    parser.add_argument("--files", type=int, default=5000, help="per-file inputs (MILES files repeated)")
+    parser.add_argument("--files", type=int, default=5000, help="per-file inputs (MILES files repeated); 0 skips the per-file run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tmp", help="directory for the tables (default: a temporary one)")
     parser.add_argument("--stages", action="store_true", help="also print CPU ms per row of each step, one thread")
@@ -225,7 +225,8 @@ def main():
             print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end "
                   f"(before: {BEFORE['bulk Parquet']}; target {TARGET['bulk Parquet']}), "
                   f"peak memory {peak:,.0f} MiB (load average {os.getloadavg()[0]:.1f})")
-        measure_per_file(tmp, files, args.files, args.threads)
+        if args.files > 0:  # --files 0 skips the per-file run (an empty folder has nothing to time)
+            measure_per_file(tmp, files, args.files, args.threads)
         options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False)
         predict_spectra([MILES], tmp / "files.csv", options=options)
         write_table(tmp / "miles_exact.parquet", len(files), files, flux_type="float64")

@@ -255,7 +255,14 @@ class SpectraPredictor:
         """One row (:data:`OUTPUT_COLUMNS`) per prepared spectrum of ``x``."""
         return outputs_to_rows(self.outputs(x, batch_size))
 
-    def assess(self, items: list[GriddedSpectrum], batch_size: int = 512) -> list[dict]:
+    def network_input(self, items: list[GriddedSpectrum]) -> np.ndarray:
+        """The network input ``(N, 2, grid.n)`` of gridded spectra (smoothed, over their continuum);
+        each row depends on its own spectrum only, so chunks of a batch may be done apart, on other threads."""
+        from deepscope.spectra.preprocess import normalise
+
+        return normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
+
+    def assess(self, items: list[GriddedSpectrum], batch_size: int = 512, x: np.ndarray | None = None) -> list[dict]:
         """Type, ``confidence`` and ``flag`` of each spectrum of :meth:`prepare` or :meth:`load_input`.
 
         ``confidence`` is the temperature-scaled probability of the reported
@@ -263,12 +270,12 @@ class SpectraPredictor:
         ``flag`` lists, ``;``-separated, why a prediction should not be
         trusted: ``low_snr``, ``short_coverage``, ``negative_flux``,
         ``out_of_distribution`` (no training template resembles the
-        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
+        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`. ``x``, the items'
+        :meth:`network_input` where the caller made it already, is not made again.
         """
         from deepscope.spectra import calibration, quality
-        from deepscope.spectra.preprocess import normalise
 
-        x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
+        x = self.network_input(items) if x is None else x
         outputs = self.outputs(x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
