@@ -123,6 +123,24 @@ def test_named_columns_id_column_and_nanometres_with_a_unit(miles, tmp_path):
     assert np.allclose(read[1].wave, spectra[1].wave)
 
 
+def test_a_slice_prepared_in_chunks_gives_each_row_its_own_network_input(miles, tmp_path):
+    # prepare_slice makes the network input on reader threads, a chunk each: no number may depend on the chunk.
+    from deepscope.spectra.predictor import SpectraPredictor
+    from deepscope.spectra.table_predict import prepare_slice
+
+    table = _parquet(tmp_path / "t.parquet", miles[1])
+    predictor = SpectraPredictor.from_checkpoint()
+    layout = TableLayout()
+    reader = ParquetTable(table)
+    found = resolve_columns(reader, layout)
+    (names, (items, x), _, _), (_, (_, chunked), _, _) = (prepare_slice(predictor, reader, 0, 10, layout, found, threads)
+                                                          for threads in (1, 3))
+    reader.close()
+    assert len(names) == 10 and x.shape == (10, 2, predictor.grid.n)
+    assert np.array_equal(chunked, x)
+    assert all(np.array_equal(x[k], item.x) for k, item in enumerate(items))
+
+
 def test_killed_run_resumes_and_a_changed_table_is_recomputed(miles, tmp_path):
     table = _parquet(tmp_path / "t.parquet", miles[1][:4])
     out = tmp_path / "parts"
