@@ -83,12 +83,19 @@ def measure(table, out, threads):
 def measure_files(folder, out, threads):
     """Per-file predict on ``folder`` in this fresh process; print the seconds of each phase as one line.
 
-    Start-up is the imports and one model load (what every run pays once);
-    predict_spectra loads the model again itself, so that load is taken off
-    its time for the steady-state pace. CPU seconds include the reader
-    processes'.
+    Start-up is the imports (also those predict makes on first use) and one
+    model load (what every run pays once); predict_spectra loads the model
+    again itself, so that load is taken off its time for the steady-state
+    pace. CPU seconds include the reader processes'.
     """
     start = time.perf_counter()
+    # What predict imports on first use (astropy's FITS readers, scipy.ndimage for the smoothing,
+    # the Parquet writer of the parts): about 1 CPU s paid once per run, not per file, so start-up.
+    import astropy.io.fits  # noqa: F401
+    import astropy.wcs  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+
     from deepscope.core.options import BatchOptions
     from deepscope.spectra.predictor import SpectraPredictor, predict_spectra
 
