@@ -123,8 +123,8 @@ def test_named_columns_id_column_and_nanometres_with_a_unit(miles, tmp_path):
     assert np.allclose(read[1].wave, spectra[1].wave)
 
 
-def test_a_slice_prepared_in_chunks_gives_each_row_its_own_network_input(miles, tmp_path):
-    # prepare_slice makes the network input on reader threads, a chunk each: no number may depend on the chunk.
+def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(miles, tmp_path):
+    # prepare_slice grids a slice on reader threads, a chunk each: no number may depend on the chunk.
     from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.table_predict import prepare_slice
 
@@ -133,11 +133,14 @@ def test_a_slice_prepared_in_chunks_gives_each_row_its_own_network_input(miles, 
     layout = TableLayout()
     reader = ParquetTable(table)
     found = resolve_columns(reader, layout)
-    (names, (items, x), _, _), (_, (_, chunked), _, _) = (prepare_slice(predictor, reader, 0, 10, layout, found, threads)
-                                                          for threads in (1, 3))
+    (names, items, _, _), (_, chunked, _, _) = (prepare_slice(predictor, reader, 0, 10, layout, found, threads)
+                                                for threads in (1, 3))
     reader.close()
-    assert len(names) == 10 and x.shape == (10, 2, predictor.grid.n)
-    assert np.array_equal(chunked, x)
+    assert len(names) == 10
+    for item, other in zip(items, chunked):
+        assert np.array_equal(item.flux, other.flux) and np.array_equal(item.mask, other.mask)
+        assert (item.snr, item.median_flux) == (other.snr, other.median_flux)
+    x = predictor.network_input(items)
     assert all(np.array_equal(x[k], item.x) for k, item in enumerate(items))
 
 

@@ -256,13 +256,13 @@ class SpectraPredictor:
         return outputs_to_rows(self.outputs(x, batch_size))
 
     def network_input(self, items: list[GriddedSpectrum]) -> np.ndarray:
-        """The network input ``(N, 2, grid.n)`` of gridded spectra (smoothed, over their continuum);
-        each row depends on its own spectrum only, so chunks of a batch may be done apart, on other threads."""
+        """The network input ``(N, 2, grid.n)`` of gridded spectra, smoothed and over their continuum;
+        each row depends on its own spectrum only."""
         from deepscope.spectra.preprocess import normalise
 
         return normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
 
-    def assess(self, items: list[GriddedSpectrum], batch_size: int = 512, x: np.ndarray | None = None) -> list[dict]:
+    def assess(self, items: list[GriddedSpectrum], batch_size: int = 512) -> list[dict]:
         """Type, ``confidence`` and ``flag`` of each spectrum of :meth:`prepare` or :meth:`load_input`.
 
         ``confidence`` is the temperature-scaled probability of the reported
@@ -270,12 +270,11 @@ class SpectraPredictor:
         ``flag`` lists, ``;``-separated, why a prediction should not be
         trusted: ``low_snr``, ``short_coverage``, ``negative_flux``,
         ``out_of_distribution`` (no training template resembles the
-        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`. ``x``, the items'
-        :meth:`network_input` where the caller made it already, is not made again.
+        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
         """
         from deepscope.spectra import calibration, quality
 
-        x = self.network_input(items) if x is None else x
+        x = self.network_input(items)
         outputs = self.outputs(x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]

@@ -18,7 +18,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 
 from deepscope.errors import OutputError
 from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
@@ -64,14 +63,7 @@ def predict_slice(predictor, table, start: int, stop: int, layout: TableLayout, 
 
 
 def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
-    """Read a slice and make every good row's network input: ``(names, (items, x), carried, failures)``.
-
-    ``items`` are the rows on the model's grid and ``x`` their
-    :meth:`~deepscope.spectra.predictor.SpectraPredictor.network_input`, made
-    here with the reading (None for a slice with no good row): in
-    :func:`predict_tables` it then overlaps the network's run on the
-    previous slice instead of following it.
-    """
+    """Read a slice and put every good row on the model's grid: ``(names, items, carried, failures)``."""
     if not hasattr(table, "read"):
         opened = open_table(table)
         try:
@@ -83,35 +75,26 @@ def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
     # releases the GIL in the array operations) without changing a number.
     size = max(1, -(-len(spectra) // max(1, read_threads)))
     starts = range(0, len(spectra), size)
-
-    def prepare(lo):
-        good, items, chunk_failures = predictor.prepare_many(spectra[lo:lo + size], names[lo:lo + size])
-        return good, items, chunk_failures, predictor.network_input(items) if items else None
-
     with ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
-        chunks = list(pool.map(prepare, starts))
-    good, items, inputs = [], [], []
-    for lo, (chunk_good, chunk_items, chunk_failures, chunk_x) in zip(starts, chunks):
+        prepared = list(pool.map(lambda lo: predictor.prepare_many(spectra[lo:lo + size], names[lo:lo + size]),
+                                 starts))
+    good, items = [], []
+    for lo, (chunk_good, chunk_items, chunk_failures) in zip(starts, prepared):
         good += [lo + i for i in chunk_good]
         items += chunk_items
         failures += chunk_failures
-        if chunk_x is not None:
-            inputs.append(chunk_x)
-    prepared = (items, np.concatenate(inputs)) if items else None
-    return [names[i] for i in good], prepared, [carried[i] for i in good], failures
+    return [names[i] for i in good], items or None, [carried[i] for i in good], failures
 
 
-def classify_prepared(predictor, names, prepared, carried, failures, batch_size):
-    """Prediction rows for a slice of :func:`prepare_slice`: ``file``, the type columns, confidence and flag,
-    then the carried columns."""
+def classify_prepared(predictor, names, items, carried, failures, batch_size):
+    """Prediction rows for prepared spectra: ``file``, the type columns, confidence and flag, then the carried columns."""
     from deepscope.spectra.predictor import ASSESSMENT_COLUMNS, OUTPUT_COLUMNS
 
-    if prepared is None:
+    if items is None:
         return [], failures
-    items, x = prepared
     taken = {"file", *OUTPUT_COLUMNS, *ASSESSMENT_COLUMNS}
     rows = []
-    for name, prediction, extra in zip(names, predictor.assess(items, batch_size, x), carried):
+    for name, prediction, extra in zip(names, predictor.assess(items, batch_size), carried):
         # A table's own 'sptype' (say, a catalogue type) must not overwrite the prediction.
         rows.append({"file": name, **prediction,
                      **{(f"input_{key}" if key in taken else key): value for key, value in extra.items()}})
