@@ -34,10 +34,11 @@ def network_inputs(predictor, folder):
     """Every readable spectrum of a library folder as the network input."""
     from deepscope.core.files import collect_inputs
     from deepscope.spectra.prepare import DIRECTORY_SUFFIXES
+    from deepscope.spectra.preprocess import normalise
 
     items = [item for item in predictor.load_many(collect_inputs([folder], DIRECTORY_SUFFIXES))
              if not isinstance(item, Exception)]
-    return predictor.network_input(items)
+    return normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), predictor.grid)
 
 
 def int8_comparison(predictor):

@@ -255,13 +255,6 @@ class SpectraPredictor:
         """One row (:data:`OUTPUT_COLUMNS`) per prepared spectrum of ``x``."""
         return outputs_to_rows(self.outputs(x, batch_size))
 
-    def network_input(self, items: list[GriddedSpectrum]) -> np.ndarray:
-        """The network input ``(N, 2, grid.n)`` of gridded spectra, smoothed and over their continuum;
-        each row depends on its own spectrum only."""
-        from deepscope.spectra.preprocess import normalise
-
-        return normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
-
     def assess(self, items: list[GriddedSpectrum], batch_size: int = 512) -> list[dict]:
         """Type, ``confidence`` and ``flag`` of each spectrum of :meth:`prepare` or :meth:`load_input`.
 
@@ -273,8 +266,9 @@ class SpectraPredictor:
         spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
         """
         from deepscope.spectra import calibration, quality
+        from deepscope.spectra.preprocess import normalise
 
-        x = self.network_input(items)
+        x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
         outputs = self.outputs(x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
