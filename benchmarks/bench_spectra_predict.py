@@ -6,10 +6,16 @@ network; onnx: the shipped .onnx on ONNX Runtime, see
 deepscope.core.onnx_engine), interleaved over --rounds, with the largest
 difference between their outputs, (2) reading and preparing files, (3) the
 whole `deepscope spectra predict` path on real files (the default engine).
-Measured figures, not asserts.
+With --int8, also quantises the shipped fp32 export to int8 in a temporary
+folder, as scripts/export_onnx.py does for the galaxy models (ONNX Runtime
+static QDQ, per-channel int8 weights, uint8 activations, calibrated on 512
+spectra of the five labelled libraries the shipped model was trained on),
+and prints its pace against fp32's (CPU ms per spectrum, one thread) and
+how many of the shared-library spectra change type, main class and
+luminosity class. Measured figures, not asserts.
 
 usage:
-  python benchmarks/bench_spectra_predict.py [--model RUN_DIR] [--files DIR] [--threads 2]
+  python benchmarks/bench_spectra_predict.py [--model RUN_DIR] [--files DIR] [--threads 2] [--int8]
 """
 
 import argparse
@@ -19,6 +25,70 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra" / "miles"
+SHARED_SPECTRA = DEFAULT_FILES.parent
+LABELLED = ("miles", "mkclass", "pickles", "kesseli2017", "sdss")  # the shipped model's training libraries
+CALIBRATION_SPECTRA = 512
+
+
+def network_inputs(predictor, folder):
+    """Every readable spectrum of a library folder as the network input."""
+    from deepscope.core.files import collect_inputs
+    from deepscope.spectra.prepare import DIRECTORY_SUFFIXES
+    from deepscope.spectra.preprocess import normalise
+
+    items = [item for item in predictor.load_many(collect_inputs([folder], DIRECTORY_SUFFIXES))
+             if not isinstance(item, Exception)]
+    return normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), predictor.grid)
+
+
+def int8_comparison(predictor):
+    """Quantise the shipped export to int8 in a temporary folder; print its pace and changed answers against fp32."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from deepscope.core.onnx_engine import OnnxNetwork
+    from deepscope.registry import list_weights
+    from deepscope.spectra.predictor import outputs_to_rows
+
+    inputs = {folder.name: network_inputs(predictor, folder) for folder in sorted(SHARED_SPECTRA.iterdir())
+              if folder.is_dir()}
+    labelled = np.concatenate([inputs[name] for name in LABELLED if name in inputs])
+    chosen = np.random.default_rng(0).choice(len(labelled), min(CALIBRATION_SPECTRA, len(labelled)), replace=False)
+    calibration = labelled[np.sort(chosen)]
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter({"x": calibration[k:k + 64]} for k in range(0, len(calibration), 64))
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    fp32_path = next(w for w in list_weights() if w.name == "spectra_mk").path.with_suffix(".onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        int8_path = Path(tmp) / "spectra_mk.int8.onnx"
+        quantize_static(fp32_path, int8_path, Calibration(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        networks = {"fp32": OnnxNetwork(fp32_path, threads=1), "int8": OnnxNetwork(int8_path, threads=1)}
+        x = np.concatenate(list(inputs.values()))
+        outputs = {name: np.concatenate([net.run(x[k:k + 512]) for k in range(0, len(x), 512)])
+                   for name, net in networks.items()}
+        timed = np.tile(x, (max(1, -(-4096 // len(x))), 1, 1))[:4096]
+        for name, net in networks.items():
+            best = min(_cpu_seconds(lambda: [net.run(timed[k:k + 512]) for k in range(0, len(timed), 512)])
+                       for _ in range(3))
+            print(f"network only, {name} on ONNX Runtime, one thread: {best / len(timed) * 1e3:.3f} CPU ms per spectrum")
+    rows = {name: outputs_to_rows(out) for name, out in outputs.items()}
+    changed = {column: sum(a[column] != b[column] for a, b in zip(rows["fp32"], rows["int8"]))
+               for column in ("sptype", "main_class", "lum_class")}
+    print(f"int8 against fp32 on the {len(x)} shared-library spectra: " +
+          ", ".join(f"{column} changes on {count}" for column, count in changed.items()))
+
+
+def _cpu_seconds(step):
+    start = time.process_time()
+    step()
+    return time.process_time() - start
 
 
 def main():
@@ -28,6 +98,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=20000, help="spectra for the network-only benchmark")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved network-only timings per engine (median)")
+    parser.add_argument("--int8", action="store_true", help="also measure an int8 quantisation of the shipped export")
     args = parser.parse_args()
 
     import os
@@ -67,6 +138,11 @@ def main():
               f"{args.n / np.median(seconds[engine]):,.0f} spectra/s (load {os.getloadavg()[0]:.1f})")
     if len(outputs) == 2:
         print(f"max |onnx - torch| output: {np.abs(outputs['onnx'] - outputs['torch']).max():.1e}")
+
+    if args.int8 and args.model is None:
+        int8_comparison(engines["torch"])
+    elif args.int8:
+        print("int8: not measured (it quantises the shipped export; drop --model)")
 
     paths = collect_inputs([args.files], DIRECTORY_SUFFIXES)
     start = time.perf_counter()

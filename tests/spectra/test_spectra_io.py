@@ -91,6 +91,19 @@ def test_missing_wavelength_step_is_a_clear_error(tmp_path):
         read_spectrum(path)
 
 
+def test_card_astropy_must_fix_first_still_reads(tmp_path):
+    # 'CTYPE1  = LINEAR' (an unquoted string) is unparsable until astropy fixes it: the file is read again, fixed.
+    cards = [("SIMPLE", "T"), ("BITPIX", "-32"), ("NAXIS", "1"), ("NAXIS1", "100"), ("CRVAL1", "4000.0"),
+             ("CRPIX1", "1.0"), ("CDELT1", "2.0"), ("CTYPE1", "LINEAR")]
+    header = "".join(f"{key:<8}= {value:>20}".ljust(80) for key, value in cards[:-1])
+    header += "CTYPE1  = LINEAR".ljust(80) + "END".ljust(80)
+    data = np.full(100, 3.0, ">f4").tobytes()
+    path = tmp_path / "iraf.fits"
+    path.write_bytes(header.ljust(2880).encode() + data.ljust(2880, b"\0"))
+    spectrum = read_spectrum(path)
+    assert spectrum.wave[:2].tolist() == [4000.0, 4002.0] and spectrum.flux.tolist() == [3.0] * 100
+
+
 def test_indous_zero_gaps_are_masked(tmp_path):
     flux = FLUX.copy()
     flux[500:600] = 0.0  # Indo-US fills coverage gaps with zeros

@@ -123,6 +123,28 @@ def test_named_columns_id_column_and_nanometres_with_a_unit(miles, tmp_path):
     assert np.allclose(read[1].wave, spectra[1].wave)
 
 
+def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(miles, tmp_path):
+    # prepare_slice grids a slice on reader threads, a chunk each: no number may depend on the chunk.
+    from deepscope.spectra.predictor import SpectraPredictor
+    from deepscope.spectra.preprocess import normalise
+    from deepscope.spectra.table_predict import prepare_slice
+
+    table = _parquet(tmp_path / "t.parquet", miles[1])
+    predictor = SpectraPredictor.from_checkpoint()
+    layout = TableLayout()
+    reader = ParquetTable(table)
+    found = resolve_columns(reader, layout)
+    (names, items, _, _), (_, chunked, _, _) = (prepare_slice(predictor, reader, 0, 10, layout, found, threads)
+                                                for threads in (1, 3))
+    reader.close()
+    assert len(names) == 10
+    for item, other in zip(items, chunked):
+        assert np.array_equal(item.flux, other.flux) and np.array_equal(item.mask, other.mask)
+        assert (item.snr, item.median_flux) == (other.snr, other.median_flux)
+    x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), predictor.grid)
+    assert all(np.array_equal(x[k], item.x) for k, item in enumerate(items))
+
+
 def test_killed_run_resumes_and_a_changed_table_is_recomputed(miles, tmp_path):
     table = _parquet(tmp_path / "t.parquet", miles[1][:4])
     out = tmp_path / "parts"
