@@ -250,3 +250,12 @@ def test_device_cuda_without_gpu_is_one_line(command, tiny_labels, tmp_path, cap
     assert code == 1
     assert captured.err == ("deepscope: error: device 'cuda' requested but CUDA is not available on this machine; "
                             "use --device cpu\n")
+
+
+def test_written_out_constants_match_the_predictor():
+    """--help stays light by writing these out; they must still be the predictor's."""
+    from deepscope.cli import galaxy_predict
+    from deepscope.galaxy import predictor
+
+    assert galaxy_predict.VIEW_COUNTS == predictor.VIEW_COUNTS
+    assert galaxy_predict.PARTITION_SIZE == predictor.PARTITION_SIZE

@@ -56,6 +56,9 @@ def sniff_format(path: str | Path) -> str:
 
 def _format_of(head: bytes, path: str | Path) -> str:
     """:func:`sniff_format` on a file's first bytes, already read."""
+    if not head:
+        msg = f"{path}: empty file"
+        raise FormatError(msg)
     for magic, name in _MAGIC.items():
         if head.startswith(magic):
             return name
@@ -162,9 +165,6 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     # One open for a colour cutout: its first bytes name the format, the rest is decoded from memory.
     with opening(path), open(path, "rb") as handle:
         head = handle.read(8)
-        if not head:
-            msg = f"{path}: empty file"
-            raise FormatError(msg)
         kind = _format_of(head, path)
         data = head + handle.read() if kind in ("jpeg", "png") else None
     if data is not None:
