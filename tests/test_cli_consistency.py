@@ -182,3 +182,15 @@ def test_a_compressed_tar_shard_gets_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "compressed shards are not supported; use an uncompressed .tar" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("command", [["galaxy", "evaluate"], ["spectra", "evaluate"], ["galaxy", "predict", "x.jpeg"]],
+                         ids=" ".join)
+def test_a_missing_gpu_is_refused_before_any_output(command, tmp_path, capsys):
+    labels = ["--labels", str(tmp_path / "never_read.csv")] if command[-1] == "evaluate" else []
+    assert main([*command, *labels, "--device", "cuda", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["deepscope: error: device 'cuda' requested but CUDA is not available on this machine; "
+                   "use --device cpu"]
+    assert not (tmp_path / "out").exists()

@@ -147,6 +147,7 @@ def main(argv=None):
 
     with _sigterm_as_interrupt() as terminated:
         try:
+            _check_device(args)
             command.main(args)
             _leave_process_group_together()
         except DeepscopeError as exc:
@@ -165,6 +166,19 @@ def main(argv=None):
         finally:
             release_all()
     return 0
+
+
+def _check_device(args):
+    """Refuse a --device this machine lacks before the command reads or writes anything.
+
+    Commands otherwise met it when loading their network, after some had made
+    their --out directory. CPU needs no check (and no torch import here).
+    """
+    device = getattr(args, "device", None)
+    if device and device != "cpu":
+        from deepscope.core.distributed import select_device
+
+        select_device(device)
 
 
 def _leave_process_group_together():
