@@ -130,9 +130,10 @@ def main():
                         help="checkpoint or run dir, repeatable (default: shipped); the first is timed")
     parser.add_argument("--topaz", help="topaz executable in its own environment")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where our picker runs: cpu, cuda or cuda:N")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pickers = [Picker.from_checkpoint(m) for m in (args.model or [None])]
+    pickers = [Picker.from_checkpoint(m, args.device) for m in (args.model or [None])]
     picker = pickers[0]
     scorer = held_out_scorers(pickers, TEST)
     truth = {s: read_coordinates(DATA / "particles" / f"{s}.csv") for s in TEST}
@@ -182,7 +183,8 @@ def main():
     # the machine is shared: the load average says how contended the timings were
     print(f"# load average (1, 5, 15 min) at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores")
-    print(f"# {len(TEST)} held-out EMPIAR-10017 micrographs (4096x4096), torch threads {args.threads}: "
+    print(f"# {len(TEST)} held-out EMPIAR-10017 micrographs (4096x4096), torch threads {args.threads}, "
+          f"--device {args.device}: "
           f"{', '.join(TEST)}")
     frame = pd.DataFrame(results).T
     print(frame.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -60,9 +60,11 @@ def main():
     parser.add_argument("--compare", type=int, default=20000, help="galaxies for in-process vs --workers 2 (0: skip)")
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
                         help="input counts for the scaling table")
+    parser.add_argument("--device", default="cpu", help="the command's --device (cpu, cuda or cuda:N)")
     args = parser.parse_args()
+    device = ("--device", args.device)
 
-    print(f"machine: {os.cpu_count()} cores; real cutouts from {DATA}")
+    print(f"machine: {os.cpu_count()} cores, --device {args.device}; real cutouts from {DATA}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.compare:
@@ -71,7 +73,7 @@ def main():
             print(f"\n{args.compare} galaxies   | seconds | galaxies/s | driver peak RSS MB")
             for label, extra in (("in process ", ()), ("--workers 2", ("--workers", "2"))):
                 out = tmp / f"compare-{label.strip('- ')}"
-                seconds, rss = run_predict(catalog, out, extra)
+                seconds, rss = run_predict(catalog, out, (*extra, *device))
                 assert count_rows(out) == args.compare
                 print(f"{label}       | {seconds:7.1f} | {args.compare / seconds:10.0f} | {rss:6.0f}")
         if args.sizes:
@@ -80,7 +82,7 @@ def main():
                 catalog = tmp / f"cat{n}.parquet"
                 write_catalog(catalog, n)
                 out = tmp / f"out{n}"
-                seconds, rss = run_predict(catalog, out)
+                seconds, rss = run_predict(catalog, out, device)
                 assert count_rows(out) == n
                 print(f"{n:>9} | {seconds:7.1f} | {n / seconds:10.0f} | {rss:6.0f}", flush=True)
 

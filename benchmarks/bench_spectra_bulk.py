@@ -70,19 +70,19 @@ def write_table(path, rows, files, flux_type="float32"):
                                          "flux": [s.flux.astype(flux_type) for s in picked]}, schema=schema))
 
 
-def measure(table, out, threads):
+def measure(table, out, threads, device):
     """Run predict on ``table`` in this process; print seconds and peak RSS (MiB) as one line."""
     from deepscope.core.options import BatchOptions
     from deepscope.spectra.predictor import predict_spectra
 
-    options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False)
+    options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False, device=device)
     start = time.perf_counter()
     predict_spectra([table], out, options=options)
     seconds = time.perf_counter() - start
     print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def measure_files(folder, out, threads):
+def measure_files(folder, out, threads, device):
     """Per-file predict on ``folder`` in this fresh process; print the seconds of each phase as one line.
 
     Start-up is the imports (also those predict makes on first use) and one
@@ -102,9 +102,9 @@ def measure_files(folder, out, threads):
     from deepscope.spectra.predictor import SpectraPredictor, predict_spectra
 
     imported = time.perf_counter()
-    SpectraPredictor.from_checkpoint()
+    SpectraPredictor.from_checkpoint(device=device)
     loaded = time.perf_counter()
-    options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False)
+    options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False, device=device)
     cpu_before = _cpu_seconds()
     predicted = time.perf_counter()
     rows = predict_spectra([folder], out, options=options)
@@ -118,7 +118,7 @@ def _cpu_seconds():
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def measure_per_file(tmp, files, count, threads):
+def measure_per_file(tmp, files, count, threads, device):
     """Per-file predict on ``count`` links to the MILES files, in a fresh process; print its figures."""
     folder = tmp / "files"
     folder.mkdir()
@@ -126,7 +126,7 @@ def measure_per_file(tmp, files, count, threads):
         source = files[i % len(files)]
         (folder / f"r{i // len(files)}_{source.name}").symlink_to(source)
     child = subprocess.run([sys.executable, __file__, "--measure-files", str(folder), str(tmp / "many.csv"),
-                            "--threads", str(threads)], capture_output=True, text=True, check=True)
+                            "--threads", str(threads), "--device", device], capture_output=True, text=True, check=True)
     rows, imports, load, predict, cpu = (float(v) for v in child.stdout.split())
     steady = rows / (predict - load)
     whole = rows / (imports + predict)
@@ -203,15 +203,16 @@ def main():
     parser.add_argument("--rows", type=int, nargs="+", default=[10000, 100000])
     parser.add_argument("--files", type=int, default=5000, help="per-file inputs (MILES files repeated); 0 skips the per-file run")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or cuda:N")
     parser.add_argument("--tmp", help="directory for the tables (default: a temporary one)")
     parser.add_argument("--stages", action="store_true", help="also print CPU ms per row of each step, one thread")
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # TABLE OUT: one run, in a child process
     parser.add_argument("--measure-files", nargs=2, help=argparse.SUPPRESS)  # FOLDER OUT: likewise
     args = parser.parse_args()
     if args.measure:
-        return measure(*args.measure, args.threads)
+        return measure(*args.measure, args.threads, args.device)
     if args.measure_files:
-        return measure_files(*args.measure_files, args.threads)
+        return measure_files(*args.measure_files, args.threads, args.device)
 
     import pandas as pd
 
@@ -219,7 +220,8 @@ def main():
     from deepscope.spectra.predictor import predict_spectra
 
     files = sorted(MILES.glob("*.fits.gz"))
-    print(f"load average before: {os.getloadavg()[0]:.1f} (cores may be shared); {args.threads} threads")
+    print(f"load average before: {os.getloadavg()[0]:.1f} (cores may be shared); {args.threads} threads, "
+          f"--device {args.device}")
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp = Path(tmp)
         if args.stages:
@@ -230,14 +232,16 @@ def main():
             write_table(table, rows, files)
             out = tmp / f"bulk_{rows}.parquet"
             child = subprocess.run([sys.executable, __file__, "--measure", str(table), str(out),
-                                    "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+                                    "--threads", str(args.threads), "--device", args.device],
+                                   capture_output=True, text=True, check=True)
             seconds, peak = map(float, child.stdout.split())
             print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end "
                   f"(before: {BEFORE['bulk Parquet']}; target {TARGET['bulk Parquet']}), "
                   f"peak memory {peak:,.0f} MiB (load average {os.getloadavg()[0]:.1f})")
         if args.files > 0:  # --files 0 skips the per-file run (an empty folder has nothing to time)
-            measure_per_file(tmp, files, args.files, args.threads)
-        options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False)
+            measure_per_file(tmp, files, args.files, args.threads, args.device)
+        options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False,
+                               device=args.device)
         predict_spectra([MILES], tmp / "files.csv", options=options)
         write_table(tmp / "miles_exact.parquet", len(files), files, flux_type="float64")
         predict_spectra([tmp / "miles_exact.parquet"], tmp / "exact.csv", options=options)
