@@ -86,9 +86,10 @@ def measure_files(folder, out, threads, device):
     """Per-file predict on ``folder`` in this fresh process; print the seconds of each phase as one line.
 
     Start-up is the imports (also those predict makes on first use) and one
-    model load (what every run pays once); predict_spectra loads the model
-    again itself, so that load is taken off its time for the steady-state
-    pace. CPU seconds include the reader processes'.
+    model load (what every run pays once; on a GPU it also starts CUDA);
+    predict_spectra loads the model again itself, so a second load, timed
+    here, is taken off its time for the steady-state pace. CPU seconds
+    include the reader processes'.
     """
     start = time.perf_counter()
     # What predict imports on first use (astropy's FITS readers, scipy.ndimage for the smoothing,
@@ -104,12 +105,14 @@ def measure_files(folder, out, threads, device):
     imported = time.perf_counter()
     SpectraPredictor.from_checkpoint(device=device)
     loaded = time.perf_counter()
+    SpectraPredictor.from_checkpoint(device=device)
+    reload = time.perf_counter() - loaded
     options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False, device=device)
     cpu_before = _cpu_seconds()
     predicted = time.perf_counter()
     rows = predict_spectra([folder], out, options=options)
     finished = time.perf_counter()
-    print(rows, imported - start, loaded - imported, finished - predicted, _cpu_seconds() - cpu_before)
+    print(rows, imported - start, loaded - imported, reload, finished - predicted, _cpu_seconds() - cpu_before)
 
 
 def _cpu_seconds():
@@ -127,8 +130,8 @@ def measure_per_file(tmp, files, count, threads, device):
         (folder / f"r{i // len(files)}_{source.name}").symlink_to(source)
     child = subprocess.run([sys.executable, __file__, "--measure-files", str(folder), str(tmp / "many.csv"),
                             "--threads", str(threads), "--device", device], capture_output=True, text=True, check=True)
-    rows, imports, load, predict, cpu = (float(v) for v in child.stdout.split())
-    steady = rows / (predict - load)
+    rows, imports, load, reload, predict, cpu = (float(v) for v in child.stdout.split())
+    steady = rows / (predict - reload)
     whole = rows / (imports + predict)
     print(f"per-file .fits.gz ({rows:,.0f} files, MILES repeated): {steady:,.0f} spectra/s steady state "
           f"(start-up apart: imports {imports:.1f} s, model load {load:.1f} s), {whole:,.0f} spectra/s whole run; "

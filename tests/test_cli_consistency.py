@@ -194,3 +194,17 @@ def test_a_missing_gpu_is_refused_before_any_output(command, tmp_path, capsys):
     assert err == ["deepscope: error: device 'cuda' requested but CUDA is not available on this machine; "
                    "use --device cpu"]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["galaxy", "predict", "x.jpeg"], ["spectra", "predict", "x.fits"],
+                                     ["cryoem", "pick", "x.mrc", "--diameter", "100"]], ids=lambda c: " ".join(c[:2]))
+def test_read_threads_default_to_every_usable_core_shared_among_workers(command, monkeypatch):
+    import os
+
+    from deepscope.cli.options import batch_options_from_args
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    parse = build_parser().parse_args
+    assert batch_options_from_args(parse([*command, "--out", "o"])).read_threads == 16
+    assert batch_options_from_args(parse([*command, "--out", "o", "--workers", "3"])).read_threads == 5
+    assert batch_options_from_args(parse([*command, "--out", "o", "--read-threads", "2"])).read_threads == 2

@@ -170,10 +170,29 @@ def add_batch_args(parser, noun, partition_size=None, batch_size=None):
     if batch_size is not None:
         group.add_argument("--batch-size", type=int, default=batch_size,
                            help=f"{noun} per forward pass (default {batch_size})")
-    group.add_argument("--read-threads", type=int, default=2, help="file-reading threads per process (default 2)")
+    group.add_argument("--read-threads", type=int, default=0, metavar="N",
+                       help="file-reading processes or threads per process, 0: every core this process may use, "
+                            "shared among --workers (default 0)")
     group.add_argument("--workers", type=int, metavar="N",
                        help="run on a local Dask cluster of N processes (default: in this process)")
     group.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (default: none)")
+
+
+def usable_cores(workers=None):
+    """The cores this process may run on (its CPU affinity), shared among ``workers`` local Dask workers.
+
+    The default of ``--read-threads``: on 2 cores, 2 readers beside the
+    network is what was measured fastest; on a GPU machine's many cores,
+    decoding is the work, and 2 readers left 14 of 16 cores idle (galaxy
+    predict 4,644 cutouts/s on an H200).
+
+    >>> usable_cores() >= 1 and usable_cores(10_000) == 1
+    True
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // (workers or 1))
 
 
 def batch_options_from_args(args):
@@ -195,6 +214,7 @@ def batch_options_from_args(args):
     return BatchOptions(
         catalog=args.catalog, path_column=args.path_column,
         partition_size=getattr(args, "partition_size", defaults.partition_size),
-        batch_size=getattr(args, "batch_size", defaults.batch_size), read_threads=args.read_threads,
+        batch_size=getattr(args, "batch_size", defaults.batch_size),
+        read_threads=args.read_threads or usable_cores(args.workers),
         threads=args.threads or None, device=args.device, workers=args.workers, scheduler=args.scheduler,
     )

@@ -201,8 +201,8 @@ class GalaxyPredictor:
         -------
         numpy.ndarray of shape (N, n_classes)
         """
-        if batch.dtype == np.uint8:
-            batch = pixels_to_input(batch)
+        if batch.dtype == np.uint8 and self.device.type == "cpu":
+            batch = pixels_to_input(batch)  # on a GPU the uint8 pixels travel, a quarter of the bytes
         # A bar has no preferred orientation: each rotated or mirrored cutout is an equally
         # valid input, and the mean of their probabilities varies less (Dieleman et al. 2015).
         views = [self._probabilities(dihedral_view(batch, view)) for view in range(self.augment)]
@@ -213,6 +213,8 @@ class GalaxyPredictor:
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            if x.dtype == torch.uint8:
+                x = x.float().div_(255)  # pixels_to_input's values, computed where the network runs
             if isinstance(self.fast_model, torch.nn.Module):  # ONNX Runtime wants the array as it is
                 x = x.contiguous(memory_format=torch.channels_last)
             return torch.softmax(self.fast_model(x), dim=1).cpu().numpy()
