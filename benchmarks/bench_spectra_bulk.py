@@ -3,7 +3,7 @@
 Writes Parquet tables of real MILES spectra repeated to each --rows size
 (wavelength float64, flux float32, as survey tables store it), runs
 `deepscope spectra predict TABLE` on each in a fresh process, and prints
-spectra per second and that process's peak memory (flat in the row count
+spectra per second, that process's peak memory and its largest reader process's (flat in the row count
 when the table streams). Then runs per-file predict, in a fresh process,
 on --files .fits.gz files (the MILES files under distinct names, repeated:
 enough that start-up does not dominate) and prints the steady-state pace
@@ -71,7 +71,7 @@ def write_table(path, rows, files, flux_type="float32"):
 
 
 def measure(table, out, threads, device):
-    """Run predict on ``table`` in this process; print seconds and peak RSS (MiB) as one line."""
+    """Run predict on ``table`` in this process; print seconds, its peak RSS and its largest reader's (MiB)."""
     from deepscope.core.options import BatchOptions
     from deepscope.spectra.predictor import predict_spectra
 
@@ -79,7 +79,8 @@ def measure(table, out, threads, device):
     start = time.perf_counter()
     predict_spectra([table], out, options=options)
     seconds = time.perf_counter() - start
-    print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def measure_files(folder, out, threads, device):
@@ -237,10 +238,11 @@ def main():
             child = subprocess.run([sys.executable, __file__, "--measure", str(table), str(out),
                                     "--threads", str(args.threads), "--device", args.device],
                                    capture_output=True, text=True, check=True)
-            seconds, peak = map(float, child.stdout.split())
+            seconds, peak, reader_peak = map(float, child.stdout.split())
             print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end "
                   f"(before: {BEFORE['bulk Parquet']}; target {TARGET['bulk Parquet']}), "
-                  f"peak memory {peak:,.0f} MiB (load average {os.getloadavg()[0]:.1f})")
+                  f"peak memory {peak:,.0f} MiB, largest reader process {reader_peak:,.0f} MiB "
+                  f"(load average {os.getloadavg()[0]:.1f})")
         if args.files > 0:  # --files 0 skips the per-file run (an empty folder has nothing to time)
             measure_per_file(tmp, files, args.files, args.threads, args.device)
         options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False,

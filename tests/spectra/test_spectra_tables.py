@@ -145,6 +145,31 @@ def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(mile
     assert all(np.array_equal(x[k], item.x) for k, item in enumerate(items))
 
 
+def test_reader_processes_write_the_rows_this_process_writes(miles, tmp_path):
+    # Slices of 300 rows (>= MIN_INPUTS_FOR_PROCESSES) go to 2 reader processes, two in flight;
+    # --read-threads 1 reads them here. Same rows, same order, same carried columns.
+    from deepscope.core.partition_reading import MIN_INPUTS_FOR_PROCESSES, reader_processes
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    predictor = SpectraPredictor.from_checkpoint()
+    with reader_processes(predictor, 2) as processes:
+        assert processes is not None  # Linux: the processes path is the one under test
+    assert 300 >= MIN_INPUTS_FOR_PROCESSES
+    spectra = miles[1] * 90
+    table = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"objid": np.arange(900), "wavelength": [s.wave for s in spectra],
+                             "flux": [s.flux for s in spectra]}), table, row_group_size=200)
+    frames = []
+    for readers in ("2", "1"):
+        out = tmp_path / f"pred{readers}.csv"
+        assert main(["-q", "spectra", "predict", str(table), "--out", str(out), "--partition-size", "300",
+                     "--read-threads", readers]) == 0
+        frames.append(pd.read_csv(out))
+    pd.testing.assert_frame_equal(*frames)
+    assert frames[0]["objid"].tolist() == list(range(900))
+    assert frames[0]["sptype"].tolist() == frames[0]["sptype"].tolist()[:10] * 90
+
+
 def test_killed_run_resumes_and_a_changed_table_is_recomputed(miles, tmp_path):
     table = _parquet(tmp_path / "t.parquet", miles[1][:4])
     out = tmp_path / "parts"

@@ -7,13 +7,14 @@ those steps in as callables. A *job* is a tuple whose first item is the
 partition's index; the rest is the caller's.
 """
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from deepscope.errors import DeepscopeError
 
 
-def run_jobs_locally(todo, load, finish) -> int:
-    """Run partitions in process, loading the next one on a thread while this one is finished.
+def run_jobs_locally(todo, load, finish, prefetch: int = 1) -> int:
+    """Run partitions in process, loading the next ones on threads while this one is finished.
 
     Parameters
     ----------
@@ -23,7 +24,12 @@ def run_jobs_locally(todo, load, finish) -> int:
         ``load(job)``: read and decode a partition's inputs (runs on a thread).
     finish : callable
         ``finish(job, loaded)``: predict on what ``load`` returned and store
-        the result (runs on the calling thread, one partition at a time).
+        the result (runs on the calling thread, one partition at a time, in
+        the order of ``todo``).
+    prefetch : int
+        Partitions loading at once beside the one being finished: 1 where
+        ``load`` spreads one partition over the cores itself, more where
+        each load keeps one reader process busy.
 
     Returns
     -------
@@ -33,24 +39,28 @@ def run_jobs_locally(todo, load, finish) -> int:
     Examples
     --------
     >>> seen = []
-    >>> run_jobs_locally(iter([(0, "a"), (1, "b")]), lambda job: job[1].upper(),
-    ...                  lambda job, loaded: seen.append(loaded))
-    2
+    >>> run_jobs_locally(iter([(0, "a"), (1, "b"), (2, "c")]), lambda job: job[1].upper(),
+    ...                  lambda job, loaded: seen.append(loaded), prefetch=2)
+    3
     >>> seen
-    ['A', 'B']
+    ['A', 'B', 'C']
     """
     count = 0
-    with ThreadPoolExecutor(max_workers=1) as prefetcher:
+    loading = deque()
+    with ThreadPoolExecutor(max_workers=max(1, prefetch)) as prefetcher:
 
-        def start(job):
-            return None if job is None else (job, prefetcher.submit(load, job))
+        def start_next():
+            job = next(todo, None)
+            if job is not None:
+                loading.append((job, prefetcher.submit(load, job)))
 
-        current = start(next(todo, None))
-        while current is not None:
-            job, loading = current
-            # Decode the next partition while the network runs on this one.
-            current = start(next(todo, None))
-            finish(job, loading.result())
+        for _ in range(max(1, prefetch)):
+            start_next()
+        while loading:
+            job, loaded = loading.popleft()
+            # Decode the next partitions while the network runs on this one.
+            start_next()
+            finish(job, loaded.result())
             count += 1
     return count
 

@@ -84,7 +84,7 @@ def _load_chunk(load_many, paths, names):
 
 
 @contextmanager
-def reader_processes(predictor, read_threads):
+def reader_processes(predictor, read_threads, initializer=None, initargs=()):
     """Reader processes for a predictor with ``load_many``, or None where threads serve.
 
     Decoding FITS headers is Python that holds the GIL, so threads use one
@@ -98,6 +98,10 @@ def reader_processes(predictor, read_threads):
     predictor : object
     read_threads : int
         Reader processes; fewer than 2 means none.
+    initializer, initargs : optional
+        Run in each reader as it starts, as ``ProcessPoolExecutor`` does;
+        forked readers inherit ``initargs`` as they are, unpickled (a whole
+        predictor costs nothing to hand over).
 
     Yields
     ------
@@ -113,7 +117,8 @@ def reader_processes(predictor, read_threads):
 
     # The readers take the other cores: a BLAS pool of several threads in this process would only
     # spin against them (per-file spectra, 2 cores: 1.6 -> 1.3 CPU ms per spectrum here).
-    with ProcessPoolExecutor(read_threads, mp_context=multiprocessing.get_context("fork")) as pool, \
+    with ProcessPoolExecutor(read_threads, mp_context=multiprocessing.get_context("fork"), initializer=initializer,
+                             initargs=initargs) as pool, \
             threadpool_limits(limits=1, user_api="blas"):
         yield pool
 

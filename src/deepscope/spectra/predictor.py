@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
+from deepscope.spectra.assessment import SpectrumFeatures, spectrum_features
 from deepscope.spectra.gridded import GriddedReader, GriddedSpectrum
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, format_type, index_to_parts, type_to_code
 
@@ -265,19 +266,21 @@ class SpectraPredictor:
         ``out_of_distribution`` (no training template resembles the
         spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
         """
-        from deepscope.spectra import calibration, quality
-        from deepscope.spectra.preprocess import normalise
+        return self.assess_features(self.features(items), batch_size)
 
-        x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), self.grid)
-        outputs = self.outputs(x, batch_size)
+    def features(self, items: list[GriddedSpectrum]) -> SpectrumFeatures:
+        """The first step of :meth:`assess`, no network: see :func:`~deepscope.spectra.assessment.spectrum_features`."""
+        return spectrum_features(items, self.grid, self.matcher)
+
+    def assess_features(self, features: SpectrumFeatures, batch_size: int = 512) -> list[dict]:
+        """The second step of :meth:`assess`: the network, then the confidence and flag of each row."""
+        from deepscope.spectra import calibration, quality
+
+        outputs = self.outputs(features.x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
         confidence = calibration.main_class_confidence(outputs[:, :N_T_BINS], predicted_main)
-        # A checkpoint without templates cannot say what it was trained on: no out_of_distribution then.
-        mismatch = (quality.template_mismatch(x, self.matcher.chi2(x).min(axis=1)) if self.matcher is not None
-                    else np.full(len(x), np.nan))
-        flags = quality.flag_reasons([item.snr for item in items], quality.blue_coverage(x[:, 1], self.grid.wave),
-                                     [item.median_flux for item in items], mismatch)
+        flags = quality.flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch)
         for row, sure, flag in zip(rows, confidence, flags):
             row.update(confidence=round(float(sure), 4), flag=flag)
         return rows

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-
 
 from deepscope.errors import OutputError
 from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
@@ -58,8 +59,8 @@ def predict_slice(predictor, table, start: int, stop: int, layout: TableLayout, 
     rows : list of dict
     failures : list of (str, str)
     """
-    return classify_prepared(predictor, *prepare_slice(predictor, table, start, stop, layout, found, read_threads),
-                             batch_size)
+    names, items, carried, failures = prepare_slice(predictor, table, start, stop, layout, found, read_threads)
+    return classify_prepared(predictor, names, _features(predictor, items), carried, failures, batch_size)
 
 
 def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
@@ -86,19 +87,50 @@ def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
     return [names[i] for i in good], items or None, [carried[i] for i in good], failures
 
 
-def classify_prepared(predictor, names, items, carried, failures, batch_size):
-    """Prediction rows for prepared spectra: ``file``, the type columns, confidence and flag, then the carried columns."""
+def _features(predictor, items):
+    """The network's input and the flag inputs of a slice's good rows (None when it has none)."""
+    return None if items is None else predictor.features(items)
+
+
+def classify_prepared(predictor, names, features, carried, failures, batch_size):
+    """Prediction rows for a slice made ready (:meth:`~deepscope.spectra.predictor.SpectraPredictor.features`):
+    ``file``, the type columns, confidence and flag, then the carried columns."""
     from deepscope.spectra.predictor import ASSESSMENT_COLUMNS, OUTPUT_COLUMNS
 
-    if items is None:
+    if features is None:
         return [], failures
     taken = {"file", *OUTPUT_COLUMNS, *ASSESSMENT_COLUMNS}
     rows = []
-    for name, prediction, extra in zip(names, predictor.assess(items, batch_size), carried):
+    for name, prediction, extra in zip(names, predictor.assess_features(features, batch_size), carried):
         # A table's own 'sptype' (say, a catalogue type) must not overwrite the prediction.
         rows.append({"file": name, **prediction,
                      **{(f"input_{key}" if key in taken else key): value for key, value in extra.items()}})
     return rows, failures
+
+
+# In a reader process: the predictor it works for (inherited when it forked, see _run_local) and
+# the tables it has open, kept open so that consecutive slices of one row group read it once.
+_reader_predictor = None
+_reader_tables = {}
+
+
+def _adopt(predictor):
+    """Reader process initializer: remember the (inherited, not pickled) predictor."""
+    global _reader_predictor
+    _reader_predictor = predictor
+
+
+def _featurise_slice(path, start, stop, layout, found):
+    """In a reader process: a slice read, gridded, normalised and scored for its flags.
+
+    Returns ``(names, features, carried, failures)``: all but the network,
+    which stays in the parent (on a GPU it is the one step the GPU takes).
+    """
+    table = _reader_tables.get(path)
+    if table is None:
+        table = _reader_tables[path] = open_table(path)
+    names, items, carried, failures = prepare_slice(_reader_predictor, table, start, stop, layout, found, 1)
+    return names, _features(_reader_predictor, items), carried, failures
 
 
 def _slices(tables, partition_size):
@@ -214,14 +246,36 @@ def _todo(readers, store, partition_size):
 
 def _run_local(todo, predictor, readers, layout, found, store, options):
     from deepscope.core.partition_loops import run_jobs_locally
+    from deepscope.core.partition_reading import MIN_INPUTS_FOR_PROCESSES, reader_processes
     from deepscope.core.progress import progress_bar
 
-    def load(job):
+    in_process = threading.Lock()  # the parent's open tables keep one row group: one slice at a time
+
+    def load_here(job):
         _, number, lo, hi, _ = job
-        return prepare_slice(predictor, readers[number], lo, hi, layout, found[number], options.read_threads)
+        with in_process:
+            names, items, carried, failures = prepare_slice(predictor, readers[number], lo, hi, layout,
+                                                            found[number], options.read_threads)
+            return names, _features(predictor, items), carried, failures
 
     total = sum(reader.n_rows for reader in readers)
-    with progress_bar(enabled=options.progress, total=total, desc="classify", unit="spectrum") as bar:
+    # Reading, gridding, normalising and the template distances hold the GIL for much of their
+    # time, so each reader process takes whole slices, as many in flight as there are readers,
+    # and this process only runs the network and writes.
+    with reader_processes(predictor, options.read_threads, _adopt, (predictor,)) as processes, \
+            progress_bar(enabled=options.progress, total=total, desc="classify", unit="spectrum") as bar:
+
+        def load(job):
+            _, number, lo, hi, _ = job
+            if processes is None or hi - lo < MIN_INPUTS_FOR_PROCESSES:
+                return load_here(job)
+            try:
+                return processes.submit(_featurise_slice, str(readers[number].path), lo, hi, layout,
+                                        found[number]).result()
+            except BrokenProcessPool:
+                log.warning("reader processes stopped; reading rows %d-%d of %s in this process",
+                            lo, hi, readers[number].path)
+                return load_here(job)
 
         def finish(job, prepared):
             index, _, lo, hi, identity = job
@@ -229,7 +283,7 @@ def _run_local(todo, predictor, readers, layout, found, store, options):
             store.write(index, rows, failures, identity)
             bar.update(hi - lo)
 
-        run_jobs_locally(todo, load, finish)
+        run_jobs_locally(todo, load, finish, prefetch=options.read_threads if processes is not None else 1)
 
 
 def _run_dask(todo, predictor, readers, layout, found, store, options, client):
