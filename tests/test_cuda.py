@@ -59,6 +59,25 @@ def test_spectra_predict_on_the_gpu_gives_the_cpu_types(tmp_path):
     assert (gpu["flag"].fillna("") == cpu["flag"].fillna("")).all()
 
 
+def test_a_bulk_table_on_the_gpu_gives_the_cpu_types(tmp_path):
+    # 280 rows in one slice: read in reader processes forked after CUDA started in this one.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from deepscope.spectra.io import read_spectrum
+
+    spectra = [read_spectrum(p) for p in sorted(sample_dir("spectra").glob("miles_*.fits.gz"))] * 40
+    table = tmp_path / "table.parquet"
+    pq.write_table(pa.table({"wavelength": [s.wave for s in spectra], "flux": [s.flux for s in spectra]}), table)
+    for device in ("cpu", "cuda"):
+        _run("spectra", "predict", table, "--out", tmp_path / f"{device}.csv", "--partition-size", 300,
+             "--read-threads", 2, "--device", device)
+    cpu, gpu = (pd.read_csv(tmp_path / f"{d}.csv") for d in ("cpu", "cuda"))
+    assert len(gpu) == len(cpu) == len(spectra)
+    assert (gpu["sptype"] == cpu["sptype"]).all() and (gpu["file"] == cpu["file"]).all()
+    assert np.abs(gpu["confidence"] - cpu["confidence"]).max() < 0.01
+
+
 def test_cryoem_pick_on_the_gpu_gives_the_cpu_picks(tmp_path):
     micrographs = sample_dir("cryoem")
     for device in ("cpu", "cuda"):
