@@ -1,5 +1,6 @@
 """Bulk spectrum tables: same rows as per-file prediction, bad rows named and skipped, resumable."""
 
+import os
 import re
 
 import numpy as np
@@ -168,6 +169,24 @@ def test_reader_processes_write_the_rows_this_process_writes(miles, tmp_path):
     pd.testing.assert_frame_equal(*frames)
     assert frames[0]["objid"].tolist() == list(range(900))
     assert frames[0]["sptype"].tolist() == frames[0]["sptype"].tolist()[:10] * 90
+
+
+def _crash(*args):
+    os._exit(1)  # a reader process dies, as one killed or crashed in a decoder would
+
+
+def test_a_dead_reader_process_costs_no_rows(miles, tmp_path, monkeypatch, caplog):
+    from deepscope.spectra import table_predict
+
+    monkeypatch.setattr(table_predict, "_featurise_slice", _crash)
+    spectra = miles[1] * 30
+    table = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"wavelength": [s.wave for s in spectra], "flux": [s.flux for s in spectra]}), table)
+    out = tmp_path / "pred.csv"
+    assert main(["-q", "spectra", "predict", str(table), "--out", str(out), "--partition-size", "300",
+                 "--read-threads", "2"]) == 0
+    assert pd.read_csv(out)["file"].tolist() == [f"{table}#{i}" for i in range(300)]
+    assert "reader processes stopped; reading rows 0-300" in caplog.text
 
 
 def test_killed_run_resumes_and_a_changed_table_is_recomputed(miles, tmp_path):

@@ -7,7 +7,10 @@ partition is a slice of rows. The finished partitions go to the same
 killed run resumes, and ``--out DIR`` keeps the Parquet parts), and the rows
 come out exactly as per-file prediction writes them, ``file`` being
 ``TABLE#row`` (or the ``--id-column`` value), followed by the table's own
-one-value-per-row columns (ids, coordinates ...).
+one-value-per-row columns (ids, coordinates ...). In process, slices are
+read, gridded, normalised and scored for their flags in forked reader
+processes, one slice each, while this process runs the network and
+writes; a reader that dies costs nothing but its slice being read here.
 """
 
 from __future__ import annotations
