@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from deepscope.cli.main import main
+from deepscope.cryoem.io import read_coordinates
 from deepscope.samples import sample_dir
 
 pytestmark = [pytest.mark.gpu,
@@ -83,8 +84,6 @@ def test_cryoem_pick_on_the_gpu_gives_the_cpu_picks(tmp_path):
     for device in ("cpu", "cuda"):
         _run("cryoem", "pick", micrographs, "--diameter", 27, "--out", tmp_path / device, "--device", device)
     for path in sorted(micrographs.glob("*.jpg")):
-        from deepscope.cryoem.io import read_coordinates
-
         cpu, gpu = (read_coordinates(tmp_path / d / f"{path.stem}.star") for d in ("cpu", "cuda"))
         assert len(cpu) > 20 and abs(len(gpu) - len(cpu)) <= 2
         # every GPU pick has a CPU pick within half a pixel, but for the few near the threshold
