@@ -207,4 +207,6 @@ def test_read_threads_default_to_every_usable_core_shared_among_workers(command,
     parse = build_parser().parse_args
     assert batch_options_from_args(parse([*command, "--out", "o"])).read_threads == 16
     assert batch_options_from_args(parse([*command, "--out", "o", "--workers", "3"])).read_threads == 5
-    assert batch_options_from_args(parse([*command, "--out", "o", "--read-threads", "2"])).read_threads == 2
+    assert batch_options_from_args(parse([*command, "--out", "o", "--read-threads", "3"])).read_threads == 3
+    remote = parse([*command, "--out", "o", "--scheduler", "tcp://elsewhere:8786"])
+    assert batch_options_from_args(remote).read_threads == 2

@@ -172,7 +172,7 @@ def add_batch_args(parser, noun, partition_size=None, batch_size=None):
                            help=f"{noun} per forward pass (default {batch_size})")
     group.add_argument("--read-threads", type=int, default=0, metavar="N",
                        help="file-reading processes or threads per process, 0: every core this process may use, "
-                            "shared among --workers (default 0)")
+                            "shared among --workers; 2 per task on a --scheduler's workers (default 0)")
     group.add_argument("--workers", type=int, metavar="N",
                        help="run on a local Dask cluster of N processes (default: in this process)")
     group.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (default: none)")
@@ -215,6 +215,7 @@ def batch_options_from_args(args):
         catalog=args.catalog, path_column=args.path_column,
         partition_size=getattr(args, "partition_size", defaults.partition_size),
         batch_size=getattr(args, "batch_size", defaults.batch_size),
-        read_threads=args.read_threads or usable_cores(args.workers),
+        # This machine's cores say nothing of a remote cluster's workers: 2 there, as before.
+        read_threads=args.read_threads or (2 if args.scheduler else usable_cores(args.workers)),
         threads=args.threads or None, device=args.device, workers=args.workers, scheduler=args.scheduler,
     )
