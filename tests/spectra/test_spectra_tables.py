@@ -146,9 +146,11 @@ def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(mile
     assert all(np.array_equal(x[k], item.x) for k, item in enumerate(items))
 
 
-def test_reader_processes_write_the_rows_this_process_writes(miles, tmp_path):
-    # Slices of 300 rows (>= MIN_INPUTS_FOR_PROCESSES) go to 2 reader processes, two in flight;
-    # --read-threads 1 reads them here. Same rows, same order, same carried columns.
+@pytest.mark.parametrize("write, suffix", [(_parquet, ".parquet"), (_fits, ".fits"), (_hdf5, ".h5")])
+def test_reader_processes_write_the_rows_this_process_writes(miles, tmp_path, write, suffix):
+    # Slices of 300 rows (>= MIN_INPUTS_FOR_PROCESSES) go to 2 reader processes, two in flight,
+    # each opening the table itself; --read-threads 1 reads them here. Same rows, same order,
+    # same carried columns.
     from deepscope.core.partition_reading import MIN_INPUTS_FOR_PROCESSES, reader_processes
     from deepscope.spectra.predictor import SpectraPredictor
 
@@ -156,10 +158,7 @@ def test_reader_processes_write_the_rows_this_process_writes(miles, tmp_path):
     with reader_processes(predictor, 2) as processes:
         assert processes is not None  # Linux: the processes path is the one under test
     assert 300 >= MIN_INPUTS_FOR_PROCESSES
-    spectra = miles[1] * 90
-    table = tmp_path / "t.parquet"
-    pq.write_table(pa.table({"objid": np.arange(900), "wavelength": [s.wave for s in spectra],
-                             "flux": [s.flux for s in spectra]}), table, row_group_size=200)
+    table = write(tmp_path / f"t{suffix}", miles[1] * 90, objid=np.arange(900))
     frames = []
     for readers in ("2", "1"):
         out = tmp_path / f"pred{readers}.csv"
