@@ -18,7 +18,7 @@ figures, not asserts; the load average is printed because the cores may be
 shared.
 
 usage:
-  python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--files 5000] [--threads 2] [--tmp DIR] [--stages]
+  python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--files 5000] [--threads 2] [--tmp DIR] [--stages] [--one-group 50000]
 """
 
 import argparse
@@ -46,11 +46,13 @@ BEFORE_FILE_STAGES = {"read_spectrum": 1.71, "read + grid (load_input, one at a 
 PREDICTED = ["sptype", "main_class", "subclass", "lum_class", "code", "temperature_index"]
 
 
-def write_table(path, rows, files, flux_type="float32"):
+def write_table(path, rows, files, flux_type="float32", group=1024):
     """A Parquet table of the spectra in ``files`` repeated to ``rows`` rows, written a row group at a time.
 
     ``flux_type`` float32 halves the table as surveys do; float64 keeps the
-    MILES files' values exactly (for the equality check).
+    MILES files' values exactly (for the equality check). ``group``: rows
+    per row group (``rows`` or more: one group, as pyarrow writes a table
+    of up to a million rows by default).
     """
     import numpy as np
     import pyarrow as pa
@@ -59,7 +61,6 @@ def write_table(path, rows, files, flux_type="float32"):
     from deepscope.spectra.io import read_spectrum
 
     spectra = [read_spectrum(p) for p in files]
-    group = 1024
     schema = pa.schema([("objid", pa.int64()), ("wavelength", pa.list_(pa.float64())),
                         ("flux", pa.list_(getattr(pa, flux_type)()))])
     with pq.ParquetWriter(path, schema) as writer:
@@ -205,6 +206,8 @@ def stage_times(table, files, rows=1024, repeats=3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument("--one-group", type=int, default=0, metavar="ROWS",
+                        help="also a table of ROWS rows in one row group, pyarrow's default layout (0: skip)")
     parser.add_argument("--files", type=int, default=5000, help="per-file inputs (MILES files repeated); 0 skips the per-file run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or cuda:N")
@@ -212,7 +215,11 @@ def main():
     parser.add_argument("--stages", action="store_true", help="also print CPU ms per row of each step, one thread")
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # TABLE OUT: one run, in a child process
     parser.add_argument("--measure-files", nargs=2, help=argparse.SUPPRESS)  # FOLDER OUT: likewise
+    parser.add_argument("--write-table", nargs=3, help=argparse.SUPPRESS)  # TABLE ROWS GROUP: in a child process
     args = parser.parse_args()
+    if args.write_table:
+        path, rows, group = args.write_table
+        return write_table(Path(path), int(rows), sorted(MILES.glob("*.fits.gz")), group=int(group))
     if args.measure:
         return measure(*args.measure, args.threads, args.device)
     if args.measure_files:
@@ -231,15 +238,20 @@ def main():
         if args.stages:
             write_table(tmp / "stages.parquet", 4 * 1024, files)
             stage_times(tmp / "stages.parquet", files)
-        for rows in args.rows:
-            table = tmp / f"miles_{rows}.parquet"
-            write_table(table, rows, files)
-            out = tmp / f"bulk_{rows}.parquet"
+        sizes = [(rows, 1024, "") for rows in args.rows]
+        if args.one_group:
+            sizes.append((args.one_group, args.one_group, " in one row group"))
+        for rows, group, layout in sizes:
+            table = tmp / f"miles_{rows}_{group}.parquet"
+            # Written by a child: a one-group table is built whole in memory, and a process forked
+            # from a large one inherits its peak (ru_maxrss) and would report it as its own.
+            subprocess.run([sys.executable, __file__, "--write-table", str(table), str(rows), str(group)], check=True)
+            out = tmp / f"bulk_{rows}_{group}.parquet"
             child = subprocess.run([sys.executable, __file__, "--measure", str(table), str(out),
                                     "--threads", str(args.threads), "--device", args.device],
                                    capture_output=True, text=True, check=True)
             seconds, peak, reader_peak = map(float, child.stdout.split())
-            print(f"bulk Parquet, {rows:,} rows: {rows / seconds:,.0f} spectra/s end to end "
+            print(f"bulk Parquet, {rows:,} rows{layout}: {rows / seconds:,.0f} spectra/s end to end "
                   f"(before: {BEFORE['bulk Parquet']}; target {TARGET['bulk Parquet']}), "
                   f"peak memory {peak:,.0f} MiB, largest reader process {reader_peak:,.0f} MiB "
                   f"(load average {os.getloadavg()[0]:.1f})")

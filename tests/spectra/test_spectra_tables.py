@@ -124,6 +124,36 @@ def test_named_columns_id_column_and_nanometres_with_a_unit(miles, tmp_path):
     assert np.allclose(read[1].wave, spectra[1].wave)
 
 
+def test_a_parquet_row_group_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
+    # pyarrow writes up to a million rows as one row group: slices of it must not read it whole.
+    from deepscope.spectra import tables
+
+    monkeypatch.setattr(tables, "PARQUET_BATCH_ROWS", 4)
+    flux = np.arange(30 * 5, dtype=np.float32).reshape(30, 5)
+    path = tmp_path / "one_group.parquet"
+    pq.write_table(pa.table({"objid": np.arange(30), "flux": list(flux)}), path)
+    assert pq.ParquetFile(path).num_row_groups == 1
+    reader = ParquetTable(path)
+    decoded = []
+    original = tables._RowGroupStream.take
+
+    def counting_take(stream, lo, hi):
+        before = stream.position
+        pieces = original(stream, lo, hi)
+        decoded.append(stream.position - before)
+        return pieces
+
+    monkeypatch.setattr(tables._RowGroupStream, "take", counting_take)
+    # In order (as a reader process asks), then back to the start, then one row.
+    for start, stop in [(0, 7), (7, 13), (20, 30), (2, 3), (29, 30)]:
+        read = reader.read(start, stop, ["objid", "flux"])
+        assert read["objid"] == list(range(start, stop))
+        assert np.array_equal(read["flux"], flux[start:stop])
+    reader.close()
+    # Forward slices decode only up to what they need; going back starts the group again.
+    assert decoded == [7, 6, 17, 3, 27]
+
+
 def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(miles, tmp_path):
     # prepare_slice grids a slice on reader threads, a chunk each: no number may depend on the chunk.
     from deepscope.spectra.predictor import SpectraPredictor
