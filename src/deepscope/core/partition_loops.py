@@ -45,16 +45,16 @@ def run_jobs_locally(todo, load, finish, prefetch: int = 1) -> int:
     >>> seen
     ['A', 'B', 'C']
     """
-    count = 0
+    count, depth = 0, max(1, prefetch)
     loading = deque()
-    with ThreadPoolExecutor(max_workers=max(1, prefetch)) as prefetcher:
+    with ThreadPoolExecutor(max_workers=depth) as prefetcher:
 
         def start_next():
             job = next(todo, None)
             if job is not None:
                 loading.append((job, prefetcher.submit(load, job)))
 
-        for _ in range(max(1, prefetch)):
+        for _ in range(depth):
             start_next()
         while loading:
             job, loaded = loading.popleft()

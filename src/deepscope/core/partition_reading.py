@@ -8,8 +8,8 @@ model input or the exception of each path) gets chunks of inputs instead,
 run in the reader processes of :func:`reader_processes` when the partition
 is large, so decoders that hold the GIL (astropy's FITS headers) use every
 core; ``load_many([])`` is called here first, so that the modules it
-imports are imported before the readers fork. Either way a bad input costs only itself: it is listed with its
-reason and the good ones are kept.
+imports are imported before the readers fork. Either way a bad input costs
+only itself: it is listed with its reason and the good ones are kept.
 """
 
 import logging

@@ -352,7 +352,7 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
                  PatchDataset(val_items, patch, 0, random=False), make_loss(target), config, run_dir,
                  meta=meta, resume=resume, progress=progress)
 
-    tuning = tune_checkpoint(run_dir / BEST_NAME, items, val_set, config.device)
+    tuning = tune_checkpoint(run_dir / BEST_NAME, items, val_items, config.device)
     return {"fit": result, "tuning": tuning, "train": meta["train_micrographs"], "val": meta["val_micrographs"]}
 
 

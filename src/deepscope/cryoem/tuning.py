@@ -112,9 +112,7 @@ def tune_picking(picker, items: list[dict], radius_fraction: float = 0.5) -> dic
     return best
 
 
-
-
-def tune_checkpoint(path: Path, items: list[dict], val_names, device: str = "cpu") -> dict:
+def tune_checkpoint(path: Path, items: list[dict], val_items: list[dict], device: str = "cpu") -> dict:
     """Tune picking on the validation micrographs, measure the centre offset on all, store both in ``path``.
 
     Parameters
@@ -124,8 +122,8 @@ def tune_checkpoint(path: Path, items: list[dict], val_names, device: str = "cpu
         test-time views both are measured with.
     items : list of dict
         Training and validation micrographs from :func:`~deepscope.cryoem.train.load_training_item`.
-    val_names : collection of str
-        Stems of the validation micrographs among ``items``.
+    val_items : list of dict
+        The validation micrographs among ``items``.
     device : str
 
     Returns
@@ -140,7 +138,7 @@ def tune_checkpoint(path: Path, items: list[dict], val_names, device: str = "cpu
 
     record = load_checkpoint(path)
     model, meta = model_from_checkpoint(record), record["meta"]
-    tuning = tune_picking(Picker(model, meta, device), [i for i in items if i["name"] in val_names])
+    tuning = tune_picking(Picker(model, meta, device), val_items)
     settings = {k: tuning[k] for k in ("threshold", "nms_fraction", "edge_fraction")}
     # measured with the tuned settings, on every micrograph whose labels the picker learned or was tuned on
     tuning["centre_offset"] = measure_centre_offset(Picker(model, meta | settings, device), items)

@@ -259,7 +259,7 @@ def _run_local(todo, predictor, readers, layout, found, store, options):
         with in_process:
             names, items, carried, failures = prepare_slice(predictor, readers[number], lo, hi, layout,
                                                             found[number], options.read_threads)
-            return names, _features(predictor, items), carried, failures
+        return names, _features(predictor, items), carried, failures
 
     total = sum(reader.n_rows for reader in readers)
     # Reading, gridding, normalising and the template distances hold the GIL for much of their

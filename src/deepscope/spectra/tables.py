@@ -112,6 +112,8 @@ class _RowGroupStream:
     def __init__(self, parquet_file, group, names):
         self.key = (group, tuple(names))
         self.position = 0  # row of the group that self._pending starts at
+        # Arrow's own thread pool costs more CPU than it saves here (measured: 0.07 against
+        # 0.16-0.37 ms per MILES row on 2 cores): the partitions already overlap the network.
         self._batches = parquet_file.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group],
                                                   columns=list(names), use_threads=False)
         self._pending = None  # decoded rows not yet passed
