@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from deepscope.cli.main import build_parser, main
+from deepscope.errors import InputError
 from deepscope.registry import DOMAINS, list_models
 
 # Commands that run a network, so they must take --device (issue: "every command that runs a
@@ -210,3 +211,5 @@ def test_read_threads_default_to_every_usable_core_shared_among_workers(command,
     assert batch_options_from_args(parse([*command, "--out", "o", "--read-threads", "3"])).read_threads == 3
     remote = parse([*command, "--out", "o", "--scheduler", "tcp://elsewhere:8786"])
     assert batch_options_from_args(remote).read_threads == 2
+    with pytest.raises(InputError, match=r"--read-threads must be 0 \(every core\) or more, got -1"):
+        batch_options_from_args(parse([*command, "--out", "o", "--read-threads", "-1"]))

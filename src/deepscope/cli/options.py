@@ -207,9 +207,18 @@ def batch_options_from_args(args):
     Returns
     -------
     deepscope.core.options.BatchOptions
+
+    Raises
+    ------
+    InputError
+        If ``--read-threads`` is negative.
     """
     from deepscope.core.options import BatchOptions
+    from deepscope.errors import InputError
 
+    if args.read_threads < 0:  # here, where 0 still means every core: BatchOptions.check sees the count
+        msg = f"--read-threads must be 0 (every core) or more, got {args.read_threads}"
+        raise InputError(msg)
     defaults = BatchOptions()
     return BatchOptions(
         catalog=args.catalog, path_column=args.path_column,
