@@ -121,3 +121,29 @@ def test_short_copies_align_and_keep_full_spectra_that_start_too_red(tmp_path):
     assert short[0, 1].sum() == (grid.wave <= SHORT_RED_LIMIT).sum()
     # 4500-4620 A is under 40% of the grid: that spectrum trains only in full
     assert np.array_equal(short[1], x[1])
+
+
+@pytest.mark.parametrize("weights", ["binary", "fractional"])
+def test_template_chi2_is_the_mean_squared_difference_over_common_pixels(weights):
+    rng = np.random.default_rng(4)
+    n, templates = 60, 7
+    x = np.zeros((6, 2, n), np.float32)
+    x[:, 0] = rng.normal(size=(6, n))
+    x[:, 1] = 1.0
+    x[1, 1, 40:] = x[4, 1, 40:] = 0.0  # two spectra sharing a short mask, one with a shorter one
+    x[5, 1, 15:] = 0.0  # under a third of the grid in common: no match at all
+    if weights == "fractional":
+        x[2, 1, :5] = 0.5
+    x[:, 0] *= x[:, 1] > 0
+    flux, mask = rng.normal(size=(templates, n)), np.ones((templates, n), bool)
+    mask[3, :30] = False
+    matcher = TemplateMatcher(flux, mask, ["G2V"] * templates)
+    expected = np.empty((6, templates))
+    for i in range(6):
+        for t in range(templates):
+            both = x[i, 1] * mask[t]
+            common = both.sum()
+            sq = (both * (x[i, 0] - flux[t] * mask[t]) ** 2).sum()
+            expected[i, t] = sq / common if common >= 0.3 * n else np.inf
+    assert np.allclose(matcher.chi2(x), expected, rtol=1e-4, atol=1e-5)
+    assert np.isinf(matcher.chi2(x)[5]).all()

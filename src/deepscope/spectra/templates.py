@@ -42,13 +42,22 @@ class TemplateMatcher:
         self.lum_ok = targets["lum_known"] > 0
         # A template's luminosity is only a single class if it is not a range.
         self.lum_ok &= targets["lum"].max(1) > 0.75
+        # chi2's sum of squares over common pixels, (f - y)^2 = f^2 - 2 f y + y^2, as two products.
+        self._flux_terms = np.concatenate([self.mask, -2 * self.x], axis=1).T.copy()
+        self._mask_terms = np.concatenate([self.mask, self.x ** 2]).T.copy()
 
     def chi2(self, x: np.ndarray) -> np.ndarray:
         """Mean squared difference over common pixels, ``(N, T)``."""
         flux, mask = x[:, 0], x[:, 1]
-        w, y = self.mask, self.x
-        common = mask @ w.T
-        sq = (mask * flux ** 2) @ w.T - 2 * (mask * flux) @ y.T + mask @ (y ** 2).T
+        n_templates = len(self.x)
+        masked = mask * flux
+        # The flux terms in one product; the terms of the mask alone once per distinct mask,
+        # since the spectra of one survey table mostly share one (a third of the arithmetic).
+        sq = np.concatenate([masked * flux, masked], axis=1) @ self._flux_terms
+        first, which = _distinct_rows(mask)
+        mask_terms = (mask[first] @ self._mask_terms)[which]
+        common = mask_terms[:, :n_templates]
+        sq += mask_terms[:, n_templates:]
         with np.errstate(invalid="ignore", divide="ignore"):
             # Templates sharing under a third of the grid are no match at all.
             return np.where(common >= 0.3 * flux.shape[1], sq / np.maximum(common, 1), np.inf)
@@ -68,3 +77,25 @@ class TemplateMatcher:
         """The baseline built from a checkpoint's training spectra."""
         templates = meta["templates"]
         return cls(templates["x"].float().numpy(), templates["mask"].numpy(), templates["sptypes"])
+
+
+def _distinct_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each distinct 0/1 mask and, for every row, which of them it is.
+
+    Rows are compared as packed bits (``np.unique(mask, axis=0)`` sorts
+    whole float rows: slower than the products it saves). A mask with
+    values other than 0 and 1 keeps every row apart.
+
+    Examples
+    --------
+    >>> first, which = _distinct_rows(np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 0.0]]))
+    >>> first.tolist(), which.tolist()
+    ([0, 1], [0, 1, 0])
+    """
+    if not np.isin(mask, (0.0, 1.0)).all():
+        rows = np.arange(len(mask))
+        return rows, rows
+    packed = np.packbits(mask > 0, axis=1)
+    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    return first, which.reshape(-1)
