@@ -62,6 +62,28 @@ def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
     assert "--members 0: need at least one" in capsys.readouterr().err
 
 
+def test_teacher_distils_into_one_network_and_is_refused_when_it_cannot_teach(trained, tmp_path, capsys):
+    root, teacher, _ = trained
+    labels = root / "toy_a" / "labels.csv"
+    run = tmp_path / "student"
+    assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(run), "--arch", "spectra_cnn",
+                 "--members", "1", "--epochs", "1", "--teacher", str(teacher)]) == 0
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    student = SpectraPredictor.from_checkpoint(run)
+    assert type(student.model).__name__ == "SpectraCNN"
+    assert student.meta["teacher"] == {"model": str(teacher), "weight": 1.0}
+    capsys.readouterr()
+    assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "w"), "--teacher", str(teacher),
+                 "--teacher-weight", "1.5"]) == 1
+    assert capsys.readouterr().err.strip().endswith("--teacher-weight 1.5: need a share from 0 to 1")
+    assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "g"), "--teacher", str(teacher),
+                 "--grid", "3850", "5550", "600"]) == 1
+    err = capsys.readouterr().err
+    assert f"--teacher {teacher}: it reads the grid" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "g").exists() and not (tmp_path / "w").exists()
+
+
 def test_predict_columns_and_values(trained, tmp_path):
     root, run, _ = trained
     out = tmp_path / "pred.csv"

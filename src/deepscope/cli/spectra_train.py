@@ -6,6 +6,9 @@ the part they know, and strings with no O-M type (`HB`, `L0`) are left out.
 Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
 `--arch spectra_ae_classifier` first pretrains an autoencoder on every
 spectrum (labels ignored) plus `--pool` directories, then fine-tunes.
+`--teacher` distils a trained classifier into each network trained here:
+one small network taught by the shipped three-network ensemble predicts
+several times faster (see the spectra README for what it costs in accuracy).
 
 example:
   deepscope spectra train --data ../shared/data/spectra/mkclass/labels.csv \\
@@ -16,6 +19,7 @@ example:
 def add_args(parser):
     from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
     from deepscope.cli.train_options import add_train_args
+    from deepscope.spectra.distil import DEFAULT_TEACHER_WEIGHT
     from deepscope.spectra.ensemble import DEFAULT_MEMBERS
     from deepscope.spectra.train import DEFAULT_CONFIG
 
@@ -32,6 +36,13 @@ def add_args(parser):
     parser.add_argument("--members", type=int, default=DEFAULT_MEMBERS,
                         help=f"networks trained apart (seeds SEED, SEED+1 ...) and averaged "
                              f"(default {DEFAULT_MEMBERS})")
+    parser.add_argument("--teacher", metavar="NAME_OR_PATH",
+                        help="distil this trained classifier (shipped name, run directory or .pt): each network "
+                             "learns its answers on every augmented copy, e.g. one small network from the "
+                             "shipped ensemble (default: none, labels only)")
+    parser.add_argument("--teacher-weight", type=float, default=DEFAULT_TEACHER_WEIGHT,
+                        help=f"the teacher's share of the loss, 0 to 1; the rest comes from the labels "
+                             f"(default {DEFAULT_TEACHER_WEIGHT:g})")
     # No --resume: a spectra run takes minutes; a new run directory is simpler than resuming.
     add_train_args(parser, DEFAULT_CONFIG, threads_why=TRAINING_THREADS_WHY, resume=False)
 
@@ -53,9 +64,13 @@ def main(args):
     if not 0 < start < stop or n < 16:
         msg = f"--grid {start:g} {stop:g} {n:g}: need 0 < START < STOP and N >= 16"
         raise InputError(msg)
+    if not 0 <= args.teacher_weight <= 1:
+        msg = f"--teacher-weight {args.teacher_weight:g}: need a share from 0 to 1"
+        raise InputError(msg)
     primary = is_primary_process()
     config = config_from_args(args, DEFAULT_CONFIG)
     summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,
-                            args.pool, args.pretrain_epochs, progress=primary, members=args.members)
+                            args.pool, args.pretrain_epochs, progress=primary, members=args.members,
+                            teacher=args.teacher, teacher_weight=args.teacher_weight)
     if primary:
         print(json.dumps(summary))

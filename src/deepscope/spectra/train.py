@@ -21,6 +21,7 @@ from deepscope.core.checkpoint import sha256
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import InputError
 from deepscope.registry import check_arch
+from deepscope.spectra.distil import DEFAULT_TEACHER_WEIGHT, distillation_loss, load_teacher, with_teacher
 from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members, member_dir, write_ensemble
 from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_labelled, load_prepared
 from deepscope.spectra.preprocess import Grid, smooth
@@ -116,7 +117,8 @@ def reconstruction_loss(outputs, targets):
 def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                      grid: Grid = Grid(), min_coverage: float = 0.4, pool_x: np.ndarray | None = None,
                      pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
-                     short_x: np.ndarray | None = None):
+                     short_x: np.ndarray | None = None, teacher=None,
+                     teacher_weight: float = DEFAULT_TEACHER_WEIGHT):
     """Train a registered spectral classifier; returns the fit result.
 
     Parameters
@@ -143,6 +145,11 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         The same spectra prepared as if they ended at :data:`~deepscope.spectra.prepare.SHORT_RED_LIMIT`
         (``load_prepared(..., short=True)``); each trains and validates beside its full
         version, on the same side of the validation split.
+    teacher : torch.nn.Module, optional
+        A trained classifier to distil (:mod:`deepscope.spectra.distil`): its
+        answers on each augmented copy join the labels as targets.
+    teacher_weight : float
+        The teacher's share of the loss, with ``teacher``.
 
     Returns
     -------
@@ -198,8 +205,12 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         copies = 1 if short_x is None else 2
         return part_x, {k: np.concatenate([v[rows]] * copies) for k, v in targets.items() if k != "usable"}
 
-    return fit(config.model, model_kwargs, make_dataset(*part(train), augment=True), make_dataset(*part(val)),
-               spectra_loss, config, run_dir, score_fn=spectra_score, meta=full_meta, progress=progress)
+    train_set, val_set, loss = make_dataset(*part(train), augment=True), make_dataset(*part(val)), spectra_loss
+    if teacher is not None:
+        train_set, val_set = with_teacher(train_set, teacher), with_teacher(val_set, teacher)
+        loss = distillation_loss(teacher_weight)
+    return fit(config.model, model_kwargs, train_set, val_set, loss, config, run_dir, score_fn=spectra_score,
+               meta=full_meta, progress=progress)
 
 
 def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
@@ -243,7 +254,8 @@ def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, c
 
 def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                   grid: Grid = Grid(), min_coverage: float = 0.4, pool_dirs: Sequence[str | Path] = (),
-                  pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS) -> dict:
+                  pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS,
+                  teacher: str | Path | None = None, teacher_weight: float = DEFAULT_TEACHER_WEIGHT) -> dict:
     """Train a spectral classifier on one or more labelled libraries.
 
     Parameters
@@ -262,6 +274,11 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     members : int
         Networks trained apart (seeds ``config.seed``, ``config.seed + 1``
         ...) and joined into one averaging ensemble in ``run_dir/best.pt``.
+    teacher : str or Path, optional
+        A trained classifier (shipped name, run directory or ``.pt``) to
+        distil: each network learns its answers (:mod:`deepscope.spectra.distil`).
+    teacher_weight : float
+        The teacher's share of the loss (the rest: the labels).
 
     Returns
     -------
@@ -276,6 +293,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
 
     check_arch(config.model, "spectra")
     check_members(members)
+    teacher_model = None if teacher is None else load_teacher(teacher, grid)
     run_dir = check_writable(run_dir, is_dir=True)
     manifest, x, failures, short_x = load_labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
     for path, reason in failures:
@@ -292,9 +310,11 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     # File hashes, not names, so evaluate also spots renamed copies of training files.
     meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
             "libraries": sorted(set(manifest["library"]))}
+    if teacher is not None:
+        meta["teacher"] = {"model": str(teacher), "weight": teacher_weight}
     results = train_ensemble(x, list(manifest["sptype"]), run_dir, config, members, grid=grid,
                              min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs, meta=meta,
-                             progress=progress, short_x=short_x)
+                             progress=progress, short_x=short_x, teacher=teacher_model, teacher_weight=teacher_weight)
     scores = [r.best_score for r in results]
     return {"best_val_score": float(np.mean(scores)), "best_epoch": results[0].best_epoch,
             "member_val_scores": scores, "member_best_epochs": [r.best_epoch for r in results],

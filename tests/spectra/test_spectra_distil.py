@@ -1,0 +1,93 @@
+"""Distillation: the loss, the teacher's answers as targets, and a student that follows them."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from deepscope.spectra.distil import agreement, distillation_loss, with_teacher
+from deepscope.spectra.mktype import N_LUM, N_T_BINS
+from deepscope.spectra.predictor import SpectraPredictor, outputs_to_rows
+from deepscope.spectra.preprocess import Grid, prepare
+from deepscope.spectra.spectrum import Spectrum
+from deepscope.spectra.synthetic import synthetic_library
+from deepscope.spectra.targets import spectra_loss, type_targets
+from deepscope.spectra.train import DEFAULT_CONFIG, make_dataset, train_classifier
+
+
+def _targets(sptypes):
+    return {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in type_targets(sptypes).items() if k != "usable"}
+
+
+class _Constant(torch.nn.Module):
+    """A teacher that gives one answer whatever it reads."""
+
+    def __init__(self, outputs):
+        super().__init__()
+        self.outputs = torch.as_tensor(outputs, dtype=torch.float32)
+
+    def forward(self, x):
+        return self.outputs.expand(len(x), -1)
+
+
+def _answer(t_bin, lum_class):
+    outputs = np.full(N_T_BINS + N_LUM, -20.0, np.float32)
+    outputs[t_bin] = outputs[N_T_BINS + lum_class - 1] = 0.0
+    return outputs
+
+
+def test_loss_is_zero_for_the_teachers_answer_and_the_label_loss_without_it():
+    teacher = torch.randn(4, N_T_BINS + N_LUM)
+    targets = {**_targets(["G2V", "K3III", "A0V", "M2III"]), "teacher": teacher}
+    assert float(distillation_loss(1.0)(teacher, targets)) == pytest.approx(0.0, abs=1e-6)
+    other = torch.randn(4, N_T_BINS + N_LUM)
+    assert float(distillation_loss(1.0)(other, targets)) > 0.1
+    assert float(distillation_loss(0.0)(other, targets)) == pytest.approx(float(spectra_loss(other, targets)))
+    half = float(distillation_loss(0.5)(other, targets))
+    assert half == pytest.approx(0.5 * float(distillation_loss(1.0)(other, targets))
+                                 + 0.5 * float(spectra_loss(other, targets)), rel=1e-5)
+
+
+def test_teacher_answers_the_copy_the_student_sees():
+    x = np.random.default_rng(0).normal(size=(3, 2, 580)).astype(np.float32)
+    x[:, 1] = 1.0
+    seen = []
+
+    class _Recorder(torch.nn.Module):
+        def forward(self, batch):
+            seen.append(batch.clone())
+            return torch.zeros(len(batch), N_T_BINS + N_LUM)
+
+    taught = with_teacher(make_dataset(x, type_targets(["G2V"] * 3), augment=True), _Recorder())
+    torch.manual_seed(0)
+    item, targets = taught[1]
+    assert torch.equal(seen[-1][0], item)  # the augmented copy, not the stored spectrum
+    assert not torch.equal(item, torch.from_numpy(x[1]))
+    assert targets["teacher"].shape == (N_T_BINS + N_LUM,) and "t" in targets
+
+
+def _toy_spectra(n=60):
+    library = synthetic_library(n, seed=3)
+    x = np.stack([prepare(Spectrum(w, f, np.ones(w.size, bool)), Grid()) for w, f, _ in library])
+    return x, [sptype for _, _, sptype in library]
+
+
+def test_student_follows_the_teacher_over_the_labels(tmp_path):
+    x, sptypes = _toy_spectra()
+    teacher = _Constant(_answer(65, 3))  # M5III for every spectrum, whatever the label says
+    config = dataclasses.replace(DEFAULT_CONFIG, model="spectra_ann", epochs=15, patience=15, lr=3e-3)
+    answers = {}
+    for weight in (0.0, 1.0):
+        run = tmp_path / f"w{weight}"
+        train_classifier(x, sptypes, run, config, teacher=teacher, teacher_weight=weight, progress=False)
+        answers[weight] = [row["sptype"] for row in SpectraPredictor.from_checkpoint(run).classify(x)]
+    assert np.mean([a == "M5III" for a in answers[1.0]]) > 0.9
+    assert np.mean([a == "M5III" for a in answers[0.0]]) < 0.2  # the labels: a spread of types
+
+
+def test_agreement_counts_the_same_answers():
+    a = np.stack([_answer(42, 5), _answer(55, 3)])
+    b = np.stack([_answer(42, 5), _answer(45, 3)])
+    assert [row["sptype"] for row in outputs_to_rows(b)] == ["G2V", "G5III"]
+    assert agreement(a, b) == {"sptype": 0.5, "main_class": 0.5, "lum_class": 1.0}
