@@ -64,3 +64,16 @@ def test_drop_flagged_leaves_them_out(predictions, tmp_path):
 def test_drop_flagged_needs_a_table_output(tmp_path, capsys):
     assert main(["spectra", "predict", str(SAMPLES), "--out", str(tmp_path / "parts"), "--drop-flagged"]) == 1
     assert "--drop-flagged needs a .csv or .parquet --out" in capsys.readouterr().err
+
+
+def test_a_checkpoint_with_its_own_temperature_reports_with_it():
+    from deepscope.spectra.calibration import TEMPERATURE
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    predictor = SpectraPredictor.from_checkpoint()
+    items = [predictor.load_input(path) for path in sorted(SAMPLES.glob("*.fits"))[:4]]
+    shipped = [row["confidence"] for row in predictor.assess(items)]
+    assert "temperature" not in predictor.meta  # the ensemble uses the module's TEMPERATURE
+    predictor.meta["temperature"] = 4 * TEMPERATURE  # softer
+    softer = [row["confidence"] for row in predictor.assess(items)]
+    assert all(s < c for s, c in zip(softer, shipped) if c < 1.0) and softer != shipped

@@ -13,7 +13,10 @@ never saw the library they predict (``benchmarks/spectra_ood.py``) and
 stored here as :data:`TEMPERATURE`, not in the shipped checkpoint, whose
 SHA-256 is published. Measured (each library's ``T`` fitted on the other
 three): ECE 0.041 pooled over 1462 held-out stars; the reliability diagram
-and per-library figures are in the spectra QUALITY.md.
+and per-library figures are in the spectra QUALITY.md. A checkpoint whose
+network is not that ensemble (the distilled ``spectra_mk_fast``) carries
+its own ``T``, fitted the same way, as ``meta["temperature"]``
+(``benchmarks/spectra_distil.py``); the predictor uses it when present.
 """
 
 import numpy as np

@@ -279,7 +279,9 @@ class SpectraPredictor:
         outputs = self.outputs(features.x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
-        confidence = calibration.main_class_confidence(outputs[:, :N_T_BINS], predicted_main)
+        # A checkpoint may carry its own fitted temperature (a distilled network is sharper than the ensemble).
+        temperature = self.meta.get("temperature", calibration.TEMPERATURE)
+        confidence = calibration.main_class_confidence(outputs[:, :N_T_BINS], predicted_main, temperature)
         flags = quality.flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch)
         for row, sure, flag in zip(rows, confidence, flags):
             row.update(confidence=round(float(sure), 4), flag=flag)
