@@ -21,7 +21,8 @@ SPECTRA_MODELS = [name for name in list_models() if name.startswith("spectra_") 
 
 
 def test_all_spectra_models_registered():
-    assert set(SPECTRA_MODELS) == {"spectra_ann", "spectra_cnn", "spectra_autoencoder", "spectra_ae_classifier"}
+    assert set(SPECTRA_MODELS) == {"spectra_ann", "spectra_cnn", "spectra_cnn_small", "spectra_autoencoder",
+                                   "spectra_ae_classifier"}
     assert "spectra_ensemble" in list_models()
 
 

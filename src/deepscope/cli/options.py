@@ -18,7 +18,7 @@ SHIPPED_NAMES = {
 # Networks that `<domain> train --arch` accepts, written out for the same reason.
 TRAINABLE_NETWORKS = {
     "galaxy": ("abraham2018", "barnet", "barnet_fast"),
-    "spectra": ("spectra_ae_classifier", "spectra_ann", "spectra_cnn"),
+    "spectra": ("spectra_ae_classifier", "spectra_ann", "spectra_cnn", "spectra_cnn_small"),
     "cryoem": ("cryoem_unet", "cryoem_unet_joint", "cryoem_unet_regions"),
 }
 
@@ -39,7 +39,7 @@ def refuse_unknown_arch(name, domain):
     >>> refuse_unknown_arch("barnet", "spectra")
     Traceback (most recent call last):
     ...
-    deepscope.errors.ModelError: --arch barnet is not a spectra network; choose from: spectra_ae_classifier, spectra_ann, spectra_cnn
+    deepscope.errors.ModelError: --arch barnet is not a spectra network; choose from: spectra_ae_classifier, spectra_ann, spectra_cnn, spectra_cnn_small
     """
     from deepscope.errors import ModelError
 

@@ -140,6 +140,12 @@ def spectra_cnn(n_points=580, channels=(16, 32, 64), kernel=7, dropout=0.2):
     return SpectraCNN(tuple(channels), kernel, dropout)
 
 
+@register_model
+def spectra_cnn_small(n_points=580, channels=(8, 16, 32), kernel=7, dropout=0.2):
+    """The 1-D CNN at half the width: a quarter of the arithmetic, for a student of the ensemble (``--teacher``)."""
+    return spectra_cnn(n_points, channels, kernel, dropout)
+
+
 @register_model(trainable=False)  # built by `spectra pretrain`
 def spectra_autoencoder(n_points=580, latent=16, channels=(16, 32, 64)):
     """Autoencoder pretrained without labels."""

@@ -24,7 +24,7 @@ from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, N_LUM, N_T_BINS, f
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_ae_classifier", "spectra_ensemble")
+CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_cnn_small", "spectra_ae_classifier", "spectra_ensemble")
 # What every prediction adds to its type: how sure it is, and why it should not be trusted
 # (deepscope.spectra.calibration, deepscope.spectra.quality).
 ASSESSMENT_COLUMNS = ("confidence", "flag")
