@@ -19,6 +19,7 @@ shared.
 
 usage:
   python benchmarks/bench_spectra_bulk.py [--rows 10000 100000] [--files 5000] [--threads 2] [--tmp DIR] [--stages] [--one-group 50000]
+      [--model spectra_mk_fast]
 """
 
 import argparse
@@ -71,20 +72,20 @@ def write_table(path, rows, files, flux_type="float32", group=1024):
                                          "flux": [s.flux.astype(flux_type) for s in picked]}, schema=schema))
 
 
-def measure(table, out, threads, device):
+def measure(table, out, threads, device, model):
     """Run predict on ``table`` in this process; print seconds, its peak RSS and its largest reader's (MiB)."""
     from deepscope.core.options import BatchOptions
     from deepscope.spectra.predictor import predict_spectra
 
     options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False, device=device)
     start = time.perf_counter()
-    predict_spectra([table], out, options=options)
+    predict_spectra([table], out, model, options=options)
     seconds = time.perf_counter() - start
     print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
-def measure_files(folder, out, threads, device):
+def measure_files(folder, out, threads, device, model):
     """Per-file predict on ``folder`` in this fresh process; print the seconds of each phase as one line.
 
     Start-up is the imports (also those predict makes on first use) and one
@@ -105,14 +106,14 @@ def measure_files(folder, out, threads, device):
     from deepscope.spectra.predictor import SpectraPredictor, predict_spectra
 
     imported = time.perf_counter()
-    SpectraPredictor.from_checkpoint(device=device)
+    SpectraPredictor.from_checkpoint(model, device=device)
     loaded = time.perf_counter()
-    SpectraPredictor.from_checkpoint(device=device)
+    SpectraPredictor.from_checkpoint(model, device=device)
     reload = time.perf_counter() - loaded
     options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False, device=device)
     cpu_before = _cpu_seconds()
     predicted = time.perf_counter()
-    rows = predict_spectra([folder], out, options=options)
+    rows = predict_spectra([folder], out, model, options=options)
     finished = time.perf_counter()
     print(rows, imported - start, loaded - imported, reload, finished - predicted, _cpu_seconds() - cpu_before)
 
@@ -123,7 +124,7 @@ def _cpu_seconds():
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def measure_per_file(tmp, files, count, threads, device):
+def measure_per_file(tmp, files, count, threads, device, model):
     """Per-file predict on ``count`` links to the MILES files, in a fresh process; print its figures."""
     folder = tmp / "files"
     folder.mkdir()
@@ -131,7 +132,8 @@ def measure_per_file(tmp, files, count, threads, device):
         source = files[i % len(files)]
         (folder / f"r{i // len(files)}_{source.name}").symlink_to(source)
     child = subprocess.run([sys.executable, __file__, "--measure-files", str(folder), str(tmp / "many.csv"),
-                            "--threads", str(threads), "--device", device], capture_output=True, text=True, check=True)
+                            "--threads", str(threads), "--device", device, "--model", model],
+                           capture_output=True, text=True, check=True)
     rows, imports, load, reload, predict, cpu = (float(v) for v in child.stdout.split())
     steady = rows / (predict - reload)
     whole = rows / (imports + predict)
@@ -143,7 +145,7 @@ def measure_per_file(tmp, files, count, threads, device):
           f"load average {os.getloadavg()[0]:.1f})")
 
 
-def stage_times(table, files, rows=1024, repeats=3):
+def stage_times(table, files, model, rows=1024, repeats=3):
     """CPU milliseconds per row of each step on one thread: the least of ``repeats`` slices of ``rows`` rows.
 
     The table needs ``(repeats + 1) * rows`` rows; the first slice warms up
@@ -160,7 +162,7 @@ def stage_times(table, files, rows=1024, repeats=3):
     from deepscope.spectra.tables import open_table
 
     torch.set_num_threads(1)
-    predictor = SpectraPredictor.from_checkpoint()
+    predictor = SpectraPredictor.from_checkpoint(model)
     reader = open_table(table)
     layout = TableLayout()
     found = resolve_columns(reader, layout)
@@ -211,6 +213,7 @@ def main():
     parser.add_argument("--files", type=int, default=5000, help="per-file inputs (MILES files repeated); 0 skips the per-file run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or cuda:N")
+    parser.add_argument("--model", default="spectra_mk", help="shipped name, run directory or .pt (default spectra_mk)")
     parser.add_argument("--tmp", help="directory for the tables (default: a temporary one)")
     parser.add_argument("--stages", action="store_true", help="also print CPU ms per row of each step, one thread")
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # TABLE OUT: one run, in a child process
@@ -221,9 +224,9 @@ def main():
         path, rows, group = args.write_table
         return write_table(Path(path), int(rows), sorted(MILES.glob("*.fits.gz")), group=int(group))
     if args.measure:
-        return measure(*args.measure, args.threads, args.device)
+        return measure(*args.measure, args.threads, args.device, args.model)
     if args.measure_files:
-        return measure_files(*args.measure_files, args.threads, args.device)
+        return measure_files(*args.measure_files, args.threads, args.device, args.model)
 
     import pandas as pd
 
@@ -232,12 +235,12 @@ def main():
 
     files = sorted(MILES.glob("*.fits.gz"))
     print(f"load average before: {os.getloadavg()[0]:.1f} (cores may be shared); {args.threads} threads, "
-          f"--device {args.device}")
+          f"--device {args.device}, --model {args.model}")
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp = Path(tmp)
         if args.stages:
             write_table(tmp / "stages.parquet", 4 * 1024, files)
-            stage_times(tmp / "stages.parquet", files)
+            stage_times(tmp / "stages.parquet", files, args.model)
         sizes = [(rows, 1024, "") for rows in args.rows]
         if args.one_group:
             sizes.append((args.one_group, args.one_group, " in one row group"))
@@ -248,7 +251,7 @@ def main():
             subprocess.run([sys.executable, __file__, "--write-table", str(table), str(rows), str(group)], check=True)
             out = tmp / f"bulk_{rows}_{group}.parquet"
             child = subprocess.run([sys.executable, __file__, "--measure", str(table), str(out),
-                                    "--threads", str(args.threads), "--device", args.device],
+                                    "--threads", str(args.threads), "--device", args.device, "--model", args.model],
                                    capture_output=True, text=True, check=True)
             seconds, peak, reader_peak = map(float, child.stdout.split())
             print(f"bulk Parquet, {rows:,} rows{layout}: {rows / seconds:,.0f} spectra/s end to end "
@@ -256,12 +259,12 @@ def main():
                   f"peak memory {peak:,.0f} MiB, largest reader process {reader_peak:,.0f} MiB "
                   f"(load average {os.getloadavg()[0]:.1f})")
         if args.files > 0:  # --files 0 skips the per-file run (an empty folder has nothing to time)
-            measure_per_file(tmp, files, args.files, args.threads, args.device)
+            measure_per_file(tmp, files, args.files, args.threads, args.device, args.model)
         options = BatchOptions(partition_size=1024, read_threads=args.threads, threads=args.threads, progress=False,
                                device=args.device)
-        predict_spectra([MILES], tmp / "files.csv", options=options)
+        predict_spectra([MILES], tmp / "files.csv", args.model, options=options)
         write_table(tmp / "miles_exact.parquet", len(files), files, flux_type="float64")
-        predict_spectra([tmp / "miles_exact.parquet"], tmp / "exact.csv", options=options)
+        predict_spectra([tmp / "miles_exact.parquet"], tmp / "exact.csv", args.model, options=options)
         bulk, per_file = pd.read_csv(tmp / "exact.csv"), pd.read_csv(tmp / "files.csv")
         compared = [*PREDICTED, "confidence", "flag"]
         same = len(bulk) == len(per_file) and (bulk[compared].fillna("").values

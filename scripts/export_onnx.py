@@ -45,6 +45,7 @@ SPECS = {
     "galaxy_bars": ("galaxy", (2, 3, 64, 64), ("n",)),
     "galaxy_morphology": ("galaxy", (2, 3, 64, 64), ("n",)),
     "spectra_mk": ("spectra", None, ("n",)),
+    "spectra_mk_fast": ("spectra", None, ("n",)),
     "cryoem_empiar10017": ("cryoem", (1, 1, 256, 256), ("n", "h", "w")),
 }
 # Shipped name -> its training data under ../shared/data, whose training split calibrates the int8 export.

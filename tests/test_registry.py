@@ -7,10 +7,10 @@ from deepscope.core.checkpoint import load_checkpoint
 from deepscope.errors import ModelError
 from deepscope.registry import DOMAINS, check_arch, list_models, list_weights, resolve_model
 
-SHIPPED = ["cryoem_empiar10017", "galaxy_bars", "galaxy_morphology", "spectra_mk"]
+SHIPPED = ["cryoem_empiar10017", "galaxy_bars", "galaxy_morphology", "spectra_mk", "spectra_mk_fast"]
 
 
-def test_four_shipped_weights_each_with_its_story():
+def test_five_shipped_weights_each_with_its_story():
     entries = list_weights()
     assert [w.name for w in entries] == SHIPPED
     for entry in entries:

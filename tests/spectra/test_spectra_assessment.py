@@ -1,5 +1,7 @@
 """Every spectra prediction says how sure it is and flags input unlike anything the model knows."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,3 +79,19 @@ def test_a_checkpoint_with_its_own_temperature_reports_with_it():
     predictor.meta["temperature"] = 4 * TEMPERATURE  # softer
     softer = [row["confidence"] for row in predictor.assess(items)]
     assert all(s < c for s, c in zip(softer, shipped) if c < 1.0) and softer != shipped
+
+
+def test_the_distilled_model_flags_what_the_ensemble_flags(predictions, tmp_path):
+    # The flags read the spectrum and the training templates, not the network, and the student
+    # keeps its teacher's templates: the same inputs get the same flags, the types their own confidence.
+    rng = np.random.default_rng(0)
+    odd = [str(_write_text(tmp_path / f"{kind}.txt", *make_oddity(kind, rng)))
+           for kind in ("pure_noise", "qso_like", "blackbody_800K")]
+    out = tmp_path / "fast.csv"
+    assert main(["-q", "spectra", "predict", str(SAMPLES), *odd, "--out", str(out), "--model", "spectra_mk_fast"]) == 0
+    fast = pd.read_csv(out, keep_default_na=False)
+    assert [Path(f).name for f in fast["file"]] == [Path(f).name for f in predictions["file"]]
+    assert fast["flag"].tolist() == predictions["flag"].tolist()
+    assert fast["confidence"].between(1 / 7, 1).all() and not fast["confidence"].equals(predictions["confidence"])
+    stars = ~fast["file"].str.endswith(".txt")
+    assert (fast.loc[stars, "main_class"] == predictions.loc[stars, "main_class"]).mean() >= 0.9

@@ -1,4 +1,4 @@
-"""The shipped spectral classifier gives the same answers on ONNX Runtime as on torch."""
+"""The shipped spectral classifiers give the same answers on ONNX Runtime as on torch."""
 
 import numpy as np
 import pytest
@@ -10,11 +10,12 @@ from deepscope.samples import sample_dir  # noqa: E402
 from deepscope.spectra.predictor import SpectraPredictor  # noqa: E402
 
 
-def test_onnx_outputs_and_types_match_torch_on_the_bundled_spectra(monkeypatch):
+@pytest.mark.parametrize("name", ["spectra_mk", "spectra_mk_fast"])
+def test_onnx_outputs_and_types_match_torch_on_the_bundled_spectra(monkeypatch, name):
     monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
-    fast = SpectraPredictor.from_checkpoint()
+    fast = SpectraPredictor.from_checkpoint(name)
     monkeypatch.setenv(ENGINE_VARIABLE, "torch")
-    torch_run = SpectraPredictor.from_checkpoint()
+    torch_run = SpectraPredictor.from_checkpoint(name)
     assert isinstance(fast.network, OnnxNetwork) and torch_run.network is torch_run.model
     files = sorted(p for p in sample_dir("spectra").iterdir() if p.name not in ("README.md", "labels.csv"))
     x = np.stack([fast.load_input(path).x for path in files])

@@ -11,7 +11,7 @@ This module imports nothing heavy, so ``--help`` stays fast.
 # tests check this against the registry (deepscope.registry.list_weights).
 SHIPPED_NAMES = {
     "galaxy": ("galaxy_bars", "galaxy_morphology"),
-    "spectra": ("spectra_mk",),
+    "spectra": ("spectra_mk", "spectra_mk_fast"),
     "cryoem": ("cryoem_empiar10017",),
 }
 

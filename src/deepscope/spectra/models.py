@@ -203,3 +203,11 @@ register_weights(
     trained_on="3 spectra_cnn members, all five labelled libraries (MILES, MKCLASS, Pickles, Kesseli 2017, SDSS)",
     figure="recipe with MKCLASS held out: main class 0.923, subclass MAE 1.22, luminosity class 0.754",
 )
+
+
+register_weights(
+    name="spectra_mk_fast", domain="spectra", arch="spectra_cnn_small", file="spectra_mk_fast.pt",
+    trained_on="one spectra_cnn_small distilled from spectra_mk (--teacher), all five labelled libraries",
+    figure="recipe with MKCLASS held out: main class 0.912, subclass MAE 1.33, luminosity class 0.740 "
+           "(its teacher 0.923 / 1.21 / 0.743); the network runs about 8x faster",
+)

@@ -1,0 +1,50 @@
+"""Copy a trained run's best checkpoint into the package as shipped weights.
+
+Keeps what prediction reads (network, its arguments, weights, metadata,
+training settings, the best validation score) and drops the training state
+(optimizer, scheduler, history), then records the file's SHA-256 in the
+package's ``SHA256SUMS.json``. ``--meta KEY=VALUE`` adds numbers measured
+after training (a spectral classifier's fitted ``temperature``). The
+registry entry (``register_weights`` in the domain's ``models.py``) is
+written by hand, with the figure that was measured.
+
+usage:
+  python scripts/ship_checkpoint.py RUN_DIR NAME [--meta temperature=0.8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+KEPT = ("model", "model_kwargs", "state_dict", "version", "meta", "config", "best_score", "best_epoch")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="run directory or .pt")
+    parser.add_argument("name", help="shipped name: writes NAME.pt into the package's weights folder")
+    parser.add_argument("--meta", nargs="*", default=[], metavar="KEY=VALUE", help="numbers added to the metadata")
+    args = parser.parse_args()
+
+    import torch
+
+    from deepscope.core.checkpoint import SUMS_NAME, load_checkpoint, sha256
+    from deepscope.registry import weights_dir
+
+    record = load_checkpoint(args.run)
+    shipped = {key: record[key] for key in KEPT if key in record}
+    for item in args.meta:
+        key, _, value = item.partition("=")
+        shipped["meta"] = {**shipped["meta"], key: float(value)}
+    path = weights_dir() / f"{args.name}.pt"
+    torch.save(shipped, path)
+    sums_path = weights_dir() / SUMS_NAME
+    sums = json.loads(sums_path.read_text())
+    sums[path.name] = sha256(path)
+    sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n")
+    print(f"{path}: {path.stat().st_size} bytes, sha256 {sums[path.name]}")
+
+
+if __name__ == "__main__":
+    main()
