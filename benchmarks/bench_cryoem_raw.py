@@ -33,6 +33,14 @@ HELD_OUT = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_30_21_0", "Fal
 VARIANTS = ("jpg", "mrc", "tif16", "noise1", "noise3")  # also any "noise<std>"
 
 
+def _is_noise_variant(variant: str) -> bool:
+    """``noise<std>`` with a number for the std."""
+    try:
+        return variant.startswith("noise") and float(variant.removeprefix("noise")) >= 0
+    except ValueError:
+        return False
+
+
 def write_variant(source: Path, variant: str, out: Path) -> Path:
     """One container or raw-like version of a JPEG micrograph."""
     from PIL import Image
@@ -122,6 +130,9 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="simulation seeds")
     parser.add_argument("--recentre", action="store_true", help="re-centre the picks on the micrograph")
     args = parser.parse_args()
+    for variant in args.variants:  # before the model loads and any file is written
+        if variant not in VARIANTS and not _is_noise_variant(variant):
+            parser.error(f"--variants {variant}: choose from {', '.join(VARIANTS)} or noise<std>, e.g. noise2.5")
     picker = Picker.from_checkpoint(args.model)
     picker.threshold = args.threshold or picker.threshold
     if args.simulated:
