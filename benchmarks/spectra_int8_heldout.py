@@ -1,0 +1,101 @@
+"""Does an int8 spectra ensemble keep its held-out figures? fp32 against int8 on the library it never saw.
+
+For each ``--holdout`` library, ``--loo DIR/<library>`` is the ensemble
+trained without it (``deepscope spectra train`` on the other libraries).
+Its network is exported to ONNX as ``scripts/export_onnx.py`` exports the
+shipped one, quantised by ONNX Runtime (static QDQ, per-channel int8
+weights, uint8 activations) with 512 of its own training spectra, whole
+(``all``) or only the convolutions after each member's first
+(``convolutions``), and the held-out library is scored with each. Choose
+on the development libraries (MILES, Pickles), as the spectra README's
+recipe was. Measured figures, not asserts.
+
+usage:
+  python benchmarks/spectra_int8_heldout.py --loo DIR [--holdout miles pickles] [--variants all convolutions]
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra"
+LABELLED = ("miles", "mkclass", "pickles", "kesseli2017", "sdss")
+CALIBRATION_SPECTRA = 512
+
+
+def export_fp32(predictor, path):
+    """The predictor's torch network as an ONNX file with a dynamic batch."""
+    import onnx
+    import torch
+
+    example = torch.zeros(2, 2, predictor.grid.n)
+    with torch.no_grad():
+        program = torch.onnx.export(predictor.model.eval(), (example,), input_names=["x"], output_names=["y"],
+                                    dynamic_shapes=({0: torch.export.Dim("n")},), dynamo=True, optimize=True,
+                                    verbose=False)
+    onnx.save_model(program.model_proto, path)
+
+
+def quantise(fp32, out, calibration, variant):
+    """Static QDQ int8 of ``fp32``: every supported node, or the convolutions after each member's first."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter({"x": calibration[k:k + 64]} for k in range(0, len(calibration), 64))
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    options = {}
+    if variant == "convolutions":
+        convs = [node.name for node in onnx.load(fp32).graph.node if node.op_type == "Conv"]
+        # Members are exported one after another, three convolutions each: every third is a first layer.
+        options = {"op_types_to_quantize": ["Conv"], "nodes_to_exclude": convs[::3]}
+    quantize_static(fp32, out, Calibration(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=True, **options)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loo", required=True, type=Path, help="DIR/<library>: the ensemble trained without it")
+    parser.add_argument("--holdout", nargs="+", default=["miles", "pickles"])
+    parser.add_argument("--variants", nargs="+", default=["all", "convolutions"], choices=["all", "convolutions"])
+    args = parser.parse_args()
+
+    from deepscope.core.onnx_engine import OnnxNetwork
+    from deepscope.spectra.evaluate import score_predictions
+    from deepscope.spectra.predictor import SpectraPredictor, outputs_to_rows
+    from deepscope.spectra.prepare import load_labelled
+
+    rows = []
+    for library in args.holdout:
+        predictor = SpectraPredictor.from_checkpoint(args.loo / library)
+        others = [DATA / name / "labels.csv" for name in LABELLED if name != library]
+        _, train_x, _ = load_labelled(others, predictor.grid, predictor.min_coverage, progress=False)
+        chosen = np.random.default_rng(0).choice(len(train_x), CALIBRATION_SPECTRA, replace=False)
+        manifest, x, _ = load_labelled([DATA / library / "labels.csv"], predictor.grid, predictor.min_coverage,
+                                       progress=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = {"fp32": Path(tmp) / "fp32.onnx"}
+            export_fp32(predictor, paths["fp32"])
+            for variant in args.variants:
+                paths[variant] = Path(tmp) / f"{variant}.onnx"
+                quantise(paths["fp32"], paths[variant], train_x[np.sort(chosen)], variant)
+            for name, path in paths.items():
+                network = OnnxNetwork(path, threads=1)
+                outputs = np.concatenate([network.run(x[k:k + 512]) for k in range(0, len(x), 512)])
+                metrics, _ = score_predictions(list(manifest["sptype"]), pd.DataFrame(outputs_to_rows(outputs)))
+                rows.append({"held out": library, "network": name, "n": metrics["n"],
+                             "main class": round(metrics["main_class_accuracy"], 3),
+                             "subclass MAE": round(metrics["subclass_mae"], 3),
+                             "luminosity class": round(metrics["lum_class_accuracy"], 3)})
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
