@@ -5,7 +5,8 @@
 #    classify on the GPU agree with the CPU);
 # 2. each domain's throughput benchmark with --device cuda, the real commands end to end:
 #    galaxy predict over a Parquet catalogue (and last, the same on that machine's CPU cores),
-#    spectra predict on a bulk Parquet table and on per-file .fits.gz, cryo-EM picking on the six
+#    spectra predict on a bulk Parquet table and on per-file .fits.gz (and the bulk table with the
+#    distilled spectra_mk_fast), cryo-EM picking on the six
 #    4096x4096 test micrographs and 2D classification of every picker's particles.
 #
 # Needs deepscope importable and ../shared/data holding (a sample of) the shared data: the
@@ -33,11 +34,13 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $out/NAM
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -m deepscope doctor; } \
     >"$out/machine.log" 2>&1
 head -n 20 "$out/machine.log"
-# Most telling first; the limits add up to about 10 minutes of a 15-minute device budget.
+# Most telling first; the limits add up to about 12 minutes of a 15-minute device budget.
 # -W default: a new library's deprecation warning there must not fail the run (CI keeps them errors).
 step tests 150 python3 -m pytest -m gpu tests/test_cuda.py -q -p no:cacheprovider -W default
 step galaxy 120 python3 benchmarks/bench_scale.py --compare 0 --sizes 100000 1000000 --device cuda
 step spectra 120 python3 benchmarks/bench_spectra_bulk.py --rows 100000 --files 5000 --threads "$cores" --device cuda
+step spectra_fast 90 python3 benchmarks/bench_spectra_bulk.py --rows 100000 --files 0 --threads "$cores" --device cuda \
+    --model spectra_mk_fast
 step cryoem_pick 90 python3 benchmarks/bench_cryoem.py --threads "$cores" --device cuda
 step cryoem_classify 120 python3 benchmarks/bench_cryoem_classify.py --device cuda
 step galaxy_cpu 60 python3 benchmarks/bench_scale.py --compare 0 --sizes 100000 --device cpu
