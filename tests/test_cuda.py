@@ -48,10 +48,11 @@ def test_galaxy_occlusion_and_layers_run_on_the_gpu(tmp_path):
     assert (tmp_path / "occlusion.png").stat().st_size > 0 and (tmp_path / "layers" / "report.html").is_file()
 
 
-def test_spectra_predict_on_the_gpu_gives_the_cpu_types(tmp_path):
+@pytest.mark.parametrize("model", ["spectra_mk", "spectra_mk_fast"])
+def test_spectra_predict_on_the_gpu_gives_the_cpu_types(tmp_path, model):
     spectra = sample_dir("spectra")
     for device in ("cpu", "cuda"):
-        _run("spectra", "predict", spectra, "--out", tmp_path / f"{device}.csv", "--device", device)
+        _run("spectra", "predict", spectra, "--out", tmp_path / f"{device}.csv", "--device", device, "--model", model)
     cpu, gpu = (pd.read_csv(tmp_path / f"{d}.csv").set_index("file") for d in ("cpu", "cuda"))
     gpu = gpu.loc[cpu.index]
     assert len(cpu) >= 15
