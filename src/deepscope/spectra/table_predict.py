@@ -62,8 +62,8 @@ def predict_slice(predictor, table, start: int, stop: int, layout: TableLayout, 
     rows : list of dict
     failures : list of (str, str)
     """
-    names, items, carried, failures = prepare_slice(predictor, table, start, stop, layout, found, read_threads)
-    return classify_prepared(predictor, names, _features(predictor, items), carried, failures, batch_size)
+    prepared = prepare_slice(predictor, table, start, stop, layout, found, read_threads)
+    return classify_prepared(predictor, *_with_features(predictor, prepared), batch_size)
 
 
 def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
@@ -90,9 +90,14 @@ def prepare_slice(predictor, table, start, stop, layout, found, read_threads=2):
     return [names[i] for i in good], items or None, [carried[i] for i in good], failures
 
 
-def _features(predictor, items):
-    """The network's input and the flag inputs of a slice's good rows (None when it has none)."""
-    return None if items is None else predictor.features(items)
+def _with_features(predictor, prepared):
+    """A :func:`prepare_slice` result with its items made ready for the network: all but the network.
+
+    Returns ``(names, features, carried, failures)``; ``features`` is None
+    when the slice has no good row.
+    """
+    names, items, carried, failures = prepared
+    return names, None if items is None else predictor.features(items), carried, failures
 
 
 def classify_prepared(predictor, names, features, carried, failures, batch_size):
@@ -132,8 +137,7 @@ def _featurise_slice(path, start, stop, layout, found):
     table = _reader_tables.get(path)
     if table is None:
         table = _reader_tables[path] = open_table(path)
-    names, items, carried, failures = prepare_slice(_reader_predictor, table, start, stop, layout, found, 1)
-    return names, _features(_reader_predictor, items), carried, failures
+    return _with_features(_reader_predictor, prepare_slice(_reader_predictor, table, start, stop, layout, found, 1))
 
 
 def _slices(tables, partition_size):
@@ -257,9 +261,8 @@ def _run_local(todo, predictor, readers, layout, found, store, options):
     def load_here(job):
         _, number, lo, hi, _ = job
         with in_process:
-            names, items, carried, failures = prepare_slice(predictor, readers[number], lo, hi, layout,
-                                                            found[number], options.read_threads)
-        return names, _features(predictor, items), carried, failures
+            prepared = prepare_slice(predictor, readers[number], lo, hi, layout, found[number], options.read_threads)
+        return _with_features(predictor, prepared)
 
     total = sum(reader.n_rows for reader in readers)
     # Reading, gridding, normalising and the template distances hold the GIL for much of their
