@@ -65,9 +65,6 @@ def main(args):
     if not 0 < start < stop or n < 16:
         msg = f"--grid {start:g} {stop:g} {n:g}: need 0 < START < STOP and N >= 16"
         raise InputError(msg)
-    if not 0 <= args.teacher_weight <= 1:
-        msg = f"--teacher-weight {args.teacher_weight:g}: need a share from 0 to 1"
-        raise InputError(msg)
     primary = is_primary_process()
     config = config_from_args(args, DEFAULT_CONFIG)
     summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,

@@ -293,6 +293,9 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
 
     check_arch(config.model, "spectra")
     check_members(members)
+    if not 0 <= teacher_weight <= 1:
+        msg = f"--teacher-weight {teacher_weight:g}: need a share from 0 to 1"
+        raise InputError(msg)
     teacher_model = None if teacher is None else load_teacher(teacher, grid)
     run_dir = check_writable(run_dir, is_dir=True)
     manifest, x, failures, short_x = load_labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
