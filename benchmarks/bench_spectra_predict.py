@@ -45,8 +45,7 @@ def int8_comparison(predictor):
     """Quantise the shipped export to int8 in a temporary folder; print its pace and changed answers against fp32."""
     import tempfile
 
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
+    from deepscope.core.int8 import quantise_int8
     from deepscope.core.onnx_engine import OnnxNetwork
     from deepscope.registry import list_weights
     from deepscope.spectra.predictor import outputs_to_rows
@@ -56,19 +55,10 @@ def int8_comparison(predictor):
     labelled = np.concatenate([inputs[name] for name in LABELLED if name in inputs])
     chosen = np.random.default_rng(0).choice(len(labelled), min(CALIBRATION_SPECTRA, len(labelled)), replace=False)
     calibration = labelled[np.sort(chosen)]
-
-    class Calibration(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter({"x": calibration[k:k + 64]} for k in range(0, len(calibration), 64))
-
-        def get_next(self):
-            return next(self.batches, None)
-
     fp32_path = next(w for w in list_weights() if w.name == "spectra_mk").path.with_suffix(".onnx")
     with tempfile.TemporaryDirectory() as tmp:
         int8_path = Path(tmp) / "spectra_mk.int8.onnx"
-        quantize_static(fp32_path, int8_path, Calibration(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        quantise_int8(fp32_path, int8_path, calibration)
         networks = {"fp32": OnnxNetwork(fp32_path, threads=1), "int8": OnnxNetwork(int8_path, threads=1)}
         x = np.concatenate(list(inputs.values()))
         outputs = {name: np.concatenate([net.run(x[k:k + 512]) for k in range(0, len(x), 512)])

@@ -3,8 +3,8 @@
 For each ``--holdout`` library, ``--loo DIR/<library>`` is the ensemble
 trained without it (``deepscope spectra train`` on the other libraries).
 Its network is exported to ONNX as ``scripts/export_onnx.py`` exports the
-shipped one, quantised by ONNX Runtime (static QDQ, per-channel int8
-weights, uint8 activations) with 512 of its own training spectra, whole
+shipped one, quantised by the project's int8 recipe
+(:func:`deepscope.core.int8.quantise_int8`) with 512 of its own training spectra, whole
 (``all``) or only the convolutions after each member's first
 (``convolutions``), and the held-out library is scored with each. Choose
 on the development libraries (MILES, Pickles), as the spectra README's
@@ -40,24 +40,17 @@ def export_fp32(predictor, path):
 
 
 def quantise(fp32, out, calibration, variant):
-    """Static QDQ int8 of ``fp32``: every supported node, or the convolutions after each member's first."""
+    """Int8 of ``fp32``: every supported node, or the convolutions after each member's first."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    class Calibration(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter({"x": calibration[k:k + 64]} for k in range(0, len(calibration), 64))
-
-        def get_next(self):
-            return next(self.batches, None)
+    from deepscope.core.int8 import quantise_int8
 
     options = {}
     if variant == "convolutions":
         convs = [node.name for node in onnx.load(fp32).graph.node if node.op_type == "Conv"]
         # Members are exported one after another, three convolutions each: every third is a first layer.
         options = {"op_types_to_quantize": ["Conv"], "nodes_to_exclude": convs[::3]}
-    quantize_static(fp32, out, Calibration(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=True, **options)
+    quantise_int8(fp32, out, calibration, **options)
 
 
 def main():

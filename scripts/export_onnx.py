@@ -125,8 +125,8 @@ def export_int8(name: str, folder: Path) -> Path:
     """Write ``folder/NAME.int8.onnx`` from ``folder/NAME.onnx`` (see the module docstring); its path."""
     import numpy as np
     import pandas as pd
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    from deepscope.core.int8 import quantise_int8
     from deepscope.core.onnx_engine import EXPORT_SUFFIX, INT8_SUFFIX
     from deepscope.galaxy.predictor import GalaxyPredictor
     from deepscope.registry import list_weights
@@ -137,20 +137,8 @@ def export_int8(name: str, folder: Path) -> Path:
     files = labels[labels.split == "train"].file.sample(CALIBRATION_CUTOUTS, random_state=0)
     predictor = GalaxyPredictor.from_checkpoint(name)
     cutouts = np.stack([predictor.load_input(data / file) for file in files])
-
-    class TrainingCutouts(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter({"x": cutouts[start:start + 64]} for start in range(0, len(cutouts), 64))
-
-        def get_next(self):
-            return next(self.batches, None)
-
     stem = Path(entry.file).stem
-    out = folder / f"{stem}{INT8_SUFFIX}"
-    # Per-channel weights: half the p_bar shift of per-tensor on the bar model's test split, for 20% of the speed.
-    quantize_static(folder / f"{stem}{EXPORT_SUFFIX}", out, TrainingCutouts(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-    return out
+    return quantise_int8(folder / f"{stem}{EXPORT_SUFFIX}", folder / f"{stem}{INT8_SUFFIX}", cutouts)
 
 
 def export_all(name: str, folder: Path) -> list[Path]:
