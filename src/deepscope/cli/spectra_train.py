@@ -8,7 +8,7 @@ Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
 spectrum (labels ignored) plus `--pool` directories, then fine-tunes.
 `--teacher` distils a trained classifier into each network trained here:
 `--arch spectra_cnn_small --members 1 --teacher spectra_mk` makes one network
-8x cheaper than the shipped three-network ensemble (bulk tables 1.8x faster
+8x cheaper than the shipped three-network ensemble (bulk tables 1.7-1.8x faster
 end to end; the spectra README says what it costs in accuracy).
 
 example:
