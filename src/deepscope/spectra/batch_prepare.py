@@ -16,16 +16,22 @@ step for all of them in a few array operations:
   solve per iteration.
 
 Every row's result depends on that row alone, never on which rows share its
-batch: the reductions are numpy's own loops (``einsum``, ``cumsum``, one
-LAPACK solve per row), not BLAS products, whose summation order changes
-with the batch shape. So a file predicted alone and the same spectrum in a
-table of a million give the same numbers, and a batch of one is the
-one-spectrum path.
+batch: the reductions are numpy's own loops (``cumsum``) or one BLAS or
+LAPACK call per row, of the same shape whatever the batch (a stacked
+``matmul`` of ``(1, n)`` rows, one solve per row), never one matrix product
+over the whole batch, whose summation order changes with the batch shape.
+So a file predicted alone and the same spectrum in a table of a million
+give the same numbers, and a batch of one is the one-spectrum path.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# Rows per block for the steps that go through many arrays of a batch in turn: at 128 rows a
+# 580-pixel float64 array is 0.6 MB, so a step's arrays stay in a core's 2 MB cache; whole
+# partitions of 1024 rows ran 10-20% slower (normalise 0.105 against 0.092 CPU ms per row).
+BLOCK_ROWS = 128
 
 
 def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -153,19 +159,21 @@ def _fit_rows(basis: np.ndarray, pairs: np.ndarray, flux: np.ndarray, use: np.nd
     Normal equations ``(B' W B) c = B' W f`` with 0/1 weights ``W``; the
     Legendre basis on [-1, 1] keeps them well conditioned (the fitted
     continua agree with a QR least-squares fit to float32 rounding on every
-    real spectrum we hold). ``einsum`` keeps each row's sums in its own
-    order whatever the batch (see the module docstring).
+    real spectrum we hold). Each product is a stacked ``matmul`` of one
+    ``(1, n)`` row at a time, so each row's sums keep their order whatever
+    the batch (see the module docstring); that is also 2-3 times faster
+    than ``einsum``'s own loop.
     """
     size = basis.shape[1]
-    weight = use.astype(np.float64)
-    upper = np.einsum("in,nk->ik", weight, pairs)
+    weight = use.astype(np.float64)[:, None, :]
+    upper = np.matmul(weight, pairs)[:, 0]
     gram = np.empty((len(flux), size, size))
     rows, cols = np.triu_indices(size)
     gram[:, rows, cols] = upper
     gram[:, cols, rows] = upper
-    rhs = np.einsum("in,nk->ik", weight * flux, basis)
-    coef = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
-    return np.einsum("ik,nk->in", coef, basis)
+    rhs = np.matmul(weight * flux[:, None, :], basis)
+    coef = np.linalg.solve(gram, rhs.transpose(0, 2, 1))
+    return np.matmul(coef.transpose(0, 2, 1), basis.T)[:, 0]
 
 
 def continuum_rows(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree: int = 5,

@@ -17,6 +17,7 @@ import numpy as np
 
 from deepscope.errors import FormatError
 from deepscope.spectra.preprocess import Grid, air_wave, grid_rows, normalise
+from deepscope.spectra.batch_prepare import BLOCK_ROWS
 from deepscope.spectra.quality import spectrum_scores_rows
 from deepscope.spectra.spectrum import ColumnNames
 
@@ -83,7 +84,9 @@ def gridded_spectra(spectra, names, grid: Grid, min_coverage: float) -> tuple[li
     groups = {}
     for i, spectrum in enumerate(spectra):
         groups.setdefault((id(spectrum.wave), spectrum.medium), []).append(i)
-    for index in groups.values():
+    # Blocks of BLOCK_ROWS keep each step's arrays in cache; rows do not depend on their block.
+    blocks = [index[lo:lo + BLOCK_ROWS] for index in groups.values() for lo in range(0, len(index), BLOCK_ROWS)]
+    for index in blocks:
         wave = air_wave(spectra[index[0]])
         flux = np.stack([spectra[i].flux for i in index])
         valid = np.stack([spectra[i].valid for i in index])

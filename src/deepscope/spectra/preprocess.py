@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepscope.errors import FormatError
-from deepscope.spectra.batch_prepare import continuum_rows, masked_median, resample_rows
+from deepscope.spectra.batch_prepare import BLOCK_ROWS, continuum_rows, masked_median, resample_rows
 
 FWHM = 5.0  # Angstrom: common resolution, coarser than every library's (see smooth)
 
@@ -216,6 +216,9 @@ def normalise(flux: np.ndarray, mask: np.ndarray, grid: Grid, fwhm: float = FWHM
         where masked), and the mask (1 = data). Each row depends on its own
         data only.
     """
+    if len(flux) > BLOCK_ROWS:
+        return np.concatenate([normalise(flux[lo:lo + BLOCK_ROWS], mask[lo:lo + BLOCK_ROWS], grid, fwhm)
+                               for lo in range(0, len(flux), BLOCK_ROWS)])
     if fwhm:
         flux = smooth(flux, mask, fwhm / (grid.wave[1] - grid.wave[0]) * grid.wave[0] / np.mean(grid.wave))
     scale = masked_median(np.abs(flux), mask)
