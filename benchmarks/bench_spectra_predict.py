@@ -48,7 +48,7 @@ def int8_comparison(predictor):
     from deepscope.core.int8 import quantise_int8
     from deepscope.core.onnx_engine import OnnxNetwork
     from deepscope.registry import list_weights
-    from deepscope.spectra.predictor import outputs_to_rows
+    from deepscope.spectra.decoding import outputs_to_rows
 
     inputs = {folder.name: network_inputs(predictor, folder) for folder in sorted(SHARED_SPECTRA.iterdir())
               if folder.is_dir()}

@@ -32,7 +32,8 @@ def held_out(library, teacher_dir, student_dir):
     from deepscope.spectra.distil import agreement
     from deepscope.spectra.evaluate import score_predictions
     from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS, parse_mk
-    from deepscope.spectra.predictor import SpectraPredictor, outputs_to_rows
+    from deepscope.spectra.decoding import outputs_to_rows
+    from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.prepare import load_labelled
 
     teacher, student = SpectraPredictor.from_checkpoint(teacher_dir), SpectraPredictor.from_checkpoint(student_dir)

@@ -62,7 +62,8 @@ def main():
 
     from deepscope.core.onnx_engine import OnnxNetwork
     from deepscope.spectra.evaluate import score_predictions
-    from deepscope.spectra.predictor import SpectraPredictor, outputs_to_rows
+    from deepscope.spectra.decoding import outputs_to_rows
+    from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.prepare import load_labelled
 
     rows = []

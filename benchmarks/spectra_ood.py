@@ -120,7 +120,7 @@ def score_spectra(nets, matcher, x, snr, median_flux, grid):
     """Per-spectrum predictions and every score, plus the ensemble's temperature-head log-probabilities."""
     from deepscope.spectra import quality
     from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS
-    from deepscope.spectra.predictor import outputs_to_rows
+    from deepscope.spectra.decoding import outputs_to_rows
 
     members = member_outputs(nets, x)
     ensemble = ensemble_outputs(members)
@@ -312,7 +312,7 @@ def snr_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
     from deepscope.spectra.oddities import at_snr
     from deepscope.spectra.quality import MIN_SNR
-    from deepscope.spectra.predictor import outputs_to_rows
+    from deepscope.spectra.decoding import outputs_to_rows
 
     nets, meta = load_members(Path(loo_dir) / "miles", members)
     manifest = spectra_manifest([DATA / "miles" / "labels.csv"])
@@ -345,7 +345,7 @@ def gap_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     from deepscope.spectra.io import spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
     from deepscope.spectra.quality import BLUE_WINDOW, blue_coverage
-    from deepscope.spectra.predictor import outputs_to_rows
+    from deepscope.spectra.decoding import outputs_to_rows
 
     nets, meta = load_members(Path(loo_dir) / "miles", members)
     grid = meta["grid"]

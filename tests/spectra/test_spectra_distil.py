@@ -8,7 +8,8 @@ import torch
 
 from deepscope.spectra.distil import agreement, distillation_loss, with_teacher
 from deepscope.spectra.mktype import N_LUM, N_T_BINS
-from deepscope.spectra.predictor import SpectraPredictor, outputs_to_rows
+from deepscope.spectra.decoding import outputs_to_rows
+from deepscope.spectra.predictor import SpectraPredictor
 from deepscope.spectra.preprocess import Grid, prepare
 from deepscope.spectra.spectrum import Spectrum
 from deepscope.spectra.synthetic import synthetic_library

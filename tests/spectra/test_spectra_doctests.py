@@ -6,8 +6,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["batch_prepare", "ensemble", "fits_readers", "gridded", "io", "mktype",
-                                  "predictor", "preprocess", "quality", "spectrum", "table_rows", "tables",
+@pytest.mark.parametrize("name", ["batch_prepare", "decoding", "ensemble", "fits_readers", "gridded", "io", "mktype",
+                                  "preprocess", "quality", "spectrum", "table_rows", "tables",
                                   "targets"])
 def test_docstring_examples(name):
     module = importlib.import_module(f"deepscope.spectra.{name}")

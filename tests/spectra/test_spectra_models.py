@@ -11,7 +11,7 @@ from deepscope.spectra.models import N_OUTPUTS, N_T_BINS
 from deepscope.spectra.preprocess import Grid, add_noise, prepare
 from deepscope.spectra.synthetic import synthetic_library
 from deepscope.spectra.evaluate import score_predictions
-from deepscope.spectra.predictor import t_index_from_logits
+from deepscope.spectra.decoding import t_index_from_logits
 from deepscope.spectra.targets import spectra_loss, t_target_distribution, type_targets
 from deepscope.spectra.templates import TemplateMatcher
 from deepscope.spectra.train import make_dataset

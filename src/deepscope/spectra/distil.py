@@ -101,7 +101,7 @@ def agreement(student_outputs: np.ndarray, teacher_outputs: np.ndarray) -> dict:
     >>> agreement(a, b)
     {'sptype': 0.5, 'main_class': 0.5, 'lum_class': 1.0}
     """
-    from deepscope.spectra.predictor import outputs_to_rows
+    from deepscope.spectra.decoding import outputs_to_rows
 
     pairs = list(zip(outputs_to_rows(student_outputs), outputs_to_rows(teacher_outputs)))
     return {column: float(np.mean([s[column] == t[column] for s, t in pairs]))

@@ -112,7 +112,7 @@ class SpectraEnsemble(nn.Module):
     """Classifiers trained apart, their probabilities averaged head by head.
 
     The output is each head's log mean probability: argmax, softmax and
-    :func:`deepscope.spectra.predictor.t_index_from_logits` read it as they read
+    :func:`deepscope.spectra.decoding.t_index_from_logits` read it as they read
     one classifier's logits.
     """
 

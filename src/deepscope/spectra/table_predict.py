@@ -103,7 +103,8 @@ def _with_features(predictor, prepared):
 def classify_prepared(predictor, names, features, carried, failures, batch_size):
     """Prediction rows for a slice made ready (:meth:`~deepscope.spectra.predictor.SpectraPredictor.features`):
     ``file``, the type columns, confidence and flag, then the carried columns."""
-    from deepscope.spectra.predictor import ASSESSMENT_COLUMNS, OUTPUT_COLUMNS
+    from deepscope.spectra.decoding import OUTPUT_COLUMNS
+    from deepscope.spectra.predictor import ASSESSMENT_COLUMNS
 
     if features is None:
         return [], failures

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from deepscope.spectra.mktype import N_LUM, N_T_BINS, parse_mk
-from deepscope.spectra.predictor import t_index_from_logits
+from deepscope.spectra.decoding import t_index_from_logits
 
 
 def type_targets(sptypes: Sequence[str]) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepscope.spectra.predictor import decode
+from deepscope.spectra.decoding import decode
 from deepscope.spectra.targets import type_targets
 
 
