@@ -67,13 +67,22 @@ def test_teacher_distils_into_one_network_and_is_refused_when_it_cannot_teach(tr
     labels = root / "toy_a" / "labels.csv"
     run = tmp_path / "student"
     assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(run), "--arch", "spectra_cnn",
-                 "--members", "1", "--epochs", "1", "--teacher", str(teacher)]) == 0
+                 "--members", "1", "--epochs", "1", "--teacher", str(teacher), "--mixup", "0.5"]) == 0
     from deepscope.spectra.predictor import SpectraPredictor
 
     student = SpectraPredictor.from_checkpoint(run)
     assert type(student.model).__name__ == "SpectraCNN"
-    assert student.meta["teacher"] == {"model": str(teacher), "weight": 1.0}
+    assert student.meta["teacher"] == {"model": str(teacher), "weight": 1.0, "mixup": 0.5}
     capsys.readouterr()
+    # A mixture has no catalogue type: mixing needs the teacher to answer for all of the loss.
+    for extra, message in ((["--mixup", "0.5"], "--mixup 0.5 needs --teacher with --teacher-weight 1"),
+                           (["--mixup", "0.5", "--teacher", str(teacher), "--teacher-weight", "0.5"],
+                            "--mixup 0.5 needs --teacher with --teacher-weight 1"),
+                           (["--mixup", "2", "--teacher", str(teacher)], "--mixup 2: need a share from 0 to 1")):
+        assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "m"), *extra]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "m").exists()
     assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "w"), "--teacher", str(teacher),
                  "--teacher-weight", "1.5"]) == 1
     assert capsys.readouterr().err.strip().endswith("--teacher-weight 1.5: need a share from 0 to 1")

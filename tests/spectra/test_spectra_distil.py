@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepscope.spectra.distil import agreement, distillation_loss, with_teacher
+from deepscope.spectra.distil import agreement, distillation_loss, with_mixup, with_teacher
 from deepscope.spectra.mktype import N_LUM, N_T_BINS
 from deepscope.spectra.decoding import outputs_to_rows
 from deepscope.spectra.predictor import SpectraPredictor
@@ -66,6 +66,69 @@ def test_teacher_answers_the_copy_the_student_sees():
     assert torch.equal(seen[-1][0], item)  # the augmented copy, not the stored spectrum
     assert not torch.equal(item, torch.from_numpy(x[1]))
     assert targets["teacher"].shape == (N_T_BINS + N_LUM,) and "t" in targets
+
+
+def test_the_teacher_answers_a_loaders_batch_in_one_call():
+    x = np.random.default_rng(1).normal(size=(8, 2, 580)).astype(np.float32)
+    x[:, 1] = 1.0
+    calls = []
+
+    class _Sum(torch.nn.Module):
+        def forward(self, batch):
+            calls.append(len(batch))
+            return batch[:, 0, :N_T_BINS + N_LUM] * 2.0
+
+    taught = with_teacher(make_dataset(x, type_targets(["G2V"] * 8)), _Sum())
+    items, targets = next(iter(torch.utils.data.DataLoader(taught, batch_size=4)))
+    assert calls == [4]
+    assert torch.equal(targets["teacher"], items[:, 0, :N_T_BINS + N_LUM] * 2.0)
+
+
+def _plain_dataset(n=5):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(n, 2, 580)).astype(np.float32)
+    x[:, 1] = 1.0
+    x[1, 1, :200] = 0.0  # a blue-short spectrum: a mixture with it keeps only the pixels both cover
+    x[:, 0] *= x[:, 1]
+    targets = {k: v for k, v in type_targets(["K3III"] * n).items() if k != "usable"}
+    targets["w"] = np.full(n, 2.5, np.float32)
+    return x, make_dataset(x, targets)
+
+
+def test_a_mixed_item_is_two_spectra_mixed_on_the_pixels_both_cover():
+    x, dataset = _plain_dataset()
+    mixed = with_mixup(dataset, 1.0)
+    torch.manual_seed(0)
+    for i in range(len(x)):
+        item, targets = mixed[i]
+        assert float(targets["w"]) == 1.0  # a mixture has no main class to weigh
+        # Some other spectrum b and some lam in [0, 1] give item = lam * x[i] + (1 - lam) * b there.
+        found = False
+        for b in x:
+            mask = x[i, 1] * b[1]
+            if not torch.equal(item[1], torch.from_numpy(mask)):
+                continue
+            inside = mask > 0
+            a_flux, b_flux, got = x[i, 0][inside], b[0][inside], item[0].numpy()[inside]
+            if np.allclose(a_flux, b_flux):
+                found = np.allclose(got, a_flux, atol=1e-5)
+            else:
+                lam = np.dot(got - b_flux, a_flux - b_flux) / np.dot(a_flux - b_flux, a_flux - b_flux)
+                found = -1e-6 <= lam <= 1 + 1e-6 and np.allclose(got, lam * a_flux + (1 - lam) * b_flux, atol=1e-5)
+            if found:
+                break
+        assert found and np.all(item[0].numpy()[item[1].numpy() == 0] == 0)
+
+
+def test_no_item_is_mixed_at_share_zero_and_a_rerun_mixes_the_same():
+    x, dataset = _plain_dataset()
+    assert all(torch.equal(with_mixup(dataset, 0.0)[i][0], dataset[i][0]) for i in range(len(x)))
+    mixed = with_mixup(dataset, 0.5)
+    torch.manual_seed(3)
+    first = [mixed[i][0] for i in range(len(x))]
+    torch.manual_seed(3)
+    assert all(torch.equal(a, mixed[i][0]) for i, a in enumerate(first))
+    assert any(not torch.equal(a, dataset[i][0]) for i, a in enumerate(first))
 
 
 def _toy_spectra(n=60):

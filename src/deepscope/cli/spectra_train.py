@@ -44,6 +44,9 @@ def add_args(parser):
     parser.add_argument("--teacher-weight", type=float, default=DEFAULT_TEACHER_WEIGHT,
                         help=f"the teacher's share of the loss, 0 to 1; the rest comes from the labels "
                              f"(default {DEFAULT_TEACHER_WEIGHT:g})")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="SHARE",
+                        help="with --teacher: the share of training copies mixed with another spectrum "
+                             "before the teacher answers them, 0 to 1 (default 0)")
     # No --resume: a spectra run takes minutes; a new run directory is simpler than resuming.
     add_train_args(parser, DEFAULT_CONFIG, threads_why=TRAINING_THREADS_WHY, resume=False)
 
@@ -69,6 +72,6 @@ def main(args):
     config = config_from_args(args, DEFAULT_CONFIG)
     summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,
                             args.pool, args.pretrain_epochs, progress=primary, members=args.members,
-                            teacher=args.teacher, teacher_weight=args.teacher_weight)
+                            teacher=args.teacher, teacher_weight=args.teacher_weight, mixup=args.mixup)
     if primary:
         print(json.dumps(summary))

@@ -23,6 +23,10 @@ from deepscope.spectra.targets import spectra_loss
 # (score -1.91 against -1.99; labels alone -2.10): its soft answers already hold the labels.
 DEFAULT_TEACHER_WEIGHT = 1.0
 TEACHER_KEY = "teacher"
+# Mixing weights drawn from Beta(0.4, 0.4): most mixtures lean towards one of the two spectra
+# (Zhang et al. 2018, "mixup", use 0.1-0.4). Half the copies mixed and 120 epochs brought the
+# student closest to the ensemble on the MILES and Pickles development folds (spectra README).
+MIXUP_ALPHA = 0.4
 
 
 def with_teacher(dataset, teacher):
@@ -48,12 +52,64 @@ def with_teacher(dataset, teacher):
             return len(dataset)
 
         def __getitem__(self, i):
-            item, targets = dataset[i]
+            return self.__getitems__([i])[0]
+
+        def __getitems__(self, indices):
+            # A DataLoader asks for a whole batch here: the teacher answers it in one call, not
+            # one spectrum at a time (8x faster for the three-network ensemble on one core).
+            items = [dataset[i] for i in indices]
             with torch.inference_mode():
-                answer = teacher(item[None])[0]
-            return item, {**targets, TEACHER_KEY: answer.clone()}
+                answers = teacher(torch.stack([item for item, _ in items]))
+            return [(item, {**targets, TEACHER_KEY: answer.clone()}) for (item, targets), answer in zip(items, answers)]
 
     return _Taught()
+
+
+def with_mixup(dataset, share: float, alpha: float = MIXUP_ALPHA):
+    """The dataset with a share of its items mixed with another item: more inputs for a teacher to answer.
+
+    A mixed item is ``lam * a + (1 - lam) * b`` of two augmented copies on
+    the pixels both cover (the mask is their product), ``lam`` drawn from
+    ``Beta(alpha, alpha)``. It is no star of any catalogue type, so only a
+    teacher can say what it should give (:func:`with_teacher`, applied
+    after this): the student learns the teacher's answer between the
+    training spectra, not only on them, which brought it closer to the
+    teacher on held-out libraries (Beyer et al. 2022 find the same for
+    images). Its main-class weight is 1.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        Of :func:`deepscope.spectra.train.make_dataset` (targets as a dict).
+    share : float
+        Fraction of the items mixed, 0 to 1.
+    alpha : float
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+    """
+    import torch
+    from torch.utils.data import Dataset
+
+    mixing = torch.distributions.Beta(alpha, alpha)
+
+    class _Mixed(Dataset):
+        def __len__(self):
+            return len(dataset)
+
+        def __getitem__(self, i):
+            item, targets = dataset[i]
+            # torch's generator, which the trainer seeds each epoch: a rerun mixes the same pairs.
+            if float(torch.rand(())) >= share:
+                return item, targets
+            other, _ = dataset[int(torch.randint(len(dataset), ()))]
+            lam = float(mixing.sample())
+            mask = item[1] * other[1]
+            flux = (lam * item[0] + (1.0 - lam) * other[0]) * mask
+            return torch.stack([flux, mask]), {**targets, "w": torch.ones_like(targets["w"])}
+
+    return _Mixed()
 
 
 def distillation_loss(teacher_weight: float = DEFAULT_TEACHER_WEIGHT):

@@ -21,7 +21,8 @@ from deepscope.core.checkpoint import sha256
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import InputError
 from deepscope.registry import check_arch
-from deepscope.spectra.distil import DEFAULT_TEACHER_WEIGHT, distillation_loss, load_teacher, with_teacher
+from deepscope.spectra.distil import (DEFAULT_TEACHER_WEIGHT, distillation_loss, load_teacher, with_mixup,
+                                      with_teacher)
 from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members, member_dir, write_ensemble
 from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_labelled, load_prepared
 from deepscope.spectra.preprocess import Grid, smooth
@@ -118,7 +119,7 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
                      grid: Grid = Grid(), min_coverage: float = 0.4, pool_x: np.ndarray | None = None,
                      pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
                      short_x: np.ndarray | None = None, teacher=None,
-                     teacher_weight: float = DEFAULT_TEACHER_WEIGHT):
+                     teacher_weight: float = DEFAULT_TEACHER_WEIGHT, mixup: float = 0.0):
     """Train a registered spectral classifier; returns the fit result.
 
     Parameters
@@ -150,6 +151,10 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         answers on each augmented copy join the labels as targets.
     teacher_weight : float
         The teacher's share of the loss, with ``teacher``.
+    mixup : float
+        With ``teacher`` (and ``teacher_weight`` 1): the share of training
+        copies mixed with another before the teacher answers them
+        (:func:`~deepscope.spectra.distil.with_mixup`).
 
     Returns
     -------
@@ -207,6 +212,8 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
 
     train_set, val_set, loss = make_dataset(*part(train), augment=True), make_dataset(*part(val)), spectra_loss
     if teacher is not None:
+        if mixup:
+            train_set = with_mixup(train_set, mixup)
         train_set, val_set = with_teacher(train_set, teacher), with_teacher(val_set, teacher)
         loss = distillation_loss(teacher_weight)
     return fit(config.model, model_kwargs, train_set, val_set, loss, config, run_dir, score_fn=spectra_score,
@@ -255,7 +262,8 @@ def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, c
 def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                   grid: Grid = Grid(), min_coverage: float = 0.4, pool_dirs: Sequence[str | Path] = (),
                   pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS,
-                  teacher: str | Path | None = None, teacher_weight: float = DEFAULT_TEACHER_WEIGHT) -> dict:
+                  teacher: str | Path | None = None, teacher_weight: float = DEFAULT_TEACHER_WEIGHT,
+                  mixup: float = 0.0) -> dict:
     """Train a spectral classifier on one or more labelled libraries.
 
     Parameters
@@ -279,6 +287,10 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
         distil: each network learns its answers (:mod:`deepscope.spectra.distil`).
     teacher_weight : float
         The teacher's share of the loss (the rest: the labels).
+    mixup : float
+        Share of the training copies a student sees mixed with another
+        (:func:`~deepscope.spectra.distil.with_mixup`); needs ``teacher``
+        and ``teacher_weight`` 1, since a mixture has no catalogue type.
 
     Returns
     -------
@@ -295,6 +307,13 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     check_members(members)
     if not 0 <= teacher_weight <= 1:
         msg = f"--teacher-weight {teacher_weight:g}: need a share from 0 to 1"
+        raise InputError(msg)
+    if not 0 <= mixup <= 1:
+        msg = f"--mixup {mixup:g}: need a share from 0 to 1"
+        raise InputError(msg)
+    if mixup and (teacher is None or teacher_weight != 1):
+        msg = (f"--mixup {mixup:g} needs --teacher with --teacher-weight 1: a mixture of two spectra has no "
+               "catalogue type, only the teacher's answer")
         raise InputError(msg)
     teacher_model = None if teacher is None else load_teacher(teacher, grid)
     run_dir = check_writable(run_dir, is_dir=True)
@@ -314,10 +333,11 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     meta = {"train_sha256": sorted({sha256(p) for p in manifest["path"]}),
             "libraries": sorted(set(manifest["library"]))}
     if teacher is not None:
-        meta["teacher"] = {"model": str(teacher), "weight": teacher_weight}
+        meta["teacher"] = {"model": str(teacher), "weight": teacher_weight, "mixup": mixup}
     results = train_ensemble(x, list(manifest["sptype"]), run_dir, config, members, grid=grid,
                              min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs, meta=meta,
-                             progress=progress, short_x=short_x, teacher=teacher_model, teacher_weight=teacher_weight)
+                             progress=progress, short_x=short_x, teacher=teacher_model, teacher_weight=teacher_weight,
+                             mixup=mixup)
     scores = [r.best_score for r in results]
     return {"best_val_score": float(np.mean(scores)), "best_epoch": results[0].best_epoch,
             "member_val_scores": scores, "member_best_epochs": [r.best_epoch for r in results],
