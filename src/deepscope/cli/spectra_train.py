@@ -7,9 +7,9 @@ Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
 `--arch spectra_ae_classifier` first pretrains an autoencoder on every
 spectrum (labels ignored) plus `--pool` directories, then fine-tunes.
 `--teacher` distils a trained classifier into each network trained here:
-`--arch spectra_cnn_small --members 1 --teacher spectra_mk` makes one network
-8x cheaper than the shipped three-network ensemble (bulk tables 1.7-1.8x faster
-end to end; the spectra README says what it costs in accuracy).
+`--arch spectra_cnn_small --members 1 --teacher spectra_mk --mixup 0.5` makes one
+network 8x cheaper than the shipped three-network ensemble (bulk tables about 2x
+faster end to end; the spectra README says what it costs in accuracy).
 
 example:
   deepscope spectra train --data ../shared/data/spectra/mkclass/labels.csv \\
@@ -46,7 +46,8 @@ def add_args(parser):
                              f"(default {DEFAULT_TEACHER_WEIGHT:g})")
     parser.add_argument("--mixup", type=float, default=0.0, metavar="SHARE",
                         help="with --teacher: the share of training copies mixed with another spectrum "
-                             "before the teacher answers them, 0 to 1 (default 0)")
+                             "before the teacher answers them, 0 to 1 (default 0; spectra_mk_fast was taught "
+                             "with 0.5)")
     # No --resume: a spectra run takes minutes; a new run directory is simpler than resuming.
     add_train_args(parser, DEFAULT_CONFIG, threads_why=TRAINING_THREADS_WHY, resume=False)
 
