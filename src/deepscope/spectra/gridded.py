@@ -16,8 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from deepscope.errors import FormatError
-from deepscope.spectra.preprocess import Grid, air_wave, grid_rows, normalise
 from deepscope.spectra.batch_prepare import BLOCK_ROWS
+from deepscope.spectra.preprocess import Grid, air_wave, grid_rows, normalise
 from deepscope.spectra.quality import spectrum_scores_rows
 from deepscope.spectra.spectrum import ColumnNames
 
