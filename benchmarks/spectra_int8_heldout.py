@@ -27,16 +27,14 @@ CALIBRATION_SPECTRA = 512
 
 
 def export_fp32(predictor, path):
-    """The predictor's torch network as an ONNX file with a dynamic batch."""
+    """The predictor's torch network as an ONNX file with a dynamic batch, traced as the shipped exports are."""
     import onnx
     import torch
 
-    example = torch.zeros(2, 2, predictor.grid.n)
-    with torch.no_grad():
-        program = torch.onnx.export(predictor.model.eval(), (example,), input_names=["x"], output_names=["y"],
-                                    dynamic_shapes=({0: torch.export.Dim("n")},), dynamo=True, optimize=True,
-                                    verbose=False)
-    onnx.save_model(program.model_proto, path)
+    from deepscope.core.onnx_export import trace_to_onnx
+
+    onnx.save_model(trace_to_onnx(predictor.model, torch.zeros(2, 2, predictor.grid.n), {0: torch.export.Dim("n")}),
+                    path)
 
 
 def quantise(fp32, out, calibration, variant):

@@ -86,6 +86,7 @@ def export(name: str, folder: Path) -> Path:
 
     from deepscope.core.checkpoint import sha256
     from deepscope.core.onnx_engine import SOURCE_KEY, SOURCE_SHA256_KEY
+    from deepscope.core.onnx_export import trace_to_onnx
     from deepscope.registry import list_weights
 
     entry = next(w for w in list_weights() if w.name == name)
@@ -94,10 +95,7 @@ def export(name: str, folder: Path) -> Path:
     dims = {axis: torch.export.Dim(label) if label == "n" else 8 * torch.export.Dim(label)
             for axis, label in zip((0, 2, 3), dynamic)}
     out = folder / Path(entry.file).with_suffix(".onnx").name
-    with torch.no_grad():
-        program = torch.onnx.export(network, (example,), input_names=["x"], output_names=["y"],
-                                    dynamic_shapes=(dims,), dynamo=True, optimize=True, verbose=False)
-    model = program.model_proto
+    model = trace_to_onnx(network, example, dims)
     # The exporter's record of its own symbols (range constraints ...) lists them in an order that
     # varies between runs; nothing reads it, and without it the bytes are reproducible.
     del model.graph.metadata_props[:]
