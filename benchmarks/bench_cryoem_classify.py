@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from deepscope.cli.main import main as deepscope
-from deepscope.cryoem.classify_run import classify_pick_sets, write_classify_outputs
+from deepscope.cryoem.classify2d.run import classify_pick_sets, write_classify_outputs
 from deepscope.cryoem.io import read_coordinates, write_coordinates
 from deepscope.cryoem.pick_sets import gather_pick_sets
 

@@ -59,7 +59,7 @@ def write_table(path, rows, files, flux_type="float32", group=1024):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from deepscope.spectra.io import read_spectrum
+    from deepscope.spectra.io.files import read_spectrum
 
     spectra = [read_spectrum(p) for p in files]
     schema = pa.schema([("objid", pa.int64()), ("wavelength", pa.list_(pa.float64())),
@@ -155,11 +155,11 @@ def stage_times(table, files, model, rows=1024, repeats=3):
     import numpy as np
     import torch
 
-    from deepscope.spectra.io import read_spectrum
+    from deepscope.spectra.io.files import read_spectrum
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.preprocess import normalise
-    from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
-    from deepscope.spectra.tables import open_table
+    from deepscope.spectra.preparation.grid import normalise
+    from deepscope.spectra.io.table_rows import TableLayout, read_rows, resolve_columns
+    from deepscope.spectra.io.tables import open_table
 
     torch.set_num_threads(1)
     predictor = SpectraPredictor.from_checkpoint(model)

@@ -33,8 +33,8 @@ CALIBRATION_SPECTRA = 512
 def network_inputs(predictor, folder):
     """Every readable spectrum of a library folder as the network input."""
     from deepscope.core.files import collect_inputs
-    from deepscope.spectra.prepare import DIRECTORY_SUFFIXES
-    from deepscope.spectra.preprocess import normalise
+    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES
+    from deepscope.spectra.preparation.grid import normalise
 
     items = [item for item in predictor.load_many(collect_inputs([folder], DIRECTORY_SUFFIXES))
              if not isinstance(item, Exception)]
@@ -101,7 +101,7 @@ def main():
     from deepscope.errors import ModelError
     from deepscope.core.options import BatchOptions
     from deepscope.spectra.predictor import PARTITION_SIZE, SpectraPredictor, predict_spectra
-    from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_prepared
+    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_prepared
 
     torch.set_num_threads(args.threads)
     engines = {}

@@ -34,7 +34,7 @@ def held_out(library, teacher_dir, student_dir):
     from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS, parse_mk
     from deepscope.spectra.decoding import outputs_to_rows
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.prepare import load_labelled
+    from deepscope.spectra.preparation.labelled import load_labelled
 
     teacher, student = SpectraPredictor.from_checkpoint(teacher_dir), SpectraPredictor.from_checkpoint(student_dir)
     manifest, x, _ = load_labelled([DATA / library / "labels.csv"], teacher.grid, teacher.min_coverage,

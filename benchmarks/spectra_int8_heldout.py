@@ -62,7 +62,7 @@ def main():
     from deepscope.spectra.evaluate import score_predictions
     from deepscope.spectra.decoding import outputs_to_rows
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.prepare import load_labelled
+    from deepscope.spectra.preparation.labelled import load_labelled
 
     rows = []
     for library in args.holdout:

@@ -116,9 +116,9 @@ def main():
     parser.add_argument("--out", help="directory for the fold models (default: a temporary one)")
     args = parser.parse_args()
 
-    from deepscope.spectra.io import spectra_manifest
+    from deepscope.spectra.io.files import spectra_manifest
     from deepscope.spectra.evaluate import score_predictions
-    from deepscope.spectra.prepare import load_prepared
+    from deepscope.spectra.preparation.labelled import load_prepared
 
     manifest = spectra_manifest([args.labels])
     x, good, failures = load_prepared(list(manifest["path"]))

@@ -59,7 +59,7 @@ def markdown(table, index=True):
 def read_one(path, grid, min_coverage):
     """Prepared array and raw scores of one file, or ``None`` when it cannot be read."""
     from deepscope.errors import DeepscopeError
-    from deepscope.spectra.io import read_spectrum
+    from deepscope.spectra.io.files import read_spectrum
 
     try:
         spectrum = read_spectrum(path)
@@ -71,7 +71,7 @@ def read_one(path, grid, min_coverage):
 def prepared_with_scores(spectrum, grid, min_coverage):
     """``(prepared, snr, median_flux)`` of one spectrum, or ``None`` if it misses the grid."""
     from deepscope.errors import DeepscopeError
-    from deepscope.spectra.preprocess import prepare, to_air
+    from deepscope.spectra.preparation.grid import prepare, to_air
     from deepscope.spectra.quality import spectrum_scores
 
     wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
@@ -149,7 +149,7 @@ def load_members(run_dir, members=None):
 
 def held_out_tables(loo_dir, workers, members=None):
     """Held-out predictions of every library by the networks trained without it."""
-    from deepscope.spectra.io import spectra_manifest
+    from deepscope.spectra.io.files import spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
     from deepscope.spectra.templates import TemplateMatcher
 
@@ -175,7 +175,7 @@ def held_out_tables(loo_dir, workers, members=None):
 
 def oddity_table(model, meta, instances, workers, seed=0):
     """Every oddity kind, ``instances`` of each, through the shipped model; STELIB as ordinary stars."""
-    from deepscope.spectra.io import Spectrum, read_spectrum, spectra_manifest
+    from deepscope.spectra.io.files import Spectrum, read_spectrum, spectra_manifest
     from deepscope.spectra.mktype import parse_mk
     from deepscope.spectra.oddities import ODDITY_KINDS, make_oddity
     from deepscope.spectra.templates import TemplateMatcher
@@ -308,7 +308,7 @@ def calibration_report(held, t_log_p, out_dir):
 
 def snr_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     """Held-out MILES accuracy and low_snr share with noise added to each S/N."""
-    from deepscope.spectra.io import read_spectrum, spectra_manifest
+    from deepscope.spectra.io.files import read_spectrum, spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
     from deepscope.spectra.oddities import at_snr
     from deepscope.spectra.quality import MIN_SNR
@@ -342,7 +342,7 @@ def gap_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     zero-filled bad columns are) is masked in the prepared arrays directly,
     so the continuum is the one fitted to the whole spectrum.
     """
-    from deepscope.spectra.io import spectra_manifest
+    from deepscope.spectra.io.files import spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
     from deepscope.spectra.quality import BLUE_WINDOW, blue_coverage
     from deepscope.spectra.decoding import outputs_to_rows

@@ -66,7 +66,7 @@ def test_a_bulk_table_on_the_gpu_gives_the_cpu_types(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from deepscope.spectra.io import read_spectrum
+    from deepscope.spectra.io.files import read_spectrum
 
     spectra = [read_spectrum(p) for p in sorted(sample_dir("spectra").glob("miles_*.fits.gz"))] * 40
     table = tmp_path / "table.parquet"

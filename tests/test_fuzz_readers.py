@@ -217,7 +217,7 @@ def _read_catalog(path):
 
 
 def _spectra_readers():
-    from deepscope.spectra import io as sio
+    from deepscope.spectra.io import files as sio
 
     return [sio.read_spectrum, sio.read_elodie, sio.read_indous, sio.read_jacoby]
 
@@ -310,7 +310,7 @@ def test_seed_files_are_valid(family):
 def _seeds_read_by_own_reader(family, path):
     from deepscope.galaxy.fits_bands import read_fits_band
     from deepscope.galaxy.io import read_galaxy_image
-    from deepscope.spectra.io import read_spectrum
+    from deepscope.spectra.io.files import read_spectrum
 
     if family == "spectra":
         read_spectrum(path)

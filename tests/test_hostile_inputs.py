@@ -153,7 +153,7 @@ def test_spectrum_gzip_bomb_is_refused(tmp_path, monkeypatch):
     import gzip
 
     from deepscope.errors import FormatError
-    from deepscope.spectra import io as spectra_io
+    from deepscope.spectra.io import files as spectra_io
 
     monkeypatch.setattr(spectra_io, "MAX_SPECTRUM_BYTES", 4096)
     path = tmp_path / "bomb.txt.gz"
@@ -167,7 +167,7 @@ def test_spectrum_gzip_reads_as_the_gzip_module_does(tmp_path):
     import gzip
 
     from deepscope.errors import FormatError
-    from deepscope.spectra.io import read_spectrum
+    from deepscope.spectra.io.files import read_spectrum
 
     first, second = b"4000 1.0\n4001 0.9\n", b"4002 1.1\n4003 1.0\n"
     joined = gzip.compress(first, mtime=0) + b"\0" * 8 + gzip.compress(second, mtime=0)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from deepscope.cli.main import main
-from deepscope.cryoem.align2d import ShiftedSpectra, align, circular_mask, transform
-from deepscope.cryoem.classify import classify_images
+from deepscope.cryoem.classify2d.align import ShiftedSpectra, align, circular_mask, transform
+from deepscope.cryoem.classify2d.clustering import classify_images
 from deepscope.cryoem.io import read_coordinates, read_micrograph, write_coordinates, write_mrc
-from deepscope.cryoem.junk import MIN_SCORE, average_measures, junk_score
+from deepscope.cryoem.classify2d.junk import MIN_SCORE, average_measures, junk_score
 from deepscope.cryoem.pick_sets import gather_pick_sets, parse_spec
 from deepscope.errors import InputError
 

@@ -13,8 +13,8 @@ from PIL import Image
 from deepscope.cli.main import main
 from deepscope.errors import FormatError, InputError
 from deepscope.galaxy.crossmatch import jname_positions
-from deepscope.galaxy.cutout import CutoutSkipped, cutout_bands, sdss_jname
-from deepscope.galaxy.frames import frame_band, index_frames, read_frame_header
+from deepscope.galaxy.cutouts.make import CutoutSkipped, cutout_bands, sdss_jname
+from deepscope.galaxy.cutouts.frames import frame_band, index_frames, read_frame_header
 from deepscope.galaxy.synthetic_sky import RED_GALAXY_COLOURS, SDSS_PIXEL_ARCSEC, frame_wcs, render_discs, write_frame
 
 SCALE = SDSS_PIXEL_ARCSEC
@@ -335,7 +335,7 @@ def test_read_frame_header_refuses_a_table(tmp_path):
 
 def test_command_defaults_are_the_library_defaults():
     from deepscope.cli import galaxy_cutout
-    from deepscope.galaxy import cutout
+    from deepscope.galaxy.cutouts import make as cutout
 
     written_out = (galaxy_cutout.DEFAULT_SIZE_FACTOR, galaxy_cutout.DEFAULT_PIXELS, galaxy_cutout.DEFAULT_RADIUS_COLUMN)
     assert written_out == (cutout.DEFAULT_SIZE_FACTOR, cutout.DEFAULT_PIXELS, cutout.DEFAULT_RADIUS_COLUMN)

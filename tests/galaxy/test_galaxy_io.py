@@ -8,7 +8,8 @@ from astropy.io import fits
 from PIL import Image
 
 from deepscope.errors import FormatError, InputError
-from deepscope.galaxy import composite, fits_bands, io
+from deepscope.galaxy import fits_bands, io
+from deepscope.galaxy.cutouts import composite
 from deepscope.galaxy.synthetic import wcs_header, write_fits_bands, write_fits_cube
 
 

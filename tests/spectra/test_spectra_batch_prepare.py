@@ -5,12 +5,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from deepscope.spectra.batch_prepare import continuum_rows, masked_median, resample_rows
-from deepscope.spectra.io import Spectrum, read_spectrum
-from deepscope.spectra.preprocess import Grid, normalise, on_grid, prepare, smooth
+from deepscope.spectra.preparation.grid_rows import continuum_rows, masked_median, resample_rows
+from deepscope.spectra.io.files import Spectrum, read_spectrum
+from deepscope.spectra.preparation.grid import Grid, normalise, on_grid, prepare, smooth
 from deepscope.spectra.quality import spectrum_scores, spectrum_scores_rows
-from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns, row_spectrum
-from deepscope.spectra.tables import ParquetTable
+from deepscope.spectra.io.table_rows import TableLayout, read_rows, resolve_columns, row_spectrum
+from deepscope.spectra.io.tables import ParquetTable
 
 # Two or three files of every library we hold: flux calibrated, normalised, rectified and
 # blue-only (MKCLASS libr18 covers 45% of the grid), tables and images, air and vacuum.

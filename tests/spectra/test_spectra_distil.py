@@ -10,8 +10,8 @@ from deepscope.spectra.distil import agreement, distillation_loss, with_mixup, w
 from deepscope.spectra.mktype import N_LUM, N_T_BINS
 from deepscope.spectra.decoding import outputs_to_rows
 from deepscope.spectra.predictor import SpectraPredictor
-from deepscope.spectra.preprocess import Grid, prepare
-from deepscope.spectra.spectrum import Spectrum
+from deepscope.spectra.preparation.grid import Grid, prepare
+from deepscope.spectra.io.spectrum import Spectrum
 from deepscope.spectra.synthetic import synthetic_library
 from deepscope.spectra.targets import spectra_loss, type_targets
 from deepscope.spectra.train import DEFAULT_CONFIG, make_dataset, train_classifier

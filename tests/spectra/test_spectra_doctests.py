@@ -6,9 +6,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["batch_prepare", "decoding", "ensemble", "fits_readers", "gridded", "io", "mktype",
-                                  "preprocess", "quality", "spectrum", "table_rows", "tables",
-                                  "targets"])
+@pytest.mark.parametrize("name", ["preparation.grid_rows", "decoding", "ensemble", "io.fits", "preparation.gridded",
+                                  "io.files", "mktype", "preparation.grid", "quality", "io.spectrum",
+                                  "io.table_rows", "io.tables", "targets"])
 def test_docstring_examples(name):
     module = importlib.import_module(f"deepscope.spectra.{name}")
     result = doctest.testmod(module)

@@ -7,7 +7,7 @@ import pytest
 from deepscope.core import partition_reading
 from deepscope.core.options import BatchOptions
 from deepscope.errors import BatchError, FormatError
-from deepscope.spectra.io import read_spectrum
+from deepscope.spectra.io.files import read_spectrum
 from deepscope.spectra.predictor import SpectraPredictor, predict_spectra
 
 # MILES files share one wavelength solution (one block); the others each have their own.

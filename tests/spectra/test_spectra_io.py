@@ -7,8 +7,8 @@ import pytest
 from astropy.io import fits
 
 from deepscope.errors import FormatError
-from deepscope.spectra.io import read_elodie, read_indous, read_jacoby, read_spectrum, spectra_manifest
-from deepscope.spectra.preprocess import Grid, prepare, resample, to_air
+from deepscope.spectra.io.files import read_elodie, read_indous, read_jacoby, read_spectrum, spectra_manifest
+from deepscope.spectra.preparation.grid import Grid, prepare, resample, to_air
 
 WAVE = np.arange(3700.0, 5700.0, 1.0)
 FLUX = 1.0 + 0.1 * np.sin(WAVE / 30.0)
@@ -189,7 +189,7 @@ def test_resample_conserves_mean_and_reports_gaps():
 
 
 def test_prepare_shape_mask_and_coverage_error(tmp_path):
-    from deepscope.spectra.io import Spectrum
+    from deepscope.spectra.io.files import Spectrum
 
     spec = Spectrum(WAVE, FLUX, np.ones(WAVE.size, bool))
     x = prepare(spec, Grid(3850, 5550, 580))
@@ -201,7 +201,7 @@ def test_prepare_shape_mask_and_coverage_error(tmp_path):
 
 
 def test_red_limit_prepares_a_spectrum_as_if_it_ended_there():
-    from deepscope.spectra.io import Spectrum
+    from deepscope.spectra.io.files import Spectrum
 
     grid = Grid(3850, 5550, 580)
     tilted = Spectrum(WAVE, FLUX * np.exp((WAVE - 4700) / 900), np.ones(WAVE.size, bool))
@@ -219,14 +219,14 @@ def test_red_limit_prepares_a_spectrum_as_if_it_ended_there():
     ("m", 1e10), ("meter", 1e10), ("cm", 1e8),
 ])
 def test_wavelength_units_convert_exactly(unit, scale):
-    from deepscope.spectra.spectrum import wavelength_scale
+    from deepscope.spectra.io.spectrum import wavelength_scale
 
     assert wavelength_scale("star.fits", unit) == scale
 
 
 @pytest.mark.parametrize("unit", ["Hz", "erg/s", "parsecs of fog"])
 def test_non_length_wavelength_unit_is_refused(unit):
-    from deepscope.spectra.spectrum import wavelength_scale
+    from deepscope.spectra.io.spectrum import wavelength_scale
 
     with pytest.raises(FormatError, match="star.fits: unsupported wavelength unit"):
         wavelength_scale("star.fits", unit)

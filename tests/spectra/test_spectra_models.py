@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from deepscope.registry import create_model, list_models
-from deepscope.spectra.io import Spectrum
+from deepscope.spectra.io.files import Spectrum
 from deepscope.spectra.models import N_OUTPUTS, N_T_BINS
-from deepscope.spectra.preprocess import Grid, add_noise, prepare
+from deepscope.spectra.preparation.grid import Grid, add_noise, prepare
 from deepscope.spectra.synthetic import synthetic_library
 from deepscope.spectra.evaluate import score_predictions
 from deepscope.spectra.decoding import t_index_from_logits
@@ -107,7 +107,7 @@ def test_augmented_dataset_items():
 
 
 def test_short_copies_align_and_keep_full_spectra_that_start_too_red(tmp_path):
-    from deepscope.spectra.prepare import SHORT_RED_LIMIT, load_prepared
+    from deepscope.spectra.preparation.labelled import SHORT_RED_LIMIT, load_prepared
 
     grid = Grid(3850, 5550, 580)
     paths = []

@@ -5,9 +5,9 @@ import pytest
 
 from deepscope.samples import sample_dir
 from deepscope.spectra import quality
-from deepscope.spectra.io import Spectrum, read_spectrum
+from deepscope.spectra.io.files import Spectrum, read_spectrum
 from deepscope.spectra.oddities import ODDITY_KINDS, make_oddity
-from deepscope.spectra.preprocess import Grid, prepare, to_air
+from deepscope.spectra.preparation.grid import Grid, prepare, to_air
 from deepscope.spectra.synthetic import synthetic_spectrum
 
 

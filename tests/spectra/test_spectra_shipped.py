@@ -15,7 +15,7 @@ import pytest
 from deepscope.samples import sample_dir
 from deepscope.spectra.evaluate import score_predictions
 from deepscope.spectra.predictor import SpectraPredictor
-from deepscope.spectra.prepare import load_labelled
+from deepscope.spectra.preparation.labelled import load_labelled
 
 
 @pytest.fixture(scope="module", params=["spectra_mk", "spectra_mk_fast"])

@@ -11,9 +11,9 @@ import pytest
 from astropy.io import fits
 
 from deepscope.cli.main import main
-from deepscope.spectra.io import ColumnNames, read_spectrum
-from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
-from deepscope.spectra.tables import ParquetTable
+from deepscope.spectra.io.files import ColumnNames, read_spectrum
+from deepscope.spectra.io.table_rows import TableLayout, read_rows, resolve_columns
+from deepscope.spectra.io.tables import ParquetTable
 
 PREDICTED = ["sptype", "main_class", "subclass", "lum_class", "code", "temperature_index"]
 
@@ -126,7 +126,7 @@ def test_named_columns_id_column_and_nanometres_with_a_unit(miles, tmp_path):
 
 def test_a_parquet_row_group_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
     # pyarrow writes up to a million rows as one row group: slices of it must not read it whole.
-    from deepscope.spectra import tables
+    from deepscope.spectra.io import tables
 
     monkeypatch.setattr(tables, "PARQUET_BATCH_ROWS", 4)
     flux = np.arange(30 * 5, dtype=np.float32).reshape(30, 5)
@@ -157,7 +157,7 @@ def test_a_parquet_row_group_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
 def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(miles, tmp_path):
     # prepare_slice grids a slice on reader threads, a chunk each: no number may depend on the chunk.
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.preprocess import normalise
+    from deepscope.spectra.preparation.grid import normalise
     from deepscope.spectra.table_predict import prepare_slice
 
     table = _parquet(tmp_path / "t.parquet", miles[1])

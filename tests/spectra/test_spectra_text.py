@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 
 from deepscope.errors import FormatError
-from deepscope.spectra.io import ColumnNames, read_spectrum
+from deepscope.spectra.io.files import ColumnNames, read_spectrum
 
 WAVE = np.arange(4000.0, 4100.0, 1.0)
 FLUX = 1.0 + 0.1 * np.sin(WAVE / 7.0)

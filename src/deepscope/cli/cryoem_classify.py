@@ -53,7 +53,7 @@ def add_args(parser):
 def main(args):
     import torch
 
-    from deepscope.cryoem.classify_run import check_output_dir, classify_pick_sets, write_classify_outputs
+    from deepscope.cryoem.classify2d.run import check_output_dir, classify_pick_sets, write_classify_outputs
     from deepscope.cryoem.pick_sets import gather_pick_sets
     from deepscope.errors import InputError
 

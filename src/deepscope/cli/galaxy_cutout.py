@@ -64,7 +64,7 @@ def add_args(parser):
 def main(args):
     from pathlib import Path
 
-    from deepscope.galaxy.cutout import CutoutOptions, make_cutouts
+    from deepscope.galaxy.cutouts.make import CutoutOptions, make_cutouts
 
     options = CutoutOptions(
         pixels=args.pixels, size_factor=args.size_factor, fixed_arcsec=args.fixed_arcsec,

@@ -63,7 +63,7 @@ def add_args(parser):
 
 def main(args):
     from deepscope.spectra.predictor import predict_spectra
-    from deepscope.spectra.spectrum import ColumnNames
+    from deepscope.spectra.io.spectrum import ColumnNames
 
     columns = ColumnNames(args.wave_column, args.flux_column, args.ivar_column)
     predict_spectra(args.inputs, args.out, model=args.model, options=batch_options_from_args(args),

@@ -62,7 +62,7 @@ def main(args):
 
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.errors import InputError
-    from deepscope.spectra.preprocess import Grid
+    from deepscope.spectra.preparation.grid import Grid
     from deepscope.spectra.train import DEFAULT_CONFIG, train_spectra
 
     start, stop, n = args.grid

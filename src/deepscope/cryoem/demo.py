@@ -109,8 +109,8 @@ def _add_class_averages(report, out_dir: Path, folder: Path, picks_by_stem: dict
     several pickers), so the fraction of each set in junk classes is judged
     by the same averages: the field's false-pick accounting.
     """
-    from deepscope.cryoem.classify_report import write_montage
-    from deepscope.cryoem.classify_run import classify_pick_sets
+    from deepscope.cryoem.classify2d.report import write_montage
+    from deepscope.cryoem.classify2d.run import classify_pick_sets
     from deepscope.cryoem.io import read_micrograph
 
     truths = {stem: read_coordinates(folder / f"{stem}.csv") for stem in picks_by_stem}

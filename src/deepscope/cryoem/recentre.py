@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepscope.cryoem.align2d import circular_mask
+from deepscope.cryoem.classify2d.align import circular_mask
 from deepscope.cryoem.io import read_micrograph_reduced
 from deepscope.cryoem.preprocess import rescale
 from deepscope.errors import InputError

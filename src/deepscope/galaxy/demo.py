@@ -81,7 +81,7 @@ def add_cutouts_from_frames(report: Report, out_dir: Path) -> None:
     import pandas as pd
 
     from deepscope.errors import BatchError
-    from deepscope.galaxy.cutout import DEFAULT_SIZE_FACTOR, CutoutOptions, make_cutouts
+    from deepscope.galaxy.cutouts.make import DEFAULT_SIZE_FACTOR, CutoutOptions, make_cutouts
     from deepscope.galaxy.synthetic_sky import RED_GALAXY_COLOURS, frame_wcs, render_discs, write_frame
 
     ra0, dec0, shape = DEMO_FIELD

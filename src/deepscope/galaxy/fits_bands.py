@@ -18,7 +18,7 @@ import numpy as np
 
 from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes
 from deepscope.errors import FormatError, first_line
-from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite
+from deepscope.galaxy.cutouts.composite import DEFAULT_Q, lupton_composite
 from deepscope.galaxy.io import BANDS, sniff_format
 
 if TYPE_CHECKING:
@@ -279,12 +279,12 @@ def read_gri_composite(g_path: str | Path, r_path: str | Path, i_path: str | Pat
     g_path, r_path, i_path : str or Path
         Registered single-band FITS images of one field.
     q, stretch
-        See :func:`~deepscope.galaxy.composite.lupton_composite`.
+        See :func:`~deepscope.galaxy.cutouts.composite.lupton_composite`.
 
     Returns
     -------
     numpy.ndarray
-        As :func:`~deepscope.galaxy.composite.lupton_composite` returns it.
+        As :func:`~deepscope.galaxy.cutouts.composite.lupton_composite` returns it.
 
     Raises
     ------

@@ -5,7 +5,7 @@ file is still read or rejected with a clear reason. Colour cutouts (JPEG,
 PNG) are read here and returned as they are; FITS images in the SDSS g, r
 and i bands (one 3-plane cube or three files) are read by
 :mod:`deepscope.galaxy.fits_bands` and become an asinh colour composite
-(:mod:`deepscope.galaxy.composite`).
+(:mod:`deepscope.galaxy.cutouts.composite`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from deepscope.core.files import opening, read_head
 from deepscope.errors import FormatError, first_line
-from deepscope.galaxy.composite import lupton_composite
+from deepscope.galaxy.cutouts.composite import lupton_composite
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
@@ -146,7 +146,7 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     ----------
     path : str or Path
         JPEG or PNG colour cutout, or FITS cube with the g, r, i bands as
-        its 3 planes (rendered by :func:`~deepscope.galaxy.composite.lupton_composite`). For three
+        its 3 planes (rendered by :func:`~deepscope.galaxy.cutouts.composite.lupton_composite`). For three
         single-band FITS files use :func:`~deepscope.galaxy.fits_bands.read_gri_composite`.
 
     Returns

@@ -21,7 +21,7 @@ import numpy as np
 
 from deepscope.errors import FormatError, InputError
 from deepscope.galaxy import fits_bands
-from deepscope.galaxy.composite import DEFAULT_Q, lupton_composite, sky_level
+from deepscope.galaxy.cutouts.composite import DEFAULT_Q, lupton_composite, sky_level
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -260,7 +260,7 @@ def fits_cutout(
     n_radii, size
         See :func:`scale_to_radius`.
     q, stretch
-        See :func:`deepscope.galaxy.composite.lupton_composite`.
+        See :func:`deepscope.galaxy.cutouts.composite.lupton_composite`.
 
     Returns
     -------

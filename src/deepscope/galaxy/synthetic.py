@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepscope.galaxy.composite import lupton_composite
+from deepscope.galaxy.cutouts.composite import lupton_composite
 from deepscope.galaxy.io import BANDS
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Synthetic galaxy catalogues, sky positions and survey frames with known truth.
 
 For the tests, docs and demo of the catalogue and cutout tools
-(:mod:`deepscope.galaxy.catalog`, :mod:`deepscope.galaxy.cutout`): a
+(:mod:`deepscope.galaxy.catalog`, :mod:`deepscope.galaxy.cutouts.make`): a
 catalogue with SDSS column names on both sides of the sample cuts, positions
 moved by exact angular offsets for cross-matching, and single-band FITS
 frames with a real celestial WCS holding exponential discs where a

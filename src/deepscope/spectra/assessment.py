@@ -27,13 +27,13 @@ class SpectrumFeatures(NamedTuple):
 
 
 def spectrum_features(items, grid, matcher=None) -> SpectrumFeatures:
-    """Normalise a batch of :class:`~deepscope.spectra.gridded.GriddedSpectrum` and measure its flag inputs.
+    """Normalise a batch of :class:`~deepscope.spectra.preparation.gridded.GriddedSpectrum` and measure its flag inputs.
 
     Parameters
     ----------
     items : sequence of GriddedSpectrum
         At least one.
-    grid : deepscope.spectra.preprocess.Grid
+    grid : deepscope.spectra.preparation.grid.Grid
     matcher : deepscope.spectra.templates.TemplateMatcher, optional
         The checkpoint's training spectra; without it ``mismatch`` is NaN
         (no ``out_of_distribution`` flag).
@@ -43,7 +43,7 @@ def spectrum_features(items, grid, matcher=None) -> SpectrumFeatures:
     SpectrumFeatures
     """
     from deepscope.spectra import quality
-    from deepscope.spectra.preprocess import normalise
+    from deepscope.spectra.preparation.grid import normalise
 
     x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), grid)
     mismatch = (quality.template_mismatch(x, matcher.chi2(x).min(axis=1)) if matcher is not None

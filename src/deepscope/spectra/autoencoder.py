@@ -19,8 +19,8 @@ from deepscope.config import TrainConfig
 from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, ModelError
-from deepscope.spectra.preprocess import Grid, add_noise
-from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_prepared
+from deepscope.spectra.preparation.grid import Grid, add_noise
+from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_prepared
 from deepscope.spectra.train import make_dataset, reconstruction_loss
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
     from sklearn.neighbors import KNeighborsClassifier
 
     from deepscope.core.files import atomic_path
-    from deepscope.spectra.io import spectra_manifest
+    from deepscope.spectra.io.files import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
 
     net, meta = _start(out_png, model, device, threads)

@@ -25,11 +25,11 @@ def add_demo_section(report, out_dir):
     from deepscope.core.files import write_table
     from deepscope.core.plots import scatter_figure
     from deepscope.spectra.evaluate import name_type_axes
-    from deepscope.spectra.io import spectra_manifest
+    from deepscope.spectra.io.files import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
     from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.oddities import make_oddity
-    from deepscope.spectra.spectrum import Spectrum
+    from deepscope.spectra.io.spectrum import Spectrum
 
     manifest = spectra_manifest([SAMPLES / "labels.csv"])
     predictor = SpectraPredictor.from_checkpoint()

@@ -174,7 +174,7 @@ def load_teacher(name_or_path, grid):
     ----------
     name_or_path : str or Path
         Shipped name, run directory or ``.pt``.
-    grid : deepscope.spectra.preprocess.Grid
+    grid : deepscope.spectra.preparation.grid.Grid
         The student's grid; the teacher must read the same input.
 
     Returns

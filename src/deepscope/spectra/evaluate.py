@@ -25,8 +25,8 @@ from deepscope.registry import check_arch
 from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, parse_mk
 from deepscope.spectra.predictor import SpectraPredictor
-from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_labelled, load_prepared
-from deepscope.spectra.preprocess import Grid
+from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_labelled, load_prepared
+from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.targets import type_targets
 from deepscope.spectra.templates import TemplateMatcher
 from deepscope.spectra.train import DEFAULT_CONFIG, train_ensemble

@@ -139,7 +139,7 @@ def at_snr(wave, flux, snr, rng):
 def dead_fibre(rng, wave=DEFAULT_WAVE, n_spikes=5):
     """Read noise around a small pedestal plus a few cosmic-ray spikes: a fibre that saw no light.
 
-    The pedestal is not exactly zero because :func:`deepscope.spectra.io.read_spectrum`
+    The pedestal is not exactly zero because :func:`deepscope.spectra.io.files.read_spectrum`
     treats exact zeros as gaps and would reject the file outright.
     """
     flux = 0.05 + rng.normal(0.0, 0.02, size=wave.shape)

@@ -18,7 +18,7 @@ import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
 from deepscope.spectra.assessment import SpectrumFeatures, spectrum_features
-from deepscope.spectra.gridded import GriddedReader, GriddedSpectrum
+from deepscope.spectra.preparation.gridded import GriddedReader, GriddedSpectrum
 from deepscope.spectra.decoding import outputs_to_rows
 from deepscope.spectra.mktype import MAIN_CLASSES, N_LUM, N_T_BINS
 
@@ -40,7 +40,7 @@ class SpectraPredictor:
     model : torch.nn.Module
     meta : dict
         The checkpoint's metadata, with ``grid`` (a
-        :class:`~deepscope.spectra.preprocess.Grid`), ``min_coverage`` and,
+        :class:`~deepscope.spectra.preparation.grid.Grid`), ``min_coverage`` and,
         for models trained here, ``templates`` and ``train_sha256``.
     device : str
         ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the model and each batch go
@@ -58,7 +58,7 @@ class SpectraPredictor:
     def __init__(self, model, meta: dict, device: str = "cpu", columns=None, default_medium: str = "air",
                  source: Path | None = None):
         from deepscope.core.onnx_engine import onnx_network
-        from deepscope.spectra.spectrum import ColumnNames
+        from deepscope.spectra.io.spectrum import ColumnNames
 
         self.device = device
         self.columns = columns or ColumnNames()
@@ -110,7 +110,7 @@ class SpectraPredictor:
         from deepscope.errors import ModelError
         from deepscope.registry import resolve_model
         from deepscope.spectra.models import trained_model_kwargs
-        from deepscope.spectra.preprocess import Grid
+        from deepscope.spectra.preparation.grid import Grid
 
         path = resolve_model(name_or_path, "spectra")
         record = load_checkpoint(path)
@@ -142,7 +142,7 @@ class SpectraPredictor:
         return GriddedReader(self.grid, self.min_coverage, self.default_medium, self.columns)
 
     def prepare(self, spectrum, name: str) -> GriddedSpectrum:
-        """Put a :class:`~deepscope.spectra.spectrum.Spectrum` on the model's grid and score it as read.
+        """Put a :class:`~deepscope.spectra.io.spectrum.Spectrum` on the model's grid and score it as read.
 
         :meth:`prepare_many` on one spectrum, so a file gives the numbers
         the same spectrum gives in a table.
@@ -161,8 +161,8 @@ class SpectraPredictor:
 
     def prepare_many(self, spectra, names) -> tuple[list, list, list]:
         """Put many spectra on the model's grid: ``(good, items, failures)`` as
-        :func:`~deepscope.spectra.gridded.gridded_spectra` returns them, with this model's grid and coverage."""
-        from deepscope.spectra.gridded import gridded_spectra
+        :func:`~deepscope.spectra.preparation.gridded.gridded_spectra` returns them, with this model's grid and coverage."""
+        from deepscope.spectra.preparation.gridded import gridded_spectra
 
         return gridded_spectra(spectra, names, self.grid, self.min_coverage)
 
@@ -230,7 +230,7 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     inputs : sequence of str or Path
         Files, directories and uncompressed ``.tar`` shards; or bulk tables
         (Parquet, FITS binary tables of many rows with array columns, see
-        :func:`deepscope.spectra.tables.is_bulk_table`), which go to
+        :func:`deepscope.spectra.io.tables.is_bulk_table`), which go to
         :func:`deepscope.spectra.table_predict.predict_tables`.
     out : str or Path
         ``.csv`` or ``.parquet``, or a directory to receive Parquet parts.
@@ -266,7 +266,7 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     """
     from deepscope.core.options import BatchOptions
     from deepscope.errors import BatchError, InputError
-    from deepscope.spectra.spectrum import ColumnNames
+    from deepscope.spectra.io.spectrum import ColumnNames
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     columns = columns or ColumnNames()
@@ -301,10 +301,10 @@ def _predict(inputs, out, model, options, columns, default_medium, id_column):
     from deepscope.core.sources import InputStream
     from deepscope.errors import InputError
     from deepscope.registry import resolve_model
-    from deepscope.spectra.prepare import DIRECTORY_SUFFIXES
-    from deepscope.spectra.spectrum import ColumnNames
-    from deepscope.spectra.table_rows import TableLayout
-    from deepscope.spectra.tables import is_bulk_table
+    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES
+    from deepscope.spectra.io.spectrum import ColumnNames
+    from deepscope.spectra.io.table_rows import TableLayout
+    from deepscope.spectra.io.tables import is_bulk_table
 
     bulk = [path for path in inputs if is_bulk_table(path)]
     if bulk:

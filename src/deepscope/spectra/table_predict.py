@@ -24,8 +24,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from deepscope.errors import OutputError
-from deepscope.spectra.table_rows import TableLayout, read_rows, resolve_columns
-from deepscope.spectra.tables import open_table
+from deepscope.spectra.io.table_rows import TableLayout, read_rows, resolve_columns
+from deepscope.spectra.io.tables import open_table
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def predict_slice(predictor, table, start: int, stop: int, layout: TableLayout, 
     start, stop : int
     layout : TableLayout
     found : dict
-        From :func:`~deepscope.spectra.tables.resolve_columns`.
+        From :func:`~deepscope.spectra.io.tables.resolve_columns`.
     batch_size : int
     read_threads : int
         Threads putting the spectra on the model's grid.

@@ -24,8 +24,8 @@ from deepscope.registry import check_arch
 from deepscope.spectra.distil import (DEFAULT_TEACHER_WEIGHT, distillation_loss, load_teacher, with_mixup,
                                       with_teacher)
 from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members, member_dir, write_ensemble
-from deepscope.spectra.prepare import DIRECTORY_SUFFIXES, load_labelled, load_prepared
-from deepscope.spectra.preprocess import Grid, smooth
+from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_labelled, load_prepared
+from deepscope.spectra.preparation.grid import Grid, smooth
 from deepscope.spectra.targets import main_class_weights, spectra_loss, spectra_score, type_targets
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         Extra metadata for the checkpoint (training libraries ...).
     progress : bool
     short_x : numpy.ndarray, optional
-        The same spectra prepared as if they ended at :data:`~deepscope.spectra.prepare.SHORT_RED_LIMIT`
+        The same spectra prepared as if they ended at :data:`~deepscope.spectra.preparation.labelled.SHORT_RED_LIMIT`
         (``load_prepared(..., short=True)``); each trains and validates beside its full
         version, on the same side of the validation split.
     teacher : torch.nn.Module, optional

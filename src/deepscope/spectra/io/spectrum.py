@@ -1,8 +1,8 @@
 """One spectrum as read from a file, and the checks every reader ends with (no torch here).
 
 Kept apart from the readers so that the FITS family
-(:mod:`deepscope.spectra.fits_readers`) and the text/dispatch module
-(:mod:`deepscope.spectra.io`) share it without importing each other.
+(:mod:`deepscope.spectra.io.fits`) and the text/dispatch module
+(:mod:`deepscope.spectra.io.files`) share it without importing each other.
 """
 
 import functools

@@ -4,8 +4,8 @@ Prediction reads file by file through :class:`~deepscope.spectra.predictor.Spect
 training and evaluation want whole libraries as one array, with the files
 that failed listed rather than fatal. Each file is read and resampled on a
 thread; the smoothing and continuum division then run on the whole library
-in batches (:func:`~deepscope.spectra.preprocess.normalise`), which gives
-every spectrum the numbers :func:`~deepscope.spectra.preprocess.prepare`
+in batches (:func:`~deepscope.spectra.preparation.grid.normalise`), which gives
+every spectrum the numbers :func:`~deepscope.spectra.preparation.grid.prepare`
 gives it alone.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.errors import DeepscopeError, FormatError
-from deepscope.spectra.io import read_spectrum, spectra_manifest
-from deepscope.spectra.preprocess import Grid, normalise, on_grid
+from deepscope.spectra.io.files import read_spectrum, spectra_manifest
+from deepscope.spectra.preparation.grid import Grid, normalise, on_grid
 
 # Directories are searched for these only: a folder's README.txt or list.txt
 # is not a spectrum, while a text spectrum named explicitly is still read.
@@ -118,7 +118,7 @@ def load_labelled(labels_paths: Sequence[str | Path], grid: Grid = Grid(), min_c
     Returns
     -------
     manifest : pandas.DataFrame
-        Rows of :func:`~deepscope.spectra.io.spectra_manifest` that loaded.
+        Rows of :func:`~deepscope.spectra.io.files.spectra_manifest` that loaded.
     x : numpy.ndarray
     failures : list of (str, str)
     short_x : numpy.ndarray

@@ -1,8 +1,8 @@
 """FITS spectrum readers: 1-D images with a wavelength WCS, binary tables, SDSS spec files.
 
-:func:`deepscope.spectra.io.read_spectrum` opens the file and picks one of
+:func:`deepscope.spectra.io.files.read_spectrum` opens the file and picks one of
 these by content; each takes the opened ``HDUList`` and returns a
-:class:`~deepscope.spectra.spectrum.Spectrum` (no torch here).
+:class:`~deepscope.spectra.io.spectrum.Spectrum` (no torch here).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.errors import FormatError, first_line
-from deepscope.spectra.spectrum import ColumnNames, Spectrum, finish_spectrum, wavelength_scale
+from deepscope.spectra.io.spectrum import ColumnNames, Spectrum, finish_spectrum, wavelength_scale
 
 # Column names seen in real spectral tables, compared case-insensitively.
 WAVE_COLUMNS = ("wavelength", "wave", "lambda", "lam", "wavelen", "awav")

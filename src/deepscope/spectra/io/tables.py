@@ -4,7 +4,7 @@ Surveys ship spectra by the million in Parquet or FITS binary tables, one row
 per spectrum, with the wavelengths and fluxes as array columns. One class per format (:class:`ParquetTable`, :class:`FitsTable`)
 reads any slice of rows without loading the rest: Parquet a row group at a
 time, FITS through a memory map. :func:`read_rows` turns a slice into
-:class:`~deepscope.spectra.spectrum.Spectrum` records exactly as a
+:class:`~deepscope.spectra.io.spectrum.Spectrum` records exactly as a
 per-file reader would, with every bad row (unequal lengths, wavelengths not
 increasing or in nanometres unannounced, no finite flux) set aside under the
 name ``TABLE#row``.

@@ -21,7 +21,7 @@ import numpy as np
 
 from deepscope.core.files import collect_inputs, opening
 from deepscope.errors import FormatError, InputError, first_line
-from deepscope.galaxy.composite import sky_level
+from deepscope.galaxy.cutouts.composite import sky_level
 from deepscope.galaxy.fits_bands import celestial_wcs, fits_pixel_scale, read_fits_band
 
 logger = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ def read_frame_pixels(path):
     """The sky-subtracted pixels of a frame, float32 ``(height, width)``; recently used frames stay cached.
 
     The sky is the sigma-clipped median of the whole frame
-    (:func:`deepscope.galaxy.composite.sky_level`): a cutout a few galaxy radii
+    (:func:`deepscope.galaxy.cutouts.composite.sky_level`): a cutout a few galaxy radii
     wide is mostly galaxy, so its own median would be galaxy light, and
     frames of one mosaic may stand on different pedestals. SDSS frames are
     already sky-subtracted; then this takes off next to nothing.

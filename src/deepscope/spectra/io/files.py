@@ -21,15 +21,15 @@ wavelengths are in air or vacuum and whether the header said so
 (``medium_source = 'header'``) or the format's convention was assumed. SDSS
 spectra and log-lambda tables (SDSS-derived, e.g. Kesseli templates) are
 vacuum; everything else is air unless ``VACUUM``/``AIRORVAC``/``CTYPE1``
-says otherwise. :func:`deepscope.spectra.preprocess.to_air` converts.
+says otherwise. :func:`deepscope.spectra.preparation.grid.to_air` converts.
 
 Pixels that are not finite, have zero inverse variance or a non-zero SDSS
 ``and_mask``, or are exactly 0.0 (the gap filler of Indo-US and MKCLASS files)
 are flagged invalid instead of being removed, so gaps stay visible.
 
 This module opens files, reads text and dispatches; the FITS family lives in
-:mod:`deepscope.spectra.fits_readers` and the :class:`Spectrum` record in
-:mod:`deepscope.spectra.spectrum` (re-exported here).
+:mod:`deepscope.spectra.io.fits` and the :class:`Spectrum` record in
+:mod:`deepscope.spectra.io.spectrum` (re-exported here).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ import numpy as np
 
 from deepscope.core.files import check_fits_sizes, opening
 from deepscope.errors import FormatError, InputError, first_line
-from deepscope.spectra.fits_readers import read_fits_image, read_fits_table, read_sdss_spec
-from deepscope.spectra.spectrum import ColumnNames, Spectrum, finish_spectrum
+from deepscope.spectra.io.fits import read_fits_image, read_fits_table, read_sdss_spec
+from deepscope.spectra.io.spectrum import ColumnNames, Spectrum, finish_spectrum
 
 __all__ = ["SPECTRUM_SUFFIXES", "ColumnNames", "Spectrum", "read_ascii", "read_elodie", "read_fits_image",
            "read_fits_table", "read_indous", "read_jacoby", "read_sdss_spec", "read_spectrum", "spectra_manifest"]
@@ -151,7 +151,7 @@ def _is_number(text):
 
 def _column_index(path, header, wanted, candidates, default, option):
     """Index of the named column, else the first known name, else ``default``."""
-    from deepscope.spectra.fits_readers import find_column
+    from deepscope.spectra.io.fits import find_column
 
     if wanted is not None and header is None:
         msg = f"{path}: {option} {wanted!r} given but the file has no header line naming its columns"
@@ -194,7 +194,7 @@ def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air", column
     >>> spec.wave.tolist(), spec.flux.tolist()
     ([4000.0, 4001.0], [1.0, 0.9])
     """
-    from deepscope.spectra.fits_readers import FLUX_COLUMNS, LOGWAVE_COLUMNS, WAVE_COLUMNS
+    from deepscope.spectra.io.fits import FLUX_COLUMNS, LOGWAVE_COLUMNS, WAVE_COLUMNS
 
     columns = columns or ColumnNames()
     lines, comment = _text_lines(path, raw)
@@ -232,7 +232,7 @@ def read_ascii(path: str | Path, raw: bytes, default_medium: str = "air", column
         raise FormatError(msg)
     wave = table[:, 0]
     if header is not None and header[wave_i].lower() in LOGWAVE_COLUMNS:
-        from deepscope.spectra.fits_readers import log_to_linear
+        from deepscope.spectra.io.fits import log_to_linear
 
         wave = log_to_linear(path, wave, header[wave_i])
     valid = table[:, 2] > 0 if ivar_i is not None else np.ones(len(table), bool)

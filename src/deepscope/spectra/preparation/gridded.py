@@ -16,17 +16,17 @@ from typing import NamedTuple
 import numpy as np
 
 from deepscope.errors import FormatError
-from deepscope.spectra.batch_prepare import BLOCK_ROWS
-from deepscope.spectra.preprocess import Grid, air_wave, grid_rows, normalise
+from deepscope.spectra.preparation.grid_rows import BLOCK_ROWS
+from deepscope.spectra.preparation.grid import Grid, air_wave, grid_rows, normalise
 from deepscope.spectra.quality import spectrum_scores_rows
-from deepscope.spectra.spectrum import ColumnNames
+from deepscope.spectra.io.spectrum import ColumnNames
 
 
 class GriddedSpectrum(NamedTuple):
     """One spectrum resampled onto the model's grid, with what its flag needs from the spectrum as read.
 
     The smoothing and continuum division that finish it wait for the batch
-    (:func:`deepscope.spectra.preprocess.normalise` in
+    (:func:`deepscope.spectra.preparation.grid.normalise` in
     :meth:`~deepscope.spectra.predictor.SpectraPredictor.assess`), where they cost a few array operations
     for all its spectra together.
     """
@@ -53,7 +53,7 @@ def gridded_spectra(spectra, names, grid: Grid, min_coverage: float) -> tuple[li
     ----------
     spectra : sequence of Spectrum
         Spectra whose ``wave`` is one and the same array object (as
-        :func:`~deepscope.spectra.table_rows.read_rows` gives the rows of
+        :func:`~deepscope.spectra.io.table_rows.read_rows` gives the rows of
         one grid) are resampled together.
     names : sequence of str
         Named in error messages.
@@ -72,7 +72,7 @@ def gridded_spectra(spectra, names, grid: Grid, min_coverage: float) -> tuple[li
 
     Examples
     --------
-    >>> from deepscope.spectra.spectrum import Spectrum
+    >>> from deepscope.spectra.io.spectrum import Spectrum
     >>> wave = np.linspace(3800.0, 5600.0, 2000)
     >>> star = Spectrum(wave, np.ones(2000), np.ones(2000, bool))
     >>> red = Spectrum(wave + 3000.0, np.ones(2000), np.ones(2000, bool))
@@ -155,7 +155,7 @@ class GriddedReader:
         import astropy.units  # noqa: F401
         import astropy.wcs  # noqa: F401
 
-        from deepscope.spectra.io import read_spectrum
+        from deepscope.spectra.io.files import read_spectrum
 
         done, spectra, names, read = [None] * len(paths), [], [], []
         shared = {}

@@ -79,7 +79,7 @@ def write_report(result, out_dir) -> Path:
 
     Parameters
     ----------
-    result : deepscope.cryoem.classify_run.ClassifyResult
+    result : deepscope.cryoem.classify2d.run.ClassifyResult
     out_dir : Path
         Holds ``class_averages.png`` already.
 
@@ -88,7 +88,7 @@ def write_report(result, out_dir) -> Path:
     Path
     """
     from deepscope.core.report import Report
-    from deepscope.cryoem.junk import JUNK_RULE
+    from deepscope.cryoem.classify2d.junk import JUNK_RULE
 
     report = Report(out_dir, "2D classification and false-pick accounting")
     report.code("\n".join(f"{key}: {value}" for key, value in result.settings.items()))

@@ -4,11 +4,11 @@ For each catalogue row the g, r and i frames holding the galaxy are
 resampled onto one grid centred on it (gnomonic, north up, east left, as
 SDSS colour cutouts are), then shrunk to the output size with anti-aliasing
 and rendered as the asinh composite the FITS predict path uses
-(:func:`deepscope.galaxy.composite.lupton_composite`: i, r, g as red, green, blue),
+(:func:`deepscope.galaxy.cutouts.composite.lupton_composite`: i, r, g as red, green, blue),
 with one difference: the sky is measured on each whole frame, not on the
 cutout, which at a few galaxy radii is mostly galaxy.
 
-Frames are resampled onto the cutout's grid by :mod:`deepscope.galaxy.mosaic`.
+Frames are resampled onto the cutout's grid by :mod:`deepscope.galaxy.cutouts.mosaic`.
 
 Field of view: ``size_factor`` times the galaxy's de Vaucouleurs radius
 (``deVRad_r``, arcsec), as in Abraham et al. (2018), or a fixed number of
@@ -163,7 +163,7 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
     """
     from skimage.transform import resize
 
-    from deepscope.galaxy.mosaic import cutout_wcs, resample_band
+    from deepscope.galaxy.cutouts.mosaic import cutout_wcs, resample_band
 
     holding = {band: [f for f in frames_by_band.get(band, []) if f.holds(*f.pixels(ra, dec)).item()]
                for band in COLOUR_BANDS}
@@ -234,7 +234,7 @@ def _fields(table, options, source):
 
 def _candidates(frames, ra, dec, fields):
     """Per row, the frames of one band whose sky circle comes near its field."""
-    from deepscope.galaxy.frames import angular_distance
+    from deepscope.galaxy.cutouts.frames import angular_distance
 
     reach = np.nan_to_num(fields, nan=0.0) * math.sqrt(0.5) / 3600.0
     per_row = [[] for _ in range(len(ra))]
@@ -275,7 +275,7 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
         ``options.fixed_arcsec``, the radius column (arcsec).
     frame_paths : sequence of str or Path
         Frame files or directories (see
-        :func:`deepscope.galaxy.frames.index_frames`).
+        :func:`deepscope.galaxy.cutouts.frames.index_frames`).
     out_dir : str or Path
     options : CutoutOptions, optional
 
@@ -298,8 +298,8 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
     from deepscope.core.progress import progress_bar
     from deepscope.galaxy.catalog import column_values, find_column
     from deepscope.galaxy.crossmatch import coordinate_columns
-    from deepscope.galaxy.frames import index_frames
-    from deepscope.galaxy.composite import lupton_composite
+    from deepscope.galaxy.cutouts.frames import index_frames
+    from deepscope.galaxy.cutouts.composite import lupton_composite
 
     options = options or CutoutOptions()
     options.check()

@@ -9,7 +9,7 @@ calibrated, MKCLASS ``libnor36`` is flux normalised and ``libr18`` is
 already rectified, but after division all three show only their lines.
 
 The work is done on batches of spectra by
-:mod:`deepscope.spectra.batch_prepare`; :func:`prepare` is the batch of
+:mod:`deepscope.spectra.preparation.grid_rows`; :func:`prepare` is the batch of
 one. :func:`on_grid` (one file) and :func:`grid_rows` (rows sharing one
 wavelength array) resample and check coverage; :func:`normalise` smooths,
 divides by the continuum and clips a batch already on the grid.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepscope.errors import FormatError
-from deepscope.spectra.batch_prepare import BLOCK_ROWS, continuum_rows, masked_median, resample_rows
+from deepscope.spectra.preparation.grid_rows import BLOCK_ROWS, continuum_rows, masked_median, resample_rows
 
 FWHM = 5.0  # Angstrom: common resolution, coarser than every library's (see smooth)
 
@@ -91,7 +91,7 @@ def to_air(wave: np.ndarray) -> np.ndarray:
 def resample(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flux-conserving resampling of one spectrum onto new pixel edges, ignoring invalid pixels.
 
-    :func:`~deepscope.spectra.batch_prepare.resample_rows` on a batch of one.
+    :func:`~deepscope.spectra.preparation.grid_rows.resample_rows` on a batch of one.
 
     Parameters
     ----------
@@ -240,7 +240,7 @@ def on_grid(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str 
 
     Parameters
     ----------
-    spectrum : deepscope.spectra.io.Spectrum
+    spectrum : deepscope.spectra.io.files.Spectrum
     grid, min_coverage, path, red_limit
         As in :func:`prepare`.
 
@@ -272,7 +272,7 @@ def prepare(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str 
 
     Parameters
     ----------
-    spectrum : deepscope.spectra.io.Spectrum
+    spectrum : deepscope.spectra.io.files.Spectrum
     grid : Grid
     min_coverage : float
         Smallest fraction of grid pixels the spectrum must cover with valid

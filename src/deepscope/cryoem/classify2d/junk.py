@@ -91,7 +91,7 @@ def class_table(classes, radius: float):
 
     Parameters
     ----------
-    classes : deepscope.cryoem.classify.Classes
+    classes : deepscope.cryoem.classify2d.clustering.Classes
     radius : float
         Particle radius in image pixels.
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepscope.cryoem.align2d import (N_ANGLES, ShiftedSpectra, align, circular_mask, polar_spectrum, to_polar,
+from deepscope.cryoem.classify2d.align import (N_ANGLES, ShiftedSpectra, align, circular_mask, polar_spectrum, to_polar,
                                       transform)
 
 # About this many particles per class: enough for an average that shows a

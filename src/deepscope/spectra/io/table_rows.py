@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepscope.errors import FormatError, InputError
-from deepscope.spectra.spectrum import ColumnNames, Spectrum, finish_spectrum, wavelength_scale
+from deepscope.spectra.io.spectrum import ColumnNames, Spectrum, finish_spectrum, wavelength_scale
 
 # Optical and near-infrared spectra start well above 1000 A; wavelengths whose
 # median is below this are nanometres (or microns) written without a unit.
@@ -59,7 +59,7 @@ def resolve_columns(table, layout: TableLayout) -> dict:
     InputError
         Naming the table, the missing column and the option that named it.
     """
-    from deepscope.spectra.fits_readers import find_column
+    from deepscope.spectra.io.fits import find_column
 
     def column(wanted, option):
         if wanted is None:

@@ -56,7 +56,7 @@ def _sample(frame, x, y):
     from astropy.nddata import Cutout2D
     from scipy.ndimage import map_coordinates
 
-    from deepscope.galaxy.frames import read_frame_pixels
+    from deepscope.galaxy.cutouts.frames import read_frame_pixels
 
     data = read_frame_pixels(frame.path)
     x_lo, x_hi = math.floor(x.min()) - SPLINE_REACH, math.ceil(x.max()) + SPLINE_REACH

@@ -1,4 +1,4 @@
-"""The grid steps of :mod:`deepscope.spectra.preprocess` on many spectra at once (no torch here).
+"""The grid steps of :mod:`deepscope.spectra.preparation.grid` on many spectra at once (no torch here).
 
 A survey table holds spectra by the hundred thousand; putting them on the
 grid one at a time spent most of ``spectra predict``'s time in Python and
@@ -11,7 +11,7 @@ step for all of them in a few array operations:
 * :func:`masked_median`: the median of each row's unmasked values, what
   ``np.median(row[mask])`` gives;
 * :func:`continuum_rows`: the iterative upper-envelope Legendre fit that
-  finishes every spectrum (:func:`~deepscope.spectra.preprocess.normalise`),
+  finishes every spectrum (:func:`~deepscope.spectra.preparation.grid.normalise`),
   as weighted least squares with one design matrix and one normal-equation
   solve per iteration.
 

@@ -97,7 +97,7 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
     diameter : float
         Particle diameter in micrograph pixels.
     n_classes : int, optional
-        Default :func:`~deepscope.cryoem.classify.default_class_count`.
+        Default :func:`~deepscope.cryoem.classify2d.clustering.default_class_count`.
     box : int, optional
         Box in micrograph pixels; default ``BOX_FACTOR`` x the diameter.
     size : int
@@ -124,9 +124,9 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
         An unreadable micrograph or coordinate file.
     """
     from deepscope.core.distributed import select_device
-    from deepscope.cryoem.classify import classify_images, default_class_count
+    from deepscope.cryoem.classify2d.clustering import classify_images, default_class_count
     from deepscope.cryoem.extract import extract_pairs
-    from deepscope.cryoem.junk import class_table
+    from deepscope.cryoem.classify2d.junk import class_table
     from deepscope.cryoem.pick_sets import pair_with_micrographs, read_pick_set
 
     torch_device = select_device(device)
@@ -238,7 +238,7 @@ def write_classify_outputs(result: ClassifyResult, out_dir, pixel_size: float = 
     import mrcfile
 
     from deepscope.core.files import write_table
-    from deepscope.cryoem.classify_report import write_montage, write_report
+    from deepscope.cryoem.classify2d.report import write_montage, write_report
 
     out_dir = check_output_dir(out_dir)
     try:
