@@ -80,14 +80,16 @@ class OnnxNetwork:
 
     def __init__(self, path: str | Path, threads: int = 0):
         self.path = Path(path)
+        # What runs the network, as --engine names it: "onnx-int8" for an int8 export, else "onnx".
+        self.engine = "onnx-int8" if self.path.name.endswith(INT8_SUFFIX) else "onnx"
         self.threads = int(threads)
         self._session = _open_session(self.path, self.threads)
 
     def __getstate__(self) -> dict:
-        return {"path": self.path}
+        return {"path": self.path, "engine": self.engine}
 
     def __setstate__(self, state: dict) -> None:
-        self.path, self.threads, self._session = state["path"], None, None
+        self.path, self.engine, self.threads, self._session = state["path"], state["engine"], None, None
 
     def _ready(self):
         if self._session is None:

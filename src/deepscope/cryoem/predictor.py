@@ -66,6 +66,7 @@ class Picker:
         self.model = fold_batchnorm(model.eval()).to(select_device(device))
         # What runs it: the model, or for shipped weights on the CPU their ONNX export (from_checkpoint).
         self.network = self.model
+        self.engine = "torch"  # what runs the network: "torch", "onnx" or "onnx-int8"
         self.target = meta["target"]
         self.working_diameter = float(meta["working_diameter"])
         self.threshold = float(meta.get("threshold", 0.5))
@@ -113,7 +114,9 @@ class Picker:
         picker = cls(model_from_checkpoint(record), meta, device)
         picker.checkpoint = path
         # The same picks on the held-out micrographs, 1.6x faster maps (deepscope.core.onnx_engine).
-        picker.network = onnx_network(path, device) or picker.model
+        network = onnx_network(path, device)
+        if network is not None:
+            picker.network, picker.engine = network, network.engine
         return picker
 
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -110,7 +110,10 @@ class GalaxyPredictor:
         self.model = model.eval().to(self.device)
         # Shipped weights on the CPU run their ONNX export (same probabilities within 1e-6,
         # 1.3x faster); anything else runs the BatchNorm-folded, channels-last torch copy.
-        self.fast_model = onnx_network(source, device) or prepare_for_inference(copy.deepcopy(model)).to(self.device)
+        network = onnx_network(source, device)
+        self.fast_model = network or prepare_for_inference(copy.deepcopy(model)).to(self.device)
+        # What runs the network: "torch", "onnx" or "onnx-int8".
+        self.engine = network.engine if network is not None else "torch"
         self.target = meta["target"]
         self.class_names = list(meta["class_names"])
         self.input_size = int(meta["input_size"])

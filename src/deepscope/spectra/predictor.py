@@ -18,9 +18,11 @@ import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
 from deepscope.spectra.assessment import SpectrumFeatures, spectrum_features
+from deepscope.spectra.calibration import main_class_confidence, say_if_uncalibrated
 from deepscope.spectra.preparation.gridded import GriddedReader, GriddedSpectrum
 from deepscope.spectra.decoding import outputs_to_rows
 from deepscope.spectra.mktype import MAIN_CLASSES, N_LUM, N_T_BINS
+from deepscope.spectra.quality import flag_reasons
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,10 @@ class SpectraPredictor:
         # measured 2,500-2,800 against 1,900-2,200 spectra/s for the ensemble.
         self.model = fold_batchnorm(model.eval()).to(self._torch_device())
         # Shipped weights on the CPU: the same types on all 1808 shared-library spectra, 2.4x the folded ensemble.
-        self.network = onnx_network(source, device) or self.model
+        network = onnx_network(source, device)
+        self.network = network or self.model
+        # What runs the network: "torch", "onnx" or "onnx-int8".
+        self.engine = network.engine if network is not None else "torch"
         self.meta = meta
         self.grid = meta["grid"]
         self.min_coverage = meta["min_coverage"]
@@ -120,6 +125,7 @@ class SpectraPredictor:
             raise ModelError(msg)
         model = model_from_checkpoint({**record, "model_kwargs": trained_model_kwargs(record.get("model_kwargs", {}))})
         meta["grid"] = Grid(**meta["grid"])
+        say_if_uncalibrated(meta, path)
         return cls(model, meta, device, **reading, source=path)
 
     def load_input(self, path: str | Path) -> GriddedSpectrum:
@@ -200,15 +206,12 @@ class SpectraPredictor:
 
     def assess_features(self, features: SpectrumFeatures, batch_size: int = 512) -> list[dict]:
         """The second step of :meth:`assess`: the network, then the confidence and flag of each row."""
-        from deepscope.spectra import calibration, quality
-
         outputs = self.outputs(features.x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
-        # A checkpoint may carry its own fitted temperature (a distilled network is sharper than the ensemble).
-        temperature = self.meta.get("temperature", calibration.TEMPERATURE)
-        confidence = calibration.main_class_confidence(outputs[:, :N_T_BINS], predicted_main, temperature)
-        flags = quality.flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch)
+        # The checkpoint's own temperature, fitted on its validation split; none: the raw probability.
+        confidence = main_class_confidence(outputs[:, :N_T_BINS], predicted_main, self.meta.get("temperature", 1.0))
+        flags = flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch)
         for row, sure, flag in zip(rows, confidence, flags):
             row.update(confidence=round(float(sure), 4), flag=flag)
         return rows
