@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from deepscope.spectra.calibration import (
-    TEMPERATURE,
     expected_calibration_error,
     fit_temperature,
     main_class_confidence,
@@ -73,8 +72,36 @@ def test_fit_temperature_refuses_an_empty_set():
         fit_temperature(np.zeros((0, 70)), [], [])
 
 
-def test_shipped_temperature_is_a_usable_positive_number():
-    assert 0.2 < TEMPERATURE < 5.0
+@pytest.mark.parametrize(("name", "temperature"), [("spectra_mk", 0.562), ("spectra_mk_fast", 0.527)])
+def test_shipped_checkpoints_carry_their_own_temperature(name, temperature):
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    assert SpectraPredictor.from_checkpoint(name).meta["temperature"] == temperature
+
+
+def test_a_checkpoint_without_a_temperature_reports_the_raw_probability_and_says_so_once(tmp_path, caplog):
+    import torch
+
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.registry import resolve_model
+    from deepscope.samples import sample_dir
+    from deepscope.spectra.calibration import main_class_mass
+    from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    record = load_checkpoint(resolve_model("spectra_mk_fast", "spectra"))
+    del record["meta"]["temperature"]
+    torch.save(record, tmp_path / "uncalibrated.pt")
+    with caplog.at_level("WARNING", logger="deepscope.spectra.calibration"):
+        predictor = SpectraPredictor.from_checkpoint(tmp_path / "uncalibrated.pt")
+        SpectraPredictor.from_checkpoint(tmp_path / "uncalibrated.pt")
+    said = [r.getMessage() for r in caplog.records if "no calibration temperature" in r.getMessage()]
+    assert len(said) == 1 and "uncalibrated.pt" in said[0]
+    items = [predictor.load_input(path) for path in sorted(sample_dir("spectra").glob("*.fits"))[:6]]
+    rows = predictor.assess(items)
+    mass = main_class_mass(predictor.outputs(predictor.features(items).x)[:, :N_T_BINS])
+    raw = [round(float(mass[i, MAIN_CLASSES.index(row["main_class"])]), 4) for i, row in enumerate(rows)]
+    assert [row["confidence"] for row in rows] == raw
 
 
 def test_reliability_figure_names_each_curve_with_its_class_and_ece():

@@ -49,6 +49,32 @@ def test_train_writes_checkpoint_and_config(trained, capsys):
     assert "templates" in predictor.meta and predictor.grid.n == 580
 
 
+def test_train_calibrates_every_network_and_the_ensemble_on_the_validation_split(trained, tmp_path):
+    import json
+
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.spectra.calibration import main_class_confidence
+    from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    root, run, test = trained
+    for folder in (run, run / "member0", run / "member2"):
+        summary = json.loads((folder / "calibration.json").read_text())
+        assert load_checkpoint(folder)["meta"]["temperature"] == summary["temperature"] > 0
+        # 120 toy spectra: 18 held out, each with its short copy.
+        assert summary["n"] == 36 and 0 <= summary["ece_calibrated"] <= 1
+        assert (folder / "reliability.png").stat().st_size > 0
+    # The ensemble has its own temperature, not its first member's.
+    assert load_checkpoint(run)["meta"]["temperature"] != load_checkpoint(run / "member0")["meta"]["temperature"]
+    predictor = SpectraPredictor.from_checkpoint(run)
+    items = [predictor.load_input(root / "toy_b" / f"star{i:03d}.fits") for i in range(10)]
+    rows = predictor.assess(items)
+    outputs = predictor.outputs(predictor.features(items).x)
+    expected = main_class_confidence(outputs[:, :N_T_BINS], [MAIN_CLASSES.index(r["main_class"]) for r in rows],
+                                     load_checkpoint(run)["meta"]["temperature"])
+    assert [r["confidence"] for r in rows] == [round(float(c), 4) for c in expected]
+
+
 def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
     labels = _write_library(tmp_path / "lib", 30, seed=8)
     run = tmp_path / "run"
@@ -196,6 +222,7 @@ def test_crossval_table(tmp_path, capsys):
     assert code == 0
     table = pd.read_csv(out / "loo.csv")
     assert set(table["held_out"]) == {"lib_a", "lib_b"} and len(table) == 4
+    assert (out / "runs" / "lib_a" / "spectra_ann" / "calibration.json").is_file()
     # Each held-out library is scored on all its 40 typed spectra: accuracies are whole counts of 40.
     assert (table["n"] == 40).all()
     hits = table["main_class_accuracy"] * table["n"]

@@ -1,38 +1,29 @@
-"""A calibrated ``confidence`` for the predicted main class: temperature scaling, ECE, reliability diagram.
+"""Temperature scaling of the ``confidence`` column, and how calibrated a confidence is (ECE, reliability).
 
-The ensemble's temperature head gives a probability per subclass bin; the
-probability of the reported main class is the sum of its ten bins. Out of
-the box that number is not a frequency (networks trained with soft labels
-and averaged over members are rarely calibrated), so the bins' log
-probabilities are divided by one temperature ``T`` fitted on held-out
-predictions (Guo et al. 2017) before summing. One number keeps the ranking
-of every prediction and cannot overfit a few hundred stars.
-
-``T`` is fitted on the leave-one-library-out predictions of networks that
-never saw the library they predict (``benchmarks/spectra_ood.py``) and
-stored here as :data:`TEMPERATURE`, not in the shipped checkpoint, whose
-SHA-256 is published. Measured (each library's ``T`` fitted on the other
-three): ECE 0.041 pooled over 1462 held-out stars; the reliability diagram
-and per-library figures are in the spectra QUALITY.md. A checkpoint whose
-network is not that ensemble (the distilled ``spectra_mk_fast``) carries
-its own ``T``, fitted the same way, as ``meta["temperature"]``
-(``benchmarks/spectra_distil.py``); the predictor uses it when present.
+The temperature head gives a probability per subclass bin; ``confidence`` is
+the probability of the reported main class, the sum of its ten bins after
+the bins' log-probabilities are divided by one temperature ``T`` (Guo et al.
+2017). One number keeps the ranking of every prediction and cannot overfit
+a few hundred stars. Each checkpoint carries its own ``T`` in
+``meta["temperature"]``, fitted on its validation split by ``spectra train``
+(:func:`deepscope.spectra.train.calibrate`); a checkpoint without one
+reports the uncalibrated probability (``T = 1``).
 """
+
+import functools
+import logging
 
 import numpy as np
 
 from deepscope.spectra.quality import main_class_mass
 
-# Fitted (Brier score) on the held-out predictions of all four libraries
-# (MILES, MKCLASS, Pickles, Kesseli 2017; 1462 stars), each predicted by the
-# three-member ensemble trained without it: benchmarks/spectra_ood.py.
-# Below 1: averaging three members leaves the ensemble under-confident.
-TEMPERATURE = 0.562
+log = logging.getLogger(__name__)
+
 # Bins of the expected calibration error and the reliability diagram.
 N_BINS = 10
 
 
-def main_class_confidence(t_log_p, predicted_main, temperature=TEMPERATURE):
+def main_class_confidence(t_log_p, predicted_main, temperature):
     """Probability of the predicted main class after temperature scaling.
 
     Parameters
@@ -53,13 +44,25 @@ def main_class_confidence(t_log_p, predicted_main, temperature=TEMPERATURE):
     Examples
     --------
     >>> log_p = np.full((1, 70), -20.0); log_p[0, 42] = 0.0  # all mass on G2
-    >>> float(main_class_confidence(log_p, [4]).round(3)[0])
+    >>> float(main_class_confidence(log_p, [4], 1.0).round(3)[0])
     1.0
     >>> float(main_class_confidence(log_p, [4], temperature=100.0).round(3)[0]) < 0.5
     True
     """
     mass = main_class_mass(np.asarray(t_log_p, float) / temperature)
     return mass[np.arange(len(mass)), np.asarray(predicted_main, int)]
+
+
+def say_if_uncalibrated(meta: dict, name) -> None:
+    """Warn, once per checkpoint and process, that a checkpoint has no temperature: its confidence is uncalibrated."""
+    if "temperature" not in meta:
+        _say_uncalibrated(str(name))
+
+
+@functools.cache
+def _say_uncalibrated(name):
+    log.warning("%s: no calibration temperature in the checkpoint; confidence is the uncalibrated probability "
+                "(T = 1); 'spectra train' fits one on the validation split", name)
 
 
 def fit_temperature(t_log_p, true_main, predicted_main, bounds=(0.05, 20.0)):

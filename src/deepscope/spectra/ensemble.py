@@ -57,5 +57,6 @@ def write_ensemble(run_dir: str | Path, members: int) -> None:
     for slot, record in zip(ensemble.members, records):
         slot.load_state_dict(record["state_dict"])
     save_checkpoint(Path(run_dir) / BEST_NAME, ENSEMBLE_MODEL, {"members": specs}, ensemble,
-                    meta=records[0].get("meta", {}), config=records[0].get("config"),
+                    meta={k: v for k, v in records[0].get("meta", {}).items() if k != "temperature"},
+                    config=records[0].get("config"),
                     member_best_scores=[r.get("best_score") for r in records])

@@ -18,6 +18,7 @@ import numpy as np
 
 from deepscope.config import TrainConfig
 from deepscope.core.checkpoint import sha256
+from deepscope.core.distributed import process_info
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import InputError
 from deepscope.registry import check_arch
@@ -119,8 +120,8 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
                      grid: Grid = Grid(), min_coverage: float = 0.4, pool_x: np.ndarray | None = None,
                      pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
                      short_x: np.ndarray | None = None, teacher=None,
-                     teacher_weight: float = DEFAULT_TEACHER_WEIGHT, mixup: float = 0.0):
-    """Train a registered spectral classifier; returns the fit result.
+                     teacher_weight: float = DEFAULT_TEACHER_WEIGHT, mixup: float = 0.0, split_seed: int | None = None):
+    """Train a registered spectral classifier and fit its temperature on the validation split (:func:`calibrate`).
 
     Parameters
     ----------
@@ -155,6 +156,9 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         With ``teacher`` (and ``teacher_weight`` 1): the share of training
         copies mixed with another before the teacher answers them
         (:func:`~deepscope.spectra.distil.with_mixup`).
+    split_seed : int, optional
+        Seed of the validation split, if not ``config.seed``: ensemble
+        members share one split, which then calibrates the ensemble.
 
     Returns
     -------
@@ -181,9 +185,9 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
     targets = {k: v[usable] for k, v in targets.items()}
     targets["w"] = main_class_weights(targets["lo"])
     rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(x))
-    n_val = max(1, int(round(config.val_fraction * len(x))))
-    val, train = order[:n_val], order[n_val:]
+    train, val = _split(rng, len(x), config.val_fraction)
+    if split_seed is not None:
+        train, val = _split(np.random.default_rng(split_seed), len(x), config.val_fraction)
     run_dir = Path(run_dir)
     model_kwargs = {"n_points": grid.n, **config.model_kwargs}
 
@@ -216,8 +220,95 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
             train_set = with_mixup(train_set, mixup)
         train_set, val_set = with_teacher(train_set, teacher), with_teacher(val_set, teacher)
         loss = distillation_loss(teacher_weight)
-    return fit(config.model, model_kwargs, train_set, val_set, loss, config, run_dir, score_fn=spectra_score,
-               meta=full_meta, progress=progress)
+    result = fit(config.model, model_kwargs, train_set, val_set, loss, config, run_dir, score_fn=spectra_score,
+                 meta=full_meta, progress=progress)
+    if process_info().is_primary:
+        calibrate(run_dir, *_held_out(x, sptypes, short_x, config.seed if split_seed is None else split_seed,
+                                      config.val_fraction), config.device)
+    return result
+
+
+def _split(rng, n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation rows of ``n`` spectra, drawn from ``rng``."""
+    order = rng.permutation(n)
+    n_val = max(1, int(round(val_fraction * n)))
+    return order[n_val:], order[:n_val]
+
+
+def _held_out(x, sptypes, short_x, seed, val_fraction) -> tuple[np.ndarray, np.ndarray]:
+    """The validation spectra of :func:`train_classifier` (with their short copies) and their main classes 0-6."""
+    targets = type_targets(list(sptypes))
+    rows = np.flatnonzero(targets["usable"])
+    rows = rows[_split(np.random.default_rng(seed), len(rows), val_fraction)[1]]
+    main = (targets["lo"][rows] // 10).astype(int)
+    if short_x is None:
+        return x[rows], main
+    return np.concatenate([x[rows], short_x[rows]]), np.concatenate([main, main])
+
+
+def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device: str = "cpu") -> dict:
+    """Fit the temperature of a run's best checkpoint on held-out spectra and store it in the checkpoint's meta.
+
+    Writes ``calibration.json`` (the temperature, how many spectra fitted
+    it, their main-class accuracy and expected calibration error before and
+    after) and ``reliability.png`` into ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Holds ``best.pt``, a spectral classifier.
+    x : numpy.ndarray
+        Prepared held-out spectra ``(N, 2, n)``: the validation split.
+    true_main : numpy.ndarray of int
+        Their main classes, 0 (O) to 6 (M).
+    device : str
+
+    Returns
+    -------
+    dict
+        What ``calibration.json`` holds.
+    """
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint, update_checkpoint_meta
+    from deepscope.core.distributed import select_device
+    from deepscope.core.files import atomic_path
+    from deepscope.core.trainer import predict_dataset
+    from deepscope.spectra.calibration import (expected_calibration_error, fit_temperature, main_class_confidence,
+                                               reliability_figure)
+    from deepscope.spectra.decoding import outputs_to_rows
+    from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS
+    from deepscope.spectra.models import trained_model_kwargs
+
+    run_dir = Path(run_dir)
+    record = load_checkpoint(run_dir / BEST_NAME)
+    model = model_from_checkpoint({**record, "model_kwargs": trained_model_kwargs(record["model_kwargs"])})
+    device = select_device(device)
+    outputs = predict_dataset(model.to(device), make_dataset(x), 512, device)[0].numpy()
+    predicted = np.array([MAIN_CLASSES.index(row["main_class"]) for row in outputs_to_rows(outputs)], int)
+    t_log_p, correct = outputs[:, :N_T_BINS], predicted == np.asarray(true_main, int)
+    temperature = round(fit_temperature(t_log_p, true_main, predicted), 4)
+    before, after = (main_class_confidence(t_log_p, predicted, t) for t in (1.0, temperature))
+    summary = {"temperature": temperature, "fitted_on": "validation split", "n": len(x),
+               "main_class_accuracy": round(float(correct.mean()), 4),
+               "ece_uncalibrated": round(expected_calibration_error(before, correct), 4),
+               "ece_calibrated": round(expected_calibration_error(after, correct), 4)}
+    update_checkpoint_meta(run_dir / BEST_NAME, temperature=temperature)
+    (run_dir / "calibration.json").write_text(json.dumps(summary, indent=2) + "\n")
+    fig = reliability_figure({"uncalibrated (T = 1)": (before, correct),
+                              f"calibrated (T = {temperature:.3f})": (after, correct)},
+                             title="main-class confidence on the validation split")
+    with atomic_path(run_dir / "reliability.png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    log.info("calibrated %s: temperature %.3f, ECE %.3f -> %.3f on %d validation spectra", run_dir, temperature,
+             summary["ece_uncalibrated"], summary["ece_calibrated"], len(x))
+    return summary
 
 
 def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
@@ -253,9 +344,12 @@ def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, c
     if members == 1:
         return [train_classifier(x, sptypes, run_dir, config, **train_kwargs)]
     results = [train_classifier(x, sptypes, member_dir(run_dir, i), dataclasses.replace(config, seed=config.seed + i),
-                                **train_kwargs)
+                                split_seed=config.seed, **train_kwargs)
                for i in range(members)]
     write_ensemble(run_dir, members)
+    if process_info().is_primary:
+        calibrate(run_dir, *_held_out(x, sptypes, train_kwargs.get("short_x"), config.seed, config.val_fraction),
+                  config.device)
     return results
 
 
@@ -301,7 +395,6 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     import pandas as pd
 
     from deepscope.config import prepare_run_dir
-    from deepscope.core.distributed import process_info
 
     check_arch(config.model, "spectra")
     check_members(members)
