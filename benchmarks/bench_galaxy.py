@@ -3,7 +3,7 @@
 Predict is timed exactly as users run it (file discovery, JPEG decoding
 in reader processes, batching, the network, the CSV write) on real SDSS
 cutouts from ../shared/data, repeated to reach --n files, once per engine
-(``DEEPSCOPE_ENGINE=torch``: the BatchNorm-folded channels-last torch path;
+(``--engine torch``: the BatchNorm-folded channels-last torch path;
 ``onnx``: the shipped fp32 .onnx on ONNX Runtime, the default before int8;
 ``onnx-int8``: the int8 export, what the galaxy models run by default), interleaved
 over --rounds. CPU seconds include the reader processes'.
@@ -47,11 +47,8 @@ def cpu_seconds():
 
 
 def bench_predict(n, threads, model, engine):
-    from deepscope.core.onnx_engine import ENGINE_VARIABLE
     from deepscope.core.options import BatchOptions
     from deepscope.galaxy.predictor import PARTITION_SIZE, predict_galaxies
-
-    os.environ[ENGINE_VARIABLE] = engine
 
     sources = sorted((DATA / "images").glob("*.jpeg"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +58,7 @@ def bench_predict(n, threads, model, engine):
         for i in range(n):
             os.symlink(sources[i % len(sources)], folder / f"g{i:07d}.jpeg")
         start, cpu = time.perf_counter(), cpu_seconds()
-        options = BatchOptions(partition_size=PARTITION_SIZE, threads=threads, progress=False)
+        options = BatchOptions(partition_size=PARTITION_SIZE, threads=threads, engine=engine, progress=False)
         count = predict_galaxies([folder], Path(tmp) / "pred.csv", model=model, options=options)
         elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     return count, elapsed, cpu
@@ -122,13 +119,12 @@ def _onnx_variants(predictor):
     """The shipped .onnx and .int8.onnx exports on ONNX Runtime."""
     import torch
 
-    from deepscope.core.onnx_engine import INT8_SUFFIX, OnnxNetwork, shipped_export
+    from deepscope.core.onnx_engine import onnx_network
+    from deepscope.registry import shipped_entry
 
-    threads = torch.get_num_threads()
-    return {"ONNX Runtime fp32 (.onnx, DEEPSCOPE_ENGINE=onnx)": (OnnxNetwork(shipped_export(predictor.source), threads),
-                                                              False),
-            "ONNX Runtime int8 (.int8.onnx, the default)": (
-                OnnxNetwork(shipped_export(predictor.source, INT8_SUFFIX), threads), False)}
+    entry = shipped_entry(predictor.source, "galaxy")
+    return {"ONNX Runtime fp32 (.onnx, --engine onnx)": (onnx_network(entry, engine="onnx"), False),
+            "ONNX Runtime int8 (.int8.onnx, the default)": (onnx_network(entry, engine="onnx-int8"), False)}
 
 
 def bench_variants(threads, rounds=3, compile_too=False):
@@ -210,7 +206,7 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     parser.add_argument("--model", help="model (default: shipped galaxy_bars)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved predict runs per engine (median)")
-    parser.add_argument("--engines", default="torch,onnx,onnx-int8", help="DEEPSCOPE_ENGINE values to time predict with")
+    parser.add_argument("--engines", default="torch,onnx,onnx-int8", help="--engine values to time predict with")
     parser.add_argument("--train-epochs", type=int, default=0, help="also time this many training epochs")
     parser.add_argument("--variants", action="store_true",
                         help="also time ways of running the network, and decoding, on the test split")
@@ -232,7 +228,6 @@ def main():
             print(f"predict, engine {engine}: {n} cutouts in {elapsed:.2f} s = {n / elapsed:.0f} galaxies/s end to "
                   f"end (decode + network + CSV); {cpu:.1f} CPU s = {n / cpu:.0f} galaxies per CPU second; "
                   f"peak RSS {peak_rss_mb():.0f} MB ({_load_average()})")
-        os.environ.pop("DEEPSCOPE_ENGINE", None)  # --variants times every way itself
     if args.variants:
         bench_decode()
         bench_variants(args.threads, compile_too=args.compile)

@@ -19,10 +19,13 @@ usage:
 """
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # onnx_tools: the int8 recipe
 
 DEFAULT_FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra" / "miles"
 SHARED_SPECTRA = DEFAULT_FILES.parent
@@ -45,9 +48,10 @@ def int8_comparison(predictor):
     """Quantise the shipped export to int8 in a temporary folder; print its pace and changed answers against fp32."""
     import tempfile
 
-    from deepscope.core.int8 import quantise_int8
+    from onnx_tools import quantise_int8
+
     from deepscope.core.onnx_engine import OnnxNetwork
-    from deepscope.registry import list_weights
+    from deepscope.registry import shipped_entry
     from deepscope.spectra.decoding import outputs_to_rows
 
     inputs = {folder.name: network_inputs(predictor, folder) for folder in sorted(SHARED_SPECTRA.iterdir())
@@ -55,7 +59,7 @@ def int8_comparison(predictor):
     labelled = np.concatenate([inputs[name] for name in LABELLED if name in inputs])
     chosen = np.random.default_rng(0).choice(len(labelled), min(CALIBRATION_SPECTRA, len(labelled)), replace=False)
     calibration = labelled[np.sort(chosen)]
-    fp32_path = next(w for w in list_weights() if w.name == "spectra_mk").path.with_suffix(".onnx")
+    fp32_path = shipped_entry("spectra_mk", "spectra").export_path("onnx")
     with tempfile.TemporaryDirectory() as tmp:
         int8_path = Path(tmp) / "spectra_mk.int8.onnx"
         quantise_int8(fp32_path, int8_path, calibration)
@@ -97,7 +101,6 @@ def main():
     import torch
 
     from deepscope.core.files import collect_inputs
-    from deepscope.core.onnx_engine import ENGINE_VARIABLE
     from deepscope.errors import ModelError
     from deepscope.core.options import BatchOptions
     from deepscope.spectra.predictor import PARTITION_SIZE, SpectraPredictor, predict_spectra
@@ -106,12 +109,10 @@ def main():
     torch.set_num_threads(args.threads)
     engines = {}
     for engine in ("torch", "onnx"):
-        os.environ[ENGINE_VARIABLE] = engine
         try:
-            engines[engine] = SpectraPredictor.from_checkpoint(args.model)
+            engines[engine] = SpectraPredictor.from_checkpoint(args.model, engine=engine)
         except ModelError as exc:  # a user-trained --model has no export
             print(f"network only, {engine}: not measured ({exc})")
-    os.environ.pop(ENGINE_VARIABLE)
     predictor = engines["torch"]
     grid = predictor.grid
     x = np.random.default_rng(0).normal(0, 0.1, (args.n, 2, grid.n)).astype(np.float32)

@@ -4,7 +4,7 @@ For each ``--holdout`` library, ``--loo DIR/<library>`` is the ensemble
 trained without it (``deepscope spectra train`` on the other libraries).
 Its network is exported to ONNX as ``scripts/export_onnx.py`` exports the
 shipped one, quantised by the project's int8 recipe
-(:func:`deepscope.core.int8.quantise_int8`) with 512 of its own training spectra, whole
+(``quantise_int8`` in ``scripts/onnx_tools.py``) with 512 of its own training spectra, whole
 (``all``) or only the convolutions after each member's first
 (``convolutions``), and the held-out library is scored with each. Choose
 on the development libraries (MILES, Pickles), as the spectra README's
@@ -15,11 +15,14 @@ usage:
 """
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # onnx_tools: tracing and the int8 recipe
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra"
 LABELLED = ("miles", "mkclass", "pickles", "kesseli2017", "sdss")
@@ -31,7 +34,7 @@ def export_fp32(predictor, path):
     import onnx
     import torch
 
-    from deepscope.core.onnx_export import trace_to_onnx
+    from onnx_tools import trace_to_onnx
 
     onnx.save_model(trace_to_onnx(predictor.model, torch.zeros(2, 2, predictor.grid.n), {0: torch.export.Dim("n")}),
                     path)
@@ -41,7 +44,7 @@ def quantise(fp32, out, calibration, variant):
     """Int8 of ``fp32``: every supported node, or the convolutions after each member's first."""
     import onnx
 
-    from deepscope.core.int8 import quantise_int8
+    from onnx_tools import quantise_int8
 
     options = {}
     if variant == "convolutions":

@@ -14,8 +14,11 @@ The galaxy models also get ``NAME.int8.onnx``: the fp32 export quantised
 by ONNX Runtime (static QDQ, per-channel int8 weights, uint8 activations),
 calibrated on 512 cutouts of their training split (read from
 ../shared/data, so that must be present). The CPU runs it by default (the
-registry entry's ``cpu_engine``); its answers differ a little from the fp32
-export's, which ``DEEPSCOPE_ENGINE=onnx`` runs (see :mod:`deepscope.core.onnx_engine`).
+shipped row's ``cpu_engine`` in :data:`deepscope.registry.SHIPPED`); its
+answers differ a little from the fp32 export's, which ``--engine onnx`` runs.
+A model's exports are listed in its row (``exports``); add the engine there
+when a new one ships. The tracing and the int8 recipe are in
+``scripts/onnx_tools.py``.
 
 Needs the ``export`` extra (``pip install -e .[export]``: onnx, onnxscript);
 the package itself only needs onnxruntime to run the result.
@@ -31,12 +34,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 
-# The torch networks are the source: never load the exports being replaced.
-os.environ["DEEPSCOPE_ENGINE"] = "torch"
+from onnx_tools import quantise_int8, trace_to_onnx
 
 # Shipped name -> (domain, example input shape, names of its dynamic dimensions: batch, then rows and columns).
 # The example's batch of 2 keeps torch.export from specialising the batch dimension to 1; the U-Net's
@@ -55,7 +56,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def torch_network(name: str):
-    """The torch network that the shipped model's predictor runs, and an example input."""
+    """The torch network that the shipped model's predictor runs, and an example input.
+
+    Loaded with ``engine="torch"``: the torch network is the source, so the exports being replaced are never opened.
+    """
     import torch
 
     domain, shape, _ = SPECS[name]
@@ -63,18 +67,18 @@ def torch_network(name: str):
         from deepscope.core.speed import fold_batchnorm
         from deepscope.galaxy.predictor import GalaxyPredictor
 
-        predictor = GalaxyPredictor.from_checkpoint(name)
+        predictor = GalaxyPredictor.from_checkpoint(name, engine="torch")
         network = fold_batchnorm(predictor.model.eval())
     elif domain == "spectra":
         from deepscope.spectra.predictor import SpectraPredictor
 
-        predictor = SpectraPredictor.from_checkpoint(name)
+        predictor = SpectraPredictor.from_checkpoint(name, engine="torch")
         network = predictor.model
         shape = (2, 2, predictor.grid.n)
     else:
         from deepscope.cryoem.predictor import Picker
 
-        network = Picker.from_checkpoint(name).model
+        network = Picker.from_checkpoint(name, engine="torch").model
     example = torch.zeros(shape, dtype=torch.float32)
     return network.eval(), example
 
@@ -84,9 +88,8 @@ def export(name: str, folder: Path) -> Path:
     import onnx
     import torch
 
-    from deepscope.core.checkpoint import sha256
+    from deepscope.core.digest import sha256
     from deepscope.core.onnx_engine import SOURCE_KEY, SOURCE_SHA256_KEY
-    from deepscope.core.onnx_export import trace_to_onnx
     from deepscope.registry import list_weights
 
     entry = next(w for w in list_weights() if w.name == name)
@@ -94,7 +97,7 @@ def export(name: str, folder: Path) -> Path:
     _, _, dynamic = SPECS[name]
     dims = {axis: torch.export.Dim(label) if label == "n" else 8 * torch.export.Dim(label)
             for axis, label in zip((0, 2, 3), dynamic)}
-    out = folder / Path(entry.file).with_suffix(".onnx").name
+    out = folder / entry.export_path("onnx").name
     model = trace_to_onnx(network, example, dims)
     # The exporter's record of its own symbols (range constraints ...) lists them in an order that
     # varies between runs; nothing reads it, and without it the bytes are reproducible.
@@ -124,8 +127,6 @@ def export_int8(name: str, folder: Path) -> Path:
     import numpy as np
     import pandas as pd
 
-    from deepscope.core.int8 import quantise_int8
-    from deepscope.core.onnx_engine import EXPORT_SUFFIX, INT8_SUFFIX
     from deepscope.galaxy.predictor import GalaxyPredictor
     from deepscope.registry import list_weights
 
@@ -133,10 +134,10 @@ def export_int8(name: str, folder: Path) -> Path:
     data = SHARED_DATA / INT8_CALIBRATION[name]
     labels = pd.read_csv(data / "labels.csv")
     files = labels[labels.split == "train"].file.sample(CALIBRATION_CUTOUTS, random_state=0)
-    predictor = GalaxyPredictor.from_checkpoint(name)
+    predictor = GalaxyPredictor.from_checkpoint(name, engine="torch")
     cutouts = np.stack([predictor.load_input(data / file) for file in files])
-    stem = Path(entry.file).stem
-    return quantise_int8(folder / f"{stem}{EXPORT_SUFFIX}", folder / f"{stem}{INT8_SUFFIX}", cutouts)
+    return quantise_int8(folder / entry.export_path("onnx").name, folder / entry.export_path("onnx-int8").name,
+                         cutouts)
 
 
 def export_all(name: str, folder: Path) -> list[Path]:
@@ -149,8 +150,8 @@ def export_all(name: str, folder: Path) -> list[Path]:
 
 def record_sums(paths: list[Path]) -> None:
     """Add the exported files' SHA-256 to the package's ``SHA256SUMS.json`` (the ``.pt`` entries stay)."""
-    from deepscope.core.checkpoint import SUMS_NAME, sha256
-    from deepscope.registry import weights_dir
+    from deepscope.core.digest import sha256
+    from deepscope.registry import SUMS_NAME, weights_dir
 
     sums_path = weights_dir() / SUMS_NAME
     sums = json.loads(sums_path.read_text())

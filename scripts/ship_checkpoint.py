@@ -5,8 +5,9 @@ training settings, the best validation score) and drops the training state
 (optimizer, scheduler, history), then records the file's SHA-256 in the
 package's ``SHA256SUMS.json``. ``--meta KEY=VALUE`` adds numbers measured
 after training (a spectral classifier's fitted ``temperature``). The
-registry entry (``register_weights`` in the domain's ``models.py``) is
-written by hand, with the figure that was measured.
+model's row of the shipped table (:data:`deepscope.registry.SHIPPED`) is
+written by hand, with the figure that was measured;
+``scripts/export_onnx.py NAME`` then remakes its exports.
 
 usage:
   python scripts/ship_checkpoint.py RUN_DIR NAME [--meta temperature=0.8]
@@ -29,8 +30,9 @@ def main() -> None:
 
     import torch
 
-    from deepscope.core.checkpoint import SUMS_NAME, load_checkpoint, sha256
-    from deepscope.registry import weights_dir
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.core.digest import sha256
+    from deepscope.registry import SUMS_NAME, weights_dir
 
     record = load_checkpoint(args.run)
     shipped = {key: record[key] for key in KEPT if key in record}

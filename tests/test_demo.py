@@ -1,15 +1,14 @@
 """`deepscope demo` runs every shipped model offline on bundled samples."""
 
 from deepscope.cli.main import main
-from deepscope.core.checkpoint import shipped_weights_dir
-from deepscope.registry import list_weights, verified_weights_path
+from deepscope.registry import list_weights, verified_file, weights_dir
 
 
 def test_every_shipped_file_is_registered_and_passes_its_hash():
-    names = sorted(p.name for p in shipped_weights_dir().glob("*.pt"))
+    names = sorted(p.name for p in weights_dir().glob("*.pt"))
     assert names == sorted(w.file for w in list_weights())
     for entry in list_weights():
-        assert verified_weights_path(entry) == entry.path
+        assert verified_file(entry, entry.path) == entry.path
 
 
 def test_demo_writes_report_with_figures(tmp_path, capsys):

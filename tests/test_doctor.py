@@ -7,8 +7,8 @@ import pytest
 
 from deepscope.cli.main import main
 from deepscope.core import doctor
-from deepscope.core.checkpoint import shipped_weights_dir
 from deepscope.core.cluster import LOOPBACK_ANY_PORT
+from deepscope.registry import weights_dir
 
 SECTIONS = ["versions:", "threads:", "accelerators:", "torch.distributed:", "dask:", "shipped models:"]
 
@@ -22,8 +22,8 @@ def _run(capsys, *argv):
 def weights_copy(tmp_path, monkeypatch):
     """A copy of the shipped weights that the doctor checks instead of the package's."""
     folder = tmp_path / "weights"
-    shutil.copytree(shipped_weights_dir(), folder)
-    monkeypatch.setattr(doctor, "shipped_weights_dir", lambda: folder)
+    shutil.copytree(weights_dir(), folder)
+    monkeypatch.setattr(doctor, "weights_dir", lambda: folder)
     return folder
 
 
@@ -37,7 +37,9 @@ def test_table_has_every_section_and_passes(capsys):
         assert any(line.strip().startswith(item) for line in lines), item
     models = doctor.shipped_models()
     assert models and all(info["status"] == "ok" for info in models.values())
-    assert any("galaxy_bars.pt" in line and " ok " in line and "barnet" in line for line in lines)
+    assert any("galaxy_bars.pt" in line and " ok " in line and "galaxy_bars (barnet)" in line for line in lines)
+    assert any("galaxy_bars.int8.onnx" in line and " ok " in line and "galaxy_bars (ONNX export, int8)" in line
+               for line in lines)
     assert lines[-1] == "all checks passed"
     assert out.err == ""
 
@@ -57,13 +59,16 @@ def test_tampered_model_is_a_mismatch(weights_copy, capsys):
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
     (weights_copy / "spectra_mk.pt").unlink()
+    (weights_copy / "galaxy_morphology.int8.onnx").unlink()  # an export the shipped table lists
+    (weights_copy / "stray.pt").write_bytes(b"x")
     code, out = _run(capsys)
     assert code == 1
     assert any("galaxy_bars.pt" in line and "MISMATCH" in line for line in out.out.splitlines())
     assert any("spectra_mk.pt" in line and "missing" in line for line in out.out.splitlines())
+    assert any("stray.pt" in line and "unlisted" in line and "unregistered" in line for line in out.out.splitlines())
     errors = out.err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("deepscope: error: shipped model galaxy_bars.pt: MISMATCH")
-    assert "spectra_mk.pt: missing" in errors[0]
+    assert "galaxy_morphology.int8.onnx: missing" in errors[0] and "spectra_mk.pt: missing" in errors[0]
 
 
 def test_unreachable_scheduler_fails_in_one_line(capsys):

@@ -1,11 +1,19 @@
-"""One registry of networks and shipped weights feeds --arch, --model, `deepscope models` and doctor."""
+"""The registry of networks and the shipped-weights table feed --arch, --model, `deepscope models` and doctor."""
+
+import json
+import shutil
+import subprocess
+import sys
 
 import pytest
 
-from deepscope.cli.options import SHIPPED_NAMES
+from deepscope import registry
 from deepscope.core.checkpoint import load_checkpoint
 from deepscope.errors import ModelError
-from deepscope.registry import DOMAINS, check_arch, list_models, list_weights, resolve_model
+from deepscope.registry import (
+    DOMAINS, EXPORT_SUFFIXES, SUMS_NAME, check_arch, list_models, list_weights, resolve_model, shipped_entry,
+    weights_dir,
+)
 
 SHIPPED = ["cryoem_empiar10017", "galaxy_bars", "galaxy_morphology", "spectra_mk", "spectra_mk_fast"]
 
@@ -16,7 +24,7 @@ def test_five_shipped_weights_each_with_its_story():
     for entry in entries:
         assert entry.trained_on and entry.figure
         assert len(entry.sha256) == 64
-        # The registered network is the one the checkpoint really builds.
+        # The row's network is the one the checkpoint really builds.
         assert load_checkpoint(entry.path)["model"] == entry.arch
 
 
@@ -25,11 +33,51 @@ def test_one_default_per_domain():
         assert sum(w.default for w in list_weights(domain)) == 1
 
 
-def test_cli_help_names_match_the_registry():
-    # --help lists shipped names without importing torch; it must not drift from the registry.
-    for domain in DOMAINS:
-        assert list(SHIPPED_NAMES[domain]) == [w.name for w in sorted(
-            list_weights(domain), key=lambda w: (not w.default, w.name))]
+def test_the_table_and_the_weights_folder_agree():
+    # Every file the table names ships with a recorded sum, and every file that ships has a row.
+    sums = json.loads((weights_dir() / SUMS_NAME).read_text())
+    named = set()
+    for entry in list_weights():
+        assert entry.cpu_engine in ("torch", *entry.exports)
+        named |= {entry.file, *(entry.export_path(engine).name for engine in entry.exports)}
+    shipped = {p.name for p in weights_dir().iterdir() if p.suffix in (".pt", ".onnx")}
+    assert named == shipped == set(sums)
+
+
+def test_todays_cpu_defaults():
+    # The galaxy models run their int8 export on the CPU, spectra and cryo-EM their fp32 one.
+    assert {w.name: w.cpu_engine for w in list_weights()} == {
+        "cryoem_empiar10017": "onnx", "galaxy_bars": "onnx-int8", "galaxy_morphology": "onnx-int8",
+        "spectra_mk": "onnx", "spectra_mk_fast": "onnx"}
+    assert shipped_entry("galaxy_bars", "galaxy").export_path("onnx-int8").name == "galaxy_bars.int8.onnx"
+    assert set(EXPORT_SUFFIXES) == {"onnx", "onnx-int8"}
+
+
+def test_the_table_is_read_without_torch():
+    # `deepscope models`, doctor's weights check and --help read it: none may need torch.
+    code = (
+        "import sys\n"
+        "from deepscope.registry import list_weights, resolve_model\n"
+        "from deepscope.cli.models import main\n"
+        "import argparse\n"
+        "main(argparse.Namespace(domain=None))\n"
+        "resolve_model('galaxy_bars', 'galaxy')\n"
+        "from deepscope.core.doctor import shipped_models\n"
+        "assert all(info['status'] == 'ok' for info in shipped_models().values())\n"
+        "assert 'torch' not in sys.modules, 'torch imported by the shipped-weights table'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "galaxy_bars  [default]" in out and "exports:    galaxy_bars.onnx, galaxy_bars.int8.onnx" in out
+
+
+def test_cli_help_names_the_shipped_models():
+    import argparse
+
+    from deepscope.cli.options import add_model_arg
+
+    parser = argparse.ArgumentParser()
+    add_model_arg(parser, "spectra")
+    assert "shipped model (spectra_mk, spectra_mk_fast)" in parser.format_help()
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
@@ -38,6 +86,17 @@ def test_every_shipped_name_and_the_default_resolve(domain):
         assert resolve_model(entry.name, domain) == entry.path
     default = next(w for w in list_weights(domain) if w.default)
     assert resolve_model(None, domain) == default.path
+
+
+def test_a_path_names_a_row_only_if_it_is_the_shipped_file(tmp_path):
+    shipped = resolve_model("galaxy_bars", "galaxy")
+    assert shipped_entry(shipped, "galaxy").name == "galaxy_bars"
+    assert shipped_entry(str(shipped), "galaxy").name == "galaxy_bars"
+    copy = tmp_path / "galaxy_bars.pt"
+    shutil.copyfile(shipped, copy)
+    assert shipped_entry(copy, "galaxy") is None  # the same bytes elsewhere: a checkpoint like any other
+    assert shipped_entry(tmp_path, "galaxy") is None
+    assert shipped_entry("galaxy_bars", "spectra") is None
 
 
 def test_a_shipped_name_of_another_domain_is_refused():
@@ -49,18 +108,25 @@ def test_a_run_directory_passes_through(tmp_path):
     assert resolve_model(tmp_path, "galaxy") == tmp_path
 
 
-def test_tampered_shipped_weights_are_refused(tmp_path, monkeypatch):
-    import shutil
-
-    from deepscope import registry
-
+@pytest.fixture()
+def weights_copy(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
-    shutil.copytree(registry.weights_dir(), folder)
+    shutil.copytree(weights_dir(), folder)
     monkeypatch.setattr(registry, "weights_dir", lambda: folder)
-    with (folder / "galaxy_bars.pt").open("ab") as fh:
+    return folder
+
+
+def test_tampered_shipped_weights_are_refused(weights_copy):
+    with (weights_copy / "galaxy_bars.pt").open("ab") as fh:
         fh.write(b"x")
-    with pytest.raises(ModelError, match="galaxy_bars fails its SHA-256 check"):
+    with pytest.raises(ModelError, match="galaxy_bars.pt: shipped model galaxy_bars fails its SHA-256 check"):
         resolve_model("galaxy_bars", "galaxy")
+
+
+def test_missing_shipped_weights_are_refused(weights_copy):
+    (weights_copy / "spectra_mk.pt").unlink()
+    with pytest.raises(ModelError, match="spectra_mk.pt: missing from the installed package"):
+        resolve_model(None, "spectra")
 
 
 @pytest.mark.parametrize(("name", "domain"), [("spectra_cnn", "galaxy"), ("barnet", "spectra"),

@@ -1,4 +1,4 @@
-"""One registry of networks and of the weights that ship inside the package.
+"""Networks by name, and the table of the trained weights that ship inside the package.
 
 Networks register with ``@register_model`` and are built by name
 (:func:`create_model`), so checkpoints store plain data (a name and keyword
@@ -6,11 +6,13 @@ arguments) instead of pickled code. Each network belongs to the domain whose
 ``models.py`` defines it; ``<domain> train --arch`` accepts that domain's
 trainable networks only (:func:`check_arch`).
 
-Shipped weights are entries of the same registry (:func:`register_weights`),
-in the spirit of timm's pretrained configs: name -> network, weights file,
-SHA-256, what it was trained on and its measured figure. That one table
-feeds every ``--model NAME`` (:func:`resolve_model`), ``deepscope models``
-and ``deepscope doctor``.
+Shipped weights are the rows of :data:`SHIPPED`, plain data in the spirit of
+timm's pretrained configs: name -> network, weights file, its ONNX exports
+and the one the CPU runs by default, what it was trained on and its measured
+figure; their SHA-256 sums are in ``weights/SHA256SUMS.json``. Reading the
+table imports no torch. It feeds every ``--model NAME``
+(:func:`resolve_model`), the engine a shipped model runs on
+(:mod:`deepscope.core.onnx_engine`), ``deepscope models`` and ``deepscope doctor``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepscope.core.digest import sha256
 from deepscope.errors import ModelError
 
 DOMAINS = ("galaxy", "spectra", "cryoem")
+# The weights folder's table of SHA-256 sums, file name -> hex digest.
+SUMS_NAME = "SHA256SUMS.json"
+# Where each ONNX export lies beside its .pt, by the --engine that runs it.
+EXPORT_SUFFIXES = {"onnx": ".onnx", "onnx-int8": ".int8.onnx"}
 
 
 @dataclass(frozen=True)
@@ -38,39 +45,82 @@ class Network:
 
 @dataclass(frozen=True)
 class ShippedWeights:
-    """Pretrained weights that ship inside the package."""
+    """Trained weights that ship inside the package: one row of :data:`SHIPPED`."""
 
     name: str  # what --model accepts, e.g. "galaxy_bars"
     domain: str  # the pipeline that uses it
-    arch: str  # the registered network it instantiates
-    file: str  # file name inside the package's weights/ folder
+    arch: str  # the registered network its checkpoint builds
+    file: str  # the .pt file inside the package's weights/ folder
     trained_on: str  # data and split it was trained on
     figure: str  # its measured held-out figure, with the split
-    default: bool = False  # the domain's model when --model is not given
-    # The export DEEPSCOPE_ENGINE=auto runs on the CPU: "onnx" (fp32) or "onnx-int8" (deepscope.core.onnx_engine).
+    # Engines whose ONNX export ships beside the .pt (EXPORT_SUFFIXES): "onnx" (fp32), "onnx-int8".
+    exports: tuple[str, ...] = ("onnx",)
+    # What --engine auto runs on the CPU: one of exports, or "torch" (CUDA always runs torch).
     cpu_engine: str = "onnx"
+    default: bool = False  # the domain's model when --model is not given
 
     @property
     def path(self) -> Path:
-        """Where the file lies inside the installed package."""
+        """Where the ``.pt`` file lies inside the installed package."""
         return weights_dir() / self.file
 
     @property
     def sha256(self) -> str | None:
-        """The recorded SHA-256 of the file (``SHA256SUMS.json``), or None."""
-        from deepscope.core.checkpoint import SUMS_NAME
+        """The recorded SHA-256 of the ``.pt`` file, or None."""
+        return recorded_sums().get(self.file)
 
-        sums_path = weights_dir() / SUMS_NAME
-        return json.loads(sums_path.read_text()).get(self.file) if sums_path.is_file() else None
+    def export_path(self, engine: str) -> Path:
+        """Where the export that ``engine`` (``onnx`` or ``onnx-int8``) runs lies, shipped or not."""
+        return self.path.with_suffix(EXPORT_SUFFIXES[engine])
+
+
+SHIPPED = (
+    ShippedWeights(
+        name="cryoem_empiar10017", domain="cryoem", arch="cryoem_unet_joint", file="cryoem_empiar10017.pt",
+        trained_on="EMPIAR-10017, 10 micrographs (CryoPPP centres + CASSPER regions), validated on 17_02_43",
+        figure="F1 0.887, centres 4.25 px on the held-out 14_33_35, 15_30_21, 16_44_07 (crYOLO 0.887, 7.21 px)",
+        default=True,
+    ),
+    ShippedWeights(
+        name="galaxy_bars", domain="galaxy", arch="barnet", file="galaxy_bars.pt",
+        trained_on="sdss_gz2_bars train split (GZ2 bar fraction >= 0.8 vs 0)",
+        figure="test split: ROC-AUC 0.903; size-matched accuracy 0.790; Hoyle-drawn bars found 0.970",
+        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8", default=True,
+    ),
+    ShippedWeights(
+        name="galaxy_morphology", domain="galaxy", arch="barnet", file="galaxy_morphology.pt",
+        trained_on="sdss_gz_ellip_spiral train split (elliptical vs spiral)",
+        figure="test split: accuracy 0.944, ROC-AUC 0.991",
+        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8",
+    ),
+    ShippedWeights(
+        name="spectra_mk", domain="spectra", arch="spectra_ensemble", file="spectra_mk.pt",
+        trained_on="3 spectra_cnn members, all five labelled libraries (MILES, MKCLASS, Pickles, Kesseli 2017, SDSS)",
+        figure="recipe with MKCLASS held out: main class 0.923, subclass MAE 1.22, luminosity class 0.754",
+        default=True,
+    ),
+    ShippedWeights(
+        name="spectra_mk_fast", domain="spectra", arch="spectra_cnn_small", file="spectra_mk_fast.pt",
+        trained_on="one spectra_cnn_small distilled from spectra_mk (--teacher, --mixup 0.5, 120 epochs), "
+                   "all five labelled libraries",
+        figure="recipe with MKCLASS held out: main class 0.912, subclass MAE 1.41, luminosity class 0.729 "
+               "(its teacher 0.923 / 1.21 / 0.743); the network runs about 8x faster",
+    ),
+)
 
 
 _NETWORKS: dict[str, Network] = {}
-_WEIGHTS: dict[str, ShippedWeights] = {}
 
 
 def weights_dir() -> Path:
     """Folder of the pretrained weights that ship inside the package."""
     return Path(__file__).resolve().parent / "weights"
+
+
+def recorded_sums() -> dict[str, str]:
+    """The weights folder's recorded SHA-256 sums, file name -> hex digest (empty if it has none)."""
+    sums_path = weights_dir() / SUMS_NAME
+    return json.loads(sums_path.read_text()) if sums_path.is_file() else {}
 
 
 def register_model(fn: Callable | None = None, *, trainable: bool = True):
@@ -194,46 +244,64 @@ def check_arch(name: str | None, domain: str) -> None:
         raise ModelError(msg)
 
 
-def register_weights(**fields) -> ShippedWeights:
-    """Add a shipped-weights entry (the fields of :class:`ShippedWeights`)."""
-    entry = ShippedWeights(**fields)
-    if entry.name in _WEIGHTS:
-        msg = f"shipped weights {entry.name!r} are registered twice"
-        raise ModelError(msg)
-    _WEIGHTS[entry.name] = entry
-    return entry
-
-
 def list_weights(domain: str | None = None) -> list[ShippedWeights]:
-    """Every shipped-weights entry (of one domain), by name.
+    """The shipped-weights rows (of one domain), by name; imports no torch.
 
     Examples
     --------
     >>> [w.name for w in list_weights("galaxy")]
     ['galaxy_bars', 'galaxy_morphology']
     """
-    _import_domain_models()
-    return sorted((w for w in _WEIGHTS.values() if domain is None or w.domain == domain), key=lambda w: w.name)
+    return sorted((w for w in SHIPPED if domain is None or w.domain == domain), key=lambda w: w.name)
 
 
-def verified_weights_path(entry: ShippedWeights) -> Path:
-    """The entry's file, checked against its recorded SHA-256.
+def verified_file(entry: ShippedWeights, path: Path) -> Path:
+    """``path`` (the entry's ``.pt`` or one of its exports), checked against its recorded SHA-256.
 
     Raises
     ------
     ModelError
-        If the file is missing or fails its check.
+        If the file is absent, has no recorded sum, or fails its check.
     """
-    from deepscope.core.checkpoint import sha256
-
-    path = entry.path
-    if not path.is_file() or entry.sha256 is None:
-        msg = f"{path}: shipped model {entry.name} is missing; reinstall deepscope or pass --model"
+    expected = recorded_sums().get(path.name)
+    if not path.is_file() or expected is None:
+        msg = f"{path}: missing from the installed package (shipped model {entry.name}); reinstall deepscope"
         raise ModelError(msg)
-    if sha256(path) != entry.sha256:
+    if sha256(path) != expected:
         msg = f"{path}: shipped model {entry.name} fails its SHA-256 check; reinstall deepscope"
         raise ModelError(msg)
     return path
+
+
+def shipped_entry(model: str | Path | None, domain: str) -> ShippedWeights | None:
+    """The row a ``--model`` value names, or None for a checkpoint of one's own.
+
+    Parameters
+    ----------
+    model : str, Path or None
+        A shipped name, None (the domain's default), or a path. A path names
+        a row only when it is that row's own file in the package (what
+        :func:`resolve_model` gives for the name); a copy elsewhere is a
+        checkpoint like any other.
+    domain : str
+
+    Returns
+    -------
+    ShippedWeights or None
+
+    Examples
+    --------
+    >>> shipped_entry(None, "spectra").name, shipped_entry("runs/mine", "spectra")
+    ('spectra_mk', None)
+    """
+    rows = list_weights(domain)
+    if model is None:
+        return next(w for w in rows if w.default)
+    by_name = next((w for w in rows if w.name == str(model)), None)
+    if by_name is not None:
+        return by_name
+    path = Path(model).resolve()
+    return next((w for w in rows if w.path.resolve() == path), None)
 
 
 def resolve_model(model: str | Path | None, domain: str) -> Path:
@@ -255,21 +323,20 @@ def resolve_model(model: str | Path | None, domain: str) -> Path:
     ------
     ModelError
         If ``model`` is neither a shipped name of this domain nor an
-        existing path; the message lists the domain's shipped names.
+        existing path (the message lists the domain's shipped names), or a
+        shipped file is missing or fails its SHA-256 check.
 
     Examples
     --------
     >>> resolve_model("spectra_mk", "spectra").name
     'spectra_mk.pt'
     """
-    shipped = {w.name: w for w in list_weights(domain)}
-    if model is None:
-        model = next(w.name for w in shipped.values() if w.default)
-    if str(model) in shipped:
-        return verified_weights_path(shipped[str(model)])
+    entry = shipped_entry(model, domain)
+    if entry is not None:
+        return verified_file(entry, entry.path)
     path = Path(model)
     if not path.exists():
         msg = f"{model}: no such shipped model, run directory or checkpoint; shipped {domain} models: " \
-              f"{', '.join(shipped)}"
+              f"{', '.join(w.name for w in list_weights(domain))}"
         raise ModelError(msg)
     return path

@@ -5,17 +5,15 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from deepscope.core.onnx_engine import ENGINE_VARIABLE, OnnxNetwork  # noqa: E402
+from deepscope.core.onnx_engine import OnnxNetwork  # noqa: E402
 from deepscope.cryoem.predictor import Picker  # noqa: E402
 from deepscope.cryoem.preprocess import load_for_picking  # noqa: E402
 from deepscope.samples import sample_dir  # noqa: E402
 
 
-def test_onnx_maps_and_picks_match_torch_on_a_bundled_crop(monkeypatch):
-    monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
-    fast = Picker.from_checkpoint()
-    monkeypatch.setenv(ENGINE_VARIABLE, "torch")
-    torch_run = Picker.from_checkpoint()
+def test_onnx_maps_and_picks_match_torch_on_a_bundled_crop():
+    fast = Picker.from_checkpoint(engine="onnx")
+    torch_run = Picker.from_checkpoint(engine="torch")
     assert isinstance(fast.network, OnnxNetwork) and torch_run.network is torch_run.model
     # the bundled micrographs are binned 4x: 27 px particles
     image, scale, _ = load_for_picking(sample_dir("cryoem", "Falcon_2012_06_12-14_33_35_0.jpg"), 27,

@@ -5,17 +5,15 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from deepscope.core.onnx_engine import ENGINE_VARIABLE, OnnxNetwork  # noqa: E402
+from deepscope.core.onnx_engine import OnnxNetwork  # noqa: E402
 from deepscope.galaxy.predictor import GalaxyPredictor  # noqa: E402
 from deepscope.samples import sample_dir  # noqa: E402
 
 
 @pytest.mark.parametrize(("name", "sample"), [("galaxy_bars", "bars"), ("galaxy_morphology", "morphology")])
-def test_onnx_probabilities_match_torch_on_the_bundled_cutouts(name, sample, monkeypatch):
-    monkeypatch.setenv(ENGINE_VARIABLE, "onnx")
-    fast = GalaxyPredictor.from_checkpoint(name)
-    monkeypatch.setenv(ENGINE_VARIABLE, "torch")
-    torch_run = GalaxyPredictor.from_checkpoint(name)
+def test_onnx_probabilities_match_torch_on_the_bundled_cutouts(name, sample):
+    fast = GalaxyPredictor.from_checkpoint(name, engine="onnx")
+    torch_run = GalaxyPredictor.from_checkpoint(name, engine="torch")
     assert isinstance(fast.fast_model, OnnxNetwork) and not isinstance(torch_run.fast_model, OnnxNetwork)
     batch = np.stack([fast.load_input(path) for path in sorted(sample_dir("galaxy", sample, "images").iterdir())])
     expected = torch_run.probabilities(batch)
@@ -24,13 +22,11 @@ def test_onnx_probabilities_match_torch_on_the_bundled_cutouts(name, sample, mon
     np.testing.assert_array_equal(fast.decide(got), torch_run.decide(expected))
 
 
-def test_int8_stays_near_torch_on_the_bundled_cutouts(monkeypatch):
+def test_int8_stays_near_torch_on_the_bundled_cutouts():
     # Not the same answers (on the 818 test galaxies p_bar moves by up to 0.067 and 4 of
     # 818 decisions change): an opt-in that must still stay close, and be a different network.
-    monkeypatch.setenv(ENGINE_VARIABLE, "onnx-int8")
-    int8 = GalaxyPredictor.from_checkpoint("galaxy_bars")
-    monkeypatch.setenv(ENGINE_VARIABLE, "torch")
-    torch_run = GalaxyPredictor.from_checkpoint("galaxy_bars")
+    int8 = GalaxyPredictor.from_checkpoint("galaxy_bars", engine="onnx-int8")
+    torch_run = GalaxyPredictor.from_checkpoint("galaxy_bars", engine="torch")
     batch = np.stack([int8.load_input(path) for path in sorted(sample_dir("galaxy", "bars", "images").iterdir())])
     shift = np.abs(int8.probabilities(batch) - torch_run.probabilities(batch)).max()
     assert 1e-4 < shift < 0.07

@@ -28,7 +28,7 @@ Example:
 """
 
 
-from deepscope.cli.options import (add_batch_args, add_device_arg, add_model_arg, add_threads_arg,
+from deepscope.cli.options import (add_batch_args, add_device_arg, add_engine_arg, add_model_arg, add_threads_arg,
                                    batch_options_from_args)
 
 
@@ -52,6 +52,7 @@ def add_args(parser):
                              "centroid of the score map minus the shipped model's measured offset, which scores "
                              "best against the CryoPPP labels; see the cryo-EM README)")
     add_device_arg(parser)
+    add_engine_arg(parser)
     add_threads_arg(parser)
     add_batch_args(parser, "micrographs")
 

@@ -23,7 +23,7 @@ examples:
 
 
 from deepscope.cli.galaxy_predict import add_augment_arg
-from deepscope.cli.options import add_device_arg, add_model_arg, add_threads_arg
+from deepscope.cli.options import add_device_arg, add_engine_arg, add_model_arg, add_threads_arg
 
 
 def add_args(parser):
@@ -45,6 +45,7 @@ def add_args(parser):
     evidence.add_argument("--match-radius", type=float, default=2.0, metavar="ARCSEC",
                           help="sky cross-match radius for these catalogues (default 2)")
     add_device_arg(parser)
+    add_engine_arg(parser)
     add_threads_arg(parser)
 
 
@@ -56,6 +57,6 @@ def main(args):
     metrics = evaluate_galaxy(args.labels, args.out, model=args.model, target=args.target, split=args.split,
                               seed=args.seed, device=args.device, threads=args.threads, hoyle=args.hoyle,
                               manga=args.manga, stripe82=args.stripe82, radius_arcsec=args.match_radius,
-                              augment=args.augment)
+                              augment=args.augment, engine=args.engine)
     print(json.dumps({k: {m: metrics[k][m] for m in ("n", "accuracy", "roc_auc") if m in metrics[k]}
                       for k in ("all", "size_matched") if k in metrics}))

@@ -1,21 +1,21 @@
 """Options that several commands share, spelled and explained the same everywhere.
 
 Every command that runs a network takes ``--model`` (a shipped name, a run
-directory or a ``.pt`` file), ``--device`` and ``--threads``; every command
-that reads a frame that may be upside down takes ``--flip-y HEIGHT``; every
-batch command takes the input and cluster options of :func:`add_batch_args`.
-This module imports nothing heavy, so ``--help`` stays fast.
+directory or a ``.pt`` file), ``--device`` and ``--threads``, and those that
+can run a shipped network's ONNX export ``--engine``; every command that
+reads a frame that may be upside down takes ``--flip-y HEIGHT``; every batch
+command takes the input and cluster options of :func:`add_batch_args`. This
+module imports nothing heavy (the shipped-model table imports no torch), so
+``--help`` stays fast.
 """
 
-# Shipped weights per domain, written out so that --help imports no torch;
-# tests check this against the registry (deepscope.registry.list_weights).
-SHIPPED_NAMES = {
-    "galaxy": ("galaxy_bars", "galaxy_morphology"),
-    "spectra": ("spectra_mk", "spectra_mk_fast"),
-    "cryoem": ("cryoem_empiar10017",),
-}
+import os
 
-# Networks that `<domain> train --arch` accepts, written out for the same reason.
+from deepscope.core.onnx_engine import ENGINE_VARIABLE, ENGINES
+from deepscope.registry import list_weights
+
+# Networks that `<domain> train --arch` accepts, written out because the registry learns them by importing
+# each domain's models (and torch); tests check this against the registry.
 TRAINABLE_NETWORKS = {
     "galaxy": ("abraham2018", "barnet", "barnet_fast"),
     "spectra": ("spectra_ae_classifier", "spectra_ann", "spectra_cnn", "spectra_cnn_small"),
@@ -50,6 +50,10 @@ def refuse_unknown_arch(name, domain):
 
 
 DEVICE_HELP = "cpu, cuda or cuda:N; cuda fails with a clear error where no GPU is found (default cpu)"
+ENGINE_HELP = (f"what runs the network: {', '.join(ENGINES)}; auto runs a shipped model's ONNX export on the CPU "
+               "(the one 'deepscope models' names) and torch on CUDA or for a checkpoint you trained; onnx is torch's "
+               "answers on any CPU, onnx-int8 faster answers that move a little (default auto, or the value of "
+               f"{ENGINE_VARIABLE}, a deprecated way to set it)")
 
 
 def threads_help(default=0, why=""):
@@ -78,7 +82,7 @@ def add_model_arg(parser, domain, default_help=None):
         What happens without ``--model``; by default the domain's first
         shipped model is used.
     """
-    names = SHIPPED_NAMES[domain]
+    names = [w.name for w in sorted(list_weights(domain), key=lambda w: (not w.default, w.name))]
     parser.add_argument(
         "--model", metavar="NAME_OR_PATH",
         help=f"shipped model ({', '.join(names)}), run directory or .pt checkpoint "
@@ -88,6 +92,16 @@ def add_model_arg(parser, domain, default_help=None):
 def add_device_arg(parser):
     """Add ``--device`` (default cpu)."""
     parser.add_argument("--device", default="cpu", metavar="DEVICE", help=DEVICE_HELP)
+
+
+def add_engine_arg(parser):
+    """Add ``--engine`` (default auto), beside ``--device`` on commands that run a shipped network.
+
+    The library checks the value (:func:`deepscope.core.onnx_engine.check_engine`),
+    so a bad one, typed or from the environment, is one line.
+    """
+    parser.add_argument("--engine", default=os.environ.get(ENGINE_VARIABLE, "").strip().lower() or "auto",
+                        metavar="ENGINE", help=ENGINE_HELP)
 
 
 def add_threads_arg(parser, default=0, why=""):
@@ -105,7 +119,7 @@ def add_threads_arg(parser, default=0, why=""):
 
 
 def add_network_args(parser, domain, threads_default=0, threads_why=""):
-    """Add ``--model``, ``--device`` and ``--threads``: what runs a domain's network, and where.
+    """Add ``--model``, ``--device``, ``--engine`` and ``--threads``: what runs a domain's network, and where.
 
     Parameters
     ----------
@@ -122,11 +136,12 @@ def add_network_args(parser, domain, threads_default=0, threads_why=""):
     >>> import argparse
     >>> parser = argparse.ArgumentParser()
     >>> add_network_args(parser, "spectra")
-    >>> parser.parse_args(["--device", "cuda:1"])
-    Namespace(model=None, device='cuda:1', threads=0)
+    >>> parser.parse_args(["--device", "cuda:1", "--engine", "torch"])
+    Namespace(model=None, device='cuda:1', engine='torch', threads=0)
     """
     add_model_arg(parser, domain)
     add_device_arg(parser)
+    add_engine_arg(parser)
     add_threads_arg(parser, threads_default, threads_why)
 
 
@@ -201,8 +216,8 @@ def batch_options_from_args(args):
     Parameters
     ----------
     args : argparse.Namespace
-        From a parser given :func:`add_batch_args`, :func:`add_threads_arg`
-        and :func:`add_device_arg`.
+        From a parser given :func:`add_batch_args`, :func:`add_threads_arg`,
+        :func:`add_device_arg` and :func:`add_engine_arg`.
 
     Returns
     -------
@@ -226,5 +241,6 @@ def batch_options_from_args(args):
         batch_size=getattr(args, "batch_size", defaults.batch_size),
         # This machine's cores say nothing of a remote cluster's workers: 2 there, as before.
         read_threads=args.read_threads or (2 if args.scheduler else usable_cores(args.workers)),
-        threads=args.threads or None, device=args.device, workers=args.workers, scheduler=args.scheduler,
+        threads=args.threads or None, device=args.device, engine=args.engine, workers=args.workers,
+        scheduler=args.scheduler,
     )

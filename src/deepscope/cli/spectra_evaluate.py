@@ -26,5 +26,6 @@ def add_args(parser):
 def main(args):
     from deepscope.spectra.evaluate import evaluate_spectra
 
-    table = evaluate_spectra(args.labels, args.out, model=args.model, device=args.device, threads=args.threads)
+    table = evaluate_spectra(args.labels, args.out, model=args.model, device=args.device, threads=args.threads,
+                             engine=args.engine)
     print(table.round(3).to_string(index=False))

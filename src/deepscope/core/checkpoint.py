@@ -7,15 +7,14 @@ pickled modules are never stored, so checkpoints survive refactors and
 PyTorch upgrades, and a checkpoint that carries pickled code is refused.
 """
 
-import hashlib
-import json
 import re
 import warnings
 from pathlib import Path
 
 from deepscope import __version__
-from deepscope.errors import ModelError, first_line
+from deepscope.core.digest import sha256  # noqa: F401 - callers that hash a checkpoint import it from here
 from deepscope.core.files import atomic_path
+from deepscope.errors import ModelError, first_line
 
 CHECKPOINT_NAME = "last.pt"
 BEST_NAME = "best.pt"
@@ -153,72 +152,6 @@ def model_from_checkpoint(record):
         msg = f"checkpoint weights do not fit model {record['model']!r}: {first_line(exc)}"
         raise ModelError(msg) from None
     return model.eval()
-
-
-def sha256(path):
-    """SHA-256 hex digest of a file.
-
-    Parameters
-    ----------
-    path : str or Path
-        File to hash, read in 1 MiB blocks (checkpoints may be large).
-
-    Returns
-    -------
-    str
-        64 lower-case hex digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def shipped_weights_dir():
-    """Directory of the pretrained weights that ship inside the package."""
-    from deepscope.registry import weights_dir
-
-    return weights_dir()
-
-
-# The registry verifies shipped files against this table (deepscope.registry.resolve_model).
-SUMS_NAME = "SHA256SUMS.json"
-
-
-def ship_checkpoint(source, name):
-    """Copy a trained checkpoint into the package's ``weights/`` for shipping.
-
-    Optimizer and scheduler state are dropped (users only predict or
-    fine-tune from shipped weights) and ``SHA256SUMS.json`` is updated.
-
-    Parameters
-    ----------
-    source : str or Path
-        Checkpoint file or run directory.
-    name : str
-        File name inside ``weights/``, e.g. ``"galaxy_bars.pt"``.
-
-    Returns
-    -------
-    Path
-        The shipped file.
-    """
-    import torch
-
-    record = load_checkpoint(source)
-    for key in ("optimizer", "scheduler"):
-        record.pop(key, None)
-    folder = shipped_weights_dir()
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    with atomic_path(path) as tmp:
-        torch.save(record, tmp)
-    sums_path = folder / SUMS_NAME
-    sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
-    sums[name] = sha256(path)
-    sums_path.write_text(json.dumps(dict(sorted(sums.items())), indent=2) + "\n")
-    return path
 
 
 def update_checkpoint_meta(path, **meta):

@@ -15,9 +15,10 @@ from importlib import metadata
 from pathlib import Path
 
 from deepscope import __version__
-from deepscope.core.checkpoint import SUMS_NAME, load_checkpoint, sha256, shipped_weights_dir
 from deepscope.core.cluster import LOOPBACK_ANY_PORT
-from deepscope.errors import ModelError, first_line
+from deepscope.core.digest import sha256
+from deepscope.errors import first_line
+from deepscope.registry import SUMS_NAME, list_weights, weights_dir
 
 # Distribution names, in the order the table shows them.
 PACKAGES = ("torch", "onnxruntime", "numpy", "astropy", "dask", "distributed", "mrcfile", "starfile", "gemmi",
@@ -182,10 +183,11 @@ def _dask_checks(distributed, scheduler, timeout, check_local):
 
 
 def shipped_models(folder=None):
-    """Check the registered shipped weights against their recorded SHA-256 sums.
+    """Check the shipped weights and their ONNX exports against their recorded SHA-256 sums.
 
-    The names come from the registry (:func:`deepscope.registry.list_weights`),
-    the same table that ``--model NAME`` and ``deepscope models`` read.
+    The files come from the shipped table (:func:`deepscope.registry.list_weights`),
+    the same table that ``--model NAME`` and ``deepscope models`` read; no
+    checkpoint is loaded, so this needs no torch.
 
     Parameters
     ----------
@@ -196,23 +198,25 @@ def shipped_models(folder=None):
     -------
     dict
         File name -> ``{"status", "size", "model"}``; status is ``ok``,
-        ``MISMATCH``, ``missing`` (registered or listed but absent) or
+        ``MISMATCH``, ``missing`` (in the table or the sums but absent) or
         ``unlisted`` (present but without a recorded sum); model is the
-        registered name and the network the checkpoint builds, or, for an
-        ONNX export (``.onnx``, ``.int8.onnx``), the checkpoint it was made from.
+        shipped name and its network, or for an ONNX export the shipped name
+        it was made from, or ``unregistered`` for a file the table lacks.
     """
-    from deepscope.registry import list_weights
-
-    folder = Path(folder) if folder is not None else shipped_weights_dir()
+    folder = Path(folder) if folder is not None else weights_dir()
     sums_path = folder / SUMS_NAME
     sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
-    registered = {w.file: w.name for w in list_weights()}
+    labels = {}
+    for entry in list_weights():
+        labels[entry.file] = f"{entry.name} ({entry.arch})"
+        for engine in entry.exports:
+            kind = "ONNX export, int8" if engine == "onnx-int8" else "ONNX export"
+            labels[entry.export_path(engine).name] = f"{entry.name} ({kind})"
     present = {p.name for p in folder.glob("*.pt")} | {p.name for p in folder.glob("*.onnx")}
-    names = sorted(set(registered) | set(sums) | present)
     found = {}
-    for name in names:
+    for name in sorted(set(labels) | set(sums) | present):
         path = folder / name
-        label = _weights_label(path, registered)
+        label = labels.get(name, "unregistered")
         if not path.is_file():
             found[name] = {"status": "missing", "size": None, "model": label}
             continue
@@ -222,22 +226,6 @@ def shipped_models(folder=None):
             status = "ok" if sha256(path) == sums[name] else "MISMATCH"
         found[name] = {"status": status, "size": path.stat().st_size, "model": label}
     return found
-
-
-def _weights_label(path: Path, registered: dict) -> str:
-    """``name (network)`` of a shipped checkpoint; an ONNX export is named after the checkpoint it was made from."""
-    stem, _, suffix = path.name.partition(".")
-    if suffix in ("onnx", "int8.onnx"):
-        source = registered.get(f"{stem}.pt", "unregistered")
-        return f"{source} (ONNX export{', int8' if suffix == 'int8.onnx' else ''})"
-    label = registered.get(path.name, "unregistered")
-    if not path.is_file():
-        return label
-    try:
-        arch = load_checkpoint(path)["model"]
-    except ModelError:
-        arch = "unreadable"
-    return f"{label} ({arch})"
 
 
 def diagnose(scheduler=None, timeout=5.0, check_dask_local=False, weights_dir=None):

@@ -25,6 +25,7 @@ class BatchOptions:
     read_threads: int = 2  # file-decoding threads per process (decoders release the GIL)
     threads: int | None = None  # torch CPU threads in process; None keeps torch's default (all cores)
     device: str = "cpu"  # "cpu", "cuda" or "cuda:N"; cuda fails loudly if absent
+    engine: str = "auto"  # what runs the network: auto, torch, onnx or onnx-int8 (deepscope.core.onnx_engine)
     workers: int | None = None  # local Dask cluster of this many worker processes
     scheduler: str | None = None  # address of an existing Dask scheduler
     progress: bool = True  # progress bar on stderr

@@ -10,7 +10,7 @@ second on two CPU cores.
 import torch
 from torch import nn
 
-from deepscope.registry import register_model, register_weights
+from deepscope.registry import register_model
 
 
 def _block(in_channels, out_channels):
@@ -83,10 +83,3 @@ def cryoem_unet_regions(width=16, depth=3):
 def cryoem_unet_joint(width=16, depth=3):
     """Both heads in one network: particle logit + 4 region logits (5 maps)."""
     return UNet(1, 5, width, depth)
-
-
-register_weights(
-    name="cryoem_empiar10017", domain="cryoem", arch="cryoem_unet_joint", file="cryoem_empiar10017.pt", default=True,
-    trained_on="EMPIAR-10017, 10 micrographs (CryoPPP centres + CASSPER regions), validated on 17_02_43",
-    figure="F1 0.887, centres 4.25 px on the held-out 14_33_35, 15_30_21, 16_44_07 (crYOLO 0.887, 7.21 px)",
-)

@@ -43,9 +43,10 @@ class Picker:
         ``threshold``, ``nms_fraction``, ``edge_fraction``, ``augment``.
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``: where the network runs (maps and
-        picks come back on the CPU). On the CPU, :meth:`from_checkpoint`
-        runs shipped weights through their ONNX export
-        (:mod:`deepscope.core.onnx_engine`); user-trained checkpoints stay on torch.
+        picks come back on the CPU).
+    network : OnnxNetwork, optional
+        The ONNX export that runs the network instead of torch
+        (:func:`deepscope.core.onnx_engine.onnx_network`).
 
     Raises
     ------
@@ -55,7 +56,7 @@ class Picker:
         If CUDA is asked for and absent.
     """
 
-    def __init__(self, model, meta: dict, device: str = "cpu"):
+    def __init__(self, model, meta: dict, device: str = "cpu", network=None):
         missing = [k for k in ("target", "working_diameter") if k not in meta]
         if missing:
             msg = f"checkpoint is not a cryo-EM picker (metadata lacks {', '.join(missing)})"
@@ -64,9 +65,9 @@ class Picker:
         from deepscope.core.speed import fold_batchnorm
 
         self.model = fold_batchnorm(model.eval()).to(select_device(device))
-        # What runs it: the model, or for shipped weights on the CPU their ONNX export (from_checkpoint).
-        self.network = self.model
-        self.engine = "torch"  # what runs the network: "torch", "onnx" or "onnx-int8"
+        self.network = network or self.model
+        # What runs the network: "torch", "onnx" or "onnx-int8".
+        self.engine = network.engine if network is not None else "torch"
         self.target = meta["target"]
         self.working_diameter = float(meta["working_diameter"])
         self.threshold = float(meta.get("threshold", 0.5))
@@ -83,7 +84,8 @@ class Picker:
         self.checkpoint = None
 
     @classmethod
-    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu") -> Picker:
+    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu",
+                        engine: str = "auto") -> Picker:
         """Load a picker: a shipped model's name, a run directory or a ``.pt`` file.
 
         Parameters
@@ -92,6 +94,10 @@ class Picker:
             See :func:`deepscope.registry.resolve_model`; None is the
             shipped ``cryoem_empiar10017``.
         device : str
+        engine : str
+            What runs the network: ``auto`` (on the CPU a shipped model's
+            fp32 ONNX export, else torch), ``torch``, ``onnx`` or
+            ``onnx-int8`` (:mod:`deepscope.core.onnx_engine`).
             Where the network runs.
 
         Returns
@@ -101,22 +107,18 @@ class Picker:
         Raises
         ------
         ModelError
-            If nothing is found there, or the checkpoint is unreadable or
-            not a cryo-EM picker.
+            If nothing is found there, the checkpoint is unreadable or not
+            a cryo-EM picker, or the engine cannot run it.
         """
         from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
         from deepscope.core.onnx_engine import onnx_network
-        from deepscope.registry import resolve_model
+        from deepscope.registry import resolve_model, shipped_entry
 
         path = resolve_model(name_or_path, "cryoem")
         record = load_checkpoint(path)
-        meta = record.get("meta", {})
-        picker = cls(model_from_checkpoint(record), meta, device)
+        network = onnx_network(shipped_entry(name_or_path, "cryoem"), device, engine, path)
+        picker = cls(model_from_checkpoint(record), record.get("meta", {}), device, network=network)
         picker.checkpoint = path
-        # The same picks on the held-out micrographs, 1.6x faster maps (deepscope.core.onnx_engine).
-        network = onnx_network(path, device)
-        if network is not None:
-            picker.network, picker.engine = network, network.engine
         return picker
 
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -382,7 +384,7 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
     options = options or BatchOptions()
     options.check()
     set_torch_threads(options.threads)
-    picker = Picker.from_checkpoint(model, options.device)
+    picker = Picker.from_checkpoint(model, options.device, options.engine)
     if augment:
         picker.augment = augment
     return pick_files(inputs, picker, diameter, out_dir, threshold=threshold, enhance=enhance, masks=masks,

@@ -157,7 +157,10 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
                     target: str | None = None, split: str = "test", seed: int = 0, device: str = "cpu",
                     threads: int | None = None, progress: bool = True, hoyle: str | Path | None = None,
                     manga: str | Path | None = None, stripe82: str | Path | None = None,
-                    radius_arcsec: float = MATCH_RADIUS_ARCSEC, augment: int = 1) -> dict:
+    engine : str
+        What runs the network (see
+        :meth:`~deepscope.galaxy.predictor.GalaxyPredictor.from_checkpoint`).
+                    radius_arcsec: float = MATCH_RADIUS_ARCSEC, augment: int = 1, engine: str = "auto") -> dict:
     """Evaluate a predictor on one split of a labels table and write a report.
 
     Parameters
@@ -208,7 +211,7 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     """
     out_dir = check_writable(out_dir, is_dir=True)
     set_torch_threads(threads)
-    predictor = GalaxyPredictor.from_checkpoint(model, device)
+    predictor = GalaxyPredictor.from_checkpoint(model, device, engine)
     predictor.augment = augment
     target = target or predictor.target
     rows = _read_split(labels_path, target, split)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from deepscope.registry import register_model, register_weights
+from deepscope.registry import register_model
 
 # Fixed input scaling (instead of dataset statistics) so that predicting needs
 # nothing but the checkpoint: SDSS cutouts are mostly dark sky near 0.
@@ -156,17 +156,3 @@ def _barnet_layers(n_classes: int, width: int, dropout: float, first_stage_convs
         nn.Dropout(dropout),
         nn.Linear(8 * w, n_classes),
     )
-
-
-register_weights(
-    name="galaxy_bars", domain="galaxy", arch="barnet", file="galaxy_bars.pt", default=True,
-    trained_on="sdss_gz2_bars train split (GZ2 bar fraction >= 0.8 vs 0)",
-    figure="test split: ROC-AUC 0.903; size-matched accuracy 0.790; Hoyle-drawn bars found 0.970",
-    cpu_engine="onnx-int8",
-)
-register_weights(
-    name="galaxy_morphology", domain="galaxy", arch="barnet", file="galaxy_morphology.pt",
-    trained_on="sdss_gz_ellip_spiral train split (elliptical vs spiral)",
-    figure="test split: accuracy 0.944, ROC-AUC 0.991",
-    cpu_engine="onnx-int8",
-)

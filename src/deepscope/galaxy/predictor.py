@@ -79,17 +79,18 @@ class GalaxyPredictor:
     ----------
     model : torch.nn.Module
         Kept as trained in ``model`` (for feature maps and fine-tuning);
-        predictions use a BatchNorm-folded, channels-last copy, or the
-        ONNX export of shipped weights on the CPU
-        (:mod:`deepscope.core.onnx_engine`; user-trained checkpoints stay on torch).
+        predictions use ``network`` if given, else a BatchNorm-folded,
+        channels-last copy.
     meta : dict
         ``target``, ``class_names``, ``input_size`` and ``threshold``.
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``: where the networks and batches go;
         results always come back as CPU arrays.
     source : Path, optional
-        The checkpoint or run directory it came from (identifies resumable
-        jobs; a shipped ``.pt`` file here lets the CPU run its ONNX export).
+        The checkpoint or run directory it came from (identifies resumable jobs).
+    network : OnnxNetwork, optional
+        The ONNX export that runs predictions instead of torch
+        (:func:`deepscope.core.onnx_engine.onnx_network`).
 
     Raises
     ------
@@ -97,9 +98,8 @@ class GalaxyPredictor:
         If ``meta`` lacks the galaxy task's entries (a checkpoint of another domain).
     """
 
-    def __init__(self, model, meta: dict, device: str = "cpu", source: Path | None = None):
+    def __init__(self, model, meta: dict, device: str = "cpu", source: Path | None = None, network=None):
         from deepscope.core.distributed import select_device
-        from deepscope.core.onnx_engine import onnx_network
         from deepscope.core.speed import prepare_for_inference
 
         missing = _META_KEYS - set(meta)
@@ -108,9 +108,6 @@ class GalaxyPredictor:
             raise ModelError(msg)
         self.device = select_device(device)
         self.model = model.eval().to(self.device)
-        # Shipped weights on the CPU run their ONNX export (same probabilities within 1e-6,
-        # 1.3x faster); anything else runs the BatchNorm-folded, channels-last torch copy.
-        network = onnx_network(source, device)
         self.fast_model = network or prepare_for_inference(copy.deepcopy(model)).to(self.device)
         # What runs the network: "torch", "onnx" or "onnx-int8".
         self.engine = network.engine if network is not None else "torch"
@@ -122,7 +119,8 @@ class GalaxyPredictor:
         self.augment = 1
 
     @classmethod
-    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu") -> GalaxyPredictor:
+    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu",
+                        engine: str = "auto") -> GalaxyPredictor:
         """Load a shipped model, run directory or checkpoint file.
 
         Parameters
@@ -132,6 +130,10 @@ class GalaxyPredictor:
             ``galaxy_morphology``), a run directory or a ``.pt`` file.
         device : str
             ``cpu``, ``cuda`` or ``cuda:N``.
+        engine : str
+            What runs the network: ``auto`` (on the CPU a shipped model's
+            int8 ONNX export, else torch), ``torch``, ``onnx`` or
+            ``onnx-int8`` (:mod:`deepscope.core.onnx_engine`).
 
         Returns
         -------
@@ -140,15 +142,17 @@ class GalaxyPredictor:
         Raises
         ------
         ModelError
-            If the name is unknown, the file is not a checkpoint, or it is
-            not a galaxy classifier.
+            If the name is unknown, the file is not a checkpoint, it is not
+            a galaxy classifier, or the engine cannot run it.
         """
         from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
-        from deepscope.registry import resolve_model
+        from deepscope.core.onnx_engine import onnx_network
+        from deepscope.registry import resolve_model, shipped_entry
 
         path = resolve_model(name_or_path, "galaxy")
         record = load_checkpoint(path)
-        return cls(model_from_checkpoint(record), record.get("meta", {}), device, source=path)
+        network = onnx_network(shipped_entry(name_or_path, "galaxy"), device, engine, path)
+        return cls(model_from_checkpoint(record), record.get("meta", {}), device, source=path, network=network)
 
     @property
     def augment(self) -> int:
@@ -367,7 +371,7 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     keep_columns = options.catalog is not None and to_table if keep_columns is None else keep_columns
     set_torch_threads(options.threads)
     stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column)
-    predictor = GalaxyPredictor.from_checkpoint(model, options.device)
+    predictor = GalaxyPredictor.from_checkpoint(model, options.device, options.engine)
     predictor.augment = augment
     # "columns": parts written before the threshold column existed belong to another job, so a
     # resumed run does not mix rows with and without it.

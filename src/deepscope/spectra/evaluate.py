@@ -127,7 +127,7 @@ def _figures(report, name, detail):
 
 
 def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, model: str | Path | None = None,
-                     progress: bool = True, device: str = "cpu", threads: int = 0) -> pd.DataFrame:
+                     progress: bool = True, device: str = "cpu", threads: int = 0, engine: str = "auto") -> pd.DataFrame:
     """Score a classifier and the template-matching baseline on labelled spectra.
 
     The baseline's templates are the classifier's own training spectra
@@ -145,6 +145,8 @@ def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, mo
         ``cpu``, ``cuda`` or ``cuda:N``: where the classifier runs.
     threads : int
         torch CPU threads; 0 for all cores.
+    engine : str
+        What runs the classifier (see :meth:`SpectraPredictor.from_checkpoint`).
 
     Returns
     -------
@@ -160,7 +162,7 @@ def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, mo
 
     out_dir = check_writable(out_dir, is_dir=True)
     set_torch_threads(threads)
-    predictor = SpectraPredictor.from_checkpoint(model, device)
+    predictor = SpectraPredictor.from_checkpoint(model, device, engine)
     meta = predictor.meta
     manifest, x, failures = load_labelled(labels_paths, meta["grid"], meta["min_coverage"], progress=progress)
     if not len(x):

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from deepscope.registry import create_model, register_model, register_weights
+from deepscope.registry import create_model, register_model
 from deepscope.spectra.mktype import N_LUM, N_T_BINS
 
 N_OUTPUTS = N_T_BINS + N_LUM
@@ -196,19 +196,3 @@ def trained_model_kwargs(model_kwargs: dict) -> dict:
     loaded.
     """
     return {k: v for k, v in model_kwargs.items() if k != "pretrained"}
-
-
-register_weights(
-    name="spectra_mk", domain="spectra", arch="spectra_ensemble", file="spectra_mk.pt", default=True,
-    trained_on="3 spectra_cnn members, all five labelled libraries (MILES, MKCLASS, Pickles, Kesseli 2017, SDSS)",
-    figure="recipe with MKCLASS held out: main class 0.923, subclass MAE 1.22, luminosity class 0.754",
-)
-
-
-register_weights(
-    name="spectra_mk_fast", domain="spectra", arch="spectra_cnn_small", file="spectra_mk_fast.pt",
-    trained_on="one spectra_cnn_small distilled from spectra_mk (--teacher, --mixup 0.5, 120 epochs), "
-               "all five labelled libraries",
-    figure="recipe with MKCLASS held out: main class 0.912, subclass MAE 1.41, luminosity class 0.729 "
-           "(its teacher 0.923 / 1.21 / 0.743); the network runs about 8x faster",
-)

@@ -51,15 +51,13 @@ class SpectraPredictor:
         Named columns of FITS tables and text files with a header line.
     default_medium : str
         ``"air"``, or ``"vacuum"`` for input files that do not say.
-    source : Path, optional
-        The checkpoint file it came from: on the CPU, shipped weights run
-        their ONNX export (:mod:`deepscope.core.onnx_engine`; user-trained
-        checkpoints stay on torch).
+    network : OnnxNetwork, optional
+        The ONNX export that runs the network instead of torch
+        (:func:`deepscope.core.onnx_engine.onnx_network`).
     """
 
     def __init__(self, model, meta: dict, device: str = "cpu", columns=None, default_medium: str = "air",
-                 source: Path | None = None):
-        from deepscope.core.onnx_engine import onnx_network
+                 network=None):
         from deepscope.spectra.io.spectrum import ColumnNames
 
         self.device = device
@@ -69,8 +67,6 @@ class SpectraPredictor:
         # shared-library spectra (checked when it was wired in). Issue 15
         # measured 2,500-2,800 against 1,900-2,200 spectra/s for the ensemble.
         self.model = fold_batchnorm(model.eval()).to(self._torch_device())
-        # Shipped weights on the CPU: the same types on all 1808 shared-library spectra, 2.4x the folded ensemble.
-        network = onnx_network(source, device)
         self.network = network or self.model
         # What runs the network: "torch", "onnx" or "onnx-int8".
         self.engine = network.engine if network is not None else "torch"
@@ -88,7 +84,8 @@ class SpectraPredictor:
         return select_device(self.device)
 
     @classmethod
-    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu", **reading) -> SpectraPredictor:
+    def from_checkpoint(cls, name_or_path: str | Path | None = None, device: str = "cpu", engine: str = "auto",
+                        **reading) -> SpectraPredictor:
         """Load a shipped name, run directory or ``.pt`` file; the shipped classifier by default.
 
         Parameters
@@ -98,6 +95,10 @@ class SpectraPredictor:
         device : str
         **reading
             ``columns`` and ``default_medium``, see the class.
+        engine : str
+            What runs the network: ``auto`` (on the CPU a shipped model's
+            fp32 ONNX export, else torch), ``torch``, ``onnx`` or
+            ``onnx-int8`` (:mod:`deepscope.core.onnx_engine`).
 
         Returns
         -------
@@ -106,14 +107,15 @@ class SpectraPredictor:
         Raises
         ------
         ModelError
-            If the name is unknown, the path missing, or the checkpoint is
-            not a spectral classifier.
+            If the name is unknown, the path missing, the checkpoint is not
+            a spectral classifier, or the engine cannot run it.
         InputError
             If ``device`` asks for CUDA where there is none.
         """
         from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
         from deepscope.errors import ModelError
-        from deepscope.registry import resolve_model
+        from deepscope.registry import resolve_model, shipped_entry
+        from deepscope.core.onnx_engine import onnx_network
         from deepscope.spectra.models import trained_model_kwargs
         from deepscope.spectra.preparation.grid import Grid
 
@@ -126,7 +128,8 @@ class SpectraPredictor:
         model = model_from_checkpoint({**record, "model_kwargs": trained_model_kwargs(record.get("model_kwargs", {}))})
         meta["grid"] = Grid(**meta["grid"])
         say_if_uncalibrated(meta, path)
-        return cls(model, meta, device, **reading, source=path)
+        network = onnx_network(shipped_entry(name_or_path, "spectra"), device, engine, path)
+        return cls(model, meta, device, **reading, network=network)
 
     def load_input(self, path: str | Path) -> GriddedSpectrum:
         """Read one spectrum: on the model's grid, with the raw scores its flag needs.
@@ -323,7 +326,7 @@ def _predict(inputs, out, model, options, columns, default_medium, id_column):
     stream = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column)
     set_torch_threads(options.threads)
     model_path = resolve_model(model, "spectra")
-    predictor = SpectraPredictor.from_checkpoint(model_path, options.device, columns=columns,
+    predictor = SpectraPredictor.from_checkpoint(model_path, options.device, options.engine, columns=columns,
                                                  default_medium=default_medium)
     reading = {} if columns == ColumnNames() and default_medium == "air" else \
         {"columns": [columns.wave, columns.flux, columns.ivar], "medium": default_medium}

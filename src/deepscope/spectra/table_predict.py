@@ -212,7 +212,7 @@ def _predict_open_tables(readers, out, model, options, layout):
     found = [resolve_columns(reader, layout) for reader in readers]
     set_torch_threads(options.threads)
     model_path = resolve_model(model, "spectra")
-    predictor = SpectraPredictor.from_checkpoint(model_path, options.device)
+    predictor = SpectraPredictor.from_checkpoint(model_path, options.device, options.engine)
     store = PartStore.for_table(out, _describe(tables, model_path, options.partition_size, layout))
     try:
         todo = _todo(readers, store, options.partition_size)
