@@ -79,7 +79,7 @@ def add_model_arg(parser, domain, default_help=None):
     parser : argparse.ArgumentParser
     domain : str
     default_help : str, optional
-        What happens without ``--model``; by default the domain's first
+        What happens without ``--model``; by default the domain's default
         shipped model is used.
     """
     names = [w.name for w in sorted(list_weights(domain), key=lambda w: (not w.default, w.name))]

@@ -94,11 +94,11 @@ class Picker:
             See :func:`deepscope.registry.resolve_model`; None is the
             shipped ``cryoem_empiar10017``.
         device : str
+            Where the network runs.
         engine : str
             What runs the network: ``auto`` (on the CPU a shipped model's
             fp32 ONNX export, else torch), ``torch``, ``onnx`` or
             ``onnx-int8`` (:mod:`deepscope.core.onnx_engine`).
-            Where the network runs.
 
         Returns
         -------

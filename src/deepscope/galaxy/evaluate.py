@@ -157,9 +157,6 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
                     target: str | None = None, split: str = "test", seed: int = 0, device: str = "cpu",
                     threads: int | None = None, progress: bool = True, hoyle: str | Path | None = None,
                     manga: str | Path | None = None, stripe82: str | Path | None = None,
-    engine : str
-        What runs the network (see
-        :meth:`~deepscope.galaxy.predictor.GalaxyPredictor.from_checkpoint`).
                     radius_arcsec: float = MATCH_RADIUS_ARCSEC, augment: int = 1, engine: str = "auto") -> dict:
     """Evaluate a predictor on one split of a labels table and write a report.
 
@@ -192,6 +189,9 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     augment : int
         Views of each cutout averaged (see
         :attr:`~deepscope.galaxy.predictor.GalaxyPredictor.augment`).
+    engine : str
+        What runs the network (see
+        :meth:`~deepscope.galaxy.predictor.GalaxyPredictor.from_checkpoint`).
 
     Returns
     -------

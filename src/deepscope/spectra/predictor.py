@@ -93,12 +93,12 @@ class SpectraPredictor:
         name_or_path : str or Path, optional
             Resolved by :func:`deepscope.registry.resolve_model`.
         device : str
-        **reading
-            ``columns`` and ``default_medium``, see the class.
         engine : str
             What runs the network: ``auto`` (on the CPU a shipped model's
             fp32 ONNX export, else torch), ``torch``, ``onnx`` or
             ``onnx-int8`` (:mod:`deepscope.core.onnx_engine`).
+        **reading
+            ``columns`` and ``default_medium``, see the class.
 
         Returns
         -------
@@ -113,9 +113,9 @@ class SpectraPredictor:
             If ``device`` asks for CUDA where there is none.
         """
         from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
+        from deepscope.core.onnx_engine import onnx_network
         from deepscope.errors import ModelError
         from deepscope.registry import resolve_model, shipped_entry
-        from deepscope.core.onnx_engine import onnx_network
         from deepscope.spectra.models import trained_model_kwargs
         from deepscope.spectra.preparation.grid import Grid
 
