@@ -63,7 +63,7 @@ def test_an_explicit_onnx_engine_says_why_it_cannot_run(tmp_path):
     with pytest.raises(ModelError, match=r"^--engine onnx-int8: shipped model spectra_mk has no onnx-int8 export "
                                          r"\(it ships onnx\)$"):
         onnx_network(_entry("spectra_mk"), engine="onnx-int8")
-    with pytest.raises(ModelError, match="^--engine tensorrt: not an engine; choose from auto, torch, onnx, onnx-int8$"):
+    with pytest.raises(ModelError, match="^--engine tensorrt: not an engine; choose from auto, torch, onnx, onnx-int8"):
         onnx_network(_entry("galaxy_bars"), engine="tensorrt")
 
 
@@ -167,3 +167,37 @@ def test_export_script_writes_the_shipped_bytes_again(tmp_path, shared_data, mon
     spec.loader.exec_module(module)
     for fresh in module.export_all("galaxy_bars", tmp_path):  # the int8 one calibrates on ../shared/data
         assert fresh.read_bytes() == (weights_dir() / fresh.name).read_bytes(), fresh.name
+
+
+def test_engine_on_the_command_line(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    from deepscope.cli.main import main
+    from deepscope.samples import sample_dir
+
+    monkeypatch.delenv("DEEPSCOPE_ENGINE", raising=False)
+    images = sample_dir("galaxy", "bars", "images")
+    p_bar = {}
+    for engine in ("auto", "torch", "onnx-int8"):
+        out = tmp_path / f"{engine}.csv"
+        assert main(["-q", "galaxy", "predict", str(images), "--engine", engine, "--out", str(out)]) == 0
+        p_bar[engine] = pd.read_csv(tmp_path / f"{engine}.csv")["p_bar"]
+    assert p_bar["auto"].equals(p_bar["onnx-int8"]) and not p_bar["auto"].equals(p_bar["torch"])
+    # The deprecated variable still gives the default.
+    monkeypatch.setenv("DEEPSCOPE_ENGINE", "torch")
+    assert main(["-q", "galaxy", "predict", str(images), "--out", str(tmp_path / "env.csv")]) == 0
+    assert pd.read_csv(tmp_path / "env.csv")["p_bar"].equals(p_bar["torch"])
+    capsys.readouterr()
+    for argv, message in [
+        (["galaxy", "predict", str(images), "--engine", "tensorrt", "--out", str(tmp_path / "bad.csv")],
+         "--engine tensorrt: not an engine; choose from auto, torch, onnx, onnx-int8"),
+        (["spectra", "predict", str(sample_dir("spectra")), "--engine", "onnx-int8",
+          "--out", str(tmp_path / "bad.csv")],
+         "--engine onnx-int8: shipped model spectra_mk has no onnx-int8 export (it ships onnx)"),
+        (["cryoem", "pick", str(sample_dir("cryoem")), "--diameter", "27", "--engine", "onnx-int8",
+          "--out", str(tmp_path / "picks")],
+         "--engine onnx-int8: shipped model cryoem_empiar10017 has no onnx-int8 export (it ships onnx)"),
+    ]:
+        assert main(["-q", *argv]) == 1
+        assert capsys.readouterr().err.splitlines() == [f"deepscope: error: {message}"]
+    assert not (tmp_path / "bad.csv").exists() and not (tmp_path / "picks").exists()

@@ -37,8 +37,7 @@ def fold_batchnorm(model):
 def prepare_for_inference(model):
     """Eval mode, folded BatchNorm and channels-last memory layout.
 
-    Channels-last lets oneDNN pick its fastest CPU convolution kernels
-    (about 1.4x here on the galaxy CNN).
+    Channels-last lets oneDNN pick its fastest CPU convolution kernels.
 
     Parameters
     ----------
