@@ -3,8 +3,9 @@
 import pytest
 
 from deepscope.config import TrainConfig
-from deepscope.cryoem.synthetic import write_blob_micrographs
 from deepscope.cryoem.train import train_picker
+
+from cryoem.helpers import write_blob_micrographs
 
 
 @pytest.fixture(scope="session")

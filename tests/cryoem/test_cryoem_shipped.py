@@ -8,8 +8,7 @@ from deepscope.cryoem.demo import add_demo_section
 from deepscope.cryoem.predictor import Picker
 from deepscope.core.options import BatchOptions
 
-# Never used in training, validation or tuning of the shipped model (fold A of
-# the two-fold evaluation in src/deepscope/cryoem/README.md).
+# Never used in training, validation or tuning of the shipped model (docs/cryoem.md).
 HELD_OUT = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_30_21_0", "Falcon_2012_06_12-16_44_07_0"]
 
 
@@ -48,7 +47,7 @@ def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
     truth = {s: t for s, t in load_pick_set(root / "particles", what="truth").items() if s in HELD_OUT}
     result = evaluate_pick_sets(load_pick_set(tmp_path), truth, 108.0)
     summary = result["summary"].set_index("picker")
-    assert summary.loc["deepscope", "f1"] >= 0.88  # issue 13's bar; 0.887 when shipped (the model before: 0.876)
+    assert summary.loc["deepscope", "f1"] >= 0.88  # 0.887 when shipped (docs/cryoem.md)
     # 4.25 px with 4 views, centroid refinement and the measured offset (before: 4.49; on the 8 px grid 7.24)
     assert summary.loc["deepscope", "median_centre_error_px"] <= 4.5
     assert isinstance(result["curve"], pd.DataFrame) and result["curve"]["recall"].is_monotonic_decreasing

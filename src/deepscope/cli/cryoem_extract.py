@@ -21,18 +21,7 @@ from deepscope.cli.options import add_flip_y_arg
 
 
 def add_particle_source_args(parser, coords_help, diameter_help):
-    """Add ``COORDS ...``, ``--micrographs DIR`` and ``--diameter PX``: where the particles to cut out are.
-
-    Shared with ``cryoem classify``, which extracts its particles the same way.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-    coords_help : str
-        What the command accepts as coordinate sets.
-    diameter_help : str
-        What the command uses the diameter for.
-    """
+    """Add ``COORDS ...``, ``--micrographs DIR`` and ``--diameter PX`` (also ``cryoem classify``'s), with their help."""
     parser.add_argument("coords", nargs="+", metavar="COORDS", help=coords_help)
     parser.add_argument("--micrographs", required=True, metavar="DIR",
                         help="directory of the micrographs, matched to coordinate files by stem (required)")

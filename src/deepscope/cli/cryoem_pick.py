@@ -50,7 +50,7 @@ def add_args(parser):
                         help="re-centre each pick on the micrograph by cross-correlation with the picks' own "
                              "rotationally averaged reference, as 2D classification re-centres (default: off: "
                              "centroid of the score map minus the shipped model's measured offset, which scores "
-                             "best against the CryoPPP labels; see the cryo-EM README)")
+                             "best against the CryoPPP labels; see docs/cryoem.md)")
     add_device_arg(parser)
     add_engine_arg(parser)
     add_threads_arg(parser)

@@ -126,8 +126,7 @@ def read_coordinates(path: str | Path, allow_empty: bool = False) -> pd.DataFram
     ----------
     path : str or Path
     allow_empty : bool
-        Accept a file without coordinates (a picker may find nothing);
-        otherwise that is an error.
+        Accept a file without coordinates (a picker may find nothing).
 
     Returns
     -------
@@ -247,23 +246,11 @@ def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | N
 
 
 def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
-    """Flip coordinates vertically: ``y -> height - 1 - y``.
+    """A copy of ``table`` (``x``, ``y`` ...) flipped vertically: ``y -> height - 1 - y``.
 
-    This maps between the MRC frame (row 0 at the bottom in most viewers)
-    and an image frame in which the same micrograph was stored upside
-    down, e.g. EMPIAR-10017's peer picks versus its JPEGs (height 4096).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Columns ``x``, ``y`` ...
-    height : int
-        Micrograph height in pixels.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with ``y`` flipped.
+    This maps between the MRC frame and an image frame in which the same
+    micrograph is stored upside down, e.g. EMPIAR-10017's peer picks versus
+    its JPEGs (height 4096).
 
     Examples
     --------
@@ -276,13 +263,7 @@ def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
 
 
 def coordinate_files_by_stem(directory: str | Path, what: str = "coordinate") -> dict[str, Path]:
-    """Map micrograph stems to the coordinate files of a directory.
-
-    Parameters
-    ----------
-    directory : str or Path
-    what : str
-        Word used in error messages ("truth", "picks" ...).
+    """Map micrograph stems to the coordinate files of a directory (``what`` names them in errors).
 
     Returns
     -------
@@ -325,10 +306,8 @@ def convert_coordinate_files(inputs, out_dir: str | Path, to: str, flip_height: 
     to : {"star", "box", "csv", "cs"}
     flip_height : int, optional
         Flip y with this micrograph height (:func:`flip_y`).
-    box_size : float, optional
-        Needed for ``box`` and ``csv``.
-    shape : tuple of int, optional
-        Micrograph ``(rows, columns)``, needed for ``cs``.
+    box_size, shape
+        As :func:`write_coordinates` needs them for ``box`` / ``csv`` and ``cs``.
 
     Returns
     -------

@@ -1,9 +1,8 @@
-"""Picks scored against the truth: one-to-one matching, precision / recall / F1, pick sets on disk.
+"""Picks scored against the truth: one-to-one matching, precision / recall / F1, centre errors.
 
-Picks are matched to true centres one to one within half a particle
-diameter (Hungarian matching), per micrograph, by file stem; counts pooled
-over micrographs give the summary and the precision-recall curve. The
-pick-set directories it scores are read by :mod:`deepscope.cryoem.pick_sets`.
+Picks match true centres one to one within half a particle diameter
+(Hungarian matching), per micrograph, by file stem; counts pooled over
+micrographs give the summary and the precision-recall curve.
 """
 
 import logging
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from deepscope.cryoem.coordinates import coordinate_files_by_stem
-from deepscope.cryoem.pick_sets import load_pick_set, parse_pick_set
+from deepscope.cryoem.pick_sets import load_pick_set, parse_spec
 from deepscope.errors import BatchError, InputError
 
 log = logging.getLogger(__name__)
@@ -22,9 +21,8 @@ log = logging.getLogger(__name__)
 def match_picks(picks: pd.DataFrame, truth: pd.DataFrame, radius: float) -> dict:
     """One-to-one matching of picks to true centres within ``radius``.
 
-    The matching maximises the number of pairs (then minimises their total
-    distance) with the Hungarian algorithm, so no true particle is counted
-    twice and a crowded micrograph is not scored optimistically.
+    The Hungarian algorithm maximises the number of pairs (then minimises
+    their total distance), so no true particle is counted twice.
 
     Parameters
     ----------
@@ -71,19 +69,9 @@ def match_picks(picks: pd.DataFrame, truth: pd.DataFrame, radius: float) -> dict
 
 
 def centre_errors(picks: pd.DataFrame, truth: pd.DataFrame, pairs: np.ndarray) -> np.ndarray:
-    """Distance between each matched pick and its true centre.
+    """Distance in pixels between each matched pick and its true centre.
 
-    Parameters
-    ----------
-    picks, truth : pandas.DataFrame
-        Columns ``x``, ``y``.
-    pairs : numpy.ndarray
-        ``(pick_index, truth_index)`` rows, as :func:`match_picks` returns.
-
-    Returns
-    -------
-    numpy.ndarray
-        One distance in pixels per pair.
+    ``pairs`` holds ``(pick_index, truth_index)`` rows, as :func:`match_picks` returns them.
 
     Examples
     --------
@@ -105,7 +93,7 @@ def median_or_nan(values: list[np.ndarray]) -> float:
 
 def pr_curve(pick_sets: list[pd.DataFrame], truth_sets: list[pd.DataFrame], radius: float,
              thresholds) -> pd.DataFrame:
-    """Precision, recall and F1 summed over micrographs, per score threshold.
+    """Precision, recall and F1 pooled over micrographs, per score threshold.
 
     Parameters
     ----------
@@ -130,17 +118,9 @@ def pr_curve(pick_sets: list[pd.DataFrame], truth_sets: list[pd.DataFrame], radi
 
 
 def precision_recall_f1(tp: int, fp: int, fn: int) -> dict:
-    """Precision, recall and F1 of match counts: the one place they are computed.
+    """``tp, fp, fn, precision, recall, f1`` of match counts (0.0 where undefined).
 
-    Parameters
-    ----------
-    tp, fp, fn : int
-        Matched picks, unmatched picks, unmatched true particles.
-
-    Returns
-    -------
-    dict
-        ``tp, fp, fn, precision, recall, f1`` (0.0 where undefined).
+    ``tp``, ``fp``, ``fn``: matched picks, unmatched picks, unmatched true particles.
 
     Examples
     --------
@@ -156,19 +136,10 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> dict:
 
 
 def summarise_counts(tp: int, fp: int, fn: int) -> dict:
-    """:func:`precision_recall_f1` of counts pooled over micrographs, F1 rounded to 12 decimals.
+    """:func:`precision_recall_f1` of pooled counts, F1 rounded to 12 decimals.
 
-    The rounding makes thresholds whose pooled F1 differs only by float
-    noise tie, so the best threshold of a curve is the first of them.
-
-    Parameters
-    ----------
-    tp, fp, fn : int
-
-    Returns
-    -------
-    dict
-        ``tp, fp, fn, precision, recall, f1``.
+    The rounding makes thresholds whose F1 differs only by float noise tie,
+    so the best threshold of a curve is the first of them.
 
     Examples
     --------
@@ -201,12 +172,10 @@ def evaluate_pick_sets(picks: dict[str, pd.DataFrame], truth: dict[str, pd.DataF
     -------
     dict
         ``summary`` (one row per picker, pooled over the micrographs that
-        every picker and the truth share, with ``median_centre_error_px``,
-        the median distance of a matched pick from its true centre),
-        ``per_micrograph`` (every
-        picker, every micrograph it has), ``curve`` (our precision-recall
-        curve on the shared micrographs), ``shared`` (their stems) and
-        ``unmatched`` (our pick files with no truth).
+        every picker and the truth share, with ``median_centre_error_px``),
+        ``per_micrograph`` (every picker, every micrograph it has),
+        ``curve`` (our precision-recall curve on the shared micrographs),
+        ``shared`` (their stems) and ``unmatched`` (our pick files with no truth).
 
     Raises
     ------
@@ -251,18 +220,12 @@ def evaluate_pick_sets(picks: dict[str, pd.DataFrame], truth: dict[str, pd.DataF
 
 
 def raise_for_unmatched(unmatched: list[str], picks_dir: str | Path) -> None:
-    """Raise a :class:`BatchError` naming the pick files without truth, if any.
-
-    Parameters
-    ----------
-    unmatched : list of str
-        Stems of our pick files that have no truth file.
-    picks_dir : str or Path
+    """Raise a :class:`BatchError` naming the pick files of ``picks_dir`` whose stems in ``unmatched`` have no truth.
 
     Raises
     ------
     BatchError
-        Listing those files, after the results were written.
+        Listing those files (after the results were written).
     """
     if unmatched:
         files = coordinate_files_by_stem(picks_dir, "picks")
@@ -270,21 +233,12 @@ def raise_for_unmatched(unmatched: list[str], picks_dir: str | Path) -> None:
 
 
 def warn_if_seen(shared: list[str], seen_micrographs: frozenset, model: str) -> list[str]:
-    """Warn when scored micrographs trained or tuned the model that picked them.
-
-    Parameters
-    ----------
-    shared : list of str
-        Stems of the scored micrographs.
-    seen_micrographs : frozenset of str
-        :attr:`deepscope.cryoem.predictor.Picker.seen_micrographs`.
-    model : str
-        How the model was named, for the message.
+    """Warn when scored micrographs (stems ``shared``) trained or tuned the model named ``model``.
 
     Returns
     -------
     list of str
-        The scored stems the model has seen (empty when the score is a test).
+        The scored stems among ``seen_micrographs`` (empty when the score is a test).
     """
     seen = sorted(set(shared) & set(seen_micrographs))
     if seen:
@@ -306,10 +260,9 @@ def evaluate_pick_files(picks_dir: str | Path, truth_dir: str | Path, diameter: 
     diameter : float
         Particle diameter in pixels; matches lie within half of it.
     out_dir : str or Path
-        Receives ``summary.csv``, ``per_micrograph.csv``, ``pr_curve.csv``
-        and ``report.html``.
+        Receives ``summary.csv``, ``per_micrograph.csv``, ``pr_curve.csv`` and ``report.html``.
     peers : sequence of str
-        ``NAME=DIR[,flip-y=HEIGHT]`` (:func:`~deepscope.cryoem.pick_sets.parse_pick_set`).
+        ``NAME=DIR[,flip-y=HEIGHT]`` (:func:`~deepscope.cryoem.pick_sets.parse_spec`).
     picks_flip_height, truth_flip_height : int, optional
         Flip our picks / the truth with this micrograph height.
     threshold : float, optional
@@ -317,8 +270,7 @@ def evaluate_pick_files(picks_dir: str | Path, truth_dir: str | Path, diameter: 
     micrograph_dir : str or Path, optional
         Micrographs, for overlay images in the report.
     model : str or Path, optional
-        The model that made the picks: a warning is logged if it trained or
-        validated on a scored micrograph.
+        The model that made the picks: warns if it saw a scored micrograph.
 
     Returns
     -------
@@ -339,11 +291,15 @@ def evaluate_pick_files(picks_dir: str | Path, truth_dir: str | Path, diameter: 
     if diameter <= 0:
         msg = f"--diameter must be positive, got {diameter}"
         raise InputError(msg)
-    specs = [parse_pick_set(s) for s in peers]
+    specs = [parse_spec(s) for s in peers]
+    for spec, (name, _, _) in zip(peers, specs):
+        if name is None:
+            msg = f"peer {spec!r}: expected NAME=DIR or NAME=DIR,flip-y=HEIGHT"
+            raise InputError(msg)
     out_dir = check_writable(out_dir, is_dir=True)
     truth = load_pick_set(Path(truth_dir), truth_flip_height, "truth")
     picks = load_pick_set(Path(picks_dir), picks_flip_height, "picks")
-    peer_sets = [(s["name"], load_pick_set(s["dir"], s["flip_height"], f"{s['name']} picks")) for s in specs]
+    peer_sets = [(name, load_pick_set(path, flip, f"{name} picks")) for name, path, flip in specs]
     result = evaluate_pick_sets(picks, truth, diameter, peer_sets, threshold=threshold)
     if model is not None:
         from deepscope.cryoem.predictor import Picker

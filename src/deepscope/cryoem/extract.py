@@ -1,12 +1,11 @@
-"""Particle extraction: boxes cut around picked centres, downsampled and normalised.
+"""Particle extraction (``cryoem extract``): boxes cut around picks, downsampled, normalised, written as a stack.
 
-The RELION conventions: each particle image is a square box centred on the
+RELION's conventions: each particle image is a square box centred on the
 pick (x = column, y = row of the micrograph as read), optionally downsampled
 by Fourier cropping (no aliasing, no interpolation blur), then normalised to
-zero mean and unit standard deviation in the background outside the particle
-disk, so that particles from micrographs of different exposure or contrast
-are comparable. A box that reaches past the micrograph edge is filled there
-with its own mean, which the normalisation maps to 0 (featureless background).
+zero mean and unit standard deviation outside the particle disk, so that
+micrographs of different exposure are comparable. Box pixels past the
+micrograph edge get the box's own mean, which normalises to 0.
 """
 
 from dataclasses import dataclass
@@ -39,23 +38,11 @@ class Particles:
 
 
 def check_box(box: int, diameter: float, shape: tuple[int, int], path) -> None:
-    """Refuse a box that cannot hold the particle or does not fit the micrograph.
-
-    Parameters
-    ----------
-    box : int
-        Box side in micrograph pixels.
-    diameter : float
-        Particle diameter in micrograph pixels.
-    shape : tuple of int
-        Micrograph ``(rows, columns)``.
-    path : str or Path
-        The micrograph, for the message.
+    """Refuse a ``box`` (px) not larger than the ``diameter`` or larger than the micrograph ``path`` of ``shape``.
 
     Raises
     ------
     InputError
-        If ``box`` is not larger than ``diameter`` or larger than the micrograph.
 
     Examples
     --------
@@ -74,23 +61,14 @@ def check_box(box: int, diameter: float, shape: tuple[int, int], path) -> None:
 
 
 def check_inside(coords: pd.DataFrame, shape: tuple[int, int], path) -> None:
-    """Refuse coordinates that lie outside the micrograph.
+    """Refuse coordinates outside the micrograph ``path`` of ``shape`` (usually the wrong frame or micrograph).
 
-    Parameters
-    ----------
-    coords : pandas.DataFrame
-        ``x``, ``y`` particle centres, and optionally ``source``: the
-        coordinate file of each row, named in the message instead of ``path``.
-    shape : tuple of int
-        Micrograph ``(rows, columns)``.
-    path : str or Path
-        The micrograph, named in the message when ``coords`` has no ``source``.
+    The message names the coordinate file (``coords["source"]``, else ``path``),
+    the first such coordinate and how many there are.
 
     Raises
     ------
     InputError
-        Naming the file, the first such coordinate and how many there are
-        (usually the wrong frame: ``--flip-y``, or the wrong micrograph).
 
     Examples
     --------
@@ -112,21 +90,9 @@ wrong micrograph or frame (--flip-y)?
 
 
 def cut_boxes(image: np.ndarray, x: np.ndarray, y: np.ndarray, box: int) -> np.ndarray:
-    """Cut ``box`` x ``box`` windows centred on the rounded coordinates.
+    """Cut ``(n, box, box)`` float32 windows centred on the rounded ``x`` (column), ``y`` (row).
 
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D micrograph.
-    x, y : numpy.ndarray
-        Centres (column, row); rounded to the nearest pixel.
-    box : int
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, box, box)`` float32; pixels past the edge hold the mean of the
-        box's pixels inside the micrograph.
+    Pixels past the edge hold the mean of the box's pixels inside the micrograph.
 
     Examples
     --------
@@ -152,19 +118,7 @@ def cut_boxes(image: np.ndarray, x: np.ndarray, y: np.ndarray, box: int) -> np.n
 
 
 def fourier_crop(stack: np.ndarray, size: int) -> np.ndarray:
-    """Downsample square images by keeping their ``size`` x ``size`` lowest frequencies.
-
-    Parameters
-    ----------
-    stack : numpy.ndarray
-        ``(n, box, box)``.
-    size : int
-        New side, at most ``box``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, size, size)`` float32 with the same mean intensity.
+    """Downsample ``(n, box, box)`` images to ``(n, size, size)`` float32 by keeping their lowest frequencies (same mean).
 
     Examples
     --------
@@ -196,19 +150,9 @@ def disk_radius_mask(size: int, radius: float) -> np.ndarray:
 
 
 def normalise_background(stack: np.ndarray, radius: float) -> np.ndarray:
-    """Zero mean, unit standard deviation outside the particle disk (RELION's ``--norm``).
+    """Zero mean, unit standard deviation outside the particle disk of ``radius`` px (RELION's ``--norm``).
 
-    Parameters
-    ----------
-    stack : numpy.ndarray
-        ``(n, size, size)``.
-    radius : float
-        Particle radius in image pixels; the background is every pixel further out.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32; a box with a flat background is only shifted, not scaled.
+    A box with a flat background is only shifted, not scaled.
 
     Examples
     --------
@@ -227,23 +171,9 @@ def extract_micrograph(image: np.ndarray, coords: pd.DataFrame, diameter: float,
                        size: int | None = None) -> np.ndarray:
     """Extract normalised particle images from one micrograph.
 
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D micrograph.
-    coords : pandas.DataFrame
-        ``x``, ``y`` centres inside the micrograph.
-    diameter : float
-        Particle diameter in micrograph pixels.
-    box : int
-        Box side in micrograph pixels.
-    size : int, optional
-        Side of the returned images (Fourier-cropped); default ``box``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, size, size)`` float32.
+    ``coords`` holds ``x``, ``y`` centres; ``diameter`` and ``box`` are in
+    micrograph pixels; the ``(n, size, size)`` float32 images are
+    Fourier-cropped to ``size`` (default ``box``).
 
     Examples
     --------
@@ -269,14 +199,8 @@ def extract_pairs(pairs, diameter: float, box: int, size: int | None = None, pro
     pairs : sequence of (Path, pandas.DataFrame)
         Micrograph with its coordinates (``x``, ``y`` in its frame; further
         columns, such as ``source`` naming the coordinate file, are kept).
-    diameter : float
-        Particle diameter in micrograph pixels.
-    box : int
-        Box side in micrograph pixels.
-    size : int, optional
-        Side of the particle images; default ``box``.
-    progress : bool
-        Show a progress bar.
+    diameter, box, size, progress
+        As in :func:`extract_micrograph`; a progress bar on stderr.
 
     Returns
     -------
@@ -323,8 +247,7 @@ def write_particle_stack(particles: Particles, stack_path, star_path=None, pixel
     star_path : str or Path, optional
         Default: the stack's path with ``.star``.
     pixel_size : float
-        Angstrom per micrograph pixel (the stack's is multiplied by the
-        downsampling factor).
+        Angstrom per micrograph pixel (the stack's is scaled by the downsampling).
 
     Returns
     -------

@@ -9,17 +9,7 @@ from deepscope.core.files import atomic_path
 
 
 def to_uint8(image: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
-    """Scale an image to 8 bits between ``low`` and ``high`` (default: its 1st and 99th percentiles).
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-    low, high : float, optional
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` image, clipped.
+    """Scale an image to ``uint8`` between ``low`` and ``high`` (default: its 1st and 99th percentiles), clipped.
 
     Examples
     --------
@@ -33,19 +23,9 @@ def to_uint8(image: np.ndarray, low: float | None = None, high: float | None = N
 
 def write_overlay(image: np.ndarray, picks: pd.DataFrame, radius: float, path: str | Path,
                   truth: pd.DataFrame | None = None) -> None:
-    """Save a greyscale image with pick circles (and optional truth) as PNG.
+    """Save a greyscale image as PNG with the picks as green circles of ``radius`` (and the truth as red dots).
 
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D image.
-    picks : pandas.DataFrame
-        ``x``, ``y`` in ``image`` pixels; drawn as green circles.
-    radius : float
-        Circle radius in ``image`` pixels.
-    path : str or Path
-    truth : pandas.DataFrame, optional
-        True centres, drawn as small red dots.
+    ``picks`` and ``truth`` hold ``x``, ``y`` in ``image`` pixels.
     """
     from PIL import Image, ImageDraw
 
@@ -61,43 +41,14 @@ def write_overlay(image: np.ndarray, picks: pd.DataFrame, radius: float, path: s
         canvas.save(tmp, format="PNG")
 
 
-
 # Side of a full-resolution overlay tile, in micrograph pixels: a 4096 px
 # micrograph gives 4 x 4 tiles, each small enough to view at 100 %.
 OVERLAY_TILE = 1024
 
 
-def overlay_tile_paths(out_dir: str | Path, stem: str, shape: tuple[int, int],
-                       tile: int = OVERLAY_TILE) -> list[Path]:
-    """Names of the full-resolution overlay tiles of a micrograph: ``<stem>_overlay_r<i>c<j>.png``.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-    stem : str
-        The micrograph's stem.
-    shape : tuple of int
-        ``(rows, columns)`` of the micrograph.
-    tile : int
-        Tile side in micrograph pixels.
-
-    Returns
-    -------
-    list of Path
-        Row by row; ``i``, ``j`` count tiles from the top-left.
-
-    Examples
-    --------
-    >>> [p.name for p in overlay_tile_paths("out", "m", (1500, 900))]
-    ['m_overlay_r0c0.png', 'm_overlay_r1c0.png']
-    """
-    rows, cols = -(-shape[0] // tile), -(-shape[1] // tile)
-    return [Path(out_dir) / f"{stem}_overlay_r{i}c{j}.png" for i in range(rows) for j in range(cols)]
-
-
 def write_overlay_tiles(image: np.ndarray, picks: pd.DataFrame, radius: float, out_dir: str | Path,
                         stem: str, tile: int = OVERLAY_TILE) -> list[Path]:
-    """Save the micrograph at full resolution, in tiles, with every pick drawn at the particle's size.
+    """Save the micrograph in full-resolution tiles, ``<stem>_overlay_r<i>c<j>.png``, picks drawn at the particle's size.
 
     The whole-micrograph overview (:func:`write_overlay` at working scale) is
     too small to judge a pick; these tiles show each particle at its native
@@ -113,14 +64,20 @@ def write_overlay_tiles(image: np.ndarray, picks: pd.DataFrame, radius: float, o
         Particle radius in micrograph pixels.
     out_dir : str or Path
     stem : str
-        Names the tiles (:func:`overlay_tile_paths`).
     tile : int
         Tile side in micrograph pixels.
 
     Returns
     -------
     list of Path
-        The tiles written.
+        The tiles written, row by row (``i``, ``j`` count tiles from the top-left).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> [p.name for p in write_overlay_tiles(np.zeros((1500, 900)), pd.DataFrame({"x": [], "y": []}), 50,
+    ...                                      tempfile.mkdtemp(), "m")]
+    ['m_overlay_r0c0.png', 'm_overlay_r1c0.png']
     """
     from PIL import Image, ImageDraw
 
@@ -128,8 +85,8 @@ def write_overlay_tiles(image: np.ndarray, picks: pd.DataFrame, radius: float, o
     grey = to_uint8(image, float(np.percentile(sample, 1)), float(np.percentile(sample, 99)))
     width = max(1, round(radius / 25))
     centres = picks[["x", "y"]].to_numpy(dtype=np.float64) + 0.5
-    paths = overlay_tile_paths(out_dir, stem, image.shape, tile)
-    columns = -(-image.shape[1] // tile)
+    rows, columns = -(-image.shape[0] // tile), -(-image.shape[1] // tile)
+    paths = [Path(out_dir) / f"{stem}_overlay_r{i}c{j}.png" for i in range(rows) for j in range(columns)]
     for k, path in enumerate(paths):
         top, left = (k // columns) * tile, (k % columns) * tile
         canvas = Image.fromarray(grey[top:top + tile, left:left + tile]).convert("RGB")
@@ -144,17 +101,7 @@ def write_overlay_tiles(image: np.ndarray, picks: pd.DataFrame, radius: float, o
 
 
 def pr_figure(curve: pd.DataFrame):
-    """Precision-recall curve of our picks over the score threshold.
-
-    Parameters
-    ----------
-    curve : pandas.DataFrame
-        From :func:`deepscope.cryoem.evaluate.pr_curve`.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
+    """Precision-recall figure of our picks over the score threshold (a :func:`~deepscope.cryoem.evaluate.pr_curve`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,7 +131,7 @@ def write_evaluation_report(result: dict, out_dir: str | Path, picks: dict[str, 
         Our picks and the truth, by stem.
     diameter : float
     micrograph_dir : Path, optional
-        Where ``<stem>.*`` micrographs are, for overlay images.
+        Where ``<stem>.*`` micrographs are, for up to ``max_overlays`` overlay images.
     max_overlays : int
 
     Returns

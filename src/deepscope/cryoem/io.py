@@ -2,10 +2,8 @@
 
 Micrographs are read from MRC/MRCS (mrcfile), TIFF, JPEG and PNG (Pillow) into
 ``float32`` arrays; CASSPER colour label images into class indices. The
-coordinate formats (STAR, BOX, CryoPPP CSV, cryoSPARC ``.cs``) live in
-:mod:`deepscope.cryoem.coordinates` and are re-exported here, so that
-``deepscope.cryoem.io`` stays the one place a user imports file reading and
-writing from. No torch here.
+coordinate formats of :mod:`deepscope.cryoem.coordinates` are re-exported, so
+all cryo-EM file reading and writing imports from here. No torch here.
 """
 
 import warnings
@@ -45,20 +43,10 @@ _IMAGE_MAGIC = {
 
 
 def sniff_micrograph(path: str | Path) -> str:
-    """Name the format of a micrograph from its first bytes.
+    """Name the format of a micrograph from its first bytes: ``"mrc"``, ``"tiff"``, ``"jpeg"`` or ``"png"``.
 
     MRC has no magic number at the start; it is recognised by the ``MAP``
     stamp at byte 208 (MRC2014) or, failing that, by its extension.
-
-    Parameters
-    ----------
-    path : str or Path
-        Micrograph file.
-
-    Returns
-    -------
-    str
-        ``"mrc"``, ``"tiff"``, ``"jpeg"`` or ``"png"``.
 
     Raises
     ------
@@ -160,9 +148,8 @@ def read_micrograph(path: str | Path, reduce: int = 1) -> np.ndarray:
     path : str or Path
         MRC, MRCS, TIFF, JPEG or PNG file.
     reduce : int
-        Allowed integer downsampling hint: a JPEG may be decoded directly at
-        1/2, 1/4 or 1/8 scale (never more than ``reduce``); other formats
-        ignore it. Use :func:`read_micrograph_reduced` to know the factor.
+        Allowed downsampling: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale
+        (never more than ``reduce``); :func:`read_micrograph_reduced` says by how much.
 
     Returns
     -------
@@ -187,21 +174,14 @@ def read_micrograph(path: str | Path, reduce: int = 1) -> np.ndarray:
 
 
 def read_micrograph_reduced(path: str | Path, reduce: int = 1) -> tuple[np.ndarray, float]:
-    """Read a micrograph, letting JPEG decode at a reduced scale.
-
-    Parameters
-    ----------
-    path : str or Path
-    reduce : int
-        Largest acceptable integer reduction (see :func:`read_micrograph`).
+    """Read a micrograph, letting a JPEG decode at up to ``reduce`` times smaller (see :func:`read_micrograph`).
 
     Returns
     -------
     image : numpy.ndarray
         2-D ``float32`` array.
     factor : float
-        Full-resolution width divided by the returned width (1 unless a
-        JPEG was decoded at reduced scale).
+        Full-resolution width over the returned width (1 unless a JPEG was decoded smaller).
 
     Raises
     ------
@@ -227,16 +207,7 @@ def read_micrograph_reduced(path: str | Path, reduce: int = 1) -> tuple[np.ndarr
 
 
 def write_mrc(image: np.ndarray, path: str | Path, pixel_size: float = 1.0) -> None:
-    """Write a 2-D image as a float32 MRC file, atomically.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D array; row 0 is written first (MRC y = array row).
-    path : str or Path
-    pixel_size : float
-        Angstrom per pixel, stored in the header.
-    """
+    """Write a 2-D image as a float32 MRC file (row 0 first), atomically, with ``pixel_size`` Angstrom per pixel."""
     import mrcfile
 
     path = Path(path)
@@ -282,20 +253,12 @@ def read_region_labels(path: str | Path) -> np.ndarray:
 
 def pair_micrographs(micrographs: list[Path], coordinate_files: dict[str, Path],
                      what: str = "coordinate") -> list[tuple[Path, Path]]:
-    """Pair micrograph files with coordinate files by file stem.
-
-    Parameters
-    ----------
-    micrographs : list of Path
-    coordinate_files : dict of str -> Path
-        From :func:`deepscope.cryoem.coordinates.coordinate_files_by_stem`.
-    what : str
-        Word for error messages.
+    """Pair micrograph files with coordinate files (by stem, :func:`coordinate_files_by_stem`).
 
     Returns
     -------
     list of (Path, Path)
-        ``(micrograph, coordinates)``, sorted by stem.
+        ``(micrograph, coordinates)``, sorted by stem; ``what`` names the files in errors.
 
     Raises
     ------

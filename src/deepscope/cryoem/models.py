@@ -2,9 +2,8 @@
 
 A compact U-Net: at the working scale (a particle ~14 px across) three
 poolings give a receptive field of several particle diameters, enough to
-see a particle against its neighbours and the surrounding ice, while the
-network stays under 1 MB and runs a 512x512 micrograph in well under a
-second on two CPU cores.
+see a particle against its neighbours and the surrounding ice, in a network
+small enough for CPUs.
 """
 
 import torch

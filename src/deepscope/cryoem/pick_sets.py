@@ -1,16 +1,15 @@
-"""Named sets of coordinate files, paired with micrographs by stem.
+"""Pick sets: the coordinate files of one picker, named, in the micrographs' frame.
 
-``extract`` and ``classify`` take COORDS arguments that are coordinate files
-or directories. Files of one directory are one pick set (one picker), named
-after the directory unless the argument says ``NAME=PATH``; a set in the
-other frame says ``PATH,flip-y=HEIGHT`` (or ``NAME=PATH,flip-y=HEIGHT``).
-``evaluate`` reads its picks, truth and peer sets (``NAME=DIR[,flip-y=HEIGHT]``)
-here too: :func:`parse_pick_set` and :func:`load_pick_set`.
+Commands that compare pickers (``evaluate``, ``extract``, ``classify``) name
+a set as ``[NAME=]PATH[,flip-y=HEIGHT]``: PATH is a coordinate file or a
+directory of them (one picker), NAME defaults to the directory's name, and
+``flip-y`` flips a set stored upside down.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deepscope.cryoem.coordinates import COORDINATE_SUFFIXES, coordinate_files_by_stem, flip_y, read_coordinates
 from deepscope.errors import InputError
 
 
@@ -74,32 +73,28 @@ def parse_spec(spec: str) -> tuple[str | None, Path, int | None]:
 
 
 def gather_pick_sets(specs, default_flip_height: int | None = None) -> list[PickSet]:
-    """Group COORDS arguments into named pick sets.
+    """Group ``[NAME=]PATH[,flip-y=HEIGHT]`` arguments into named pick sets.
 
     Parameters
     ----------
     specs : sequence of str
-        ``[NAME=]PATH[,flip-y=HEIGHT]``; PATH is a coordinate file or a
-        directory of them (not searched recursively).
+        PATH is a coordinate file or a directory of them (not searched recursively).
     default_flip_height : int, optional
-        ``--flip-y``: applies to every set that does not give its own.
+        ``--flip-y``: for every set that does not give its own.
 
     Returns
     -------
     list of PickSet
-        In the order first named; files of the same directory without a
-        name join one set.
+        In the order first named; unnamed files of one directory join one set.
 
     Raises
     ------
     InputError
-        If a path does not exist, two different directories would get the
-        same name, or a set names one micrograph twice.
+        If a path does not exist, two directories would get the same name,
+        or a set names one micrograph twice.
     FormatError
         If a directory holds no coordinate files.
     """
-    from deepscope.cryoem.io import COORDINATE_SUFFIXES, coordinate_files_by_stem
-
     sets: dict[str, PickSet] = {}
     sources: dict[str, Path] = {}
     for spec in specs:
@@ -130,14 +125,8 @@ def gather_pick_sets(specs, default_flip_height: int | None = None) -> list[Pick
     return list(sets.values())
 
 
-def pair_with_micrographs(pick_sets, micrograph_dir) -> dict:
-    """Find every pick set's micrographs in a directory, by stem.
-
-    Parameters
-    ----------
-    pick_sets : list of PickSet
-    micrograph_dir : str or Path
-        Searched recursively for MRC, TIFF, JPEG and PNG files.
+def pair_with_micrographs(pick_sets: list[PickSet], micrograph_dir: str | Path) -> dict:
+    """Find every pick set's micrographs in a directory (searched recursively), by stem.
 
     Returns
     -------
@@ -147,12 +136,10 @@ def pair_with_micrographs(pick_sets, micrograph_dir) -> dict:
     Raises
     ------
     InputError
-        If a coordinate file's stem names no micrograph (or the directory
-        has none).
+        If a coordinate file's stem names no micrograph (or the directory has none).
     """
     from deepscope.core.files import collect_inputs
-    from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
-    from deepscope.cryoem.io import pair_micrographs
+    from deepscope.cryoem.io import MICROGRAPH_SUFFIXES, pair_micrographs
 
     micrographs = collect_inputs([micrograph_dir], MICROGRAPH_SUFFIXES)
     paired = {}
@@ -162,7 +149,7 @@ def pair_with_micrographs(pick_sets, micrograph_dir) -> dict:
     return paired
 
 
-def read_pick_set(pick_set: PickSet, stems=None) -> dict:
+def read_pick_set(pick_set: PickSet, stems=None, allow_empty: bool = True) -> dict:
     """Read a set's coordinate files, in the micrographs' frame.
 
     Parameters
@@ -170,92 +157,38 @@ def read_pick_set(pick_set: PickSet, stems=None) -> dict:
     pick_set : PickSet
     stems : iterable of str, optional
         Only these micrographs (default: all of the set).
+    allow_empty : bool
+        Accept files without coordinates (a picker may find nothing).
 
     Returns
     -------
     dict of str -> pandas.DataFrame
-        ``x``, ``y``, ``score`` and ``source`` (the file) per stem; empty
-        files (a picker found nothing) give empty tables.
+        ``x``, ``y``, ``score`` and ``source`` (the file) per stem.
 
     Raises
     ------
     FormatError
         If a file cannot be read.
     """
-    from deepscope.cryoem.io import flip_y, read_coordinates
-
     tables = {}
     for stem, path in sorted(pick_set.files.items()):
-        if stems is not None and stem not in stems:
-            continue
-        table = read_coordinates(path, allow_empty=True)
-        table = flip_y(table, pick_set.flip_height) if pick_set.flip_height else table
-        tables[stem] = table.assign(source=str(path))
+        if stems is None or stem in stems:
+            table = read_coordinates(path, allow_empty=allow_empty)
+            table = flip_y(table, pick_set.flip_height) if pick_set.flip_height else table
+            tables[stem] = table.assign(source=str(path))
     return tables
 
 
-def parse_pick_set(spec: str) -> dict:
-    """Parse ``NAME=DIR[,flip-y=HEIGHT]`` into a pick-set description.
+def load_pick_set(directory: str | Path, flip_height: int | None = None, what: str = "picks") -> dict:
+    """Read every coordinate file of a directory, keyed by micrograph stem (:func:`read_pick_set`).
 
-    Parameters
-    ----------
-    spec : str
-
-    Returns
-    -------
-    dict
-        ``name``, ``dir`` (Path) and ``flip_height`` (int or None).
-
-    Raises
-    ------
-    InputError
-        If the text does not have that form.
-
-    Examples
-    --------
-    >>> parse_pick_set("topaz=peers/topaz,flip-y=4096")["flip_height"]
-    4096
-    """
-    name, sep, rest = spec.partition("=")
-    if not sep or not name or not rest:
-        msg = f"peer {spec!r}: expected NAME=DIR or NAME=DIR,flip-y=HEIGHT"
-        raise InputError(msg)
-    directory, _, option = rest.partition(",")
-    flip_height = None
-    if option:
-        key, _, value = option.partition("=")
-        if key != "flip-y" or not value.isdigit():
-            msg = f"peer {spec!r}: the only option is flip-y=HEIGHT (micrograph height in pixels)"
-            raise InputError(msg)
-        flip_height = int(value)
-    return {"name": name, "dir": Path(directory), "flip_height": flip_height}
-
-
-def load_pick_set(directory: str | Path, flip_height: int | None = None,
-                  what: str = "picks") -> dict:
-    """Read every coordinate file of a directory, keyed by micrograph stem.
-
-    Parameters
-    ----------
-    directory : Path
-    flip_height : int, optional
-        Flip y with this micrograph height (the set is in the other frame).
-    what : str
-        Word for error messages.
-
-    Returns
-    -------
-    dict of str -> pandas.DataFrame
+    ``what`` names the set in error messages; a ``"truth"`` set may not
+    have empty files.
 
     Raises
     ------
     FormatError
         If the directory holds no coordinate file, or one is unreadable.
     """
-    from deepscope.cryoem.io import coordinate_files_by_stem, flip_y, read_coordinates
-
-    sets = {}
-    for stem, path in coordinate_files_by_stem(directory, what).items():
-        table = read_coordinates(path, allow_empty=(what != "truth"))
-        sets[stem] = flip_y(table, flip_height) if flip_height else table
-    return sets
+    files = coordinate_files_by_stem(directory, what)
+    return read_pick_set(PickSet(what, files, flip_height), allow_empty=what != "truth")

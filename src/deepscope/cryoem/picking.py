@@ -1,10 +1,9 @@
-"""Probability maps -> picks: the network on a whole micrograph, then peaks.
+"""The network on a whole micrograph -> probability maps -> picks.
 
 Picks are the local maxima of the (lightly blurred) particle probability
 map, thinned by non-maximum suppression at a fraction of the particle
-diameter, each scored by its probability; picks that the region head puts on
-ice or carbon are dropped. Everything here is in the working-scale frame;
-:class:`deepscope.cryoem.predictor.Picker` maps picks back to the micrograph.
+diameter and scored by their probability; picks that the region head puts
+on ice or carbon are dropped. All in the working-scale frame.
 """
 
 import numpy as np
@@ -24,22 +23,18 @@ def predict_maps(model, image: np.ndarray, target: str, augment: int = 1,
     Parameters
     ----------
     model : torch.nn.Module
-        In eval mode, on any device (the image follows it; maps come back
-        on the CPU).
+        In eval mode, on any device (maps come back on the CPU).
     image : numpy.ndarray
         Normalised 2-D image.
     target : {"disks", "regions", "joint"}
         What the model's output channels mean.
     augment : int
-        Test-time augmentation: average the maps over the first ``augment``
-        of the 8 rotations/flips of the image (1 = none). Particles have no
-        preferred orientation, so each view is an equally valid prediction
-        and their mean has less variance.
+        Test-time views: the maps are averaged over the first ``augment`` of
+        the 8 rotations/flips of the image (particles have no preferred
+        orientation, so each view is an equally valid prediction).
     run_with : callable, optional
-        What runs the padded image instead of ``model`` itself: the ONNX
-        Runtime export of the same weights
-        (:class:`~deepscope.core.onnx_engine.OnnxNetwork`); ``model`` still
-        says how much to pad.
+        Runs the padded image instead of ``model`` (the ONNX export of the
+        same weights); ``model`` still says how much to pad.
 
     Returns
     -------
@@ -108,12 +103,10 @@ def find_picks(particle: np.ndarray, regions: np.ndarray | None, diameter: float
         Minimum probability at a pick.
     nms_fraction : float
         Picks closer than ``nms_fraction * diameter`` to a better pick are
-        suppressed; below 1 because particles in a crowded micrograph touch
-        and their centres can be a little closer than one diameter.
+        suppressed (below 1: touching particles' centres can be closer than a diameter).
     edge_fraction : float
         Picks closer than ``edge_fraction * diameter`` to the image edge are
-        dropped: a particle cut by the edge cannot be extracted, and
-        micrograph borders carry processing artefacts.
+        dropped (a particle cut by the edge cannot be extracted).
 
     Returns
     -------
@@ -164,25 +157,10 @@ def refine_centres(particle: np.ndarray, picks: pd.DataFrame, radius: float) -> 
     """Move each pick to the probability-weighted centroid of the map around it.
 
     :func:`find_picks` returns pixels of the working-scale map, a grid as
-    coarse as the binning (8 micrograph px for the shipped model); the
-    centroid of the particle probability within ``radius`` of the peak is
-    continuous, so coordinates come off the grid. Windows are clipped at the
-    image edge.
-
-    Parameters
-    ----------
-    particle : numpy.ndarray
-        Particle probability map.
-    picks : pandas.DataFrame
-        ``x``, ``y`` on the map's pixels (and any other columns, kept).
-    radius : float
-        Window radius in map pixels; about a third of the particle diameter
-        keeps a neighbouring particle's probability out.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with refined ``x``, ``y``.
+    coarse as the binning; the centroid of the probability within ``radius``
+    map pixels of the peak (windows clipped at the edge) takes coordinates
+    off the grid. About a third of the particle diameter keeps a neighbour's
+    probability out. Other columns of ``picks`` are kept.
 
     Examples
     --------

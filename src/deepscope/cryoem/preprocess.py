@@ -1,12 +1,11 @@
-"""Micrograph preprocessing: resampling, normalisation, contrast enhancement, targets.
+"""Micrographs -> network input: resampling to the working scale, normalisation, contrast, targets.
 
-Picking works at a fixed *working* particle diameter (a few pixels across
-the particle is enough for a segmentation network), so every micrograph is
-first resampled by ``working_diameter / particle_diameter``. This is also
-what lets a model trained at one particle size pick another: the micrograph
-is rescaled, not the network. Coordinates move between the micrograph and
-the working frame with :func:`to_working_frame` / :func:`to_micrograph_frame`,
-and training targets are disks drawn at working scale (:func:`disk_mask`).
+Picking works at a fixed *working* particle diameter, so every micrograph is
+first resampled by ``working_diameter / particle_diameter``: a model trained
+at one particle size picks another by rescaling the micrograph, not the
+network. Coordinates move between the frames with :func:`to_working_frame` /
+:func:`to_micrograph_frame`; training targets are disks at working scale
+(:func:`disk_mask`).
 """
 
 from pathlib import Path
@@ -19,22 +18,10 @@ from deepscope.errors import InputError
 
 
 def rescale(image: np.ndarray, scale: float) -> np.ndarray:
-    """Resample an image by ``scale`` (< 1 shrinks).
+    """Resample a 2-D image by ``scale`` (output size / input size): ``float32``, shape ``round(shape * scale)``.
 
     Shrinking uses a box filter (the mean over each output pixel's
     footprint), which averages noise down instead of aliasing it.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D array.
-    scale : float
-        Output size / input size.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array of shape ``round(shape * scale)``.
 
     Examples
     --------
@@ -56,19 +43,7 @@ def rescale(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def normalize(image: np.ndarray, clip: float = 4.0) -> np.ndarray:
-    """Standardise to zero median and unit robust spread, then clip outliers.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-    clip : float
-        Values beyond ``clip`` robust standard deviations are clipped (hot
-        pixels, carbon edges).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array.
+    """Standardise to zero median and unit robust spread (``float32``), clipped at ``clip`` (hot pixels, carbon edges).
 
     Examples
     --------
@@ -88,13 +63,12 @@ def normalize(image: np.ndarray, clip: float = 4.0) -> np.ndarray:
 
 
 def enhance_contrast(image: np.ndarray, diameter: float) -> np.ndarray:
-    """Automatic contrast enhancement of a raw micrograph.
+    """Automatic contrast enhancement of a raw micrograph (CASSPER's "original -> contrast enhanced").
 
     A raw micrograph is dominated by shot noise at high spatial frequency
-    and by slow ice-thickness gradients at low frequency; the particles live
-    in between. This band-passes the image around the particle size and
-    then equalises the histogram, the "original -> contrast enhanced" step
-    of CASSPER.
+    and by ice-thickness gradients at low frequency; the particles live in
+    between. The image is band-passed around the particle size, then its
+    histogram is equalised.
 
     Parameters
     ----------
@@ -122,43 +96,24 @@ def enhance_contrast(image: np.ndarray, diameter: float) -> np.ndarray:
     return (ranks.reshape(band.shape) / max(band.size - 1, 1)).astype(np.float32)
 
 
-# Relative pixel noise (see :func:`relative_noise`) above which "auto" low-passes
-# the working-scale image. The CryoSegNet JPEGs the shipped model trained on
-# measure 0.03-0.04 (they were denoised); the same micrographs with white
-# noise of std 0.5 / 1 / 3 (on the standardised full-resolution image) measure
-# about 0.08 / 0.155 / 0.41.
+# Relative pixel noise (:func:`relative_noise`) above which "auto" low-passes the
+# working-scale image: denoised micrographs such as the shipped model's training
+# JPEGs sit well below it. Chosen as docs/cryoem.md ("Raw input") describes.
 NOISY_ABOVE = 0.08
-# Gaussian low-pass for noisy input, in particle diameters at working scale
-# (0.7 working px for the 13.5 px particle). On 3 of the shipped model's
-# training micrographs with added noise of std 0.5, 1, 2 and 3, F1 peaks at
-# sigma 0.6-0.75 px for every level (flat within 0.005), so one strength
-# serves all noisy input; the clean JPEGs lose nothing to it either way.
+# Gaussian low-pass for noisy input, in particle diameters at working scale: one
+# strength serves every noise level, and clean input loses nothing to it.
 LOW_PASS_FRACTION = 0.7 / 13.5
-# Relative noise above which the pixels are noise-dominated, like the raw
-# micrographs of ``cryoem simulate`` (0.99-1.00 at SNR 0.03 to 1): there the
-# band-pass and histogram equalisation of :func:`enhance_contrast` beats the
-# light low-pass (shipped model, F1 0.46-0.79 against 0.19-0.29), while on the
-# held-out EMPIAR-10017 micrographs with white noise up to std 8 (0.73-0.75) the low-pass
-# wins (0.70-0.87 against 0.31-0.35).
+# Relative noise above which the pixels are noise-dominated (raw micrographs, as
+# `cryoem simulate` writes them): there band-pass and equalisation do better.
 NOISE_DOMINATED_ABOVE = 0.9
 
 
 def pixel_noise(image: np.ndarray) -> float:
-    """Standard deviation of the white (pixel-to-pixel) noise in an image.
+    """Standard deviation of the white (pixel-to-pixel) noise in a 2-D image, in its units.
 
     Immerkaer's estimator (1996): a 3x3 kernel that annihilates any locally
     linear signal, so what it responds to is noise, not particles or ice
     gradients.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D array, at least 3x3.
-
-    Returns
-    -------
-    float
-        Estimated noise standard deviation, in the image's units.
 
     Examples
     --------
@@ -177,21 +132,10 @@ def pixel_noise(image: np.ndarray) -> float:
 
 
 def relative_noise(image: np.ndarray) -> float:
-    """Pixel noise (:func:`pixel_noise`) over the image's robust spread.
+    """Pixel noise (:func:`pixel_noise`) over the robust spread: near 0 denoised, near 1 white noise.
 
-    A scale-free measure of how noisy a micrograph is, so that the same
-    pixels give the same answer whatever their units (8-bit JPEG, 16-bit
-    counts, float32 MRC).
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D array.
-
-    Returns
-    -------
-    float
-        Near 0 for a denoised image, near 1 for pure white noise.
+    Scale-free, so the same pixels give the same answer whatever their units
+    (8-bit JPEG, 16-bit counts, float32 MRC).
 
     Examples
     --------
@@ -216,17 +160,8 @@ def match_training_domain(image: np.ndarray, working_diameter: float) -> np.ndar
     ``LOW_PASS_FRACTION * working_diameter``; beyond, it gets the band-pass
     and histogram equalisation of :func:`enhance_contrast`.
 
-    Parameters
-    ----------
-    image : numpy.ndarray
-        2-D image at working scale.
-    working_diameter : float
-        Particle diameter in pixels of ``image``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` image, same shape.
+    ``working_diameter`` is the particle diameter in pixels of ``image``;
+    the result is a ``float32`` image of the same shape.
 
     Examples
     --------
@@ -260,24 +195,19 @@ def load_for_picking(path: str | Path, diameter: float, working_diameter: float,
     ----------
     path : str or Path
         Micrograph file.
-    diameter : float
-        Particle diameter in pixels of the file.
-    working_diameter : float
-        Particle diameter the model works at.
+    diameter, working_diameter : float
+        Particle diameter in pixels of the file, and the one the model works at.
     enhance : {"auto", "on", "off"}
-        ``"auto"`` decides from the pixels (:func:`match_training_domain`:
-        a light low-pass when they are noisy), so the same pixels give the
-        same image in any container; ``"on"`` forces the band-pass and
-        histogram equalisation of :func:`enhance_contrast`; ``"off"`` uses
-        the pixels as they are.
+        ``"auto"`` decides from the pixels (:func:`match_training_domain`),
+        so the same pixels give the same image in any container; ``"on"``
+        forces :func:`enhance_contrast`; ``"off"`` uses the pixels as they are.
 
     Returns
     -------
     image : numpy.ndarray
         Normalised ``float32`` image at working scale.
     scale : float
-        Working pixels per file pixel (divide coordinates by it to return
-        to the file's frame).
+        Working pixels per file pixel.
     shape : tuple of int
         ``(rows, columns)`` of the file at full resolution.
 
@@ -309,19 +239,8 @@ def to_working_frame(table: pd.DataFrame, scale: float) -> pd.DataFrame:
     Working pixel ``i`` covers micrograph pixels ``[i/scale, (i+1)/scale)``;
     with coordinates at pixel centres, micrograph ``x`` is working
     ``(x + 0.5) * scale - 0.5``, not ``x * scale`` (which would shift every
-    point by half a working pixel towards the origin).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Columns ``x``, ``y`` (and any others, kept).
-    scale : float
-        Working pixels per micrograph pixel.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with ``x``, ``y`` in working pixels.
+    point by half a working pixel towards the origin). ``scale`` is working
+    pixels per micrograph pixel; other columns of ``table`` are kept.
 
     Examples
     --------
@@ -334,16 +253,6 @@ def to_working_frame(table: pd.DataFrame, scale: float) -> pd.DataFrame:
 def to_micrograph_frame(table: pd.DataFrame, scale: float) -> pd.DataFrame:
     """Working-scale coordinates -> the micrograph's pixels (inverse of :func:`to_working_frame`).
 
-    Parameters
-    ----------
-    table, scale
-        As in :func:`to_working_frame`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy, its ``x`` and ``y`` now in micrograph pixels.
-
     Examples
     --------
     >>> to_micrograph_frame(pd.DataFrame({"x": [0.0], "y": [1.0]}), 0.25)[["x", "y"]].values.tolist()
@@ -353,20 +262,7 @@ def to_micrograph_frame(table: pd.DataFrame, scale: float) -> pd.DataFrame:
 
 
 def disk_mask(shape: tuple[int, int], centres: np.ndarray, radius: float) -> np.ndarray:
-    """Binary mask with a disk of ``radius`` at every centre: the particle target.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(rows, columns)``.
-    centres : numpy.ndarray
-        ``(n, 2)`` array of ``x`` (column), ``y`` (row).
-    radius : float
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` mask.
+    """``float32`` mask of ``shape`` with a disk of ``radius`` at every ``(x, y)`` centre: the particle target.
 
     Examples
     --------

@@ -1,25 +1,19 @@
 """Re-centring picks on the micrograph itself, as 2D classification does.
 
 A picker's map locates a particle to a fraction of its working pixel; the
-image holds the rest. Each pick's box is cross-correlated with one
-reference built from all the picks: their average, rotationally averaged
-(particles lie in every in-plane orientation, so a round reference is
-unbiased, and its centre is the particles' centre of mass rather than
-wherever the picks happen to sit). The correlation peak, refined to a
-fraction of a pixel by a parabola through its neighbours, moves each pick;
-the reference is rebuilt from the moved boxes and the search repeated, as
-re-centring in RELION / cryoSPARC 2D classification does.
+image holds the rest. Each pick's box is cross-correlated with one reference
+built from all the picks: their average, rotationally averaged (particles
+lie in every in-plane orientation, so a round reference is unbiased and
+centred on the particles' centre of mass). The correlation peak, refined by
+a parabola through its neighbours, moves each pick; the reference is rebuilt
+from the moved boxes and the search repeated, as RELION / cryoSPARC 2D
+classification re-centre. Batched over the stack with real FFTs.
 
-Everything is batched over the stack with real FFTs: a micrograph's ~800
-boxes of 42 px take about 70 ms of CPU.
-
-Measured (see ``src/deepscope/cryoem/README.md``): on micrographs simulated
-from 5A1A, where the truth is the exact projected centre, this takes the
-shipped picker's median centre error from 5-10 px to 0.7-2.4 px. On EMPIAR-10017
-it agrees with the CryoPPP labels less well than the network's own map does
-(those labels are the original picker's integer coordinates, not refined
-centres), so :class:`~deepscope.cryoem.predictor.Picker` does not apply it by
-default; it is a library step for images whose truth is the particle itself.
+Where the truth is the particle's own centre (simulated micrographs) this
+beats the picker's map; against labels that are another picker's integer
+positions (EMPIAR-10017's CryoPPP labels) it does worse, so
+:class:`~deepscope.cryoem.predictor.Picker` applies it only when asked
+(docs/cryoem.md, "Centres").
 """
 
 from __future__ import annotations
@@ -34,48 +28,28 @@ from deepscope.cryoem.io import read_micrograph_reduced
 from deepscope.cryoem.preprocess import rescale
 from deepscope.errors import InputError
 
-# Search, box and mask chosen on the shipped model's 10 training + 1
-# validation EMPIAR-10017 micrographs (JPEGs decoded at 1/2 scale, d = 54
-# px), against the CryoPPP labels: the search radius and iteration count
-# hardly matter there (median error within 0.1 px for 0.15-0.25 d and 1-5
-# iterations); a mask of 0.35 d is worse (7.25 px scatter against 6.2), 0.7 d
-# no better; boxes of 2 d no better. Iterations chosen on the simulated
-# micrographs below: one leaves 2.3-3.2 px, two 0.9-2.1 px, three the same.
+# Search radius, rounds, box side and reference mask radius, in particle diameters
+# (flat over a range on the training micrographs; rounds and the low-pass chosen
+# on simulated micrographs, whose truth is exact).
 SEARCH_FRACTION = 0.25
 ITERATIONS = 2
 BOX_FRACTION = 1.5
 MASK_FRACTION = 0.5
-# The low-pass chosen on simulated micrographs (5A1A, seed 0, SNR 0.1 / 0.3 /
-# 1, full size), whose truth is exact: median error 3.6 / 5.0 / 5.3 px
-# without, 2.2 / 1.2 / 0.8 px at 0.04 d, 1.9 / 1.1 / 0.8 px at 0.06 d,
-# 1.9 / 1.0 / 0.7 px at 0.08 d: a raw box's own noise otherwise pulls the
-# peak. Against the CryoPPP labels, too noisy to tell 1 px apart, it costs
-# the training micrographs 0.3-0.5 px of scatter.
+# Gaussian low-pass of the boxes and the reference, in diameters: a raw box's
+# own noise otherwise pulls the peak.
 LOW_PASS_FRACTION = 0.06
-# Particle diameter, in pixels, at which micrographs are read for re-centring:
-# a 108 px particle is read at quarter size (a JPEG decodes at 1/4 in 0.02 s,
-# at 1/2 in 0.04 s, in full in 0.2 s). Against the training micrographs'
-# labels, half size scatters 0.1 px less but costs four times as much to
-# correlate; on the simulated micrographs 23 px particles do as well as 46 px.
+# Particle diameter, in pixels, at which micrographs are read for re-centring
+# (a 108 px particle at a quarter size): twice as fine scatters hardly less
+# and costs four times as much.
 RECENTRE_DIAMETER = 27.0
 
 
 def load_for_recentring(path: str | Path, diameter: float) -> np.ndarray:
     """Read a micrograph at an integer reduction that leaves the particle about :data:`RECENTRE_DIAMETER` px across.
 
-    Parameters
-    ----------
-    path : str or Path
-        Micrograph file.
-    diameter : float
-        Particle diameter in pixels of the file.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` image, ``reduce`` times smaller than the file (JPEGs are
-        decoded at that size; other formats are box-averaged), for
-        :meth:`~deepscope.cryoem.predictor.Picker.pick`'s ``micrograph``.
+    ``diameter`` is the particle diameter in pixels of the file. JPEGs are
+    decoded at the reduced size, other formats box-averaged; the image is
+    :meth:`~deepscope.cryoem.predictor.Picker.pick`'s ``micrograph``.
 
     Raises
     ------
@@ -91,17 +65,7 @@ def rotational_average(image: np.ndarray) -> np.ndarray:
     """Average a square image over rotations about pixel ``size // 2``.
 
     Each pixel's radius is split linearly between the two nearest integer
-    radii, so the profile has no ring artefacts.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        ``(size, size)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(size, size)`` float64, a function of the radius only.
+    radii, so the ``float64`` result has no ring artefacts.
 
     Examples
     --------
@@ -128,14 +92,8 @@ def subpixel_peaks(maps: np.ndarray, search: float) -> tuple[np.ndarray, np.ndar
     """Highest point of each map within ``search`` px of pixel ``size // 2``, to a fraction of a pixel.
 
     A parabola through the peak and its two neighbours along each axis
-    gives the sub-pixel position (clipped to one pixel).
-
-    Parameters
-    ----------
-    maps : numpy.ndarray
-        ``(n, size, size)`` correlation maps, zero shift at ``size // 2``.
-    search : float
-        Largest shift considered, in pixels.
+    gives the sub-pixel position (clipped to one pixel). ``maps`` is
+    ``(n, size, size)``, zero shift at ``size // 2``.
 
     Returns
     -------
@@ -205,15 +163,11 @@ def recentre_picks(image: np.ndarray, picks: pd.DataFrame, diameter: float,
         ``x``, ``y`` in pixels of ``image`` (other columns are kept).
     diameter : float
         Particle diameter in pixels of ``image``.
-    search_fraction : float
-        Largest move, in diameters.
+    search_fraction, box_fraction, mask_fraction, low_pass_fraction : float
+        Largest move, box side, reference mask radius and the Gaussian
+        low-pass of boxes and reference (0: none), in diameters.
     iterations : int
         Reference-building and search rounds.
-    box_fraction, mask_fraction : float
-        Box side and reference mask radius, in diameters.
-    low_pass_fraction : float
-        Standard deviation of a Gaussian low-pass applied to the boxes and
-        the reference, in diameters (0: none).
 
     Returns
     -------

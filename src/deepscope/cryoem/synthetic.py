@@ -2,11 +2,10 @@
 
 Each particle is the atomic model in a uniformly random orientation,
 projected along z (atoms weighted by atomic number, blurred by a B-factor-like
-Gaussian), placed without overlap; the micrograph is then convolved with a
+Gaussian), placed without overlap; the micrograph is convolved with a
 phase-contrast CTF and Gaussian noise is added at a chosen signal-to-noise
-ratio: signal variance inside the particles / noise variance (measured over
-the whole micrograph the SNR would depend on how crowded it is). The true
-centres are known exactly, so picking can be measured at a known SNR.
+ratio: signal variance inside the particles / noise variance (over the whole
+micrograph it would depend on how crowded it is).
 """
 
 from dataclasses import dataclass
@@ -33,14 +32,7 @@ class Structure:
 
 
 def read_structure(path):
-    """Read an mmCIF or PDB atomic model with gemmi.
-
-    Waters, ligands and hydrogens are dropped; only the first model is kept.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.cif``, ``.mmcif``, ``.pdb`` or ``.ent`` (optionally gzipped).
+    """Read an mmCIF or PDB atomic model (optionally gzipped) with gemmi: the first model, without waters, ligands, hydrogens.
 
     Returns
     -------
@@ -79,26 +71,10 @@ def read_structure(path):
 
 
 def ctf_2d(shape, pixel_size, defocus, voltage=300.0, cs=2.7, amplitude_contrast=0.07):
-    """Phase-contrast transfer function on an FFT grid.
+    """Phase-contrast transfer function on the ``numpy.fft.fft2`` grid of an image of ``shape``.
 
-    Parameters
-    ----------
-    shape : tuple of int
-        Image ``(rows, columns)``.
-    pixel_size : float
-        Angstrom per pixel.
-    defocus : float
-        Underfocus in Angstrom (positive).
-    voltage : float
-        Accelerating voltage in kV.
-    cs : float
-        Spherical aberration in mm.
-    amplitude_contrast : float
-
-    Returns
-    -------
-    numpy.ndarray
-        CTF values on the ``numpy.fft.fft2`` grid.
+    Units: ``pixel_size`` and ``defocus`` (underfocus, positive) in Angstrom,
+    ``voltage`` in kV, spherical aberration ``cs`` in mm.
     """
     volts = voltage * 1e3
     # relativistic electron wavelength in Angstrom
@@ -135,10 +111,8 @@ def simulate_micrograph(structure, shape=(1024, 1024), n_particles=60, pixel_siz
         ``(rows, columns)`` of the micrograph.
     n_particles : int
         Particles to place (fewer if they do not fit without overlap).
-    pixel_size : float
-        Angstrom per pixel.
-    defocus : float
-        Underfocus in Angstrom.
+    pixel_size, defocus : float
+        Angstrom per pixel; underfocus in Angstrom.
     snr : float
         Signal variance inside the particle disks / noise variance (cryo-EM
         data: 0.01 - 0.1); ``inf`` for no noise.
@@ -149,11 +123,10 @@ def simulate_micrograph(structure, shape=(1024, 1024), n_particles=60, pixel_siz
     Returns
     -------
     image : numpy.ndarray
-        ``float32`` micrograph; particles are dark-ish on a grey background
-        after the CTF, as in real data.
+        ``float32`` micrograph.
     particles : pandas.DataFrame
-        ``x``, ``y`` (pixel centres; x = column, y = row), ``score`` (NaN)
-        and Euler angles ``rot``, ``tilt``, ``psi`` (ZYZ, degrees).
+        ``x``, ``y`` (pixel centres), ``score`` (NaN) and Euler angles
+        ``rot``, ``tilt``, ``psi`` (ZYZ, degrees).
     diameter : float
         Particle diameter in pixels.
 
@@ -210,43 +183,6 @@ def simulate_micrograph(structure, shape=(1024, 1024), n_particles=60, pixel_siz
     return image, particles, diameter
 
 
-def write_blob_micrographs(folder, n_micrographs=3, n_particles=12, size=128, seed=0):
-    """Write toy micrographs of Gaussian blobs with their exact centres.
-
-    A picker learns these in a couple of epochs, which makes them the
-    smallest end-to-end check of training, picking and evaluation.
-
-    Parameters
-    ----------
-    folder : str or Path
-        Receives ``mics/m<i>.mrc`` and ``coords/m<i>.star``.
-    n_micrographs, n_particles, size : int
-        Count of micrographs, blobs per micrograph and image side in pixels.
-    seed : int
-
-    Returns
-    -------
-    Path
-        ``folder``.
-    """
-    from deepscope.cryoem.io import write_coordinates, write_mrc
-
-    folder = Path(folder)
-    (folder / "mics").mkdir(parents=True, exist_ok=True)
-    (folder / "coords").mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[:size, :size]
-    for index in range(n_micrographs):
-        centres = rng.uniform(12, size - 12, size=(n_particles, 2))
-        image = rng.normal(0, 0.3, (size, size))
-        for x, y in centres:
-            image += np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 8.0)
-        write_mrc(image.astype(np.float32), folder / "mics" / f"m{index}.mrc")
-        write_coordinates(pd.DataFrame({"x": centres[:, 0], "y": centres[:, 1]}),
-                          folder / "coords" / f"m{index}.star")
-    return folder
-
-
 def write_simulated_micrographs(structure_path: str | Path, out_dir: str | Path, count: int = 4, size: int = 1024,
                                 n_particles: int = 60, pixel_size: float = 4.0, defocus: float = 15000.0,
                                 snr: float = 0.05, seed: int = 0) -> tuple[list[dict], float]:
@@ -262,9 +198,8 @@ def write_simulated_micrographs(structure_path: str | Path, out_dir: str | Path,
     count, size, n_particles : int
         Micrographs, their side in pixels, particles per micrograph (at most).
     pixel_size, defocus, snr : float
-        See :func:`simulate_micrograph`.
+        See :func:`simulate_micrograph`; micrograph ``i`` uses seed ``seed + i``.
     seed : int
-        Micrograph ``i`` uses ``seed + i``.
 
     Returns
     -------

@@ -1,11 +1,8 @@
 """Train a picking U-Net: targets, loss, patches, fit, then tune picking on validation micrographs.
 
-:func:`train_picker` is the library entry point of ``cryoem train``: it pairs
-micrographs with coordinate files, sets up the run directory, fits through
-:func:`deepscope.core.trainer.fit`, then chooses the threshold, NMS distance
-and edge margin on the validation micrographs and measures how far the picks
-sit from the labels (:mod:`deepscope.cryoem.tuning`). The loss, patch sampler
-and target loading live here with it because nothing but training uses them.
+:func:`train_picker` is ``cryoem train``: it pairs micrographs with coordinate
+files, sets up the run directory, fits through :func:`deepscope.core.trainer.fit`,
+then tunes the picking settings (:mod:`deepscope.cryoem.tuning`).
 """
 
 import dataclasses
@@ -34,19 +31,6 @@ DEFAULT_PATCHES_PER_EPOCH = 256
 def resolve_target(target: str | None, arch: str | None, has_labels: bool) -> str:
     """The target to train: as given, else the one ``arch`` learns, else ``joint`` with labels, ``disks`` without.
 
-    Parameters
-    ----------
-    target : str, optional
-        ``--target``.
-    arch : str, optional
-        ``--arch``.
-    has_labels : bool
-        Whether region labels are given.
-
-    Returns
-    -------
-    str
-
     Examples
     --------
     >>> resolve_target(None, "cryoem_unet_regions", True), resolve_target(None, None, False)
@@ -57,15 +41,7 @@ def resolve_target(target: str | None, arch: str | None, has_labels: bool) -> st
 
 
 def default_config(target: str) -> TrainConfig:
-    """:data:`DEFAULT_CONFIG` with the network of ``target``.
-
-    Parameters
-    ----------
-    target : {"disks", "regions", "joint"}
-
-    Returns
-    -------
-    TrainConfig
+    """:data:`DEFAULT_CONFIG` with the network of ``target`` (``disks``, ``regions`` or ``joint``).
 
     Examples
     --------
@@ -76,18 +52,10 @@ def default_config(target: str) -> TrainConfig:
 
 
 def make_loss(target: str):
-    """Loss for a target kind.
+    """``loss(outputs, targets)`` for a target kind (``disks``, ``regions`` or ``joint``).
 
-    Parameters
-    ----------
-    target : {"disks", "regions", "joint"}
-
-    Returns
-    -------
-    callable
-        ``loss(outputs, targets)``; ``targets`` is a dict with ``mask``
-        (float, ``(n, 1, h, w)``) and ``regions`` (long, ``(n, h, w)``,
-        :data:`~deepscope.cryoem.io.IGNORE_LABEL` where unknown).
+    ``targets`` is a dict with ``mask`` (float, ``(n, 1, h, w)``) and
+    ``regions`` (long, ``(n, h, w)``, :data:`~deepscope.cryoem.io.IGNORE_LABEL` where unknown).
     """
     from torch.nn import functional as F
 
@@ -111,20 +79,19 @@ def make_loss(target: str):
 
 
 class PatchDataset:
-    """Random augmented patches from micrographs held in memory.
+    """Patches from micrographs held in memory: ``length`` random augmented ones, or a fixed grid.
 
     Parameters
     ----------
     items : list of dict
-        Each with ``image`` (2-D float32), ``mask`` (2-D float32) and
-        ``regions`` (2-D uint8), all at working scale.
+        Each with ``image``, ``mask`` (2-D float32) and ``regions`` (2-D uint8), at working scale.
     patch : int
         Patch side in pixels (a multiple of the U-Net's ``2**depth``).
     length : int
-        Patches per epoch.
+        Patches per epoch when ``random``.
     random : bool
         Random crops with flips and 90-degree rotations (training), or a
-        fixed grid of crops (validation; ``length`` is then ignored).
+        fixed grid of crops (validation).
     """
 
     def __init__(self, items, patch, length, random=True):
@@ -179,14 +146,12 @@ def load_training_item(micrograph: Path, coords: Path, diameter: float, working_
         Particle diameter in the micrograph's pixels.
     working_diameter : float
     mask_fraction : float
-        Target disks have ``mask_fraction`` times the particle diameter, so
-        touching particles stay separate blobs.
+        Target disks are this fraction of the particle diameter, so touching
+        particles stay separate blobs.
     labels : Path, optional
         CASSPER colour label image.
     coords_flip_y, labels_flip_y : bool
-        Whether coordinates / labels are stored upside down relative to the
-        micrograph (e.g. MRC frame versus EMPIAR-10017 JPEGs); coordinates
-        are flipped with the micrograph's own height.
+        Coordinates / labels are upside down (coordinates flip with the micrograph's height).
     enhance : {"auto", "on", "off"}
     flip_height : int, optional
         Flip the coordinates with this height instead (``--flip-y HEIGHT``).
@@ -249,29 +214,24 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     run_dir : str or Path
         Run directory: ``config.yaml``, checkpoints, history.
     config : TrainConfig, optional
-        Default: :func:`default_config` of ``target``. ``model_kwargs`` go
-        to the U-Net (``width``, ``depth``); ``model`` must be the network
-        of ``target``.
+        Default: :func:`default_config` of ``target``; ``model_kwargs`` go to
+        the U-Net (``width``, ``depth``).
     target : {"disks", "regions", "joint"}, optional
-        Which heads to train; ``regions`` and ``joint`` need ``labels_dir``.
-        Default: :func:`resolve_target`.
+        Heads to train (``regions`` and ``joint`` need ``labels_dir``); default :func:`resolve_target`.
     labels_dir : str or Path, optional
         CASSPER label PNGs named after the micrographs.
-    coords_flip_y, labels_flip_y, flip_height
+    coords_flip_y, labels_flip_y, flip_height, working_diameter, mask_fraction, enhance
         See :func:`load_training_item`.
     val_names : list of str, optional
-        Micrograph stems held out for validation (early stopping and
-        threshold tuning); default: ``config.val_fraction`` of them, seeded.
-    working_diameter, mask_fraction, patch, patches_per_epoch, enhance
-        See :func:`load_training_item` and :class:`PatchDataset`.
+        Validation stems (early stopping, tuning); default a seeded ``config.val_fraction``.
+    patch, patches_per_epoch
+        See :class:`PatchDataset`.
     resume : bool
         Continue from ``run_dir/last.pt``.
     exclude : iterable of str
         Micrograph stems left out entirely (the test set).
     augment : int
-        Test-time views used when picking (see
-        :func:`~deepscope.cryoem.picking.predict_maps`); the threshold is
-        tuned for them.
+        Test-time views used when picking; the threshold is tuned for them.
     progress : bool
         Progress bar on stderr.
 

@@ -1,17 +1,13 @@
-"""Settings a trained picker is used with, chosen on the micrographs that trained and validated it.
+"""Post-fit tuning: the settings a trained picker is used with, chosen on the micrographs it has seen.
 
 :func:`tune_picking` chooses the threshold, NMS distance and edge margin that
 maximise F1 on the validation micrographs. :func:`measure_centre_offset`
-measures how far the picks sit from the labels: coordinate labels carry the
-conventions of whatever made them (EMPIAR-10017's CryoPPP labels sit about
-(+2.9, +4.0) px from the particles' centres in the JPEGs: the network, a
-re-centring on the image and the refinement's origin shifts all say so, see
-the cryo-EM README), and a network trained on them learns that frame; the
-median offset over the seen micrographs becomes the checkpoint's
-``centre_offset``, which :class:`~deepscope.cryoem.predictor.Picker`
-subtracts from every pick (near zero, changing nothing, where the labels are
-the particles' centres). :func:`tune_checkpoint` does both at the end of
-:func:`~deepscope.cryoem.train.train_picker` and stores them in the checkpoint.
+measures how far the picks sit from the labels: labels carry the conventions
+of whatever made them, and a network trained on them learns that frame. The
+median offset becomes the checkpoint's ``centre_offset``, which
+:class:`~deepscope.cryoem.predictor.Picker` subtracts from every pick (near
+zero where the labels are the particles' centres). :func:`tune_checkpoint`
+does both at the end of training and stores them in the checkpoint.
 """
 
 from __future__ import annotations
@@ -35,10 +31,9 @@ def measure_centre_offset(picker, items: list[dict], radius_fraction: float = 0.
     picker : deepscope.cryoem.predictor.Picker
         With its tuned settings; its own ``centre_offset`` is ignored.
     items : list of dict
-        Micrographs from :func:`deepscope.cryoem.train.load_training_item`
-        (``image`` and ``truth`` at working scale).
+        From :func:`deepscope.cryoem.train.load_training_item` (``image``, ``truth``).
     radius_fraction : float
-        Match radius as a fraction of the particle diameter.
+        Match radius in particle diameters.
 
     Returns
     -------
@@ -81,13 +76,9 @@ def measure_centre_offset(picker, items: list[dict], radius_fraction: float = 0.
 def tune_picking(picker, items: list[dict], radius_fraction: float = 0.5) -> dict:
     """Choose the threshold, NMS distance and edge margin that maximise F1 on ``items``.
 
-    Parameters
-    ----------
-    picker : deepscope.cryoem.predictor.Picker
-    items : list of dict
-        Validation micrographs from :func:`~deepscope.cryoem.train.load_training_item`.
-    radius_fraction : float
-        Match radius as a fraction of the diameter.
+    ``items`` are validation micrographs from
+    :func:`~deepscope.cryoem.train.load_training_item`; matches lie within
+    ``radius_fraction`` diameters.
 
     Returns
     -------

@@ -25,19 +25,7 @@ def _centre(size, device):
 
 
 def circular_mask(size: int, radius: float, width: float = 2.0, device="cpu"):
-    """A soft-edged disk around box pixel ``size // 2``: 1 inside ``radius``, a cosine fall-off of ``width`` px.
-
-    Parameters
-    ----------
-    size : int
-    radius, width : float
-        In pixels.
-    device : str or torch.device
-
-    Returns
-    -------
-    torch.Tensor
-        ``(size, size)`` float32.
+    """A ``(size, size)`` float32 soft disk around box pixel ``size // 2``: 1 inside ``radius``, a cosine fall-off of ``width`` px.
 
     Examples
     --------
@@ -54,23 +42,11 @@ def circular_mask(size: int, radius: float, width: float = 2.0, device="cpu"):
 
 
 def polar_grid(size: int, n_rings: int, shift=(0.0, 0.0), device="cpu"):
-    """Sampling points of a polar image for :func:`torch.nn.functional.grid_sample`.
+    """Sampling points of a polar image of ``size``-px boxes for :func:`torch.nn.functional.grid_sample`.
 
-    Parameters
-    ----------
-    size : int
-        Side of the square images.
-    n_rings : int
-        Rings at radii 1 .. ``n_rings`` pixels.
-    shift : tuple of float
-        ``(x, y)`` offset of the polar centre from box pixel ``size // 2``, in pixels.
-    device : str or torch.device
-
-    Returns
-    -------
-    torch.Tensor
-        ``(n_rings, N_ANGLES, 2)`` normalised ``(x, y)`` coordinates; ring
-        ``i`` at angle ``j`` is ``centre + (i + 1) * (cos, sin)(2 pi j / N_ANGLES)``.
+    Returns ``(n_rings, N_ANGLES, 2)`` normalised ``(x, y)`` coordinates: ring
+    ``i`` at angle ``j`` is ``centre + (i + 1) * (cos, sin)(2 pi j / N_ANGLES)``
+    pixels, the centre ``shift`` (x, y) pixels from box pixel ``size // 2``.
     """
     import torch
 
@@ -95,20 +71,10 @@ def to_polar(images, n_rings: int, shift=(0.0, 0.0)):
 def polar_spectrum(polar):
     """Angular FFT of polar images, scaled so that a correlation of two is a cosine.
 
-    Each image is made zero-mean and unit-norm first, with rings weighted by
-    their radius (the area each sample stands for); then the inverse FFT of
-    ``a * conj(b)``, summed over rings, is the cosine similarity at every
-    relative angle.
-
-    Parameters
-    ----------
-    polar : torch.Tensor
-        ``(..., n_rings, N_ANGLES)`` from :func:`to_polar`.
-
-    Returns
-    -------
-    torch.Tensor
-        Complex, ``(..., n_rings, N_ANGLES // 2 + 1)``.
+    Each ``(..., n_rings, N_ANGLES)`` image is made zero-mean and unit-norm
+    first, rings weighted by their radius (the area each sample stands for);
+    then the inverse FFT of ``a * conj(b)``, summed over rings, is the cosine
+    similarity at every relative angle. Complex, ``(..., n_rings, N_ANGLES // 2 + 1)``.
     """
     import torch
 
@@ -134,20 +100,9 @@ def shift_offsets(max_shift: int):
 class ShiftedSpectra:
     """Angular spectra of every image at every searched shift, computed once per classification.
 
-    The images do not change between alignment rounds, only the
-    references do; the spectra are kept in memory up to ``budget`` bytes
-    and recomputed chunk by chunk beyond that.
-
-    Parameters
-    ----------
-    images : torch.Tensor
-        ``(n, size, size)``.
-    n_rings : int
-    max_shift : int
-    chunk : int
-        Images per batch.
-    budget : int
-        Bytes of spectra kept between rounds.
+    The images do not change between alignment rounds, only the references
+    do; spectra of ``chunk`` images at a time are kept in memory up to
+    ``budget`` bytes, recomputed beyond that.
     """
 
     def __init__(self, images, n_rings, max_shift, chunk=512, budget=1 << 30):
@@ -173,14 +128,7 @@ class ShiftedSpectra:
 
 
 def align(spectra: ShiftedSpectra, references):
-    """Best reference, in-plane angle and shift of every image.
-
-    Parameters
-    ----------
-    spectra : ShiftedSpectra
-        The images, at every searched shift.
-    references : torch.Tensor
-        ``(k, size, size)``.
+    """Best of the ``(k, size, size)`` references, in-plane angle and shift of every image in ``spectra``.
 
     Returns
     -------
@@ -208,22 +156,9 @@ def align(spectra: ShiftedSpectra, references):
 def transform(images, angles, shifts):
     """Aligned images: ``out(u) = image(centre + shift + R(angle) u)``.
 
-    This is the inverse of the motion :func:`align` measured, so the aligned
-    image matches the reference it was compared with.
-
-    Parameters
-    ----------
-    images : torch.Tensor
-        ``(n, size, size)``.
-    angles : torch.Tensor
-        ``(n,)`` radians.
-    shifts : torch.Tensor
-        ``(n, 2)`` pixels.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(n, size, size)``; samples from outside the box are 0 (background).
+    The inverse of the motion :func:`align` measured (``angles`` in radians,
+    ``shifts`` in pixels), so the aligned image matches the reference it was
+    compared with; samples from outside the box are 0 (background).
     """
     import torch
     import torch.nn.functional as F

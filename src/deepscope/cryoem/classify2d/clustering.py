@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepscope.cryoem.classify2d.align import (N_ANGLES, ShiftedSpectra, align, circular_mask, polar_spectrum, to_polar,
-                                      transform)
+from deepscope.cryoem.classify2d.align import (N_ANGLES, ShiftedSpectra, align, circular_mask, polar_spectrum,
+                                               to_polar, transform)
 
 # About this many particles per class: enough for an average that shows a
 # particle, few enough that different views get their own classes; the junk
@@ -69,21 +69,7 @@ class Classes:
 
 
 def invariant_features(images, n_rings: int, n_components: int = 16):
-    """Rotation-invariant features: PCA of the angular power spectra of the polar images.
-
-    Parameters
-    ----------
-    images : torch.Tensor
-        ``(n, size, size)``, masked.
-    n_rings : int
-    n_components : int
-        PCA components kept (fewer when there are fewer images).
-
-    Returns
-    -------
-    torch.Tensor
-        ``(n, n_components)``.
-    """
+    """Rotation-invariant ``(n, n_components)`` features of masked images: PCA of their polar angular power spectra."""
     import torch
 
     spectrum = polar_spectrum(to_polar(images, n_rings)).abs()
@@ -98,21 +84,7 @@ def invariant_features(images, n_rings: int, n_components: int = 16):
 
 
 def kmeans(points, k: int, iterations: int = 30, generator=None):
-    """k-means with k-means++ seeding.
-
-    Parameters
-    ----------
-    points : torch.Tensor
-        ``(n, d)``.
-    k : int
-        At most ``n``.
-    iterations : int
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    torch.Tensor
-        ``(n,)`` labels in ``0 .. k-1``; an emptied cluster keeps its label unused.
+    """k-means with k-means++ seeding of ``(n, d)`` points: labels in ``0 .. k-1`` (an emptied cluster's unused).
 
     Examples
     --------
@@ -183,12 +155,11 @@ def classify_images(images: np.ndarray, n_classes: int, particle_radius: float, 
         Alignment / re-averaging rounds after the initial clustering.
     max_shift : int
         Translation searched per round, in image pixels.
-    min_class_size : int
-    seed : int
-        Seeds the k-means initialisation: same inputs, same classes.
+    min_class_size, seed : int
+        ``seed`` seeds the k-means initialisation: same inputs, same classes.
     device : str or torch.device
     progress : bool
-        Show a progress bar over the rounds.
+        Progress bar over the rounds.
 
     Returns
     -------

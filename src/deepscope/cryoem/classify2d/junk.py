@@ -50,18 +50,9 @@ def junk_score(disk_contrast: float, offset: float) -> float:
 
 
 def average_measures(average: np.ndarray, radius: float) -> dict:
-    """``disk_contrast`` and ``offset`` of one class average (see the module docstring).
+    """``disk_contrast`` and ``offset`` (module docstring) of a class average centred on pixel ``size // 2``.
 
-    Parameters
-    ----------
-    average : numpy.ndarray
-        ``(size, size)``, centred on pixel ``size // 2``.
-    radius : float
-        Particle radius in image pixels.
-
-    Returns
-    -------
-    dict
+    ``radius`` is the particle radius in image pixels.
 
     Examples
     --------
@@ -89,11 +80,8 @@ def average_measures(average: np.ndarray, radius: float) -> dict:
 def class_table(classes, radius: float):
     """Classes sorted by size, with their measures, score and junk flag.
 
-    Parameters
-    ----------
-    classes : deepscope.cryoem.classify2d.clustering.Classes
-    radius : float
-        Particle radius in image pixels.
+    ``classes`` is a :class:`~deepscope.cryoem.classify2d.clustering.Classes`;
+    ``radius`` the particle radius in image pixels.
 
     Returns
     -------

@@ -1,25 +1,15 @@
-"""What a person reads after ``classify``: the class-average montage and report.html."""
+"""The class-average montage and report.html that ``classify`` writes."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from deepscope.cryoem.figures import to_uint8
+
 # Tiles per montage row, and the pixel size a tile is drawn at.
 MONTAGE_COLUMNS = 10
 TILE = 96
-
-
-def class_label(row) -> str:
-    """The words under a tile: ``"class 3: 71 particles, junk"``.
-
-    Examples
-    --------
-    >>> class_label({"class": 3, "n": 71, "junk": 1})
-    'class 3: 71 particles, junk'
-    """
-    verdict = "junk" if row["junk"] else "particle"
-    return f"class {row['class']}: {row['n']} particles, {verdict}"
 
 
 def montage_image(averages: np.ndarray, classes: pd.DataFrame):
@@ -27,18 +17,8 @@ def montage_image(averages: np.ndarray, classes: pd.DataFrame):
 
     Particle-like classes get a green frame and junk classes a red one, and
     the tile says which in words too (colour alone does not carry it).
-
-    Parameters
-    ----------
-    averages : numpy.ndarray
-        ``(k, size, size)``, in the order of ``classes``.
-    classes : pandas.DataFrame
-        ``class``, ``n``, ``junk``.
-
-    Returns
-    -------
-    PIL.Image.Image
-        RGB.
+    ``averages`` are ``(k, size, size)`` in the order of ``classes``
+    (``class``, ``n``, ``junk``); returns an RGB image.
 
     Examples
     --------
@@ -53,9 +33,7 @@ def montage_image(averages: np.ndarray, classes: pd.DataFrame):
     canvas = Image.new("RGB", (MONTAGE_COLUMNS * TILE, rows * (TILE + label_height)), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     for index, (average, row) in enumerate(zip(averages, classes.to_dict("records"))):
-        low, high = np.percentile(average, [1, 99])
-        grey = np.clip((average - low) / max(high - low, 1e-6), 0, 1) * 255
-        tile = Image.fromarray(grey.astype(np.uint8)).resize((TILE - 6, TILE - 6), Image.BILINEAR)
+        tile = Image.fromarray(to_uint8(average)).resize((TILE - 6, TILE - 6), Image.BILINEAR)
         left = (index % MONTAGE_COLUMNS) * TILE
         top = (index // MONTAGE_COLUMNS) * (TILE + label_height)
         colour = (200, 30, 30) if row["junk"] else (30, 160, 30)
@@ -75,17 +53,9 @@ def write_montage(averages, classes, path) -> None:
 
 
 def write_report(result, out_dir) -> Path:
-    """Write ``report.html``: the montage, the classes and the per-picker junk accounting.
+    """Write ``out_dir/report.html`` (beside ``class_averages.png``): the montage, the classes and the junk accounting.
 
-    Parameters
-    ----------
-    result : deepscope.cryoem.classify2d.run.ClassifyResult
-    out_dir : Path
-        Holds ``class_averages.png`` already.
-
-    Returns
-    -------
-    Path
+    ``result`` is a :class:`~deepscope.cryoem.classify2d.run.ClassifyResult`; returns the report's path.
     """
     from deepscope.core.report import Report
     from deepscope.cryoem.classify2d.junk import JUNK_RULE

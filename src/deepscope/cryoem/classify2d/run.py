@@ -33,17 +33,15 @@ class ClassifyResult:
     averages : numpy.ndarray
         ``(k, size, size)`` class averages, largest class first.
     classes : pandas.DataFrame
-        ``class`` (1 = largest), ``n``, ``junk`` (0/1), ``score`` and the
-        measures the score is made of.
+        ``class`` (1 = largest), ``n``, ``junk`` (0/1), ``score`` and its measures.
     particles : pandas.DataFrame
-        One row per input coordinate: ``micrograph``, ``x``, ``y``,
-        ``class``, ``junk``, ``picker``.
+        One row per input coordinate: ``micrograph``, ``x``, ``y``, ``class``, ``junk``, ``picker``.
     accounting : pandas.DataFrame
         One row per picker (see :func:`junk_accounting`).
     micrographs : list of str
         Stems the accounting is pooled over.
     settings : dict
-        What was run (diameter, box, image size, classes, rounds, seed, device), for the report.
+        What was run, for the report.
     """
 
     averages: np.ndarray
@@ -55,16 +53,7 @@ class ClassifyResult:
 
 
 def check_output_dir(path) -> Path:
-    """Fail early if ``path`` cannot become the output directory, without creating it.
-
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    Path
-        ``path``, not created yet (unlike :func:`~deepscope.core.files.check_writable`).
+    """Fail early if ``path`` cannot become the output directory; unlike :func:`~deepscope.core.files.check_writable`, create nothing.
 
     Raises
     ------
@@ -100,15 +89,12 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
         Default :func:`~deepscope.cryoem.classify2d.clustering.default_class_count`.
     box : int, optional
         Box in micrograph pixels; default ``BOX_FACTOR`` x the diameter.
-    size : int
-        Side of the particle images that are classified.
-    iterations : int
-        Alignment rounds.
+    size, iterations, seed : int
+        Side of the classified particle images; alignment rounds; seed.
     truth : deepscope.cryoem.pick_sets.PickSet, optional
         True particle centres, for the truth-matched false-pick fraction.
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``.
-    seed : int
     progress : bool
 
     Returns
@@ -125,8 +111,8 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
     """
     from deepscope.core.distributed import select_device
     from deepscope.cryoem.classify2d.clustering import classify_images, default_class_count
-    from deepscope.cryoem.extract import extract_pairs
     from deepscope.cryoem.classify2d.junk import class_table
+    from deepscope.cryoem.extract import extract_pairs
     from deepscope.cryoem.pick_sets import pair_with_micrographs, read_pick_set
 
     torch_device = select_device(device)
@@ -173,10 +159,8 @@ def junk_accounting(particles: pd.DataFrame, truth: dict, stems, pickers, diamet
         ``micrograph``, ``x``, ``y``, ``junk``, ``picker``.
     truth : dict of str -> pandas.DataFrame
         True centres per stem (may be empty).
-    stems : sequence of str
-        Micrographs to pool over.
-    pickers : sequence of str
-        Row order.
+    stems, pickers : sequence of str
+        Micrographs to pool over; pickers in row order.
     diameter : float
         Picks match true particles one-to-one within half of it.
 
@@ -217,18 +201,9 @@ def junk_accounting(particles: pd.DataFrame, truth: dict, stems, pickers, diamet
 def write_classify_outputs(result: ClassifyResult, out_dir, pixel_size: float = 1.0) -> Path:
     """Write the averages, montage, tables and report into ``out_dir``, all or nothing.
 
-    Parameters
-    ----------
-    result : ClassifyResult
-    out_dir : str or Path
-        Created if needed; files of an earlier run are replaced.
-    pixel_size : float
-        Angstrom per pixel of the class averages, for the MRC header.
-
-    Returns
-    -------
-    Path
-        The report.
+    ``out_dir`` is created if needed (files of an earlier run are replaced);
+    ``pixel_size`` (Angstrom per pixel of the averages) goes in the MRC header.
+    Returns the report's path.
 
     Raises
     ------
