@@ -4,7 +4,7 @@ Each candidate (a run directory or checkpoint; several at once are averaged
 as an ensemble) picks the shipped model's 10 training micrographs and its
 validation micrograph ``17_02_43`` with each number of test-time views. The
 picks' offset from the CryoPPP labels is measured on the 10 training
-micrographs (as :func:`deepscope.cryoem.tuning.measure_centre_offset` does)
+micrographs (as :func:`deepscope.cryoem.train.measure_centre_offset` does)
 and subtracted; then F1 and the median centre error are printed per
 threshold, on validation and on training. The held-out micrographs
 (``14_33_35, 15_30_21, 16_44_07``) are never read: they were scored once,

@@ -9,8 +9,8 @@ from deepscope.config import TrainConfig
 from deepscope.core.checkpoint import load_checkpoint
 from deepscope.cryoem.io import write_coordinates, write_mrc
 from deepscope.cryoem.predictor import Picker
-from deepscope.cryoem.train import PatchDataset, load_training_item, make_loss, train_picker
-from deepscope.cryoem.tuning import MIN_MATCHED, measure_centre_offset
+from deepscope.cryoem.train import (MIN_MATCHED, PatchDataset, load_training_item, make_loss, measure_centre_offset,
+                                    train_picker)
 from deepscope.errors import InputError, ModelError
 
 

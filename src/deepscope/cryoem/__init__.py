@@ -1,9 +1,10 @@
-"""Cryo-EM particle picking by semantic segmentation (CASSPER-style).
+"""Cryo-EM particle picking by semantic segmentation (CASSPER-style), and 2D classification of the picks.
 
-``io`` reads micrographs and label images (``coordinates``: the coordinate
-file formats), ``preprocess`` rescales, enhances contrast and draws targets,
-``models`` holds the U-Nets, ``train`` fits and tunes them, ``picking`` turns
-probability maps into picks, ``predictor`` is the trained picker and batch
-picking, ``evaluate`` scores picks against the truth (``figures``: overlays
-and the report), ``synthetic`` simulates raw micrographs from an atomic model.
+Data flows ``io`` (micrographs, label images; ``coordinates``: the coordinate
+formats; ``pick_sets``: one picker's files) -> ``preprocess`` (working scale,
+contrast, targets) -> ``models`` (U-Nets) -> ``train`` (and post-fit tuning) /
+``predictor`` (the picker: ``picking`` turns maps into picks, ``recentre``
+refines them on the image) -> ``evaluate`` -> ``figures``. ``extract`` cuts
+particle stacks, ``classify2d`` classifies them; ``synthetic`` simulates
+micrographs from an atomic model; ``demo`` is this domain's demo section.
 """
