@@ -109,7 +109,7 @@ def _add_class_averages(report, out_dir: Path, folder: Path, picks_by_stem: dict
     several pickers), so the fraction of each set in junk classes is judged
     by the same averages: the field's false-pick accounting.
     """
-    from deepscope.cryoem.classify2d.report import write_montage
+    from deepscope.cryoem.classify2d.report import ACCOUNTING_HEADINGS, write_montage
     from deepscope.cryoem.classify2d.run import classify_pick_sets
     from deepscope.cryoem.io import read_micrograph
 
@@ -130,9 +130,7 @@ def _add_class_averages(report, out_dir: Path, folder: Path, picks_by_stem: dict
                 f"classes, beside the share that matches no true particle.")
     report.image("cryoem_class_averages.png", "class averages, largest first: green frame = particle, "
                                               "red frame = junk")
-    table = result.accounting.rename(columns={
-        "picker": "pick set", "junk_picks": "picks in junk classes", "junk_fraction": "junk fraction",
-        "false_pick_fraction": "false-pick fraction (truth)"})
+    table = result.accounting.rename(columns={"picker": "pick set", **ACCOUNTING_HEADINGS})
     table.to_csv(out_dir / "cryoem_false_picks.csv", index=False)
     report.table(table.set_index("pick set"), caption="false-pick accounting on the two bundled micrographs "
                                                        "(also cryoem_false_picks.csv)")

@@ -10,6 +10,9 @@ from deepscope.cryoem.figures import to_uint8
 # Tiles per montage row, and the pixel size a tile is drawn at.
 MONTAGE_COLUMNS = 10
 TILE = 96
+# Headings of the junk accounting's columns in reports.
+ACCOUNTING_HEADINGS = {"junk_picks": "picks in junk classes", "junk_fraction": "junk fraction",
+                       "false_pick_fraction": "false-pick fraction (truth)"}
 
 
 def montage_image(averages: np.ndarray, classes: pd.DataFrame):
@@ -69,10 +72,7 @@ def write_report(result, out_dir) -> Path:
     report.text(f"Fraction of each picker's picks that fall in junk classes, beside the fraction that matches "
                 f"no true particle (within half a diameter) where a truth set was given; pooled over the "
                 f"{len(result.micrographs)} micrograph(s) every picker covers: {', '.join(result.micrographs)}.")
-    table = result.accounting.rename(columns={
-        "junk_picks": "picks in junk classes", "junk_fraction": "junk fraction",
-        "false_pick_fraction": "false-pick fraction (truth)"})
-    report.table(table.set_index("picker"))
+    report.table(result.accounting.rename(columns=ACCOUNTING_HEADINGS).set_index("picker"))
     report.heading("Class averages (largest first)")
     report.image("class_averages.png", "class averages: green frame = particle, red frame = junk")
     classes = result.classes.assign(verdict=np.where(result.classes["junk"] == 1, "junk", "particle"))
