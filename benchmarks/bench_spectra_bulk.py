@@ -157,7 +157,7 @@ def stage_times(table, files, model, rows=1024, repeats=3):
 
     from deepscope.spectra.io.files import read_spectrum
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.preparation.grid import normalise
+    from deepscope.spectra.preparation.continuum import normalise
     from deepscope.spectra.io.table_rows import TableLayout, read_rows, resolve_columns
     from deepscope.spectra.io.tables import open_table
 

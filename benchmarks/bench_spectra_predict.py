@@ -37,7 +37,7 @@ def network_inputs(predictor, folder):
     """Every readable spectrum of a library folder as the network input."""
     from deepscope.core.files import collect_inputs
     from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES
-    from deepscope.spectra.preparation.grid import normalise
+    from deepscope.spectra.preparation.continuum import normalise
 
     items = [item for item in predictor.load_many(collect_inputs([folder], DIRECTORY_SUFFIXES))
              if not isinstance(item, Exception)]

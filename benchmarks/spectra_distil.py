@@ -27,9 +27,17 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra"
 LIBRARIES = ("miles", "mkclass", "pickles", "kesseli2017")
 
 
+def agreement(student_outputs: np.ndarray, teacher_outputs: np.ndarray) -> dict:
+    """How often a student gives the teacher's answer: type, main class and luminosity class."""
+    from deepscope.spectra.decoding import outputs_to_rows
+
+    pairs = list(zip(outputs_to_rows(student_outputs), outputs_to_rows(teacher_outputs)))
+    return {column: float(np.mean([s[column] == t[column] for s, t in pairs]))
+            for column in ("sptype", "main_class", "lum_class")}
+
+
 def held_out(library, teacher_dir, student_dir):
     """Scores of teacher and student on one held-out library; the student's temperature-head outputs and truth."""
-    from deepscope.spectra.distil import agreement
     from deepscope.spectra.evaluate import score_predictions
     from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS, parse_mk
     from deepscope.spectra.decoding import outputs_to_rows

@@ -7,7 +7,7 @@ Measures, with networks that never saw what they score:
    (unlabelled, never trained on) by the shipped model. Per library: the
    share flagged, by reason, and main-class accuracy of all and of the
    unflagged;
-2. ten kinds of input that are not a normal star (:mod:`deepscope.spectra.oddities`),
+2. ten kinds of input that are not a normal star (:func:`deepscope.spectra.synthetic.make_oddity`),
    ``--instances`` of each from a fixed seed, through the shipped model: the
    share of each kind flagged;
 3. each out-of-distribution detector alone (template mismatch, ensemble
@@ -71,13 +71,14 @@ def read_one(path, grid, min_coverage):
 def prepared_with_scores(spectrum, grid, min_coverage):
     """``(prepared, snr, median_flux)`` of one spectrum, or ``None`` if it misses the grid."""
     from deepscope.errors import DeepscopeError
-    from deepscope.spectra.preparation.grid import prepare, to_air
-    from deepscope.spectra.quality import spectrum_scores
+    from deepscope.spectra.flags import spectrum_scores
+    from deepscope.spectra.preparation.continuum import normalise
+    from deepscope.spectra.preparation.grid import on_grid, to_air
 
     wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
     scores = spectrum_scores(wave, spectrum.flux, spectrum.valid, grid.start, grid.stop)
     try:
-        x = prepare(spectrum, grid, min_coverage)
+        x = normalise(*(a[None] for a in on_grid(spectrum, grid, min_coverage)), grid)[0]
     except DeepscopeError:
         return None
     return x, scores["snr"], scores["median_flux"]
@@ -116,23 +117,60 @@ def ensemble_outputs(outputs):
     return logsumexp(log_p, 0) - math.log(len(outputs))
 
 
+def max_probability(t_log_p):
+    """The network's own certainty: the largest main-class probability, ``(N,)``."""
+    from deepscope.spectra.calibration import main_class_mass
+
+    return main_class_mass(t_log_p).max(axis=-1)
+
+
+def ensemble_disagreement(member_t_log_p):
+    """Jensen-Shannon divergence of the members' main-class distributions (nats).
+
+    Members trained from different seeds agree on what resembles their
+    training data and tend to disagree elsewhere.
+
+    Parameters
+    ----------
+    member_t_log_p : numpy.ndarray
+        ``(members, N, 70)`` temperature-head logits of each member.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)``; 0 when all members agree (and for a single member).
+
+    Examples
+    --------
+    >>> same = np.zeros((3, 1, 70))
+    >>> float(ensemble_disagreement(same)[0])
+    0.0
+    """
+    from deepscope.spectra.calibration import main_class_mass
+
+    p = main_class_mass(member_t_log_p)
+    mean = p.mean(axis=0)
+    tiny = 1e-12
+    return (p * (np.log(p + tiny) - np.log(mean + tiny)[None])).sum(axis=-1).mean(axis=0)
+
+
 def score_spectra(nets, matcher, x, snr, median_flux, grid):
     """Per-spectrum predictions and every score, plus the ensemble's temperature-head log-probabilities."""
-    from deepscope.spectra import quality
+    from deepscope.spectra import flags
     from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS
     from deepscope.spectra.decoding import outputs_to_rows
 
     members = member_outputs(nets, x)
     ensemble = ensemble_outputs(members)
     rows = pd.DataFrame(outputs_to_rows(ensemble))
-    mismatch = quality.template_mismatch(x, matcher.chi2(x).min(axis=1))
-    blue = quality.blue_coverage(x[:, 1], grid.wave)
+    mismatch = flags.template_mismatch(x, matcher.chi2(x).min(axis=1))
+    blue = flags.blue_coverage(x[:, 1], grid.wave)
     table = pd.DataFrame({
         "pred_sptype": rows["sptype"], "pred_main": rows["main_class"].map(MAIN_CLASSES.index),
         "snr": snr, "median_flux": median_flux, "blue_coverage": blue, "mismatch": mismatch,
-        "disagreement": quality.ensemble_disagreement(members[..., :N_T_BINS]),
-        "uncertainty": 1.0 - quality.max_probability(ensemble[:, :N_T_BINS]),
-        "flag": quality.flag_reasons(snr, blue, median_flux, mismatch)})
+        "disagreement": ensemble_disagreement(members[..., :N_T_BINS]),
+        "uncertainty": 1.0 - max_probability(ensemble[:, :N_T_BINS]),
+        "flag": flags.flag_reasons(snr, blue, median_flux, mismatch)})
     return table, ensemble[:, :N_T_BINS]
 
 
@@ -177,7 +215,7 @@ def oddity_table(model, meta, instances, workers, seed=0):
     """Every oddity kind, ``instances`` of each, through the shipped model; STELIB as ordinary stars."""
     from deepscope.spectra.io.files import Spectrum, read_spectrum, spectra_manifest
     from deepscope.spectra.mktype import parse_mk
-    from deepscope.spectra.oddities import ODDITY_KINDS, make_oddity
+    from deepscope.spectra.synthetic import ODDITY_KINDS, make_oddity
     from deepscope.spectra.templates import TemplateMatcher
 
     rng = np.random.default_rng(seed)
@@ -209,7 +247,7 @@ def oddity_table(model, meta, instances, workers, seed=0):
 
 def flag_summary(table, by):
     """Share flagged (any reason and each reason) per group."""
-    from deepscope.spectra.quality import FLAGS
+    from deepscope.spectra.flags import FLAGS
 
     out = table.groupby(by, sort=False).agg(n=("flag", "size"), flagged=("flag", lambda f: (f != "").mean()))
     for name in FLAGS:
@@ -240,7 +278,7 @@ def nll_temperature(t_log_p, true_main):
     """The textbook alternative: temperature minimising the main class's negative log-likelihood."""
     from scipy.optimize import minimize_scalar
 
-    from deepscope.spectra.quality import main_class_mass
+    from deepscope.spectra.calibration import main_class_mass
 
     def nll(log_t):
         mass = main_class_mass(t_log_p / np.exp(log_t))
@@ -310,8 +348,8 @@ def snr_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     """Held-out MILES accuracy and low_snr share with noise added to each S/N."""
     from deepscope.spectra.io.files import read_spectrum, spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
-    from deepscope.spectra.oddities import at_snr
-    from deepscope.spectra.quality import MIN_SNR
+    from deepscope.spectra.synthetic import at_snr
+    from deepscope.spectra.flags import MIN_SNR
     from deepscope.spectra.decoding import outputs_to_rows
 
     nets, meta = load_members(Path(loo_dir) / "miles", members)
@@ -344,7 +382,7 @@ def gap_table(loo_dir, members=None, n_stars=300, seed=0, workers=2):
     """
     from deepscope.spectra.io.files import spectra_manifest
     from deepscope.spectra.mktype import MAIN_CLASSES, parse_mk
-    from deepscope.spectra.quality import BLUE_WINDOW, blue_coverage
+    from deepscope.spectra.flags import BLUE_WINDOW, blue_coverage
     from deepscope.spectra.decoding import outputs_to_rows
 
     nets, meta = load_members(Path(loo_dir) / "miles", members)
@@ -383,7 +421,7 @@ def main():
     args = parser.parse_args()
     import torch
 
-    from deepscope.spectra.quality import MAX_TEMPLATE_MISMATCH
+    from deepscope.spectra.flags import MAX_TEMPLATE_MISMATCH
     from deepscope.spectra.predictor import SpectraPredictor
 
     torch.set_num_threads(1)

@@ -9,7 +9,7 @@ from astropy.io import fits
 
 from deepscope.cli.main import main
 from deepscope.samples import sample_dir
-from deepscope.spectra.oddities import make_oddity
+from deepscope.spectra.synthetic import make_oddity
 
 SAMPLES = sample_dir("spectra")
 

@@ -5,10 +5,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from deepscope.spectra.preparation.grid_rows import continuum_rows, masked_median, resample_rows
+from spectra_helpers import prepare
+
+from deepscope.spectra.flags import spectrum_scores, spectrum_scores_rows
 from deepscope.spectra.io.files import Spectrum, read_spectrum
-from deepscope.spectra.preparation.grid import Grid, normalise, on_grid, prepare, smooth
-from deepscope.spectra.quality import spectrum_scores, spectrum_scores_rows
+from deepscope.spectra.preparation.continuum import continuum_rows, masked_median, normalise, smooth
+from deepscope.spectra.preparation.grid import Grid, on_grid, resample_rows
 from deepscope.spectra.io.table_rows import TableLayout, read_rows, resolve_columns, row_spectrum
 from deepscope.spectra.io.tables import ParquetTable
 

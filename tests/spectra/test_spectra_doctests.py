@@ -6,9 +6,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["preparation.grid_rows", "decoding", "ensemble", "io.fits", "preparation.gridded",
-                                  "io.files", "mktype", "preparation.grid", "quality", "io.spectrum",
-                                  "io.table_rows", "io.tables", "targets"])
+@pytest.mark.parametrize("name", ["calibration", "decoding", "flags", "io.files", "io.fits", "io.spectrum",
+                                  "io.table_rows", "io.tables", "mktype", "preparation.continuum", "preparation.grid",
+                                  "preparation.staged", "synthetic", "targets", "train"])
 def test_docstring_examples(name):
     module = importlib.import_module(f"deepscope.spectra.{name}")
     result = doctest.testmod(module)

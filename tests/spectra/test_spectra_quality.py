@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
+from spectra_helpers import prepare
+
 from deepscope.samples import sample_dir
-from deepscope.spectra import quality
+from deepscope.spectra import flags
 from deepscope.spectra.io.files import Spectrum, read_spectrum
-from deepscope.spectra.oddities import ODDITY_KINDS, make_oddity
-from deepscope.spectra.preparation.grid import Grid, prepare, to_air
-from deepscope.spectra.synthetic import synthetic_spectrum
+from deepscope.spectra.preparation.grid import Grid, to_air
+from deepscope.spectra.synthetic import ODDITY_KINDS, make_oddity, synthetic_spectrum
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +27,10 @@ def flags_of(spectrum, shipped):
     meta, matcher = shipped
     grid = meta["grid"]
     wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
-    raw = quality.spectrum_scores(wave, spectrum.flux, spectrum.valid, grid.start, grid.stop)
+    raw = flags.spectrum_scores(wave, spectrum.flux, spectrum.valid, grid.start, grid.stop)
     x = prepare(spectrum, grid, meta["min_coverage"])[None]
-    mismatch = quality.template_mismatch(x, matcher.chi2(x).min(axis=1))
-    return quality.flag_reasons([raw["snr"]], quality.blue_coverage(x[:, 1], grid.wave), [raw["median_flux"]],
+    mismatch = flags.template_mismatch(x, matcher.chi2(x).min(axis=1))
+    return flags.flag_reasons([raw["snr"]], flags.blue_coverage(x[:, 1], grid.wave), [raw["median_flux"]],
                                 mismatch)[0]
 
 
@@ -44,12 +45,12 @@ def test_der_snr_recovers_the_noise_of_a_smooth_spectrum(snr):
     rng = np.random.default_rng(1)
     wave = np.arange(3700.0, 5700.0)
     flux = (wave / 4500.0) ** -2 * (1.0 + rng.normal(0.0, 1.0 / snr, wave.size))
-    assert quality.der_snr(flux) == pytest.approx(snr, rel=0.1)
+    assert flags.der_snr(flux) == pytest.approx(snr, rel=0.1)
 
 
 def test_der_snr_is_negative_for_negative_flux_and_zero_for_too_few_pixels():
-    assert quality.der_snr(-5.0 + np.random.default_rng(0).normal(0.0, 1.0, 500)) < -3.0
-    assert quality.der_snr(np.ones(4)) == 0.0
+    assert flags.der_snr(-5.0 + np.random.default_rng(0).normal(0.0, 1.0, 500)) < -3.0
+    assert flags.der_snr(np.ones(4)) == 0.0
 
 
 def test_spectrum_scores_use_only_valid_pixels_on_the_grid():
@@ -58,7 +59,7 @@ def test_spectrum_scores_use_only_valid_pixels_on_the_grid():
     valid = np.ones(wave.size, bool)
     valid[1000:1100] = False
     flux[1000:1100] = -100.0
-    assert quality.spectrum_scores(wave, flux, valid, 3850.0, 5550.0)["median_flux"] == 2.0
+    assert flags.spectrum_scores(wave, flux, valid, 3850.0, 5550.0)["median_flux"] == 2.0
 
 
 def test_blue_coverage_counts_only_the_classification_window():
@@ -67,8 +68,8 @@ def test_blue_coverage_counts_only_the_classification_window():
     red_gap[0, grid.wave > 5000] = 0
     blue_gap = np.ones((1, grid.n))
     blue_gap[0, (grid.wave > 4000) & (grid.wave < 4300)] = 0
-    assert quality.blue_coverage(red_gap, grid.wave)[0] == 1.0
-    assert quality.blue_coverage(blue_gap, grid.wave)[0] < quality.MIN_BLUE_COVERAGE
+    assert flags.blue_coverage(red_gap, grid.wave)[0] == 1.0
+    assert flags.blue_coverage(blue_gap, grid.wave)[0] < flags.MIN_BLUE_COVERAGE
 
 
 def test_template_mismatch_is_small_for_a_template_and_large_for_a_featureless_spectrum():
@@ -81,34 +82,19 @@ def test_template_mismatch_is_small_for_a_template_and_large_for_a_featureless_s
 
     matcher = TemplateMatcher(templates[:, 0], templates[:, 1] > 0, ["G2V", "A0V"])
     x = np.stack([star, flat])
-    mismatch = quality.template_mismatch(x, matcher.chi2(x).min(axis=1))
+    mismatch = flags.template_mismatch(x, matcher.chi2(x).min(axis=1))
     assert mismatch[0] < 0.01
-    assert mismatch[1] > 10 * quality.MAX_TEMPLATE_MISMATCH
+    assert mismatch[1] > 10 * flags.MAX_TEMPLATE_MISMATCH
 
 
 def test_each_reason_is_raised_by_its_own_score_alone():
     ordinary = dict(snr=50.0, blue_cover=1.0, median_flux=1.0, mismatch=0.05)
-    assert quality.flag_reasons(*([v] for v in ordinary.values())) == [""]
+    assert flags.flag_reasons(*([v] for v in ordinary.values())) == [""]
     for key, bad, reason in [("snr", 2.0, "low_snr"), ("snr", -2.0, "low_snr"),
                              ("blue_cover", 0.5, "short_coverage"), ("median_flux", -1.0, "negative_flux"),
                              ("mismatch", np.inf, "out_of_distribution")]:
         scores = {**ordinary, key: bad}
-        assert quality.flag_reasons(*([v] for v in scores.values())) == [reason], key
-
-
-def test_ensemble_disagreement_grows_when_members_disagree():
-    agree = np.zeros((3, 1, 70))
-    agree[:, 0, 42] = 10.0
-    disagree = agree.copy()
-    disagree[1, 0, 42], disagree[1, 0, 12] = 0.0, 10.0
-    assert quality.ensemble_disagreement(agree)[0] == pytest.approx(0.0, abs=1e-6)
-    assert quality.ensemble_disagreement(disagree)[0] > 0.3
-
-
-def test_max_probability_sums_a_main_class_bins():
-    log_p = np.full((1, 70), -np.inf)
-    log_p[0, [40, 45]] = np.log(0.5)  # all the mass inside G, split over two subclasses
-    assert quality.max_probability(log_p)[0] == pytest.approx(1.0)
+        assert flags.flag_reasons(*([v] for v in scores.values())) == [reason], key
 
 
 @pytest.mark.parametrize("kind", ["pure_noise", "qso_like", "flat_continuum", "blackbody_200000K", "sign_flipped"])
@@ -130,8 +116,8 @@ def test_stelib_stars_never_trained_on_are_rarely_out_of_distribution(shipped, s
     files = sorted((spectra_dir / "stelib").glob("*.fits*"))[::12]
     if not files:
         pytest.skip("no STELIB files")
-    flags = [flags_of(read_spectrum(f), shipped) for f in files]
-    assert sum("out_of_distribution" in f for f in flags) <= 2
+    found = [flags_of(read_spectrum(f), shipped) for f in files]
+    assert sum("out_of_distribution" in f for f in found) <= 2
 
 
 def test_make_oddity_is_reproducible_and_refuses_what_it_cannot_make():

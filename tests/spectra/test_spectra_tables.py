@@ -157,7 +157,7 @@ def test_a_parquet_row_group_is_read_a_batch_at_a_time(tmp_path, monkeypatch):
 def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(miles, tmp_path):
     # prepare_slice grids a slice on reader threads, a chunk each: no number may depend on the chunk.
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.preparation.grid import normalise
+    from deepscope.spectra.preparation.continuum import normalise
     from deepscope.spectra.table_predict import prepare_slice
 
     table = _parquet(tmp_path / "t.parquet", miles[1])

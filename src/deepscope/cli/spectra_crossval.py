@@ -18,8 +18,7 @@ def add_args(parser):
     from deepscope.cli.options import add_device_arg
     from deepscope.cli.options import TRAINABLE_NETWORKS, add_threads_arg
     from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
-    from deepscope.spectra.ensemble import DEFAULT_MEMBERS
-    from deepscope.spectra.train import DEFAULT_CONFIG
+    from deepscope.spectra.train import DEFAULT_CONFIG, DEFAULT_MEMBERS
 
     parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV",
                         help="labels tables with file and sptype columns, one per library (required)")

@@ -21,8 +21,7 @@ def add_args(parser):
     from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
     from deepscope.cli.train_options import add_train_args
     from deepscope.spectra.distil import DEFAULT_TEACHER_WEIGHT
-    from deepscope.spectra.ensemble import DEFAULT_MEMBERS
-    from deepscope.spectra.train import DEFAULT_CONFIG
+    from deepscope.spectra.train import DEFAULT_CONFIG, DEFAULT_MEMBERS
 
     parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV",
                         help="labels tables with file and sptype columns (required)")

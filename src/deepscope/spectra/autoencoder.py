@@ -19,7 +19,7 @@ from deepscope.config import TrainConfig
 from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, ModelError
-from deepscope.spectra.preparation.grid import Grid, add_noise
+from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_prepared
 from deepscope.spectra.train import make_dataset, reconstruction_loss
 
@@ -142,6 +142,28 @@ def _load(inputs, meta):
 
 def _rms_error(a, b, mask):
     return np.sqrt(((a - b) ** 2 * mask).sum(1) / np.maximum(mask.sum(1), 1))
+
+
+def add_noise(x: np.ndarray, snr: float, rng: np.random.Generator) -> np.ndarray:
+    """Add white noise at a given signal-to-noise ratio to prepared spectra.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Prepared spectra ``(..., 2, n)``; the continuum level is 1, so the
+        noise sigma is ``1 / snr``.
+    snr : float
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray
+        Noisy copy; masked pixels stay 0.
+    """
+    noisy = x.copy()
+    noise = rng.normal(0.0, 1.0 / snr, size=noisy[..., 0, :].shape).astype(noisy.dtype)
+    noisy[..., 0, :] = (noisy[..., 0, :] + noise) * noisy[..., 1, :]
+    return noisy
 
 
 def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,

@@ -15,12 +15,34 @@ import logging
 
 import numpy as np
 
-from deepscope.spectra.quality import main_class_mass
-
 log = logging.getLogger(__name__)
 
 # Bins of the expected calibration error and the reliability diagram.
 N_BINS = 10
+
+
+def main_class_mass(t_log_p):
+    """Probability of each main class O ... M: the temperature bins' probabilities summed by tens.
+
+    Parameters
+    ----------
+    t_log_p : numpy.ndarray
+        ``(..., 70)`` temperature-head logits or log-probabilities.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., 7)``.
+
+    Examples
+    --------
+    >>> main_class_mass(np.zeros(70)).round(3).tolist()
+    [0.143, 0.143, 0.143, 0.143, 0.143, 0.143, 0.143]
+    """
+    t_log_p = np.asarray(t_log_p, float)
+    p = np.exp(t_log_p - t_log_p.max(axis=-1, keepdims=True))  # a softmax: logits and log-probabilities alike
+    p = p / p.sum(axis=-1, keepdims=True)
+    return p.reshape(*p.shape[:-1], 7, 10).sum(axis=-1)
 
 
 def main_class_confidence(t_log_p, predicted_main, temperature):
@@ -70,10 +92,9 @@ def fit_temperature(t_log_p, true_main, predicted_main, bounds=(0.05, 20.0)):
 
     The Brier score (mean squared difference between the confidence and
     1/0 for right/wrong) is a proper score for exactly the claim
-    ``confidence`` makes. The usual negative log-likelihood was measured too
-    and is worse here: held-out MILES types that disagree with the spectrum
-    (see the spectra README) cost it so much that it softens every
-    prediction, and the pooled ECE rose (the spectra QUALITY.md).
+    ``confidence`` makes; the negative log-likelihood, dominated by the few
+    catalogue types that disagree with their spectrum, softens every
+    prediction (docs/spectra.md).
 
     Parameters
     ----------

@@ -28,7 +28,7 @@ def add_demo_section(report, out_dir):
     from deepscope.spectra.io.files import spectra_manifest
     from deepscope.spectra.mktype import parse_mk
     from deepscope.spectra.predictor import SpectraPredictor
-    from deepscope.spectra.oddities import make_oddity
+    from deepscope.spectra.synthetic import make_oddity
     from deepscope.spectra.io.spectrum import Spectrum
 
     manifest = spectra_manifest([SAMPLES / "labels.csv"])

@@ -15,8 +15,6 @@ README gives what it costs in accuracy.
 
 from __future__ import annotations
 
-import numpy as np
-
 from deepscope.spectra.mktype import N_T_BINS
 from deepscope.spectra.targets import spectra_loss
 
@@ -148,23 +146,6 @@ def distillation_loss(teacher_weight: float = DEFAULT_TEACHER_WEIGHT):
         return teacher_weight * taught + (1.0 - teacher_weight) * spectra_loss(outputs, targets)
 
     return loss
-
-
-def agreement(student_outputs: np.ndarray, teacher_outputs: np.ndarray) -> dict:
-    """How often a student gives the teacher's answer: type, main class and luminosity class.
-
-    Examples
-    --------
-    >>> a = np.zeros((2, N_T_BINS + 6)); a[:, 42] = a[:, N_T_BINS + 4] = 30.0
-    >>> b = a.copy(); b[1, 42], b[1, 55] = 0.0, 30.0  # the second becomes a K5
-    >>> agreement(a, b)
-    {'sptype': 0.5, 'main_class': 0.5, 'lum_class': 1.0}
-    """
-    from deepscope.spectra.decoding import outputs_to_rows
-
-    pairs = list(zip(outputs_to_rows(student_outputs), outputs_to_rows(teacher_outputs)))
-    return {column: float(np.mean([s[column] == t[column] for s, t in pairs]))
-            for column in ("sptype", "main_class", "lum_class")}
 
 
 def load_teacher(name_or_path, grid):

@@ -22,14 +22,13 @@ from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, InputError
 from deepscope.registry import check_arch
-from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, parse_mk
 from deepscope.spectra.predictor import SpectraPredictor
 from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_labelled, load_prepared
 from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.targets import type_targets
 from deepscope.spectra.templates import TemplateMatcher
-from deepscope.spectra.train import DEFAULT_CONFIG, train_ensemble
+from deepscope.spectra.train import DEFAULT_CONFIG, DEFAULT_MEMBERS, check_members, train_ensemble
 
 log = logging.getLogger(__name__)
 

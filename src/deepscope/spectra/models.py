@@ -175,7 +175,7 @@ def spectra_ae_classifier(n_points=580, latent=16, channels=(16, 32, 64), dropou
 
 @register_model(trainable=False)  # joined from trained members
 def spectra_ensemble(members, n_points=580):
-    """Several trained classifiers as one (see :mod:`deepscope.spectra.ensemble`).
+    """Several trained classifiers as one (:func:`deepscope.spectra.train.train_ensemble`).
 
     Parameters
     ----------

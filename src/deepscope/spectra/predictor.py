@@ -17,18 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
-from deepscope.spectra.assessment import SpectrumFeatures, spectrum_features
+from deepscope.spectra.flags import SpectrumFeatures, flag_reasons, spectrum_features
 from deepscope.spectra.calibration import main_class_confidence, say_if_uncalibrated
-from deepscope.spectra.preparation.gridded import GriddedReader, GriddedSpectrum
+from deepscope.spectra.preparation.staged import GriddedReader, GriddedSpectrum
 from deepscope.spectra.decoding import outputs_to_rows
 from deepscope.spectra.mktype import MAIN_CLASSES, N_LUM, N_T_BINS
-from deepscope.spectra.quality import flag_reasons
 
 log = logging.getLogger(__name__)
 
 CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_cnn_small", "spectra_ae_classifier", "spectra_ensemble")
 # What every prediction adds to its type: how sure it is, and why it should not be trusted
-# (deepscope.spectra.calibration, deepscope.spectra.quality).
+# (deepscope.spectra.calibration, deepscope.spectra.flags).
 ASSESSMENT_COLUMNS = ("confidence", "flag")
 # Spectra per partition: the unit of resuming and of Dask tasks.
 PARTITION_SIZE = 1024
@@ -168,8 +167,8 @@ class SpectraPredictor:
 
     def prepare_many(self, spectra, names) -> tuple[list, list, list]:
         """Put many spectra on the model's grid: ``(good, items, failures)`` as
-        :func:`~deepscope.spectra.preparation.gridded.gridded_spectra` returns them, with this model's grid and coverage."""
-        from deepscope.spectra.preparation.gridded import gridded_spectra
+        :func:`~deepscope.spectra.preparation.staged.gridded_spectra` returns them, with this model's grid and coverage."""
+        from deepscope.spectra.preparation.staged import gridded_spectra
 
         return gridded_spectra(spectra, names, self.grid, self.min_coverage)
 
@@ -197,12 +196,12 @@ class SpectraPredictor:
         ``flag`` lists, ``;``-separated, why a prediction should not be
         trusted: ``low_snr``, ``short_coverage``, ``negative_flux``,
         ``out_of_distribution`` (no training template resembles the
-        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.quality`.
+        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.flags`.
         """
         return self.assess_features(self.features(items), batch_size)
 
     def features(self, items: list[GriddedSpectrum]) -> SpectrumFeatures:
-        """The first step of :meth:`assess`, no network: see :func:`~deepscope.spectra.assessment.spectrum_features`."""
+        """The first step of :meth:`assess`, no network: see :func:`~deepscope.spectra.flags.spectrum_features`."""
         return spectrum_features(items, self.grid, self.matcher)
 
     def assess_features(self, features: SpectrumFeatures, batch_size: int = 512) -> list[dict]:

@@ -1,10 +1,13 @@
-"""Training spectral classifiers: run directory, datasets, fit through core.trainer, ensembles.
+"""Training spectral classifiers: datasets, fits through core.trainer, ensembles, calibration.
 
 :func:`train_spectra` is what ``spectra train`` runs (labelled libraries in,
-one checkpoint out); :func:`train_classifier` fits one network on arrays,
-:func:`train_ensemble` several apart, joined by
-:mod:`deepscope.spectra.ensemble`. Targets and the loss are in
-:mod:`deepscope.spectra.targets`.
+one checkpoint out). :func:`train_classifier` fits one network on prepared
+arrays and :func:`train_ensemble` several from different seeds, joined into
+one averaging network (:func:`write_ensemble`); every checkpoint written
+gets the temperature of its ``confidence`` fitted on the validation split
+(:func:`calibrate`). Targets and the loss are in
+:mod:`deepscope.spectra.targets`, the teacher of a distilled network in
+:mod:`deepscope.spectra.distil`.
 """
 
 from __future__ import annotations
@@ -17,16 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.config import TrainConfig
-from deepscope.core.checkpoint import sha256
+from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, sha256
 from deepscope.core.distributed import process_info
 from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import InputError
 from deepscope.registry import check_arch
 from deepscope.spectra.distil import (DEFAULT_TEACHER_WEIGHT, distillation_loss, load_teacher, with_mixup,
                                       with_teacher)
-from deepscope.spectra.ensemble import DEFAULT_MEMBERS, check_members, member_dir, write_ensemble
+from deepscope.spectra.preparation.continuum import smooth
+from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_labelled, load_prepared
-from deepscope.spectra.preparation.grid import Grid, smooth
 from deepscope.spectra.targets import main_class_weights, spectra_loss, spectra_score, type_targets
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,12 @@ DEFAULT_CONFIG = TrainConfig(
     patience=15,
     val_fraction=0.15,
     # One thread: these networks are small, and on a shared two-core machine
-    # two spinning OpenMP threads made an epoch ten times slower (measured).
+    # two spinning OpenMP threads made an epoch ten times slower.
     threads=1,
 )
+# One network's held-out scores move with its seed; averaging a few takes out much of that spread.
+DEFAULT_MEMBERS = 3
+ENSEMBLE_MODEL = "spectra_ensemble"
 
 
 def make_dataset(x: np.ndarray, targets: dict | None = None, augment: bool = False):
@@ -92,7 +98,7 @@ def make_dataset(x: np.ndarray, targets: dict | None = None, augment: bool = Fal
                     cut = int(item.shape[1] * (0.45 + 0.5 * float(torch.rand(()))))
                     item[:, cut:] = 0.0
                 if torch.rand(()) < 0.5:
-                    # A Gaussian of sigma 0.5 to 3 pixels, the same mask-aware one that prepare() uses.
+                    # A Gaussian of sigma 0.5 to 3 pixels, the mask-aware one that normalise() uses.
                     fwhm = 2.3548 * (0.5 + 2.5 * float(torch.rand(())))
                     blurred = smooth(item[0].numpy(), item[1].numpy() > 0, fwhm)
                     item[0] = torch.from_numpy(blurred.astype(np.float32)) * item[1]
@@ -275,7 +281,7 @@ def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint, update_checkpoint_meta
+    from deepscope.core.checkpoint import model_from_checkpoint, update_checkpoint_meta
     from deepscope.core.distributed import select_device
     from deepscope.core.files import atomic_path
     from deepscope.core.trainer import predict_dataset
@@ -311,13 +317,38 @@ def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device:
     return summary
 
 
+def member_dir(run_dir: str | Path, index: int) -> Path:
+    """Run directory of one member inside an ensemble's run directory."""
+    return Path(run_dir) / f"member{index}"
+
+
+def check_members(members: int) -> None:
+    """Refuse an ensemble size below one, before any work.
+
+    Raises
+    ------
+    InputError
+
+    Examples
+    --------
+    >>> check_members(0)
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.InputError: --members 0: need at least one
+    """
+    if members < 1:
+        msg = f"--members {members}: need at least one"
+        raise InputError(msg)
+
+
 def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                    members: int = DEFAULT_MEMBERS, **train_kwargs) -> list:
-    """Train ``members`` classifiers and write their ensemble to ``run_dir/best.pt``.
+    """Train ``members`` classifiers and write their ensemble, calibrated, to ``run_dir/best.pt``.
 
-    Member ``i`` trains in ``run_dir/member<i>`` with seed ``config.seed + i``;
-    the ensemble checkpoint keeps the first member's metadata (grid,
-    templates, training hashes). One member trains straight into ``run_dir``.
+    Member ``i`` trains in ``run_dir/member<i>`` from seed ``config.seed + i``
+    (initial weights, batch order, augmentation); all share the validation
+    split of ``config.seed``, on which the ensemble is calibrated. One member
+    trains straight into ``run_dir``.
 
     Parameters
     ----------
@@ -351,6 +382,29 @@ def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, c
         calibrate(run_dir, *_held_out(x, sptypes, train_kwargs.get("short_x"), config.seed, config.val_fraction),
                   config.device)
     return results
+
+
+def write_ensemble(run_dir: str | Path, members: int) -> None:
+    """Join the members' best checkpoints into ``run_dir/best.pt`` (primary process only).
+
+    The ensemble keeps the first member's metadata (grid, templates, training
+    hashes) but not its temperature: the ensemble gets its own.
+    """
+    from deepscope.core.checkpoint import save_checkpoint
+    from deepscope.registry import create_model
+    from deepscope.spectra.models import trained_model_kwargs
+
+    if not process_info().is_primary:
+        return
+    records = [load_checkpoint(member_dir(run_dir, i)) for i in range(members)]
+    specs = [(r["model"], trained_model_kwargs(r["model_kwargs"])) for r in records]
+    ensemble = create_model(ENSEMBLE_MODEL, members=specs)
+    for slot, record in zip(ensemble.members, records):
+        slot.load_state_dict(record["state_dict"])
+    save_checkpoint(Path(run_dir) / BEST_NAME, ENSEMBLE_MODEL, {"members": specs}, ensemble,
+                    meta={k: v for k, v in records[0].get("meta", {}).items() if k != "temperature"},
+                    config=records[0].get("config"),
+                    member_best_scores=[r.get("best_score") for r in records])
 
 
 def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,

@@ -1,8 +1,8 @@
-"""Spectra as read -> the network's input on the model's wavelength grid (no torch here).
+"""Spectra as read -> the network's input on a model's wavelength grid (no torch here).
 
-``grid`` defines the grid and puts one spectrum on it (air wavelengths,
-resampling, smoothing, continuum division); ``grid_rows`` does the same for
-many rows at once; ``gridded`` holds spectra between reading and
-classifying in ``spectra predict``; ``labelled`` loads whole libraries onto
-the grid for training and evaluation.
+``grid`` defines the grid and resamples spectra onto it; ``continuum``
+divides them by their continuum (the network input); ``staged`` holds the
+spectra ``spectra predict`` has read, gridded and scored for the flag until
+the network takes them; ``labelled`` loads whole libraries for training and
+evaluation.
 """

@@ -1,18 +1,13 @@
-"""Spectra on a common grid: air wavelengths, resampling, continuum, masks.
+"""Spectra onto a model's wavelength grid: the grid, air wavelengths, flux-conserving resampling, coverage.
 
-Every network and the template matcher see a spectrum the same way: air
-wavelengths resampled onto a log-uniform grid (equal velocity steps, so a
-Doppler shift is a plain translation), divided by a smooth upper-envelope
-continuum, minus one, with a mask of the grid pixels the file really covers.
-The continuum division is what makes libraries comparable: MILES is flux
-calibrated, MKCLASS ``libnor36`` is flux normalised and ``libr18`` is
-already rectified, but after division all three show only their lines.
-
-The work is done on batches of spectra by
-:mod:`deepscope.spectra.preparation.grid_rows`; :func:`prepare` is the batch of
-one. :func:`on_grid` (one file) and :func:`grid_rows` (rows sharing one
-wavelength array) resample and check coverage; :func:`normalise` smooths,
-divides by the continuum and clips a batch already on the grid.
+Every network and the template matcher see a spectrum on one log-uniform
+grid of air wavelengths (equal velocity steps, so a Doppler shift is a plain
+translation), with a mask of the grid pixels it really covers. Spectra that
+share one wavelength array (the rows of a survey table, the files of a
+library) are resampled as one block; each row's numbers depend on that row
+alone (the reductions are numpy's own loops, of the same shape whatever the
+batch), so a file predicted alone and the same spectrum in a table of a
+million give the same numbers.
 """
 
 from __future__ import annotations
@@ -22,9 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepscope.errors import FormatError
-from deepscope.spectra.preparation.grid_rows import BLOCK_ROWS, continuum_rows, masked_median, resample_rows
-
-FWHM = 5.0  # Angstrom: common resolution, coarser than every library's (see smooth)
 
 
 @dataclass(frozen=True)
@@ -88,73 +80,92 @@ def to_air(wave: np.ndarray) -> np.ndarray:
     return np.where(wave >= 2000, wave / n, wave)
 
 
-def resample(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flux-conserving resampling of one spectrum onto new pixel edges, ignoring invalid pixels.
-
-    :func:`~deepscope.spectra.preparation.grid_rows.resample_rows` on a batch of one.
-
-    Parameters
-    ----------
-    wave, flux : numpy.ndarray
-        Input pixel centres (increasing) and fluxes.
-    valid : numpy.ndarray of bool
-    edges : numpy.ndarray
-        Output pixel edges, increasing.
-
-    Returns
-    -------
-    flux : numpy.ndarray
-        Output fluxes (0 where nothing valid was covered).
-    coverage : numpy.ndarray
-        Fraction of each output pixel covered by valid input, 0 to 1.
-    """
-    flux, coverage = resample_rows(wave, np.asarray(flux)[None], np.asarray(valid)[None], edges)
-    return flux[0], coverage[0]
-
-
-def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray:
-    """Mask-aware Gaussian smoothing along the last axis: masked pixels neither count nor leak in.
-
-    The one Gaussian of the spectra package. :func:`normalise` uses it to
-    bring every library to one resolution: they range from 1 A (MKCLASS
-    libr18) to about 10 A (Pickles), and a common coarser resolution is what
-    lets a model trained on some libraries read another. Training
-    augmentation uses it to blur spectra by random amounts.
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        One spectrum ``(n,)`` or many ``(N, n)``; each row is smoothed alone.
-    mask : numpy.ndarray of bool
-        Pixels with data, the shape of ``flux``.
-    fwhm_pixels : float
-        Full width at half maximum of the Gaussian, in pixels.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float64; each pixel is the Gaussian-weighted mean of the unmasked
-        pixels around it (0 where none is near).
-
-    Examples
-    --------
-    >>> flux = np.array([1.0, 1.0, 9.0, 1.0, 1.0])
-    >>> mask = np.array([True, True, False, True, True])
-    >>> smooth(flux, mask, 2.0).round(3).tolist()  # the masked 9 does not leak in
-    [1.0, 1.0, 1.0, 1.0, 1.0]
-    """
-    from scipy.ndimage import gaussian_filter1d
-
-    sigma = fwhm_pixels / 2.3548
-    weight = gaussian_filter1d(mask.astype(np.float64), sigma, mode="constant")
-    total = gaussian_filter1d(np.where(mask, flux, 0.0), sigma, mode="constant")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, total / weight, 0.0)
-
-
 def air_wave(spectrum) -> np.ndarray:
     """A spectrum's wavelengths in air (converted from vacuum when it says so)."""
     return to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
+
+
+def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x, xp, row)`` for every row of ``fp``, with np.interp's own arithmetic.
+
+    The bracketing pixel and the distance into it depend on ``x`` and
+    ``xp`` only, so they are found once for all rows; each value is then
+    ``slope * (x - xp[j]) + fp[j]`` exactly as numpy's C loop computes it,
+    which keeps the result bit for bit that of the one-row call.
+    """
+    j = np.searchsorted(xp, x, side="right") - 1
+    inside = (j >= 0) & (j < xp.size - 1)
+    jj = np.clip(j, 0, xp.size - 2)
+    lo, hi = fp[:, jj], fp[:, jj + 1]
+    slope = (hi - lo) / (xp[jj + 1] - xp[jj])
+    value = np.where(x == xp[jj], lo, slope * (x - xp[jj]) + lo)
+    # Outside the range np.interp returns the end values (0 and the total for a cumulative integral).
+    return np.where(inside, value, np.where(j < 0, fp[:, :1], fp[:, -1:]))
+
+
+def resample_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray,
+                  edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flux-conserving resampling of rows that share one wavelength array.
+
+    Each output pixel is the mean flux of the valid input over its width
+    (from the cumulative integral): a finer input is averaged rather than
+    aliased, a coarser one interpolated piecewise.
+
+    Parameters
+    ----------
+    wave : numpy.ndarray
+        ``(n,)`` input pixel centres, increasing, common to every row.
+    flux : numpy.ndarray
+        ``(N, n)`` fluxes.
+    valid : numpy.ndarray of bool
+        ``(N, n)``: pixels with data.
+    edges : numpy.ndarray
+        ``(m + 1,)`` output pixel edges, increasing.
+
+    Returns
+    -------
+    flux : numpy.ndarray
+        ``(N, m)`` output fluxes (0 where nothing valid was covered).
+    coverage : numpy.ndarray
+        ``(N, m)`` fraction of each output pixel covered by valid input, 0 to 1.
+
+    Examples
+    --------
+    >>> wave = np.arange(10.0)
+    >>> flux = np.vstack([np.ones(10), np.arange(10.0)])
+    >>> out, coverage = resample_rows(wave, flux, flux > 0, np.array([-0.5, 4.5, 9.5]))
+    >>> out.tolist(), coverage.tolist()
+    ([[1.0, 1.0], [2.5, 7.0]], [[1.0, 1.0], [0.8, 1.0]])
+    """
+    mid = 0.5 * (wave[1:] + wave[:-1])
+    in_edges = np.concatenate([[wave[0] - (mid[0] - wave[0])], mid, [wave[-1] + (wave[-1] - mid[-1])]])
+    # A running sum is the same up to the last input edge past the grid's end, whatever follows:
+    # the pixels redward of it (half of a MILES spectrum) are left out of the sums.
+    used = max(2, min(int(np.searchsorted(in_edges, edges[-1], side="right")) + 1, in_edges.size))
+    in_edges = in_edges[:used]
+    width = np.diff(in_edges)
+    flux, valid = flux[:, :used - 1], valid[:, :used - 1]
+    # Rows valid throughout (most) need no weights (times 1.0 changes no bit) and share one
+    # integral of the valid width, computed once.
+    whole = valid.all(axis=1)
+    partial = np.flatnonzero(~whole)
+    good = valid[partial].astype(np.float64)
+    weighted = flux * width
+    weighted[partial] = flux[partial] * good * width
+    cum_flux = np.zeros((len(flux), used))
+    np.cumsum(weighted, axis=1, out=cum_flux[:, 1:])
+    out_flux = np.diff(_interp_rows(edges, in_edges, cum_flux), axis=1)
+    out_good = np.empty(out_flux.shape)
+    if whole.any():
+        out_good[whole] = np.diff(_interp_rows(edges, in_edges, np.r_[0.0, np.cumsum(width)][None]), axis=1)
+    if partial.size:
+        cum_good = np.zeros((partial.size, used))
+        np.cumsum(good * width, axis=1, out=cum_good[:, 1:])
+        out_good[partial] = np.diff(_interp_rows(edges, in_edges, cum_good), axis=1)
+    coverage = out_good / np.diff(edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(out_good > 0, out_flux / out_good, 0.0)
+    return mean, np.clip(coverage, 0.0, 1.0)
 
 
 def grid_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, grid: Grid, min_coverage: float, names,
@@ -173,7 +184,9 @@ def grid_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, grid: Grid,
     names : sequence of str
         Each row's name, for its error message.
     red_limit : float, optional
-        See :func:`prepare`.
+        Treat the rows as ending here (Angstrom, air), as spectra taken with
+        a bluer spectrograph would: the continuum is then fitted to the short
+        range alone, exactly as for a real short spectrum.
 
     Returns
     -------
@@ -196,53 +209,21 @@ def grid_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, grid: Grid,
     return flux, mask, errors
 
 
-def normalise(flux: np.ndarray, mask: np.ndarray, grid: Grid, fwhm: float = FWHM) -> np.ndarray:
-    """Finish spectra already on the grid: smooth, divide by the continuum, clip; the network input.
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        ``(N, grid.n)`` from :func:`grid_rows`.
-    mask : numpy.ndarray of bool
-        ``(N, grid.n)``.
-    grid : Grid
-    fwhm : float
-        Gaussian smoothing (Angstrom) applied on the grid, 0 for none.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` ``(N, 2, grid.n)``: flux over continuum minus one (0
-        where masked), and the mask (1 = data). Each row depends on its own
-        data only.
-    """
-    if len(flux) > BLOCK_ROWS:
-        return np.concatenate([normalise(flux[lo:lo + BLOCK_ROWS], mask[lo:lo + BLOCK_ROWS], grid, fwhm)
-                               for lo in range(0, len(flux), BLOCK_ROWS)])
-    if fwhm:
-        flux = smooth(flux, mask, fwhm / (grid.wave[1] - grid.wave[0]) * grid.wave[0] / np.mean(grid.wave))
-    scale = masked_median(np.abs(flux), mask)
-    flux = flux / np.where(scale == 0, 1.0, scale)[:, None]
-    cont = continuum_rows(grid.wave, flux, mask)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        norm = np.where(mask & (cont > 0), flux / cont - 1.0, 0.0)
-    # Clipping keeps a stray cosmic ray or a near-zero continuum in an M
-    # dwarf's blue end from dominating the input scale.
-    out = np.zeros((len(flux), 2, grid.n), dtype=np.float32)
-    out[:, 0] = np.clip(norm, -1.5, 1.5)
-    out[:, 1] = mask
-    return out
-
-
 def on_grid(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str = "spectrum",
             red_limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One spectrum resampled onto the grid, with its mask: :func:`grid_rows` on a batch of one.
 
     Parameters
     ----------
-    spectrum : deepscope.spectra.io.files.Spectrum
-    grid, min_coverage, path, red_limit
-        As in :func:`prepare`.
+    spectrum : deepscope.spectra.io.spectrum.Spectrum
+    grid : Grid
+    min_coverage : float
+        Smallest fraction of grid pixels the spectrum must cover with valid
+        data (MKCLASS ``libr18``, 3800-4620 A, covers 45% of the default grid).
+    path : str
+        Named in the error message.
+    red_limit : float, optional
+        As in :func:`grid_rows`.
 
     Returns
     -------
@@ -261,63 +242,3 @@ def on_grid(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str 
     if error is not None:
         raise FormatError(error)
     return flux[0], mask[0]
-
-
-def prepare(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str = "spectrum", fwhm: float = FWHM,
-            red_limit: float | None = None) -> np.ndarray:
-    """Put one spectrum on the grid: the network and template input.
-
-    :func:`on_grid` then :func:`normalise`, on a batch of one: a spectrum
-    prepared alone equals the same spectrum prepared among many.
-
-    Parameters
-    ----------
-    spectrum : deepscope.spectra.io.files.Spectrum
-    grid : Grid
-    min_coverage : float
-        Smallest fraction of grid pixels the spectrum must cover with valid
-        data (MKCLASS ``libr18``, 3800-4620 A, covers 45% of the default grid).
-    path : str
-        Named in the error message.
-    fwhm : float
-        Gaussian smoothing (Angstrom) applied on the grid, 0 for none.
-    red_limit : float, optional
-        Treat the spectrum as ending here (Angstrom, air), as one taken with
-        a bluer spectrograph would: the continuum is then fitted to the
-        short range alone, exactly as for a real short spectrum.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float32`` array of shape ``(2, grid.n)``: row 0 is flux over
-        continuum minus one (0 where masked), row 1 the mask (1 = data).
-
-    Raises
-    ------
-    FormatError
-        If the spectrum covers too little of the grid.
-    """
-    flux, mask = on_grid(spectrum, grid, min_coverage, path, red_limit)
-    return normalise(flux[None], mask[None], grid, fwhm)[0]
-
-
-def add_noise(x: np.ndarray, snr: float, rng: np.random.Generator) -> np.ndarray:
-    """Add white noise at a given signal-to-noise ratio to prepared spectra.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Prepared spectra ``(..., 2, n)``; the continuum level is 1, so the
-        noise sigma is ``1 / snr``.
-    snr : float
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    numpy.ndarray
-        Noisy copy; masked pixels stay 0.
-    """
-    noisy = x.copy()
-    noise = rng.normal(0.0, 1.0 / snr, size=noisy[..., 0, :].shape).astype(noisy.dtype)
-    noisy[..., 0, :] = (noisy[..., 0, :] + noise) * noisy[..., 1, :]
-    return noisy

@@ -1,12 +1,9 @@
-"""Many spectrum files read in threads and put on one grid: what train, evaluate and the autoencoder load.
+"""Libraries loaded whole onto a grid as one array: what train, evaluate, crossval and the autoencoder read.
 
-Prediction reads file by file through :class:`~deepscope.spectra.predictor.SpectraPredictor`;
-training and evaluation want whole libraries as one array, with the files
-that failed listed rather than fatal. Each file is read and resampled on a
-thread; the smoothing and continuum division then run on the whole library
-in batches (:func:`~deepscope.spectra.preparation.grid.normalise`), which gives
-every spectrum the numbers :func:`~deepscope.spectra.preparation.grid.prepare`
-gives it alone.
+Each file is read and resampled on a thread, the files that fail listed
+rather than fatal; the continuum division then runs on the whole library in
+batches (:func:`~deepscope.spectra.preparation.continuum.normalise`), which
+gives every spectrum the numbers it gets alone.
 """
 
 from __future__ import annotations
@@ -19,7 +16,8 @@ import numpy as np
 
 from deepscope.errors import DeepscopeError, FormatError
 from deepscope.spectra.io.files import read_spectrum, spectra_manifest
-from deepscope.spectra.preparation.grid import Grid, normalise, on_grid
+from deepscope.spectra.preparation.continuum import normalise
+from deepscope.spectra.preparation.grid import Grid, on_grid
 
 # Directories are searched for these only: a folder's README.txt or list.txt
 # is not a spectrum, while a text spectrum named explicitly is still read.

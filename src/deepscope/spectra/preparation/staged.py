@@ -1,11 +1,10 @@
-"""Spectra as read -> on a model's grid, with the raw scores their flag needs (no torch here).
+"""Spectra staged for classification: read, put on a model's grid and scored for the flag, awaiting the network.
 
 What :class:`~deepscope.spectra.predictor.SpectraPredictor` holds between
-reading a partition and classifying it. Spectra that share one wavelength
-array (the rows of a survey table) are resampled and scored as one block;
-a file read alone is a block of one, and gets the same numbers;
-:class:`GriddedReader` reads files many at a time, so that those of one
-library (which share their wavelengths) are one block too.
+reading a partition and classifying it (no torch here). Spectra that share
+one wavelength array (the rows of a survey table, the files of a library
+read by :class:`GriddedReader`) are resampled and scored as one block; a
+file read alone is a block of one, and gets the same numbers.
 """
 
 from __future__ import annotations
@@ -16,24 +15,24 @@ from typing import NamedTuple
 import numpy as np
 
 from deepscope.errors import FormatError
-from deepscope.spectra.preparation.grid_rows import BLOCK_ROWS
-from deepscope.spectra.preparation.grid import Grid, air_wave, grid_rows, normalise
-from deepscope.spectra.quality import spectrum_scores_rows
+from deepscope.spectra.flags import spectrum_scores_rows
 from deepscope.spectra.io.spectrum import ColumnNames
+from deepscope.spectra.preparation.continuum import BLOCK_ROWS, normalise
+from deepscope.spectra.preparation.grid import Grid, air_wave, grid_rows
 
 
 class GriddedSpectrum(NamedTuple):
     """One spectrum resampled onto the model's grid, with what its flag needs from the spectrum as read.
 
     The smoothing and continuum division that finish it wait for the batch
-    (:func:`deepscope.spectra.preparation.grid.normalise` in
+    (:func:`deepscope.spectra.preparation.continuum.normalise` in
     :meth:`~deepscope.spectra.predictor.SpectraPredictor.assess`), where they cost a few array operations
     for all its spectra together.
     """
 
     flux: np.ndarray  # (grid.n,) flux resampled onto the grid
     mask: np.ndarray  # (grid.n,) bool: grid pixels with data
-    snr: float  # per-pixel signal-to-noise over the grid's range (quality.der_snr)
+    snr: float  # per-pixel signal-to-noise over the grid's range (flags.der_snr)
     median_flux: float  # median flux over the grid's range, as read
     grid: Grid  # the grid it is on
 

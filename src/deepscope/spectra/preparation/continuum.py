@@ -1,120 +1,66 @@
-"""The grid steps of :mod:`deepscope.spectra.preparation.grid` on many spectra at once (no torch here).
+"""Spectra on the grid -> the network input: a common resolution, continuum division, clipping (no torch here).
 
-A survey table holds spectra by the hundred thousand; putting them on the
-grid one at a time spent most of ``spectra predict``'s time in Python and
-in small numpy calls. These functions take a block of rows and do each
-step for all of them in a few array operations:
-
-* :func:`resample_rows`: rows sharing one wavelength array (the common case
-  in survey tables) go through one cumulative integral and one set of
-  interpolation weights;
-* :func:`masked_median`: the median of each row's unmasked values, what
-  ``np.median(row[mask])`` gives;
-* :func:`continuum_rows`: the iterative upper-envelope Legendre fit that
-  finishes every spectrum (:func:`~deepscope.spectra.preparation.grid.normalise`),
-  as weighted least squares with one design matrix and one normal-equation
-  solve per iteration.
-
-Every row's result depends on that row alone, never on which rows share its
-batch: the reductions are numpy's own loops (``cumsum``) or one BLAS or
-LAPACK call per row, of the same shape whatever the batch (a stacked
-``matmul`` of ``(1, n)`` rows, one solve per row), never one matrix product
-over the whole batch, whose summation order changes with the batch shape.
-So a file predicted alone and the same spectrum in a table of a million
-give the same numbers, and a batch of one is the one-spectrum path.
+Each spectrum is smoothed to one resolution coarser than every library's,
+divided by a smooth upper-envelope continuum and offset by one, so that only
+its lines remain: MILES is flux calibrated, MKCLASS ``libnor36`` flux
+normalised and ``libr18`` already rectified, and after division all three
+look alike. The steps run on blocks of rows in a few array operations; a
+row's result depends on that row alone (one same-shaped BLAS or LAPACK call
+per row, never one product over the batch, whose summation order changes
+with its shape), so a spectrum normalised alone equals the same spectrum
+normalised among many.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Rows per block for the steps that go through many arrays of a batch in turn: at 128 rows a
-# 580-pixel float64 array is 0.6 MB, so a step's arrays stay in a core's 2 MB cache; whole
-# partitions of 1024 rows ran 10-20% slower (normalise 0.105 against 0.092 CPU ms per row).
+from deepscope.spectra.preparation.grid import Grid
+
+FWHM = 5.0  # Angstrom: the common resolution, coarser than every library's (see smooth)
+# Rows per block for the steps that go through many arrays of a batch in turn: a block's
+# arrays stay in a core's cache (whole 1024-row partitions ran 10-20% slower).
 BLOCK_ROWS = 128
 
 
-def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """``np.interp(x, xp, row)`` for every row of ``fp``, with np.interp's own arithmetic.
+def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray:
+    """Mask-aware Gaussian smoothing along the last axis: masked pixels neither count nor leak in.
 
-    The bracketing pixel and the distance into it depend on ``x`` and
-    ``xp`` only, so they are found once for all rows; each value is then
-    ``slope * (x - xp[j]) + fp[j]`` exactly as numpy's C loop computes it,
-    which keeps the result bit for bit that of the one-row call.
-    """
-    j = np.searchsorted(xp, x, side="right") - 1
-    inside = (j >= 0) & (j < xp.size - 1)
-    jj = np.clip(j, 0, xp.size - 2)
-    lo, hi = fp[:, jj], fp[:, jj + 1]
-    slope = (hi - lo) / (xp[jj + 1] - xp[jj])
-    value = np.where(x == xp[jj], lo, slope * (x - xp[jj]) + lo)
-    # Outside the range np.interp returns the end values (0 and the total for a cumulative integral).
-    return np.where(inside, value, np.where(j < 0, fp[:, :1], fp[:, -1:]))
-
-
-def resample_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray,
-                  edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flux-conserving resampling of rows that share one wavelength array.
-
-    Each output pixel is the mean flux of the valid input over its width
-    (from the cumulative integral): a finer input is averaged rather than
-    aliased, a coarser one interpolated piecewise.
+    The one Gaussian of the spectra package. :func:`normalise` uses it to
+    bring every library to one resolution: they range from 1 A (MKCLASS
+    libr18) to about 10 A (Pickles), and a common coarser resolution is what
+    lets a model trained on some libraries read another. Training
+    augmentation uses it to blur spectra by random amounts.
 
     Parameters
     ----------
-    wave : numpy.ndarray
-        ``(n,)`` input pixel centres, increasing, common to every row.
     flux : numpy.ndarray
-        ``(N, n)`` fluxes.
-    valid : numpy.ndarray of bool
-        ``(N, n)``: pixels with data.
-    edges : numpy.ndarray
-        ``(m + 1,)`` output pixel edges, increasing.
+        One spectrum ``(n,)`` or many ``(N, n)``; each row is smoothed alone.
+    mask : numpy.ndarray of bool
+        Pixels with data, the shape of ``flux``.
+    fwhm_pixels : float
+        Full width at half maximum of the Gaussian, in pixels.
 
     Returns
     -------
-    flux : numpy.ndarray
-        ``(N, m)`` output fluxes (0 where nothing valid was covered).
-    coverage : numpy.ndarray
-        ``(N, m)`` fraction of each output pixel covered by valid input, 0 to 1.
+    numpy.ndarray
+        Float64; each pixel is the Gaussian-weighted mean of the unmasked
+        pixels around it (0 where none is near).
 
     Examples
     --------
-    >>> wave = np.arange(10.0)
-    >>> flux = np.vstack([np.ones(10), np.arange(10.0)])
-    >>> out, coverage = resample_rows(wave, flux, flux > 0, np.array([-0.5, 4.5, 9.5]))
-    >>> out.tolist(), coverage.tolist()
-    ([[1.0, 1.0], [2.5, 7.0]], [[1.0, 1.0], [0.8, 1.0]])
+    >>> flux = np.array([1.0, 1.0, 9.0, 1.0, 1.0])
+    >>> mask = np.array([True, True, False, True, True])
+    >>> smooth(flux, mask, 2.0).round(3).tolist()  # the masked 9 does not leak in
+    [1.0, 1.0, 1.0, 1.0, 1.0]
     """
-    mid = 0.5 * (wave[1:] + wave[:-1])
-    in_edges = np.concatenate([[wave[0] - (mid[0] - wave[0])], mid, [wave[-1] + (wave[-1] - mid[-1])]])
-    # A running sum is the same up to the last input edge past the grid's end, whatever follows:
-    # the pixels redward of it (half of a MILES spectrum) are left out of the sums.
-    used = max(2, min(int(np.searchsorted(in_edges, edges[-1], side="right")) + 1, in_edges.size))
-    in_edges = in_edges[:used]
-    width = np.diff(in_edges)
-    flux, valid = flux[:, :used - 1], valid[:, :used - 1]
-    # Rows valid throughout (most) need no weights (times 1.0 changes no bit) and share one
-    # integral of the valid width, computed once.
-    whole = valid.all(axis=1)
-    partial = np.flatnonzero(~whole)
-    good = valid[partial].astype(np.float64)
-    weighted = flux * width
-    weighted[partial] = flux[partial] * good * width
-    cum_flux = np.zeros((len(flux), used))
-    np.cumsum(weighted, axis=1, out=cum_flux[:, 1:])
-    out_flux = np.diff(_interp_rows(edges, in_edges, cum_flux), axis=1)
-    out_good = np.empty(out_flux.shape)
-    if whole.any():
-        out_good[whole] = np.diff(_interp_rows(edges, in_edges, np.r_[0.0, np.cumsum(width)][None]), axis=1)
-    if partial.size:
-        cum_good = np.zeros((partial.size, used))
-        np.cumsum(good * width, axis=1, out=cum_good[:, 1:])
-        out_good[partial] = np.diff(_interp_rows(edges, in_edges, cum_good), axis=1)
-    coverage = out_good / np.diff(edges)
+    from scipy.ndimage import gaussian_filter1d
+
+    sigma = fwhm_pixels / 2.3548
+    weight = gaussian_filter1d(mask.astype(np.float64), sigma, mode="constant")
+    total = gaussian_filter1d(np.where(mask, flux, 0.0), sigma, mode="constant")
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(out_good > 0, out_flux / out_good, 0.0)
-    return mean, np.clip(coverage, 0.0, 1.0)
+        return np.where(weight > 0, total / weight, 0.0)
 
 
 def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -239,3 +185,41 @@ def continuum_rows(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree:
             use[active] = keep[going]
             fit[active] = _fit_rows(basis, pairs, flux[active], use[active])
     return fit
+
+
+def normalise(flux: np.ndarray, mask: np.ndarray, grid: Grid, fwhm: float = FWHM) -> np.ndarray:
+    """Finish spectra already on the grid: smooth, divide by the continuum, clip; the network input.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        ``(N, grid.n)`` from :func:`~deepscope.spectra.preparation.grid.grid_rows`.
+    mask : numpy.ndarray of bool
+        ``(N, grid.n)``.
+    grid : Grid
+    fwhm : float
+        Gaussian smoothing (Angstrom) applied on the grid, 0 for none.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``(N, 2, grid.n)``: flux over continuum minus one (0
+        where masked), and the mask (1 = data). Each row depends on its own
+        data only.
+    """
+    if len(flux) > BLOCK_ROWS:
+        return np.concatenate([normalise(flux[lo:lo + BLOCK_ROWS], mask[lo:lo + BLOCK_ROWS], grid, fwhm)
+                               for lo in range(0, len(flux), BLOCK_ROWS)])
+    if fwhm:
+        flux = smooth(flux, mask, fwhm / (grid.wave[1] - grid.wave[0]) * grid.wave[0] / np.mean(grid.wave))
+    scale = masked_median(np.abs(flux), mask)
+    flux = flux / np.where(scale == 0, 1.0, scale)[:, None]
+    cont = continuum_rows(grid.wave, flux, mask)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.where(mask & (cont > 0), flux / cont - 1.0, 0.0)
+    # Clipping keeps a stray cosmic ray or a near-zero continuum in an M
+    # dwarf's blue end from dominating the input scale.
+    out = np.zeros((len(flux), 2, grid.n), dtype=np.float32)
+    out[:, 0] = np.clip(norm, -1.5, 1.5)
+    out[:, 1] = mask
+    return out

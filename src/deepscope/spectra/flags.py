@@ -1,45 +1,39 @@
-"""Why a spectrum's MK type should not be trusted: the ``flag`` column's reasons and scores.
+"""Why a type should not be trusted: the ``flag`` column's reasons, their scores, and what they need from each spectrum.
 
-A classifier trained on stars answers every input with a type; these pure
-functions (arrays in, arrays out, no model or file here) say when that
-answer has no footing. The vocabulary of :func:`flag_reasons`, each with the
-constant that sets it:
+A classifier trained on stars answers every input with a type; the flag
+says when that answer has no footing. Its reasons (:func:`flag_reasons`),
+each set by one constant:
 
 ``low_snr``
-    The spectrum's own S/N per pixel (:func:`der_snr`, over the part of it
-    on the model's grid) is below :data:`MIN_SNR`.
+    The spectrum's S/N per pixel (:func:`der_snr`, over its part on the
+    model's grid) is below :data:`MIN_SNR`.
 ``short_coverage``
-    The model was trained on full 3850-5550 A spectra and on copies cut at
-    4620 A; a spectrum that misses more than ``1 - MIN_BLUE_COVERAGE`` of
-    the 3850-4620 A classification window (Ca II H and K, the Balmer and
-    helium lines) is unlike both.
+    Less than :data:`MIN_BLUE_COVERAGE` of the blue classification window
+    (:data:`BLUE_WINDOW`: Ca II H and K, the Balmer and helium lines) is
+    covered; networks train on full spectra and on copies cut at its red end.
 ``negative_flux``
     The median flux on the grid is negative: a sign error or an
     over-subtracted sky, never a star.
 ``out_of_distribution``
-    No training spectrum resembles it: the nearest template (chi-square
-    over common pixels, the template matcher's distance) leaves more than
-    :data:`MAX_TEMPLATE_MISMATCH` of the spectrum's line signal unexplained
-    (:func:`template_mismatch`). Catches featureless continua (flat,
-    blackbodies), emission-line objects (QSOs, galaxies), noise, dead
-    fibres and spectra whose lines sit at the wrong wavelengths.
+    No training spectrum resembles it: its nearest template leaves more
+    than :data:`MAX_TEMPLATE_MISMATCH` of its line signal unexplained
+    (:func:`template_mismatch`). Catches featureless continua, emission-line
+    objects, noise, dead fibres and lines at the wrong wavelengths.
 
-Other detectors were measured against these kinds and ordinary held-out
-stars and are kept for that comparison (``benchmarks/spectra_ood.py``):
-the ensemble's disagreement (:func:`ensemble_disagreement`) and the
-network's own certainty (:func:`max_probability`). See the spectra
-QUALITY.md for the table.
-
-A predictor computes the flag of a batch this way (``flux``, ``valid``: rows
-as read on one air wavelength array ``wave``; ``x`` the prepared batch,
-``matcher`` the checkpoint's template matcher)::
-
-    snr, median_flux = spectrum_scores_rows(wave, flux, valid, grid.start, grid.stop)
-    mismatch = template_mismatch(x, matcher.chi2(x).min(axis=1))
-    flag = flag_reasons(snr, blue_coverage(x[:, 1], grid.wave), median_flux, mismatch)
+The scores are arithmetic on each spectrum alone, no network:
+:func:`spectrum_scores_rows` as read (in
+:mod:`deepscope.spectra.preparation.staged`), the rest once a batch is
+normalised (:func:`spectrum_features`), which bulk tables run in reader
+processes beside the network.
 """
 
+from __future__ import annotations
+
+from typing import NamedTuple
+
 import numpy as np
+
+from deepscope.spectra.preparation.continuum import normalise
 
 # Flag names, in the order they are written.
 LOW_SNR = "low_snr"
@@ -49,18 +43,15 @@ OUT_OF_DISTRIBUTION = "out_of_distribution"
 FLAGS = (LOW_SNR, SHORT_COVERAGE, NEGATIVE_FLUX, OUT_OF_DISTRIBUTION)
 FLAG_SEPARATOR = ";"
 
-# Below this S/N per pixel (DER_SNR) held-out main-class accuracy falls
-# steeply: 0.84 clean, 0.77 at S/N 5, 0.59 at 3 (the spectra QUALITY.md).
+# Below this S/N per pixel (DER_SNR) held-out main-class accuracy falls steeply (docs/spectra.md).
 MIN_SNR = 5.0
-# Blue classification window (Angstrom, air): the grid start to the red end
-# of the short copies every network trains on (task.SHORT_RED_LIMIT).
+# Blue classification window (Angstrom, air): the grid start to the red end of the short
+# training copies (preparation.labelled.SHORT_RED_LIMIT).
 BLUE_WINDOW = (3850.0, 4620.0)
-# A 10% gap in that window costs held-out MILES 8 points of main-class accuracy.
+# A 10% gap in that window costs held-out spectra several points of main-class accuracy.
 MIN_BLUE_COVERAGE = 0.9
-# At most 5% false flags on each development library held out (MILES 95th
-# percentile 0.13, Pickles 0.285, against the templates of networks trained
-# without them); reported on MKCLASS, Kesseli and STELIB. Every non-star
-# oddity measured lies above 0.35 (the spectra QUALITY.md).
+# At most 5% false flags on each development library held out, and below every non-star
+# kind measured (docs/spectra.md).
 MAX_TEMPLATE_MISMATCH = 0.29
 
 
@@ -243,68 +234,6 @@ def template_mismatch(x, nearest_chi2):
         return np.where(power > 0, nearest_chi2 / np.where(power > 0, power, 1.0), np.inf)
 
 
-def _probabilities(log_p):
-    """Softmax along the last axis (also turns log-probabilities back into probabilities)."""
-    shifted = log_p - log_p.max(axis=-1, keepdims=True)
-    p = np.exp(shifted)
-    return p / p.sum(axis=-1, keepdims=True)
-
-
-def main_class_mass(t_log_p):
-    """Probability of each main class O ... M: the temperature bins' probabilities summed by tens.
-
-    Parameters
-    ----------
-    t_log_p : numpy.ndarray
-        ``(..., 70)`` temperature-head logits or log-probabilities.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(..., 7)``.
-
-    Examples
-    --------
-    >>> main_class_mass(np.zeros(70)).round(3).tolist()
-    [0.143, 0.143, 0.143, 0.143, 0.143, 0.143, 0.143]
-    """
-    p = _probabilities(np.asarray(t_log_p, float))
-    return p.reshape(*p.shape[:-1], 7, 10).sum(axis=-1)
-
-
-def max_probability(t_log_p):
-    """The network's own certainty: the largest main-class probability, ``(N,)``."""
-    return main_class_mass(t_log_p).max(axis=-1)
-
-
-def ensemble_disagreement(member_t_log_p):
-    """Jensen-Shannon divergence of the members' main-class distributions (nats).
-
-    Members trained from different seeds agree on what resembles their
-    training data and tend to disagree elsewhere.
-
-    Parameters
-    ----------
-    member_t_log_p : numpy.ndarray
-        ``(members, N, 70)`` temperature-head logits of each member.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N,)``; 0 when all members agree (and for a single member).
-
-    Examples
-    --------
-    >>> same = np.zeros((3, 1, 70))
-    >>> float(ensemble_disagreement(same)[0])
-    0.0
-    """
-    p = main_class_mass(member_t_log_p)
-    mean = p.mean(axis=0)
-    tiny = 1e-12
-    return (p * (np.log(p + tiny) - np.log(mean + tiny)[None])).sum(axis=-1).mean(axis=0)
-
-
 def flag_reasons(snr, blue_cover, median_flux, mismatch):
     """The ``flag`` column: ``;``-separated reasons (:data:`FLAGS`), empty when ordinary.
 
@@ -335,3 +264,37 @@ def flag_reasons(snr, blue_cover, median_flux, mismatch):
         OUT_OF_DISTRIBUTION: np.asarray(mismatch, float) > MAX_TEMPLATE_MISMATCH,
     }
     return [FLAG_SEPARATOR.join(name for name in FLAGS if tests[name][i]) for i in range(len(tests[LOW_SNR]))]
+
+
+class SpectrumFeatures(NamedTuple):
+    """A batch of gridded spectra made ready for the network and the flag rules."""
+
+    x: np.ndarray  # (N, 2, n) float32: the network input (normalised flux, mask)
+    snr: np.ndarray  # (N,) per-pixel S/N as read (der_snr)
+    blue_cover: np.ndarray  # (N,) fraction of the blue classification window covered
+    median_flux: np.ndarray  # (N,) median flux as read
+    mismatch: np.ndarray  # (N,) template_mismatch; NaN where the checkpoint has no templates
+
+
+def spectrum_features(items, grid, matcher=None) -> SpectrumFeatures:
+    """Normalise a batch of :class:`~deepscope.spectra.preparation.staged.GriddedSpectrum` and measure its flag inputs.
+
+    Parameters
+    ----------
+    items : sequence of GriddedSpectrum
+        At least one.
+    grid : deepscope.spectra.preparation.grid.Grid
+    matcher : deepscope.spectra.templates.TemplateMatcher, optional
+        The checkpoint's training spectra; without it ``mismatch`` is NaN
+        (no ``out_of_distribution`` flag).
+
+    Returns
+    -------
+    SpectrumFeatures
+    """
+    x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), grid)
+    mismatch = (template_mismatch(x, matcher.chi2(x).min(axis=1)) if matcher is not None
+                else np.full(len(x), np.nan))
+    return SpectrumFeatures(x=x, snr=np.array([item.snr for item in items], float),
+                            blue_cover=blue_coverage(x[:, 1], grid.wave),
+                            median_flux=np.array([item.median_flux for item in items], float), mismatch=mismatch)
