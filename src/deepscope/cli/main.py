@@ -34,11 +34,12 @@ COMMANDS = {
         "predict": "spectra_predict",
         "evaluate": "spectra_evaluate",
         "crossval": "spectra_crossval",
-        "pretrain": "spectra_pretrain",
-        "embed": "spectra_embed",
-        "denoise": "spectra_denoise",
-        "compress": "spectra_compress",
-        "outliers": "spectra_outliers",
+        "autoencoder": "spectra_autoencoder",
+        "pretrain": "spectra_pretrain",  # deprecated alias of autoencoder pretrain
+        "embed": "spectra_embed",  # deprecated alias of autoencoder embed
+        "denoise": "spectra_denoise",  # deprecated alias of autoencoder denoise
+        "compress": "spectra_compress",  # deprecated alias of autoencoder compress
+        "outliers": "spectra_outliers",  # deprecated alias of autoencoder outliers
     },
     "cryoem": {
         "simulate": "cryoem_simulate",

@@ -17,7 +17,7 @@ DEFAULT_MODELS = ("spectra_ann", "spectra_cnn", "spectra_ae_classifier")
 def add_args(parser):
     from deepscope.cli.options import add_device_arg
     from deepscope.cli.options import TRAINABLE_NETWORKS, add_threads_arg
-    from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
+    from deepscope.cli.spectra_train import TRAINING_THREADS_WHY
     from deepscope.spectra.train import DEFAULT_CONFIG, DEFAULT_MEMBERS
 
     parser.add_argument("--data", required=True, nargs="+", metavar="LABELS_CSV",

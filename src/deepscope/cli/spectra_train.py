@@ -4,12 +4,15 @@ Each LABELS_CSV has `file` (paths relative to the table) and `sptype` (the
 catalogue's MK string, e.g. `G8III`, `K3Iab:`, `sd:F`); partial types train
 the part they know, and strings with no O-M type (`HB`, `L0`) are left out.
 Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
+Every network, and the ensemble they form, gets the temperature of its
+`confidence` fitted on the validation split (RUN_DIR/calibration.json gives
+the calibration error before and after, RUN_DIR/reliability.png the diagram).
 `--arch spectra_ae_classifier` first pretrains an autoencoder on every
 spectrum (labels ignored) plus `--pool` directories, then fine-tunes.
 `--teacher` distils a trained classifier into each network trained here:
-`--arch spectra_cnn_small --members 1 --teacher spectra_mk --mixup 0.5` makes one
-network 8x cheaper than the shipped three-network ensemble (bulk tables about 2x
-faster end to end; the spectra README says what it costs in accuracy).
+`--arch spectra_cnn_small --members 1 --teacher spectra_mk --mixup 0.5` made
+the shipped spectra_mk_fast, one network 8x cheaper than the ensemble
+(docs/spectra.md says what it costs in accuracy).
 
 example:
   deepscope spectra train --data ../shared/data/spectra/mkclass/labels.csv \\
@@ -17,8 +20,11 @@ example:
 """
 
 
+# Why spectra networks train on one thread by default (spectra.train.DEFAULT_CONFIG).
+TRAINING_THREADS_WHY = "these small networks train fastest on one thread of a shared machine"
+
+
 def add_args(parser):
-    from deepscope.cli.spectra_options import TRAINING_THREADS_WHY
     from deepscope.cli.train_options import add_train_args
     from deepscope.spectra.distil import DEFAULT_TEACHER_WEIGHT
     from deepscope.spectra.train import DEFAULT_CONFIG, DEFAULT_MEMBERS

@@ -72,7 +72,7 @@ def load_autoencoder(path: str | Path, device: str = "cpu") -> tuple:
     Parameters
     ----------
     path : str or Path
-        A ``spectra pretrain`` run directory or ``.pt`` file, or a
+        A ``spectra autoencoder pretrain`` run directory or ``.pt`` file, or a
         classifier's run directory whose ``pretrain`` holds one.
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``: where the model is put.

@@ -146,7 +146,7 @@ def spectra_cnn_small(n_points=580, channels=(8, 16, 32), kernel=7, dropout=0.2)
     return spectra_cnn(n_points, channels, kernel, dropout)
 
 
-@register_model(trainable=False)  # built by `spectra pretrain`
+@register_model(trainable=False)  # built by `spectra autoencoder pretrain`
 def spectra_autoencoder(n_points=580, latent=16, channels=(16, 32, 64)):
     """Autoencoder pretrained without labels."""
     return SpectraAutoencoder(n_points, latent, tuple(channels))
