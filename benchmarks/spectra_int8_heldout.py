@@ -7,7 +7,7 @@ shipped one, quantised by the project's int8 recipe
 (``quantise_int8`` in ``scripts/onnx_tools.py``) with 512 of its own training spectra, whole
 (``all``) or only the convolutions after each member's first
 (``convolutions``), and the held-out library is scored with each. Choose
-on the development libraries (MILES, Pickles), as the spectra README's
+on the development libraries (MILES, Pickles), as docs/spectra.md's
 recipe was. Measured figures, not asserts.
 
 usage:

@@ -42,7 +42,7 @@ import pandas as pd
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "spectra"
 LIBRARIES = ("miles", "mkclass", "pickles", "kesseli2017")
-DEV_LIBRARIES = ("miles", "pickles")  # thresholds are chosen here, as the spectra README's recipe was
+DEV_LIBRARIES = ("miles", "pickles")  # thresholds are chosen here, as the shipped recipe was (docs/spectra.md)
 FALSE_FLAG_TARGET = 0.05
 SNR_LEVELS = (2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
 

@@ -2,7 +2,7 @@
 
 The shipped model was trained on all five labelled libraries, the bundled
 samples included, so these are sanity floors, not held-out figures (those
-are in the spectra README): they catch a broken decode, grid or
+are in docs/spectra.md): they catch a broken decode, grid or
 preprocessing, which drops main-class accuracy far below them, not a
 slightly worse model. Measured when written: 1.0 / 0.47 / 1.0 on the 17
 samples; 0.95 / 0.62 / 0.90 on Pickles, MKCLASS, Kesseli 2017 and SDSS

@@ -49,7 +49,7 @@ def add_demo_section(report, out_dir):
     report.heading("Stellar spectra: MK types")
     report.text("The shipped spectral classifier on real sample spectra in five file formats. These "
                 "samples were part of its training data: this shows the pipeline, not its accuracy "
-                "(see the leave-one-library-out table in the README). `confidence` is the calibrated "
+                "(see the leave-one-library-out table in docs/spectra.md). `confidence` is the calibrated "
                 "probability that the main class is right; `flag` says why a type should not be trusted "
                 "(low_snr, short_coverage, negative_flux, out_of_distribution).")
     report.table(table, index=False)
