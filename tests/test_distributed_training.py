@@ -25,9 +25,10 @@ import deepscope
 from deepscope.cli.main import main
 from deepscope.core import trainer
 from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
-from deepscope.cryoem.synthetic import write_blob_micrographs
-from deepscope.galaxy.synthetic import write_bar_sample
+from galaxy.synthetic_galaxies import write_bar_sample
 from deepscope.spectra.synthetic import synthetic_library
+
+from cryoem.helpers import write_blob_micrographs
 
 EPOCHS = 3
 

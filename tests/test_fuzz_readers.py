@@ -176,7 +176,7 @@ def _coordinate_seeds():
 
 
 def _catalog_seeds():
-    from deepscope.galaxy.synthetic_sky import synthetic_catalog
+    from deepscope.galaxy.synthetic import synthetic_catalog
 
     from astropy.table import Table
 
@@ -200,10 +200,9 @@ def _checkpoint_seed():
 # --- the readers -------------------------------------------------------------
 
 def _galaxy_readers():
-    from deepscope.galaxy import fits_bands
     from deepscope.galaxy import io as gio
 
-    return [gio.read_galaxy_image, gio.read_rgb_image, fits_bands.read_fits_band, fits_bands.read_fits_bands]
+    return [gio.read_galaxy_image, gio.read_rgb_image, gio.read_fits_band, gio.read_fits_bands]
 
 
 def _read_catalog(path):
@@ -308,8 +307,7 @@ def test_seed_files_are_valid(family):
 
 
 def _seeds_read_by_own_reader(family, path):
-    from deepscope.galaxy.fits_bands import read_fits_band
-    from deepscope.galaxy.io import read_galaxy_image
+    from deepscope.galaxy.io import read_fits_band, read_galaxy_image
     from deepscope.spectra.io.files import read_spectrum
 
     if family == "spectra":

@@ -5,7 +5,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from deepscope.galaxy.synthetic import render_galaxy, write_fits_cube
+from synthetic_galaxies import render_galaxy, write_fits_cube
 
 
 @pytest.fixture(scope="module")

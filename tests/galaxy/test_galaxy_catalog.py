@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.table import Table
+from synthetic_galaxies import offset_positions
 
 from deepscope.cli.main import main
 from deepscope.errors import InputError
 from deepscope.galaxy.catalog import column_values, find_column, select_sample
 from deepscope.galaxy.crossmatch import crossmatch, jname_positions, unique_names
-from deepscope.galaxy.synthetic_sky import offset_positions, synthetic_catalog
+from deepscope.galaxy.synthetic import synthetic_catalog
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,27 @@ def test_train_writes_run_dir(tiny_run):
     for name in ("config.yaml", "last.pt", "best.pt", "history.csv"):
         assert (tiny_run / name).is_file()
     assert len(pd.read_csv(tiny_run / "history.csv")) == 2
+    # Labels without field_arcsec: the field of the shared SDSS cutouts.
+    meta = torch.load(tiny_run / "best.pt", weights_only=True)["meta"]
+    assert meta["field"] == {"kind": "fixed", "arcsec": 19.2, "pixels": 64}
+
+
+def test_train_records_the_field_of_its_cutouts(tiny_labels, tmp_path, capsys):
+    labels = tmp_path / "labels.csv"
+    table = pd.read_csv(tiny_labels).assign(file=lambda t: str(tiny_labels.parent) + "/" + t.file)
+    table.assign(field_arcsec=[12.0, 30.0] * (len(table) // 2)).to_csv(labels, index=False)
+    code, captured = _run(capsys, "galaxy", "train", "--data", labels, "--out", tmp_path / "varied")
+    assert code == 1 and "field_arcsec varies from 12 to 30 arcsec" in captured.err and "--field" in captured.err
+    assert not (tmp_path / "varied").exists()
+    table.assign(field_arcsec=12.0).to_csv(labels, index=False)
+    for extra, field in (((), {"kind": "fixed", "arcsec": 12.0, "pixels": 32}),
+                         (("--field", "5xdeVRad_r"), {"kind": "radius", "scale": 5.0, "radius_column": "deVRad_r",
+                                                      "pixels": 32})):
+        run = tmp_path / f"run{len(extra)}"
+        code, _ = _run(capsys, "-q", "galaxy", "train", "--data", labels, "--out", run, "--input-size", "32",
+                       "--epochs", "1", "--batch-size", "16", "--threads", "1", "--arch", "barnet_fast", *extra)
+        assert code == 0
+        assert torch.load(run / "best.pt", weights_only=True)["meta"]["field"] == field
 
 
 def test_predict_writes_contract_columns(tiny_run, tiny_labels, tmp_path, capsys):
@@ -139,47 +160,12 @@ def test_evaluate_missing_catalogue_fails_before_work(tiny_labels, tmp_path, cap
     assert not (tmp_path / "eval" / "predictions.csv").exists()
 
 
-def test_train_with_external_evidence_matches_training_rows_only(tiny_labels, tmp_path, capsys):
-    table = pd.read_csv(tiny_labels)
-    train_barred = table[(table.split == "train") & (table.barred == 1)]
-    test_barred = table[(table.split == "test") & (table.barred == 1)]
-    hoyle = tmp_path / "hoyle.csv"
-    pd.concat([train_barred.head(30), test_barred.head(5)])[["ra", "dec"]].to_csv(hoyle, index=False)
-    edge_on = table[(table.split == "train") & (table.barred == 0)].head(2)
-    stripe82 = tmp_path / "s82.csv"
-    edge_on[["ra", "dec"]].assign(t02_edgeon_a04_yes_fraction=1.0, t03_bar_a06_bar_count=0,
-                                  t03_bar_a07_no_bar_count=0).to_csv(stripe82, index=False)
-    code, captured = _run(capsys, "-q", "galaxy", "train", "--data", tiny_labels, "--out", tmp_path / "run",
-                          "--arch", "barnet_fast", "--epochs", "1", "--batch-size", "16", "--threads", "1",
-                          "--hoyle", hoyle, "--stripe82", stripe82)
-    assert code == 0
-    summary = json.loads(captured.out)
-    # All 24 barred training-split galaxies are drawn, but only those not held out for validation (half
-    # of the stratified validation rows are barred) are matched, and none of the 5 drawn test ones.
-    assert summary["evidence"]["confirmed"] == 24 - summary["n_val"] // 2
-    assert summary["evidence"]["edge_on"] == 1  # the other edge-on galaxy is a validation row (seed 0)
-    assert summary["n_train"] == 48 - summary["n_val"] - summary["evidence"]["edge_on"]
-    config = (tmp_path / "run" / "config.yaml").read_text()
-    assert "confirmed_weight: 3.0" in config and str(hoyle) in config
-
-
-def test_train_evidence_refuses_a_missing_catalogue_and_a_non_bar_target(tiny_labels, tmp_path, capsys):
-    code, captured = _run(capsys, "galaxy", "train", "--data", tiny_labels, "--out", tmp_path / "run",
-                          "--hoyle", tmp_path / "absent.csv")
-    assert code == 1 and "--hoyle" in captured.err and "absent.csv: no such file" in captured.err
-    assert not (tmp_path / "run").exists()  # refused before the run directory is made
-    morphology = tmp_path / "morphology.csv"
-    pd.read_csv(tiny_labels).assign(file=lambda t: str(tiny_labels.parent) + "/" + t.file,
-                                    shape=lambda t: t.barred.map({0: "round", 1: "long"})).to_csv(morphology)
-    code, captured = _run(capsys, "galaxy", "train", "--data", morphology, "--target", "shape",
-                          "--out", tmp_path / "run", "--stripe82", tiny_labels)
-    assert code == 1 and "need a 0/1 bar target; column 'shape' has classes long, round" in captured.err
-
-
-def test_layers_writes_one_png_per_conv_layer(tiny_run, tiny_labels, tmp_path, capsys):
+def test_explain_layers_writes_one_png_per_conv_layer_and_says_so(tiny_run, tiny_labels, tmp_path, capsys):
     image = next((tiny_labels.parent / "images").glob("*.jpeg"))
-    code, _ = _run(capsys, "galaxy", "layers", image, "--out", tmp_path / "layers", "--model", tiny_run)
+    code, captured = _run(capsys, "galaxy", "explain", image, "--layers", "--out", tmp_path / "layers",
+                          "--model", tiny_run)
     assert code == 0
+    assert captured.out == f"{tmp_path / 'layers' / 'report.html'}: the input and 7 layers' feature maps\n"
     pngs = sorted(p.name for p in (tmp_path / "layers").glob("*.png"))
     assert pngs[0] == "01_1_0.png" and len(pngs) == 1 + 7  # barnet: 7 convolutions + the input
     html = (tmp_path / "layers" / "report.html").read_text()
@@ -195,6 +181,24 @@ def test_occlusion_writes_png(tiny_run, tiny_labels, tmp_path, capsys):
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert captured.out.startswith(str(image))
+
+
+def test_layers_alias_writes_what_explain_layers_writes(tiny_run, tiny_labels, tmp_path, capsys):
+    image = next((tiny_labels.parent / "images").glob("*.jpeg"))
+    code, captured = _run(capsys, "galaxy", "layers", image, "--out", tmp_path / "layers", "--model", tiny_run,
+                          "--max-channels", "4")
+    assert code == 0 and "report.html" in captured.out
+    assert len(list((tmp_path / "layers").glob("*.png"))) == 1 + 7
+
+
+def test_explain_needs_one_mode_and_the_aliases_say_they_are_deprecated(capsys):
+    with pytest.raises(SystemExit):
+        main(["galaxy", "explain", "cutout.png", "--out", "x"])
+    assert "one of the arguments --layers --occlusion is required" in capsys.readouterr().err
+    parsers = _galaxy_parsers()
+    for alias, mode in (("layers", "--layers"), ("occlusion", "--occlusion")):
+        assert parsers[alias].description.startswith(f"Deprecated alias of `galaxy explain IMAGE {mode}`")
+        assert mode not in parsers[alias].format_usage()
 
 
 def _galaxy_parsers():
@@ -220,7 +224,8 @@ def test_train_arch_help_names_the_registered_networks():
     assert f"network to train: {', '.join(names)} (default barnet)" in arch.help
 
 
-@pytest.mark.parametrize("command", ["select", "crossmatch", "train", "predict", "evaluate", "layers", "occlusion"])
+@pytest.mark.parametrize("command", ["select", "crossmatch", "train", "predict", "evaluate", "explain", "layers",
+                                     "occlusion"])
 def test_every_option_shows_its_default(command):
     for action in _galaxy_parsers()[command]._actions:
         if action.option_strings and action.dest not in ("help", "verbose", "quiet"):

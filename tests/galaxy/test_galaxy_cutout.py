@@ -2,20 +2,24 @@
 
 import bz2
 import io
+import json
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from astropy.io import fits
 from PIL import Image
+from synthetic_galaxies import frame_wcs
 
 from deepscope.cli.main import main
 from deepscope.errors import FormatError, InputError
 from deepscope.galaxy.crossmatch import jname_positions
-from deepscope.galaxy.cutouts.make import CutoutSkipped, cutout_bands, sdss_jname
 from deepscope.galaxy.cutouts.frames import frame_band, index_frames, read_frame_header
-from deepscope.galaxy.synthetic_sky import RED_GALAXY_COLOURS, SDSS_PIXEL_ARCSEC, frame_wcs, render_discs, write_frame
+from deepscope.galaxy.cutouts.make import CutoutSkipped, cutout_bands, sdss_jname
+from deepscope.galaxy.synthetic import RED_GALAXY_COLOURS, SDSS_PIXEL_ARCSEC, render_discs, write_frame
+from deepscope.registry import resolve_model
 
 SCALE = SDSS_PIXEL_ARCSEC
 RA0, DEC0 = 150.0, 2.0
@@ -203,7 +207,8 @@ def survey(tmp_path_factory):
 def test_cutout_command_writes_good_rows_and_lists_bad_ones(tmp_path, survey, capsys):
     frames, catalog = survey
     out = tmp_path / "cutouts"
-    assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q"]) == 1
+    assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q",
+                 "--size-factor", "5"]) == 1
     err = capsys.readouterr().err
     table = pd.read_csv(out / "cutouts.csv", keep_default_na=False)
     assert list(table.columns) == ["objID", "ra", "dec", "deVRad_r", "petroMag_r", "file", "status", "field_arcsec"]
@@ -218,6 +223,10 @@ def test_cutout_command_writes_good_rows_and_lists_bad_ones(tmp_path, survey, ca
         with Image.open(out / name) as image:
             assert image.size == (64, 64) and image.mode == "RGB"
             rgb = np.asarray(image)
+            field = json.loads(image.info["deepscope:field"])
+        row = table[table["file"] == name].iloc[0]
+        assert field == {"kind": "radius", "scale": 5.0, "radius_column": "deVRad_r", "pixels": 64,
+                         "arcsec": float(row["field_arcsec"]), "radius_arcsec": float(row["deVRad_r"])}
         centre = rgb[28:36, 28:36].astype(float).mean(axis=(0, 1))
         assert centre.sum() > 3 * rgb[:6, :6].astype(float).mean(axis=(0, 1)).sum()  # a galaxy in the middle
         assert centre[0] > centre[2]  # red in i more than blue in g, as rendered
@@ -225,13 +234,14 @@ def test_cutout_command_writes_good_rows_and_lists_bad_ones(tmp_path, survey, ca
     assert not list(out.glob(".*.tmp"))
 
 
-def test_predict_runs_on_the_cutouts(tmp_path, survey):
+def test_predict_runs_on_the_cutouts_of_its_own_field(tmp_path, survey, caplog):
     frames, catalog = survey
     out = tmp_path / "cutouts"
+    # By default the field of the default model: a fixed 19.2", which needs no radius.
     assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q",
-                 "--fixed-arcsec", "19.2", "--name-column", "objID"]) == 1
+                 "--name-column", "objID"]) == 1
     table = pd.read_csv(out / "cutouts.csv", keep_default_na=False)
-    # A fixed field needs no radius: only the rows off the frames fail.
+    # Only the rows off the frames fail.
     assert table["file"].tolist() == ["1.png", "2.png", "3.png", "", "", "6.png"]
     assert (table["field_arcsec"] == 19.2).all()
     # Rows without a cutout are dropped before predicting; the rest keep their catalogue columns.
@@ -239,6 +249,7 @@ def test_predict_runs_on_the_cutouts(tmp_path, survey):
     table[table["status"] == "ok"].to_csv(good, index=False)
     pred = tmp_path / "pred.csv"
     assert main(["galaxy", "predict", "--catalog", str(good), "--out", str(pred), "-q"]) == 0
+    assert "trained on" not in caplog.text  # the same field: no warning
     predictions = pd.read_csv(pred)
     assert len(predictions) == 4
     assert (predictions["barred"] == (predictions["p_bar"] >= predictions["threshold"]).astype(int)).all()
@@ -247,6 +258,42 @@ def test_predict_runs_on_the_cutouts(tmp_path, survey):
     assert predictions["objID"].tolist() == [1, 2, 3, 6]
     assert predictions["file"].tolist() == [str(out / f) for f in predictions["catalog_file"]]
     assert (predictions["status"] == "ok").all()
+
+
+def test_predict_warns_once_about_cutouts_of_another_field(tmp_path, survey, caplog):
+    frames, catalog = survey
+    out = tmp_path / "scaled"
+    assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q",
+                 "--size-factor", "5"]) == 1
+    expected = "3 of 3 cutouts have fields of 12.5-30 arcsec, but galaxy_bars was trained on fixed 19.2 arcsec fields"
+    # From the PNGs' own records ...
+    assert main(["galaxy", "predict", str(out), "--out", str(tmp_path / "a.csv"), "-q"]) == 0
+    assert [r.getMessage() for r in caplog.records if "trained on" in r.getMessage()][0].startswith(expected)
+    caplog.clear()
+    # ... or from the catalogue's field_arcsec, where one is given.
+    good = tmp_path / "good.csv"
+    pd.read_csv(out / "cutouts.csv").query("status == 'ok'").assign(file=lambda t: str(out) + "/" + t.file).to_csv(
+        good, index=False)
+    assert main(["galaxy", "predict", "--catalog", str(good), "--out", str(tmp_path / "b.csv"), "-q"]) == 0
+    assert sum(expected in r.getMessage() for r in caplog.records) == 1
+
+
+def test_cutout_defaults_to_the_field_its_model_was_trained_on(tmp_path, survey):
+    frames, catalog = survey
+    record = torch.load(resolve_model("galaxy_bars", "galaxy"), weights_only=True)
+    for name, field in (("fixed", {"kind": "fixed", "arcsec": 12.0, "pixels": 32}),
+                        ("scaled", {"kind": "radius", "scale": 3.0, "radius_column": "deVRad_r", "pixels": 48})):
+        model = tmp_path / f"{name}.pt"
+        torch.save({**record, "meta": {**record["meta"], "field": field}}, model)
+        out = tmp_path / name
+        assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q",
+                     "--model", str(model)]) == 1
+        table = pd.read_csv(out / "cutouts.csv").query("status == 'ok'")
+        expected = [12.0] * 4 if name == "fixed" else [9.0, 7.5, 18.0]  # a fixed field needs no radius
+        assert table["field_arcsec"].tolist() == expected
+        with Image.open(out / table["file"].iloc[0]) as image:
+            assert image.size == (field["pixels"],) * 2
+            assert json.loads(image.info["deepscope:field"])["kind"] == field["kind"]
 
 
 def test_cutout_field_scales_with_size_factor_and_pixels(tmp_path, survey):
@@ -290,7 +337,8 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, capsys, breakage, 
         rows = rows.drop(columns="deVRad_r")
     rows.to_csv(tmp_path / "catalog.csv", index=False)
     out = tmp_path / "out"
-    assert main(["galaxy", "cutout", str(tmp_path / "catalog.csv"), "--frames", str(frames), "--out", str(out)]) == 1
+    assert main(["galaxy", "cutout", str(tmp_path / "catalog.csv"), "--frames", str(frames), "--out", str(out),
+                 "--size-factor", "5"]) == 1
     assert re.search(message, _one_error_line(capsys))
     assert not out.exists()
 
@@ -337,8 +385,8 @@ def test_command_defaults_are_the_library_defaults():
     from deepscope.cli import galaxy_cutout
     from deepscope.galaxy.cutouts import make as cutout
 
-    written_out = (galaxy_cutout.DEFAULT_SIZE_FACTOR, galaxy_cutout.DEFAULT_PIXELS, galaxy_cutout.DEFAULT_RADIUS_COLUMN)
-    assert written_out == (cutout.DEFAULT_SIZE_FACTOR, cutout.DEFAULT_PIXELS, cutout.DEFAULT_RADIUS_COLUMN)
+    written_out = (galaxy_cutout.DEFAULT_SIZE_FACTOR, galaxy_cutout.DEFAULT_RADIUS_COLUMN)
+    assert written_out == (cutout.DEFAULT_SIZE_FACTOR, cutout.DEFAULT_RADIUS_COLUMN)
 
 
 def test_names_are_plain_distinct_file_names(tmp_path, survey):
@@ -361,7 +409,8 @@ def test_a_field_partly_off_the_frames_is_written_and_flagged(tmp_path, survey):
     ra, dec = _offset(RA0, DEC0, 30.0, 0.0)
     catalog = _catalog(tmp_path, [(1, ra, dec, 3.0, 15.0)])
     out = tmp_path / "out"
-    assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q"]) == 0
+    assert main(["galaxy", "cutout", str(catalog), "--frames", str(frames), "--out", str(out), "-q",
+                 "--size-factor", "5"]) == 0
     table = pd.read_csv(out / "cutouts.csv")
     assert table["status"][0] == "edge: 33% of the field is off the frames (filled with sky)"
     assert (out / table["file"][0]).is_file()

@@ -1,21 +1,9 @@
-"""Size matching and the precision/recall table of the evaluation report."""
+"""The precision/recall table of the evaluation report."""
 
-import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from deepscope.core.metrics import precision_recall_table
-from deepscope.galaxy.evaluate import classification_tables, size_matched_indices
-
-
-def test_size_matched_subset_removes_the_size_signal():
-    rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1], 500)
-    sizes = rng.normal(100 + 40 * labels, 30)  # barred galaxies look bigger
-    assert roc_auc_score(labels, sizes) > 0.8
-    keep = size_matched_indices(sizes, labels, n_bins=20)
-    assert np.sum(labels[keep] == 0) == np.sum(labels[keep] == 1)
-    assert abs(roc_auc_score(labels[keep], sizes[keep]) - 0.5) < 0.05
+from deepscope.galaxy.evaluate import classification_tables
 
 
 def test_table_has_paper_shape():

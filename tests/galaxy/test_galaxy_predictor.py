@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deepscope.core.options import BatchOptions
+from deepscope.core.batch.options import BatchOptions
 from deepscope.errors import BatchError, InputError
 from deepscope.galaxy.predictor import GalaxyPredictor, predict_galaxies
 from deepscope.registry import resolve_model
@@ -86,7 +86,7 @@ def test_predictor_rows_match_its_probabilities():
     probs = predictor.probabilities(np.stack(items))
     rows = predictor.rows(items)
     assert [row["p_bar"] for row in rows] == [round(float(p), 6) for p in probs[:, 1]]
-    assert all(list(row) == predictor.columns == ["p_bar", "barred", "threshold"] for row in rows)
+    assert all(list(row) == predictor.output_columns == ["p_bar", "barred", "threshold"] for row in rows)
 
 
 def test_catalogue_columns_follow_the_predictions(tmp_path):
@@ -109,16 +109,21 @@ def test_catalogue_columns_follow_the_predictions(tmp_path):
     assert set(pred["barred"]) <= {0, 1}
 
 
-def test_keep_columns_off_or_refused(tmp_path):
+def test_keep_columns_off_asked_for_in_parts_or_refused(tmp_path):
     catalog = tmp_path / "catalog.csv"
     pd.DataFrame({"file": [str(_bundled("bars")["path"].iloc[0])], "objid": [1]}).to_csv(catalog, index=False)
-    predict_galaxies([], tmp_path / "pred.csv", options=BatchOptions(catalog=catalog, progress=False),
-                     keep_columns=False)
+    options = BatchOptions(catalog=catalog, progress=False)
+    predict_galaxies([], tmp_path / "pred.csv", options=options, keep_columns=False)
     assert list(pd.read_csv(tmp_path / "pred.csv").columns) == ["file", "p_bar", "barred", "threshold"]
-    with pytest.raises(InputError, match="--keep-columns needs --catalog and a .csv or .parquet --out"):
-        predict_galaxies([], tmp_path / "parts", options=BatchOptions(catalog=catalog, progress=False),
-                         keep_columns=True)
-    assert not (tmp_path / "parts").exists()
+    # A directory of parts gets the prediction columns only, unless asked: the parts carry them then.
+    predict_galaxies([], tmp_path / "plain", options=options)
+    predict_galaxies([], tmp_path / "kept", options=options, keep_columns=True)
+    assert list(pd.read_parquet(tmp_path / "plain").columns) == ["file", "p_bar", "barred", "threshold"]
+    assert pd.read_parquet(tmp_path / "kept")["objid"].tolist() == [1]
+    with pytest.raises(InputError, match="--keep-columns needs --catalog"):
+        predict_galaxies([_bundled("bars")["path"].iloc[0]], tmp_path / "none.csv",
+                         options=BatchOptions(progress=False), keep_columns=True)
+    assert not (tmp_path / "none.csv").exists()
 
 
 def test_reader_processes_give_the_rows_threads_give(bars_dir, tmp_path):

@@ -20,7 +20,7 @@ Examples:
   deepscope galaxy select photoObj.fits --mag-column petroMag --radius-column petroR50 --band r --out s.csv
 
   # runnable anywhere, on a synthetic catalogue with SDSS columns:
-  python -c "from deepscope.galaxy.synthetic_sky import synthetic_catalog as c; c().to_csv('cat.csv', index=False)"
+  python -c "from deepscope.galaxy.synthetic import synthetic_catalog as c; c().to_csv('cat.csv', index=False)"
   deepscope galaxy select cat.csv --out sample.csv
 """
 

@@ -26,8 +26,9 @@ COMMANDS = {
         "train": "galaxy_train",
         "predict": "galaxy_predict",
         "evaluate": "galaxy_evaluate",
-        "layers": "galaxy_layers",
-        "occlusion": "galaxy_occlusion",
+        "explain": "galaxy_explain",
+        "layers": "galaxy_layers",  # deprecated alias of explain --layers
+        "occlusion": "galaxy_occlusion",  # deprecated alias of explain --occlusion
     },
     "spectra": {
         "train": "spectra_train",

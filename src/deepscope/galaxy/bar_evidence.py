@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from deepscope.core.metrics import binary_summary
+from deepscope.galaxy.apparent_size import size_matched_indices
 from deepscope.galaxy.crossmatch import crossmatch
 
 if TYPE_CHECKING:
@@ -135,8 +136,6 @@ def hoyle_evidence(y_true: ArrayLike, y_pred: ArrayLike, p_bar: ArrayLike, sizes
     >>> r["confirmed_recall"], r["control_specificity"], r["matched_size_only_auc"]
     (0.5, 0.5, 0.5)
     """
-    from deepscope.galaxy.evaluate import size_matched_indices
-
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     p_bar, sizes, confirmed = np.asarray(p_bar, float), np.asarray(sizes, float), np.asarray(confirmed, bool)
     # Confirmed bars against galaxies GZ2 calls unbarred and Hoyle never drew.

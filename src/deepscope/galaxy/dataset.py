@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.errors import DeepscopeError
+from deepscope.galaxy.apparent_size import bright_pixel_count
 from deepscope.galaxy.io import read_galaxy_image
-from deepscope.galaxy.preprocess import bright_pixel_count, to_model_input
+from deepscope.galaxy.preprocess import to_model_input
 
 
 def load_cutouts(paths: Sequence[str | Path], size: int, workers: int = 2,
@@ -38,7 +39,7 @@ def load_cutouts(paths: Sequence[str | Path], size: int, workers: int = 2,
         ``float32`` ``(N_good, 3, size, size)``.
     sizes : numpy.ndarray of int
         Apparent size of each good cutout
-        (:func:`~deepscope.galaxy.preprocess.bright_pixel_count`).
+        (:func:`~deepscope.galaxy.apparent_size.bright_pixel_count`).
     failures : list of (str, str)
         ``(path, reason)`` of the files that could not be read.
     """
@@ -67,8 +68,7 @@ class CutoutDataset:
     by a random angle and possibly mirrored; it is also zoomed by a random
     factor, so that apparent size (a confound of the bar sample, DATA.md)
     is a weaker cue than morphology. Targets are dicts with the class index
-    (``label``), a loss ``weight`` and, where given, class probabilities
-    (``soft``) to train against instead of the index.
+    (``label``) and a loss ``weight``.
 
     Parameters
     ----------
@@ -78,8 +78,6 @@ class CutoutDataset:
     labels : numpy.ndarray of int64
     weights : numpy.ndarray of float32, optional
         Per-sample loss weights (default 1).
-    soft : numpy.ndarray of float32, optional
-        ``(N, n_classes)`` target probabilities (default: none, the labels).
     augment : bool
     max_zoom : float
         Zoom factors are drawn log-uniformly in ``[1 / max_zoom, max_zoom]``.
@@ -94,13 +92,12 @@ class CutoutDataset:
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
-                 augment: bool = False, max_zoom: float = 1.1, soft: np.ndarray | None = None):
+                 augment: bool = False, max_zoom: float = 1.1):
         import torch
 
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels)
         self.weights = torch.ones(len(labels)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-        self.soft = None if soft is None else torch.as_tensor(soft, dtype=torch.float32)
         self.augment = augment
         self.max_zoom = max_zoom
 
@@ -126,7 +123,4 @@ class CutoutDataset:
         image = self.images[index]
         if self.augment:
             image = self._transform(image)
-        target = {"label": self.labels[index], "weight": self.weights[index]}
-        if self.soft is not None:
-            target["soft"] = self.soft[index]
-        return image, target
+        return image, {"label": self.labels[index], "weight": self.weights[index]}

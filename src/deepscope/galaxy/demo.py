@@ -9,8 +9,7 @@ import numpy as np
 from deepscope.core import plots
 from deepscope.galaxy.classes import encode_labels
 from deepscope.galaxy.evaluate import classification_tables
-from deepscope.galaxy.explain import occlusion_map
-from deepscope.galaxy.figures import occlusion_figure
+from deepscope.galaxy.explain import occlusion_figure, occlusion_map
 from deepscope.galaxy.predictor import GalaxyPredictor
 from deepscope.samples import sample_dir
 
@@ -82,7 +81,8 @@ def add_cutouts_from_frames(report: Report, out_dir: Path) -> None:
 
     from deepscope.errors import BatchError
     from deepscope.galaxy.cutouts.make import DEFAULT_SIZE_FACTOR, CutoutOptions, make_cutouts
-    from deepscope.galaxy.synthetic_sky import RED_GALAXY_COLOURS, frame_wcs, render_discs, write_frame
+    from deepscope.galaxy.cutouts.mosaic import cutout_wcs
+    from deepscope.galaxy.synthetic import RED_GALAXY_COLOURS, SDSS_PIXEL_ARCSEC, render_discs, write_frame
 
     ra0, dec0, shape = DEMO_FIELD
     rows = [{"name": name, "ra": ra0 + east / 3600 / np.cos(np.radians(dec0)), "dec": dec0 + north / 3600,
@@ -90,7 +90,7 @@ def add_cutouts_from_frames(report: Report, out_dir: Path) -> None:
     catalog = pd.DataFrame(rows)
     frames = out_dir / "galaxy_frames"
     frames.mkdir(exist_ok=True)
-    wcs = frame_wcs(ra0, dec0, shape)
+    wcs = cutout_wcs(ra0, dec0, shape[0] * SDSS_PIXEL_ARCSEC, shape[0])
     discs = [(row["ra"], row["dec"], row["deVRad_r"], 1500.0) for row in rows]
     for band, gain in RED_GALAXY_COLOURS.items():
         write_frame(frames / f"frame-{band}-000756-3-0044.fits", render_discs(wcs, shape, discs, gain), wcs)

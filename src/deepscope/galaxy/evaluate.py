@@ -28,6 +28,7 @@ from deepscope.core.manifest import manifest_from_labels
 from deepscope.core.metrics import binary_summary, confusion, precision_recall_table
 from deepscope.core.report import Report
 from deepscope.errors import BatchError, InputError
+from deepscope.galaxy.apparent_size import size_matched_indices
 from deepscope.galaxy.bar_evidence import MATCH_RADIUS_ARCSEC, external_evidence, summary_table
 from deepscope.galaxy.classes import encode_labels
 from deepscope.galaxy.crossmatch import sample_positions
@@ -42,39 +43,6 @@ log = logging.getLogger(__name__)
 
 # Row names of the paper's table for the bar task; other tasks use class names.
 _BAR_ROW_NAMES = {"0": "Unbarred", "1": "Barred"}
-
-
-def size_matched_indices(sizes: ArrayLike, labels: ArrayLike, n_bins: int = 10, seed: int = 0) -> np.ndarray:
-    """Indices of a subset with equal class counts in every size quantile bin.
-
-    The classes of the bar sample differ in apparent size (DATA.md); on this
-    subset size alone carries no information about the label.
-
-    Parameters
-    ----------
-    sizes : array-like
-        Apparent size of each galaxy (e.g. :func:`~deepscope.galaxy.preprocess.bright_pixel_count`).
-    labels : array-like of {0, 1}
-    n_bins : int
-        Number of quantile bins of ``sizes``.
-    seed : int
-        Seed of the random subsampling of the majority class in each bin.
-
-    Returns
-    -------
-    numpy.ndarray of int
-        Sorted indices into ``sizes``.
-    """
-    sizes, labels = np.asarray(sizes, float), np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    edges = np.unique(np.quantile(sizes, np.linspace(0, 1, n_bins + 1)))
-    bins = np.clip(np.searchsorted(edges, sizes, side="right") - 1, 0, len(edges) - 2)
-    keep = []
-    for b in np.unique(bins):
-        members = [np.flatnonzero((bins == b) & (labels == c)) for c in (0, 1)]
-        n = min(len(m) for m in members)
-        keep += [rng.choice(m, n, replace=False) for m in members]
-    return np.sort(np.concatenate(keep)) if keep else np.array([], int)
 
 
 def _read_split(labels_path, target, split):

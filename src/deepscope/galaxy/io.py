@@ -1,23 +1,31 @@
-"""Galaxy image files -> RGB arrays (no torch here).
+"""Galaxy image files -> arrays (no torch here): JPEG/PNG colour cutouts, FITS bands, their WCS.
 
 Format dispatch is by magic bytes first, extension second, so a mislabelled
 file is still read or rejected with a clear reason. Colour cutouts (JPEG,
-PNG) are read here and returned as they are; FITS images in the SDSS g, r
-and i bands (one 3-plane cube or three files) are read by
-:mod:`deepscope.galaxy.fits_bands` and become an asinh colour composite
-(:mod:`deepscope.galaxy.cutouts.composite`).
+PNG) are returned as they are; a FITS cube of the SDSS g, r and i bands
+becomes an asinh colour composite (:mod:`deepscope.galaxy.cutouts.composite`).
+FITS files are checked before their data are read: a corrupt size,
+truncation or an all-NaN band is a one-line
+:class:`~deepscope.errors.FormatError`, never a numpy or astropy trace.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepscope.core.files import opening, read_head
+from deepscope.core.files import DEFLATE_MAX_RATIO, check_fits_sizes, opening, read_head
 from deepscope.errors import FormatError, first_line
 from deepscope.galaxy.cutouts.composite import lupton_composite
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+    from astropy.wcs import WCS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
@@ -146,8 +154,7 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     ----------
     path : str or Path
         JPEG or PNG colour cutout, or FITS cube with the g, r, i bands as
-        its 3 planes (rendered by :func:`~deepscope.galaxy.cutouts.composite.lupton_composite`). For three
-        single-band FITS files use :func:`~deepscope.galaxy.fits_bands.read_gri_composite`.
+        its 3 planes (rendered by :func:`~deepscope.galaxy.cutouts.composite.lupton_composite`).
 
     Returns
     -------
@@ -160,8 +167,6 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
         If the file cannot be read as a galaxy image (truncated, not an
         image, single-band or wrongly shaped FITS, no finite pixel).
     """
-    from deepscope.galaxy.fits_bands import read_fits_bands
-
     # One open for a colour cutout: its first bytes name the format, the rest is decoded from memory.
     with opening(path), open(path, "rb") as handle:
         head = handle.read(8)
@@ -173,3 +178,191 @@ def read_galaxy_image(path: str | Path) -> np.ndarray:
     bands, _ = read_fits_bands(path)
     return lupton_composite(*bands)
 
+
+# --- FITS --------------------------------------------------------------------
+
+def _first_image_hdu(hdul, path):
+    """The first HDU holding an image array (tile-compressed ones included)."""
+    from astropy.io import fits
+
+    for hdu in hdul:
+        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and hdu.data is not None:
+            return hdu
+    msg = f"{path}: FITS file has no image data (only tables or empty HDUs)"
+    raise FormatError(msg)
+
+
+def _read_fits_array(path):
+    """Read the first image array of a FITS file as float32, with its header."""
+    from astropy.io import fits
+
+    path = Path(path)
+    kind = sniff_format(path)
+    available = os.path.getsize(path) * (DEFLATE_MAX_RATIO if kind == "gzip" else 1)
+    # A plain file is read from memory: astropy seeks past each HDU's
+    # declared data, and a corrupt NAXIS (10**12) makes that seek fail with
+    # a bare "Invalid argument" on a real file, before any size check.
+    source = io.BytesIO(path.read_bytes()) if kind == "fits" else path
+    truncated = f"{path}: FITS file is truncated"
+    with warnings.catch_warnings(record=True) as caught:
+        # astropy reports truncation as a warning and then fails (or not) in
+        # various ways; record it so the user hears "truncated", not a
+        # numpy buffer error. Its other warnings (non-standard cards fixed
+        # on the fly) are dropped: the data are checked below.
+        warnings.simplefilter("always")
+        try:
+            with fits.open(source, memmap=False) as hdul:
+                check_fits_sizes(hdul, path, available)
+                hdu = _first_image_hdu(hdul, path)
+                data = np.asarray(hdu.data, dtype=np.float32)
+                header = hdu.header.copy()
+        except FormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any astropy failure means a bad file
+            if any("truncated" in str(w.message) for w in caught):
+                msg = truncated
+            else:
+                msg = f"{path}: cannot read FITS image ({first_line(exc)})"
+            raise FormatError(msg) from None
+    if any("truncated" in str(w.message) for w in caught):
+        raise FormatError(truncated)
+    # Degenerate leading axes (NAXIS3 = 1 ...) carry no information.
+    while data.ndim > 2 and data.shape[0] == 1:
+        data = data[0]
+    return data, header
+
+
+def _finite_band(band, path, label):
+    """Replace non-finite pixels by the band's median; refuse all-NaN bands."""
+    finite = np.isfinite(band)
+    if not finite.any():
+        msg = f"{path}: {label} has no finite pixels (all NaN or infinite)"
+        raise FormatError(msg)
+    if not finite.all():
+        # Masked pixels (bad columns, off-chip) are mostly sky; the median
+        # is the least conspicuous value to put there.
+        band = np.where(finite, band, np.median(band[finite])).astype(np.float32)
+    return band
+
+
+def read_fits_band(path: str | Path) -> tuple[np.ndarray, fits.Header]:
+    """Read a single-band FITS image.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file (optionally gzipped or tile-compressed) whose first image
+        HDU is 2-D.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``float32`` array of shape ``(height, width)``; non-finite pixels are
+        replaced by the median of the finite ones.
+    header : astropy.io.fits.Header
+
+    Raises
+    ------
+    FormatError
+        If the file is not a readable FITS image, is not 2-D or has no
+        finite pixel.
+    """
+    data, header = _read_fits_array(path)
+    if data.ndim != 2:
+        msg = f"{path}: expected a 2-D single-band FITS image, got shape {data.shape}"
+        raise FormatError(msg)
+    return _finite_band(data, path, "image"), header
+
+
+def read_fits_bands(path: str | Path) -> tuple[np.ndarray, fits.Header]:
+    """Read a FITS cube holding the g, r and i bands as its three planes.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file whose first image HDU has shape ``(3, height, width)``
+        (``NAXIS3 = 3``), planes in the order g, r, i.
+
+    Returns
+    -------
+    bands : numpy.ndarray
+        ``float32`` array of shape ``(3, height, width)`` in the order g, r, i.
+    header : astropy.io.fits.Header
+
+    Raises
+    ------
+    FormatError
+        If the image is single-band (three bands are needed), has another
+        shape, or a plane has no finite pixel.
+    """
+    data, header = _read_fits_array(path)
+    if data.ndim == 2:
+        msg = (
+            f"{path}: single-band FITS image; a colour composite needs three bands (g, r, i): "
+            "give the three band files or a cube with 3 planes"
+        )
+        raise FormatError(msg)
+    if data.ndim != 3 or data.shape[0] != 3:
+        msg = f"{path}: expected a FITS cube of shape (3, height, width) with planes g, r, i; got shape {data.shape}"
+        raise FormatError(msg)
+    bands = np.stack([_finite_band(data[k], path, f"{name} plane") for k, name in enumerate(BANDS)])
+    return bands, header
+
+
+def celestial_wcs(header: fits.Header) -> WCS | None:
+    """The 2-D celestial WCS of a FITS header.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        Image header; the non-standard cards of survey headers are tolerated.
+
+    Returns
+    -------
+    astropy.wcs.WCS or None
+        ``None`` when the header has no (parsable) celestial WCS.
+    """
+    from astropy.utils.exceptions import AstropyWarning
+    from astropy.wcs import WCS
+
+    with warnings.catch_warnings():
+        # Survey headers often carry non-standard cards that astropy fixes
+        # and reports; the user cannot act on that here.
+        warnings.simplefilter("ignore", AstropyWarning)
+        try:
+            wcs = WCS(header).celestial
+        except Exception:  # noqa: BLE001 - an unparsable WCS is the same as none
+            return None
+    return wcs if wcs.has_celestial and wcs.naxis == 2 else None
+
+
+def fits_pixel_scale(header: fits.Header) -> float | None:
+    """Pixel scale of a FITS image from its celestial WCS.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+
+    Returns
+    -------
+    float or None
+        Arcseconds per pixel (mean of the two axes), or ``None`` when the
+        header has no celestial WCS.
+
+    Examples
+    --------
+    >>> from astropy.io import fits
+    >>> header = fits.Header({"NAXIS": 2, "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN",
+    ...                       "CDELT1": -0.396 / 3600, "CDELT2": 0.396 / 3600})
+    >>> round(fits_pixel_scale(header), 3)
+    0.396
+    """
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    wcs = celestial_wcs(header)
+    if wcs is None:
+        return None
+    scales = proj_plane_pixel_scales(wcs) * 3600.0
+    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        return None
+    return float(np.mean(scales))

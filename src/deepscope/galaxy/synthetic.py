@@ -1,34 +1,27 @@
-"""Synthetic galaxies, FITS files and catalogues with known truth.
+"""Synthetic galaxy catalogues and survey frames with known truth, for the demo, the docs and the tests.
 
-Galaxies are a de Vaucouleurs bulge (Sersic n = 4), an exponential disc
-(n = 1) and optionally a bar (a flat-topped, elongated Ferrers component),
-in the SDSS g, r and i bands. A bar takes its light from the disc, so barred
-and unbarred galaxies of the same parameters have the same total flux and
-size: only the bar tells them apart. Used by the tests (readers, occlusion,
-training on a toy problem) and by the docs. Catalogues and sky positions
-with known truth are in :mod:`deepscope.galaxy.synthetic_sky`.
+A catalogue with SDSS column names on both sides of the sample cuts
+(:func:`synthetic_catalog`, the ``galaxy select`` example), and single-band
+FITS frames with a real celestial WCS holding Sersic discs where a catalogue
+puts them (:func:`render_discs`, :func:`write_frame`: the demo's ``galaxy
+cutout``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepscope.galaxy.cutouts.composite import lupton_composite
-from deepscope.galaxy.io import BANDS
-
 if TYPE_CHECKING:
-    from astropy.io import fits
+    from pathlib import Path
 
-# SDSS imaging pixel scale (arcsec/px).
-SDSS_PIXEL_SCALE = 0.396
-# Relative flux in g, r, i: bulges are red, discs bluer (roughly SDSS
-# colours g - r ~ 0.8 and ~ 0.5 mag).
-BULGE_COLOURS = (0.45, 1.0, 1.35)
-DISC_COLOURS = (0.65, 1.0, 1.2)
+    import pandas as pd
+    from astropy.wcs import WCS
+
+SDSS_PIXEL_ARCSEC = 0.396
+# Band brightness relative to r: a red galaxy, as most barred spirals' bulges are.
+RED_GALAXY_COLOURS = {"g": 0.5, "r": 1.0, "i": 1.4}
 
 
 def sersic_bn(n: float) -> float:
@@ -53,21 +46,8 @@ def sersic_bn(n: float) -> float:
     return float(gammaincinv(2.0 * n, 0.5))
 
 
-def _elliptical_radius(shape, center, axis_ratio, position_angle, oversample):
-    """Elliptical radius on an oversampled grid, shape (H, W, s, s)."""
-    height, width = shape
-    cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
-    # Sub-pixel offsets: a bar's sharp edge is badly sampled by pixel centres alone.
-    sub = (np.arange(oversample) + 0.5) / oversample - 0.5
-    y = np.arange(height)[:, None, None, None] + sub[None, None, :, None] - cy
-    x = np.arange(width)[None, :, None, None] + sub[None, None, None, :] - cx
-    theta = np.deg2rad(position_angle)
-    major = x * np.cos(theta) + y * np.sin(theta)
-    minor = -x * np.sin(theta) + y * np.cos(theta)
-    return np.sqrt(major**2 + (minor / axis_ratio) ** 2)
-
-
-def _check_geometry(axis_ratio, *lengths):
+def check_geometry(axis_ratio: float, *lengths: float) -> None:
+    """Refuse an axis ratio outside (0, 1] or a length that is not positive (ValueError)."""
     if not 0 < axis_ratio <= 1:
         msg = f"axis_ratio must be in (0, 1], got {axis_ratio}"
         raise ValueError(msg)
@@ -117,7 +97,7 @@ def sersic_image(shape: tuple[int, int], r_eff: float, n: float = 4.0, total_flu
     from astropy.modeling.models import Sersic2D
     from scipy.special import gamma
 
-    _check_geometry(axis_ratio, r_eff)
+    check_geometry(axis_ratio, r_eff)
     height, width = shape
     cx, cy = ((width - 1) / 2, (height - 1) / 2) if center is None else center
     bn = sersic_bn(n)
@@ -129,270 +109,99 @@ def sersic_image(shape: tuple[int, int], r_eff: float, n: float = 4.0, total_flu
     return discretize_model(profile, (0, width), (0, height), mode="oversample", factor=oversample)
 
 
-def bar_image(shape: tuple[int, int], length: float, total_flux: float = 1.0, center: tuple[float, float] | None = None,
-              axis_ratio: float = 0.25, position_angle: float = 0.0, oversample: int = 6) -> np.ndarray:
-    """Render a bar: a Ferrers ellipsoid ``(1 - m**2)**2`` inside ``m < 1``.
+def synthetic_catalog(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """A galaxy catalogue with SDSS column names, spanning the sample cuts.
+
+    Magnitudes, redshifts and radii are drawn on both sides of the default
+    cuts of :func:`deepscope.galaxy.catalog.select_sample`, and a few rows
+    carry SDSS's ``-9999`` "no measurement" value.
 
     Parameters
     ----------
-    shape : tuple of int
-        ``(height, width)``.
-    length : float
-        Full length of the bar (major axis) in pixels.
-    total_flux : float
-        Flux of the bar (all of it lies inside its ellipse).
-    center, axis_ratio, position_angle, oversample
-        As in :func:`sersic_image`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` image of ``shape``.
-    """
-    _check_geometry(axis_ratio, length)
-    m = _elliptical_radius(shape, center, axis_ratio, position_angle, oversample) / (length / 2.0)
-    profile = np.where(m < 1.0, (1.0 - np.minimum(m, 1.0) ** 2) ** 2, 0.0).mean(axis=(2, 3))
-    # Normalise on the rendered pixels: the Ferrers profile is compact, so
-    # nothing falls outside unless the bar leaves the image.
-    return profile * (total_flux / profile.sum()) if profile.sum() > 0 else profile
-
-
-@dataclass
-class SyntheticGalaxy:
-    """A rendered galaxy and its truth.
-
-    Attributes
-    ----------
-    bands : numpy.ndarray
-        ``float32`` ``(3, height, width)`` images in the g, r, i bands (flux
-        units, sky-subtracted, with noise).
-    bar_mask : numpy.ndarray
-        ``bool`` ``(height, width)``: pixels inside the bar's ellipse (all
-        False for an unbarred galaxy).
-    r_dev : float
-        de Vaucouleurs (bulge) half-light radius, pixels.
-    barred : bool
-    """
-
-    bands: np.ndarray
-    bar_mask: np.ndarray
-    r_dev: float
-    barred: bool
-
-    def rgb(self):
-        """The galaxy as an SDSS-like ``uint8`` colour composite (H, W, 3)."""
-        return lupton_composite(*self.bands)
-
-
-def render_galaxy(
-    size: int = 64, r_dev: float = 5.0, barred: bool = False, disc_scale: float = 2.5, bulge_fraction: float = 0.4,
-    bar_fraction: float = 0.3, bar_length: float | None = None, axis_ratio: float = 0.9, position_angle: float = 0.0,
-    bar_angle: float | None = None, flux: float = 20000.0, noise: float = 1.0,
-    center: tuple[float, float] | None = None, seed: int | np.random.Generator | None = None,
-) -> SyntheticGalaxy:
-    """Render a bulge + disc (+ bar) galaxy in g, r and i.
-
-    Parameters
-    ----------
-    size : int
-        Image side, pixels.
-    r_dev : float
-        Bulge de Vaucouleurs half-light radius, pixels.
-    barred : bool
-        Add a bar, whose light is taken from the disc (``bar_fraction`` of
-        the disc flux), so the total flux does not change.
-    disc_scale : float
-        Disc half-light radius in units of ``r_dev``.
-    bulge_fraction : float
-        Bulge share of the total r-band flux.
-    bar_fraction : float
-        Share of the disc flux moved into the bar when ``barred``.
-    bar_length : float, optional
-        Full bar length in pixels; default ``2 * disc_scale * r_dev``
-        (the disc's half-light diameter).
-    axis_ratio : float
-        Disc (and bulge) minor / major axis ratio.
-    position_angle : float
-        Disc major axis, degrees counter-clockwise from +x.
-    bar_angle : float, optional
-        Bar major axis, degrees; default 60 degrees from the disc's.
-    flux : float
-        Total r-band flux.
-    noise : float
-        Standard deviation of the Gaussian sky noise per pixel and band.
-    center : tuple of float, optional
-        ``(x, y)`` in pixels; the image centre by default.
-    seed : int or numpy.random.Generator, optional
-        Seeds the noise.
-
-    Returns
-    -------
-    SyntheticGalaxy
-
-    Examples
-    --------
-    >>> galaxy = render_galaxy(size=48, r_dev=4.0, barred=True, seed=0)
-    >>> galaxy.bands.shape, galaxy.rgb().shape, bool(galaxy.bar_mask.any())
-    ((3, 48, 48), (48, 48, 3), True)
-    """
-    rng = np.random.default_rng(seed)
-    shape = (size, size)
-    bar_length = 2.0 * disc_scale * r_dev if bar_length is None else bar_length
-    bar_angle = position_angle + 60.0 if bar_angle is None else bar_angle
-    disc_flux = flux * (1.0 - bulge_fraction)
-    bar_flux = disc_flux * bar_fraction if barred else 0.0
-    geometry = {"center": center, "axis_ratio": axis_ratio, "position_angle": position_angle}
-    bulge = sersic_image(shape, r_dev, n=4.0, total_flux=flux * bulge_fraction, **geometry)
-    disc = sersic_image(shape, disc_scale * r_dev, n=1.0, total_flux=disc_flux - bar_flux, **geometry)
-    bar_geometry = {"center": center, "axis_ratio": 0.25, "position_angle": bar_angle}
-    bar = bar_image(shape, bar_length, total_flux=bar_flux, **bar_geometry) if barred else np.zeros(shape)
-    if barred:
-        bar_mask = _elliptical_radius(shape, center, 0.25, bar_angle, 1)[:, :, 0, 0] < bar_length / 2.0
-    else:
-        bar_mask = np.zeros(shape, dtype=bool)
-    bands = np.stack([
-        bulge * BULGE_COLOURS[k] + (disc + bar) * DISC_COLOURS[k] for k in range(len(BANDS))
-    ])
-    bands = bands + rng.normal(0.0, noise, bands.shape)
-    return SyntheticGalaxy(bands=bands.astype(np.float32), bar_mask=bar_mask, r_dev=float(r_dev), barred=bool(barred))
-
-
-def wcs_header(shape: tuple[int, int], pixel_scale: float = SDSS_PIXEL_SCALE, ra: float = 180.0,
-               dec: float = 0.0) -> fits.Header:
-    """A gnomonic (TAN) celestial WCS header centred on ``(ra, dec)``.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(height, width)`` of the image.
-    pixel_scale : float
-        Arcseconds per pixel.
-    ra, dec : float
-        Sky position of the image centre, degrees.
-
-    Returns
-    -------
-    astropy.io.fits.Header
-    """
-    from astropy.wcs import WCS
-
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = [ra, dec]
-    # FITS pixels are 1-based: the centre of an N-pixel axis is (N + 1) / 2.
-    wcs.wcs.crpix = [(shape[1] + 1) / 2.0, (shape[0] + 1) / 2.0]
-    # East to the left, as on the sky: RA decreases with the column.
-    wcs.wcs.cd = np.array([[-pixel_scale, 0.0], [0.0, pixel_scale]]) / 3600.0
-    return wcs.to_header()
-
-
-def write_fits_cube(path: str | Path, bands: np.ndarray, pixel_scale: float = SDSS_PIXEL_SCALE, ra: float = 180.0,
-                    dec: float = 0.0) -> Path:
-    """Write g, r, i bands as one FITS cube with a celestial WCS.
-
-    Parameters
-    ----------
-    path : str or Path
-    bands : numpy.ndarray
-        ``(3, height, width)`` in the order g, r, i.
-    pixel_scale, ra, dec
-        See :func:`wcs_header`.
-
-    Returns
-    -------
-    Path
-    """
-    from astropy.io import fits
-
-    header = wcs_header(bands.shape[1:], pixel_scale, ra, dec)
-    for k, band in enumerate(BANDS, start=1):
-        header[f"BAND{k}"] = (band, f"SDSS filter of plane {k}")
-    path = Path(path)
-    fits.PrimaryHDU(np.asarray(bands, dtype=np.float32), header=header).writeto(path, overwrite=True)
-    return path
-
-
-def write_fits_bands(directory: str | Path, bands: np.ndarray, stem: str = "galaxy", pixel_scale: float = SDSS_PIXEL_SCALE,
-                     ra: float = 180.0, dec: float = 0.0) -> tuple[Path, Path, Path]:
-    """Write g, r, i bands as three single-band FITS files, like SDSS frames.
-
-    Parameters
-    ----------
-    directory : str or Path
-    bands : numpy.ndarray
-        ``(3, height, width)`` in the order g, r, i.
-    stem : str
-        Files are named ``{stem}-{band}.fits``.
-    pixel_scale, ra, dec
-        See :func:`wcs_header`.
-
-    Returns
-    -------
-    tuple of Path
-        The g, r and i file paths.
-    """
-    from astropy.io import fits
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for band, image in zip(BANDS, bands, strict=True):
-        header = wcs_header(image.shape, pixel_scale, ra, dec)
-        header["FILTER"] = (band, "SDSS filter")
-        path = directory / f"{stem}-{band}.fits"
-        fits.PrimaryHDU(np.asarray(image, dtype=np.float32), header=header).writeto(path, overwrite=True)
-        paths.append(path)
-    return tuple(paths)
-
-
-def write_bar_sample(out_dir: str | Path, n: int = 40, size: int = 64, suffix: str = ".png", test_fraction: float = 0.25,
-                     seed: int = 0) -> Path:
-    """Write a toy barred / unbarred image set in the layout of the real data.
-
-    Half the galaxies are barred; bulge radius, disc orientation and
-    inclination are drawn from the same distributions for both classes,
-    so the bar is the only difference (no size shortcut).
-
-    Parameters
-    ----------
-    out_dir : str or Path
-        Receives ``images/`` and ``labels.csv``.
     n : int
-        Number of galaxies.
-    size : int
-        Image side, pixels.
-    suffix : str
-        ``".png"`` (lossless) or ``".jpeg"``.
-    test_fraction : float
-        Share of galaxies marked ``split = test``.
     seed : int
 
     Returns
     -------
-    Path
-        The ``labels.csv`` with columns ``file, barred, ra, dec, split``.
+    pandas.DataFrame
+        Columns ``objID, ra, dec, petroMag_r, modelMag_r, z, petroR50_r, deVRad_r``.
     """
     import pandas as pd
-    from PIL import Image
 
     rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    barred = np.arange(n) % 2 == 1
-    rng.shuffle(barred)
-    rows = []
-    for k in range(n):
-        galaxy = render_galaxy(
-            size=size, r_dev=rng.uniform(0.05, 0.09) * size, barred=bool(barred[k]),
-            axis_ratio=rng.uniform(0.7, 1.0), position_angle=rng.uniform(0.0, 180.0),
-            bar_angle=rng.uniform(0.0, 180.0), seed=rng,
-        )
-        name = f"images/synthetic_{k:04d}{suffix}"
-        Image.fromarray(galaxy.rgb()).save(out_dir / name)
-        rows.append({
-            "file": name, "barred": int(barred[k]), "ra": rng.uniform(150.0, 200.0),
-            "dec": rng.uniform(0.0, 50.0), "split": "test" if rng.random() < test_fraction else "train",
-        })
-    labels = out_dir / "labels.csv"
-    pd.DataFrame(rows).to_csv(labels, index=False)
-    return labels
+    table = pd.DataFrame({
+        "objID": np.arange(1_237_645_000_000_000_000, 1_237_645_000_000_000_000 + n, dtype=np.int64),
+        "ra": rng.uniform(150.0, 200.0, n),
+        "dec": rng.uniform(-5.0, 60.0, n),
+        "petroMag_r": rng.uniform(12.0, 19.0, n),
+        "z": rng.uniform(0.0, 0.3, n),
+        "petroR50_r": rng.uniform(1.0, 40.0, n),
+    })
+    table["modelMag_r"] = table["petroMag_r"] - rng.uniform(0.0, 0.3, n)
+    table["deVRad_r"] = table["petroR50_r"] * rng.uniform(0.8, 1.5, n)
+    missing = rng.choice(n, size=max(1, n // 50), replace=False)
+    table.loc[missing, "petroMag_r"] = -9999.0
+    return table[["objID", "ra", "dec", "petroMag_r", "modelMag_r", "z", "petroR50_r", "deVRad_r"]]
+
+
+def render_discs(wcs: WCS, shape: tuple[int, int], galaxies, gain: float = 1.0) -> np.ndarray:
+    """Noise-free exponential discs seen through a frame's WCS.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+    shape : tuple of int
+    galaxies : iterable of (ra, dec, r_eff, flux)
+        Degrees, half-light radius in arcsec, total flux.
+    gain : float
+        Multiplies every flux (a band's colour).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))) * 3600
+    image = np.zeros(shape)
+    for ra, dec, r_eff, flux in galaxies:
+        x, y = wcs.world_to_pixel_values(ra, dec)
+        reach = 12 * r_eff / scale
+        if -reach < x < shape[1] + reach and -reach < y < shape[0] + reach:
+            image += sersic_image(shape, r_eff / scale, n=1.0, total_flux=flux * gain, center=(x, y), oversample=2)
+    return image
+
+
+def write_frame(path: Path, image: np.ndarray, wcs: WCS, band: str | None = None,
+                header_extra: dict | None = None) -> Path:
+    """Write a single-band frame: float32 pixels, the WCS, ``FILTER`` if ``band``; bzip2 if the name ends .bz2.
+
+    Parameters
+    ----------
+    path : Path
+    image : numpy.ndarray
+    wcs : astropy.wcs.WCS
+    band : str, optional
+    header_extra : dict, optional
+        More header cards.
+
+    Returns
+    -------
+    Path
+    """
+    import bz2
+    import io
+
+    from astropy.io import fits
+
+    header = wcs.to_header()
+    if band is not None:
+        header["FILTER"] = band
+    for key, value in (header_extra or {}).items():
+        header[key] = value
+    hdu = fits.PrimaryHDU(image.astype(np.float32), header=header)
+    if path.name.endswith(".bz2"):
+        buffer = io.BytesIO()
+        hdu.writeto(buffer)
+        path.write_bytes(bz2.compress(buffer.getvalue()))
+    else:
+        hdu.writeto(path, overwrite=True)
+    return path

@@ -3,7 +3,7 @@
 Lupton et al. (2004): i -> red, r -> green, g -> blue, on a common asinh
 stretch so that colours survive where the galaxy core saturates. Pure array
 work on top of astropy's ``make_lupton_rgb``; the readers in
-:mod:`deepscope.galaxy.io` and :mod:`deepscope.galaxy.fits_bands` call it for FITS inputs.
+:mod:`deepscope.galaxy.io` calls it for FITS cubes, :mod:`deepscope.galaxy.cutouts.make` for frames.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import numpy as np
 from deepscope.core.files import collect_inputs, opening
 from deepscope.errors import FormatError, InputError, first_line
 from deepscope.galaxy.cutouts.composite import sky_level
-from deepscope.galaxy.fits_bands import celestial_wcs, fits_pixel_scale, read_fits_band
+from deepscope.galaxy.io import celestial_wcs, fits_pixel_scale, read_fits_band
 
 logger = logging.getLogger(__name__)
 
@@ -340,7 +340,7 @@ def read_frame_pixels(path):
     Returns
     -------
     numpy.ndarray
-        Read by :func:`deepscope.galaxy.fits_bands.read_fits_band` (non-finite
+        Read by :func:`deepscope.galaxy.io.read_fits_band` (non-finite
         pixels replaced by the median), minus the sky. Read-only: it is shared.
 
     Raises

@@ -10,14 +10,16 @@ cutout, which at a few galaxy radii is mostly galaxy.
 
 Frames are resampled onto the cutout's grid by :mod:`deepscope.galaxy.cutouts.mosaic`.
 
-Field of view: ``size_factor`` times the galaxy's de Vaucouleurs radius
-(``deVRad_r``, arcsec), as in Abraham et al. (2018), or a fixed number of
-arcsec. The default factor 5 assumes a median ``deVRad_r`` of about 4 arcsec
-for a bright (r < 17.4) SDSS galaxy sample like Galaxy Zoo 2's, so that
-the median galaxy gets about the 19.2 arcsec field of the cutouts the shipped
-models were trained on (the shared labels give no radii to check this).
+Field of view: a fixed number of arcsec, or ``size_factor`` times the
+galaxy's de Vaucouleurs radius (``deVRad_r``, arcsec), as in Abraham et al.
+(2018); :meth:`CutoutOptions.for_field` cuts to the field a model was
+trained on. Each PNG records its field in a ``deepscope:field`` text chunk
+(:mod:`deepscope.galaxy.field`), which ``galaxy predict`` checks.
 """
 
+from __future__ import annotations
+
+import json
 import logging
 import math
 import re
@@ -94,6 +96,38 @@ class CutoutOptions:
         if self.fixed_arcsec is not None and not (math.isfinite(self.fixed_arcsec) and self.fixed_arcsec > 0):
             msg = f"--fixed-arcsec must be a positive number of arcsec, got {self.fixed_arcsec}"
             raise InputError(msg)
+
+    @property
+    def field(self) -> dict:
+        """The field convention these options cut to, as a checkpoint records it (:mod:`deepscope.galaxy.field`)."""
+        if self.fixed_arcsec is not None:
+            return {"kind": "fixed", "arcsec": float(self.fixed_arcsec), "pixels": self.pixels}
+        return {"kind": "radius", "scale": float(self.size_factor), "radius_column": self.radius_column,
+                "pixels": self.pixels}
+
+    @classmethod
+    def for_field(cls, field: dict, fixed_arcsec: float | None = None, size_factor: float | None = None,
+                  radius_column: str | None = None, pixels: int | None = None, **options) -> CutoutOptions:
+        """Options that cut to a model's field, except where a field option is given.
+
+        ``fixed_arcsec`` cuts a fixed field; ``size_factor`` or
+        ``radius_column`` a radius-scaled one (the other taken from
+        ``field`` when it is radius-scaled, else the defaults 5 and
+        ``deVRad_r``); none of them, ``field`` itself.
+
+        Examples
+        --------
+        >>> CutoutOptions.for_field({"kind": "fixed", "arcsec": 19.2, "pixels": 64}).field
+        {'kind': 'fixed', 'arcsec': 19.2, 'pixels': 64}
+        >>> CutoutOptions.for_field({"kind": "fixed", "arcsec": 19.2, "pixels": 64}, size_factor=4.0).field
+        {'kind': 'radius', 'scale': 4.0, 'radius_column': 'deVRad_r', 'pixels': 64}
+        """
+        scaled = field["kind"] == "radius"
+        if fixed_arcsec is None and size_factor is None and radius_column is None and not scaled:
+            fixed_arcsec = field["arcsec"]
+        return cls(pixels=pixels or field["pixels"], fixed_arcsec=fixed_arcsec,
+                   size_factor=size_factor or (field["scale"] if scaled else DEFAULT_SIZE_FACTOR),
+                   radius_column=radius_column or field.get("radius_column", DEFAULT_RADIUS_COLUMN), **options)
 
 
 def sdss_jname(ra, dec):
@@ -217,11 +251,11 @@ def _names(table, name_column, ra, dec, source):
 
 
 def _fields(table, options, source):
-    """Field side in arcsec per row; NaN where the radius is unusable, with the reason."""
+    """Field side in arcsec per row (NaN where the radius is unusable, with the reason), and the radii."""
     from deepscope.galaxy.catalog import column_values
 
     if options.fixed_arcsec is not None:
-        return np.full(len(table), float(options.fixed_arcsec)), [None] * len(table)
+        return np.full(len(table), float(options.fixed_arcsec)), [None] * len(table), None
     try:
         label, radius = column_values(table, options.radius_column, "r", source, "--radius-column")
     except InputError as exc:
@@ -229,7 +263,7 @@ def _fields(table, options, source):
         raise InputError(msg) from None
     reasons = [None if np.isfinite(r) and r > 0 else f"radius {r:g} arcsec in {label} is not positive"
                for r in radius]
-    return np.where(np.isfinite(radius) & (radius > 0), radius * options.size_factor, np.nan), reasons
+    return np.where(np.isfinite(radius) & (radius > 0), radius * options.size_factor, np.nan), reasons, radius
 
 
 def _candidates(frames, ra, dec, fields):
@@ -247,13 +281,17 @@ def _candidates(frames, ra, dec, fields):
     return per_row
 
 
-def _write_png(rgb, path):
-    from PIL import Image
+def _write_png(rgb, path, field):
+    """The cutout as a PNG whose ``deepscope:field`` text chunk records its field (JSON)."""
+    from PIL import Image, PngImagePlugin
 
     from deepscope.core.files import atomic_path
+    from deepscope.galaxy.field import PNG_KEY
 
+    text = PngImagePlugin.PngInfo()
+    text.add_text(PNG_KEY, json.dumps(field))
     with atomic_path(path) as tmp:
-        Image.fromarray(rgb).save(tmp, format="PNG")
+        Image.fromarray(rgb).save(tmp, format="PNG", pnginfo=text)
 
 
 def make_cutouts(catalog, frame_paths, out_dir, options=None):
@@ -266,7 +304,7 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
     in ``status`` and do not stop the others. ``out_dir/cutouts.csv`` holds
     the catalogue's columns plus ``file`` (the PNG, relative to the table:
     ``galaxy predict --catalog out_dir/cutouts.csv`` reads it), ``status``
-    and ``field_arcsec``.
+    and ``field_arcsec``; each PNG records its field in a text chunk.
 
     Parameters
     ----------
@@ -320,7 +358,7 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
             raise InputError(msg) from None
     ra = column_values(table, ra_name, None, source, "--ra-column")[1]
     dec = column_values(table, dec_name, None, source, "--dec-column")[1]
-    fields, reasons = _fields(table, options, source)
+    fields, reasons, radii = _fields(table, options, source)
     names = _names(table, options.name_column, ra, dec, source)
     frames = index_frames(frame_paths, COLOUR_BANDS, options.progress)
     out_dir = check_writable(out_dir, is_dir=True)
@@ -341,7 +379,10 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
             by_band = {band: candidates[band][row] for band in COLOUR_BANDS}
             bands, off = cutout_bands(by_band, ra[row], dec[row], fields[row], options.pixels)
             # The frames' sky is already off (whole-frame median): the cutout's own median would be galaxy light.
-            _write_png(lupton_composite(*bands, subtract_sky=False), out_dir / f"{names[row]}.png")
+            field = {**options.field, "arcsec": round(float(fields[row]), 4)}
+            if radii is not None:
+                field["radius_arcsec"] = round(float(radii[row]), 4)
+            _write_png(lupton_composite(*bands, subtract_sky=False), out_dir / f"{names[row]}.png", field)
         except (CutoutSkipped, FormatError) as exc:
             statuses[row] = first_line(exc)
             failures.append((names[row], statuses[row]))

@@ -1,5 +1,7 @@
 """External bar evidence turned into per-galaxy loss weights and soft targets for training.
 
+Experiment, not shipped (see README.md here); was ``deepscope.galaxy.training_evidence``.
+
 The Galaxy Zoo 2 labels of ``sdss_gz2_bars`` are raw vote fractions; many
 "barred" galaxies show no bar (DATA.md). Two catalogues, matched on the sky
 with the product's own cross-match, say which labels to trust more or less:
@@ -18,8 +20,8 @@ with the product's own cross-match, say which labels to trust more or less:
   the bar question) is left out of training.
 
 Evidence weights are multiplied into the size-balancing weights, which then
-rebalance each size bin (:func:`deepscope.galaxy.train.size_balancing_weights`),
-so up-weighting the large Hoyle bars does not bring the size shortcut back.
+rebalance each size bin (:func:`balanced_weights`), so up-weighting the large
+Hoyle bars does not bring the size shortcut back.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from deepscope.galaxy.bar_evidence import MATCH_RADIUS_ARCSEC, _numeric, match_catalogue
+from deepscope.galaxy.apparent_size import size_bins
+from deepscope.galaxy.bar_evidence import MATCH_RADIUS_ARCSEC, match_catalogue
 
 _EDGE_ON = "t02_edgeon_a04_yes_fraction"
 _BAR_VOTES, _NO_BAR_VOTES = "t03_bar_a06_bar_count", "t03_bar_a07_no_bar_count"
@@ -136,6 +139,8 @@ def evidence_targets(ra: ArrayLike, dec: ArrayLike, labels: ArrayLike, sizes: Ar
     InputError
         If a catalogue cannot be read or lacks its columns.
     """
+    import pandas as pd
+
     from deepscope.core.files import read_table
     from deepscope.galaxy.crossmatch import coordinate_columns
 
@@ -158,7 +163,8 @@ def evidence_targets(ra: ArrayLike, dec: ArrayLike, labels: ArrayLike, sizes: Ar
     if evidence.stripe82 is not None:
         matched = match_catalogue(ra, dec, evidence.stripe82, (_EDGE_ON, _BAR_VOTES, _NO_BAR_VOTES),
                                   evidence.radius_arcsec)
-        edge_on, bar, no_bar = (_numeric(matched[c]) for c in (_EDGE_ON, _BAR_VOTES, _NO_BAR_VOTES))
+        edge_on, bar, no_bar = (pd.to_numeric(matched[c], errors="coerce").to_numpy(float, na_value=np.nan)
+                                for c in (_EDGE_ON, _BAR_VOTES, _NO_BAR_VOTES))
         votes = bar + no_bar
         # NaN (unmatched) compares False, so only matched galaxies change.
         soft = votes >= evidence.stripe82_min_votes
@@ -168,3 +174,25 @@ def evidence_targets(ra: ArrayLike, dec: ArrayLike, labels: ArrayLike, sizes: Ar
         counts |= {"soft": int(np.sum(soft & ~dropped)), "edge_on": int(dropped.sum())}
     return weights.astype(np.float32), p_bar.astype(np.float32), counts
 
+
+
+def balanced_weights(sizes: ArrayLike, labels: ArrayLike, base_weights: ArrayLike, n_bins: int = 5,
+                     max_weight: float = 4.0) -> np.ndarray:
+    """Size-balancing weights (as :func:`deepscope.galaxy.apparent_size.size_balancing_weights`) on top of
+    relative evidence weights: within a class and size bin weights keep their ratios, and the classes'
+    totals are balanced in every bin.
+
+    Examples
+    --------
+    >>> balanced_weights([1, 2, 3, 4], [0, 0, 1, 1], [1, 1, 3, 1], n_bins=1).tolist()
+    [1.0, 1.0, 1.5, 0.5]
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame({"bin": size_bins(sizes, n_bins), "label": np.asarray(labels),
+                          "base": np.asarray(base_weights, float)})
+    bin_total = frame.groupby("bin")["base"].transform("sum").to_numpy()
+    class_total = frame.groupby(["bin", "label"])["base"].transform("sum").to_numpy()
+    factor = np.minimum(bin_total / (2.0 * np.where(class_total > 0, class_total, 1.0)), max_weight)
+    weights = np.where(class_total > 0, frame["base"].to_numpy() * factor, 0.0)
+    return (weights / weights.mean()).astype(np.float32)

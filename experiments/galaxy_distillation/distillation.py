@@ -6,6 +6,9 @@ same galaxies it learns the teacher's graded view (a faint bar at 0.6, not
 a hard 0 or 1), which is how a cheap network is commonly brought close to an
 expensive one (Hinton et al. 2015, "Distilling the knowledge in a neural
 network"). Only the training rows are shown to the teacher.
+
+Experiment, not shipped (see README.md here); was ``deepscope.galaxy.distillation``.
+``experiments/galaxy_evidence/train_variant.py --teacher MODEL`` trains with it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,13 @@
-"""Bar networks trained with external evidence: validation figures, wall time, network speed.
+"""Bar networks trained with external evidence or a teacher: validation figures, wall time, network speed.
 
-Trains one recipe (network, evidence weights, epochs) on the non-test rows
-of sdss_gz2_bars with `deepscope.galaxy.train.train_galaxy`, then measures
+Experiment, not shipped (see README.md here and ../galaxy_distillation/README.md);
+was benchmarks/galaxy_evidence_training.py, with the training variants that were
+`galaxy train --hoyle/--stripe82/--confirmed-weight/--doubtful-weight/--match-radius`
+and `--teacher/--teacher-weight`.
+
+Trains one recipe (network, evidence weights, teacher, epochs) on the non-test rows
+of sdss_gz2_bars with the package's `read_training_data` and `fit_galaxy`
+(deepscope.galaxy.train) and this folder's `evidence.py`, then measures
 the best checkpoint on the *validation* rows only, with the product's own
 `galaxy evaluate` (GZ2 labels, size-matched subset, Hoyle recall, Stripe 82),
 so recipes, epochs and thresholds are chosen without looking at the test
@@ -34,22 +40,27 @@ shipped barnet, the same run was worse on validation, so its test split was not 
 (accuracies at each run's balanced-accuracy threshold; wall times depend on the other jobs.)
 
 usage:
-  nice -n 10 python benchmarks/galaxy_evidence_training.py --out runs/fast_ev --arch barnet_fast --evidence
-  nice -n 10 python benchmarks/galaxy_evidence_training.py --out runs/fast_plain --arch barnet_fast
-  python benchmarks/galaxy_evidence_training.py --out runs/fast_distil --arch barnet_fast --evidence \
+  nice -n 10 python experiments/galaxy_evidence/train_variant.py --out runs/fast_ev --arch barnet_fast --evidence
+  nice -n 10 python experiments/galaxy_evidence/train_variant.py --out runs/fast_plain --arch barnet_fast
+  python experiments/galaxy_evidence/train_variant.py --out runs/fast_distil --arch barnet_fast --evidence \
       --teacher galaxy_bars --epochs 100 --patience 100 --threads 2
-  python benchmarks/galaxy_evidence_training.py --out val_shipped --measure galaxy_bars
-  python benchmarks/galaxy_evidence_training.py --speed
+  python experiments/galaxy_evidence/train_variant.py --out val_shipped --measure galaxy_bars
+  python experiments/galaxy_evidence/train_variant.py --speed
 """
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "galaxy"
+from deepscope.galaxy.dataset import CutoutDataset
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "galaxy_distillation")]
+ROOT = HERE.parents[2] / "shared" / "data" / "galaxy"
 LABELS = ROOT / "sdss_gz2_bars" / "labels.csv"
 HOYLE = ROOT / "external_bar_labels" / "hoyle2011_bar_lengths.csv"
 STRIPE82 = ROOT / "external_bar_labels" / "willett2013_table5_stripe82.csv.gz"
@@ -84,7 +95,8 @@ def measure_validation(out_dir, config, unbarred_recall, model=None):
     """Validation figures of a model (default: the run's best checkpoint), at its threshold and the strict one."""
     import pandas as pd
 
-    from deepscope.galaxy.evaluate import evaluate_galaxy, size_matched_indices
+    from deepscope.galaxy.apparent_size import size_matched_indices
+    from deepscope.galaxy.evaluate import evaluate_galaxy
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     labels = validation_labels(out_dir, config)
@@ -105,10 +117,67 @@ def measure_validation(out_dir, config, unbarred_recall, model=None):
             "at_unbarred_recall_threshold": figures(y, p, strict, sizes, matched)}
 
 
+class SoftCutoutDataset(CutoutDataset):
+    """CutoutDataset whose targets also carry class probabilities (``soft``) to train against."""
+
+    def __init__(self, images, labels, weights, soft):
+        import torch
+
+        super().__init__(images, labels, weights, augment=True)
+        self.soft = torch.as_tensor(soft, dtype=torch.float32)
+
+    def __getitem__(self, index):
+        image, target = super().__getitem__(index)
+        return image, {**target, "soft": self.soft[index]}
+
+
+def soft_cross_entropy(outputs, targets):
+    """deepscope.galaxy.train.cross_entropy against ``soft`` probabilities where given."""
+    import torch.nn.functional as F
+
+    losses = F.cross_entropy(outputs, targets.get("soft", targets["label"]), reduction="none")
+    return (losses * targets["weight"]).sum() / targets["weight"].sum()
+
+
+def train_variant(labels_path, run_dir, config, evidence=None, teacher=None, teacher_weight=0.5, progress=False):
+    """The removed `galaxy train --hoyle/--stripe82/--teacher`: evidence weights and soft targets, a teacher's
+    probabilities blended in, on the training rows only; validation keeps the catalogue labels."""
+    from deepscope.galaxy.apparent_size import size_balancing_weights
+    from deepscope.galaxy.crossmatch import sample_positions
+    from deepscope.galaxy.train import fit_galaxy, read_training_data
+    from distillation import blend_targets, check_teacher, teacher_probabilities
+    from evidence import balanced_weights, evidence_targets
+
+    data = read_training_data(labels_path, run_dir, "barred", config, progress=progress)
+    images, labels, sizes = data.train_images, data.train_labels, data.train_sizes
+    base, soft, counts, extra = None, None, {}, {}
+    taught = None
+    if teacher is not None:
+        model = check_teacher(teacher, teacher_weight, data.class_names, data.input_size)
+        taught = teacher_probabilities(model, images)
+        extra["teacher"] = {"model": str(teacher), "weight": teacher_weight}
+    if evidence is not None:
+        ra, dec = sample_positions(data.train_rows, str(labels_path))
+        base, p_bar, counts = evidence_targets(ra, dec, labels, sizes, evidence)
+        keep = base > 0  # galaxies the evidence rules out (edge-on) are not trained on
+        images, labels, sizes, base, p_bar = images[keep], labels[keep], sizes[keep], base[keep], p_bar[keep]
+        soft = np.stack([1 - p_bar, p_bar], axis=1)
+        taught = None if taught is None else taught[keep]
+        extra["evidence"] = evidence.describe()
+    if taught is not None:
+        labelled = soft if soft is not None else np.eye(len(data.class_names), dtype=np.float32)[labels]
+        soft = blend_targets(labelled, taught, teacher_weight)
+    weights = size_balancing_weights(sizes, labels) if base is None else balanced_weights(sizes, labels, base)
+    train_set = (CutoutDataset(images, labels, weights, augment=True) if soft is None
+                 else SoftCutoutDataset(images, labels, weights, soft))
+    summary = fit_galaxy(data, train_set, run_dir, config, progress=progress, loss=soft_cross_entropy, extra=extra)
+    return {**summary, "evidence": counts}
+
+
 def train(args):
     from deepscope.config import TrainConfig
-    from deepscope.galaxy.train import DEFAULT_CONFIG, train_galaxy
-    from deepscope.galaxy.training_evidence import TrainingEvidence
+    from deepscope.galaxy.train import DEFAULT_CONFIG
+    from evidence import TrainingEvidence
 
     config = TrainConfig(**{**DEFAULT_CONFIG.__dict__, "model": args.arch, "epochs": args.epochs,
                             "patience": args.patience, "lr": args.lr, "threads": args.threads})
@@ -117,16 +186,17 @@ def train(args):
         evidence = TrainingEvidence(hoyle=HOYLE, stripe82=STRIPE82, confirmed_weight=args.confirmed_weight,
                                     doubtful_weight=args.doubtful_weight)
     start = time.perf_counter()
-    summary = train_galaxy(LABELS, args.out, config=config, evidence=evidence, progress=False,
-                           teacher=args.teacher, teacher_weight=args.teacher_weight)
+    summary = train_variant(LABELS if args.labels is None else args.labels, args.out, config, evidence,
+                            args.teacher, args.teacher_weight)
     wall = time.perf_counter() - start
     result = {"arch": args.arch, "evidence": bool(args.evidence), "teacher": args.teacher,
               "teacher_weight": args.teacher_weight, "confirmed_weight": args.confirmed_weight,
               "doubtful_weight": args.doubtful_weight, "epochs": args.epochs, "lr": args.lr,
               "train_wall_s": round(wall, 1), "best_epoch": summary["best_epoch"],
               "epochs_run": summary["epochs_run"], "best_val_auc_early_stopping": summary["best_val_score"],
-              "evidence_counts": summary["evidence"],
-              **measure_validation(args.out, config, args.unbarred_recall)}
+              "evidence_counts": summary["evidence"]}
+    if args.labels is None:
+        result.update(measure_validation(args.out, config, args.unbarred_recall))
     (Path(args.out) / "validation_figures.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
@@ -156,6 +226,7 @@ def speed(n_rounds=8, batch=256):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="run directory")
+    parser.add_argument("--labels", help="another labels table (a smoke run: trains, measures nothing)")
     parser.add_argument("--arch", default="barnet_fast")
     parser.add_argument("--evidence", action="store_true", help="train with Hoyle and Stripe 82 evidence")
     parser.add_argument("--confirmed-weight", type=float, default=3.0)

@@ -1,0 +1,253 @@
+"""The field of view of galaxy cutouts: the convention a model was trained on, and the check against it.
+
+A network learns what a galaxy looks like at the scale it was shown, so
+the field a cutout spans is part of a model. Checkpoints record it in
+``meta["field"]``, one of::
+
+    {"kind": "fixed", "arcsec": 19.2, "pixels": 64}          # every cutout 19.2" wide
+    {"kind": "radius", "scale": 5.0, "radius_column": "deVRad_r", "pixels": 64}   # 5 x the radius
+
+``galaxy cutout`` writes each cutout's field into ``cutouts.csv``
+(``field_arcsec``) and into its PNG (a ``deepscope:field`` text chunk:
+the convention, the cutout's ``arcsec`` and, when radius-scaled, its
+``radius_arcsec``). ``galaxy predict`` reads either and warns when they
+differ from the model's field (:func:`warn_on_field_mismatch`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deepscope.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+# The shared SDSS cutouts (../shared/data/galaxy): 64 px at 0.3"/px, what the shipped models learnt from.
+SDSS_CUTOUT_FIELD = {"kind": "fixed", "arcsec": 19.2, "pixels": 64}
+PNG_KEY = "deepscope:field"
+# Fields within this relative difference are the same (a cutout's side is rounded to whole pixels).
+TOLERANCE = 0.01
+# The first bytes of a PNG hold its text chunks (written before the pixels).
+_PNG_HEAD_BYTES = 4096
+_RADIUS_SPEC = re.compile(r"^\s*(?P<scale>[0-9.]+)\s*x\s*(?P<column>\S+)\s*$")
+
+
+def parse_field(spec: str, pixels: int) -> dict:
+    """A field convention from its command-line spelling: ``19.2`` (arcsec) or ``5xdeVRad_r``.
+
+    Parameters
+    ----------
+    spec : str
+        A fixed side in arcsec, or ``K x COLUMN``: K times a radius column (arcsec).
+    pixels : int
+        The cutouts' side in pixels.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        If ``spec`` is neither, or not positive.
+
+    Examples
+    --------
+    >>> parse_field("19.2", 64)
+    {'kind': 'fixed', 'arcsec': 19.2, 'pixels': 64}
+    >>> parse_field("5xdeVRad_r", 64)
+    {'kind': 'radius', 'scale': 5.0, 'radius_column': 'deVRad_r', 'pixels': 64}
+    """
+    radius = _RADIUS_SPEC.match(spec)
+    try:
+        value = float(radius["scale"] if radius else spec)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        msg = f"--field {spec}: give a side in arcsec (19.2) or a multiple of a radius column (5xdeVRad_r)"
+        raise InputError(msg)
+    if radius:
+        return {"kind": "radius", "scale": value, "radius_column": radius["column"], "pixels": int(pixels)}
+    return {"kind": "fixed", "arcsec": value, "pixels": int(pixels)}
+
+
+def field_of_labels(table: pd.DataFrame, source: str, pixels: int) -> dict | None:
+    """The fixed field of a labels table with a ``field_arcsec`` column (as ``galaxy cutout`` writes it).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    source : str
+        The table's file, for messages.
+    pixels : int
+
+    Returns
+    -------
+    dict or None
+        None when the table has no ``field_arcsec`` column.
+
+    Raises
+    ------
+    InputError
+        If the fields differ between rows (radius-scaled cutouts: the
+        convention must be named with ``--field``).
+    """
+    if "field_arcsec" not in table.columns:
+        return None
+    values = table["field_arcsec"].to_numpy(float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    if values.max() > values.min() * (1 + TOLERANCE):
+        msg = (f"{source}: field_arcsec varies from {values.min():g} to {values.max():g} arcsec; "
+               "name the convention with --field (e.g. --field 5xdeVRad_r)")
+        raise InputError(msg)
+    return {"kind": "fixed", "arcsec": round(float(np.median(values)), 4), "pixels": int(pixels)}
+
+
+def describe_field(field: dict) -> str:
+    """The field in words.
+
+    Examples
+    --------
+    >>> describe_field(SDSS_CUTOUT_FIELD)
+    'fixed 19.2 arcsec fields'
+    >>> describe_field({"kind": "radius", "scale": 5.0, "radius_column": "deVRad_r", "pixels": 64})
+    'fields of 5 x deVRad_r'
+    """
+    if field["kind"] == "fixed":
+        return f"fixed {field['arcsec']:g} arcsec fields"
+    return f"fields of {field['scale']:g} x {field['radius_column']}"
+
+
+def expected_arcsec(field: dict, radius_arcsec: float | None = None) -> float | None:
+    """The side a cutout should have for a model's field; None when it depends on an unknown radius.
+
+    Examples
+    --------
+    >>> expected_arcsec(SDSS_CUTOUT_FIELD), expected_arcsec({"kind": "radius", "scale": 5.0}, 4.0)
+    (19.2, 20.0)
+    """
+    if field["kind"] == "fixed":
+        return float(field["arcsec"])
+    return None if radius_arcsec is None else field["scale"] * radius_arcsec
+
+
+def png_field(data: bytes) -> dict | None:
+    """The field a ``galaxy cutout`` PNG records, from the file's first bytes; None for any other file."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
+            text = image.info.get(PNG_KEY)
+        return None if text is None else json.loads(text)
+    except Exception:  # noqa: BLE001 - no readable record is an unknown field; predict reports bad files itself
+        return None
+
+
+def _recorded_fields(refs: Iterable, catalog: str | Path | None, model_field: dict):
+    """``(arcsec, radius_arcsec)`` of every cutout whose field is recorded."""
+    if catalog is not None:
+        from deepscope.core.files import read_table
+
+        table = read_table(catalog)
+        if "field_arcsec" in table.columns:
+            column = model_field.get("radius_column")
+            radius = table[column].to_numpy(float) if column in table.columns else [None] * len(table)
+            yield from zip(table["field_arcsec"].to_numpy(float), radius)
+            return
+    for ref in refs:
+        if not ref.name.lower().endswith(".png"):
+            continue
+        try:
+            with open(ref.path, "rb") as handle:
+                handle.seek(max(ref.offset, 0))
+                record = png_field(handle.read(_PNG_HEAD_BYTES if ref.offset < 0 else min(ref.size, _PNG_HEAD_BYTES)))
+        except OSError:
+            continue  # predict reports the file itself
+        if record is not None:
+            same_radius = record.get("radius_column") == model_field.get("radius_column")
+            yield record.get("arcsec"), record.get("radius_arcsec") if same_radius else None
+
+
+def warn_on_field_mismatch(refs: Iterable, catalog: str | Path | None, model_field: dict | None,
+                           model_name: str) -> int:
+    """Log one warning when cutouts' recorded fields differ from the model's.
+
+    Fields are read from the catalogue's ``field_arcsec`` column when it
+    has one, else from the ``deepscope:field`` text chunk of PNG inputs.
+    Cutouts without a record (plain SDSS JPEGs), and a model without a
+    recorded field, are not checked.
+
+    Parameters
+    ----------
+    refs : iterable of deepscope.core.sources.InputRef
+        The inputs (``name``, ``path``, ``offset``, ``size``).
+    catalog : str or Path, optional
+        The ``--catalog`` table.
+    model_field : dict, optional
+        The model's ``meta["field"]``.
+    model_name : str
+        For the message.
+
+    Returns
+    -------
+    int
+        Number of cutouts whose field differs.
+    """
+    if model_field is None:
+        return 0
+    checked, differing, sides = 0, 0, []
+    for arcsec, radius in _recorded_fields(refs, catalog, model_field):
+        expected = expected_arcsec(model_field, None if radius is None or not np.isfinite(radius) else radius)
+        if arcsec is None or expected is None or not np.isfinite(arcsec):
+            continue
+        checked += 1
+        if abs(arcsec - expected) > TOLERANCE * expected:
+            differing += 1
+            sides.append(arcsec)
+    if differing:
+        span = f"{min(sides):.3g}" if min(sides) == max(sides) else f"{min(sides):.3g}-{max(sides):.3g}"
+        log.warning("%d of %d cutouts have fields of %s arcsec, but %s was trained on %s: their predictions "
+                    "may be off (cut them with 'galaxy cutout --model %s')", differing, checked, span,
+                    model_name, describe_field(model_field), model_name)
+    return differing
+
+
+def model_field(model: str | Path | None = None) -> dict:
+    """The field a galaxy model records (``meta["field"]``); the shared SDSS cutouts' for a checkpoint without one.
+
+    Parameters
+    ----------
+    model : str or Path, optional
+        Shipped name, run directory or checkpoint (default: the default galaxy model).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelError
+        If nothing is found at ``model``.
+    """
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.registry import resolve_model
+
+    field = load_checkpoint(resolve_model(model, "galaxy")).get("meta", {}).get("field")
+    if field is None:
+        log.info("%s records no field; cutting the shared SDSS cutouts' %s", model or "the default model",
+                 describe_field(SDSS_CUTOUT_FIELD))
+    return field or SDSS_CUTOUT_FIELD
