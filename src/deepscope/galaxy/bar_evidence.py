@@ -55,34 +55,29 @@ def _auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
 
 def match_catalogue(ra: ArrayLike, dec: ArrayLike, path: str | Path, columns: tuple[str, ...] = (),
                     radius_arcsec: float = MATCH_RADIUS_ARCSEC, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The row of a label catalogue nearest to each position, within a radius.
+    """The row of a label catalogue nearest to each position (degrees), within a radius.
 
     Parameters
     ----------
     ra, dec : array-like of float
-        Positions of the evaluated galaxies, degrees.
     path : str or Path
         CSV (optionally gzipped), Parquet or FITS catalogue with sky
-        coordinates (``ra/dec``, ``objra/objdec`` ... see
-        :data:`~deepscope.galaxy.crossmatch.COORD_COLUMNS`).
+        coordinates (:data:`~deepscope.galaxy.crossmatch.COORD_COLUMNS`, or MaNGA's ``objra/objdec``).
     columns : tuple of str
         Catalogue columns to keep (the wide Stripe 82 table has hundreds).
     radius_arcsec : float
     table : pandas.DataFrame, optional
-        The catalogue at ``path``, already read (a caller that needs it
-        too reads it once); ``path`` then only names it in messages.
+        The catalogue at ``path``, already read; ``path`` then only names it in messages.
 
     Returns
     -------
     pandas.DataFrame
-        One row per position, in order: ``columns`` (empty where nothing
-        matched) and ``sep_arcsec`` (NaN where nothing matched).
+        One row per position: ``columns`` and ``sep_arcsec`` (empty and NaN where nothing matched).
 
     Raises
     ------
     InputError
-        If the catalogue cannot be read, has no coordinates or lacks one of
-        ``columns``.
+        If the catalogue cannot be read, has no coordinates or lacks one of ``columns``.
     """
     import pandas as pd
 
@@ -109,9 +104,8 @@ def hoyle_evidence(y_true: ArrayLike, y_pred: ArrayLike, p_bar: ArrayLike, sizes
     Parameters
     ----------
     y_true, y_pred : array-like of {0, 1}
-        Catalogue labels and decisions of the evaluated galaxies.
+        Catalogue labels and decisions.
     p_bar : array-like of float
-        Bar probabilities.
     sizes : array-like
         Apparent sizes (bright-pixel counts).
     confirmed : array-like of bool
@@ -122,11 +116,9 @@ def hoyle_evidence(y_true: ArrayLike, y_pred: ArrayLike, p_bar: ArrayLike, sizes
     Returns
     -------
     dict
-        ``n_confirmed``, ``confirmed_recall`` (fraction of confirmed bars
-        called barred); on the size-matched subset of confirmed bars and
-        unbarred galaxies: ``n_matched``, ``n_control``,
-        ``control_specificity`` (fraction of those unbarred called
-        unbarred), ``matched_accuracy``, ``matched_roc_auc`` and
+        ``n_confirmed``, ``confirmed_recall``; on the size-matched subset of
+        confirmed bars and unbarred galaxies: ``n_matched``, ``n_control``,
+        ``control_specificity``, ``matched_accuracy``, ``matched_roc_auc``,
         ``matched_size_only_auc``.
 
     Examples
@@ -158,19 +150,9 @@ def hoyle_evidence(y_true: ArrayLike, y_pred: ArrayLike, p_bar: ArrayLike, sizes
 def manga_evidence(y_true: ArrayLike, y_pred: ArrayLike, p_bar: ArrayLike, bars: ArrayLike) -> dict:
     """Agreement with the MaNGA bar classes (barred when ``Bars >= 0.5``; -0.5 and unmatched left out).
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of {0, 1}
-    p_bar : array-like of float
-    bars : array-like of float
-        MaNGA ``Bars`` per galaxy, NaN where unmatched.
-
-    Returns
-    -------
-    dict
-        ``n``, ``n_barred`` (by MaNGA), ``model_agreement``,
-        ``label_agreement`` (the GZ2 labels' own agreement, for scale) and
-        ``roc_auc`` of ``p_bar`` against the MaNGA class.
+    ``bars`` is MaNGA's ``Bars`` per galaxy (NaN where unmatched). Returns
+    ``n``, ``n_barred`` (by MaNGA), ``model_agreement``, ``label_agreement``
+    (the GZ2 labels' own, for scale) and ``roc_auc`` of ``p_bar`` against the MaNGA class.
 
     Examples
     --------
@@ -195,21 +177,11 @@ def stripe82_evidence(y_true: ArrayLike, y_pred: ArrayLike, bar_votes: ArrayLike
                       min_votes: tuple[int, ...] = STRIPE82_MIN_VOTES) -> list[dict]:
     """Accuracy on the Stripe 82 galaxies, by how many co-add votes the bar question got.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of {0, 1}
-    bar_votes, no_bar_votes : array-like of float
-        Willett et al. (2013) co-add vote counts per galaxy, NaN where unmatched.
-    min_votes : tuple of int
-        Vote counts at which to cut.
-
-    Returns
-    -------
-    list of dict
-        Per cut: ``min_votes``, ``n``, ``n_barred`` (catalogue label),
-        ``accuracy`` (decision against the catalogue label),
-        ``coadd_agreement`` (decision against the co-add majority, bar
-        votes > no-bar votes) and ``label_coadd_agreement``.
+    ``bar_votes`` and ``no_bar_votes`` are Willett et al. (2013) co-add vote
+    counts (NaN where unmatched). Returns, per cut of ``min_votes``:
+    ``min_votes``, ``n``, ``n_barred`` (catalogue label), ``accuracy``
+    (against the label), ``coadd_agreement`` (against the co-add majority, bar
+    votes > no-bar votes) and ``label_coadd_agreement``.
 
     Examples
     --------
@@ -238,25 +210,10 @@ def external_evidence(ra: ArrayLike, dec: ArrayLike, y_true: ArrayLike, y_pred: 
                       seed: int = 0) -> dict:
     """Cross-match the evaluated galaxies with each catalogue given and measure the classifier on it.
 
-    Parameters
-    ----------
-    ra, dec : array-like of float
-        Positions of the evaluated galaxies, degrees.
-    y_true, y_pred : array-like of {0, 1}
-    p_bar : array-like of float
-    sizes : array-like
-        Apparent sizes (bright-pixel counts).
-    hoyle, manga, stripe82 : str or Path, optional
-        The catalogues (see the module docstring); those not given are skipped.
-    radius_arcsec : float
-    seed : int
-
-    Returns
-    -------
-    dict
-        ``hoyle``, ``manga``, ``stripe82`` entries for the catalogues given
-        (see :func:`hoyle_evidence`, :func:`manga_evidence`,
-        :func:`stripe82_evidence`), each with its ``catalogue`` path.
+    ``ra``, ``dec`` (degrees) place the evaluated galaxies; the other arrays are
+    as in :func:`hoyle_evidence`. Returns ``hoyle``, ``manga``, ``stripe82``
+    entries for the catalogues given (:func:`hoyle_evidence`,
+    :func:`manga_evidence`, :func:`stripe82_evidence`), each with its ``catalogue`` path.
 
     Raises
     ------
@@ -295,18 +252,10 @@ def _percent(value):
 def summary_table(metrics: dict) -> pd.DataFrame:
     """One table of every headline figure: catalogue labels, size controls, external evidence, the paper.
 
-    Parameters
-    ----------
-    metrics : dict
-        ``metrics.json`` contents of a binary evaluation (``all`` and
-        ``size_matched``), with its optional ``external`` entry; the paper's
-        accuracy is quoted for the bar task only.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Rows ``measure``; columns ``%`` (percent, or ROC-AUC x 100), ``n``
-        and ``compared with``.
+    ``metrics`` is the ``metrics.json`` of a binary evaluation (``all``,
+    ``size_matched``, optional ``external``); the paper's accuracy is quoted
+    for the bar task only. Rows ``measure``; columns ``%`` (percent, or
+    ROC-AUC x 100), ``n`` and ``compared with``.
     """
     import pandas as pd
 

@@ -40,22 +40,10 @@ _SUBSCRIPT = re.compile(r"^(?P<name>.+?)\[\s*(?P<index>\d+|[ugriz])\s*\]$")
 
 
 def find_column(table: pd.DataFrame, name: str, source: str = "table", option: str | None = None) -> str:
-    """The column of ``table`` called ``name``, exactly or ignoring case.
+    """The column of ``table`` called ``name``, exactly or ignoring case, as ``table`` spells it.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-    name : str
-    source : str
-        Name of the table's file, for the error message.
-    option : str, optional
-        Command-line option that names this column (``--z-column``), so
-        the error tells the user what to change.
-
-    Returns
-    -------
-    str
-        The column's name as spelled in ``table``.
+    ``source`` (the table's file) and ``option`` (the command-line option
+    naming the column, ``--z-column``) make the error say what to change.
 
     Raises
     ------
@@ -130,22 +118,17 @@ def column_values(table: pd.DataFrame, spec: str, band: str | None = None, sourc
     ----------
     table : pandas.DataFrame
     spec : str
-        A column name (``petroMag_r``), or an array column with an index or
-        band (``petroMag[2]``, ``petroMag[r]``). A column literally named
-        ``spec`` wins over the subscript reading.
+        A column name (``petroMag_r``), or an array column with an index or band (``petroMag[2]``,
+        ``petroMag[r]``); a column literally named ``spec`` wins over the subscript reading.
     band : str, optional
-        Band (``u, g, r, i, z``) taken from an array column named without
-        a subscript; ignored for plain columns.
-    source : str
-        Name of the table's file, for messages.
-    option : str, optional
-        Command-line option that names the column, for messages.
+        Band taken from an array column named without a subscript; ignored for plain columns.
+    source, option : str, optional
+        The table's file and the option naming the column, for messages (:func:`find_column`).
 
     Returns
     -------
     label : str
-        The column as spelled in ``table``, with its subscript
-        (``PETROMAG[2]``), for logs.
+        The column as spelled in ``table``, with its subscript (``PETROMAG[2]``), for logs.
     values : numpy.ndarray
         ``float64``, one per row; missing rows are NaN.
 
@@ -192,25 +175,11 @@ def magnitude_column(table: pd.DataFrame, mag_column: str | None = None, source:
                      band: str = "r") -> str:
     """The magnitude column to cut on.
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-    mag_column : str, optional
-        Use this column (an array column may carry a subscript:
-        ``petroMag[2]``); by default the first present of ``MAG_COLUMNS``
-        (``petroMag_r``, ``modelMag_r``, ``r``, ``cModelMag_r``, with the
-        band's letter for another band), then of the photoObj array columns
-        ``petroMag``, ``modelMag``, ``cModelMag`` (``PETROMAG`` ...).
-    source : str
-        Name of the table's file, for the error message.
-    band : str
-        The band whose magnitude is wanted, for the defaults.
-
-    Returns
-    -------
-    str
-        The column's name, or the array column's name when the default is
-        an array column (its band is then taken by :func:`column_values`).
+    ``mag_column`` if given (an array column may carry a subscript,
+    ``petroMag[2]``); else the first present of :data:`MAG_COLUMNS` (with
+    ``band``'s letter for another band), then of the photoObj array columns
+    ``petroMag``, ``modelMag``, ``cModelMag``, whose band :func:`column_values`
+    takes. ``source`` names the table's file in errors.
 
     Raises
     ------
@@ -244,23 +213,18 @@ def select_sample(
     Parameters
     ----------
     table : pandas.DataFrame
-    r_min, r_max : float
-        Magnitude range (exclusive).
-    z_max : float
-        Redshift upper bound (exclusive).
-    radius_min, radius_max : float
-        Half-light radius range in arcsec (inclusive).
+    r_min, r_max, z_max, radius_min, radius_max : float
+        The cuts (magnitudes and redshift exclusive, radii in arcsec inclusive).
     mag_column : str, optional
         See :func:`magnitude_column`.
     z_column, radius_column : str
-        Redshift and radius columns. The magnitude and radius may be
-        array columns with a subscript (see :func:`column_values`).
+        Redshift and radius columns; magnitude and radius may be array columns with a subscript
+        (:func:`column_values`).
     source : str
-        Name of the table's file, for messages.
+        The table's file, for messages.
     band : str
-        Band (``u, g, r, i, z``) read from array columns named without a
-        subscript (``PETROMAG``, ``PETROR50``), and whose magnitude the
-        default magnitude column holds.
+        Band read from array columns named without a subscript, and whose magnitude the default
+        magnitude column holds.
 
     Returns
     -------
@@ -272,9 +236,7 @@ def select_sample(
     Raises
     ------
     InputError
-        If a column is missing or not numeric (each such error names its
-        option: ``--mag-column``, ``--z-column``, ``--radius-column``), or
-        a range is empty.
+        If a column is missing or not numeric (naming its option), or a range is empty.
 
     Examples
     --------
@@ -317,19 +279,9 @@ def select_sample(
 def select_sample_file(catalog: str | Path, out: str | Path, **cuts) -> tuple[int, int]:
     """Read a catalogue, apply :func:`select_sample` and write the selected rows.
 
-    Parameters
-    ----------
-    catalog : str or Path
-        CSV, FITS or Parquet catalogue.
-    out : str or Path
-        ``.csv`` or ``.parquet`` output, checked before the catalogue is read.
-    **cuts
-        Keyword arguments of :func:`select_sample` (``r_min``, ``z_max``, ``mag_column`` ...).
-
-    Returns
-    -------
-    selected, total : int
-        Rows written and rows in the catalogue.
+    ``out`` (``.csv`` or ``.parquet``) is checked before ``catalog`` (CSV,
+    FITS or Parquet) is read; ``cuts`` are :func:`select_sample`'s. Returns
+    the rows written and the rows in the catalogue.
 
     Raises
     ------

@@ -22,15 +22,6 @@ _PROBABILITY_COLUMNS = {("barred", "1"): "p_bar"}
 def class_names_of(values: Iterable) -> list[str]:
     """Sorted class names of a label column, as strings.
 
-    Parameters
-    ----------
-    values : iterable
-        The label column.
-
-    Returns
-    -------
-    list of str
-
     Examples
     --------
     >>> class_names_of([1, 0, 1])
@@ -40,18 +31,7 @@ def class_names_of(values: Iterable) -> list[str]:
 
 
 def encode_labels(values: Iterable, class_names: list[str]) -> np.ndarray:
-    """Class indices of label values.
-
-    Parameters
-    ----------
-    values : iterable
-        Labels as users wrote them (``1``, ``"1"``, ``"spiral"``).
-    class_names : list of str
-        The model's classes, in index order.
-
-    Returns
-    -------
-    numpy.ndarray of int64
+    """Class indices (int64) into ``class_names`` of labels as users wrote them (``1``, ``"1"``, ``"spiral"``).
 
     Raises
     ------
@@ -83,17 +63,7 @@ def label_value(class_name: str) -> int | str:
 
 
 def readable_names(target: str, class_names: list[str]) -> list[str]:
-    """The names a person reads for a task's classes (``barred`` for ``1`` of ``barred``).
-
-    Parameters
-    ----------
-    target : str
-        Label column.
-    class_names : list of str
-
-    Returns
-    -------
-    list of str
+    """The names a person reads for the classes of a label column (``barred`` for ``1`` of ``barred``).
 
     Examples
     --------

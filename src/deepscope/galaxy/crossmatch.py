@@ -31,20 +31,9 @@ COORD_COLUMNS = (("ra", "dec"), ("RAJ2000", "DEJ2000"), ("_RAJ2000", "_DEJ2000")
 
 def coordinate_columns(table: pd.DataFrame, ra_column: str | None = None, dec_column: str | None = None,
                        source: str = "table") -> tuple[str, str]:
-    """The right ascension and declination columns of a table.
+    """The right ascension and declination columns of a table (``source`` names its file in errors).
 
-    Parameters
-    ----------
-    table : pandas.DataFrame
-    ra_column, dec_column : str, optional
-        Names to use; by default the first pair of ``COORD_COLUMNS``
-        present (``ra/dec``, ``RA/DEC``, ``RAJ2000/DEJ2000`` ...).
-    source : str
-        Name of the table's file, for the error message.
-
-    Returns
-    -------
-    tuple of str
+    The names given, or the first pair of :data:`COORD_COLUMNS` present (any case).
 
     Raises
     ------
@@ -96,22 +85,16 @@ def crossmatch(
     ----------
     sample : pandas.DataFrame
     labels : list of tuple of (str, pandas.DataFrame)
-        ``(name, table)`` per label catalogue; the name (e.g. the file
-        stem) prefixes colliding columns.
+        ``(name, table)`` per label catalogue; the name (e.g. the file stem) prefixes colliding columns.
     radius_arcsec : float
         Largest separation accepted as a match.
     keep_unmatched : bool
-        Keep sample rows without a match in some catalogue (its columns
-        left empty) instead of dropping them.
-    ra_column, dec_column : str, optional
-        Sample coordinate columns (degrees); see :func:`coordinate_columns`.
-    label_ra_column, label_dec_column : str, optional
-        Coordinate columns of every label catalogue.
+        Keep sample rows without a match in some catalogue (its columns empty) instead of dropping them.
+    ra_column, dec_column, label_ra_column, label_dec_column : str, optional
+        Coordinate columns (degrees) of the sample and of every label catalogue (:func:`coordinate_columns`).
     sample_name : str
-        Name of the sample's file, for messages.
     label_sources : list of str, optional
-        Names of the label catalogues' files, for messages; the ``labels``
-        names by default.
+        Names of the sample's and the catalogues' files, for messages (default: the ``labels`` names).
 
     Returns
     -------
@@ -187,19 +170,10 @@ def crossmatch(
 def jname_positions(names: Iterable[str], source: str = "table") -> tuple[np.ndarray, np.ndarray]:
     """Sky positions encoded in SDSS-style J-names (``J000251.73+002545.6``).
 
-    Parameters
-    ----------
-    names : iterable of str
-        Names or file names (a directory and suffix are ignored), with
-        ``JHHMMSS.ss+DDMMSS.s`` (any number of decimals).
-    source : str
-        Name of the table's file, for the error message.
-
-    Returns
-    -------
-    ra, dec : numpy.ndarray
-        Degrees. SDSS truncates, not rounds, the coordinates in its names,
-        so they lie up to ~0.15 arcsec from the catalogue position.
+    ``names`` are names or file names (a directory and suffix are ignored)
+    holding ``JHHMMSS.ss+DDMMSS.s`` (any number of decimals). Returns ``ra``,
+    ``dec`` in degrees: SDSS truncates, not rounds, the coordinates in its
+    names, so they lie up to ~0.15 arcsec from the catalogue position.
 
     Raises
     ------
@@ -231,18 +205,6 @@ def jname_positions(names: Iterable[str], source: str = "table") -> tuple[np.nda
 def sample_positions(rows: pd.DataFrame, source: str = "table") -> tuple[np.ndarray, np.ndarray]:
     """Sky positions of a labels table's rows: its ``ra``/``dec`` columns, else the J-names of its files.
 
-    Parameters
-    ----------
-    rows : pandas.DataFrame
-        With ``ra`` and ``dec`` (degrees), or a ``file`` column of J-names.
-    source : str
-        Name of the table's file, for the error message.
-
-    Returns
-    -------
-    ra, dec : numpy.ndarray
-        Degrees.
-
     Raises
     ------
     InputError
@@ -262,14 +224,6 @@ def sample_positions(rows: pd.DataFrame, source: str = "table") -> tuple[np.ndar
 
 def unique_names(paths: Iterable[str | Path]) -> list[str]:
     """Short, distinct names for label files: their stems, numbered if repeated.
-
-    Parameters
-    ----------
-    paths : list of Path
-
-    Returns
-    -------
-    list of str
 
     Examples
     --------
@@ -294,19 +248,17 @@ def crossmatch_files(sample: str | Path, labels: list[str | Path], out: str | Pa
     sample : str or Path
         Sample table (CSV, FITS or Parquet).
     labels : list of str or Path
-        Label catalogues; each one's columns are prefixed with its file
-        stem where they collide (:func:`unique_names`).
+        Label catalogues; colliding columns are prefixed with the file stem (:func:`unique_names`).
     out : str or Path
         ``.csv`` or ``.parquet`` output, checked before anything is read.
     radius_arcsec : float
-        Largest separation accepted as a match.
     **options
         ``keep_unmatched`` and the coordinate column names of :func:`crossmatch`.
 
     Returns
     -------
     written, total : int
-        Rows written (matched ones, or all with ``keep_unmatched``) and rows in the sample.
+        Rows written and rows in the sample.
 
     Raises
     ------

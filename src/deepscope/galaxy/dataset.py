@@ -23,25 +23,11 @@ def load_cutouts(paths: Sequence[str | Path], size: int, workers: int = 2,
                  progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """Decode many cutouts into one model-input array, in parallel.
 
-    Parameters
-    ----------
-    paths : sequence of str or Path
-    size : int
-        Model input side.
-    workers : int
-        Decoding threads (the image decoders release the GIL).
-    progress : bool
-        Show a progress bar on stderr.
-
-    Returns
-    -------
-    images : numpy.ndarray
-        ``float32`` ``(N_good, 3, size, size)``.
-    sizes : numpy.ndarray of int
-        Apparent size of each good cutout
-        (:func:`~deepscope.galaxy.apparent_size.bright_pixel_count`).
-    failures : list of (str, str)
-        ``(path, reason)`` of the files that could not be read.
+    ``size`` is the model input side; ``workers`` decoding threads (the image
+    decoders release the GIL). Returns the ``float32 (N_good, 3, size, size)``
+    images, each good cutout's apparent size
+    (:func:`~deepscope.galaxy.apparent_size.bright_pixel_count`) and the
+    ``(path, reason)`` of the files that could not be read.
     """
     from deepscope.core.progress import progress_bar
 
@@ -70,21 +56,13 @@ class CutoutDataset:
     is a weaker cue than morphology. Targets are dicts with the class index
     (``label``) and a loss ``weight``.
 
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``float32`` array ``(N, 3, S, S)`` from
-        :func:`~deepscope.galaxy.preprocess.to_model_input`.
-    labels : numpy.ndarray of int64
-    weights : numpy.ndarray of float32, optional
-        Per-sample loss weights (default 1).
-    augment : bool
-    max_zoom : float
-        Zoom factors are drawn log-uniformly in ``[1 / max_zoom, max_zoom]``.
+    ``images`` are ``float32 (N, 3, S, S)``
+    (:func:`~deepscope.galaxy.preprocess.to_model_input`), ``weights``
+    per-sample loss weights (default 1); zoom factors are drawn
+    log-uniformly in ``[1 / max_zoom, max_zoom]``.
 
     Examples
     --------
-    >>> import numpy as np
     >>> data = CutoutDataset(np.zeros((2, 3, 8, 8), np.float32), np.array([0, 1]))
     >>> image, target = data[1]
     >>> len(data), tuple(image.shape), int(target["label"]), float(target["weight"])

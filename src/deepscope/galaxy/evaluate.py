@@ -1,14 +1,12 @@
 """Evaluate a galaxy predictor on labelled cutouts: tables, figures, HTML report.
 
-For a binary task the report has the precision/recall table of Abraham et
-al. (2018), ROC, confusion matrix and calibration, on the chosen split and on
-its size-matched subset (equal class counts per apparent-size quantile bin),
-where apparent size alone carries no information (see DATA.md), and an
-occlusion test: how much blurring the centre (where a bar lies) lowers the
-positive probability compared with blurring an outer patch. Given external
-bar catalogues (:mod:`deepscope.galaxy.bar_evidence`), it also measures the
-classifier on them, and puts every headline figure, with the size-only
-baseline and the paper's accuracy, in one summary table.
+For a binary task: the precision/recall table of Abraham et al. (2018),
+ROC, confusion matrix and calibration, on the chosen split and on its
+size-matched subset (:mod:`deepscope.galaxy.apparent_size`); an occlusion
+test (blurring the centre, where a bar lies, against an outer patch); the
+external bar catalogues given (:mod:`deepscope.galaxy.bar_evidence`); and
+every headline figure, with the size-only baseline and the paper's
+accuracy, in one summary table.
 """
 
 from __future__ import annotations
@@ -59,19 +57,9 @@ def classification_tables(y_true: ArrayLike, y_pred: ArrayLike, class_names: lis
                           target: str) -> pd.DataFrame:
     """The precision/recall table, positive class first, with the paper's row names for bars.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of int
-        Class indices.
-    class_names : list of str
-        The model's classes, in index order.
-    target : str
-        Label column (``barred`` gets the rows ``Barred``, ``Unbarred``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``Precision %``, ``Recall %``, ``Number in sample`` per class and ``Average``.
+    ``y_true``, ``y_pred`` are class indices into ``class_names``; the target
+    ``barred`` gets the rows ``Barred``, ``Unbarred``. Columns ``Precision %``,
+    ``Recall %``, ``Number in sample``, one row per class and ``Average``.
 
     Examples
     --------
@@ -133,33 +121,24 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     labels_path : str or Path
         Labels table (``file``, target column, optional ``split``).
     out_dir : str or Path
-        Output directory: ``report.html``, figures, ``metrics.json``,
-        ``predictions.csv`` and the tables as CSV.
-    model : str, optional
-        Shipped model name, run directory or checkpoint.
+        Receives ``report.html``, figures, ``metrics.json``, ``predictions.csv`` and the tables as CSV.
+    model, device, engine
+        See :meth:`~deepscope.galaxy.predictor.GalaxyPredictor.from_checkpoint`.
     target : str, optional
         Label column (default: the model's target).
     split : str
-        Rows to evaluate (``test`` by default; ``all`` for every row).
+        Rows to evaluate (``all`` for every row).
     seed : int
         Seed of the size-matched subsampling.
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
     threads : int, optional
         torch CPU threads (0 or None: all cores).
     progress : bool
     hoyle, manga, stripe82 : str or Path, optional
-        External bar catalogues to cross-match on the sky (Hoyle et al.
-        2011 drawn bars, MaNGA bar classes, Willett et al. 2013 Stripe 82
-        vote counts); see :mod:`deepscope.galaxy.bar_evidence`.
+        External bar catalogues cross-matched on the sky within ``radius_arcsec``
+        (:mod:`deepscope.galaxy.bar_evidence`).
     radius_arcsec : float
-        Cross-match radius.
     augment : int
-        Views of each cutout averaged (see
-        :attr:`~deepscope.galaxy.predictor.GalaxyPredictor.augment`).
-    engine : str
-        What runs the network (see
-        :meth:`~deepscope.galaxy.predictor.GalaxyPredictor.from_checkpoint`).
+        Views of each cutout averaged (:attr:`~deepscope.galaxy.predictor.GalaxyPredictor.augment`).
 
     Returns
     -------
@@ -169,9 +148,8 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     Raises
     ------
     InputError
-        If the table has no rows of ``split`` or labels outside the model's
-        classes, or external catalogues are given for a task that is not
-        two-class or cannot be read.
+        If the table has no rows of ``split`` or labels outside the model's classes, or external
+        catalogues are given for a task that is not two-class or cannot be read.
     ModelError
         If ``model`` is not a galaxy classifier.
     BatchError

@@ -27,17 +27,7 @@ if TYPE_CHECKING:
 
 
 def conv_label(conv: torch.nn.Conv2d, number: int) -> str:
-    """A name a person reads for the ``number``-th convolution of a network.
-
-    Parameters
-    ----------
-    conv : torch.nn.Conv2d
-    number : int
-        Its place among the network's convolutions, from 1.
-
-    Returns
-    -------
-    str
+    """A name a person reads for the ``number``-th (from 1) convolution of a network.
 
     Examples
     --------
@@ -53,20 +43,13 @@ def conv_label(conv: torch.nn.Conv2d, number: int) -> str:
 
 
 def conv_feature_maps(model: torch.nn.Module, batch: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
-    """Outputs of every 2-D convolution for one input batch.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        On any device; the batch is moved there and the maps come back to the CPU.
-    batch : numpy.ndarray
-        ``float32`` ``(1, 3, S, S)``.
+    """Outputs of every 2-D convolution of a model (on any device) for a ``float32 (1, 3, S, S)`` batch.
 
     Returns
     -------
     list of (str, str, numpy.ndarray)
         Module path (``1.0``), readable name (:func:`conv_label`) and the
-        ``(channels, H, W)`` feature maps of each convolution, in forward order.
+        ``(channels, H, W)`` feature maps of each convolution, in forward order, on the CPU.
 
     Raises
     ------
@@ -114,13 +97,10 @@ def occlusion_map(probability_fn: Callable[[np.ndarray], np.ndarray], image: np.
         ``probability_fn(batch (N, 3, S, S)) -> (N,)`` positive-class probabilities.
     image : numpy.ndarray
         ``float32`` ``(3, S, S)`` model input.
-    patch : int
-        Side of the occluding square in pixels.
-    stride : int
-        Step between patch positions.
+    patch, stride : int
+        Side of the occluding square and step between its positions, pixels.
     blur_sigma : float
-        The patch shows a Gaussian-blurred copy of the image (sigma in
-        pixels): same light, no small-scale structure.
+        The patch shows a Gaussian-blurred copy of the image (sigma in pixels): same light, no structure.
 
     Returns
     -------
@@ -152,25 +132,11 @@ def region_occlusion_drop(probability_fn: Callable[[np.ndarray], np.ndarray], im
                           blur_sigma: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """Drop of the positive probability when blurring the centre vs an outer region.
 
-    The centre patch sits on the galaxy's centre, where a bar lies; the outer
-    patches of the same size sit at the middle of each edge, on the galaxy's
-    outskirts. Each patch shows a blurred copy of the image (see
-    :func:`occlusion_map`). Returns, per image, ``p(original) - p(occluded)``
-    for the centre and the mean over the four outer patches.
-
-    Parameters
-    ----------
-    probability_fn : callable
-        As in :func:`occlusion_map`.
-    images : numpy.ndarray
-        ``(N, 3, S, S)`` model inputs.
-    patch : int
-        Side of the square patch.
-    blur_sigma : float
-
-    Returns
-    -------
-    centre_drop, outer_drop : numpy.ndarray of shape (N,)
+    The centre patch sits where a bar lies; the outer patches of the same
+    size at the middle of each edge, on the galaxy's outskirts; each shows a
+    blurred copy of the image (:func:`occlusion_map`, whose arguments these
+    are, for ``(N, 3, S, S)`` images). Returns, per image, ``p(original) -
+    p(occluded)`` for the centre and the mean over the four outer patches.
     """
     size = images.shape[-1]
     mid, far = (size - patch) // 2, size - patch
@@ -204,18 +170,13 @@ def write_layer_maps(image_path: str | Path, out_dir: str | Path, model: str | P
     image_path : str or Path
         Cutout to show.
     out_dir : str or Path
-        Output directory.
-    model : str, optional
-        Shipped model name, run directory or checkpoint.
+    model, device, engine
+        See :meth:`GalaxyPredictor.from_checkpoint`; ``engine`` gives the probabilities shown, the
+        feature maps are always torch's.
     max_channels : int
         Feature maps shown per layer.
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``.
     threads : int, optional
         torch CPU threads (0 or None: all cores).
-    engine : str
-        What runs the network for the probabilities shown (see
-        :meth:`GalaxyPredictor.from_checkpoint`); the feature maps are always torch's.
 
     Returns
     -------
@@ -248,23 +209,8 @@ def write_layer_maps(image_path: str | Path, out_dir: str | Path, model: str | P
 
 
 def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str) -> Figure:
-    """Cutout, occlusion heat map and overlay side by side.
-
-    Parameters
-    ----------
-    rgb : numpy.ndarray
-        ``(S, S, 3)`` image in [0, 1].
-    heat : numpy.ndarray
-        ``(S, S)`` probability with the patch over each pixel.
-    base : float
-        Probability of the unoccluded image.
-    label : str
-        Name of the probability, e.g. ``p_bar``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
+    """Cutout (``(S, S, 3)`` in [0, 1]), occlusion heat map (:func:`occlusion_map`'s ``heat``, ``base``)
+    and overlay side by side; ``label`` names the probability (``p_bar``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -290,21 +236,10 @@ def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str)
 def write_occlusion_png(image_path: str | Path, out_path: str | Path, model: str | Path | None = None,
                         patch: int = 12, stride: int = 4, device: str = "cpu", threads: int | None = None,
                         engine: str = "auto") -> float:
-    """Write the occlusion figure of one cutout.
+    """Write the occlusion figure of one cutout to the PNG ``out_path``; return its unoccluded probability.
 
-    Parameters
-    ----------
-    image_path, model, device, threads, engine
-        As in :func:`write_layer_maps`.
-    out_path : str or Path
-        Output PNG.
-    patch, stride : int
-        Occluding square side and step, in model-input pixels.
-
-    Returns
-    -------
-    float
-        Positive-class probability of the unoccluded cutout.
+    ``patch`` and ``stride`` are in model-input pixels (:func:`occlusion_map`);
+    the other arguments are :func:`write_layer_maps`'.
     """
     check_writable(out_path)
     set_torch_threads(threads)

@@ -1,17 +1,17 @@
 """The field of view of galaxy cutouts: the convention a model was trained on, and the check against it.
 
-A network learns what a galaxy looks like at the scale it was shown, so
-the field a cutout spans is part of a model. Checkpoints record it in
+A network learns what a galaxy looks like at the scale it was shown, so the
+field a cutout spans is part of a model. Checkpoints record it in
 ``meta["field"]``, one of::
 
     {"kind": "fixed", "arcsec": 19.2, "pixels": 64}          # every cutout 19.2" wide
     {"kind": "radius", "scale": 5.0, "radius_column": "deVRad_r", "pixels": 64}   # 5 x the radius
 
 ``galaxy cutout`` writes each cutout's field into ``cutouts.csv``
-(``field_arcsec``) and into its PNG (a ``deepscope:field`` text chunk:
-the convention, the cutout's ``arcsec`` and, when radius-scaled, its
-``radius_arcsec``). ``galaxy predict`` reads either and warns when they
-differ from the model's field (:func:`warn_on_field_mismatch`).
+(``field_arcsec``) and into its PNG (a ``deepscope:field`` text chunk: the
+convention, the cutout's ``arcsec`` and, when radius-scaled, its
+``radius_arcsec``); ``galaxy predict`` warns when they differ from the
+model's field (:func:`warn_on_field_mismatch`).
 """
 
 from __future__ import annotations
@@ -45,18 +45,7 @@ _RADIUS_SPEC = re.compile(r"^\s*(?P<scale>[0-9.]+)\s*x\s*(?P<column>\S+)\s*$")
 
 
 def parse_field(spec: str, pixels: int) -> dict:
-    """A field convention from its command-line spelling: ``19.2`` (arcsec) or ``5xdeVRad_r``.
-
-    Parameters
-    ----------
-    spec : str
-        A fixed side in arcsec, or ``K x COLUMN``: K times a radius column (arcsec).
-    pixels : int
-        The cutouts' side in pixels.
-
-    Returns
-    -------
-    dict
+    """A field convention from its command-line spelling: ``19.2`` (arcsec) or ``5xdeVRad_r`` (K x a radius column).
 
     Raises
     ------
@@ -84,29 +73,14 @@ def parse_field(spec: str, pixels: int) -> dict:
 
 
 def field_of_labels(table: pd.DataFrame, source: str, pixels: int) -> dict | None:
-    """The fixed field of a labels table with a ``field_arcsec`` column (as ``galaxy cutout`` writes it).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-    source : str
-        The table's file, for messages.
-    pixels : int
-
-    Returns
-    -------
-    dict or None
-        None when the table has no ``field_arcsec`` column.
+    """The fixed field of a labels table's ``field_arcsec`` column; None without one.
 
     Raises
     ------
     InputError
-        If the fields differ between rows (radius-scaled cutouts: the
-        convention must be named with ``--field``).
+        If the fields differ between rows (radius-scaled cutouts: name the convention with ``--field``).
     """
-    if "field_arcsec" not in table.columns:
-        return None
-    values = table["field_arcsec"].to_numpy(float)
+    values = table["field_arcsec"].to_numpy(float) if "field_arcsec" in table.columns else np.array([])
     values = values[np.isfinite(values)]
     if not len(values):
         return None
@@ -115,6 +89,23 @@ def field_of_labels(table: pd.DataFrame, source: str, pixels: int) -> dict | Non
                "name the convention with --field (e.g. --field 5xdeVRad_r)")
         raise InputError(msg)
     return {"kind": "fixed", "arcsec": round(float(np.median(values)), 4), "pixels": int(pixels)}
+
+
+def model_field(model: str | Path | None = None) -> dict:
+    """The field a galaxy model (shipped name, run directory or checkpoint) records; the shared cutouts' without one.
+
+    Raises
+    ------
+    ModelError
+        If nothing is found at ``model``.
+    """
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.registry import resolve_model
+
+    field = load_checkpoint(resolve_model(model, "galaxy")).get("meta", {}).get("field")
+    if field is None:
+        log.info("%s records no field; cutting %s", model or "the default model", describe_field(SDSS_CUTOUT_FIELD))
+    return field or SDSS_CUTOUT_FIELD
 
 
 def describe_field(field: dict) -> str:
@@ -158,13 +149,13 @@ def png_field(data: bytes) -> dict | None:
 
 
 def _recorded_fields(refs: Iterable, catalog: str | Path | None, model_field: dict):
-    """``(arcsec, radius_arcsec)`` of every cutout whose field is recorded."""
+    """``(arcsec, radius_arcsec or None)`` of every cutout whose field is recorded."""
+    column = model_field.get("radius_column")
     if catalog is not None:
         from deepscope.core.files import read_table
 
         table = read_table(catalog)
         if "field_arcsec" in table.columns:
-            column = model_field.get("radius_column")
             radius = table[column].to_numpy(float) if column in table.columns else [None] * len(table)
             yield from zip(table["field_arcsec"].to_numpy(float), radius)
             return
@@ -178,22 +169,20 @@ def _recorded_fields(refs: Iterable, catalog: str | Path | None, model_field: di
         except OSError:
             continue  # predict reports the file itself
         if record is not None:
-            same_radius = record.get("radius_column") == model_field.get("radius_column")
-            yield record.get("arcsec"), record.get("radius_arcsec") if same_radius else None
+            yield record.get("arcsec"), record.get("radius_arcsec") if record.get("radius_column") == column else None
 
 
 def warn_on_field_mismatch(refs: Iterable, catalog: str | Path | None, model_field: dict | None,
                            model_name: str) -> int:
-    """Log one warning when cutouts' recorded fields differ from the model's.
+    """Log one warning when cutouts' recorded fields differ from the model's; return how many differ.
 
-    Fields are read from the catalogue's ``field_arcsec`` column when it
-    has one, else from the ``deepscope:field`` text chunk of PNG inputs.
-    Cutouts without a record (plain SDSS JPEGs), and a model without a
-    recorded field, are not checked.
+    Fields come from the catalogue's ``field_arcsec`` column when it has
+    one, else from the ``deepscope:field`` text chunk of PNG inputs. Cutouts
+    without a record (plain SDSS JPEGs), and a model without one, are not checked.
 
     Parameters
     ----------
-    refs : iterable of deepscope.core.sources.InputRef
+    refs : iterable of deepscope.core.batch.sources.InputRef
         The inputs (``name``, ``path``, ``offset``, ``size``).
     catalog : str or Path, optional
         The ``--catalog`` table.
@@ -201,53 +190,20 @@ def warn_on_field_mismatch(refs: Iterable, catalog: str | Path | None, model_fie
         The model's ``meta["field"]``.
     model_name : str
         For the message.
-
-    Returns
-    -------
-    int
-        Number of cutouts whose field differs.
     """
     if model_field is None:
         return 0
-    checked, differing, sides = 0, 0, []
+    checked, sides = 0, []
     for arcsec, radius in _recorded_fields(refs, catalog, model_field):
         expected = expected_arcsec(model_field, None if radius is None or not np.isfinite(radius) else radius)
         if arcsec is None or expected is None or not np.isfinite(arcsec):
             continue
         checked += 1
         if abs(arcsec - expected) > TOLERANCE * expected:
-            differing += 1
             sides.append(arcsec)
-    if differing:
+    if sides:
         span = f"{min(sides):.3g}" if min(sides) == max(sides) else f"{min(sides):.3g}-{max(sides):.3g}"
         log.warning("%d of %d cutouts have fields of %s arcsec, but %s was trained on %s: their predictions "
-                    "may be off (cut them with 'galaxy cutout --model %s')", differing, checked, span,
+                    "may be off (cut them with 'galaxy cutout --model %s')", len(sides), checked, span,
                     model_name, describe_field(model_field), model_name)
-    return differing
-
-
-def model_field(model: str | Path | None = None) -> dict:
-    """The field a galaxy model records (``meta["field"]``); the shared SDSS cutouts' for a checkpoint without one.
-
-    Parameters
-    ----------
-    model : str or Path, optional
-        Shipped name, run directory or checkpoint (default: the default galaxy model).
-
-    Returns
-    -------
-    dict
-
-    Raises
-    ------
-    ModelError
-        If nothing is found at ``model``.
-    """
-    from deepscope.core.checkpoint import load_checkpoint
-    from deepscope.registry import resolve_model
-
-    field = load_checkpoint(resolve_model(model, "galaxy")).get("meta", {}).get("field")
-    if field is None:
-        log.info("%s records no field; cutting the shared SDSS cutouts' %s", model or "the default model",
-                 describe_field(SDSS_CUTOUT_FIELD))
-    return field or SDSS_CUTOUT_FIELD
+    return len(sides)

@@ -42,17 +42,7 @@ _PILLOW_FORMATS = ("JPEG", "PNG")
 
 
 def sniff_format(path: str | Path) -> str:
-    """Name the format of a file from its first bytes.
-
-    Parameters
-    ----------
-    path : str or Path
-        Galaxy cutout or FITS image, whatever its extension says.
-
-    Returns
-    -------
-    str
-        ``"jpeg"``, ``"png"``, ``"fits"`` or ``"gzip"``.
+    """The format of a file from its first bytes, whatever its extension says: ``jpeg``, ``png``, ``fits`` or ``gzip``.
 
     Raises
     ------
@@ -88,15 +78,13 @@ def read_rgb_image(path: str | Path, data: bytes | None = None) -> np.ndarray:
     Parameters
     ----------
     path : str or Path
-        The file, read unless ``data`` is given, and named in errors.
+        The file, read unless ``data`` (its bytes) is given, and named in errors.
     data : bytes, optional
-        The file's bytes, already read.
 
     Returns
     -------
     numpy.ndarray
-        The image converted to RGB (grey, palette and alpha images too):
-        ``uint8``, shape ``(height, width, 3)``.
+        ``uint8`` ``(height, width, 3)``.
 
     Raises
     ------
@@ -148,24 +136,17 @@ def _deep_grey_to_uint8(values: np.ndarray) -> np.ndarray:
 
 
 def read_galaxy_image(path: str | Path) -> np.ndarray:
-    """Read any supported galaxy cutout as an RGB array.
+    """Any supported galaxy cutout as ``uint8`` RGB ``(height, width, 3)``.
 
-    Parameters
-    ----------
-    path : str or Path
-        JPEG or PNG colour cutout, or FITS cube with the g, r, i bands as
-        its 3 planes (rendered by :func:`~deepscope.galaxy.cutouts.composite.lupton_composite`).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``, whatever the format.
+    JPEG and PNG colour cutouts are read as they are; a FITS cube with the g,
+    r, i bands as its 3 planes is rendered by
+    :func:`~deepscope.galaxy.cutouts.composite.lupton_composite`.
 
     Raises
     ------
     FormatError
-        If the file cannot be read as a galaxy image (truncated, not an
-        image, single-band or wrongly shaped FITS, no finite pixel).
+        If the file cannot be read as a galaxy image (truncated, not an image,
+        single-band or wrongly shaped FITS, no finite pixel).
     """
     # One open for a colour cutout: its first bytes name the format, the rest is decoded from memory.
     with opening(path), open(path, "rb") as handle:
@@ -246,26 +227,18 @@ def _finite_band(band, path, label):
 
 
 def read_fits_band(path: str | Path) -> tuple[np.ndarray, fits.Header]:
-    """Read a single-band FITS image.
-
-    Parameters
-    ----------
-    path : str or Path
-        FITS file (optionally gzipped or tile-compressed) whose first image
-        HDU is 2-D.
+    """A single-band FITS image (optionally gzipped or tile-compressed) and its header.
 
     Returns
     -------
     image : numpy.ndarray
-        ``float32`` array of shape ``(height, width)``; non-finite pixels are
-        replaced by the median of the finite ones.
+        ``float32`` ``(height, width)``; non-finite pixels replaced by the median of the finite ones.
     header : astropy.io.fits.Header
 
     Raises
     ------
     FormatError
-        If the file is not a readable FITS image, is not 2-D or has no
-        finite pixel.
+        If the file is not a readable FITS image, is not 2-D or has no finite pixel.
     """
     data, header = _read_fits_array(path)
     if data.ndim != 2:
@@ -275,31 +248,24 @@ def read_fits_band(path: str | Path) -> tuple[np.ndarray, fits.Header]:
 
 
 def read_fits_bands(path: str | Path) -> tuple[np.ndarray, fits.Header]:
-    """Read a FITS cube holding the g, r and i bands as its three planes.
-
-    Parameters
-    ----------
-    path : str or Path
-        FITS file whose first image HDU has shape ``(3, height, width)``
-        (``NAXIS3 = 3``), planes in the order g, r, i.
+    """A FITS cube whose first image HDU holds the g, r and i bands as its 3 planes, and its header.
 
     Returns
     -------
     bands : numpy.ndarray
-        ``float32`` array of shape ``(3, height, width)`` in the order g, r, i.
+        ``float32`` ``(3, height, width)`` in the order g, r, i.
     header : astropy.io.fits.Header
 
     Raises
     ------
     FormatError
-        If the image is single-band (three bands are needed), has another
-        shape, or a plane has no finite pixel.
+        If the image is single-band, has another shape, or a plane has no finite pixel.
     """
     data, header = _read_fits_array(path)
     if data.ndim == 2:
         msg = (
             f"{path}: single-band FITS image; a colour composite needs three bands (g, r, i): "
-            "give the three band files or a cube with 3 planes"
+            "give a cube with 3 planes"
         )
         raise FormatError(msg)
     if data.ndim != 3 or data.shape[0] != 3:
@@ -310,18 +276,7 @@ def read_fits_bands(path: str | Path) -> tuple[np.ndarray, fits.Header]:
 
 
 def celestial_wcs(header: fits.Header) -> WCS | None:
-    """The 2-D celestial WCS of a FITS header.
-
-    Parameters
-    ----------
-    header : astropy.io.fits.Header
-        Image header; the non-standard cards of survey headers are tolerated.
-
-    Returns
-    -------
-    astropy.wcs.WCS or None
-        ``None`` when the header has no (parsable) celestial WCS.
-    """
+    """The 2-D celestial WCS of a FITS header (survey headers' non-standard cards tolerated); None without one."""
     from astropy.utils.exceptions import AstropyWarning
     from astropy.wcs import WCS
 
@@ -337,17 +292,7 @@ def celestial_wcs(header: fits.Header) -> WCS | None:
 
 
 def fits_pixel_scale(header: fits.Header) -> float | None:
-    """Pixel scale of a FITS image from its celestial WCS.
-
-    Parameters
-    ----------
-    header : astropy.io.fits.Header
-
-    Returns
-    -------
-    float or None
-        Arcseconds per pixel (mean of the two axes), or ``None`` when the
-        header has no celestial WCS.
+    """Arcseconds per pixel (mean of the two axes) of a FITS header's celestial WCS; None without one.
 
     Examples
     --------

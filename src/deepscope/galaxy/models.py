@@ -36,20 +36,8 @@ def abraham2018(n_classes: int = 2, input_size: int = 64, dropout: float = 0.5) 
     conv-pool-conv-pool, then a dense layer with dropout and the output layer.
     The paper does not list every filter count and kernel size; those used
     here (32-32-64-64-128 filters, 5x5 then 3x3 kernels, 256 dense units) are
-    our reading of it.
-
-    Parameters
-    ----------
-    n_classes : int
-        Number of output logits.
-    input_size : int
-        Side of the square input in pixels (a multiple of 16).
-    dropout : float
-        Dropout rate before the output layer.
-
-    Returns
-    -------
-    torch.nn.Module
+    our reading of it. ``input_size`` must be a multiple of 16; ``dropout``
+    is applied before the output layer.
     """
     side = input_size // 16
     return nn.Sequential(
@@ -75,25 +63,9 @@ def barnet(n_classes: int = 2, input_size: int = 64, width: int = 16, dropout: f
     """deepscope's default galaxy CNN: small, batch-normalised, fast on CPU.
 
     A strided stem, three stages of two 3x3 convolutions each, and global
-    average pooling. Global pooling makes the output independent of where the
-    bar lies and of the input size; batch normalisation lets it train in a
-    few CPU minutes; the first stride keeps throughput above 1000 cutouts/s
-    on two cores.
-
-    Parameters
-    ----------
-    n_classes : int
-        Number of output logits.
-    input_size : int
-        Side of the square input (recorded for preprocessing; any size works).
-    width : int
-        Channels of the first stage; later stages double it.
-    dropout : float
-        Dropout rate before the output layer.
-
-    Returns
-    -------
-    torch.nn.Module
+    average pooling, which makes the output independent of where the bar
+    lies and of the input size (``input_size`` is recorded for preprocessing
+    only). ``width`` is the first stage's channels; later stages double it.
     """
     del input_size  # global pooling accepts any size; kept for the checkpoint
     return _barnet_layers(n_classes, width, dropout, first_stage_convs=2)
@@ -105,25 +77,9 @@ def barnet_fast(n_classes: int = 2, input_size: int = 64, width: int = 12, dropo
 
     barnet spends a third of its multiply-adds in its first stage (two 3x3
     convolutions at half the input resolution); bars span several pixels
-    there, so one convolution before the first pooling still resolves them. With width 12 (channels
-    12-24-48-96) it needs about 19 M multiply-adds per 64x64 cutout instead
-    of 43 M, and runs about 2.2x faster (BatchNorm folded, channels-last,
-    one core; ``benchmarks/galaxy_evidence_training.py --speed``).
-
-    Parameters
-    ----------
-    n_classes : int
-        Number of output logits.
-    input_size : int
-        Side of the square input (recorded for preprocessing; any size works).
-    width : int
-        Channels of the stem; later stages double it.
-    dropout : float
-        Dropout rate before the output layer.
-
-    Returns
-    -------
-    torch.nn.Module
+    there, so one convolution before the first pooling still resolves them.
+    With width 12 (channels 12-24-48-96) it needs about 19 M multiply-adds per
+    64x64 cutout instead of 43 M. Arguments as :func:`barnet`'s.
 
     Examples
     --------

@@ -25,16 +25,7 @@ RED_GALAXY_COLOURS = {"g": 0.5, "r": 1.0, "i": 1.4}
 
 
 def sersic_bn(n: float) -> float:
-    """The Sersic ``b_n`` that makes ``r_eff`` the half-light radius.
-
-    Parameters
-    ----------
-    n : float
-        Sersic index (4 = de Vaucouleurs, 1 = exponential).
-
-    Returns
-    -------
-    float
+    """The Sersic ``b_n`` that makes ``r_eff`` the half-light radius, for index ``n`` (4: de Vaucouleurs).
 
     Examples
     --------
@@ -64,28 +55,20 @@ def sersic_image(shape: tuple[int, int], r_eff: float, n: float = 4.0, total_flu
     Parameters
     ----------
     shape : tuple of int
-        ``(height, width)``.
+        ``(height, width)`` of the ``float64`` image returned.
     r_eff : float
-        Half-light radius along the major axis, in pixels.
+        Half-light radius along the major axis, pixels.
     n : float
-        Sersic index (4: de Vaucouleurs).
+        Sersic index.
     total_flux : float
-        Flux of the whole (infinite) profile; the image holds less when the
-        profile extends beyond it.
+        Flux of the whole (infinite) profile; the image holds less when the profile extends beyond it.
     center : tuple of float, optional
         ``(x, y)`` in pixels (x = column); the image centre by default.
-    axis_ratio : float
-        Minor / major axis, in (0, 1].
-    position_angle : float
-        Major axis angle in degrees, counter-clockwise from the +x axis.
+    axis_ratio, position_angle : float
+        Minor / major axis, in (0, 1]; major axis in degrees, counter-clockwise from +x.
     oversample : int
-        Sub-pixels per pixel side; keep it even, so that no sub-pixel lands
-        on the cusp of an n = 4 profile centred on a pixel.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` image of ``shape``.
+        Sub-pixels per pixel side; keep it even, so that no sub-pixel lands on the cusp of an n = 4
+        profile centred on a pixel.
 
     Examples
     --------
@@ -110,21 +93,11 @@ def sersic_image(shape: tuple[int, int], r_eff: float, n: float = 4.0, total_flu
 
 
 def synthetic_catalog(n: int = 200, seed: int = 0) -> pd.DataFrame:
-    """A galaxy catalogue with SDSS column names, spanning the sample cuts.
+    """``n`` galaxies with SDSS column names (``objID, ra, dec, petroMag_r, modelMag_r, z, petroR50_r, deVRad_r``).
 
     Magnitudes, redshifts and radii are drawn on both sides of the default
     cuts of :func:`deepscope.galaxy.catalog.select_sample`, and a few rows
     carry SDSS's ``-9999`` "no measurement" value.
-
-    Parameters
-    ----------
-    n : int
-    seed : int
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``objID, ra, dec, petroMag_r, modelMag_r, z, petroR50_r, deVRad_r``.
     """
     import pandas as pd
 
@@ -145,20 +118,10 @@ def synthetic_catalog(n: int = 200, seed: int = 0) -> pd.DataFrame:
 
 
 def render_discs(wcs: WCS, shape: tuple[int, int], galaxies, gain: float = 1.0) -> np.ndarray:
-    """Noise-free exponential discs seen through a frame's WCS.
+    """Noise-free exponential discs seen through a frame's WCS, on an image of ``shape``.
 
-    Parameters
-    ----------
-    wcs : astropy.wcs.WCS
-    shape : tuple of int
-    galaxies : iterable of (ra, dec, r_eff, flux)
-        Degrees, half-light radius in arcsec, total flux.
-    gain : float
-        Multiplies every flux (a band's colour).
-
-    Returns
-    -------
-    numpy.ndarray
+    ``galaxies`` holds ``(ra, dec, r_eff, flux)``: degrees, half-light radius
+    in arcsec, total flux; ``gain`` multiplies every flux (a band's colour).
     """
     scale = float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))) * 3600
     image = np.zeros(shape)
@@ -172,21 +135,8 @@ def render_discs(wcs: WCS, shape: tuple[int, int], galaxies, gain: float = 1.0) 
 
 def write_frame(path: Path, image: np.ndarray, wcs: WCS, band: str | None = None,
                 header_extra: dict | None = None) -> Path:
-    """Write a single-band frame: float32 pixels, the WCS, ``FILTER`` if ``band``; bzip2 if the name ends .bz2.
-
-    Parameters
-    ----------
-    path : Path
-    image : numpy.ndarray
-    wcs : astropy.wcs.WCS
-    band : str, optional
-    header_extra : dict, optional
-        More header cards.
-
-    Returns
-    -------
-    Path
-    """
+    """Write a single-band frame: float32 pixels, the WCS, ``FILTER`` if ``band``, more header cards;
+    bzip2 if the name ends .bz2. Returns ``path``."""
     import bz2
     import io
 

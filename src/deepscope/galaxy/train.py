@@ -64,17 +64,7 @@ def validation_score(outputs: torch.Tensor, targets: dict) -> float:
 
 
 def balanced_threshold(y_true: ArrayLike, p_positive: ArrayLike) -> float:
-    """Threshold that maximises balanced accuracy on a validation set.
-
-    Parameters
-    ----------
-    y_true : array-like of {0, 1}
-    p_positive : array-like of float
-
-    Returns
-    -------
-    float
-        0.5 when the set has one class or one distinct probability.
+    """Threshold that maximises balanced accuracy on a validation set; 0.5 for one class or one probability.
 
     Examples
     --------
@@ -121,21 +111,16 @@ def read_training_data(labels_path: str | Path, run_dir: str | Path, target: str
     Parameters
     ----------
     labels_path : str or Path
-        CSV/Parquet/FITS table with ``file`` (relative to the table) and ``target``.
+        CSV/Parquet/FITS table with ``file`` (relative to the table) and ``target`` (``barred``, ``morphology`` ...).
     run_dir : str or Path
     target : str
-        Label column, e.g. ``barred`` or ``morphology``.
     config : TrainConfig
     input_size : int
         Side of the network input; cutouts of other sizes are resampled.
     field : dict, optional
-        The cutouts' field convention; by default the table's
-        ``field_arcsec`` column, else :data:`~deepscope.galaxy.field.SDSS_CUTOUT_FIELD`.
+        The cutouts' field convention; by default the table's ``field_arcsec``
+        column, else :data:`~deepscope.galaxy.field.SDSS_CUTOUT_FIELD`.
     progress : bool
-
-    Returns
-    -------
-    TrainingData
 
     Raises
     ------
@@ -170,32 +155,14 @@ def read_training_data(labels_path: str | Path, run_dir: str | Path, target: str
 def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                resume: bool = False, progress: bool = True, loss: Callable = cross_entropy,
                extra: dict | None = None) -> dict:
-    """Fit a network on a training set and tune its decision threshold on the validation rows.
+    """Fit a network on a training set built from ``data`` and tune its decision threshold on the validation rows.
 
-    The threshold (best balanced accuracy on the validation rows, two
-    classes only) and the field convention go into the best checkpoint's
-    metadata, where ``galaxy predict`` reads them.
-
-    Parameters
-    ----------
-    data : TrainingData
-    train_set : torch.utils.data.Dataset
-        Built from ``data``'s training arrays (:class:`~deepscope.galaxy.dataset.CutoutDataset`).
-    run_dir : str or Path
-        Output run directory (config, checkpoints, history).
-    config : TrainConfig
-    resume : bool
-        Continue from ``run_dir/last.pt``.
-    progress : bool
-    loss : callable
-        ``loss(outputs, targets)`` for :func:`deepscope.core.trainer.fit`.
-    extra : dict, optional
-        More settings to record in the run directory's ``config.yaml``.
-
-    Returns
-    -------
-    dict
-        Best validation score and epoch, threshold, class names, sizes and the config.
+    The threshold (best balanced accuracy, two classes only) and the field
+    convention go into the best checkpoint's metadata, where ``galaxy
+    predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
+    ``extra`` settings are recorded in the run directory's ``config.yaml``;
+    ``resume`` continues from ``run_dir/last.pt``. Returns the best
+    validation score and epoch, threshold, class names, sizes and the config.
     """
     from deepscope.core.trainer import fit, predict_dataset
 
@@ -230,25 +197,11 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
                  field: dict | None = None) -> dict:
     """Train a classifier on the non-test rows of a labels table.
 
-    Parameters
-    ----------
-    labels_path, run_dir, target, config, input_size, field, progress
-        See :func:`read_training_data`.
-    balance_sizes : bool
-        For two classes, weight the loss so both classes count equally in
-        every apparent-size bin (:func:`~deepscope.galaxy.apparent_size.size_balancing_weights`).
-    resume : bool
-        Continue from ``run_dir/last.pt``.
-
-    Returns
-    -------
-    dict
-        See :func:`fit_galaxy`.
-
-    Raises
-    ------
-    ModelError, InputError, BatchError
-        See :func:`read_training_data` (all before the run directory is made, but a bad cutout).
+    The arguments are :func:`read_training_data`'s and :func:`fit_galaxy`'s;
+    ``balance_sizes`` weights the loss of a two-class task so both classes
+    count equally in every apparent-size bin
+    (:func:`~deepscope.galaxy.apparent_size.size_balancing_weights`).
+    Returns :func:`fit_galaxy`'s summary; raises as :func:`read_training_data`.
     """
     data = read_training_data(labels_path, run_dir, target, config, input_size, field, progress)
     weights = None

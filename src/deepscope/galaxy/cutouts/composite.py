@@ -26,16 +26,7 @@ WHITE_PERCENTILE = 99.9
 
 
 def sky_level(band: np.ndarray) -> float:
-    """Sky background of one band: the sigma-clipped median.
-
-    Parameters
-    ----------
-    band : numpy.ndarray
-
-    Returns
-    -------
-    float
-    """
+    """Sky background of one band: the sigma-clipped median."""
     from astropy.stats import sigma_clipped_stats
 
     band = np.asarray(band)
@@ -72,16 +63,15 @@ def lupton_composite(g: np.ndarray, r: np.ndarray, i: np.ndarray, q: float = DEF
     q : float
         Asinh softening parameter (Lupton et al. 2004).
     stretch : float, optional
-        Linear stretch in the images' flux units (astropy's ``stretch``).
-        By default it is chosen per image so that the
-        ``WHITE_PERCENTILE``-th percentile of the mean intensity is white.
+        Linear stretch in the images' flux units (astropy's ``stretch``); by default chosen per image
+        so that the ``WHITE_PERCENTILE``-th percentile of the mean intensity is white.
     subtract_sky : bool
         Subtract each band's sigma-clipped median first, so the sky is black.
 
     Returns
     -------
     numpy.ndarray
-        ``uint8`` array of shape ``(height, width, 3)``.
+        ``uint8`` ``(height, width, 3)``.
 
     Raises
     ------
@@ -90,7 +80,6 @@ def lupton_composite(g: np.ndarray, r: np.ndarray, i: np.ndarray, q: float = DEF
 
     Examples
     --------
-    >>> import numpy as np
     >>> yy, xx = np.mgrid[:32, :32]
     >>> blob = np.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 20.0)
     >>> rgb = lupton_composite(0.2 * blob, 0.5 * blob, blob)

@@ -41,66 +41,27 @@ FRAME_CACHE_SIZE = 12
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """One single-band frame: where it is on disk and on the sky.
-
-    Attributes
-    ----------
-    path : Path
-    band : str
-        ``u, g, r, i`` or ``z``.
-    wcs : astropy.wcs.WCS
-        2-D celestial WCS (0-based pixels: ``x`` = column, ``y`` = row).
-    shape : tuple of int
-        ``(height, width)`` in pixels.
-    pixel_scale : float
-        Arcseconds per pixel.
-    """
+    """One single-band frame: where it is on disk and on the sky."""
 
     path: Path
-    band: str
-    wcs: object
-    shape: tuple
-    pixel_scale: float
+    band: str  # u, g, r, i or z
+    wcs: object  # 2-D celestial astropy WCS (0-based pixels: x = column, y = row)
+    shape: tuple  # (height, width)
+    pixel_scale: float  # arcsec per pixel
 
     def pixels(self, ra, dec):
-        """Frame pixel coordinates ``(x, y)`` of sky positions in degrees.
-
-        Parameters
-        ----------
-        ra, dec : array_like
-
-        Returns
-        -------
-        x, y : numpy.ndarray
-        """
+        """Frame pixel coordinates ``(x, y)`` (arrays) of sky positions in degrees."""
         x, y = self.wcs.world_to_pixel_values(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float))
         return np.asarray(x), np.asarray(y)
 
     def holds(self, x, y, margin=0.0):
-        """Whether frame pixel positions lie on the frame, ``margin`` pixels from its edges.
-
-        Parameters
-        ----------
-        x, y : array_like
-            0-based pixel coordinates.
-        margin : float
-
-        Returns
-        -------
-        numpy.ndarray of bool
-        """
+        """Whether 0-based frame pixel positions lie on the frame, ``margin`` pixels from its edges (bool array)."""
         height, width = self.shape
         x, y = np.asarray(x), np.asarray(y)
         return (x >= margin - 0.5) & (x <= width - 0.5 - margin) & (y >= margin - 0.5) & (y <= height - 0.5 - margin)
 
     def sky_circle(self):
-        """Centre (degrees) and radius (degrees) of a circle enclosing the frame.
-
-        Returns
-        -------
-        tuple of float
-            ``(ra, dec, radius)``.
-        """
+        """``(ra, dec, radius)`` in degrees of a circle enclosing the frame."""
         height, width = self.shape
         xs = np.array([-0.5, width - 0.5, width - 0.5, -0.5, (width - 1) / 2])
         ys = np.array([-0.5, -0.5, height - 0.5, height - 0.5, (height - 1) / 2])
@@ -110,16 +71,7 @@ class Frame:
 
 
 def angular_distance(ra1, dec1, ra2, dec2):
-    """Great-circle distance in degrees (haversine; exact at small separations).
-
-    Parameters
-    ----------
-    ra1, dec1, ra2, dec2 : array_like
-        Degrees.
-
-    Returns
-    -------
-    numpy.ndarray
+    """Great-circle distance in degrees between positions in degrees (haversine; exact at small separations).
 
     Examples
     --------
@@ -132,17 +84,7 @@ def angular_distance(ra1, dec1, ra2, dec2):
 
 
 def frame_band(path, header):
-    """The band of a frame, from its ``FILTER`` card or its SDSS-style name.
-
-    Parameters
-    ----------
-    path : Path
-    header : astropy.io.fits.Header
-
-    Returns
-    -------
-    str
-        One of ``u, g, r, i, z``.
+    """The band of a frame (``u, g, r, i, z``), from its header's ``FILTER`` card or its SDSS-style name.
 
     Raises
     ------
@@ -229,16 +171,7 @@ def _image_header(path):
 
 
 def read_frame_header(path):
-    """Index one frame: its band, WCS, shape and pixel scale.
-
-    Parameters
-    ----------
-    path : str or Path
-        FITS image, optionally ``.gz``, ``.bz2`` or tile-compressed.
-
-    Returns
-    -------
-    Frame
+    """Index one frame (FITS, optionally ``.gz``, ``.bz2`` or tile-compressed): band, WCS, shape, pixel scale.
 
     Raises
     ------
@@ -263,27 +196,22 @@ def index_frames(paths, bands="gri", progress: bool = True):
     Parameters
     ----------
     paths : sequence of str or Path
-        Frame files, or directories searched recursively for FITS files
-        (``.fits``, ``.fits.gz``, ``.fits.bz2``, ``.fz`` ...).
+        Frame files, or directories searched recursively for FITS files (``.fits``, ``.fits.bz2``, ``.fz`` ...).
     bands : str
-        Bands wanted; frames of other SDSS bands (u, z) are skipped.
+        Bands wanted; frames of other SDSS bands are skipped.
     progress : bool
-        Show a progress bar while headers are read.
 
     Returns
     -------
     dict of str to list of Frame
-        Frames per wanted band, in the order found (sorted within each
-        directory).
+        Frames per wanted band, in the order found (sorted within each directory).
 
     Raises
     ------
     InputError
-        If a path does not exist, nothing was found, or a wanted band has
-        no frame at all.
+        If a path does not exist, nothing was found, or a wanted band has no frame.
     FormatError
-        If a frame has no WCS or no (or a contradictory) band: every frame
-        is checked before any cutout is made.
+        If a frame has no WCS or no (or a contradictory) band: every frame is checked before any cutout.
     """
     from deepscope.core.progress import progress_bar
 
@@ -325,23 +253,13 @@ def _bunzip(path, target):
 
 
 def read_frame_pixels(path):
-    """The sky-subtracted pixels of a frame, float32 ``(height, width)``; recently used frames stay cached.
+    """The sky-subtracted pixels of a frame, read-only float32 ``(height, width)``; recent frames stay cached.
 
     The sky is the sigma-clipped median of the whole frame
-    (:func:`deepscope.galaxy.cutouts.composite.sky_level`): a cutout a few galaxy radii
-    wide is mostly galaxy, so its own median would be galaxy light, and
-    frames of one mosaic may stand on different pedestals. SDSS frames are
-    already sky-subtracted; then this takes off next to nothing.
-
-    Parameters
-    ----------
-    path : Path
-
-    Returns
-    -------
-    numpy.ndarray
-        Read by :func:`deepscope.galaxy.io.read_fits_band` (non-finite
-        pixels replaced by the median), minus the sky. Read-only: it is shared.
+    (:func:`~deepscope.galaxy.cutouts.composite.sky_level`): a cutout a few
+    galaxy radii wide is mostly galaxy, and frames of one mosaic may stand on
+    different pedestals. Non-finite pixels become the median
+    (:func:`~deepscope.galaxy.io.read_fits_band`).
 
     Raises
     ------

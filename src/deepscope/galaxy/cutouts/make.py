@@ -1,20 +1,13 @@
-"""Survey frames -> colour cutouts of catalogued galaxies.
+"""``galaxy cutout``: colour cutouts of catalogued galaxies from survey frames.
 
 For each catalogue row the g, r and i frames holding the galaxy are
-resampled onto one grid centred on it (gnomonic, north up, east left, as
-SDSS colour cutouts are), then shrunk to the output size with anti-aliasing
-and rendered as the asinh composite the FITS predict path uses
-(:func:`deepscope.galaxy.cutouts.composite.lupton_composite`: i, r, g as red, green, blue),
-with one difference: the sky is measured on each whole frame, not on the
-cutout, which at a few galaxy radii is mostly galaxy.
-
-Frames are resampled onto the cutout's grid by :mod:`deepscope.galaxy.cutouts.mosaic`.
-
-Field of view: a fixed number of arcsec, or ``size_factor`` times the
-galaxy's de Vaucouleurs radius (``deVRad_r``, arcsec), as in Abraham et al.
-(2018); :meth:`CutoutOptions.for_field` cuts to the field a model was
-trained on. Each PNG records its field in a ``deepscope:field`` text chunk
-(:mod:`deepscope.galaxy.field`), which ``galaxy predict`` checks.
+resampled onto one grid centred on it, north up and east left as SDSS colour
+cutouts are (:mod:`deepscope.galaxy.cutouts.mosaic`), shrunk to the output
+size with anti-aliasing and rendered as an asinh composite
+(:func:`~deepscope.galaxy.cutouts.composite.lupton_composite`), the sky taken
+from each whole frame (a cutout a few galaxy radii wide is mostly galaxy).
+The field is a fixed number of arcsec, or ``size_factor`` times the galaxy's
+radius (Abraham et al. 2018); each PNG records it (:mod:`deepscope.galaxy.field`).
 """
 
 from __future__ import annotations
@@ -48,45 +41,19 @@ class CutoutSkipped(DeepscopeError):
 
 @dataclass(frozen=True)
 class CutoutOptions:
-    """How cutouts are cut and named.
+    """How cutouts are cut and named (see the ``galaxy cutout`` options of the same names)."""
 
-    Attributes
-    ----------
-    pixels : int
-        Output side, pixels.
-    size_factor : float
-        Field side as a multiple of the radius column.
-    fixed_arcsec : float, optional
-        Field side in arcsec for every galaxy instead (the radius column
-        is then not needed).
-    radius_column : str
-        Radius column in arcsec; an array column takes an index
-        (``deVRad[2]``) or gives its r-band element.
-    name_column : str, optional
-        Column naming the output files; SDSS-style J-names from ra/dec
-        by default.
-    ra_column, dec_column : str, optional
-        Coordinate columns (degrees); ra/dec, RAJ2000/DEJ2000 ... by default.
-    progress : bool
-        Show a progress bar on stderr.
-    """
-
-    pixels: int = DEFAULT_PIXELS
-    size_factor: float = DEFAULT_SIZE_FACTOR
-    fixed_arcsec: float | None = None
-    radius_column: str = DEFAULT_RADIUS_COLUMN
-    name_column: str | None = None
-    ra_column: str | None = None
+    pixels: int = DEFAULT_PIXELS  # output side
+    size_factor: float = DEFAULT_SIZE_FACTOR  # field side as a multiple of the radius column ...
+    fixed_arcsec: float | None = None  # ... or one side in arcsec for every galaxy (no radius needed)
+    radius_column: str = DEFAULT_RADIUS_COLUMN  # arcsec; an array column takes an index (deVRad[2])
+    name_column: str | None = None  # names the output files; SDSS J-names from ra/dec by default
+    ra_column: str | None = None  # degrees; ra/dec, RAJ2000/DEJ2000 ... by default
     dec_column: str | None = None
-    progress: bool = True
+    progress: bool = True  # a progress bar on stderr
 
     def check(self):
-        """Refuse impossible settings, naming the option.
-
-        Raises
-        ------
-        InputError
-        """
+        """Refuse impossible settings, naming the option (InputError)."""
         if self.pixels < 8:
             msg = f"--pixels must be at least 8, got {self.pixels}"
             raise InputError(msg)
@@ -108,12 +75,8 @@ class CutoutOptions:
     @classmethod
     def for_field(cls, field: dict, fixed_arcsec: float | None = None, size_factor: float | None = None,
                   radius_column: str | None = None, pixels: int | None = None, **options) -> CutoutOptions:
-        """Options that cut to a model's field, except where a field option is given.
-
-        ``fixed_arcsec`` cuts a fixed field; ``size_factor`` or
-        ``radius_column`` a radius-scaled one (the other taken from
-        ``field`` when it is radius-scaled, else the defaults 5 and
-        ``deVRad_r``); none of them, ``field`` itself.
+        """Options that cut to a model's field, unless ``fixed_arcsec``, or ``size_factor`` or
+        ``radius_column`` (radius-scaled; the other from ``field`` or the defaults), say otherwise.
 
         Examples
         --------
@@ -131,19 +94,10 @@ class CutoutOptions:
 
 
 def sdss_jname(ra, dec):
-    """SDSS-style J-name of a sky position (``JHHMMSS.ss+DDMMSS.s``).
+    """SDSS-style J-name of a sky position in degrees (``JHHMMSS.ss+DDMMSS.s``).
 
     Seconds are rounded (with carry), which reproduces the names of the
     shared SDSS cutouts (``J000251.73+002545.6.jpeg``).
-
-    Parameters
-    ----------
-    ra, dec : float
-        Degrees.
-
-    Returns
-    -------
-    str
 
     Examples
     --------
@@ -169,22 +123,17 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
     Parameters
     ----------
     frames_by_band : dict of str to list of Frame
-        Candidate frames per band (``g``, ``r``, ``i``); those that do not
-        reach the field are ignored.
-    ra, dec : float
-        Field centre, degrees.
-    field_arcsec : float
-        Field side.
+        Candidate frames per band (``g``, ``r``, ``i``); those that do not reach the field are ignored.
+    ra, dec, field_arcsec : float
+        Field centre (degrees) and side.
     pixels : int
         Output side.
 
     Returns
     -------
     bands : numpy.ndarray
-        ``float32`` ``(3, pixels, pixels)`` in the order g, r, i, in the
-        frames' flux units, sky-subtracted; rows run north to south and
-        columns east to west, as in SDSS colour cutouts. Parts of the field
-        on no frame are filled with 0 (the sky).
+        ``float32`` ``(3, pixels, pixels)``, g, r, i in the frames' flux units, sky-subtracted, north
+        up and east left; parts of the field on no frame are 0 (the sky).
     off_fraction : float
         Largest fraction of the field on no frame, over the bands.
 
@@ -208,10 +157,8 @@ def cutout_bands(frames_by_band, ra, dec, field_arcsec, pixels=DEFAULT_PIXELS):
         msg = f"no {', '.join(missing)}-band frame holds it"
         raise CutoutSkipped(msg)
     finest = min(f.pixel_scale for band in COLOUR_BANDS for f in holding[band])
-    # Resample at (at least) the frames' own resolution, then shrink with
-    # anti-aliasing: sampling a large field straight onto 64 pixels would alias.
-    # Beyond MAX_OVERSAMPLING the finer grid only costs memory (a 1000" field
-    # would be 2500^2 SDSS pixels per band).
+    # Resample at (at least) the frames' own resolution, then shrink with anti-aliasing: sampling a large
+    # field straight onto 64 pixels would alias. Beyond MAX_OVERSAMPLING a finer grid only costs memory.
     size = min(max(pixels, math.ceil(field_arcsec / finest)), MAX_OVERSAMPLING * pixels)
     grid = cutout_wcs(ra, dec, field_arcsec, size)
     yy, xx = np.mgrid[:size, :size]
@@ -295,25 +242,20 @@ def _write_png(rgb, path, field):
 
 
 def make_cutouts(catalog, frame_paths, out_dir, options=None):
-    """Cut every catalogued galaxy out of survey frames as a colour PNG.
+    """Cut every catalogued galaxy out of survey frames as a colour PNG, ``out_dir/<name>.png``.
 
-    Every input is checked before anything is written (catalogue columns,
-    every frame's band and WCS, the output directory). Then each row gets
-    ``out_dir/<name>.png``; rows that cannot be cut (off every frame, a
-    band missing, a bad radius or position, an unreadable frame) are listed
-    in ``status`` and do not stop the others. ``out_dir/cutouts.csv`` holds
-    the catalogue's columns plus ``file`` (the PNG, relative to the table:
-    ``galaxy predict --catalog out_dir/cutouts.csv`` reads it), ``status``
-    and ``field_arcsec``; each PNG records its field in a text chunk.
+    Every input is checked before anything is written. Rows that cannot be
+    cut (off every frame, a band missing, a bad radius or position, an
+    unreadable frame) are listed in ``status`` and do not stop the others.
+    ``out_dir/cutouts.csv`` holds the catalogue's columns plus ``file`` (the
+    PNG, relative to the table), ``status`` and ``field_arcsec``.
 
     Parameters
     ----------
     catalog : str or Path
-        CSV, Parquet or FITS table with ra, dec (degrees) and, unless
-        ``options.fixed_arcsec``, the radius column (arcsec).
+        CSV, Parquet or FITS table with ra, dec (degrees) and, for radius-scaled fields, the radius column.
     frame_paths : sequence of str or Path
-        Frame files or directories (see
-        :func:`deepscope.galaxy.cutouts.frames.index_frames`).
+        Frame files or directories (:func:`~deepscope.galaxy.cutouts.frames.index_frames`).
     out_dir : str or Path
     options : CutoutOptions, optional
 
@@ -324,11 +266,9 @@ def make_cutouts(catalog, frame_paths, out_dir, options=None):
 
     Raises
     ------
-    InputError
-        Before any output: missing columns (naming their option), no
-        frames of a band, bad options.
-    FormatError
-        Before any output: a frame without WCS or band.
+    InputError, FormatError
+        Before any output: missing columns (naming their option), no frames of a band, bad options, a
+        frame without WCS or band.
     BatchError
         After writing the good cutouts and the table, if some rows got none.
     """

@@ -18,20 +18,7 @@ SPLINE_REACH = 2
 
 
 def cutout_wcs(ra, dec, field_arcsec, size):
-    """A north-up, east-left gnomonic WCS of a square field centred on a position.
-
-    Parameters
-    ----------
-    ra, dec : float
-        Centre, degrees.
-    field_arcsec : float
-        Side of the field.
-    size : int
-        Side in pixels.
-
-    Returns
-    -------
-    astropy.wcs.WCS
+    """A north-up, east-left gnomonic WCS of a square field: centre ``ra, dec`` (degrees), side in arcsec and pixels.
 
     Examples
     --------
@@ -80,20 +67,10 @@ def _edge_distance(frame, ra, dec):
 def resample_band(frames, grid_ra, grid_dec, corner_ra, corner_dec):
     """One band on a cutout grid: from the frame holding the whole field, else averaged over frames.
 
-    Parameters
-    ----------
-    frames : list of Frame
-        Frames of one band that reach the field.
-    grid_ra, grid_dec : numpy.ndarray
-        Sky positions (degrees) of the grid's pixel centres, flat.
-    corner_ra, corner_dec : numpy.ndarray
-        The field's four corners, to find a frame holding all of it.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` values at the grid positions; NaN where no frame
-        covers the grid.
+    ``frames`` are the band's frames that reach the field; ``grid_ra``,
+    ``grid_dec`` the sky positions (degrees) of the grid's pixel centres,
+    flat; the field's four corners find a frame holding all of it. Returns
+    ``float64`` values at the grid positions, NaN where no frame covers them.
 
     Raises
     ------
