@@ -71,17 +71,18 @@ def read_one(path, grid, min_coverage):
 def prepared_with_scores(spectrum, grid, min_coverage):
     """``(prepared, snr, median_flux)`` of one spectrum, or ``None`` if it misses the grid."""
     from deepscope.errors import DeepscopeError
-    from deepscope.spectra.flags import spectrum_scores
+    from deepscope.spectra.flags import spectrum_scores_rows
     from deepscope.spectra.preparation.continuum import normalise
     from deepscope.spectra.preparation.grid import on_grid, to_air
 
     wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
-    scores = spectrum_scores(wave, spectrum.flux, spectrum.valid, grid.start, grid.stop)
+    (snr,), (median_flux,) = spectrum_scores_rows(wave, spectrum.flux[None], spectrum.valid[None], grid.start,
+                                                  grid.stop)
     try:
         x = normalise(*(a[None] for a in on_grid(spectrum, grid, min_coverage)), grid)[0]
     except DeepscopeError:
         return None
-    return x, scores["snr"], scores["median_flux"]
+    return x, snr, median_flux
 
 
 def stack(results):

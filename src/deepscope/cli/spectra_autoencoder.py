@@ -1,16 +1,13 @@
 """A spectral autoencoder: pretrain one, or embed, denoise, compress or rank outliers with it.
 
-One command with a mode; `deepscope spectra autoencoder MODE --help` shows
-the mode's options. `pretrain` trains an autoencoder on unlabelled spectra;
-the other modes take --model: a `pretrain` run directory or .pt file, or the
-run directory of a classifier trained with `--arch spectra_ae_classifier`
-(which keeps its own autoencoder in RUN_DIR/pretrain). They print their
-figures as one JSON line; unreadable inputs are listed and the exit status
-is 1, after the figures.
+One command with a mode (`deepscope spectra autoencoder MODE --help` shows
+its options). `pretrain` trains an autoencoder on unlabelled spectra; the
+other modes take --model: a `pretrain` run directory or .pt file, or the run
+directory of a classifier trained with `--arch spectra_ae_classifier` (its
+RUN_DIR/pretrain). Each prints its figures as one JSON line; unreadable
+inputs are listed after them, and the exit status is 1.
 
-examples:
-  deepscope spectra autoencoder pretrain ../shared/data/spectra/stelib ../shared/data/spectra/miles \\
-      --out runs/spectra_ae --epochs 30
+example:
   deepscope spectra autoencoder outliers ../shared/data/spectra/stelib --model runs/spectra_ae --inject 9 --out odd.csv
 """
 
@@ -37,9 +34,8 @@ example:
 """,
     "denoise": """Measure the autoencoder's denoising: SNR before and after, on spectra with added noise.
 
-White noise at --snr (continuum units) is added to each spectrum on the model
-grid; OUT lists each spectrum's rms error before and after, and the median
-SNR gain is printed.
+White noise at --snr (continuum units) is added to each spectrum on the grid;
+OUT lists each one's rms error before and after; the median SNR gain is printed.
 
 example:
   deepscope spectra autoencoder denoise ../shared/data/spectra/miles --model runs/spectra_ae --snr 10 --out d.csv

@@ -11,7 +11,7 @@ the calibration error before and after, RUN_DIR/reliability.png the diagram).
 spectrum (labels ignored) plus `--pool` directories, then fine-tunes.
 `--teacher` distils a trained classifier into each network trained here:
 `--arch spectra_cnn_small --members 1 --teacher spectra_mk --mixup 0.5` made
-the shipped spectra_mk_fast, one network 8x cheaper than the ensemble
+the shipped spectra_mk_fast, one small network in place of the ensemble
 (docs/spectra.md says what it costs in accuracy).
 
 example:

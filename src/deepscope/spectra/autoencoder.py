@@ -1,9 +1,12 @@
-"""What a spectral autoencoder is good for besides pretraining: embed, denoise, compress, find outliers.
+"""A spectral autoencoder trained without labels, and what it is good for: embed, denoise, compress, find outliers.
 
-Each function reads spectra the way prediction does (same grid, same
-continuum), runs the autoencoder and returns the measured figure that says
-whether it worked: neighbour agreement of the 2-D map, SNR gain, compression
-ratio and error, ranks of injected oddities.
+Each use reads spectra the way prediction does (same grid, same continuum),
+runs the autoencoder and returns the figure that says whether it worked:
+neighbour agreement of the 2-D map, SNR gain, compression ratio and error,
+ranks of injected oddities; and ``failures``, the ``(path, reason)`` of
+every unreadable input. ``model`` is an autoencoder checkpoint or run
+directory (:func:`load_autoencoder`), ``device`` where it runs (``cpu``,
+``cuda`` or ``cuda:N``) and ``threads`` torch's CPU threads (0 for all).
 """
 
 from __future__ import annotations
@@ -21,34 +24,20 @@ from deepscope.core.files import check_writable, collect_inputs, write_table
 from deepscope.errors import BatchError, ModelError
 from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_prepared
-from deepscope.spectra.train import make_dataset, reconstruction_loss
+from deepscope.spectra.train import fit_autoencoder
 
 log = logging.getLogger(__name__)
 
 
 def train_autoencoder(inputs: Sequence[str | Path], run_dir: str | Path, config: TrainConfig, grid: Grid = Grid(),
                       min_coverage: float = 0.4, progress: bool = True) -> dict:
-    """Train a :func:`~deepscope.spectra.models.spectra_autoencoder` on unlabelled spectra.
+    """Train a :func:`~deepscope.spectra.models.spectra_autoencoder` on spectrum files or directories.
 
-    Parameters
-    ----------
-    inputs : sequence of str or Path
-        Spectrum files or directories (labels, if any, are ignored).
-    run_dir : str or Path
-    config : deepscope.config.TrainConfig
-    grid : Grid
-    min_coverage : float
-    progress : bool
-
-    Returns
-    -------
-    dict
-        Counts and the best validation reconstruction error.
+    Returns counts and the best validation reconstruction error.
     """
     import dataclasses
 
     from deepscope.config import prepare_run_dir
-    from deepscope.core.trainer import fit
 
     paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
     run_dir = check_writable(run_dir, is_dir=True)
@@ -57,31 +46,16 @@ def train_autoencoder(inputs: Sequence[str | Path], run_dir: str | Path, config:
         log.warning("skipped %s: %s", path, reason)
     config = dataclasses.replace(config, model="spectra_autoencoder")
     prepare_run_dir(run_dir, config, {"inputs": [str(p) for p in inputs], "grid": grid.as_dict()})
-    order = np.random.default_rng(config.seed).permutation(len(x))
-    val, train = order[:max(1, len(x) // 10)], order[max(1, len(x) // 10):]
-    result = fit("spectra_autoencoder", {"n_points": grid.n, **config.model_kwargs},
-                 make_dataset(x[train], augment=True), make_dataset(x[val]), reconstruction_loss, config,
-                 run_dir, meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress)
+    result = fit_autoencoder(x, run_dir, config, grid, min_coverage, np.random.default_rng(config.seed), progress)
     return {"n_spectra": len(x), "skipped": len(failures), "best_val_mse": -result.best_score,
             "best_epoch": result.best_epoch}
 
 
 def load_autoencoder(path: str | Path, device: str = "cpu") -> tuple:
-    """An autoencoder checkpoint (file or run directory) and its grid.
+    """An autoencoder (in eval mode, on ``device``) and its metadata, the grid a :class:`Grid`.
 
-    Parameters
-    ----------
-    path : str or Path
-        A ``spectra autoencoder pretrain`` run directory or ``.pt`` file, or a
-        classifier's run directory whose ``pretrain`` holds one.
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``: where the model is put.
-
-    Returns
-    -------
-    model : torch.nn.Module
-        In eval mode, on ``device``.
-    meta : dict
+    ``path`` is a ``spectra autoencoder pretrain`` run directory or ``.pt``
+    file, or a classifier's run directory whose ``pretrain`` holds one.
 
     Raises
     ------
@@ -145,20 +119,9 @@ def _rms_error(a, b, mask):
 
 
 def add_noise(x: np.ndarray, snr: float, rng: np.random.Generator) -> np.ndarray:
-    """Add white noise at a given signal-to-noise ratio to prepared spectra.
+    """A copy of prepared spectra ``(..., 2, n)`` with white noise of sigma ``1 / snr`` (the continuum is 1).
 
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Prepared spectra ``(..., 2, n)``; the continuum level is 1, so the
-        noise sigma is ``1 / snr``.
-    snr : float
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    numpy.ndarray
-        Noisy copy; masked pixels stay 0.
+    Masked pixels stay 0.
     """
     noisy = x.copy()
     noise = rng.normal(0.0, 1.0 / snr, size=noisy[..., 0, :].shape).astype(noisy.dtype)
@@ -168,35 +131,16 @@ def add_noise(x: np.ndarray, snr: float, rng: np.random.Generator) -> np.ndarray
 
 def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
           labels: Sequence[str | Path] | None = None, device: str = "cpu", threads: int = 0) -> dict:
-    """2-D map (PCA of the codes) of spectra, coloured by main class.
+    """A 2-D map (PCA of the codes) of spectra files or directories in a PNG, coloured by main class.
 
-    Parameters
-    ----------
-    inputs : sequence of str or Path
-        Spectra files or directories.
-    out_png : str or Path
-    model : str or Path
-        Autoencoder checkpoint or run directory.
-    labels : sequence of str or Path, optional
-        ``labels.csv`` tables whose ``sptype`` colours the points; their
-        files are added to ``inputs``.
-    device : str
-        Where the autoencoder runs: ``cpu``, ``cuda`` or ``cuda:N``.
-    threads : int
-        torch CPU threads; 0 for all cores.
-
-    Returns
-    -------
-    dict
-        ``failures`` (``(path, reason)`` of unreadable files), ``n`` and
-        ``knn_main_class_accuracy``: how often the 5 nearest
-        neighbours in the 2-D map vote a labelled spectrum's own main class
-        (5-fold cross-validated), against ``chance`` (the largest class share).
+    The files of the ``labels`` tables join ``inputs``, their ``sptype``
+    colouring the points. Returns ``n`` and ``knn_main_class_accuracy``: how
+    often the 5 nearest neighbours on the map vote a labelled spectrum's own
+    main class (5-fold cross-validated), against ``chance`` (the largest
+    class share).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
     from sklearn.decomposition import PCA
     from sklearn.model_selection import cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
@@ -220,9 +164,10 @@ def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
     points = PCA(2, random_state=0).fit_transform(codes)
     classes = np.array(classes)
     known = classes != ""
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    fig = Figure(figsize=(6, 5), dpi=110)
+    ax = fig.subplots()
     ax.scatter(*points[~known].T, s=4, c="silver", marker="x", label="unlabelled")
-    for cls, colour in zip("OBAFGKM", plt.cm.turbo(np.linspace(0.05, 0.95, 7))):
+    for cls, colour in zip("OBAFGKM", colormaps["turbo"](np.linspace(0.05, 0.95, 7))):
         sel = classes == cls
         if sel.any():
             ax.scatter(*points[sel].T, s=6, color=colour, label=cls)
@@ -231,7 +176,6 @@ def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     result = {"n": len(x), "failures": failures}
     if known.sum() >= 10:
         knn = KNeighborsClassifier(5)
@@ -242,27 +186,12 @@ def embed(inputs: Sequence[str | Path], out_png: str | Path, model: str | Path,
 
 def denoise(inputs: Sequence[str | Path], out: str | Path, model: str | Path, snr: float = 10.0, seed: int = 0,
             device: str = "cpu", threads: int = 0) -> dict:
-    """Measure how much the autoencoder raises the SNR of noisy spectra.
+    """How much the autoencoder raises the SNR of spectra with white noise at ``snr`` (seeded by ``seed``) added.
 
-    Noise at ``snr`` is added to each prepared spectrum; the autoencoder's
-    reconstruction of the noisy spectrum is compared with the clean one.
-
-    Parameters
-    ----------
-    inputs, model, device, threads
-        As in :func:`embed`.
-    out : str or Path
-        Table (``.csv``/``.parquet``) of per-spectrum noise before and after.
-    snr : float
-        Signal-to-noise of the added white noise, in continuum units.
-    seed : int
-        Seed of the noise.
-
-    Returns
-    -------
-    dict
-        ``snr_in``, ``snr_out`` (median over spectra, 1 / rms residual) and
-        ``snr_gain`` (their ratio).
+    The reconstruction of each noisy spectrum is compared with the clean one;
+    ``out`` (``.csv``/``.parquet``) gets each spectrum's rms error before and
+    after. Returns ``snr_in``, ``snr_out`` (medians of 1 / rms residual) and
+    ``snr_gain``.
     """
     net, meta = _start(out, model, device, threads)
     paths, x, failures = _load(inputs, meta)
@@ -279,20 +208,10 @@ def denoise(inputs: Sequence[str | Path], out: str | Path, model: str | Path, sn
 
 def compress(inputs: Sequence[str | Path], out: str | Path, model: str | Path, device: str = "cpu",
              threads: int = 0) -> dict:
-    """Store spectra as autoencoder codes.
+    """Store spectra as autoencoder codes: ``out`` (``.csv``/``.parquet``) gets ``file, code_0 ...``.
 
-    Parameters
-    ----------
-    inputs, model, device, threads
-        As in :func:`embed`.
-    out : str or Path
-        ``.csv`` or ``.parquet`` with ``file`` and ``code_0 ...``.
-
-    Returns
-    -------
-    dict
-        ``compression_ratio`` (grid flux values per code value) and
-        ``rms_error`` (median reconstruction error, continuum units).
+    Returns ``compression_ratio`` (grid flux values per code value) and
+    ``rms_error`` (median reconstruction error, continuum units).
     """
     net, meta = _start(out, model, device, threads)
     paths, x, failures = _load(inputs, meta)
@@ -306,20 +225,7 @@ def compress(inputs: Sequence[str | Path], out: str | Path, model: str | Path, d
 
 
 def oddities(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Injected oddities: reversed, noise-only and emission-line spectra.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Prepared spectra to derive them from.
-    n : int
-    seed : int
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, 2, grid)``.
-    """
+    """``n`` oddities ``(n, 2, grid.n)`` made from prepared spectra: reversed, noise-only and emission-line."""
     rng = np.random.default_rng(seed)
     out = x[rng.choice(len(x), n)].copy()
     for i in range(n):
@@ -336,24 +242,11 @@ def oddities(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def outliers(inputs: Sequence[str | Path], out: str | Path, model: str | Path, inject: int = 0, seed: int = 0,
              device: str = "cpu", threads: int = 0) -> dict:
-    """Rank spectra by reconstruction error, optionally with injected oddities.
+    """Rank spectra by reconstruction error in ``out``, most unusual first.
 
-    Parameters
-    ----------
-    inputs, model, device, threads
-        As in :func:`embed`.
-    out : str or Path
-        Table ranked from most to least unusual.
-    inject : int
-        Oddities (see :func:`oddities`) to add, listed as ``injected:N``.
-    seed : int
-        Seed of the oddities.
-
-    Returns
-    -------
-    dict
-        With ``inject > 0``: ``injected_in_top`` (how many oddities rank in
-        the top ``inject``) and ``worst_injected_rank``.
+    ``inject`` :func:`oddities` (seeded by ``seed``) join them as
+    ``injected:N``; the result then says how many rank in the top
+    ``inject`` (``injected_in_top``) and the ``worst_injected_rank``.
     """
     net, meta = _start(out, model, device, threads)
     paths, x, failures = _load(inputs, meta)

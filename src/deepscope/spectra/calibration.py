@@ -1,13 +1,12 @@
 """Temperature scaling of the ``confidence`` column, and how calibrated a confidence is (ECE, reliability).
 
-The temperature head gives a probability per subclass bin; ``confidence`` is
-the probability of the reported main class, the sum of its ten bins after
-the bins' log-probabilities are divided by one temperature ``T`` (Guo et al.
-2017). One number keeps the ranking of every prediction and cannot overfit
-a few hundred stars. Each checkpoint carries its own ``T`` in
-``meta["temperature"]``, fitted on its validation split by ``spectra train``
-(:func:`deepscope.spectra.train.calibrate`); a checkpoint without one
-reports the uncalibrated probability (``T = 1``).
+``confidence`` is the probability of the reported main class: the sum of
+its ten subclass bins after the temperature head's log-probabilities are
+divided by one temperature ``T`` (Guo et al. 2017), which keeps the ranking
+of every prediction and cannot overfit a few hundred stars. Each checkpoint
+carries its own ``T`` in ``meta["temperature"]``, fitted on its validation
+split by ``spectra train`` (:func:`deepscope.spectra.train.calibrate`); a
+checkpoint without one reports the uncalibrated probability (``T = 1``).
 """
 
 import functools
@@ -46,30 +45,22 @@ def main_class_mass(t_log_p):
 
 
 def main_class_confidence(t_log_p, predicted_main, temperature):
-    """Probability of the predicted main class after temperature scaling.
+    """Probability of the predicted main class after temperature scaling, ``(N,)``.
 
     Parameters
     ----------
     t_log_p : numpy.ndarray
-        ``(N, 70)`` temperature-head log-probabilities (or logits) of the
-        model that made the prediction.
+        ``(N, 70)`` temperature-head log-probabilities (or logits).
     predicted_main : array-like of int
-        ``(N,)`` main-class index of each reported type, 0 (O) to 6 (M).
+        ``(N,)`` main class of each reported type, 0 (O) to 6 (M).
     temperature : float
         Above 1 softens over-confident probabilities, below 1 sharpens.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N,)`` temperature-scaled probability of each reported main class, 0 to 1.
 
     Examples
     --------
     >>> log_p = np.full((1, 70), -20.0); log_p[0, 42] = 0.0  # all mass on G2
-    >>> float(main_class_confidence(log_p, [4], 1.0).round(3)[0])
-    1.0
-    >>> float(main_class_confidence(log_p, [4], temperature=100.0).round(3)[0]) < 0.5
-    True
+    >>> float(main_class_confidence(log_p, [4], 1.0).round(3)[0]), bool(main_class_confidence(log_p, [4], 100.0) < 0.5)
+    (1.0, True)
     """
     mass = main_class_mass(np.asarray(t_log_p, float) / temperature)
     return mass[np.arange(len(mass)), np.asarray(predicted_main, int)]
@@ -87,27 +78,22 @@ def _say_uncalibrated(name):
                 "(T = 1); 'spectra train' fits one on the validation split", name)
 
 
-def fit_temperature(t_log_p, true_main, predicted_main, bounds=(0.05, 20.0)):
+def fit_temperature(t_log_p, true_main, predicted_main, bounds=(0.05, 20.0)) -> float:
     """Temperature minimising the Brier score of the reported confidence on held-out predictions.
 
-    The Brier score (mean squared difference between the confidence and
-    1/0 for right/wrong) is a proper score for exactly the claim
-    ``confidence`` makes; the negative log-likelihood, dominated by the few
-    catalogue types that disagree with their spectrum, softens every
-    prediction (docs/spectra.md).
+    The Brier score (mean squared difference between the confidence and 1/0
+    for right/wrong) is a proper score for exactly the claim ``confidence``
+    makes; the negative log-likelihood, dominated by the few catalogue types
+    that disagree with their spectrum, softens every prediction.
 
     Parameters
     ----------
     t_log_p : numpy.ndarray
         ``(N, 70)`` held-out temperature-head log-probabilities.
     true_main, predicted_main : array-like of int
-        ``(N,)`` true and reported main-class indices 0-6.
+        ``(N,)`` true and reported main classes 0-6.
     bounds : (float, float)
         Search interval.
-
-    Returns
-    -------
-    float
 
     Raises
     ------
@@ -136,31 +122,17 @@ def fit_temperature(t_log_p, true_main, predicted_main, bounds=(0.05, 20.0)):
     def brier(log_t):
         return np.mean((main_class_confidence(t_log_p, predicted_main, np.exp(log_t)) - correct) ** 2)
 
-    result = minimize_scalar(brier, bounds=np.log(bounds), method="bounded")
-    return float(np.exp(result.x))
+    return float(np.exp(minimize_scalar(brier, bounds=np.log(bounds), method="bounded").x))
 
 
 def reliability_table(confidence, correct, n_bins=N_BINS):
-    """Predictions binned by confidence: how sure, and how often right.
+    """Predictions in ``n_bins`` equal-width confidence bins: a DataFrame of the non-empty ones.
 
-    Parameters
-    ----------
-    confidence : array-like of float
-        0 to 1.
-    correct : array-like of bool
-    n_bins : int
-        Equal-width bins over 0-1.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Non-empty bins: ``lo``, ``hi``, ``n``, ``confidence`` (mean),
-        ``accuracy``.
+    Columns ``lo``, ``hi``, ``n``, ``confidence`` (mean) and ``accuracy``.
     """
     import pandas as pd
 
-    confidence = np.asarray(confidence, float)
-    correct = np.asarray(correct, bool)
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, bool)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # The last bin is closed so that confidence 1.0 is counted.
     which = np.clip(np.digitize(confidence, edges[1:-1], right=False), 0, n_bins - 1)
@@ -170,19 +142,8 @@ def reliability_table(confidence, correct, n_bins=N_BINS):
     return pd.DataFrame(rows, columns=["lo", "hi", "n", "confidence", "accuracy"])
 
 
-def expected_calibration_error(confidence, correct, n_bins=N_BINS):
-    """Expected calibration error: the count-weighted mean |accuracy - confidence| over bins.
-
-    Parameters
-    ----------
-    confidence : array-like of float
-    correct : array-like of bool
-    n_bins : int
-
-    Returns
-    -------
-    float
-        0 for a perfectly calibrated set; ``nan`` for an empty one.
+def expected_calibration_error(confidence, correct, n_bins=N_BINS) -> float:
+    """The count-weighted mean ``|accuracy - confidence|`` over bins: 0 when calibrated, NaN for no predictions.
 
     Examples
     --------
@@ -197,29 +158,24 @@ def expected_calibration_error(confidence, correct, n_bins=N_BINS):
 
 
 def reliability_figure(curves, title="main-class confidence", n_bins=N_BINS):
-    """Reliability diagram: accuracy against confidence, one line per named set.
+    """Reliability diagram: accuracy against confidence per bin (top) and predictions per bin (bottom).
 
     Parameters
     ----------
     curves : dict of str -> (confidence, correct)
-        Label (a class name such as ``"K"``, ``"all"``, ``"uncalibrated"``)
-        to arrays; the label gets the set's ECE and size appended.
+        One line per named set (``"K"``, ``"all"``, ``"uncalibrated"`` ...);
+        the label gets the set's ECE and size appended.
     title : str
     n_bins : int
 
     Returns
     -------
     matplotlib.figure.Figure
-        Top: accuracy per bin against mean confidence, the diagonal being
-        perfect calibration. Bottom: how many predictions fall in each bin.
     """
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: nothing to close, no backend to choose
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.0, 6.0), dpi=100, sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+    fig = Figure(figsize=(5.0, 6.0), dpi=100)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], ls=":", c="grey", label="perfect calibration")
     for label, (confidence, correct) in curves.items():
         table = reliability_table(confidence, correct, n_bins)

@@ -1,16 +1,13 @@
-"""One small network taught by an ensemble: the ensemble's answers at a fraction of its cost.
+"""One network taught by another (``spectra train --teacher``): a trained classifier's answers as targets.
 
-The shipped classifier averages three CNNs; on a survey table the network
-is then the largest cost per spectrum (issue 15). A student network trains
-on the same spectra with the same augmentation, but its targets are the
-teacher's probabilities for each augmented copy it sees (Hinton et al.
-2015, "Distilling the knowledge in a neural network"), mixed with the
-catalogue labels if asked. The teacher runs on every copy, so the student
-learns the ensemble's answer on noisy, blurred, shifted and cut spectra
-too, not only on the library's clean ones, and with :func:`with_mixup` on
+A student network trains on the same spectra with the same augmentation,
+but its targets are the teacher's probabilities for each augmented copy it
+sees (Hinton et al. 2015), mixed with the catalogue labels if asked. The
+teacher answers every copy, so the student learns its answer on noisy,
+blurred, shifted and cut spectra too, and with :func:`with_mixup` on
 mixtures of two of them, between the training spectra. The shipped
-``spectra_mk_fast`` is such a student (half its copies mixed); the spectra
-README gives what it costs in accuracy.
+``spectra_mk_fast`` is a half-width CNN taught so by the ensemble
+``spectra_mk`` (docs/spectra.md gives what it costs in accuracy).
 """
 
 from __future__ import annotations
@@ -18,31 +15,20 @@ from __future__ import annotations
 from deepscope.spectra.mktype import N_T_BINS
 from deepscope.spectra.targets import spectra_loss
 
-# Share of the loss taken from the teacher (the rest from the catalogue labels). The teacher
-# alone did better than half and half on the validation split of the MKCLASS-held-out fold
-# (score -1.91 against -1.99; labels alone -2.10): its soft answers already hold the labels.
+# Share of the loss taken from the teacher (the rest from the catalogue labels): the teacher
+# alone validated better than half and half (docs/spectra.md); its answers already hold the labels.
 DEFAULT_TEACHER_WEIGHT = 1.0
 TEACHER_KEY = "teacher"
 # Mixing weights drawn from Beta(0.4, 0.4): most mixtures lean towards one of the two spectra
-# (Zhang et al. 2018, "mixup", use 0.1-0.4). Half the copies mixed and 120 epochs brought the
-# student closest to the ensemble on the MILES and Pickles development folds (spectra README).
+# (Zhang et al. 2018, "mixup", use 0.1-0.4).
 MIXUP_ALPHA = 0.4
 
 
 def with_teacher(dataset, teacher):
-    """The dataset's items with the teacher's log-probabilities added to their targets.
+    """A :func:`~deepscope.spectra.train.make_dataset` dataset with the teacher's answer added to each item's targets.
 
-    Parameters
-    ----------
-    dataset : torch.utils.data.Dataset
-        Of :func:`deepscope.spectra.train.make_dataset` (targets as a dict).
-    teacher : torch.nn.Module
-        A trained classifier in eval mode, on the CPU; it sees each item
-        exactly as the student does (after augmentation).
-
-    Returns
-    -------
-    torch.utils.data.Dataset
+    ``teacher``, a trained classifier in eval mode on the CPU, sees each item
+    exactly as the student does (after augmentation).
     """
     import torch
     from torch.utils.data import Dataset
@@ -55,9 +41,8 @@ def with_teacher(dataset, teacher):
             return self.__getitems__([i])[0]
 
         def __getitems__(self, indices):
-            # A DataLoader asks for a whole batch here: the teacher answers it in one call, not
-            # one spectrum at a time (the three-network ensemble on one core: 0.33 instead of
-            # 0.84 ms per spectrum in batches of 32).
+            # A DataLoader asks for a whole batch here: the teacher answers it in one call, which
+            # costs the ensemble less than half of answering one spectrum at a time.
             items = [dataset[i] for i in indices]
             with torch.inference_mode():
                 answers = teacher(torch.stack([item for item, _ in items]))
@@ -67,28 +52,15 @@ def with_teacher(dataset, teacher):
 
 
 def with_mixup(dataset, share: float, alpha: float = MIXUP_ALPHA):
-    """The dataset with a share of its items mixed with another item: more inputs for a teacher to answer.
+    """A :func:`~deepscope.spectra.train.make_dataset` dataset with a ``share`` (0 to 1) of its items mixed.
 
     A mixed item is ``lam * a + (1 - lam) * b`` of two augmented copies on
     the pixels both cover (the mask is their product), ``lam`` drawn from
-    ``Beta(alpha, alpha)``. It is no star of any catalogue type, so only a
-    teacher can say what it should give (:func:`with_teacher`, applied
-    after this): the student learns the teacher's answer between the
-    training spectra, not only on them, which brought it closer to the
-    teacher on held-out libraries (Beyer et al. 2022 find the same for
-    images). Its main-class weight is 1.
-
-    Parameters
-    ----------
-    dataset : torch.utils.data.Dataset
-        Of :func:`deepscope.spectra.train.make_dataset` (targets as a dict).
-    share : float
-        Fraction of the items mixed, 0 to 1.
-    alpha : float
-
-    Returns
-    -------
-    torch.utils.data.Dataset
+    ``Beta(alpha, alpha)``, with main-class weight 1. It is no star of any
+    catalogue type, so only a teacher can say what it should give
+    (:func:`with_teacher`, applied after this): the student learns the
+    teacher's answer between the training spectra, not only on them
+    (Beyer et al. 2022 find the same for images).
     """
     import torch
     from torch.utils.data import Dataset
@@ -114,22 +86,12 @@ def with_mixup(dataset, share: float, alpha: float = MIXUP_ALPHA):
 
 
 def distillation_loss(teacher_weight: float = DEFAULT_TEACHER_WEIGHT):
-    """Loss of a student: the teacher's soft targets mixed with :func:`~deepscope.spectra.targets.spectra_loss`.
+    """A student's ``loss(outputs, targets)``: the teacher's soft targets, ``teacher_weight`` of it (0 to 1),
+    and :func:`~deepscope.spectra.targets.spectra_loss` on the labels for the rest.
 
     Each head's term is the cross-entropy of the student's probabilities
-    against the teacher's (the teacher's entropy subtracted, so 0 means the
-    same answer); the temperature term carries the same per-star weights
-    as the label loss (rare main classes count more).
-
-    Parameters
-    ----------
-    teacher_weight : float
-        0 trains on the labels alone, 1 on the teacher alone.
-
-    Returns
-    -------
-    callable
-        ``loss(outputs, targets)`` for :func:`deepscope.core.trainer.fit`.
+    against the teacher's, less the teacher's entropy (0: the same answer);
+    the temperature term carries the label loss's per-star weights.
     """
     import torch
     import torch.nn.functional as F
@@ -149,23 +111,12 @@ def distillation_loss(teacher_weight: float = DEFAULT_TEACHER_WEIGHT):
 
 
 def load_teacher(name_or_path, grid):
-    """A trained spectral classifier as a teacher: folded, in eval mode, on the CPU.
-
-    Parameters
-    ----------
-    name_or_path : str or Path
-        Shipped name, run directory or ``.pt``.
-    grid : deepscope.spectra.preparation.grid.Grid
-        The student's grid; the teacher must read the same input.
-
-    Returns
-    -------
-    torch.nn.Module
+    """A trained spectral classifier (shipped name, run directory or ``.pt``) as a teacher: folded, eval, CPU.
 
     Raises
     ------
     ModelError
-        If it is not a spectral classifier, or was trained on another grid.
+        If it is not a spectral classifier, or reads another grid than the student's ``grid``.
     """
     from deepscope.errors import ModelError
     from deepscope.spectra.predictor import SpectraPredictor

@@ -36,14 +36,7 @@ METHOD_TEMPLATE = "template matching (chi-square)"
 
 
 def score_predictions(sptypes: Sequence[str], predicted: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
-    """Compare predictions with catalogue types.
-
-    Parameters
-    ----------
-    sptypes : sequence of str
-        True catalogue types.
-    predicted : pandas.DataFrame
-        With ``main_class``, ``temperature_index`` and ``lum_class``.
+    """Compare predicted rows (``main_class``, ``temperature_index``, ``lum_class``) with catalogue types.
 
     Returns
     -------
@@ -51,7 +44,12 @@ def score_predictions(sptypes: Sequence[str], predicted: pd.DataFrame) -> tuple[
         ``n``, ``main_class_accuracy``, ``subclass_mae``,
         ``within_one_subclass``, ``lum_class_accuracy`` (and their counts).
     detail : pandas.DataFrame
-        Per spectrum: true and predicted main class, index, luminosity class.
+        Per spectrum with a usable type: true and predicted main class, index, luminosity class.
+
+    Raises
+    ------
+    InputError
+        If no type is usable.
     """
     lum_number = {v: k for k, v in LUM_NAMES.items()}
     rows = []
@@ -94,13 +92,7 @@ TYPE_TICKS = {10 * i: f"{c}0" for i, c in enumerate(MAIN_CLASSES)}
 
 
 def name_type_axes(fig) -> None:
-    """Label both axes of a temperature-index scatter with MK types (O0, B0 ... M0) instead of indices.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        One axes whose x and y are temperature indices (O0 = 0 ... M9.5 = 69.5).
-    """
+    """Label both axes of a figure's temperature-index scatter with MK types (O0, B0 ... M0) instead of indices."""
     for axis in (fig.axes[0].xaxis, fig.axes[0].yaxis):
         axis.set_ticks(list(TYPE_TICKS), list(TYPE_TICKS.values()))
 
@@ -127,7 +119,7 @@ def _figures(report, name, detail):
 
 def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, model: str | Path | None = None,
                      progress: bool = True, device: str = "cpu", threads: int = 0, engine: str = "auto") -> pd.DataFrame:
-    """Score a classifier and the template-matching baseline on labelled spectra.
+    """Score a classifier and the template-matching baseline on labelled spectra; one row of metrics per method.
 
     The baseline's templates are the classifier's own training spectra
     (stored in its checkpoint), so both methods learn from the same data.
@@ -140,17 +132,8 @@ def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, mo
     model : str or Path, optional
         Shipped name, run directory or checkpoint; the shipped model by default.
     progress : bool
-    device : str
-        ``cpu``, ``cuda`` or ``cuda:N``: where the classifier runs.
-    threads : int
-        torch CPU threads; 0 for all cores.
-    engine : str
-        What runs the classifier (see :meth:`SpectraPredictor.from_checkpoint`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row of metrics per method.
+    device, threads, engine
+        Where and what runs the classifier (:meth:`SpectraPredictor.from_checkpoint`); threads 0 for all cores.
 
     Raises
     ------
@@ -198,36 +181,15 @@ def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, mo
 def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn", "spectra_ae_classifier"),
                      config=DEFAULT_CONFIG, grid=Grid(), min_coverage=0.4, min_stars=50, pool_dirs=(),
                      pretrain_epochs=40, progress=False, members=DEFAULT_MEMBERS):
-    """Leave-one-library-out evaluation of every model and the baseline.
+    """Leave-one-library-out evaluation of every model and the baseline; one row per (held-out library, method).
 
     For each library with at least ``min_stars`` usable types, every model
-    is trained on the other libraries (with their short copies, as
-    :func:`train_spectra` trains) and tested on it; the template matcher
-    uses the same training spectra. The autoencoder's unlabelled pool is the
-    training libraries plus ``pool_dirs``, never the held-out library.
-
-    Parameters
-    ----------
-    labels_paths : sequence of str or Path
-    out_dir : str or Path
-        Gets ``loo.csv``, per-run directories and ``report.html``.
-    models : sequence of str
-    config : deepscope.config.TrainConfig
-        Training settings of every model; ``config.device`` and
-        ``config.threads`` also serve the scoring.
-    grid : Grid
-    min_coverage : float
-    min_stars : int
-    pool_dirs : sequence of str or Path
-    pretrain_epochs : int
-    progress : bool
-    members : int
-        Ensemble members per model, as :func:`train_spectra` trains them.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (held-out library, method).
+    is trained on the other libraries as ``spectra train`` trains
+    (``members`` networks, short copies, calibrated) and tested on it; the
+    template matcher uses the same training spectra. The autoencoder's
+    unlabelled pool is the training libraries plus ``pool_dirs``, never the
+    held-out library. ``out_dir`` gets ``loo.csv``, the run directories and
+    ``report.html``; ``config`` trains every model, and its ``device`` scores them.
     """
     from deepscope.core.report import Report
 

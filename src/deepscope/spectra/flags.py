@@ -21,10 +21,8 @@ each set by one constant:
     objects, noise, dead fibres and lines at the wrong wavelengths.
 
 The scores are arithmetic on each spectrum alone, no network:
-:func:`spectrum_scores_rows` as read (in
-:mod:`deepscope.spectra.preparation.staged`), the rest once a batch is
-normalised (:func:`spectrum_features`), which bulk tables run in reader
-processes beside the network.
+:func:`spectrum_scores_rows` as read, the rest once a batch is normalised
+(:func:`spectrum_features`), which bulk tables run in reader processes.
 """
 
 from __future__ import annotations
@@ -55,28 +53,18 @@ MIN_BLUE_COVERAGE = 0.9
 MAX_TEMPLATE_MISMATCH = 0.29
 
 
-def der_snr(flux):
-    """Signal-to-noise ratio per pixel estimated from the flux alone (DER_SNR).
+def der_snr(flux) -> float:
+    """Signal-to-noise ratio per pixel from the flux alone (DER_SNR, Stoehr et al. 2008).
 
-    Stoehr et al. (2008): the median flux over a noise estimated from the
-    second difference of pixels two apart, which smooth lines barely touch.
-    Works where no error array exists (most library formats).
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        Valid pixels of one spectrum, in wavelength order.
-
-    Returns
-    -------
-    float
-        Signed: negative when the median flux is. 0 for fewer than 5 pixels;
-        ``inf`` for a noiseless spectrum.
+    The median flux over a noise estimated from the second difference of
+    pixels two apart, which smooth lines barely touch; it needs no error
+    array (most library formats have none). ``flux``: the valid pixels of one
+    spectrum in wavelength order. Signed (negative when the median flux is),
+    0 for fewer than 5 pixels, ``inf`` for a noiseless spectrum.
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> round(der_snr(10.0 + rng.normal(0.0, 1.0, 10_000)))
+    >>> round(der_snr(10.0 + np.random.default_rng(0).normal(0.0, 1.0, 10_000)))
     10
     """
     flux = np.asarray(flux, float)
@@ -90,58 +78,22 @@ def der_snr(flux):
     return signal / float(noise)
 
 
-def spectrum_scores(wave, flux, valid, grid_start, grid_stop):
-    """Raw-spectrum scores over the model's wavelength range.
+def spectrum_scores_rows(wave, flux, valid, grid_start, grid_stop) -> tuple[np.ndarray, np.ndarray]:
+    """S/N per pixel (:func:`der_snr`) and median flux of spectra as read, over the model grid's range.
 
     Parameters
     ----------
     wave : numpy.ndarray
-        Air wavelengths (Angstrom), increasing.
-    flux : numpy.ndarray
-    valid : numpy.ndarray of bool
+        ``(n,)`` air wavelengths (Angstrom), increasing, shared by the rows.
+    flux, valid : numpy.ndarray
+        ``(N, n)``: only valid finite pixels count.
     grid_start, grid_stop : float
-        The model grid's range (``Grid.start``, ``Grid.stop``).
-
-    Returns
-    -------
-    dict
-        ``snr`` (:func:`der_snr` of the valid pixels in range) and
-        ``median_flux`` (their median; 0 when none).
-
-    Examples
-    --------
-    >>> wave = np.linspace(3700.0, 5700.0, 2001)
-    >>> scores = spectrum_scores(wave, -np.ones_like(wave), np.ones(wave.size, bool), 3850.0, 5550.0)
-    >>> scores["median_flux"]
-    -1.0
-    """
-    wave, flux = np.asarray(wave, float), np.asarray(flux, float)
-    inside = np.asarray(valid, bool) & (wave >= grid_start) & (wave <= grid_stop) & np.isfinite(flux)
-    flux = flux[inside]
-    return {"snr": der_snr(flux), "median_flux": float(np.median(flux)) if flux.size else 0.0}
-
-
-def spectrum_scores_rows(wave, flux, valid, grid_start, grid_stop):
-    """:func:`spectrum_scores` of many spectra sharing one wavelength array.
-
-    Rows whose pixels in range are all valid (most survey rows) are scored
-    in a few array operations; the others one at a time. Either way a row
-    gets exactly the numbers :func:`spectrum_scores` gives it.
-
-    Parameters
-    ----------
-    wave : numpy.ndarray
-        ``(n,)`` air wavelengths (Angstrom), increasing.
-    flux : numpy.ndarray
-        ``(N, n)``.
-    valid : numpy.ndarray of bool
-        ``(N, n)``.
-    grid_start, grid_stop : float
+        The grid's range (``Grid.start``, ``Grid.stop``).
 
     Returns
     -------
     snr, median_flux : numpy.ndarray
-        ``(N,)`` each.
+        ``(N,)`` each; 0 for a row with no pixel in range.
 
     Examples
     --------
@@ -154,10 +106,12 @@ def spectrum_scores_rows(wave, flux, valid, grid_start, grid_stop):
     # Increasing wavelengths: the pixels in range are one slice.
     columns = slice(np.searchsorted(wave, grid_start, side="left"), np.searchsorted(wave, grid_stop, side="right"))
     inside = flux[:, columns]
-    whole = (valid[:, columns] & np.isfinite(inside)).all(axis=1)
+    use = valid[:, columns] & np.isfinite(inside)
+    whole = use.all(axis=1)
     snr, median = np.zeros(len(flux)), np.zeros(len(flux))
     if inside.shape[1] and whole.any():
-        # np.median along the rows picks and averages the same two values as per row.
+        # Rows valid throughout (most survey rows) in a few array operations; np.median along the
+        # rows picks and averages the same two values as row by row, so the numbers are the same.
         rows = inside[whole]
         median[whole] = np.median(rows, axis=1)
         if rows.shape[1] >= 5:
@@ -166,60 +120,33 @@ def spectrum_scores_rows(wave, flux, valid, grid_start, grid_stop):
             with np.errstate(invalid="ignore", divide="ignore"):
                 snr[whole] = np.where(noise == 0, np.where(median[whole] != 0, np.inf, 0.0), median[whole] / noise)
     for i in np.flatnonzero(~whole):
-        scores = spectrum_scores(wave, flux[i], valid[i], grid_start, grid_stop)
-        snr[i], median[i] = scores["snr"], scores["median_flux"]
+        kept = inside[i, use[i]]
+        snr[i], median[i] = der_snr(kept), float(np.median(kept)) if kept.size else 0.0
     return snr, median
 
 
-def blue_coverage(mask, grid_wave):
-    """Fraction of the blue classification window (:data:`BLUE_WINDOW`) covered.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray
-        Prepared spectra's mask rows ``(N, n)`` (1 = data).
-    grid_wave : numpy.ndarray
-        The grid's pixel centres ``(n,)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N,)``, 0 to 1.
+def blue_coverage(mask, grid_wave) -> np.ndarray:
+    """Fraction of the blue classification window (:data:`BLUE_WINDOW`) covered: prepared masks ``(N, n)`` -> ``(N,)``.
 
     Examples
     --------
     >>> wave = np.linspace(3850.0, 5550.0, 580)
-    >>> red_half = (wave > 4700.0).astype(float)[None]
-    >>> float(blue_coverage(red_half, wave)[0])
+    >>> float(blue_coverage((wave > 4700.0).astype(float)[None], wave)[0])
     0.0
     """
     window = (grid_wave >= BLUE_WINDOW[0]) & (grid_wave <= BLUE_WINDOW[1])
     return np.asarray(mask, float)[:, window].mean(axis=1)
 
 
-def template_mismatch(x, nearest_chi2):
-    """Share of a prepared spectrum's line signal that its nearest template leaves unexplained.
+def template_mismatch(x, nearest_chi2) -> np.ndarray:
+    """Share of each prepared spectrum's line signal that its nearest template leaves unexplained.
 
-    The template matcher's distance (mean squared difference over common
-    pixels) divided by the spectrum's own mean squared normalised flux: about
-    0 for a star like a training one, near or above 1 when no template does
-    better than a featureless line, and far above 1 for a featureless input
-    (every template adds lines it does not have). Dividing makes one
-    threshold serve weak-lined O stars and line-crowded M stars alike.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Prepared spectra ``(N, 2, n)``.
-    nearest_chi2 : numpy.ndarray
-        ``(N,)``: each spectrum's smallest distance to the templates
-        (``TemplateMatcher.chi2(x).min(axis=1)``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N,)``; ``inf`` for a spectrum with no signal at all (all zeros
-        after normalisation, as a negative spectrum becomes).
+    The template matcher's distance (``TemplateMatcher.chi2(x).min(axis=1)``,
+    the mean squared difference over common pixels) over the spectrum's own
+    mean squared normalised flux: about 0 for a star like a training one,
+    near or above 1 when no template beats a featureless line, far above 1
+    for a featureless input; ``inf`` for one with no signal at all. Dividing
+    makes one threshold serve weak-lined O stars and line-crowded M stars.
 
     Examples
     --------
@@ -235,22 +162,7 @@ def template_mismatch(x, nearest_chi2):
 
 
 def flag_reasons(snr, blue_cover, median_flux, mismatch):
-    """The ``flag`` column: ``;``-separated reasons (:data:`FLAGS`), empty when ordinary.
-
-    Parameters
-    ----------
-    snr : array-like
-        :func:`der_snr` per spectrum.
-    blue_cover : array-like
-        :func:`blue_coverage`.
-    median_flux : array-like
-        ``spectrum_scores(...)["median_flux"]``.
-    mismatch : array-like
-        :func:`template_mismatch`.
-
-    Returns
-    -------
-    list of str
+    """The ``flag`` column from each spectrum's scores: ``;``-separated reasons (:data:`FLAGS`), empty when ordinary.
 
     Examples
     --------
@@ -277,21 +189,9 @@ class SpectrumFeatures(NamedTuple):
 
 
 def spectrum_features(items, grid, matcher=None) -> SpectrumFeatures:
-    """Normalise a batch of :class:`~deepscope.spectra.preparation.staged.GriddedSpectrum` and measure its flag inputs.
-
-    Parameters
-    ----------
-    items : sequence of GriddedSpectrum
-        At least one.
-    grid : deepscope.spectra.preparation.grid.Grid
-    matcher : deepscope.spectra.templates.TemplateMatcher, optional
-        The checkpoint's training spectra; without it ``mismatch`` is NaN
-        (no ``out_of_distribution`` flag).
-
-    Returns
-    -------
-    SpectrumFeatures
-    """
+    """Normalise a batch (at least one) of :class:`~deepscope.spectra.preparation.staged.GriddedSpectrum` on
+    ``grid`` and measure its flag inputs; without the checkpoint's template ``matcher``, ``mismatch`` is NaN
+    (no ``out_of_distribution`` flag)."""
     x = normalise(np.stack([item.flux for item in items]), np.stack([item.mask for item in items]), grid)
     mismatch = (template_mismatch(x, matcher.chi2(x).min(axis=1)) if matcher is not None
                 else np.full(len(x), np.nan))

@@ -101,20 +101,11 @@ def _roman(token):
 
 
 def parse_mk(text):
-    """Parse a catalogue MK type string.
+    """Parse a catalogue MK type string into an :class:`MKType`; None when it carries no O-M type.
 
-    Parameters
-    ----------
-    text : str
-        E.g. ``'G8III'``, ``'K3Iab:'``, ``'B2IV-V'``, ``'F3/F5V'``,
-        ``'M4.5:III'``, ``'sd:F'``, ``'A1m'``, ``'Am'``, ``'B0.5Ibe...'``,
-        ``'G5/G6IVw'``, ``'O8/O9'``, ``'K1IVa'``, ``'F4 -1.0V'``.
-
-    Returns
-    -------
-    MKType or None
-        ``None`` for strings that carry no O-M type (``'HB'``, ``'S?'``,
-        ``'R...'``, ``'L0'``, empty).
+    Strings such as ``'G8III'``, ``'K3Iab:'``, ``'B2IV-V'``, ``'F3/F5V'``,
+    ``'M4.5:III'``, ``'sd:F'``, ``'Am'``, ``'B0.5Ibe...'``, ``'O8/O9'``,
+    ``'F4 -1.0V'`` parse; ``'HB'``, ``'S?'``, ``'R...'``, ``'L0'`` give None.
 
     Examples
     --------
@@ -157,19 +148,7 @@ def parse_mk(text):
 
 
 def format_type(main_class, subclass=None, lum_class=None):
-    """Write an MK string from its parts.
-
-    Parameters
-    ----------
-    main_class : str
-    subclass : float, optional
-        Written with one decimal only when not whole (``4.5``).
-    lum_class : float, optional
-        Half classes are written as ranges (4.5 -> ``IV-V``).
-
-    Returns
-    -------
-    str
+    """Write an MK string from its parts: a whole subclass without decimals, half luminosity classes as ranges.
 
     Examples
     --------
@@ -186,23 +165,10 @@ def format_type(main_class, subclass=None, lum_class=None):
 
 
 def type_to_code(a1, a2, a3):
-    """The talk's code ``1000*A1 + 100*A2 + 2*A3 + 1.5``.
+    """The talk's code ``1000*A1 + 100*A2 + 2*A3 + 1.5`` (A1: O=1 ... M=7; A2: subclass; A3: I=1 ... VI=6).
 
     ``A2`` is rounded to the nearest 0.5 and ``A3`` up to a whole class, the
     resolution the code can hold.
-
-    Parameters
-    ----------
-    a1 : int
-        Main class, O=1 ... M=7.
-    a2 : float
-        Subclass 0 ... 9.5.
-    a3 : float
-        Luminosity class 1 (I) ... 6 (VI).
-
-    Returns
-    -------
-    float
 
     Examples
     --------
@@ -215,20 +181,12 @@ def type_to_code(a1, a2, a3):
 
 
 def code_to_type(code):
-    """Invert :func:`type_to_code`.
-
-    Parameters
-    ----------
-    code : float
-
-    Returns
-    -------
-    MKType
+    """Invert :func:`type_to_code`: the :class:`MKType` of a code.
 
     Raises
     ------
     ValueError
-        If ``code`` is not a code of an O-M type with luminosity class I-VI.
+        If ``code`` is not the code of an O-M type with luminosity class I-VI.
 
     Examples
     --------
@@ -246,16 +204,7 @@ def code_to_type(code):
 
 
 def index_to_parts(t):
-    """Split a temperature index ``10*(A1-1) + A2`` into main class and subclass.
-
-    Parameters
-    ----------
-    t : float
-        Clipped to the O0-M9.5 range and rounded to 0.5 subclass.
-
-    Returns
-    -------
-    (str, float)
+    """Split a temperature index ``10*(A1-1) + A2`` (clipped to O0-M9.5, rounded to 0.5) into class and subclass.
 
     Examples
     --------

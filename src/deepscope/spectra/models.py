@@ -156,12 +156,9 @@ def spectra_autoencoder(n_points=580, latent=16, channels=(16, 32, 64)):
 def spectra_ae_classifier(n_points=580, latent=16, channels=(16, 32, 64), dropout=0.2, pretrained=None):
     """Encoder of a pretrained :func:`spectra_autoencoder` plus a classifier head.
 
-    Parameters
-    ----------
-    pretrained : str, optional
-        Autoencoder checkpoint (file or run directory) whose encoder weights
-        initialise this model. Loading a trained classifier does not need it:
-        its own state dict replaces every weight.
+    ``pretrained`` is the autoencoder checkpoint (file or run directory)
+    whose encoder weights initialise it; a trained classifier loads without
+    it, its own state dict replacing every weight.
     """
     model = SpectraAEClassifier(n_points, latent, tuple(channels), dropout)
     if pretrained:
@@ -175,24 +172,15 @@ def spectra_ae_classifier(n_points=580, latent=16, channels=(16, 32, 64), dropou
 
 @register_model(trainable=False)  # joined from trained members
 def spectra_ensemble(members, n_points=580):
-    """Several trained classifiers as one (:func:`deepscope.spectra.train.train_ensemble`).
+    """Several trained classifiers as one, ``members`` their ``(name, kwargs)`` (see ``train_ensemble``).
 
-    Parameters
-    ----------
-    members : sequence of (str, dict)
-        Each member's registered name and keyword arguments.
-    n_points : int
-        Accepted for a uniform interface; each member has its own.
+    ``n_points`` is accepted for a uniform interface; each member has its own.
     """
     del n_points
     return SpectraEnsemble([(name, dict(kwargs)) for name, kwargs in members])
 
 
 def trained_model_kwargs(model_kwargs: dict) -> dict:
-    """A trained classifier's keyword arguments without its pretrained-encoder path.
-
-    That path only mattered at training time: the trained state dict
-    replaces those weights, and the path may not exist where the model is
-    loaded.
-    """
+    """A trained classifier's keyword arguments without its pretrained-encoder path, which may not exist where
+    the model is loaded and no longer matters: the trained state dict replaces those weights."""
     return {k: v for k, v in model_kwargs.items() if k != "pretrained"}

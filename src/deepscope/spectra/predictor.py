@@ -191,8 +191,8 @@ class SpectraPredictor:
     def assess(self, items: list[GriddedSpectrum], batch_size: int = 512) -> list[dict]:
         """Type, ``confidence`` and ``flag`` of each spectrum of :meth:`prepare` or :meth:`load_input`.
 
-        ``confidence`` is the temperature-scaled probability of the reported
-        main class (calibrated on leave-one-library-out predictions);
+        ``confidence`` is the probability of the reported main class, scaled
+        by the checkpoint's own temperature (:mod:`deepscope.spectra.calibration`);
         ``flag`` lists, ``;``-separated, why a prediction should not be
         trusted: ``low_snr``, ``short_coverage``, ``negative_flux``,
         ``out_of_distribution`` (no training template resembles the

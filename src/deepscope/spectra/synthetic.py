@@ -31,23 +31,10 @@ _HELIUM = (4026.2, 4387.9, 4471.5, 4921.9)
 
 
 def synthetic_spectrum(t_index, lum_class=5, wave=None, snr=100.0, rng=None):
-    """One toy spectrum.
+    """One toy spectrum ``(wave, flux)`` of temperature index ``t_index`` (O0 = 0 ... M9.5 = 69.5).
 
-    Parameters
-    ----------
-    t_index : float
-        Temperature index, O0 = 0 ... M9.5 = 69.5.
-    lum_class : int
-        1 (I) to 5 (V); higher classes get broader lines.
-    wave : numpy.ndarray, optional
-        Air wavelengths in Angstrom (default 3700-5700 A at 1 A).
-    snr : float
-        Continuum signal-to-noise ratio.
-    rng : numpy.random.Generator, optional
-
-    Returns
-    -------
-    wave, flux : numpy.ndarray
+    ``lum_class`` 1 (I) to 5 (V): higher classes get broader lines. ``snr``
+    is the continuum's signal-to-noise ratio.
     """
     rng = np.random.default_rng() if rng is None else rng
     wave = DEFAULT_WAVE if wave is None else np.asarray(wave, float)
@@ -75,19 +62,7 @@ def synthetic_spectrum(t_index, lum_class=5, wave=None, snr=100.0, rng=None):
 
 
 def synthetic_library(n, seed=0, snr=100.0):
-    """A labelled toy library spanning O5-M5 and luminosity classes I-V.
-
-    Parameters
-    ----------
-    n : int
-    seed : int
-    snr : float
-
-    Returns
-    -------
-    list of (numpy.ndarray, numpy.ndarray, str)
-        ``(wave, flux, sptype)`` triples.
-    """
+    """``n`` toy ``(wave, flux, sptype)`` triples spanning O5-M5 and luminosity classes I, III and V."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
@@ -115,20 +90,10 @@ def flat_continuum(rng, wave=DEFAULT_WAVE, snr=100.0):
 
 
 def blackbody(temperature, rng, wave=DEFAULT_WAVE, snr=100.0):
-    """A Planck spectrum (F_lambda) with 1/``snr`` relative noise.
+    """A Planck spectrum (F_lambda) at ``temperature`` K with 1/``snr`` relative noise.
 
-    Parameters
-    ----------
-    temperature : float
-        Kelvin. Stars span about 2,000-50,000 K; 800 K (a brown dwarf's
-        colour) or 200,000 K (a bare Rayleigh-Jeans tail) are far outside.
-    rng : numpy.random.Generator
-    wave : numpy.ndarray
-    snr : float
-
-    Returns
-    -------
-    wave, flux : numpy.ndarray
+    Stars span about 2,000-50,000 K; 800 K (a brown dwarf's colour) or
+    200,000 K (a bare Rayleigh-Jeans tail) are far outside.
 
     Examples
     --------
@@ -157,25 +122,8 @@ def qso_like(rng, wave=DEFAULT_WAVE, redshift=QSO_REDSHIFT, snr=30.0):
 
 
 def galaxy_like(star_spectra, rng, wave=DEFAULT_WAVE, redshift=0.05, sigma_kms=250.0, snr=30.0):
-    """Summed stars, velocity-broadened and redshifted, with nebular emission lines.
-
-    Parameters
-    ----------
-    star_spectra : sequence of (numpy.ndarray, numpy.ndarray)
-        Real stars' ``(wave, flux)``, each normalised to its median before
-        summing (an old population: take giants and dwarfs of G-K types and
-        an A star).
-    rng : numpy.random.Generator
-    wave : numpy.ndarray
-    redshift : float
-    sigma_kms : float
-        Stellar velocity dispersion.
-    snr : float
-
-    Returns
-    -------
-    wave, flux : numpy.ndarray
-    """
+    """Real stars' ``(wave, flux)``, each normalised to its median and summed, broadened by ``sigma_kms``,
+    redshifted, with nebular emission lines (an old population: give G-K giants and dwarfs and an A star)."""
     from scipy.ndimage import gaussian_filter1d
 
     # A log-uniform grid makes the velocity broadening one Gaussian width.
@@ -226,21 +174,11 @@ ODDITY_KINDS = ("pure_noise", "flat_continuum", "qso_like", "galaxy_like", "blac
 
 
 def make_oddity(kind, rng, star=None, galaxy_stars=()):
-    """One spectrum of a named kind (:data:`ODDITY_KINDS`).
+    """One spectrum ``(wave, flux)`` of a named kind (:data:`ODDITY_KINDS`).
 
-    Parameters
-    ----------
-    kind : str
-    rng : numpy.random.Generator
-    star : (numpy.ndarray, numpy.ndarray), optional
-        A real star's ``(wave, flux)``: needed by ``wavelength_flipped``,
-        ``sign_flipped`` and ``star_snr2``.
-    galaxy_stars : sequence of (numpy.ndarray, numpy.ndarray)
-        Real stars summed by ``galaxy_like``.
-
-    Returns
-    -------
-    wave, flux : numpy.ndarray
+    ``star``, a real star's ``(wave, flux)``, is needed by
+    ``wavelength_flipped``, ``sign_flipped`` and ``star_snr2``;
+    ``galaxy_like`` sums ``galaxy_stars``.
 
     Raises
     ------

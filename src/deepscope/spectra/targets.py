@@ -20,19 +20,12 @@ from deepscope.spectra.decoding import t_index_from_logits
 
 
 def type_targets(sptypes: Sequence[str]) -> dict[str, np.ndarray]:
-    """Training targets for catalogue type strings.
+    """Training targets of catalogue type strings, arrays by name.
 
-    Parameters
-    ----------
-    sptypes : sequence of str
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        ``usable`` (bool, a type was parsed), ``t`` (temperature index, 0
-        where unknown), ``t_known``, ``lo``/``hi`` (interval the index must
-        lie in), ``lum`` (``(N, N_LUM)`` soft labels: ``IV-V`` is half IV,
-        half V), ``lum_known``.
+    ``usable`` (a type was parsed), ``t`` (temperature index, 0 where
+    unknown), ``t_known``, ``lo``/``hi`` (the interval the index must lie
+    in), ``lum`` (``(N, N_LUM)`` soft labels: ``IV-V`` is half IV, half V),
+    ``lum_known``.
 
     Examples
     --------
@@ -78,22 +71,11 @@ def t_target_distribution(targets: dict, sigma: float = 1.0):
 
 
 def spectra_loss(outputs, targets: dict):
-    """Loss of classifier outputs against :func:`type_targets` (as tensors).
+    """Loss of classifier outputs ``(batch, N_T_BINS + N_LUM)`` against :func:`type_targets` as tensors.
 
     Soft-label cross-entropy over temperature bins (see
     :func:`t_target_distribution`) and, where it is known, over luminosity
     classes. An optional per-star weight ``w`` scales the temperature term.
-
-    Parameters
-    ----------
-    outputs : torch.Tensor
-        ``(batch, N_T_BINS + N_LUM)``.
-    targets : dict of torch.Tensor
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar.
     """
     import torch
     import torch.nn.functional as F
@@ -109,21 +91,11 @@ def spectra_loss(outputs, targets: dict):
 
 
 def main_class_weights(lo: np.ndarray, cap: float = 5.0) -> np.ndarray:
-    """Per-star weights that balance main classes (capped, mean 1).
+    """Per-star weights that balance main classes: the most common class's count over each star's, capped, mean 1.
 
-    Libraries hold few O and M stars; unweighted, a regressor pulls them
-    towards B and K (measured: O stars held out came out as B).
-
-    Parameters
-    ----------
-    lo : numpy.ndarray
-        Start of each star's main-class interval (``type_targets()["lo"]``).
-    cap : float
-        Largest weight relative to the most common class.
-
-    Returns
-    -------
-    numpy.ndarray of float32
+    ``lo`` is the start of each star's main-class interval
+    (``type_targets()["lo"]``). Libraries hold few O and M stars;
+    unweighted, held-out O stars came out as B.
 
     Examples
     --------

@@ -52,26 +52,15 @@ ENSEMBLE_MODEL = "spectra_ensemble"
 
 
 def make_dataset(x: np.ndarray, targets: dict | None = None, augment: bool = False):
-    """A torch dataset of prepared spectra and their targets.
+    """A torch dataset of prepared spectra ``(N, 2, n)`` and their targets.
 
-    Parameters
-    ----------
-    x : numpy.ndarray
-        ``(N, 2, n)``.
-    targets : dict of numpy.ndarray, optional
-        From :func:`type_targets`; ``None`` for autoencoder training, where
-        the target is the input's flux row.
-    augment : bool
-        Add noise (SNR 15 to 200), shift by up to one pixel, tilt the
-        continuum slightly, blur half the spectra (0.5 to 3 pixels: libraries
-        differ in resolution even after smoothing to a common one) and, for
-        one spectrum in five, cut the red end as libr18's 3800-4620 A
-        coverage does, so a model trained on full spectra still reads short
-        ones.
-
-    Returns
-    -------
-    torch.utils.data.Dataset
+    ``targets`` come from :func:`type_targets`; ``None`` for an autoencoder,
+    whose target is the input's own flux row. ``augment`` adds noise (SNR 15
+    to 200), shifts by up to one pixel, tilts the continuum slightly, blurs
+    half the spectra (0.5 to 3 pixels: libraries differ in resolution even
+    after smoothing) and cuts the red end of one in five (as libr18's
+    3800-4620 A coverage does), so that a model trained on full spectra still
+    reads short ones.
     """
     import torch
     from torch.utils.data import Dataset
@@ -127,44 +116,39 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
                      pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
                      short_x: np.ndarray | None = None, teacher=None,
                      teacher_weight: float = DEFAULT_TEACHER_WEIGHT, mixup: float = 0.0, split_seed: int | None = None):
-    """Train a registered spectral classifier and fit its temperature on the validation split (:func:`calibrate`).
+    """Train one registered spectral classifier, then fit its temperature on the validation split (:func:`calibrate`).
 
     Parameters
     ----------
     x : numpy.ndarray
         Prepared labelled spectra ``(N, 2, grid.n)``.
     sptypes : sequence of str
-        Their catalogue types; unparsable ones are dropped (and logged).
+        Their catalogue types; those with no O-M type are left out (and logged).
     run_dir : str or Path
     config : TrainConfig
-        ``config.model`` is ``spectra_ann``, ``spectra_cnn`` or
-        ``spectra_ae_classifier``.
+        ``config.model`` is a trainable spectra network.
     grid : Grid
     min_coverage : float
         Stored in the checkpoint so prediction applies the same rule.
     pool_x : numpy.ndarray, optional
-        Unlabelled spectra for autoencoder pretraining (with ``x``, labels
-        ignored); only used by ``spectra_ae_classifier``.
+        Unlabelled spectra that join ``x`` to pretrain ``spectra_ae_classifier``'s autoencoder.
     pretrain_epochs : int
     meta : dict, optional
-        Extra metadata for the checkpoint (training libraries ...).
+        Extra checkpoint metadata (training libraries ...).
     progress : bool
     short_x : numpy.ndarray, optional
-        The same spectra prepared as if they ended at :data:`~deepscope.spectra.preparation.labelled.SHORT_RED_LIMIT`
-        (``load_prepared(..., short=True)``); each trains and validates beside its full
-        version, on the same side of the validation split.
+        The same spectra prepared as if they ended at
+        :data:`~deepscope.spectra.preparation.labelled.SHORT_RED_LIMIT`; each
+        trains and validates beside its full version.
     teacher : torch.nn.Module, optional
-        A trained classifier to distil (:mod:`deepscope.spectra.distil`): its
-        answers on each augmented copy join the labels as targets.
+        A trained classifier to distil (:mod:`deepscope.spectra.distil`).
     teacher_weight : float
-        The teacher's share of the loss, with ``teacher``.
+        The teacher's share of the loss.
     mixup : float
-        With ``teacher`` (and ``teacher_weight`` 1): the share of training
-        copies mixed with another before the teacher answers them
+        Share of training copies mixed with another before the teacher answers
         (:func:`~deepscope.spectra.distil.with_mixup`).
     split_seed : int, optional
-        Seed of the validation split, if not ``config.seed``: ensemble
-        members share one split, which then calibrates the ensemble.
+        Seed of the validation split if not ``config.seed`` (ensemble members share one).
 
     Returns
     -------
@@ -199,15 +183,9 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
 
     if config.model == "spectra_ae_classifier" and "pretrained" not in config.model_kwargs:
         pool = x if pool_x is None else np.concatenate([x, pool_x])
-        ae_config = dataclasses.replace(config, model="spectra_autoencoder", epochs=pretrain_epochs,
-                                        model_kwargs={})
-        ae_order = rng.permutation(len(pool))
-        ae_val = ae_order[:max(1, len(pool) // 10)]
-        ae_train = ae_order[len(ae_val):]
         log.info("pretraining the autoencoder on %d spectra (labels ignored)", len(pool))
-        fit("spectra_autoencoder", {"n_points": grid.n}, make_dataset(pool[ae_train], augment=True),
-            make_dataset(pool[ae_val]), reconstruction_loss, ae_config, run_dir / "pretrain",
-            meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress)
+        ae_config = dataclasses.replace(config, epochs=pretrain_epochs, model_kwargs={})
+        fit_autoencoder(pool, run_dir / "pretrain", ae_config, grid, min_coverage, rng, progress)
         model_kwargs["pretrained"] = str(run_dir / "pretrain")
 
     templates = {"x": torch.from_numpy(x[train][:, 0]).half(), "mask": torch.from_numpy(x[train][:, 1] > 0),
@@ -234,6 +212,19 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
     return result
 
 
+def fit_autoencoder(x: np.ndarray, run_dir: str | Path, config: TrainConfig, grid: Grid, min_coverage: float, rng,
+                    progress: bool = True):
+    """Fit a ``spectra_autoencoder`` on prepared spectra, a tenth of them (drawn from ``rng``) validating it."""
+    from deepscope.core.trainer import fit
+
+    order = rng.permutation(len(x))
+    n_val = max(1, len(x) // 10)
+    return fit("spectra_autoencoder", {"n_points": grid.n, **config.model_kwargs},
+               make_dataset(x[order[n_val:]], augment=True), make_dataset(x[order[:n_val]]), reconstruction_loss,
+               dataclasses.replace(config, model="spectra_autoencoder"), run_dir,
+               meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress)
+
+
 def _split(rng, n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation rows of ``n`` spectra, drawn from ``rng``."""
     order = rng.permutation(n)
@@ -253,33 +244,15 @@ def _held_out(x, sptypes, short_x, seed, val_fraction) -> tuple[np.ndarray, np.n
 
 
 def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device: str = "cpu") -> dict:
-    """Fit the temperature of a run's best checkpoint on held-out spectra and store it in the checkpoint's meta.
+    """Fit the temperature of ``run_dir/best.pt`` on held-out spectra and store it in the checkpoint's meta.
 
-    Writes ``calibration.json`` (the temperature, how many spectra fitted
-    it, their main-class accuracy and expected calibration error before and
-    after) and ``reliability.png`` into ``run_dir``.
-
-    Parameters
-    ----------
-    run_dir : str or Path
-        Holds ``best.pt``, a spectral classifier.
-    x : numpy.ndarray
-        Prepared held-out spectra ``(N, 2, n)``: the validation split.
-    true_main : numpy.ndarray of int
-        Their main classes, 0 (O) to 6 (M).
-    device : str
-
-    Returns
-    -------
-    dict
-        What ``calibration.json`` holds.
+    ``x`` are prepared held-out spectra (the validation split), ``true_main``
+    their main classes 0 (O) to 6 (M). Writes ``calibration.json`` (the
+    temperature, how many spectra fitted it, their main-class accuracy and
+    expected calibration error before and after) and ``reliability.png``
+    into ``run_dir``, and returns what the JSON holds.
     """
     import json
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from deepscope.core.checkpoint import model_from_checkpoint, update_checkpoint_meta
     from deepscope.core.distributed import select_device
@@ -311,7 +284,6 @@ def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device:
                              title="main-class confidence on the validation split")
     with atomic_path(run_dir / "reliability.png") as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     log.info("calibrated %s: temperature %.3f, ECE %.3f -> %.3f on %d validation spectra", run_dir, temperature,
              summary["ece_uncalibrated"], summary["ece_calibrated"], len(x))
     return summary
@@ -323,11 +295,7 @@ def member_dir(run_dir: str | Path, index: int) -> Path:
 
 
 def check_members(members: int) -> None:
-    """Refuse an ensemble size below one, before any work.
-
-    Raises
-    ------
-    InputError
+    """Refuse an ensemble size below one (an :class:`~deepscope.errors.InputError`), before any work.
 
     Examples
     --------
@@ -343,33 +311,13 @@ def check_members(members: int) -> None:
 
 def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                    members: int = DEFAULT_MEMBERS, **train_kwargs) -> list:
-    """Train ``members`` classifiers and write their ensemble, calibrated, to ``run_dir/best.pt``.
+    """Train ``members`` classifiers (:func:`train_classifier` with ``train_kwargs``) and their calibrated ensemble.
 
     Member ``i`` trains in ``run_dir/member<i>`` from seed ``config.seed + i``
     (initial weights, batch order, augmentation); all share the validation
-    split of ``config.seed``, on which the ensemble is calibrated. One member
-    trains straight into ``run_dir``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Prepared labelled spectra.
-    sptypes : sequence of str
-    run_dir : str or Path
-    config : deepscope.config.TrainConfig
-    members : int
-    **train_kwargs
-        Passed to :func:`train_classifier`.
-
-    Returns
-    -------
-    list of deepscope.core.trainer.FitResult
-        One per member.
-
-    Raises
-    ------
-    InputError
-        If ``members`` is below one.
+    split of ``config.seed``, on which the ensemble in ``run_dir/best.pt`` is
+    calibrated. One member trains straight into ``run_dir``. Returns each
+    member's :class:`~deepscope.core.trainer.FitResult`.
     """
     check_members(members)
     if members == 1:
@@ -412,7 +360,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
                   pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS,
                   teacher: str | Path | None = None, teacher_weight: float = DEFAULT_TEACHER_WEIGHT,
                   mixup: float = 0.0) -> dict:
-    """Train a spectral classifier on one or more labelled libraries.
+    """Train a spectral classifier on labelled libraries: what ``spectra train`` runs.
 
     Parameters
     ----------
@@ -423,28 +371,30 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     grid : Grid
     min_coverage : float
     pool_dirs : sequence of str or Path
-        Extra unlabelled spectra (files or directories) for autoencoder
-        pretraining; the labelled spectra always join the pool.
+        Unlabelled spectra (files or directories) that join the labelled
+        ones to pretrain ``spectra_ae_classifier``'s autoencoder.
     pretrain_epochs : int
     progress : bool
     members : int
-        Networks trained apart (seeds ``config.seed``, ``config.seed + 1``
-        ...) and joined into one averaging ensemble in ``run_dir/best.pt``.
+        Networks trained apart and averaged (:func:`train_ensemble`).
     teacher : str or Path, optional
-        A trained classifier (shipped name, run directory or ``.pt``) to
-        distil: each network learns its answers (:mod:`deepscope.spectra.distil`).
+        A trained classifier (shipped name, run directory or ``.pt``) that
+        each network learns from (:mod:`deepscope.spectra.distil`).
     teacher_weight : float
         The teacher's share of the loss (the rest: the labels).
     mixup : float
-        Share of the training copies a student sees mixed with another
-        (:func:`~deepscope.spectra.distil.with_mixup`); needs ``teacher``
-        and ``teacher_weight`` 1, since a mixture has no catalogue type.
+        Share of training copies mixed with another; needs ``teacher`` at
+        weight 1, since a mixture has no catalogue type.
 
     Returns
     -------
     dict
-        Summary: mean of the members' best validation scores, the first
-        member's best epoch, each member's, counts, skipped files.
+        The members' best validation scores (and their mean) and epochs, counts, skipped files.
+
+    Raises
+    ------
+    InputError
+        For a bad ensemble size, share or combination, before anything is read.
     """
     import pandas as pd
 

@@ -27,23 +27,11 @@ IMAGE_CARDS = frozenset({"CRVAL1", "CRPIX1", "CDELT1", "CD1_1", "PC1_1", "COEFF0
 
 
 def header_cards(header, keywords) -> dict:
-    """The values of ``keywords`` in ``header`` as ``header[keyword]`` gives them, in one pass over its cards.
+    """The values of upper-case ``keywords`` present in an astropy ``header``, in one pass over its cards.
 
-    Looking a keyword up in an astropy ``Header`` costs several
-    microseconds; a dozen lookups cost more than this pass over a small
-    file's header.
-
-    Parameters
-    ----------
-    header : astropy.io.fits.Header
-    keywords : collection of str
-        Upper-case keywords.
-
-    Returns
-    -------
-    dict
-        Keyword -> value for those present: the first of repeated cards,
-        None for an undefined value, as ``Header.__getitem__`` returns.
+    The first of repeated cards, None for an undefined value, as
+    ``header[keyword]`` gives them; a dozen lookups in a ``Header`` cost
+    more than this pass over a small file's header.
 
     Examples
     --------
@@ -81,24 +69,12 @@ def _header_medium(header, default):
 
 
 def log_to_linear(path, values, name: str) -> np.ndarray:
-    """Log wavelengths to Angstrom; natural or base-10 judged from the values.
-
-    Parameters
-    ----------
-    path : str or Path
-        Named in the error message.
-    values : array-like
-    name : str
-        The column or keyword: one starting with ``ln`` is natural.
-
-    Returns
-    -------
-    numpy.ndarray
+    """Log wavelengths to Angstrom; natural (a ``name`` starting ``ln``) or base-10 judged from the values.
 
     Raises
     ------
     FormatError
-        If the values look like neither.
+        Naming ``path``, if the values look like neither.
 
     Examples
     --------
@@ -158,7 +134,7 @@ def _linear_axis(cards, n):
     """The pixel axis of one set of axis-1 cards ``(key, value, repr)``, by astropy.wcs.
 
     Cached: a library's files share their wavelength solution, and building
-    a WCS cost a third of reading a MILES file (0.5 of 1.7 ms).
+    a WCS costs a third of reading a MILES file.
     """
     import warnings
 
@@ -177,27 +153,15 @@ def _linear_axis(cards, n):
 
 
 def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spectrum:
-    """Read a 1-D FITS image spectrum with a linear or log-linear WCS.
+    """Read a 1-D FITS image spectrum with a linear or log-linear WCS from an opened ``hdul``.
 
-    Parameters
-    ----------
-    path : str or Path
-        For messages.
-    hdul : astropy.io.fits.HDUList
-        Already opened file.
-    default_medium : str
-        Medium assumed when the header does not say.
-
-    Returns
-    -------
-    Spectrum
-        In the medium the header gives (``VACUUM``, ``AIRORVAC``,
-        ``CTYPE1``), else in ``default_medium``.
+    The medium is the header's (``VACUUM``, ``AIRORVAC``, ``CTYPE1``), else
+    ``default_medium``.
 
     Raises
     ------
     FormatError
-        If there is no usable 1-D data or wavelength solution.
+        Naming ``path``, if there is no usable 1-D data or wavelength solution.
     """
     hdu = next((h for h in hdul if h.is_image and h.data is not None and h.data.size > 1), None)
     if hdu is None:
@@ -225,30 +189,14 @@ def read_fits_image(path: str | Path, hdul, default_medium: str = "air") -> Spec
 
 
 def find_column(names, candidates, wanted: str | None = None, path="table", option: str = "") -> str | None:
-    """The column called ``wanted``, else the first of ``candidates`` present (case-insensitive).
+    """The column of ``names`` called ``wanted``, else the first of the lower-case ``candidates`` present, else None.
 
-    Parameters
-    ----------
-    names : sequence of str
-        The table's column names.
-    candidates : sequence of str
-        Lower-case names known to hold the quantity, in order of preference.
-    wanted : str, optional
-        A name the user gave: it must be present.
-    path : str or Path
-        Named in the error message.
-    option : str
-        The command-line option that gave ``wanted``, for the message.
-
-    Returns
-    -------
-    str or None
-        The name as spelled in the table; None if no candidate is present.
+    Compared case-insensitively; the name comes back as the table spells it.
 
     Raises
     ------
     FormatError
-        If ``wanted`` is not a column.
+        If ``wanted`` (given by the command-line ``option``) is not a column of ``path``.
 
     Examples
     --------
@@ -267,30 +215,18 @@ def find_column(names, candidates, wanted: str | None = None, path="table", opti
 
 
 def read_fits_table(path: str | Path, hdul, default_medium: str = "air", columns: ColumnNames | None = None) -> Spectrum:
-    """Read a spectrum from the first FITS binary table with wavelength and flux.
+    """Read a spectrum from the first FITS binary table of an opened ``hdul`` with wavelength and flux.
 
-    Parameters
-    ----------
-    path, hdul
-        As in :func:`read_fits_image`.
-    default_medium : str
-        Medium assumed for linear wavelength columns when the header is
-        silent; log-wavelength columns are SDSS-derived and taken as vacuum.
-    columns : ColumnNames, optional
-        Named columns (``lambda_A``, ``f_lambda`` ...) instead of the known
-        names; a named wavelength column whose name is a known
-        log-wavelength name (``loglam`` ...) is read as one.
-
-    Returns
-    -------
-    Spectrum
-        Pixels with ``ivar <= 0`` or a negative error are invalid.
+    ``columns`` names them (``lambda_A``, ``f_lambda`` ...) instead of the
+    known names; a named wavelength column called like a log-wavelength
+    (``loglam`` ...) is read as one. Linear wavelengths are in
+    ``default_medium`` when the header is silent; log-wavelength columns are
+    SDSS-derived, vacuum. Pixels with ``ivar <= 0`` or a negative error are invalid.
 
     Raises
     ------
     FormatError
-        If no table has a wavelength and a flux column, or a named column is
-        in none of them.
+        If no table has a wavelength and a flux column, or a named column is in none of them.
     """
     columns = columns or ColumnNames()
     named = {name: getattr(columns, name) for name in ("wave", "flux", "ivar") if getattr(columns, name)}
@@ -342,19 +278,8 @@ def read_fits_table(path: str | Path, hdul, default_medium: str = "air", columns
 
 
 def read_sdss_spec(path: str | Path, hdul) -> Spectrum:
-    """Read an SDSS/BOSS ``spec-PLATE-MJD-FIBER.fits`` coadded spectrum.
-
-    Parameters
-    ----------
-    path : str or Path
-    hdul : astropy.io.fits.HDUList
-
-    Returns
-    -------
-    Spectrum
-        Vacuum wavelengths; pixels with ``ivar == 0`` or a non-zero
-        ``and_mask`` are invalid.
-    """
+    """Read an opened SDSS/BOSS ``spec-PLATE-MJD-FIBER.fits`` coadd: vacuum wavelengths, pixels with
+    ``ivar == 0`` or a non-zero ``and_mask`` invalid."""
     data = hdul["COADD"].data
     names = [n.lower() for n in data.columns.names]
     if "flux" not in names or "loglam" not in names:

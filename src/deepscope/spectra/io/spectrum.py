@@ -1,8 +1,7 @@
-"""One spectrum as read from a file, and the checks every reader ends with (no torch here).
+"""One spectrum as read, and the checks every reader ends with (no torch here).
 
-Kept apart from the readers so that the FITS family
-(:mod:`deepscope.spectra.io.fits`) and the text/dispatch module
-(:mod:`deepscope.spectra.io.files`) share it without importing each other.
+Apart from the readers, so that the FITS readers, the text/dispatch module
+and the bulk tables share it without importing each other.
 """
 
 import functools
@@ -64,23 +63,12 @@ class Spectrum:
 
 
 def wavelength_scale(path, unit) -> float:
-    """Factor from a header's wavelength unit to Angstrom (astropy.units).
-
-    Parameters
-    ----------
-    path : str or Path
-        Named in the error message.
-    unit : str or None
-        ``CUNIT1`` or ``TUNITn``; blank or None means Angstrom.
-
-    Returns
-    -------
-    float
+    """Factor from a header's wavelength ``unit`` (``CUNIT1``, ``TUNITn``; blank or None: Angstrom) to Angstrom.
 
     Raises
     ------
     FormatError
-        If the unit is not a length astropy knows.
+        Naming ``path``, if the unit is not a length astropy.units knows.
 
     Examples
     --------
@@ -114,26 +102,14 @@ def _angstrom_per(text):
 
 
 def finish_spectrum(path, wave, flux, valid, medium, medium_source, meta) -> Spectrum:
-    """Flatten, validate and sort what a reader found into a :class:`Spectrum`.
+    """Flatten, validate and sort what a reader found (wavelengths in Angstrom, fluxes, its own validity flags).
 
-    Parameters
-    ----------
-    path : str or Path
-        Named in error messages.
-    wave, flux, valid : array-like
-        Wavelengths (Angstrom), fluxes and the reader's own validity flags.
-    medium, medium_source : str
-    meta : dict
-
-    Returns
-    -------
-    Spectrum
-        Non-finite and exactly-zero fluxes are flagged invalid.
+    Non-finite and exactly-zero fluxes are flagged invalid.
 
     Raises
     ------
     FormatError
-        If the arrays do not match, nothing is valid or wavelengths are not positive.
+        Naming ``path``, if the arrays do not match, nothing is valid or wavelengths are not positive.
     """
     wave = np.asarray(wave, dtype=np.float64).ravel()
     flux = np.asarray(flux, dtype=np.float64).ravel()

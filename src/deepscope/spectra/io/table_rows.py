@@ -39,20 +39,11 @@ class TableLayout:
 
 
 def resolve_columns(table, layout: TableLayout) -> dict:
-    """The table's own spelling of each named column, checked before any work.
+    """A table's own spelling of each column the ``layout`` names, checked before any work.
 
-    Parameters
-    ----------
-    table : ParquetTable, FitsTable or Hdf5Table
-    layout : TableLayout
-
-    Returns
-    -------
-    dict
-        ``wave``, ``flux``, ``ivar`` (or None), ``id`` (or None),
-        ``shared_wave`` (the one wavelength grid of a table that gives it
-        once, else None) and ``carried``: the non-array columns copied
-        into the output.
+    Returns ``wave``, ``flux``, ``ivar`` (or None), ``id`` (or None),
+    ``shared_wave`` (the one wavelength grid of a table that gives it once,
+    else None) and ``carried``: the non-array columns copied into the output.
 
     Raises
     ------
@@ -100,28 +91,14 @@ def _check_wave(name, wave, unit):
 
 
 def row_spectrum(name: str, wave, flux, ivar, unit: str | None, medium: str) -> Spectrum:
-    """One table row as a :class:`Spectrum`, checked as a bulk row must be.
+    """One table row, ``name`` ``TABLE#row``, as a :class:`Spectrum` in Angstrom, checked as a bulk row must be.
 
-    Parameters
-    ----------
-    name : str
-        ``TABLE#row``, named in errors.
-    wave, flux : numpy.ndarray or None
-    ivar : numpy.ndarray or None
-        Pixels with ``ivar <= 0`` are invalid.
-    unit : str or None
-        The wavelength column's unit; None means Angstrom.
-    medium : str
-
-    Returns
-    -------
-    Spectrum
-        On the row's own wavelengths, in Angstrom.
+    ``unit`` is the wavelength column's (None: Angstrom); pixels with ``ivar <= 0`` are invalid.
 
     Raises
     ------
     FormatError
-        For unequal lengths, decreasing or unannounced-nanometre
+        For a null array, unequal lengths, decreasing or unannounced-nanometre
         wavelengths, or no finite flux.
 
     Examples
@@ -179,25 +156,12 @@ def _regular_rows(columns, n_rows: int) -> tuple[np.ndarray, int]:
 def _block_spectra(wave, flux, ivar, unit, medium) -> tuple[np.ndarray, list]:
     """Rows of equal length that pass every check of :func:`row_spectrum`, as spectra built in bulk.
 
-    Parameters
-    ----------
-    wave : numpy.ndarray
-        ``(n,)`` shared, or ``(N, n)`` one grid per row.
-    flux : numpy.ndarray
-        ``(N, n)``.
-    ivar : numpy.ndarray or None
-        ``(N, n)``.
-    unit : str or None
-    medium : str
-
-    Returns
-    -------
-    ok : numpy.ndarray of bool
-        ``(N,)``: rows done here; the others (anything unusual) are left to
-        :func:`row_spectrum`, which gives them its exact messages.
-    spectra : list of Spectrum
-        One per ``ok`` row. Rows on identical wavelengths share one array,
-        which lets the preparation resample them together.
+    ``wave`` is ``(n,)`` shared or ``(N, n)``; ``flux`` and ``ivar`` (or
+    None) are ``(N, n)``. Returns ``ok``, ``(N,)``: the rows done here (the
+    others, anything unusual, are left to :func:`row_spectrum`, which gives
+    them its exact messages); and one spectrum per ``ok`` row, rows on
+    identical wavelengths sharing one array, which lets the preparation
+    resample them together.
     """
     try:
         scale = wavelength_scale("table", unit)
@@ -242,20 +206,12 @@ def _shared_grids(wave: np.ndarray, first: np.ndarray, others: np.ndarray, scale
 
 
 def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) -> tuple:
-    """Rows ``start:stop`` of a bulk table as spectra, bad rows set aside.
+    """Rows ``start:stop`` of a bulk table as spectra, bad rows set aside (``found``: :func:`resolve_columns`).
 
     Rows of one length whose wavelengths are finite, increasing and in
     Angstrom (every row of a sound survey table) are checked and built as
     one block of arrays; any other row goes through :func:`row_spectrum`,
     which names what is wrong with it. The spectra are the same either way.
-
-    Parameters
-    ----------
-    table : ParquetTable, FitsTable or Hdf5Table
-    start, stop : int
-    layout : TableLayout
-    found : dict
-        From :func:`resolve_columns`.
 
     Returns
     -------

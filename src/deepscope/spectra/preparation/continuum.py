@@ -24,28 +24,13 @@ BLOCK_ROWS = 128
 
 
 def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray:
-    """Mask-aware Gaussian smoothing along the last axis: masked pixels neither count nor leak in.
+    """Mask-aware Gaussian smoothing (FWHM in pixels) along the last axis: masked pixels neither count nor leak in.
 
-    The one Gaussian of the spectra package. :func:`normalise` uses it to
-    bring every library to one resolution: they range from 1 A (MKCLASS
-    libr18) to about 10 A (Pickles), and a common coarser resolution is what
-    lets a model trained on some libraries read another. Training
-    augmentation uses it to blur spectra by random amounts.
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        One spectrum ``(n,)`` or many ``(N, n)``; each row is smoothed alone.
-    mask : numpy.ndarray of bool
-        Pixels with data, the shape of ``flux``.
-    fwhm_pixels : float
-        Full width at half maximum of the Gaussian, in pixels.
-
-    Returns
-    -------
-    numpy.ndarray
-        Float64; each pixel is the Gaussian-weighted mean of the unmasked
-        pixels around it (0 where none is near).
+    Each pixel of ``flux`` (``(n,)`` or ``(N, n)``) becomes the
+    Gaussian-weighted mean of the pixels of ``mask`` around it (0 where none
+    is near). :func:`normalise` uses it to bring every library to one
+    resolution (they range from 1 A, MKCLASS libr18, to about 10 A, Pickles);
+    training augmentation to blur spectra by random amounts.
 
     Examples
     --------
@@ -64,24 +49,11 @@ def smooth(flux: np.ndarray, mask: np.ndarray, fwhm_pixels: float) -> np.ndarray
 
 
 def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The median of each row's values where ``mask`` is set: ``np.median(values[i][mask[i]])`` per row.
+    """The median of each row's values where ``mask`` is set: ``np.median(values[i][mask[i]])``, NaN for none.
 
-    Masked-out values are sorted past the end as ``inf``, so each row's
-    median sits at ranks ``(k - 1) // 2`` and ``k // 2`` of its ``k`` kept
-    values; the mean of those two is computed as ``np.median`` does, so the
-    result is the same number.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        ``(N, n)`` finite values.
-    mask : numpy.ndarray of bool
-        ``(N, n)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N,)``; NaN for a row with nothing kept.
+    Masked-out values sort past the end as ``inf``, so each row's median sits
+    at ranks ``(k - 1) // 2`` and ``k // 2`` of its ``k`` kept values, and is
+    computed from them as ``np.median`` computes it: the same number.
 
     Examples
     --------
@@ -133,20 +105,8 @@ def continuum_rows(wave: np.ndarray, flux: np.ndarray, mask: np.ndarray, degree:
     ``degree + 1`` points or fewer, or when it would keep the pixels it
     has (refitting them would give the same fit, bit for bit).
 
-    Parameters
-    ----------
-    wave : numpy.ndarray
-        ``(n,)`` grid wavelengths.
-    flux : numpy.ndarray
-        ``(N, n)``.
-    mask : numpy.ndarray of bool
-        ``(N, n)`` pixels to fit.
-    degree, iterations : int
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, n)`` continuum at every grid wavelength.
+    ``wave`` ``(n,)`` are the grid wavelengths, ``flux`` and ``mask`` (the
+    pixels to fit) ``(N, n)``; returns the ``(N, n)`` continuum.
 
     Examples
     --------
@@ -204,8 +164,7 @@ def normalise(flux: np.ndarray, mask: np.ndarray, grid: Grid, fwhm: float = FWHM
     -------
     numpy.ndarray
         ``float32`` ``(N, 2, grid.n)``: flux over continuum minus one (0
-        where masked), and the mask (1 = data). Each row depends on its own
-        data only.
+        where masked), and the mask (1 = data).
     """
     if len(flux) > BLOCK_ROWS:
         return np.concatenate([normalise(flux[lo:lo + BLOCK_ROWS], mask[lo:lo + BLOCK_ROWS], grid, fwhm)

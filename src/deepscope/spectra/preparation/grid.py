@@ -58,16 +58,7 @@ class Grid:
 
 
 def to_air(wave: np.ndarray) -> np.ndarray:
-    """Vacuum to air wavelengths (Morton 2000 / IAU, as used by SDSS).
-
-    Parameters
-    ----------
-    wave : numpy.ndarray
-        Vacuum wavelengths in Angstrom; values below 2000 A are unchanged.
-
-    Returns
-    -------
-    numpy.ndarray
+    """Vacuum to air wavelengths in Angstrom (Morton 2000 / IAU, as SDSS); values below 2000 A unchanged.
 
     Examples
     --------
@@ -111,23 +102,10 @@ def resample_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray,
     (from the cumulative integral): a finer input is averaged rather than
     aliased, a coarser one interpolated piecewise.
 
-    Parameters
-    ----------
-    wave : numpy.ndarray
-        ``(n,)`` input pixel centres, increasing, common to every row.
-    flux : numpy.ndarray
-        ``(N, n)`` fluxes.
-    valid : numpy.ndarray of bool
-        ``(N, n)``: pixels with data.
-    edges : numpy.ndarray
-        ``(m + 1,)`` output pixel edges, increasing.
-
-    Returns
-    -------
-    flux : numpy.ndarray
-        ``(N, m)`` output fluxes (0 where nothing valid was covered).
-    coverage : numpy.ndarray
-        ``(N, m)`` fraction of each output pixel covered by valid input, 0 to 1.
+    ``wave`` ``(n,)`` are increasing input pixel centres, ``flux`` and
+    ``valid`` ``(N, n)``, ``edges`` ``(m + 1,)`` increasing output pixel
+    edges. Returns the ``(N, m)`` fluxes (0 where nothing valid was covered)
+    and the fraction of each output pixel covered by valid input.
 
     Examples
     --------
@@ -180,20 +158,19 @@ def grid_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, grid: Grid,
         ``(N, n)``.
     grid : Grid
     min_coverage : float
-        Smallest fraction of grid pixels a row must cover with valid data.
+        Smallest fraction of grid pixels a row must cover with valid data
+        (MKCLASS ``libr18``, 3800-4620 A, covers 45% of the default grid).
     names : sequence of str
         Each row's name, for its error message.
     red_limit : float, optional
         Treat the rows as ending here (Angstrom, air), as spectra taken with
-        a bluer spectrograph would: the continuum is then fitted to the short
-        range alone, exactly as for a real short spectrum.
+        a bluer spectrograph would, so that the continuum is fitted to the
+        short range alone, as a real short spectrum's is.
 
     Returns
     -------
-    flux : numpy.ndarray
-        ``(N, grid.n)`` resampled flux (the rows that failed included).
-    mask : numpy.ndarray of bool
-        ``(N, grid.n)`` grid pixels with data.
+    flux, mask : numpy.ndarray
+        ``(N, grid.n)`` resampled flux (failed rows included) and grid pixels with data.
     errors : list of str or None
         Per row: None, or the message of a row that covers too little of the grid.
     """
@@ -211,31 +188,13 @@ def grid_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray, grid: Grid,
 
 def on_grid(spectrum, grid: Grid = Grid(), min_coverage: float = 0.4, path: str = "spectrum",
             red_limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One spectrum resampled onto the grid, with its mask: :func:`grid_rows` on a batch of one.
-
-    Parameters
-    ----------
-    spectrum : deepscope.spectra.io.spectrum.Spectrum
-    grid : Grid
-    min_coverage : float
-        Smallest fraction of grid pixels the spectrum must cover with valid
-        data (MKCLASS ``libr18``, 3800-4620 A, covers 45% of the default grid).
-    path : str
-        Named in the error message.
-    red_limit : float, optional
-        As in :func:`grid_rows`.
-
-    Returns
-    -------
-    flux : numpy.ndarray
-        ``(grid.n,)``.
-    mask : numpy.ndarray of bool
-        ``(grid.n,)``.
+    """One :class:`~deepscope.spectra.io.spectrum.Spectrum` on the grid, ``(flux, mask)``: :func:`grid_rows` on a
+    batch of one.
 
     Raises
     ------
     FormatError
-        If the spectrum covers too little of the grid.
+        Naming ``path``, if the spectrum covers too little of the grid.
     """
     flux, mask, (error,) = grid_rows(air_wave(spectrum), spectrum.flux[None], spectrum.valid[None], grid,
                                      min_coverage, [path], red_limit)

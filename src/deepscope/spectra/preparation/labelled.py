@@ -38,19 +38,10 @@ def _without_path(path, message):
 
 def load_prepared(paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage: float = 0.4, workers: int = 2,
                   progress: bool = False, short: bool = False) -> tuple:
-    """Read and prepare many spectra; bad files are reported, not fatal.
+    """Read and prepare many spectra with ``workers`` threads; bad files are reported, not fatal.
 
-    Parameters
-    ----------
-    paths : sequence of str or Path
-    grid : Grid
-    min_coverage : float
-    workers : int
-        Reader threads.
-    progress : bool
-    short : bool
-        Also prepare each spectrum, from the same read, as if it ended at
-        :data:`SHORT_RED_LIMIT` (its short copy for training).
+    With ``short``, each spectrum is also prepared, from the same read, as if
+    it ended at :data:`SHORT_RED_LIMIT` (its short copy for training).
 
     Returns
     -------
@@ -105,22 +96,10 @@ def _normalised(gridded, grid):
 
 def load_labelled(labels_paths: Sequence[str | Path], grid: Grid = Grid(), min_coverage: float = 0.4, workers: int = 2,
                   progress: bool = True, short: bool = False) -> tuple:
-    """Read the spectra that ``labels.csv`` tables list.
+    """Read the spectra that ``labels.csv`` tables list, as :func:`load_prepared` reads them.
 
-    Parameters
-    ----------
-    labels_paths : sequence of str or Path
-    grid, min_coverage, workers, progress, short
-        As in :func:`load_prepared` (``short``: also return the short copies).
-
-    Returns
-    -------
-    manifest : pandas.DataFrame
-        Rows of :func:`~deepscope.spectra.io.files.spectra_manifest` that loaded.
-    x : numpy.ndarray
-    failures : list of (str, str)
-    short_x : numpy.ndarray
-        Only with ``short``.
+    Returns the manifest rows (:func:`~deepscope.spectra.io.files.spectra_manifest`)
+    that loaded, ``x``, the failures and, with ``short``, the short copies.
     """
     manifest = spectra_manifest(labels_paths)
     x, good, *rest = load_prepared(list(manifest["path"]), grid, min_coverage, workers, progress, short)

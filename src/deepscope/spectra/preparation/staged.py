@@ -43,22 +43,11 @@ class GriddedSpectrum(NamedTuple):
 
 
 def gridded_spectra(spectra, names, grid: Grid, min_coverage: float) -> tuple[list, list, list]:
-    """Put many spectra on the grid, those sharing a wavelength array in one batch.
+    """Put many spectra on the grid, those whose ``wave`` is one array object resampled as one batch.
 
     The signal-to-noise and the median flux are measured on each spectrum as
-    read (over the grid's range), before continuum normalisation hides them.
-
-    Parameters
-    ----------
-    spectra : sequence of Spectrum
-        Spectra whose ``wave`` is one and the same array object (as
-        :func:`~deepscope.spectra.io.table_rows.read_rows` gives the rows of
-        one grid) are resampled together.
-    names : sequence of str
-        Named in error messages.
-    grid : Grid
-    min_coverage : float
-        Smallest fraction of the grid a spectrum must cover.
+    read (over the grid's range), before continuum normalisation hides them;
+    ``names`` name the spectra in error messages.
 
     Returns
     -------
@@ -106,16 +95,6 @@ class GriddedReader:
     the grid as one block, which costs a fifth of gridding them one by one
     and gives them bit for bit the same numbers.
 
-    Attributes
-    ----------
-    grid : Grid
-    min_coverage : float
-        Smallest fraction of the grid a spectrum must cover.
-    default_medium : str
-        Medium of wavelengths no header describes.
-    columns : ColumnNames
-        Named columns of FITS tables and text files.
-
     Examples
     --------
     >>> import tempfile
@@ -129,24 +108,15 @@ class GriddedReader:
     """
 
     grid: Grid
-    min_coverage: float
-    default_medium: str = "air"
-    columns: ColumnNames = field(default_factory=ColumnNames)
+    min_coverage: float  # smallest fraction of the grid a spectrum must cover
+    default_medium: str = "air"  # medium of wavelengths no header describes
+    columns: ColumnNames = field(default_factory=ColumnNames)  # named columns of FITS tables and text files
 
     def __call__(self, paths) -> list:
-        """Read and grid ``paths``.
+        """For each of ``paths``, in order, its :class:`GriddedSpectrum` or the exception that stopped it.
 
-        Parameters
-        ----------
-        paths : sequence of str or Path
-
-        Returns
-        -------
-        list
-            For each path, in order, its :class:`GriddedSpectrum`, or the
-            exception that stopped it (a :class:`~deepscope.errors.FormatError`
-            for a file that is unreadable or covers too little of the grid).
-            One bad file costs only itself.
+        A file that is unreadable or covers too little of the grid gets a
+        :class:`~deepscope.errors.FormatError`, and costs only itself.
         """
         # Imported even for no paths: reader processes fork from a process
         # that called this on none, and so start with the decoders imported.

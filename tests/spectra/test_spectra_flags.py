@@ -23,15 +23,15 @@ def shipped():
 
 
 def flags_of(spectrum, shipped):
-    """The flag the predictor writes for one spectrum (see the quality module's recipe)."""
+    """The flag the predictor writes for one spectrum."""
     meta, matcher = shipped
     grid = meta["grid"]
     wave = to_air(spectrum.wave) if spectrum.medium == "vacuum" else spectrum.wave
-    raw = flags.spectrum_scores(wave, spectrum.flux, spectrum.valid, grid.start, grid.stop)
+    snr, median_flux = flags.spectrum_scores_rows(wave, spectrum.flux[None], spectrum.valid[None], grid.start,
+                                                  grid.stop)
     x = prepare(spectrum, grid, meta["min_coverage"])[None]
     mismatch = flags.template_mismatch(x, matcher.chi2(x).min(axis=1))
-    return flags.flag_reasons([raw["snr"]], flags.blue_coverage(x[:, 1], grid.wave), [raw["median_flux"]],
-                                mismatch)[0]
+    return flags.flag_reasons(snr, flags.blue_coverage(x[:, 1], grid.wave), median_flux, mismatch)[0]
 
 
 def oddity(kind, seed=0):
@@ -59,7 +59,7 @@ def test_spectrum_scores_use_only_valid_pixels_on_the_grid():
     valid = np.ones(wave.size, bool)
     valid[1000:1100] = False
     flux[1000:1100] = -100.0
-    assert flags.spectrum_scores(wave, flux, valid, 3850.0, 5550.0)["median_flux"] == 2.0
+    assert flags.spectrum_scores_rows(wave, flux[None], valid[None], 3850.0, 5550.0)[1].tolist() == [2.0]
 
 
 def test_blue_coverage_counts_only_the_classification_window():
