@@ -148,17 +148,22 @@ def png_field(data: bytes) -> dict | None:
         return None
 
 
-def _recorded_fields(refs: Iterable, catalog: str | Path | None, model_field: dict):
-    """``(arcsec, radius_arcsec or None)`` of every cutout whose field is recorded."""
-    column = model_field.get("radius_column")
-    if catalog is not None:
-        from deepscope.core.files import read_table
+def _read_columns(catalog: Path, columns: list[str]) -> pd.DataFrame:
+    """Some columns of a catalogue, without reading the others (a survey catalogue may be large)."""
+    import pandas as pd
 
-        table = read_table(catalog)
-        if "field_arcsec" in table.columns:
-            radius = table[column].to_numpy(float) if column in table.columns else [None] * len(table)
-            yield from zip(table["field_arcsec"].to_numpy(float), radius)
-            return
+    from deepscope.core.files import read_table
+
+    name = catalog.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(catalog, columns=columns)
+    if name.endswith(".csv"):
+        return pd.read_csv(catalog, usecols=columns, keep_default_na=False, na_values=[""])
+    return read_table(catalog)[columns]
+
+
+def _png_fields(refs: Iterable, radius_column: str | None):
+    """``(arcsec, radius_arcsec or None)`` recorded in the PNGs among the inputs."""
     for ref in refs:
         if not ref.name.lower().endswith(".png"):
             continue
@@ -169,23 +174,46 @@ def _recorded_fields(refs: Iterable, catalog: str | Path | None, model_field: di
         except OSError:
             continue  # predict reports the file itself
         if record is not None:
-            yield record.get("arcsec"), record.get("radius_arcsec") if record.get("radius_column") == column else None
+            same = record.get("radius_column") == radius_column
+            yield record.get("arcsec"), record.get("radius_arcsec") if same else None
 
 
-def warn_on_field_mismatch(refs: Iterable, catalog: str | Path | None, model_field: dict | None,
+def _recorded_fields(inputs, catalog, path_column, radius_column):
+    """``(arcsec, radius_arcsec or None)`` of every cutout whose field is recorded."""
+    from deepscope.core.batch.sources import InputStream
+
+    try:
+        pngs = InputStream(inputs, (".png",)) if inputs else []
+    except InputError:  # no PNG among them
+        pngs = []
+    yield from _png_fields(pngs, radius_column)
+    if catalog is None:
+        return
+    columns = InputStream(catalog=catalog, path_column=path_column, keep_columns=True).columns
+    if "field_arcsec" in columns:
+        table = _read_columns(Path(catalog), ["field_arcsec", *([radius_column] if radius_column in columns else [])])
+        radius = table[radius_column] if radius_column in table.columns else [None] * len(table)
+        yield from zip(table["field_arcsec"].to_numpy(float), radius)
+    elif _read_columns(Path(catalog), [path_column])[path_column].astype(str).str.lower().str.endswith(".png").any():
+        yield from _png_fields(InputStream(catalog=catalog, path_column=path_column), radius_column)
+
+
+def warn_on_field_mismatch(inputs, catalog: str | Path | None, path_column: str, model_field: dict | None,
                            model_name: str) -> int:
     """Log one warning when cutouts' recorded fields differ from the model's; return how many differ.
 
-    Fields come from the catalogue's ``field_arcsec`` column when it has
-    one, else from the ``deepscope:field`` text chunk of PNG inputs. Cutouts
-    without a record (plain SDSS JPEGs), and a model without one, are not checked.
+    Fields come from the ``deepscope:field`` text chunk of PNG inputs (files,
+    directories, tar shards), and from the catalogue's ``field_arcsec``
+    column, else its PNGs' chunks. Cutouts without a record (plain SDSS
+    JPEGs), and a model without one, are not checked.
 
     Parameters
     ----------
-    refs : iterable of deepscope.core.batch.sources.InputRef
-        The inputs (``name``, ``path``, ``offset``, ``size``).
+    inputs : sequence of str or Path
+        Files, directories and tar shards, as ``galaxy predict`` takes them.
     catalog : str or Path, optional
-        The ``--catalog`` table.
+        The ``--catalog`` table, whose ``path_column`` lists cutouts.
+    path_column : str
     model_field : dict, optional
         The model's ``meta["field"]``.
     model_name : str
@@ -194,7 +222,7 @@ def warn_on_field_mismatch(refs: Iterable, catalog: str | Path | None, model_fie
     if model_field is None:
         return 0
     checked, sides = 0, []
-    for arcsec, radius in _recorded_fields(refs, catalog, model_field):
+    for arcsec, radius in _recorded_fields(inputs, catalog, path_column, model_field.get("radius_column")):
         expected = expected_arcsec(model_field, None if radius is None or not np.isfinite(radius) else radius)
         if arcsec is None or expected is None or not np.isfinite(arcsec):
             continue
