@@ -47,7 +47,7 @@ def cpu_seconds():
 
 
 def bench_predict(n, threads, model, engine):
-    from deepscope.core.options import BatchOptions
+    from deepscope.core.batch.options import BatchOptions
     from deepscope.galaxy.predictor import PARTITION_SIZE, predict_galaxies
 
     sources = sorted((DATA / "images").glob("*.jpeg"))

@@ -74,7 +74,7 @@ def write_table(path, rows, files, flux_type="float32", group=1024):
 
 def measure(table, out, threads, device, model):
     """Run predict on ``table`` in this process; print seconds, its peak RSS and its largest reader's (MiB)."""
-    from deepscope.core.options import BatchOptions
+    from deepscope.core.batch.options import BatchOptions
     from deepscope.spectra.predictor import predict_spectra
 
     options = BatchOptions(partition_size=1024, read_threads=threads, threads=threads, progress=False, device=device)
@@ -102,7 +102,7 @@ def measure_files(folder, out, threads, device, model):
     import pyarrow.parquet  # noqa: F401
     import scipy.ndimage  # noqa: F401
 
-    from deepscope.core.options import BatchOptions
+    from deepscope.core.batch.options import BatchOptions
     from deepscope.spectra.predictor import SpectraPredictor, predict_spectra
 
     imported = time.perf_counter()
@@ -230,7 +230,7 @@ def main():
 
     import pandas as pd
 
-    from deepscope.core.options import BatchOptions
+    from deepscope.core.batch.options import BatchOptions
     from deepscope.spectra.predictor import predict_spectra
 
     files = sorted(MILES.glob("*.fits.gz"))

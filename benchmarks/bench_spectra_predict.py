@@ -102,7 +102,7 @@ def main():
 
     from deepscope.core.files import collect_inputs
     from deepscope.errors import ModelError
-    from deepscope.core.options import BatchOptions
+    from deepscope.core.batch.options import BatchOptions
     from deepscope.spectra.predictor import PARTITION_SIZE, SpectraPredictor, predict_spectra
     from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_prepared
 

@@ -6,7 +6,7 @@ import pytest
 from deepscope.core.report import Report
 from deepscope.cryoem.demo import add_demo_section
 from deepscope.cryoem.predictor import Picker
-from deepscope.core.options import BatchOptions
+from deepscope.core.batch.options import BatchOptions
 
 # Never used in training, validation or tuning of the shipped model (docs/cryoem.md).
 HELD_OUT = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_30_21_0", "Falcon_2012_06_12-16_44_07_0"]

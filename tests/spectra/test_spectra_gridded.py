@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepscope.core import partition_reading
-from deepscope.core.options import BatchOptions
+from deepscope.core.batch import reading
+from deepscope.core.batch.options import BatchOptions
 from deepscope.errors import BatchError, FormatError
 from deepscope.spectra.io.files import read_spectrum
 from deepscope.spectra.predictor import SpectraPredictor, predict_spectra
@@ -54,8 +54,8 @@ def test_predict_in_reader_processes_writes_the_rows_threads_write(files, tmp_pa
     with pytest.raises(BatchError, match="6 input") as threads_failed:  # the bad files, after the good rows
         predict_spectra([folder], threaded, options=BatchOptions(**options))
     assert "08_red.rbn: covers only 0% of the model's" in str(threads_failed.value)
-    monkeypatch.setattr(partition_reading, "MIN_INPUTS_FOR_PROCESSES", 4)
-    monkeypatch.setattr(partition_reading, "CHUNK_SIZE", 5)
+    monkeypatch.setattr(reading, "MIN_INPUTS_FOR_PROCESSES", 4)
+    monkeypatch.setattr(reading, "CHUNK_SIZE", 5)
     forked = tmp_path / "processes.csv"
     with pytest.raises(BatchError) as processes_failed:
         predict_spectra([folder], forked, options=BatchOptions(**options))

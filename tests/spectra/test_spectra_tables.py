@@ -158,7 +158,7 @@ def test_a_slice_gridded_in_chunks_gives_each_row_the_numbers_it_gets_alone(mile
     # prepare_slice grids a slice on reader threads, a chunk each: no number may depend on the chunk.
     from deepscope.spectra.predictor import SpectraPredictor
     from deepscope.spectra.preparation.continuum import normalise
-    from deepscope.spectra.table_predict import prepare_slice
+    from deepscope.spectra.table_source import prepare_slice
 
     table = _parquet(tmp_path / "t.parquet", miles[1])
     predictor = SpectraPredictor.from_checkpoint()
@@ -181,7 +181,7 @@ def test_reader_processes_write_the_rows_this_process_writes(miles, tmp_path, wr
     # Slices of 300 rows (>= MIN_INPUTS_FOR_PROCESSES) go to 2 reader processes, two in flight,
     # each opening the table itself; --read-threads 1 reads them here. Same rows, same order,
     # same carried columns.
-    from deepscope.core.partition_reading import MIN_INPUTS_FOR_PROCESSES, reader_processes
+    from deepscope.core.batch.reading import MIN_INPUTS_FOR_PROCESSES, reader_processes
     from deepscope.spectra.predictor import SpectraPredictor
 
     predictor = SpectraPredictor.from_checkpoint()
@@ -205,9 +205,9 @@ def _crash(*args):
 
 
 def test_a_dead_reader_process_costs_no_rows(miles, tmp_path, monkeypatch, caplog):
-    from deepscope.spectra import table_predict
+    from deepscope.spectra import table_source
 
-    monkeypatch.setattr(table_predict, "_featurise_slice", _crash)
+    monkeypatch.setattr(table_source, "_load_in_reader", _crash)
     spectra = miles[1] * 30
     table = tmp_path / "t.parquet"
     pq.write_table(pa.table({"wavelength": [s.wave for s in spectra], "flux": [s.flux for s in spectra]}), table)

@@ -15,7 +15,7 @@ cutout may have at most 2048 x 2048 pixels (checked from its header);
 With --catalog, the catalogue's own columns follow those columns in the
 table (--no-keep-columns leaves them out); a catalogue column whose name
 is taken, such as its own `file`, comes through as `catalog_<name>`. A
-directory --out (Parquet parts) gets the prediction columns only.
+directory --out (Parquet parts) gets them with --keep-columns.
 
 A killed run restarted with the same arguments resumes: finished partitions
 are kept and not computed again. --out DIR (no .csv/.parquet suffix) writes
@@ -57,7 +57,7 @@ def add_args(parser):
     add_augment_arg(parser)
     parser.add_argument("--keep-columns", action=argparse.BooleanOptionalAction, default=None,
                         help="append the --catalog table's own columns to the predictions "
-                             "(default: on with --catalog and a .csv/.parquet --out)")
+                             "(default: on with --catalog and a .csv/.parquet --out, off for a directory)")
 
 
 def main(args):

@@ -211,7 +211,7 @@ def usable_cores(workers=None):
 
 
 def batch_options_from_args(args):
-    """The :class:`~deepscope.core.options.BatchOptions` of a parsed batch command.
+    """The :class:`~deepscope.core.batch.options.BatchOptions` of a parsed batch command.
 
     Parameters
     ----------
@@ -221,14 +221,14 @@ def batch_options_from_args(args):
 
     Returns
     -------
-    deepscope.core.options.BatchOptions
+    deepscope.core.batch.options.BatchOptions
 
     Raises
     ------
     InputError
         If ``--read-threads`` is negative.
     """
-    from deepscope.core.options import BatchOptions
+    from deepscope.core.batch.options import BatchOptions
     from deepscope.errors import InputError
 
     if args.read_threads < 0:  # here, where 0 still means every core: BatchOptions.check sees the count

@@ -23,51 +23,22 @@ LOOPBACK_ANY_PORT = "127.0.0.1:0"
 SCHEDULER_TIMEOUT_S = 10
 
 
-def check_cluster_options(workers=None, scheduler=None):
-    """Reject inconsistent cluster options before any work.
-
-    Parameters
-    ----------
-    workers : int, optional
-    scheduler : str, optional
-
-    Raises
-    ------
-    InputError
-        If both are given or ``workers`` is not positive.
-    """
-    if workers is not None and scheduler is not None:
-        msg = "--workers starts a local Dask cluster and --scheduler uses an existing one: give one of them"
-        raise InputError(msg)
-    if workers is not None and workers < 1:
-        msg = f"--workers must be at least 1, got {workers}"
-        raise InputError(msg)
-
-
 @contextlib.contextmanager
-def dask_client(workers=None, scheduler=None, timeout=None):
-    """Yield a Dask client for the requested cluster, or None to run in process.
+def dask_client(workers=None, scheduler=None):
+    """A Dask client for the requested cluster, or None to run in process.
 
     Parameters
     ----------
     workers : int, optional
-        Start a local cluster of this many single-machine worker processes,
-        sharing the cores between them.
+        Start a local cluster of this many worker processes, sharing the cores.
     scheduler : str, optional
-        Address of an existing scheduler, e.g. ``tcp://10.0.0.5:8786``.
-    timeout : float, optional
-        Seconds to wait for the scheduler (default :data:`SCHEDULER_TIMEOUT_S`).
-
-    Yields
-    ------
-    distributed.Client or None
+        Address of an existing scheduler instead, e.g. ``tcp://10.0.0.5:8786``.
 
     Raises
     ------
     InputError
-        If the options conflict or the scheduler cannot be reached.
+        If the scheduler cannot be reached.
     """
-    check_cluster_options(workers, scheduler)
     if workers is None and scheduler is None:
         yield None
         return
@@ -77,7 +48,7 @@ def dask_client(workers=None, scheduler=None, timeout=None):
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout=timeout or SCHEDULER_TIMEOUT_S)
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             msg = f"cannot reach the Dask scheduler at {scheduler}: {exc}"
             raise InputError(msg) from None

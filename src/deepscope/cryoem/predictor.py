@@ -3,7 +3,7 @@
 :class:`Picker` wraps a trained network with the settings tuned for it
 (working diameter, threshold, NMS, edge margin, test-time views) and picks
 one working-scale image; :class:`PickWriter` is its batch predictor for
-:mod:`deepscope.core.inference` (``load_input`` / ``rows``), writing one
+:mod:`deepscope.core.batch.runner` (``load_input`` / ``rows``), writing one
 STAR file per micrograph; :func:`pick_micrographs` is what ``cryoem pick``
 runs.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import atomic_path
-from deepscope.core.options import BatchOptions
+from deepscope.core.batch.options import BatchOptions
 from deepscope.cryoem.coordinates import write_coordinates
 from deepscope.cryoem.io import read_micrograph
 from deepscope.cryoem.figures import to_uint8, write_overlay, write_overlay_tiles
@@ -175,7 +175,7 @@ class Picker:
 
 class PickWriter:
     """A picker that writes each micrograph's STAR file: a batch predictor
-    (see :mod:`deepscope.core.inference`).
+    (see :mod:`deepscope.core.batch.runner`).
 
     Parameters
     ----------
@@ -197,6 +197,8 @@ class PickWriter:
         network's measured offset.
     """
 
+    output_columns = ("n_picks", "star")  # of every row of rows()
+
     def __init__(self, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
                  enhance: str = "auto", masks: bool = False, overlays: bool = False, recentre: bool = False):
         self.picker = picker
@@ -209,8 +211,13 @@ class PickWriter:
         self.recentre = recentre
 
     @property
+    def engine(self) -> str:
+        """What runs the picker's network."""
+        return self.picker.engine
+
+    @property
     def output_suffixes(self) -> tuple[str, ...]:
-        """Suffixes of the files this writer puts in ``out_dir`` (see :mod:`deepscope.core.inference`)."""
+        """Suffixes of the files this writer puts in ``out_dir`` (see :mod:`deepscope.core.batch.runner`)."""
         return (".star",) + ((".png",) if self.masks or self.overlays else ())
 
     def output_files(self, rows: list[dict]) -> list[Path]:
@@ -308,9 +315,9 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     import dataclasses
 
     from deepscope.core.files import check_writable
-    from deepscope.core.inference import describe_job, run_batch
-    from deepscope.core.parts import STORE_SUFFIXES, PartStore
-    from deepscope.core.sources import InputStream
+    from deepscope.core.batch.runner import describe_job, run_batch
+    from deepscope.core.batch.sources import InputStream
+    from deepscope.core.batch.store import STORE_SUFFIXES, PartStore
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
 
     # One micrograph is a partition and a batch: a kill loses at most one.
@@ -322,8 +329,8 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     # Before anything is created: overlays written among the micrographs would be read back next time.
     stream.check_output(Path(out_dir), STORE_SUFFIXES + writer.output_suffixes)
     out_dir = check_writable(out_dir, is_dir=True)
-    job = describe_job("cryoem pick", stream, picker.checkpoint, 1, diameter=diameter, threshold=threshold,
-                       enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment,
+    job = describe_job("cryoem pick", stream, writer, picker.checkpoint, options, diameter=diameter,
+                       threshold=threshold, enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment,
                        recentre=recentre)
     # The STAR files are the results; the parts only record which are done.
     store = PartStore(out_dir / ".deepscope-pick", job, keep=False)

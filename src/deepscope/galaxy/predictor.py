@@ -1,6 +1,6 @@
 """A trained galaxy classifier (checkpoint + task metadata -> prediction rows), and ``galaxy predict``.
 
-:class:`GalaxyPredictor` is the predictor that :mod:`deepscope.core.inference`
+:class:`GalaxyPredictor` is the predictor that :mod:`deepscope.core.batch.runner`
 runs: ``load_input(path)`` reads one cutout, ``rows(items)`` classifies a
 batch. Evaluation, the explain figures and the demo use the same class, so
 every command decides with the same threshold.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.core.distributed import set_torch_threads
-from deepscope.core.options import BatchOptions
+from deepscope.core.batch.options import BatchOptions
 from deepscope.errors import InputError, ModelError
 from deepscope.galaxy.classes import label_value, probability_column, readable_names
 from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
@@ -185,7 +185,7 @@ class GalaxyPredictor:
         return readable_names(self.target, self.class_names)
 
     @property
-    def columns(self) -> list[str]:
+    def output_columns(self) -> list[str]:
         """The columns of :meth:`rows`, in order (``p_bar``, ``barred``, ``threshold`` for bars)."""
         if self.binary:
             return [self.probability_column, self.target, "threshold"]
@@ -198,7 +198,7 @@ class GalaxyPredictor:
     @property
     def load_many(self) -> CutoutReader:
         """Reads many files as :meth:`load_input` reads one, as uint8 pixels (:class:`CutoutReader`);
-        plain data, so :mod:`deepscope.core.inference` runs it in reader processes."""
+        plain data, so :mod:`deepscope.core.batch.reading` runs it in reader processes."""
         return CutoutReader(self.input_size)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
@@ -262,60 +262,13 @@ class GalaxyPredictor:
         return rows
 
 
-def attach_catalog_columns(out: str | Path, catalog: str | Path, path_column: str = "file") -> list[str]:
-    """Append a catalogue's columns to the prediction table made from it.
-
-    Rows are joined on the input name that :class:`~deepscope.core.sources.InputStream`
-    gave each catalogue row (a path listed twice is joined in order), so rows
-    of other inputs, or of unreadable cutouts, are left as they were.
-    Catalogue columns whose names the predictions already use (``file`` is
-    always one) come through as ``catalog_<name>``.
-
-    Parameters
-    ----------
-    out : str or Path
-        The ``.csv`` or ``.parquet`` prediction table, rewritten in place.
-    catalog : str or Path
-        The catalogue given to ``galaxy predict --catalog``.
-    path_column : str
-        Its column of cutout paths.
-
-    Returns
-    -------
-    list of str
-        The columns added, in order.
-
-    Raises
-    ------
-    InputError
-        If the catalogue cannot be read.
-    OutputError
-        If the table cannot be written.
-    """
-    from deepscope.core.files import read_table, write_table
-    from deepscope.core.sources import InputStream
-
-    predictions = read_table(out)
-    table = read_table(catalog).reset_index(drop=True)
-    renamed = {c: f"catalog_{c}" if c in predictions.columns else c for c in table.columns}
-    table = table.rename(columns=renamed)
-    # The names predict reported for these rows, from the same code that made them.
-    table["__input_name"] = [ref.name for ref in InputStream([], GALAXY_SUFFIXES, catalog, path_column)]
-    table["__repeat"] = table.groupby("__input_name").cumcount()
-    predictions["__repeat"] = predictions.groupby("file").cumcount()
-    joined = predictions.merge(table, how="left", left_on=["file", "__repeat"], right_on=["__input_name", "__repeat"],
-                               validate="one_to_one")
-    write_table(joined.drop(columns=["__input_name", "__repeat"]), out)
-    return list(renamed.values())
-
-
 def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str | Path | None = None,
                      options: BatchOptions | None = None, keep_columns: bool | None = None,
                      augment: int = 1) -> int:
     """Classify cutouts and write the predictions.
 
     A run killed part-way and restarted with the same arguments skips the
-    partitions it had finished (see :mod:`deepscope.core.parts`).
+    partitions it had finished (see :mod:`deepscope.core.batch.store`).
 
     Parameters
     ----------
@@ -332,10 +285,10 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
         Inputs, batching, threads, device and cluster (default:
         :class:`BatchOptions` with :data:`PARTITION_SIZE`).
     keep_columns : bool, optional
-        Append the catalogue's own columns after the prediction columns
-        (see :func:`attach_catalog_columns`). By default on when a
-        catalogue is given and ``out`` is a table; a directory of parts is
-        never rewritten, so asking for it there is an error.
+        Append the catalogue's own columns after the prediction columns,
+        a catalogue column named like one of them (its ``file`` ...) as
+        ``catalog_<name>``; rows of other inputs get them empty. By default
+        on when a catalogue is given and ``out`` is a table.
     augment : int
         Views of each cutout averaged (1, 2, 4 or 8; see
         :func:`dihedral_view`): 4 raised the shipped bar model's validation
@@ -353,40 +306,25 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     ------
     InputError
         Before any work, if ``keep_columns`` is asked for without a
-        catalogue or with a directory output, or ``augment`` is not 1, 2, 4 or 8.
+        catalogue, or ``augment`` is not 1, 2, 4 or 8.
     BatchError
         After writing the good rows, if some inputs could not be read.
     """
-    from deepscope.core.inference import describe_job, predict_to_table
-    from deepscope.core.sources import InputStream
-    from deepscope.errors import BatchError
+    from deepscope.core.batch.runner import describe_job, predict_to_table
+    from deepscope.core.batch.sources import InputStream
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     options.check()
-    to_table = Path(out).suffix.lower() in (".csv", ".parquet")
-    if keep_columns and (options.catalog is None or not to_table):
-        msg = (f"--keep-columns needs --catalog and a .csv or .parquet --out (got --out {out})"
-               if options.catalog is not None else "--keep-columns needs --catalog")
+    if keep_columns and options.catalog is None:
+        msg = "--keep-columns needs --catalog"
         raise InputError(msg)
-    keep_columns = options.catalog is not None and to_table if keep_columns is None else keep_columns
+    if keep_columns is None:
+        keep_columns = options.catalog is not None and Path(out).suffix.lower() in (".csv", ".parquet")
     set_torch_threads(options.threads)
-    stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column)
+    stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column, keep_columns)
     predictor = GalaxyPredictor.from_checkpoint(model, options.device, options.engine)
     predictor.augment = augment
-    # "columns": parts written before the threshold column existed belong to another job, so a
-    # resumed run does not mix rows with and without it.
-    # Views change the rows, so they name the job; one view adds nothing, so runs killed
-    # before the option existed still resume.
+    # Views change the rows, so they name the job.
     views = {"augment": augment} if augment != 1 else {}
-    job = describe_job("galaxy predict", stream, predictor.source, options.partition_size,
-                       columns=predictor.columns, **views)
-    try:
-        count = predict_to_table(stream, predictor, out, job, options, desc="galaxy predict")
-    except BatchError:
-        # The good rows were written: they get their catalogue columns too.
-        if keep_columns and Path(out).is_file():
-            attach_catalog_columns(out, options.catalog, options.path_column)
-        raise
-    if keep_columns and count:
-        attach_catalog_columns(out, options.catalog, options.path_column)
-    return count
+    job = describe_job("galaxy predict", stream, predictor, predictor.source, options, **views)
+    return predict_to_table(stream, predictor, out, job, options, desc="galaxy predict")

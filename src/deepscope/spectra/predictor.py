@@ -1,7 +1,7 @@
 """A trained spectral classifier as one predictor: checkpoint in, MK-type rows out.
 
 :class:`SpectraPredictor` is what ``spectra predict`` hands to
-:mod:`deepscope.core.inference` (``load_input`` reads one file onto the
+:mod:`deepscope.core.batch.runner` (``load_input`` reads one file onto the
 model's grid, ``load_many`` many files, which reader processes can run,
 ``rows`` finishes and classifies a batch: the smoothing and
 continuum division run on the whole batch at once) and what ``evaluate``,
@@ -20,7 +20,7 @@ from deepscope.core.speed import fold_batchnorm
 from deepscope.spectra.flags import SpectrumFeatures, flag_reasons, spectrum_features
 from deepscope.spectra.calibration import main_class_confidence, say_if_uncalibrated
 from deepscope.spectra.preparation.staged import GriddedReader, GriddedSpectrum
-from deepscope.spectra.decoding import outputs_to_rows
+from deepscope.spectra.decoding import OUTPUT_COLUMNS, outputs_to_rows
 from deepscope.spectra.mktype import MAIN_CLASSES, N_LUM, N_T_BINS
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class SpectraPredictor:
         The ONNX export that runs the network instead of torch
         (:func:`deepscope.core.onnx_engine.onnx_network`).
     """
+
+    output_columns = (*OUTPUT_COLUMNS, *ASSESSMENT_COLUMNS)  # of every row of rows()
 
     def __init__(self, model, meta: dict, device: str = "cpu", columns=None, default_medium: str = "air",
                  network=None):
@@ -144,7 +146,7 @@ class SpectraPredictor:
     @property
     def load_many(self) -> GriddedReader:
         """Reads many files as :meth:`load_input` reads one (those sharing wavelengths gridded as one block);
-        plain data, so :mod:`deepscope.core.inference` runs it in reader processes."""
+        plain data, so :mod:`deepscope.core.batch.reading` runs it in reader processes."""
         return GriddedReader(self.grid, self.min_coverage, self.default_medium, self.columns)
 
     def prepare(self, spectrum, name: str) -> GriddedSpectrum:
@@ -216,9 +218,10 @@ class SpectraPredictor:
             row.update(confidence=round(float(sure), 4), flag=flag)
         return rows
 
-    def rows(self, items: list[GriddedSpectrum]) -> list[dict]:
-        """One row per item of :meth:`load_input`, in one forward pass."""
-        return self.assess(items, len(items))
+    def rows(self, items: list[GriddedSpectrum] | SpectrumFeatures) -> list[dict]:
+        """One row per item of :meth:`load_input` (or per spectrum of their :meth:`features`), in one forward pass."""
+        features = items if isinstance(items, SpectrumFeatures) else self.features(items)
+        return self.assess_features(features, len(features.x))
 
 
 def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, options=None, columns=None,
@@ -226,22 +229,22 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     """Classify spectrum files, or every row of bulk tables, and write one row per good spectrum.
 
     A run killed part-way and restarted with the same arguments skips the
-    partitions it had finished (see :mod:`deepscope.core.parts`).
+    partitions it had finished (see :mod:`deepscope.core.batch.store`).
 
     Parameters
     ----------
     inputs : sequence of str or Path
         Files, directories and uncompressed ``.tar`` shards; or bulk tables
         (Parquet, FITS binary tables of many rows with array columns, see
-        :func:`deepscope.spectra.io.tables.is_bulk_table`), which go to
-        :func:`deepscope.spectra.table_predict.predict_tables`.
+        :func:`deepscope.spectra.io.tables.is_bulk_table`), read in slices
+        of rows (:class:`~deepscope.spectra.table_source.TableSource`).
     out : str or Path
         ``.csv`` or ``.parquet``, or a directory to receive Parquet parts.
     model : str or Path, optional
         Shipped name, checkpoint or run directory; the shipped model by default.
     options : BatchOptions, optional
         Inputs, batching, threads, device and cluster (default:
-        :class:`~deepscope.core.options.BatchOptions` with :data:`PARTITION_SIZE`).
+        :class:`~deepscope.core.batch.options.BatchOptions` with :data:`PARTITION_SIZE`).
     columns : ColumnNames, optional
         Named columns; for bulk tables the unnamed ones default to
         ``wavelength`` and ``flux``.
@@ -250,8 +253,8 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     id_column : str, optional
         Bulk tables: the column that names each row in ``file``.
     drop_flagged : bool
-        Leave out of the table every row whose ``flag`` is not empty (the
-        resumable parts keep them; only a ``.csv``/``.parquet`` output).
+        Leave out every row whose ``flag`` is not empty, as rows are
+        written (only a ``.csv``/``.parquet`` output).
 
     Returns
     -------
@@ -267,67 +270,50 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     ModelError
         If ``model`` names no spectral classifier.
     """
-    from deepscope.core.options import BatchOptions
-    from deepscope.errors import BatchError, InputError
+    from deepscope.core.batch.options import BatchOptions
+    from deepscope.core.batch.runner import describe_job, predict_to_table
+    from deepscope.core.batch.sources import InputStream
+    from deepscope.core.distributed import set_torch_threads
+    from deepscope.errors import InputError
+    from deepscope.registry import resolve_model
     from deepscope.spectra.io.spectrum import ColumnNames
+    from deepscope.spectra.io.table_rows import TableLayout
+    from deepscope.spectra.io.tables import is_bulk_table
+    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES
+    from deepscope.spectra.table_source import TableSource
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     columns = columns or ColumnNames()
     if drop_flagged and Path(out).suffix.lower() not in (".csv", ".parquet"):
         msg = f"--drop-flagged needs a .csv or .parquet --out (got {out}); filter the parts on their flag column"
         raise InputError(msg)
-    try:
-        count = _predict(inputs, out, model, options, columns, default_medium, id_column)
-    except BatchError:
-        if drop_flagged:  # the good rows were written: they are still filtered
-            _drop_flagged_rows(out)
-        raise
-    return _drop_flagged_rows(out) if drop_flagged else count
-
-
-def _drop_flagged_rows(out) -> int:
-    """Rewrite a finished prediction table without its flagged rows; the rows kept."""
-    from deepscope.core.files import read_table, write_table
-
-    if not Path(out).is_file():  # nothing could be read: nothing was written
-        return 0
-    table = read_table(out)
-    flagged = table["flag"].astype("string").fillna("") != ""  # all-empty flags read back as NaN
-    write_table(table[~flagged], out)
-    log.info("left out %d flagged rows of %d", int(flagged.sum()), len(table))
-    return int((~flagged).sum())
-
-
-def _predict(inputs, out, model, options, columns, default_medium, id_column):
-    from deepscope.core.distributed import set_torch_threads
-    from deepscope.core.inference import describe_job, predict_to_table
-    from deepscope.core.sources import InputStream
-    from deepscope.errors import InputError
-    from deepscope.registry import resolve_model
-    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES
-    from deepscope.spectra.io.spectrum import ColumnNames
-    from deepscope.spectra.io.table_rows import TableLayout
-    from deepscope.spectra.io.tables import is_bulk_table
-
     bulk = [path for path in inputs if is_bulk_table(path)]
-    if bulk:
-        if len(bulk) < len(inputs) or options.catalog is not None:
-            msg = f"{bulk[0]}: a bulk table of spectra cannot be mixed with other inputs or --catalog; run it alone"
-            raise InputError(msg)
-        from deepscope.spectra.table_predict import predict_tables
-
-        layout = TableLayout(ColumnNames(columns.wave or "wavelength", columns.flux or "flux", columns.ivar),
-                             default_medium, id_column)
-        return predict_tables(bulk, out, model, options, layout)
+    if bulk and (len(bulk) < len(inputs) or options.catalog is not None):
+        msg = f"{bulk[0]}: a bulk table of spectra cannot be mixed with other inputs or --catalog; run it alone"
+        raise InputError(msg)
     options.check()
-    stream = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column)
-    set_torch_threads(options.threads)
-    model_path = resolve_model(model, "spectra")
-    predictor = SpectraPredictor.from_checkpoint(model_path, options.device, options.engine, columns=columns,
-                                                 default_medium=default_medium)
-    reading = {} if columns == ColumnNames() and default_medium == "air" else \
-        {"columns": [columns.wave, columns.flux, columns.ivar], "medium": default_medium}
-    # Parts written before confidence and flag existed belong to another job.
-    job = describe_job("spectra predict", stream, model_path, options.partition_size,
-                       assessment=list(ASSESSMENT_COLUMNS), **reading)
-    return predict_to_table(stream, predictor, out, job, options, desc="classify")
+    if bulk:
+        source, settings = TableSource(bulk, TableLayout(ColumnNames(columns.wave or "wavelength", columns.flux
+                                                                     or "flux", columns.ivar), default_medium, id_column)), {}
+    else:
+        source = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column)
+        settings = {} if columns == ColumnNames() and default_medium == "air" else \
+            {"columns": [columns.wave, columns.flux, columns.ivar], "medium": default_medium}
+    try:
+        set_torch_threads(options.threads)
+        model_path = resolve_model(model, "spectra")
+        predictor = SpectraPredictor.from_checkpoint(model_path, options.device, options.engine, columns=columns,
+                                                     default_medium=default_medium)
+        if drop_flagged:
+            settings["drop_flagged"] = True
+        job = describe_job("spectra predict", source, predictor, model_path, options, **settings)
+        return predict_to_table(source, predictor, out, job, options, desc="classify",
+                                keep=_unflagged if drop_flagged else None)
+    finally:
+        if bulk:
+            source.close()
+
+
+def _unflagged(row: dict) -> bool:
+    """Whether a prediction row has no flag (the row filter of ``--drop-flagged``)."""
+    return not row["flag"]

@@ -1,10 +1,4 @@
-"""Options that travel together through every batch command, as one dataclass.
-
-``galaxy predict``, ``spectra predict`` and ``cryoem pick`` share how inputs
-are listed, cut into partitions, decoded and spread over a cluster; the
-command line builds one :class:`BatchOptions` and the library passes it on
-whole instead of a chain of positional arguments.
-"""
+"""Options that travel together through every batch command, as one dataclass."""
 
 from __future__ import annotations
 
@@ -22,7 +16,7 @@ class BatchOptions:
     path_column: str = "file"  # catalogue column with the paths, relative to the catalogue
     partition_size: int = 1024  # inputs per partition: the unit of resuming and of Dask tasks
     batch_size: int = 512  # inputs per forward pass
-    read_threads: int = 2  # file-decoding threads per process (decoders release the GIL)
+    read_threads: int = 2  # file-decoding threads, or reader processes, per process
     threads: int | None = None  # torch CPU threads in process; None keeps torch's default (all cores)
     device: str = "cpu"  # "cpu", "cuda" or "cuda:N"; cuda fails loudly if absent
     engine: str = "auto"  # what runs the network: auto, torch, onnx or onnx-int8 (deepscope.core.onnx_engine)
@@ -44,14 +38,15 @@ class BatchOptions:
         ...
         deepscope.errors.InputError: --batch-size must be at least 1, got 0
         """
-        from deepscope.core.cluster import check_cluster_options
-
+        workers = 1 if self.workers is None else self.workers
         for flag, value in (("--batch-size", self.batch_size), ("--partition-size", self.partition_size),
-                            ("--read-threads", self.read_threads)):
+                            ("--read-threads", self.read_threads), ("--workers", workers)):
             if value < 1:
                 msg = f"{flag} must be at least 1, got {value}"
                 raise InputError(msg)
         if self.threads is not None and self.threads < 0:
             msg = f"--threads must be 0 (all cores) or more, got {self.threads}"
             raise InputError(msg)
-        check_cluster_options(self.workers, self.scheduler)
+        if self.workers is not None and self.scheduler is not None:
+            msg = "--workers starts a local Dask cluster and --scheduler uses an existing one: give one of them"
+            raise InputError(msg)

@@ -1,4 +1,4 @@
-"""Where batch inputs come from: files, directories, catalogues, tar shards.
+"""Where batch inputs come from: files, directories, catalogues, tar shards, streamed in partitions.
 
 Survey-scale runs cannot hold a million paths, let alone a million images,
 in memory, so inputs are streamed as :class:`InputRef` records: a name for
@@ -13,12 +13,14 @@ fetch any member without scanning the archive.
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepscope.core.batch.reading import Loaded, load_partition
 from deepscope.core.files import collect_inputs
 from deepscope.errors import FormatError, InputError, OutputError
 
@@ -35,25 +37,12 @@ CATALOG_CHUNK_ROWS = 65536
 
 @dataclass(frozen=True)
 class InputRef:
-    """One input of a batch.
+    """One input of a batch."""
 
-    Attributes
-    ----------
-    name : str
-        The input's path as reported in outputs (``shard.tar/member`` for a
-        tar member).
-    path : str
-        The file to read: the input itself, or the tar shard holding it.
-    offset : int
-        Byte offset of a tar member's data in ``path``; -1 for plain files.
-    size : int
-        Size of a tar member's data in bytes.
-    """
-
-    name: str
-    path: str
-    offset: int = -1
-    size: int = 0
+    name: str  # as reported in outputs (``shard.tar/member`` for a tar member)
+    path: str  # the file to read: the input itself, or the tar shard holding it
+    offset: int = -1  # byte offset of a tar member's data in path; -1 for plain files
+    size: int = 0  # size of a tar member's data in bytes
 
     @property
     def in_tar(self):
@@ -71,12 +60,36 @@ class InputRef:
         return data
 
 
+@dataclass(frozen=True)
+class FilePartition:
+    """Partition ``index`` of an :class:`InputStream`: its inputs, their identity and the columns their rows carry."""
+
+    index: int
+    identity: str  # partition_identity(refs), taken before the inputs are read
+    refs: list
+    carried: list | None = None  # per input, a dict of catalogue columns (--keep-columns)
+
+    @property
+    def count(self) -> int:
+        """Number of inputs."""
+        return len(self.refs)
+
+    def load(self, predictor, read_threads, processes=None) -> Loaded:
+        """Read the inputs (see :func:`~deepscope.core.batch.reading.load_partition`)."""
+        return load_partition(predictor, self.refs, read_threads, processes, self.carried)
+
+
 def _has_suffix(name, suffixes):
     return name.lower().endswith(tuple(suffixes))
 
 
+def _records(chunk):
+    """A pandas chunk as one dict per row, missing values as None."""
+    return chunk.astype(object).where(chunk.notna(), None).to_dict("records")
+
+
 class InputStream:
-    """Iterable of :class:`InputRef` over files, directories, catalogues and tar shards.
+    """Files, directories, catalogues and tar shards as a source of :class:`FilePartition`.
 
     Parameters
     ----------
@@ -90,6 +103,9 @@ class InputStream:
     path_column : str
         Catalogue column holding the paths; relative paths are taken
         relative to the catalogue's directory.
+    keep_columns : bool
+        Every row carries the catalogue's columns (:attr:`columns`): a
+        catalogue row its own values, other inputs None.
 
     Attributes
     ----------
@@ -99,6 +115,8 @@ class InputStream:
     total : int or None
         Number of inputs when known without reading them all (file lists,
         Parquet and FITS catalogues), else None.
+    columns : list of str
+        The carried catalogue columns (none without ``keep_columns``).
 
     Raises
     ------
@@ -107,7 +125,11 @@ class InputStream:
         catalogue format or a missing path column.
     """
 
-    def __init__(self, inputs=(), suffixes=(), catalog=None, path_column="file"):
+    unit = "file"
+    carry_prefix = "catalog_"  # before a catalogue column named like an output column (its own "file" ...)
+    one_reader_per_partition = False  # every reader process reads a share of each partition
+
+    def __init__(self, inputs=(), suffixes=(), catalog=None, path_column="file", keep_columns=False):
         inputs = [Path(p) for p in inputs]
         if not inputs and catalog is None:
             msg = "no inputs: give files, directories or tar shards, or --catalog"
@@ -129,21 +151,18 @@ class InputStream:
         self.path_column = path_column
         self.failures = []
         self.total = None if self.shards else len(self.files)
+        self.columns = []
         if self.catalog is not None:
-            rows = self._catalog_rows()
+            rows, columns = self._catalog_header()
             self.total = None if self.total is None or rows is None else self.total + rows
+            self.columns = [str(c) for c in columns] if keep_columns else []
 
     def describe(self):
-        """A plain-data description that identifies this input set (for resuming).
+        """Plain data identifying the inputs: their paths, and the catalogue's content.
 
-        Paths, and the catalogue's content: a catalogue edited between a
-        killed run and its rerun (rows reordered, added, removed) is another
-        job. Each input's own size and modification time are checked per
-        partition instead (see :func:`partition_identity`).
-
-        Returns
-        -------
-        dict
+        A catalogue edited between a killed run and its rerun (rows
+        reordered, added, removed) is another job; each input's own size and
+        modification time are checked per partition (:func:`partition_identity`).
         """
         from deepscope.core.checkpoint import sha256
 
@@ -159,29 +178,15 @@ class InputStream:
         }
 
     def check_output(self, output, written_suffixes=()):
-        """Refuse an output that is also an input, or that this run would read back.
+        """Refuse (:class:`~deepscope.errors.OutputError`) an output that is an input, or that a rerun would read.
 
-        Checked before any work. Refused: an output that is an input file,
-        tar shard or the catalogue (``--catalog lab.csv --out lab.csv``); an
-        output directory that already holds inputs of this run (its own
-        earlier outputs, collected as inputs), unless it is an input
-        directory itself; an output inside (or equal to) an input directory
-        when its name, or ``written_suffixes``, match the suffixes searched
-        for there. An output directory inside an input directory is
-        otherwise allowed (Parquet parts beside JPEG cutouts are never read
-        as cutouts).
-
-        Parameters
-        ----------
-        output : str or Path
-            The output table or directory, as the user named it.
-        written_suffixes : sequence of str
-            Suffixes of the files the run writes into an output directory.
-
-        Raises
-        ------
-        OutputError
-            Naming the output and the input it collides with.
+        Refused: an output that is an input file, tar shard or the catalogue
+        (``--catalog lab.csv --out lab.csv``); an output directory that
+        already holds inputs of this run (its own earlier outputs, collected
+        as inputs), unless it is an input directory itself; an output inside
+        (or equal to) an input directory when its name, or the
+        ``written_suffixes`` of the files the run writes there, match the
+        suffixes searched for. Parquet parts beside JPEG cutouts are fine.
         """
         # Strings, not Path.resolve(): a million inputs must not cost a million
         # symlink walks. The output is compared both as given and resolved.
@@ -213,17 +218,34 @@ class InputStream:
                        "read it back as input; write it elsewhere")
                 raise OutputError(msg)
 
+    def partitions(self, size):
+        """The inputs cut into :class:`FilePartition` of ``size`` (the last may be shorter)."""
+        entries = self._entries()
+        for index in itertools.count():
+            chunk = list(itertools.islice(entries, size))
+            if not chunk:
+                return
+            refs = [ref for ref, _ in chunk]
+            yield FilePartition(index, partition_identity(refs), refs,
+                                [carried for _, carried in chunk] if self.columns else None)
+
     def __iter__(self):
+        return (ref for ref, _ in self._entries())
+
+    def _entries(self):
+        """``(InputRef, carried columns or None)`` of every input."""
+        blank = dict.fromkeys(self.columns) if self.columns else None
         for path in self.files:
-            yield InputRef(str(path), str(path))
+            yield InputRef(str(path), str(path)), blank
         for shard in self.shards:
-            yield from self._shard_refs(shard)
+            for ref in self._shard_refs(shard):
+                yield ref, blank
         if self.catalog is not None:
             base = self.catalog.parent
-            for value in self._catalog_paths():
+            for value, carried in self._catalog_entries():
                 path = Path(value)
                 path = path if path.is_absolute() else base / path
-                yield InputRef(str(path), str(path))
+                yield InputRef(str(path), str(path)), carried
 
     def _shard_refs(self, shard):
         try:
@@ -244,13 +266,15 @@ class InputStream:
         msg = f"{self.catalog}: unsupported catalogue format; use {', '.join(CATALOG_SUFFIXES)}"
         raise InputError(msg)
 
-    def _missing_column(self, columns):
-        msg = (f"{self.catalog}: no column {self.path_column!r} with the input paths "
-               f"(columns: {', '.join(map(str, columns))}); name it with --path-column")
-        raise InputError(msg)
+    def _check_columns(self, columns):
+        if self.path_column not in columns:
+            msg = (f"{self.catalog}: no column {self.path_column!r} with the input paths "
+                   f"(columns: {', '.join(map(str, columns))}); name it with --path-column")
+            raise InputError(msg)
+        return columns
 
-    def _catalog_rows(self):
-        """Row count (None for CSV, which would need a full read), checking the path column."""
+    def _catalog_header(self):
+        """Row count (None for CSV, which would need a full read) and column names, the path column checked."""
         if not self.catalog.is_file():
             msg = f"{self.catalog}: no such catalogue"
             raise InputError(msg)
@@ -260,18 +284,13 @@ class InputStream:
                 import pyarrow.parquet as pq
 
                 meta = pq.ParquetFile(self.catalog)
-                if self.path_column not in meta.schema_arrow.names:
-                    self._missing_column(meta.schema_arrow.names)
-                return meta.metadata.num_rows
+                return meta.metadata.num_rows, self._check_columns(meta.schema_arrow.names)
             if kind == "csv":
                 import pandas as pd
 
-                columns = pd.read_csv(self.catalog, nrows=0).columns
-                if self.path_column not in columns:
-                    self._missing_column(columns)
-                return None
-            with self._fits_paths() as column:
-                return len(column)
+                return None, self._check_columns(pd.read_csv(self.catalog, nrows=0).columns)
+            with self._fits_table() as data:
+                return len(data), data.names
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - any parser failure means an unreadable catalogue
@@ -279,59 +298,58 @@ class InputStream:
             raise InputError(msg) from None
 
     @contextlib.contextmanager
-    def _fits_paths(self):
-        """The catalogue's path column, memory-mapped (read from disk chunk by chunk)."""
+    def _fits_table(self):
+        """The catalogue's first table, memory-mapped (read from disk chunk by chunk)."""
         from astropy.io import fits
 
         with fits.open(self.catalog, memmap=True) as hdul:
             for hdu in hdul:
                 if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
-                    if self.path_column not in hdu.columns.names:
-                        self._missing_column(hdu.columns.names)
-                    yield hdu.data[self.path_column]
+                    self._check_columns(hdu.columns.names)
+                    yield hdu.data
                     return
         msg = f"{self.catalog}: no table HDU"
         raise InputError(msg)
 
-    def _catalog_paths(self):
-        kind = self._catalog_format()
+    def _catalog_entries(self):
+        """``(path, carried columns or None)`` of every catalogue row, a chunk of rows at a time."""
+        kind, step, keep = self._catalog_format(), CATALOG_CHUNK_ROWS, bool(self.columns)
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(self.catalog).iter_batches(CATALOG_CHUNK_ROWS, columns=[self.path_column]):
-                yield from batch.column(0).to_pylist()
+            for batch in pq.ParquetFile(self.catalog).iter_batches(step, columns=None if keep else [self.path_column]):
+                paths = batch.column(self.path_column).to_pylist()
+                yield from zip(paths, batch.to_pylist() if keep else itertools.repeat(None))
         elif kind == "csv":
             import pandas as pd
 
-            chunks = pd.read_csv(self.catalog, usecols=[self.path_column], dtype=str,
-                                 chunksize=CATALOG_CHUNK_ROWS, keep_default_na=False)
-            for chunk in chunks:
-                yield from chunk[self.path_column].tolist()
+            # The paths as written ("NA" is a name here), the other columns as pandas reads a table.
+            with pd.read_csv(self.catalog, usecols=[self.path_column], dtype=str, chunksize=step,
+                             keep_default_na=False) as chunks, \
+                    (pd.read_csv(self.catalog, chunksize=step) if keep else contextlib.nullcontext()) as rows:
+                for chunk in chunks:
+                    paths = chunk[self.path_column].tolist()
+                    carried = itertools.repeat(None) if rows is None else (
+                        {**row, self.path_column: path} for row, path in zip(_records(next(rows)), paths))
+                    yield from zip(paths, carried)
         else:
-            with self._fits_paths() as column:
-                for start in range(0, len(column), CATALOG_CHUNK_ROWS):
-                    for value in column[start:start + CATALOG_CHUNK_ROWS]:
-                        yield value.decode() if isinstance(value, bytes) else str(value).strip()
+            with self._fits_table() as data:
+                for start in range(0, len(data), step):
+                    block = data[start:start + step]
+                    paths = [v.decode() if isinstance(v, bytes) else str(v).strip() for v in block[self.path_column]]
+                    columns = [[v.decode() if isinstance(v, bytes) else v for v in block[name].tolist()]
+                               for name in self.columns]
+                    yield from zip(paths, (dict(zip(self.columns, values)) for values in zip(*columns))
+                                   if keep else itertools.repeat(None))
 
 
 def partition_identity(refs):
-    """A digest of a partition's inputs: names, locations, sizes and modification times.
+    """A digest (hex SHA-256) of a partition's inputs: names, locations, sizes and modification times.
 
     An input replaced between a killed run and its rerun changes its size or
     mtime, so the partition holding it is computed again while the others
     are kept. Only ``stat`` is called: cheap enough for a million inputs.
 
-    Parameters
-    ----------
-    refs : list of InputRef
-
-    Returns
-    -------
-    str
-        Hex SHA-256.
-
-    Examples
-    --------
     >>> a, b = InputRef("missing-a", "missing-a"), InputRef("missing-b", "missing-b")
     >>> partition_identity([a, b]) == partition_identity([b, a])
     False
@@ -345,25 +363,3 @@ def partition_identity(refs):
             state = None  # missing now: a failure either way, recorded as such
         digest.update(repr((ref.name, ref.path, ref.offset, ref.size, state)).encode())
     return digest.hexdigest()
-
-
-def partitions(refs, size):
-    """Group a stream of refs into lists of ``size`` (the last may be shorter).
-
-    Parameters
-    ----------
-    refs : iterable of InputRef
-    size : int
-
-    Yields
-    ------
-    list of InputRef
-    """
-    chunk = []
-    for ref in refs:
-        chunk.append(ref)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -1,26 +1,16 @@
 """Results written partition by partition, so a killed batch resumes where it stopped.
 
-A batch is cut into numbered partitions of inputs. Each finished partition
-is written at once as a Parquet part (its good rows) beside a CSV of its bad
-inputs, both atomically, the part last. A ``_job.json`` records what the
-parts were computed from (command, input paths, catalogue content, model,
-options); a rerun with the same arguments skips the done partitions, while
-parts of a different job are discarded rather than mixed in.
-
-A part is trusted only after checking it (:meth:`PartStore.verify`): it
-carries a record of its partition's inputs (names, sizes, modification
-times), its row counts, the checksum of its bad-input list and of every
-output file the predictor wrote for it (STAR files ...), and its pages carry
-Parquet checksums. A part that is unreadable, short, or whose inputs or
-outputs changed is computed again, with a message naming it.
-
-One run writes an output at a time: the store holds a lock
-(:mod:`deepscope.core.lock`) from opening to :meth:`PartStore.finish` or
-:meth:`PartStore.close`, and a second run on the same output is refused.
-
-The result is either the directory of parts itself (survey scale: nothing
-is ever merged in memory) or one CSV/Parquet table, merged part by part into
-a temporary file renamed onto the output once every partition is done.
+Each finished partition is written at once, atomically, as a Parquet part
+beside a CSV of its bad inputs. ``_job.json`` records the job the parts
+belong to (:func:`~deepscope.core.batch.runner.describe_job`): a rerun of
+it skips the done partitions, another job discards them rather than mixing
+them in. A part is trusted only once :meth:`PartStore.verify` has checked
+its record (its inputs' names, sizes and modification times, its row
+counts, the checksums of its bad-input list and of the files the predictor
+wrote for it) and its Parquet page checksums. The store holds the output's
+lock (:mod:`deepscope.core.lock`) until :meth:`PartStore.finish` merges the
+parts into one table (part by part, into a temporary file renamed onto the
+output) or keeps them as the result (survey scale), or :meth:`PartStore.close`.
 """
 
 import contextlib
@@ -57,15 +47,14 @@ class PartStore:
     keep : bool
         Keep the parts after :meth:`finish` (they are the result), or
         remove them (they were only there to make the run resumable).
-    output : str or Path, optional
-        The output as the user named it, for messages and input checks:
-        by default ``merge_into``, else ``directory``, or the directory
-        around it when its name starts with a dot (a hidden store keeping
-        the books of the outputs beside it).
 
     Attributes
     ----------
     output : Path
+        The output as the user named it, for messages and input checks:
+        ``merge_into``, else ``directory``, or the directory around it when
+        its name starts with a dot (a hidden store keeping the books of the
+        outputs beside it).
 
     Raises
     ------
@@ -74,12 +63,10 @@ class PartStore:
         another run is writing the same output.
     """
 
-    def __init__(self, directory, job, merge_into=None, keep=True, output=None):
+    def __init__(self, directory, job, merge_into=None, keep=True):
         self.merge_into = None if merge_into is None else check_writable(merge_into)
         self.dir = check_writable(directory, is_dir=True)
-        if output is None:
-            output = merge_into or (self.dir.parent if self.dir.name.startswith(".") else self.dir)
-        self.output = Path(output)
+        self.output = Path(merge_into or (self.dir.parent if self.dir.name.startswith(".") else self.dir))
         self.keep = keep
         self.job = json.loads(json.dumps(job, default=str))
         self._lock = lock_output(self.dir, str(self.output))
@@ -88,12 +75,6 @@ class PartStore:
         except BaseException:
             self.close()
             raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def close(self):
         """Release the output's lock (also done by :meth:`finish`); parts stay for a rerun."""
@@ -110,10 +91,6 @@ class PartStore:
             ``.<name>.parts`` directory beside it until merged), or a
             directory that receives the Parquet parts as the result.
         job : dict
-
-        Returns
-        -------
-        PartStore
 
         Raises
         ------
@@ -160,15 +137,15 @@ class PartStore:
                 if done:
                     log.info("resuming: %d partition(s) already done in %s", done, self.dir)
                 return
-            log.warning("%s holds parts of a different job (other inputs, catalogue, model or options); "
-                        "discarding them", self.dir)
-            for path in self._part_files():
+            log.warning("%s holds parts of a different job (other inputs, catalogue, model, engine, device or "
+                        "options); discarding them", self.dir)
+            for path in self._parts() + sorted(self.dir.glob("part-*.failed.csv")):
                 path.unlink()
         with atomic_path(job_path) as tmp:
             tmp.write_text(json.dumps(self.job, indent=1))
 
-    def _part_files(self):
-        return sorted(self.dir.glob("part-*.parquet")) + sorted(self.dir.glob("part-*.failed.csv"))
+    def _parts(self):
+        return sorted(self.dir.glob("part-*.parquet"))
 
     def part_path(self, index):
         """Path of partition ``index``'s Parquet part."""
@@ -179,15 +156,10 @@ class PartStore:
         return self.dir / f"part-{index:08d}.failed.csv"
 
     def done_indices(self):
-        """Indices of the partitions already written.
-
-        Returns
-        -------
-        set of int
-        """
+        """Indices of the partitions already written, as a set."""
         return {int(p.name[5:13]) for p in self.dir.glob("part-*.parquet")}
 
-    def write(self, index, rows, failures, inputs=None, outputs=()):
+    def write(self, index, rows, failures, inputs=None, outputs=(), dropped=0):
         """Write one finished partition (atomically; the part last).
 
         Parameters
@@ -198,11 +170,12 @@ class PartStore:
         failures : list of (str, str)
             ``(input, reason)`` for every bad input of the partition.
         inputs : str, optional
-            The partition's identity (:func:`~deepscope.core.sources.partition_identity`),
-            computed before its inputs were read.
+            The partition's identity, taken before its inputs were read.
         outputs : iterable of str or Path
             Files the predictor wrote for this partition; their checksums
             are recorded so that a missing or altered one invalidates it.
+        dropped : int
+            Good inputs whose rows a row filter left out.
 
         Raises
         ------
@@ -217,8 +190,8 @@ class PartStore:
 
         failed = self.failed_path(index)
         try:
-            record = {"inputs": inputs, "rows": len(rows), "failed": len(failures), "failed_sha256": None,
-                      "outputs": {str(path): sha256(path) for path in outputs}}
+            record = {"inputs": inputs, "rows": len(rows), "dropped": dropped, "failed": len(failures),
+                      "failed_sha256": None, "outputs": {str(path): sha256(path) for path in outputs}}
             if failures:
                 with atomic_path(failed) as tmp:
                     pd.DataFrame(failures, columns=["file", "error"]).to_csv(tmp, index=False)
@@ -235,7 +208,7 @@ class PartStore:
             raise OutputError(msg) from None
 
     def verify(self, index, inputs, count):
-        """Why a written part cannot be trusted, or None when it can.
+        """Why partition ``index``'s part cannot be trusted, or None when it can.
 
         Parameters
         ----------
@@ -243,7 +216,7 @@ class PartStore:
         inputs : str
             The partition's identity now.
         count : int
-            Number of inputs in the partition now.
+            Its number of inputs now.
 
         Returns
         -------
@@ -265,10 +238,11 @@ class PartStore:
             return f"it is unreadable ({type(exc).__name__}: {first_line(exc)})"
         if record.get("inputs") != inputs:
             return "its inputs changed (added, removed, replaced or modified)"
-        if rows != record.get("rows") or rows + record.get("failed", 0) != count:
-            return f"it holds {rows} rows and {record.get('failed')} failures for {count} inputs"
+        failed_count = record.get("failed", 0)
+        if rows != record.get("rows") or rows + record.get("dropped", 0) + failed_count != count:
+            return f"it holds {rows} rows and {failed_count} failures for {count} inputs"
         failed = self.failed_path(index)
-        if record.get("failed"):
+        if failed_count:
             if not failed.is_file() or sha256(failed) != record.get("failed_sha256"):
                 return f"its list of bad inputs {failed.name} is missing or changed"
         elif failed.exists():
@@ -279,12 +253,7 @@ class PartStore:
         return None
 
     def failures(self):
-        """Every bad input recorded so far, in partition order.
-
-        Returns
-        -------
-        list of (str, str)
-        """
+        """Every bad input recorded so far, in partition order, as ``(name, reason)`` pairs."""
         import pandas as pd
 
         found = []
@@ -297,7 +266,7 @@ class PartStore:
         """The parts as pandas tables, in partition order (one in memory at a time)."""
         import pandas as pd
 
-        for path in sorted(self.dir.glob("part-*.parquet")):
+        for path in self._parts():
             yield pd.read_parquet(path)
 
     def finish(self):
@@ -313,12 +282,16 @@ class PartStore:
         OutputError
             If the merged table cannot be written.
         """
+        import pyarrow.parquet as pq
+
         try:
-            count = sum(self._row_counts())
-            if self.merge_into is not None:
-                self._merge(count)
+            count = sum(pq.ParquetFile(path).metadata.num_rows for path in self._parts())
+            if self.merge_into is not None and count:  # no good row at all: no empty, misleading table
+                self._merge()
             if not self.keep:
-                self._remove_all_but_lock()
+                for path in self.dir.iterdir():
+                    if path != self._lock.path:
+                        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
         finally:
             self.close()
         if not self.keep:
@@ -327,41 +300,25 @@ class PartStore:
                 self.dir.rmdir()
         return count
 
-    def _remove_all_but_lock(self):
-        for path in self.dir.iterdir():
-            if path == self._lock.path:
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-
-    def _row_counts(self):
-        import pyarrow.parquet as pq
-
-        return [pq.ParquetFile(path).metadata.num_rows for path in sorted(self.dir.glob("part-*.parquet"))]
-
-    def _merge(self, total):
+    def _merge(self):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if not total:
-            # No good input at all: no empty, misleading table is written.
-            return 0
-        tables = (table for table in self.iter_tables() if len(table))
         try:
             with atomic_path(self.merge_into) as tmp:
                 if self.merge_into.suffix.lower() == ".csv":
+                    tables = (table for table in self.iter_tables() if len(table))
                     for number, table in enumerate(tables):
                         table.to_csv(tmp, index=False, mode="a", header=number == 0)
-                else:
-                    writer = None
-                    for table in tables:
-                        if writer is None:
-                            schema = pa.Schema.from_pandas(table, preserve_index=False)
-                            writer = pq.ParquetWriter(tmp, schema)
-                        writer.write_table(pa.Table.from_pandas(table, schema=schema, preserve_index=False))
-                    writer.close()
+                    return
+                parts = [path for path in self._parts() if pq.ParquetFile(path).metadata.num_rows]
+                # Carried columns may be all missing in one part (null) and numbers in another: one schema for all.
+                schema = pa.unify_schemas([pq.read_schema(path) for path in parts], promote_options="permissive")
+                schema = schema.with_metadata({k: v for k, v in (schema.metadata or {}).items()
+                                               if k != RECORD_KEY})
+                with pq.ParquetWriter(tmp, schema) as writer:
+                    for path in parts:
+                        writer.write_table(pq.read_table(path).cast(schema))
         except OSError as exc:
             msg = f"{self.merge_into}: cannot write output: {exc.strerror or exc}"
             raise OutputError(msg) from None
