@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from batch_helpers import (SOURCES, TIMEOUT, Upper, cutouts, env, error_lines, expected, parts, predict_argv,
                            reference, run, texts)  # noqa: F401 (reference is a fixture)
@@ -121,6 +122,29 @@ def test_sigterm_stops_with_one_line_and_keeps_parts(tmp_path):
     assert done.returncode == 0, done.stderr
     table = parts(out)
     assert len(table) == 600 and table["file"].is_unique
+
+
+@pytest.mark.distributed
+def test_sigkill_leaves_no_reader_behind_and_the_rerun_resumes(tmp_path):
+    """The main process killed as the OOM killer does: its reader processes die with it, its lock with them."""
+    inputs = cutouts(tmp_path / "in", 2400, link=True)
+    out = tmp_path / "preds"
+    argv = [sys.executable, "-m", "deepscope", "-q", "galaxy", "predict", str(inputs), "--out", str(out),
+            "--partition-size", "300", "--read-threads", "2", "--threads", "1"]
+    process = subprocess.Popen(argv, stderr=subprocess.DEVNULL, env=env())
+    _wait_for_parts(out, 1, process)
+    readers = psutil.Process(process.pid).children(recursive=True)
+    assert len(readers) >= 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    _, alive = psutil.wait_procs(readers, timeout=5)
+    for orphan in alive:
+        orphan.kill()
+    assert not alive, f"{len(alive)} process(es) outlived the run"
+    done = subprocess.run(argv, capture_output=True, text=True, env=env(), timeout=TIMEOUT)
+    assert done.returncode == 0 and "another run" not in done.stderr, done.stderr
+    table = parts(out)
+    assert len(table) == 2400 and table["file"].is_unique
 
 
 def test_any_os_error_of_a_command_is_one_line_naming_the_path(tmp_path, capsys, monkeypatch):

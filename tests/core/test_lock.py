@@ -1,14 +1,16 @@
 """One writer per output: a second run is refused naming the first, a dead run's lock is taken over."""
 
+import contextlib
 import subprocess
 import sys
 import textwrap
 
 import pandas as pd
+import psutil
 import pytest
 from batch_helpers import SOURCES, TIMEOUT, cutouts, env, error_lines, predict_argv, reference, run  # noqa: F401
 
-from deepscope.core.lock import LOCK_NAME, release_all
+from deepscope.core.lock import LOCK_NAME, lock_output, release_all
 from deepscope.errors import OutputError
 
 
@@ -100,6 +102,37 @@ def test_training_run_directory_has_one_writer(tmp_path):
     finally:
         release_all()
     assert not (run_dir / LOCK_NAME).exists()
+
+
+def test_a_forked_child_does_not_keep_its_parents_lock(tmp_path):
+    """A child forked by a lock holder (a reader process) outlives it: the lock dies with the holder."""
+    code = textwrap.dedent(f"""
+        import os, time
+        from deepscope.core.lock import lock_output
+        lock = lock_output({str(tmp_path)!r}, "demo")
+        if os.fork() == 0:
+            time.sleep({TIMEOUT})
+            os._exit(0)
+        print("locked", flush=True)
+        time.sleep({TIMEOUT})
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env(), text=True)
+    children = []
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        children = psutil.Process(holder.pid).children()
+        with pytest.raises(OutputError, match="demo is being written by another run"):
+            lock_output(tmp_path, "demo")
+        holder.kill()
+        holder.wait(timeout=TIMEOUT)
+        assert [child.is_running() for child in children] == [True]
+        lock_output(tmp_path, "demo").release()  # free, though the child still runs
+    finally:
+        holder.kill()
+        holder.stdout.close()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
 
 def test_locks_are_released_after_bad_inputs_and_interrupts(tmp_path, capsys, monkeypatch):

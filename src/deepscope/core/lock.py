@@ -6,7 +6,9 @@ line naming the first (its PID and command line). The lock is an
 ``fcntl.flock`` on a small file that also records the holder: the kernel
 drops the lock when its process dies, however it dies (``kill -9``
 included), so a lock left behind by a dead run is taken over with a
-message instead of blocking every later run.
+message instead of blocking every later run. A forked child (a reader
+process) closes its copy of the descriptor at once: the lock lives as long
+as the process that took it, not as long as its longest-lived child.
 """
 
 from __future__ import annotations
@@ -66,8 +68,7 @@ class OutputLock:
     Raises
     ------
     OutputError
-        If another live process holds the lock, or the lock file cannot
-        be written.
+        If another live process holds the lock, or the lock file cannot be written.
 
     Examples
     --------
@@ -163,10 +164,6 @@ def lock_output(directory: str | Path, what: str, reentrant: bool = False) -> Ou
         Return the lock this process already holds on ``directory`` instead
         of refusing (a command that prepares its run directory twice).
 
-    Returns
-    -------
-    OutputLock
-
     Raises
     ------
     OutputError
@@ -185,4 +182,13 @@ def release_all() -> None:
         lock.release()
 
 
+def _forget_in_child() -> None:
+    """In a forked child: drop the parent's locks, which the child must neither keep alive nor release."""
+    for lock in _HELD.values():
+        if lock._finalizer.detach():
+            os.close(lock._fd)
+    _HELD.clear()
+
+
 atexit.register(release_all)
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -1,4 +1,4 @@
-"""Reading one partition's inputs: on threads, or in forked reader processes.
+"""Reading one partition's inputs: on threads, or in forked reader processes that die with their parent.
 
 A predictor's ``load_input(path)`` runs on a thread per input. A predictor
 that also has ``load_many`` (a picklable callable, ``paths -> list`` of the
@@ -9,9 +9,12 @@ core. Either way a bad input costs only itself: it is listed with its
 reason and the good ones are kept.
 """
 
+import ctypes
 import functools
 import logging
 import multiprocessing
+import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -32,6 +35,7 @@ CHUNK_SIZE = 64
 # Smaller partitions are read in this process: a reader's first chunk warms
 # its caches, which only pays on many inputs.
 MIN_INPUTS_FOR_PROCESSES = 256
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 # In a reader process: the predictor it reads for, inherited (not pickled) when it forked.
 _inherited = None
@@ -96,10 +100,14 @@ def _load_chunk(load_many, paths, names):
             for item, path, name in zip(loaded, paths, names)]
 
 
-def _start_reader(predictor):
-    """Reader process initializer: keep the inherited predictor."""
+def _start_reader(parent, predictor):
+    """Reader process initializer: keep the inherited predictor, and die with the parent."""
     global _inherited
     _inherited = predictor
+    # SIGKILL when the thread that forked this process ends: a reader must never outlive its run.
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
 
 
 def inherited_predictor():
@@ -114,8 +122,9 @@ def reader_processes(predictor, read_threads, wanted=True):
     Decoding FITS headers is Python that holds the GIL, so threads use one
     core however many there are; processes use them all. They are forked
     here, from the calling thread, once ``load_many([])`` has imported the
-    decoders: they start at once with everything imported and hold the
-    predictor as it is (:func:`inherited_predictor`). Elsewhere than on Linux (macOS
+    decoders: they start at once with everything imported, hold the
+    predictor as it is (:func:`inherited_predictor`), and get SIGKILL when
+    this process dies, however it dies. Elsewhere than on Linux (macOS
     offers fork, but its system libraries are not safe in a forked child)
     and in daemonic processes (Dask workers), threads read.
 
@@ -132,7 +141,7 @@ def reader_processes(predictor, read_threads, wanted=True):
     predictor.load_many([])
     # The readers take the other cores: a BLAS pool of several threads here would only spin against them.
     with ProcessPoolExecutor(read_threads, mp_context=multiprocessing.get_context("fork"), initializer=_start_reader,
-                             initargs=(predictor,)) as pool, threadpool_limits(limits=1, user_api="blas"):
+                             initargs=(os.getpid(), predictor)) as pool, threadpool_limits(limits=1, user_api="blas"):
         pool.submit(int).result()  # a fork pool starts every reader at its first task: now, from this thread
         yield pool
 
