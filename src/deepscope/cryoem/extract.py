@@ -118,7 +118,7 @@ def cut_boxes(image: np.ndarray, x: np.ndarray, y: np.ndarray, box: int) -> np.n
 
 
 def fourier_crop(stack: np.ndarray, size: int) -> np.ndarray:
-    """Downsample ``(n, box, box)`` images to ``(n, size, size)`` float32 by keeping their lowest frequencies (same mean).
+    """Downsample ``(n, box, box)`` images to ``(n, size, size)`` float32, keeping the lowest frequencies (and the mean).
 
     Examples
     --------

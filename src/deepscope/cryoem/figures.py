@@ -48,7 +48,7 @@ OVERLAY_TILE = 1024
 
 def write_overlay_tiles(image: np.ndarray, picks: pd.DataFrame, radius: float, out_dir: str | Path,
                         stem: str, tile: int = OVERLAY_TILE) -> list[Path]:
-    """Save the micrograph in full-resolution tiles, ``<stem>_overlay_r<i>c<j>.png``, picks drawn at the particle's size.
+    """Save the micrograph in full-resolution tiles ``<stem>_overlay_r<i>c<j>.png``, picks circled at particle size.
 
     The whole-micrograph overview (:func:`write_overlay` at working scale) is
     too small to judge a pick; these tiles show each particle at its native

@@ -32,7 +32,7 @@ class Structure:
 
 
 def read_structure(path):
-    """Read an mmCIF or PDB atomic model (optionally gzipped) with gemmi: the first model, without waters, ligands, hydrogens.
+    """Read an mmCIF or PDB model (optionally gzipped) with gemmi: the first model, without waters, ligands, hydrogens.
 
     Returns
     -------

@@ -25,7 +25,7 @@ def _centre(size, device):
 
 
 def circular_mask(size: int, radius: float, width: float = 2.0, device="cpu"):
-    """A ``(size, size)`` float32 soft disk around box pixel ``size // 2``: 1 inside ``radius``, a cosine fall-off of ``width`` px.
+    """A ``(size, size)`` soft disk around pixel ``size // 2``: 1 inside ``radius``, a cosine fall-off of ``width`` px.
 
     Examples
     --------

@@ -53,7 +53,7 @@ class ClassifyResult:
 
 
 def check_output_dir(path) -> Path:
-    """Fail early if ``path`` cannot become the output directory; unlike :func:`~deepscope.core.files.check_writable`, create nothing.
+    """Fail early if ``path`` cannot become the output directory, creating nothing (unlike ``check_writable``).
 
     Raises
     ------
