@@ -218,7 +218,7 @@ def _read_catalog(path):
 def _spectra_readers():
     from deepscope.spectra.io import files as sio
 
-    return [sio.read_spectrum, sio.read_elodie, sio.read_indous, sio.read_jacoby]
+    return [sio.read_spectrum]
 
 
 def _read_micrograph(path):
@@ -254,8 +254,6 @@ def _all_galaxy(path):
 
 
 def _all_spectra(path):
-    # read_elodie / read_indous / read_jacoby are read_spectrum with a
-    # default medium; one call each costs little.
     for reader in _spectra_readers():
         try:
             reader(path)

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
+from spectra.helpers import synthetic_library
 
 from deepscope.cli.main import main
 from deepscope.samples import sample_dir
-from deepscope.spectra.synthetic import synthetic_library
 
 
 def _write_library(folder, n, seed):

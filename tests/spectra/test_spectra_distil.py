@@ -9,11 +9,10 @@ import torch
 from deepscope.spectra.distil import distillation_loss, with_mixup, with_teacher
 from deepscope.spectra.mktype import N_LUM, N_T_BINS
 from deepscope.spectra.predictor import SpectraPredictor
-from spectra_helpers import prepare
+from spectra.helpers import prepare, synthetic_library
 
 from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.io.spectrum import Spectrum
-from deepscope.spectra.synthetic import synthetic_library
 from deepscope.spectra.targets import spectra_loss, type_targets
 from deepscope.spectra.train import DEFAULT_CONFIG, make_dataset, train_classifier
 

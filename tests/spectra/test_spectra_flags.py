@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from spectra_helpers import prepare
+from spectra.helpers import prepare, synthetic_spectrum
 
 from deepscope.samples import sample_dir
 from deepscope.spectra import flags
 from deepscope.spectra.io.files import Spectrum, read_spectrum
 from deepscope.spectra.preparation.grid import Grid, to_air
-from deepscope.spectra.synthetic import ODDITY_KINDS, make_oddity, synthetic_spectrum
+from deepscope.spectra.synthetic import ODDITY_KINDS, make_oddity
 
 
 @pytest.fixture(scope="module")

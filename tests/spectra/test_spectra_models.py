@@ -8,11 +8,10 @@ import torch
 from deepscope.registry import create_model, list_models
 from deepscope.spectra.io.files import Spectrum
 from deepscope.spectra.models import N_OUTPUTS, N_T_BINS
-from spectra_helpers import prepare
+from spectra.helpers import prepare, synthetic_library
 
 from deepscope.spectra.autoencoder import add_noise
 from deepscope.spectra.preparation.grid import Grid
-from deepscope.spectra.synthetic import synthetic_library
 from deepscope.spectra.evaluate import score_predictions
 from deepscope.spectra.decoding import t_index_from_logits
 from deepscope.spectra.targets import spectra_loss, t_target_distribution, type_targets
