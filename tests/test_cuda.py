@@ -106,7 +106,7 @@ def test_cryoem_classify_runs_on_the_gpu(tmp_path):
 
 
 def test_every_domain_trains_on_the_gpu(tmp_path):
-    from cryoem.helpers import write_blob_micrographs
+    from cryoem.cryoem_helpers import write_blob_micrographs
 
     bars = sample_dir("galaxy", "bars")
     labels = pd.read_csv(bars / "labels.csv")

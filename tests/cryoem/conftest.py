@@ -5,7 +5,7 @@ import pytest
 from deepscope.config import TrainConfig
 from deepscope.cryoem.train import train_picker
 
-from cryoem.helpers import write_blob_micrographs
+from cryoem.cryoem_helpers import write_blob_micrographs
 
 
 @pytest.fixture(scope="session")

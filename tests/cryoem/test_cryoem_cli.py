@@ -10,7 +10,7 @@ from deepscope.cli.main import main
 from deepscope.cryoem.io import read_coordinates, write_coordinates
 
 from cli_errors import one_error_line
-from cryoem.helpers import write_blob_micrographs
+from cryoem.cryoem_helpers import write_blob_micrographs
 
 EMPIAR_STEM = "Falcon_2012_06_12-14_33_35_0"
 

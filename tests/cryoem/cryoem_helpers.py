@@ -1,4 +1,4 @@
-"""Small cryo-EM data with known truth, written for tests (import as ``cryoem.helpers``)."""
+"""Small cryo-EM data with known truth, written for tests (import as ``cryoem.cryoem_helpers``)."""
 
 from pathlib import Path
 
