@@ -43,9 +43,8 @@ VIEW_COUNTS = (1, 2, 4, 8)
 def add_augment_arg(parser):
     """``--augment N``: test-time views averaged, as galaxy predict and evaluate take it."""
     parser.add_argument("--augment", type=int, choices=VIEW_COUNTS, default=1,
-                        help="views of each cutout averaged: rotations by 90 degrees, then their mirror images "
-                             "(default 1; 4: validation ROC-AUC 0.903 -> 0.909, size-matched accuracy "
-                             "0.787 -> 0.814, at 4x the network time)")
+                        help="views of each cutout averaged: rotations by 90 degrees, then their mirror images, "
+                             "at N times the network time (default 1; docs/galaxy.md has what 4 gains)")
 
 
 def add_args(parser):

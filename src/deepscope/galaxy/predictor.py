@@ -115,6 +115,7 @@ class GalaxyPredictor:
         self.class_names = list(meta["class_names"])
         self.input_size = int(meta["input_size"])
         self.threshold = float(meta["threshold"])
+        self.field = meta.get("field")  # the field convention it was trained on (deepscope.galaxy.field)
         self.source = source
         self.augment = 1
 
@@ -290,10 +291,8 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
         ``catalog_<name>``; rows of other inputs get them empty. By default
         on when a catalogue is given and ``out`` is a table.
     augment : int
-        Views of each cutout averaged (1, 2, 4 or 8; see
-        :func:`dihedral_view`): 4 raised the shipped bar model's validation
-        ROC-AUC from 0.903 to 0.909 (size-matched accuracy 0.787 to 0.814)
-        and costs 4x the network time.
+        Views of each cutout averaged (1, 2, 4 or 8; see :func:`dihedral_view`),
+        at that many times the network time.
 
     Returns
     -------
@@ -312,6 +311,7 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     """
     from deepscope.core.batch.runner import describe_job, predict_to_table
     from deepscope.core.batch.sources import InputStream
+    from deepscope.galaxy.field import warn_on_field_mismatch
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
     options.check()
@@ -324,6 +324,8 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column, keep_columns)
     predictor = GalaxyPredictor.from_checkpoint(model, options.device, options.engine)
     predictor.augment = augment
+    warn_on_field_mismatch(inputs, options.catalog, options.path_column, predictor.field,
+                           str(model or Path(predictor.source).stem))
     # Views change the rows, so they name the job.
     views = {"augment": augment} if augment != 1 else {}
     job = describe_job("galaxy predict", stream, predictor, predictor.source, options, **views)
