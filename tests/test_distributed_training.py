@@ -26,9 +26,9 @@ from deepscope.cli.main import main
 from deepscope.core import trainer
 from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
 from galaxy.synthetic_galaxies import write_bar_sample
-from spectra.helpers import synthetic_library
+from spectra.spectra_helpers import synthetic_library
 
-from cryoem.helpers import write_blob_micrographs
+from cryoem.cryoem_helpers import write_blob_micrographs
 
 EPOCHS = 3
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from spectra.helpers import synthetic_library
+from spectra.spectra_helpers import synthetic_library
 
 from deepscope.cli.main import main
 from deepscope.samples import sample_dir

@@ -9,7 +9,7 @@ import torch
 from deepscope.spectra.distil import distillation_loss, with_mixup, with_teacher
 from deepscope.spectra.mktype import N_LUM, N_T_BINS
 from deepscope.spectra.predictor import SpectraPredictor
-from spectra.helpers import prepare, synthetic_library
+from spectra.spectra_helpers import prepare, synthetic_library
 
 from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.io.spectrum import Spectrum

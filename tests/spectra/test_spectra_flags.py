@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spectra.helpers import prepare, synthetic_spectrum
+from spectra.spectra_helpers import prepare, synthetic_spectrum
 
 from deepscope.samples import sample_dir
 from deepscope.spectra import flags

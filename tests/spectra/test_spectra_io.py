@@ -8,7 +8,7 @@ from astropy.io import fits
 
 from deepscope.errors import FormatError
 from deepscope.spectra.io.files import read_spectrum, spectra_manifest
-from spectra.helpers import prepare
+from spectra.spectra_helpers import prepare
 
 from deepscope.spectra.preparation.grid import Grid, resample_rows, to_air
 

@@ -8,7 +8,7 @@ import torch
 from deepscope.registry import create_model, list_models
 from deepscope.spectra.io.files import Spectrum
 from deepscope.spectra.models import N_OUTPUTS, N_T_BINS
-from spectra.helpers import prepare, synthetic_library
+from spectra.spectra_helpers import prepare, synthetic_library
 
 from deepscope.spectra.autoencoder import add_noise
 from deepscope.spectra.preparation.grid import Grid

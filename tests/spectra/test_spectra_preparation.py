@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spectra.helpers import prepare
+from spectra.spectra_helpers import prepare
 
 from deepscope.spectra.flags import der_snr, spectrum_scores_rows
 from deepscope.spectra.io.files import Spectrum, read_spectrum

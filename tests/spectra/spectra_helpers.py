@@ -5,7 +5,7 @@ a temperature that falls with the temperature index, helium lines strongest
 near B0, Balmer lines near A0, metal lines that grow towards K, a
 "molecular" band for M, lines narrowed in giants; enough that type and
 spectrum are tied in a way a network can learn and a template matcher can
-match. Import as ``spectra.helpers``.
+match. Import as ``spectra.spectra_helpers``.
 """
 
 import numpy as np
