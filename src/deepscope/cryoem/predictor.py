@@ -27,9 +27,8 @@ from deepscope.cryoem.preprocess import load_for_picking, to_micrograph_frame, t
 from deepscope.cryoem.recentre import load_for_recentring, recentre_picks
 from deepscope.errors import InputError, ModelError, NoPicksWarning
 
-# Centroid window of :func:`refine_centres`, in particle diameters: on the
-# held-out micrographs the median centre error falls from 7.2 px (grid) to
-# 6.5 px at 0.37 d and rises again beyond it (neighbours leak in).
+# Centroid window of :func:`refine_centres`, in particle diameters: wider lets
+# neighbours leak in (chosen as docs/cryoem.md, "Centres", describes).
 REFINE_FRACTION = 0.37
 
 class Picker:
@@ -75,7 +74,7 @@ class Picker:
         self.edge_fraction = float(meta.get("edge_fraction", 0.0))
         self.augment = int(meta.get("augment", 1))
         # Systematic offset of the refined picks from the training labels, working px (x, y), measured
-        # when training ended (deepscope.cryoem.tuning.measure_centre_offset); subtracted from every pick.
+        # when training ended (deepscope.cryoem.train.measure_centre_offset); subtracted from every pick.
         self.centre_offset = tuple(float(v) for v in meta.get("centre_offset", (0.0, 0.0)))
         # Names of the micrographs that trained or tuned it: scoring on them is not a test.
         self.seen_micrographs = frozenset(meta.get("train_micrographs", ())) | frozenset(
@@ -147,8 +146,8 @@ class Picker:
             (:func:`~deepscope.cryoem.recentre.recentre_picks`) instead of
             by the model's measured offset, and gets a ``correlation``
             column. Better where the truth is the particle's own centre
-            (simulated micrographs: 0.7-2.4 px instead of 5-10 px), worse against
-            EMPIAR-10017's CryoPPP labels (see the cryo-EM README).
+            (simulated micrographs), worse against EMPIAR-10017's CryoPPP
+            labels (docs/cryoem.md, "Centres").
 
         Returns
         -------
