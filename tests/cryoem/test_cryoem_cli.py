@@ -1,13 +1,16 @@
 """The cryoem commands end to end, and their one-line errors on bad input."""
 
 import argparse
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import starfile
 
 from deepscope.cli.main import main
-from deepscope.cryoem.io import read_coordinates, write_coordinates
+from deepscope.cryoem.io import coordinate_files_by_stem, read_coordinates, write_coordinates
 
 from cli_errors import one_error_line
 from cryoem.cryoem_helpers import write_blob_micrographs
@@ -35,7 +38,8 @@ def test_train_pick_evaluate(blobs, trained, tmp_path, capsys):
     picks = tmp_path / "picks"
     assert main(["-q", "cryoem", "pick", str(blobs / "mics" / "m2.mrc"), "--diameter", "8", "--model", str(trained),
                  "--out", str(picks), "--threshold", "0.05", "--enhance", "off", "--masks", "--overlays"]) == 0
-    assert {p.name for p in picks.iterdir()} == {"m2.star", "m2_mask.png", "m2_overlay.png", "m2_overlay_r0c0.png"}
+    assert {p.name for p in picks.iterdir()} == {"m2.star", "coordinate_files.star", "m2_mask.png", "m2_overlay.png",
+                                                 "m2_overlay_r0c0.png"}
     # the tile is the micrograph at full resolution, the overview at working scale
     from PIL import Image
 
@@ -72,7 +76,59 @@ def test_pick_batch_keeps_good_results(blobs, trained, tmp_path, capsys):
     assert "deepscope: error: 3 input(s) failed" in err and "Traceback" not in err
     for name in ("header.mrc", "empty.tif", "junk.jpg"):
         assert name in err
-    assert sorted(p.name for p in out.iterdir()) == ["good.star"]
+    assert sorted(p.name for p in out.iterdir()) == ["coordinate_files.star", "good.star"]
+    assert starfile.read(out / "coordinate_files.star")["rlnMicrographCoordinates"].tolist() == ["good.star"]
+
+
+def test_pick_writes_a_relion4_index_with_paths_relative_to_it(blobs, trained, tmp_path, monkeypatch):
+    # run from one folder, micrographs in another, --out in a third: no path may depend on the working directory
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    mics = Path(os.path.relpath(blobs / "mics", work))
+    out = Path("..") / "elsewhere" / "picks"
+    assert main(["-q", "cryoem", "pick", str(mics / "m1.mrc"), str(mics / "m2.mrc"), "--diameter", "8",
+                 "--model", str(trained), "--out", str(out), "--threshold", "0.05", "--enhance", "off"]) == 0
+    monkeypatch.chdir(tmp_path.parent)
+    folder = tmp_path / "elsewhere" / "picks"
+    blocks = starfile.read(folder / "coordinate_files.star", always_dict=True)
+    assert list(blocks) == ["coordinate_files"]
+    index = blocks["coordinate_files"]
+    assert list(index.columns) == ["rlnMicrographName", "rlnMicrographCoordinates"]
+    assert [(folder / m).resolve() for m in index["rlnMicrographName"]] == [
+        (blobs / "mics" / f"m{i}.mrc").resolve() for i in (1, 2)]
+    assert index["rlnMicrographCoordinates"].tolist() == ["m1.star", "m2.star"]
+    for name in ("coordinate_files.star", "m1.star"):
+        assert (folder / name).read_text().startswith("# version 30001\n")
+    picks = starfile.read(folder / "m1.star")
+    assert list(picks.columns) == ["rlnCoordinateX", "rlnCoordinateY", "rlnAutopickFigureOfMerit"] and len(picks)
+    # the index is no micrograph's picks: evaluate and extract read the directory as before
+    assert sorted(coordinate_files_by_stem(folder)) == ["m1", "m2"]
+
+
+@pytest.mark.parametrize("out", ["e1.star", "e1.cs"])
+def test_pick_refuses_an_output_named_like_a_coordinate_file(blobs, trained, tmp_path, capsys, out):
+    assert main(["cryoem", "pick", str(blobs / "mics" / "m2.mrc"), "--diameter", "8", "--model", str(trained),
+                 "--out", str(tmp_path / out)]) == 1
+    assert f"{out}: --out is a directory" in one_error_line(capsys)
+    assert not (tmp_path / out).exists()
+
+
+def test_convert_to_cs_takes_path_shape_and_pixel_size_from_the_micrographs(blobs, tmp_path):
+    from cryosparc.dataset import Dataset
+
+    from deepscope.cryoem.coordinates import stable_uid
+
+    out = tmp_path / "cs"
+    assert main(["-q", "cryoem", "convert", str(blobs / "coords" / "m1.star"), "--to", "cs", "--micrographs",
+                 str(blobs / "mics"), "--out", str(out)]) == 0
+    data = Dataset.load(out / "m1.cs")
+    assert (out / data["location/micrograph_path"][0]).resolve() == (blobs / "mics" / "m1.mrc").resolve()
+    assert data["location/micrograph_shape"][0].tolist() == [128, 128]
+    assert data["location/micrograph_uid"][0] == stable_uid("m1") and data["uid"][1] == stable_uid("m1/1")
+    assert "location/micrograph_psize_A" in data.fields()
+    assert np.allclose(read_coordinates(out / "m1.cs")[["x", "y"]], read_coordinates(blobs / "coords" / "m1.star")[["x", "y"]],
+                       atol=1e-3)
 
 
 def test_convert_box_to_star_with_flip(cryoem_dir, tmp_path):
@@ -176,7 +232,9 @@ def test_old_flip_spellings_still_work(cryoem_dir, blobs, tmp_path):
     assert "--coords-flip-y" not in train.format_help() and "--picks-flip-y" not in train.format_help()
 
 
-def test_evaluate_warns_when_the_model_saw_the_micrographs(tmp_path, caplog):
+@pytest.mark.parametrize("model, named", [(["--model", "cryoem_empiar10017"], "cryoem_empiar10017"),
+                                          ([], "the default model cryoem_empiar10017")])
+def test_evaluate_warns_when_the_model_saw_the_micrographs(tmp_path, caplog, model, named):
     from deepscope.core.checkpoint import load_checkpoint
     from deepscope.registry import resolve_model
 
@@ -186,5 +244,5 @@ def test_evaluate_warns_when_the_model_saw_the_micrographs(tmp_path, caplog):
     write_coordinates(pd.DataFrame({"x": [100.0], "y": [200.0]}), picks / f"{trained_on}.star")
     with caplog.at_level("WARNING"):
         assert main(["-q", "cryoem", "evaluate", "--picks", str(picks), "--truth", str(picks), "--diameter", "108",
-                     "--out", str(tmp_path / "eval"), "--model", "cryoem_empiar10017"]) == 0
-    assert f"trained or validated cryoem_empiar10017 ({trained_on})" in caplog.text
+                     "--out", str(tmp_path / "eval"), *model]) == 0
+    assert f"trained or validated {named} ({trained_on})" in caplog.text

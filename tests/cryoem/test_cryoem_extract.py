@@ -1,15 +1,21 @@
 """Particle extraction: box geometry, downsampling, normalisation, the STAR/MRCS pair and bad input."""
 
+import io
+import os
+from pathlib import Path
+
 import mrcfile
 import numpy as np
 import pandas as pd
 import pytest
 import starfile
+from PIL import Image
 
 from deepscope.cli.main import main
 from deepscope.cryoem.extract import (cut_boxes, disk_radius_mask, extract_micrograph, fourier_crop,
-                                      normalise_background)
+                                      normalise_background, resolve_pixel_size)
 from deepscope.cryoem.io import read_micrograph, write_coordinates, write_mrc
+from deepscope.errors import InputError
 
 from cli_errors import one_error_line
 
@@ -75,23 +81,98 @@ def test_extract_micrograph_centres_real_particles(crop):
     assert average[disk_radius_mask(48, 6)].mean() < average[~disk_radius_mask(48, 18)].mean() - 0.5
 
 
-def test_extract_command_writes_a_relion_stack(crop, tmp_path, capsys):
+def test_extract_command_writes_a_relion4_stack(crop, tmp_path, capsys, monkeypatch):
     folder, image, table = crop
-    out = tmp_path / "p.mrcs"
-    assert main(["-q", "cryoem", "extract", str(folder / "coords"), "--micrographs", str(folder / "mics"),
-                 "--diameter", "108", "--box", "160", "--size", "40", "--out", str(out)]) == 0
-    star = starfile.read(tmp_path / "p.star")
-    assert len(star) == len(table)
+    # run from one folder, --out in another: every path in the STAR file is relative to the STAR file's folder
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    out = Path("..") / "out" / "deeper" / "p.mrcs"  # not as deep as the working directory
+    assert main(["-q", "cryoem", "extract", os.path.relpath(folder / "coords", work), "--micrographs",
+                 os.path.relpath(folder / "mics", work), "--diameter", "108", "--box", "160", "--size", "40",
+                 "--out", str(out), "--voltage", "300", "--cs", "2.7", "--amplitude-contrast", "0.1"]) == 0
+    monkeypatch.chdir(tmp_path)
+    star_path = tmp_path / "out" / "deeper" / "p.star"
+    assert star_path.read_text().startswith("# version 30001\n")
+    blocks = starfile.read(star_path, always_dict=True)
+    assert list(blocks) == ["optics", "particles"]
+    optics = blocks["optics"].iloc[0]
+    assert (optics["rlnOpticsGroup"], optics["rlnOpticsGroupName"], optics["rlnImageSize"],
+            optics["rlnImageDimensionality"]) == (1, "opticsGroup1", 40, 2)
+    # the crop's MRC header says 1 A per pixel; 160 px boxes cropped to 40 px: 4 A
+    assert (optics["rlnMicrographOriginalPixelSize"], optics["rlnImagePixelSize"]) == (1.0, 4.0)
+    assert (optics["rlnVoltage"], optics["rlnSphericalAberration"], optics["rlnAmplitudeContrast"]) == (300, 2.7, 0.1)
+    star = blocks["particles"]
+    assert len(star) == len(table) and (star["rlnOpticsGroup"] == 1).all()
     assert star["rlnImageName"].iloc[1] == "000002@p.mrcs"
     assert np.array_equal(star["rlnCoordinateX"].to_numpy(), table["x"].to_numpy())
-    assert star["rlnMicrographName"].iloc[0].endswith(f"{EMPIAR_STEM}.mrc")
-    with mrcfile.open(out) as mrc:
+    assert (star_path.parent / star["rlnMicrographName"].iloc[0]).resolve() == (
+        folder / "mics" / f"{EMPIAR_STEM}.mrc").resolve()
+    stack_path = star_path.parent / star["rlnImageName"].iloc[0].split("@")[1]
+    with mrcfile.open(stack_path) as mrc:
         assert mrc.data.shape == (len(table), 40, 40) and mrc.is_image_stack()
         assert float(mrc.voxel_size.x) == pytest.approx(4.0)
         stack = np.array(mrc.data)
+        assert mrc.header.dmin == stack.min() and mrc.header.dmax == stack.max()
+        assert float(mrc.header.dmean) == pytest.approx(stack.mean(), abs=1e-6)
+    assert mrcfile.validate(stack_path, print_file=io.StringIO())
     expected = extract_micrograph(image, table.iloc[[1]], 108, 160, 40)[0]
     assert np.allclose(stack[1], expected, atol=1e-5)
-    assert f"{len(table)} particles from 1 micrograph" in capsys.readouterr().out
+    assert f"{len(table)} particles from 1 micrograph(s), 4 A per pixel" in capsys.readouterr().out
+
+
+def _extract(folder, out, *options, mics="mics"):
+    return main(["-q", "cryoem", "extract", str(folder / "coords"), "--micrographs", str(folder / mics),
+                 "--diameter", "108", "--box", "160", "--size", "40", "--out", str(out), *options])
+
+
+def test_pixel_size_from_the_header_or_the_option_or_one_with_a_warning(crop, tmp_path, caplog):
+    folder, image, table = crop
+    for name, pixel_size in (("mrc25", 2.5), ("mrc13", 1.3)):
+        (folder / name).mkdir(exist_ok=True)
+        write_mrc(image, folder / name / f"{EMPIAR_STEM}.mrc", pixel_size=pixel_size)
+    (folder / "jpeg").mkdir(exist_ok=True)
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / "jpeg" / f"{EMPIAR_STEM}.jpg")
+
+    def optics(out):
+        return starfile.read(out.with_suffix(".star"), always_dict=True)["optics"].iloc[0]
+
+    assert _extract(folder, tmp_path / "a.mrcs", mics="mrc25") == 0
+    assert (optics(tmp_path / "a.mrcs")["rlnMicrographOriginalPixelSize"], optics(tmp_path / "a.mrcs")[
+        "rlnImagePixelSize"]) == (2.5, 10.0)
+    with mrcfile.open(tmp_path / "a.mrcs", header_only=True) as mrc:
+        assert float(mrc.voxel_size.x) == pytest.approx(10.0)
+    assert _extract(folder, tmp_path / "b.mrcs", "--pixel-size", "0.5", mics="mrc25") == 0
+    assert optics(tmp_path / "b.mrcs")["rlnImagePixelSize"] == 2.0
+    with caplog.at_level("WARNING", logger="deepscope.cryoem.extract"):
+        assert _extract(folder, tmp_path / "c.mrcs", mics="jpeg") == 0
+    assert "no pixel size in the micrographs' headers" in caplog.text
+    assert optics(tmp_path / "c.mrcs")["rlnImagePixelSize"] == 4.0
+    with pytest.raises(InputError, match=r"different pixel sizes \(1.3, 2.5 A\)"):
+        resolve_pixel_size(None, [2.5, None, 1.3])
+
+
+def test_extraction_streams_to_the_stack(crop, tmp_path, monkeypatch):
+    # A stack of over 20 MB written in chunks of 16 particles: Python's peak allocation (numpy's
+    # included) stays near one micrograph (4 MB as float32) plus one chunk, far below the stack.
+    import tracemalloc
+
+    import deepscope.cryoem.extract as extract
+
+    folder, image, table = crop
+    many = pd.DataFrame({"x": np.tile(table["x"], 40), "y": np.tile(table["y"], 40)})
+    pairs = [(folder / "mics" / f"{EMPIAR_STEM}.mrc", many)]
+    monkeypatch.setattr(extract, "CHUNK_BYTES", 2**20)
+    tracemalloc.start()
+    try:
+        summary = extract.extract_to_stack(pairs, 40, 64, tmp_path / "s.mrcs", pixel_size=1.0, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    stack_bytes = summary.particles * 64 * 64 * 4
+    assert stack_bytes > 20e6 and peak < 12e6, (stack_bytes, peak)
+    with mrcfile.mmap(tmp_path / "s.mrcs") as mrc:
+        assert np.allclose(mrc.data[len(table) + 3], extract_micrograph(image, table.iloc[[3]], 40, 64)[0], atol=1e-5)
 
 
 def test_flip_y_reads_peer_frames(crop, tmp_path):
@@ -102,7 +183,7 @@ def test_flip_y_reads_peer_frames(crop, tmp_path):
     out = tmp_path / "f.mrcs"
     assert main(["-q", "cryoem", "extract", f"{flipped},flip-y={CROP}", "--micrographs", str(folder / "mics"),
                  "--diameter", "108", "--box", "160", "--size", "40", "--out", str(out)]) == 0
-    assert np.allclose(starfile.read(tmp_path / "f.star")["rlnCoordinateY"], table["y"])
+    assert np.allclose(starfile.read(tmp_path / "f.star")["particles"]["rlnCoordinateY"], table["y"])
 
 
 @pytest.mark.parametrize("case, match", [

@@ -4,7 +4,10 @@ import mrcfile
 import numpy as np
 import pandas as pd
 import pytest
+import starfile
 from PIL import Image
+
+from deepscope.cryoem.coordinates import COORDINATE_INDEX, stable_uid, write_coordinate_index
 
 from deepscope.cryoem.io import (
     coordinate_files_by_stem, flip_y, pair_micrographs, read_coordinates, read_micrograph, read_micrograph_reduced,
@@ -82,8 +85,65 @@ def test_coordinate_round_trip(tmp_path, suffix):
     write_coordinates(table, path, box_size=108, shape=(512, 400))
     back = read_coordinates(path)
     assert np.allclose(back[["x", "y"]], table[["x", "y"]], atol=1e-3)
-    if suffix in (".star", ".box", ".csv"):
-        assert np.allclose(back["score"], table["score"], atol=1e-5)
+    assert np.allclose(back["score"], table["score"], atol=1e-5)
+
+
+def test_star_files_carry_relions_version_line(tmp_path):
+    path = tmp_path / "m.star"
+    write_coordinates(pd.DataFrame({"x": [1.0], "y": [2.0], "score": [0.5]}), path)
+    assert path.read_text().splitlines()[:3] == ["# version 30001", "", "data_"]
+    assert read_coordinates(path)["score"].tolist() == [0.5]
+
+
+def test_cs_loads_in_cryosparc_tools_with_stable_uids_and_the_pick_score(tmp_path):
+    from cryosparc.dataset import Dataset
+
+    table = pd.DataFrame({"x": [100.0, 250.0, 30.0], "y": [40.0, 300.0, 7.5], "score": [0.9, 0.4, 0.7]})
+    micrograph = tmp_path / "mics" / "Falcon_1.mrc"
+    path = tmp_path / "out" / "Falcon_1.cs"
+    path.parent.mkdir()
+    write_coordinates(table, path, shape=(512, 400), micrograph=micrograph, pixel_size=1.34)
+    first, again = Dataset.load(path), Dataset.load(path)
+    assert first["uid"].dtype == np.uint64 and len(set(first["uid"].tolist())) == 3
+    assert first["uid"].tolist() == again["uid"].tolist()  # cryosparc-tools makes new ones when a file has none
+    write_coordinates(table, path, shape=(512, 400), micrograph=micrograph, pixel_size=1.34)
+    assert Dataset.load(path)["uid"].tolist() == first["uid"].tolist()  # and a rewrite keeps them
+    assert set(first["location/micrograph_uid"].tolist()) == {stable_uid("Falcon_1")}
+    assert first["location/micrograph_path"].tolist() == ["../mics/Falcon_1.mrc"] * 3
+    assert first["location/micrograph_shape"].tolist() == [[512, 400]] * 3
+    assert np.allclose(first["location/micrograph_psize_A"], 1.34)
+    assert np.allclose(first["location/center_x_frac"] * 400, table["x"])
+    assert np.allclose(first["location/center_y_frac"] * 512, table["y"])
+    assert np.allclose(first["pick_stats/ncc_score"], table["score"])
+    # converted back to STAR, the score is a real figure of merit, not RELION's -999
+    write_coordinates(read_coordinates(path), tmp_path / "back.star")
+    assert np.allclose(starfile.read(tmp_path / "back.star")["rlnAutopickFigureOfMerit"], table["score"])
+    # another micrograph's picks get other uids; without a pixel size the field is left out
+    write_coordinates(table, tmp_path / "other.cs", shape=(512, 400))
+    other = Dataset.load(tmp_path / "other.cs")
+    assert not set(other["uid"].tolist()) & set(first["uid"].tolist())
+    assert "location/micrograph_psize_A" not in other.fields()
+    assert other["location/micrograph_path"].tolist() == ["other"] * 3
+
+
+def test_old_cs_files_without_uid_or_score_still_read(tmp_path):
+    records = np.zeros(2, dtype=[("location/center_x_frac", "<f4"), ("location/center_y_frac", "<f4"),
+                                 ("location/micrograph_shape", "<u4", (2,))])
+    records["location/center_x_frac"] = [0.25, 0.5]
+    records["location/center_y_frac"] = [0.5, 0.75]
+    records["location/micrograph_shape"] = (200, 100)
+    np.save(tmp_path / "old.npy", records)
+    (tmp_path / "old.npy").rename(tmp_path / "old.cs")
+    back = read_coordinates(tmp_path / "old.cs")
+    assert back[["x", "y"]].values.tolist() == [[25.0, 100.0], [50.0, 150.0]] and back["score"].isna().all()
+
+
+def test_coordinate_index_is_not_a_micrographs_picks(tmp_path):
+    write_coordinates(pd.DataFrame({"x": [1.0], "y": [2.0]}), tmp_path / "m1.star")
+    write_coordinate_index([(tmp_path / "mics" / "m1.mrc", tmp_path / "m1.star")], tmp_path / COORDINATE_INDEX)
+    index = starfile.read(tmp_path / COORDINATE_INDEX, always_dict=True)["coordinate_files"]
+    assert index.values.tolist() == [["mics/m1.mrc", "m1.star"]]
+    assert list(coordinate_files_by_stem(tmp_path)) == ["m1"]
 
 
 def test_box_corner_is_converted_to_centre(tmp_path):

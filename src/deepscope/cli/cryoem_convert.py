@@ -5,6 +5,13 @@ the format of --to. Nothing changes frame unless asked: --flip-y HEIGHT
 maps y -> HEIGHT-1-y (MRC frame <-> upside-down image frame); BOX corners
 are read as corner + box/2 and written as centre - --box-size/2.
 INPUT may be files or directories; OUT is a directory of <stem>.<to>.
+STAR files get RELION's "# version 30001" line. A cryoSPARC .cs file gets
+a uid per pick that is the same on every conversion (derived from the
+micrograph's name and the pick's row), location/micrograph_uid, _path,
+_shape, the centre fractions and the score as pick_stats/ncc_score; with
+--micrographs the micrograph path (relative to OUT), shape and MRC pixel
+size (location/micrograph_psize_A) come from the micrograph of the same
+stem, else the shape is --shape and the path the file's stem.
 
 Example (EMPIAR-10017 Topaz picks, MRC frame BOX -> JPEG frame STAR):
 
@@ -23,7 +30,10 @@ def add_args(parser):
     parser.add_argument("--box-size", type=float,
                         help="box / particle diameter in px (needed for box and csv; default: none)")
     parser.add_argument("--shape", type=int, nargs=2, metavar=("ROWS", "COLS"),
-                        help="micrograph shape (needed for cs; default: none)")
+                        help="micrograph shape (needed for cs without --micrographs; default: none)")
+    parser.add_argument("--micrographs", metavar="DIR",
+                        help="--to cs: directory of the micrographs, paired by stem, for the path, shape and pixel "
+                             "size (default: none)")
 
 
 def main(args):
@@ -31,7 +41,8 @@ def main(args):
     from deepscope.errors import BatchError
 
     rows, failures = convert_coordinate_files(args.inputs, args.out, args.to, flip_height=args.flip_y,
-                                              box_size=args.box_size, shape=args.shape)
+                                              box_size=args.box_size, shape=args.shape,
+                                              micrograph_dir=args.micrographs)
     for row in rows:
         print(f"{row['file']}\t{row['n_particles']} particles\t{row['out']}")
     if failures:

@@ -9,7 +9,9 @@ picks over the score threshold), overlays with --micrographs, and
 report.html. Peer pick sets are given as --peer NAME=DIR, adding
 ,flip-y=HEIGHT when they are upside down relative to the truth (the MRC
 frame versus the EMPIAR-10017 JPEGs: flip-y=4096). BOX corners become
-centres by the box size stored in each file.
+centres by the box size stored in each file. A warning names the scored
+micrographs that the model which made the picks (--model, else the default
+shipped picker) was trained or validated on: their scores are not a test.
 
 Example:
 
@@ -37,7 +39,8 @@ def add_args(parser):
     add_flip_y_arg(parser, "the true centres", flag="--truth-flip-y")
     parser.add_argument("--threshold", type=float, help="score threshold applied to our picks (default: none)")
     parser.add_argument("--micrographs", help="micrograph directory, for overlay images (default: no overlays)")
-    add_model_arg(parser, "cryoem", default_help="none; with --model, a warning if it saw the scored micrographs")
+    add_model_arg(parser, "cryoem", default_help="the default shipped picker; either way, a warning if the model "
+                                                 "made the picks trained or validated on a scored micrograph")
 
 
 def main(args):

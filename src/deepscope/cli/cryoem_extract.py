@@ -1,4 +1,4 @@
-"""Extract normalised particle images into an MRC stack with a RELION STAR file.
+"""Extract normalised particle images into an MRC stack with a RELION 4 STAR file.
 
 COORDS are coordinate files or directories of them (STAR, BOX, CryoPPP CSV,
 cryoSPARC .cs), paired with the micrographs of --micrographs by file stem.
@@ -6,9 +6,17 @@ Each particle is a --box square centred on its coordinate (x = column,
 y = row of the micrograph as read), Fourier-cropped to --size pixels, and
 normalised to zero mean and unit standard deviation outside the particle
 disk (RELION's convention); box pixels past the micrograph edge are
-background (0). --out gets the stack, and the same name with .star gets
-rlnImageName, rlnMicrographName, rlnCoordinateX and rlnCoordinateY.
-Nothing is written unless every input is good.
+background (0). --out gets the stack, written as the particles are cut
+(memory does not grow with their number), and the same name with .star
+gets RELION 4's two blocks: data_optics (rlnOpticsGroup,
+rlnOpticsGroupName, rlnMicrographOriginalPixelSize, rlnImagePixelSize,
+rlnImageSize, rlnImageDimensionality, and rlnVoltage,
+rlnSphericalAberration, rlnAmplitudeContrast when given) and
+data_particles (rlnImageName N@STACK, rlnMicrographName, rlnCoordinateX,
+rlnCoordinateY, rlnOpticsGroup). Paths in it are relative to the STAR
+file's folder. The pixel size is --pixel-size, else the micrographs' MRC
+headers', else 1.0 A (with a warning). Every micrograph's header is checked
+before extraction starts; nothing is written unless every input is good.
 
 Example:
 
@@ -34,8 +42,14 @@ def add_args(parser):
     parser.add_argument("--box", type=int, required=True, metavar="PX", help="box side in micrograph pixels (required)")
     parser.add_argument("--size", type=int, metavar="PX",
                         help="downsample the boxes to PX pixels by Fourier cropping (default: the box size)")
-    parser.add_argument("--pixel-size", type=float, default=1.0, metavar="A",
-                        help="Angstrom per micrograph pixel, stored in the stack header (default 1.0)")
+    parser.add_argument("--pixel-size", type=float, metavar="A",
+                        help="Angstrom per micrograph pixel, for the stack header and data_optics (default: from the "
+                             "micrographs' MRC headers, else 1.0 with a warning)")
+    parser.add_argument("--voltage", type=float, metavar="KV", help="acceleration voltage, rlnVoltage (default: not written)")
+    parser.add_argument("--cs", type=float, metavar="MM",
+                        help="spherical aberration, rlnSphericalAberration (default: not written)")
+    parser.add_argument("--amplitude-contrast", type=float, metavar="FRACTION",
+                        help="amplitude contrast, rlnAmplitudeContrast, e.g. 0.1 (default: not written)")
     parser.add_argument("--out", required=True, metavar="STACK.mrcs", help="output particle stack (required)")
     add_flip_y_arg(parser)
 
@@ -44,7 +58,7 @@ def main(args):
     from pathlib import Path
 
     from deepscope.core.files import check_writable
-    from deepscope.cryoem.extract import extract_pairs, write_particle_stack
+    from deepscope.cryoem.extract import Optics, extract_to_stack
     from deepscope.cryoem.pick_sets import gather_pick_sets, pair_with_micrographs, read_pick_set
     from deepscope.errors import InputError
 
@@ -53,6 +67,9 @@ def main(args):
         raise InputError(msg)
     if args.size is not None and not 8 <= args.size <= args.box:
         msg = f"--size must be between 8 and --box ({args.box}), got {args.size}"
+        raise InputError(msg)
+    if args.pixel_size is not None and args.pixel_size <= 0:
+        msg = f"--pixel-size must be positive, got {args.pixel_size:g}"
         raise InputError(msg)
     out = Path(args.out)
     if out.suffix.lower() not in (".mrcs", ".mrc"):
@@ -63,7 +80,9 @@ def main(args):
     micrographs = pair_with_micrographs(pick_sets, args.micrographs)
     pairs = [(micrographs[stem], table[["x", "y", "source"]]) for s in pick_sets
              for stem, table in read_pick_set(s).items()]
-    particles = extract_pairs(pairs, args.diameter, args.box, args.size)
-    star = write_particle_stack(particles, out, pixel_size=args.pixel_size)
-    print(f"{len(particles.images)} particles from {particles.table['micrograph'].nunique()} micrograph(s)")
-    print(f"stack: {out}\nstar: {star}")
+    optics = Optics(args.voltage, args.cs, args.amplitude_contrast)
+    summary = extract_to_stack(pairs, args.diameter, args.box, out, args.size, pixel_size=args.pixel_size,
+                               optics=optics)
+    print(f"{summary.particles} particles from {summary.micrographs} micrograph(s), "
+          f"{summary.pixel_size:g} A per pixel")
+    print(f"stack: {summary.stack}\nstar: {summary.star}")

@@ -3,8 +3,13 @@
 INPUT is any mix of micrograph files and directories (MRC, MRCS, TIFF,
 JPEG, PNG). For each micrograph OUT/<stem>.star gets rlnCoordinateX,
 rlnCoordinateY (x = column, y = row of the image as read; sub-pixel
-centres, not the binning grid) and rlnAutopickFigureOfMerit. The same
-pixels give the same picks in any container: --enhance auto decides from
+centres, not the binning grid) and rlnAutopickFigureOfMerit, after
+RELION's "# version 30001" line; OUT/coordinate_files.star lists each
+micrograph picked with its STAR file (data_coordinate_files:
+rlnMicrographName, rlnMicrographCoordinates; paths relative to OUT), the
+index RELION 4's picking jobs write. OUT is a directory: a name ending in
+.star (.box, .csv, .cs) is refused unless that directory exists. The
+same pixels give the same picks in any container: --enhance auto decides from
 the pixels (a light low-pass for noisy, raw-like micrographs), never from
 the file type. --overlays writes OUT/<stem>_overlay.png (the whole
 micrograph, binned) and OUT/<stem>_overlay_r<i>c<j>.png (1024 px tiles at
@@ -35,7 +40,8 @@ from deepscope.cli.options import (add_batch_args, add_device_arg, add_engine_ar
 def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="micrograph files, directories or .tar shards")
     parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels (required)")
-    parser.add_argument("--out", required=True, help="output directory for <stem>.star files (required)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output directory for <stem>.star files and coordinate_files.star (required)")
     add_model_arg(parser, "cryoem")
     parser.add_argument("--threshold", type=float, help="minimum pick score (default: tuned at training)")
     parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8],

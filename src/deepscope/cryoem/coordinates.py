@@ -6,8 +6,20 @@ Every reader returns a table of particle *centres* with columns ``x``
 silently: flipping y between the MRC and the image frame is the explicit
 :func:`flip_y`, and the BOX corner <-> centre shift uses the box size stored
 in the file. No torch here.
+
+What RELION 4 and cryoSPARC read: STAR files carry RELION's ``# version
+30001`` line before each data block; a pick directory has an index,
+``coordinate_files.star`` (``data_coordinate_files``: ``rlnMicrographName``,
+``rlnMicrographCoordinates``), as RELION's picking jobs write; a ``.cs`` file
+carries a ``uid`` derived from the micrograph and the pick's index (the same
+on every write), the micrograph's uid, path, shape and pixel size, and the
+pick score as ``pick_stats/ncc_score``, as cryoSPARC's pickers write it.
+Every path written into these files is relative to the folder of the file
+that names it (absolute when they share no folder but the root).
 """
 
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +29,10 @@ from deepscope.core.files import atomic_path, read_head
 from deepscope.errors import FormatError, OutputError, first_line
 
 COORDINATE_SUFFIXES = (".star", ".box", ".csv", ".cs")
+# The index of a pick directory (RELION 4's name): not the coordinates of a micrograph.
+COORDINATE_INDEX = "coordinate_files.star"
+# RELION 3.1+ reads a STAR file without this line as the older layout.
+RELION_VERSION_LINE = "# version 30001"
 
 
 def _coordinate_table(x, y, score=None):
@@ -113,7 +129,10 @@ def _read_cs(path):
     # cryoSPARC stores fractions of the micrograph (rows, columns) shape.
     x = fractions[0] * shape[:, 1]
     y = fractions[1] * shape[:, 0]
-    return _coordinate_table(x, y)
+    score = None
+    if "pick_stats/ncc_score" in names and np.issubdtype(data["pick_stats/ncc_score"].dtype, np.number):
+        score = np.asarray(data["pick_stats/ncc_score"])
+    return _coordinate_table(x, y, score)
 
 
 _READERS = {".star": _read_star, ".box": _read_box, ".csv": _read_csv, ".cs": _read_cs}
@@ -168,8 +187,86 @@ def read_coordinates(path: str | Path, allow_empty: bool = False) -> pd.DataFram
     return table
 
 
+def relative_path(path: str | Path, folder: str | Path) -> str:
+    """``path`` as written in a file that lies in ``folder``: relative to that folder (``..`` where needed).
+
+    Absolute when the two share no folder but the file system's root (a
+    relative name would climb all the way up). Neither is resolved through
+    symbolic links, so the name keeps the folders the user gave.
+
+    Examples
+    --------
+    >>> relative_path("data/mics/a.mrc", "out/picks")
+    '../../data/mics/a.mrc'
+    >>> relative_path("/data/a.mrc", "/home/me/picks")
+    '/data/a.mrc'
+    """
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    if os.path.commonpath([path, folder]) == os.path.abspath(os.sep):
+        return Path(path).as_posix()
+    return Path(os.path.relpath(path, folder)).as_posix()
+
+
+def write_relion_star(blocks: dict[str, pd.DataFrame], path: str | Path) -> None:
+    """Write STAR data blocks (name -> table) as RELION 3.1+ does, each after a ``# version 30001`` line.
+
+    Not atomic: write into a temporary path (:func:`deepscope.core.files.atomic_path`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.star"
+    >>> write_relion_star({"": pd.DataFrame({"rlnCoordinateX": [1.5]})}, path)
+    >>> path.read_text().splitlines()[:3]
+    ['# version 30001', '', 'data_']
+    """
+    import starfile
+
+    path = Path(path)
+    texts = []
+    for name, frame in blocks.items():
+        starfile.write({name: frame}, path, overwrite=True)
+        text = path.read_text()
+        # starfile opens with a comment naming itself; the block starts at its data_ line
+        texts.append(f"{RELION_VERSION_LINE}\n\n{text[text.index(f'data_{name}'):]}")
+    path.write_text("\n".join(texts))
+
+
+def stable_uid(text: str) -> int:
+    """A 64-bit unsigned id derived from ``text`` (BLAKE2b): the same in every process and on every machine.
+
+    Examples
+    --------
+    >>> stable_uid("m1/0") == stable_uid("m1/0") != stable_uid("m1/1")
+    True
+    """
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def _cs_records(x, y, score, shape, stem, stored, pixel_size):
+    """cryoSPARC's particle location fields; uids from the micrograph's ``stem`` and the pick's index."""
+    stored = stored.encode()
+    fields = [("uid", "<u8"), ("location/micrograph_uid", "<u8"), ("location/micrograph_path", f"S{max(len(stored), 1)}"),
+              ("location/micrograph_shape", "<u4", (2,))]
+    if pixel_size is not None:
+        fields.append(("location/micrograph_psize_A", "<f4"))
+    fields += [("location/center_x_frac", "<f4"), ("location/center_y_frac", "<f4"), ("pick_stats/ncc_score", "<f4")]
+    records = np.zeros(len(x), dtype=fields)
+    records["uid"] = [stable_uid(f"{stem}/{index}") for index in range(len(x))]
+    records["location/micrograph_uid"] = stable_uid(stem)
+    records["location/micrograph_path"] = stored
+    records["location/micrograph_shape"] = shape
+    if pixel_size is not None:
+        records["location/micrograph_psize_A"] = pixel_size
+    records["location/center_x_frac"] = x / shape[1]
+    records["location/center_y_frac"] = y / shape[0]
+    records["pick_stats/ncc_score"] = score
+    return records
+
+
 def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | None = None,
-                      shape: tuple[int, int] | None = None) -> None:
+                      shape: tuple[int, int] | None = None, micrograph: str | Path | None = None,
+                      pixel_size: float | None = None) -> None:
     """Write particle centres, atomically, in the format named by the suffix.
 
     Parameters
@@ -178,19 +275,36 @@ def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | N
         Columns ``x``, ``y`` and optionally ``score`` (and ``rot``,
         ``tilt``, ``psi`` Euler angles, kept in STAR files).
     path : str or Path
-        ``.star`` (RELION), ``.box`` (EMAN), ``.csv`` (CryoPPP) or ``.cs``
-        (cryoSPARC).
+        ``.star`` (RELION, with its version line), ``.box`` (EMAN), ``.csv``
+        (CryoPPP) or ``.cs`` (cryoSPARC).
     box_size : float, optional
         Box (or particle diameter) in pixels; required for ``.box`` (which
         stores corners) and ``.csv`` (CryoPPP's Diameter column).
     shape : tuple of int, optional
         Micrograph ``(rows, columns)``; required for ``.cs``.
+    micrograph : str or Path, optional
+        ``.cs`` only: the micrograph file, stored relative to ``path``'s
+        folder as ``location/micrograph_path``; its stem gives
+        ``location/micrograph_uid`` and, with each pick's row index, ``uid``
+        (default: the stem of ``path``, stored as the path).
+    pixel_size : float, optional
+        ``.cs`` only: Angstrom per micrograph pixel,
+        ``location/micrograph_psize_A`` (left out when not given).
 
     Raises
     ------
     OutputError
         If the format is unknown, a required size is missing, or the write
         fails.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "m1.cs"
+    >>> write_coordinates(pd.DataFrame({"x": [10.0], "y": [30.0], "score": [0.9]}), path, shape=(100, 50))
+    >>> records = np.load(path)
+    >>> records["location/center_x_frac"].tolist(), int(records["uid"][0]) == stable_uid("m1/0")
+    ([0.20000000298023224], True)
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -209,8 +323,6 @@ def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | N
     try:
         with atomic_path(path) as tmp:
             if suffix == ".star":
-                import starfile
-
                 frame = pd.DataFrame({
                     "rlnCoordinateX": x, "rlnCoordinateY": y,
                     "rlnAutopickFigureOfMerit": np.where(np.isfinite(score), score, -999.0),
@@ -219,7 +331,7 @@ def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | N
                 for column, name in (("rot", "rlnAngleRot"), ("tilt", "rlnAngleTilt"), ("psi", "rlnAnglePsi")):
                     if column in table:
                         frame[name] = table[column].to_numpy(dtype=np.float64)
-                starfile.write(frame, tmp, overwrite=True)
+                write_relion_star({"": frame}, tmp)
             elif suffix == ".box":
                 half = box_size / 2
                 rows = np.column_stack([np.round(x - half), np.round(y - half),
@@ -231,18 +343,70 @@ def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | N
                 pd.DataFrame({"X-Coordinate": x, "Y-Coordinate": y, "Diameter": box_size,
                               "score": score}).to_csv(tmp, index=False)
             else:
-                records = np.zeros(len(x), dtype=[
-                    ("location/center_x_frac", "<f4"), ("location/center_y_frac", "<f4"),
-                    ("location/micrograph_shape", "<u4", (2,)),
-                ])
-                records["location/center_x_frac"] = x / shape[1]
-                records["location/center_y_frac"] = y / shape[0]
-                records["location/micrograph_shape"] = shape
+                stem, stored = (path.stem, path.stem) if micrograph is None else (
+                    Path(micrograph).stem, relative_path(micrograph, path.parent))
+                records = _cs_records(x, y, score, shape, stem, stored, pixel_size)
                 with open(tmp, "wb") as fh:
                     np.save(fh, records)
     except OSError as exc:
         msg = f"{path}: cannot write output: {exc.strerror or exc}"
         raise OutputError(msg) from None
+
+
+def write_coordinate_index(pairs, path: str | Path) -> Path:
+    """Write RELION 4's index of coordinate files (``data_coordinate_files``), atomically.
+
+    Parameters
+    ----------
+    pairs : sequence of (str or Path, str or Path)
+        Micrograph file and its coordinate file; both are written relative
+        to ``path``'s folder (``rlnMicrographName``, ``rlnMicrographCoordinates``).
+    path : str or Path
+        Usually ``<pick directory>/coordinate_files.star``.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputError
+        If the file cannot be written.
+    """
+    path = Path(path)
+    folder = path.parent
+    frame = pd.DataFrame({"rlnMicrographName": [relative_path(m, folder) for m, _ in pairs],
+                          "rlnMicrographCoordinates": [relative_path(c, folder) for _, c in pairs]})
+    try:
+        with atomic_path(path) as tmp:
+            write_relion_star({"coordinate_files": frame}, tmp)
+    except OSError as exc:
+        msg = f"{path}: cannot write output: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+    return path
+
+
+def check_coordinate_directory(out_dir: str | Path) -> None:
+    """Refuse an output directory named like a coordinate file (``--out picks.star``), unless it is one already.
+
+    Raises
+    ------
+    OutputError
+
+    Examples
+    --------
+    >>> check_coordinate_directory("picks")
+    >>> check_coordinate_directory("e1.star")
+    Traceback (most recent call last):
+    ...
+    deepscope.errors.OutputError: e1.star: --out is a directory (one coordinate file per micrograph and \
+coordinate_files.star go in it), not a .star file; name a directory, e.g. --out e1
+    """
+    out_dir = Path(out_dir)
+    if out_dir.suffix.lower() in COORDINATE_SUFFIXES and not out_dir.is_dir():
+        msg = (f"{out_dir}: --out is a directory (one coordinate file per micrograph and {COORDINATE_INDEX} go in "
+               f"it), not a {out_dir.suffix} file; name a directory, e.g. --out {out_dir.with_suffix('')}")
+        raise OutputError(msg)
 
 
 def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
@@ -265,6 +429,9 @@ def flip_y(table: pd.DataFrame, height: int) -> pd.DataFrame:
 def coordinate_files_by_stem(directory: str | Path, what: str = "coordinate") -> dict[str, Path]:
     """Map micrograph stems to the coordinate files of a directory (``what`` names them in errors).
 
+    The directory's ``coordinate_files.star`` (:data:`COORDINATE_INDEX`) is
+    an index, not a micrograph's coordinates, and is left out.
+
     Returns
     -------
     dict of str -> Path
@@ -281,7 +448,7 @@ def coordinate_files_by_stem(directory: str | Path, what: str = "coordinate") ->
         raise FormatError(msg)
     found = {}
     for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix.lower() in COORDINATE_SUFFIXES:
+        if path.is_file() and path.suffix.lower() in COORDINATE_SUFFIXES and path.name != COORDINATE_INDEX:
             if path.stem in found:
                 msg = f"{path}: two {what} files for micrograph {path.stem!r} ({found[path.stem].name})"
                 raise FormatError(msg)
@@ -293,8 +460,8 @@ def coordinate_files_by_stem(directory: str | Path, what: str = "coordinate") ->
 
 
 def convert_coordinate_files(inputs, out_dir: str | Path, to: str, flip_height: int | None = None,
-                             box_size: float | None = None,
-                             shape: tuple[int, int] | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+                             box_size: float | None = None, shape: tuple[int, int] | None = None,
+                             micrograph_dir: str | Path | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
     """Convert coordinate files to another format (and frame): ``cryoem convert``.
 
     Parameters
@@ -308,6 +475,10 @@ def convert_coordinate_files(inputs, out_dir: str | Path, to: str, flip_height: 
         Flip y with this micrograph height (:func:`flip_y`).
     box_size, shape
         As :func:`write_coordinates` needs them for ``box`` / ``csv`` and ``cs``.
+    micrograph_dir : str or Path, optional
+        ``cs`` only: the micrographs (searched recursively, paired by stem),
+        whose paths, shapes (unless ``shape`` is given) and MRC pixel sizes
+        go into the ``.cs`` files.
 
     Returns
     -------
@@ -319,7 +490,10 @@ def convert_coordinate_files(inputs, out_dir: str | Path, to: str, flip_height: 
     Raises
     ------
     InputError
-        If a size the output format needs is missing, or no input is found.
+        If a size the output format needs is missing, no input is found, or
+        a coordinate file has no micrograph in ``micrograph_dir``.
+    OutputError
+        If ``out_dir`` is named like a coordinate file or cannot be written.
     """
     from deepscope.core.files import check_writable, collect_inputs
     from deepscope.errors import DeepscopeError, InputError
@@ -327,10 +501,17 @@ def convert_coordinate_files(inputs, out_dir: str | Path, to: str, flip_height: 
     if to in ("box", "csv") and box_size is None:
         msg = f"--to {to} needs --box-size (the particle box / diameter in pixels)"
         raise InputError(msg)
-    if to == "cs" and shape is None:
-        msg = "--to cs needs --shape ROWS COLS (cryoSPARC stores fractions of the micrograph)"
+    if to == "cs" and shape is None and micrograph_dir is None:
+        msg = "--to cs needs --shape ROWS COLS or --micrographs DIR (cryoSPARC stores fractions of the micrograph)"
         raise InputError(msg)
     paths = collect_inputs(inputs, COORDINATE_SUFFIXES)
+    micrographs = {}
+    if to == "cs" and micrograph_dir is not None:
+        from deepscope.cryoem.io import MICROGRAPH_SUFFIXES, pair_micrographs
+
+        found = collect_inputs([micrograph_dir], MICROGRAPH_SUFFIXES)
+        micrographs = {m.stem: m for m, _ in pair_micrographs(found, {p.stem: p for p in paths})}
+    check_coordinate_directory(out_dir)
     out_dir = check_writable(out_dir, is_dir=True)
     rows, failures = [], []
     for path in paths:
@@ -339,7 +520,14 @@ def convert_coordinate_files(inputs, out_dir: str | Path, to: str, flip_height: 
             if flip_height:
                 table = flip_y(table, flip_height)
             target = out_dir / f"{path.stem}.{to}"
-            write_coordinates(table, target, box_size=box_size, shape=shape)
+            micrograph, size, pixel_size = micrographs.get(path.stem), shape, None
+            if micrograph is not None:
+                from deepscope.cryoem.extract import read_micrograph_header
+
+                header_shape, pixel_size = read_micrograph_header(micrograph)
+                size = shape or header_shape
+            write_coordinates(table, target, box_size=box_size, shape=size, micrograph=micrograph,
+                              pixel_size=pixel_size)
         except DeepscopeError as exc:
             failures.append((str(path), str(exc)))
             continue

@@ -233,7 +233,7 @@ def raise_for_unmatched(unmatched: list[str], picks_dir: str | Path) -> None:
 
 
 def warn_if_seen(shared: list[str], seen_micrographs: frozenset, model: str) -> list[str]:
-    """Warn when scored micrographs (stems ``shared``) trained or tuned the model named ``model``.
+    """Warn when scored micrographs (stems ``shared``) trained or tuned the model named ``model`` (any description).
 
     Returns
     -------
@@ -270,7 +270,8 @@ def evaluate_pick_files(picks_dir: str | Path, truth_dir: str | Path, diameter: 
     micrograph_dir : str or Path, optional
         Micrographs, for overlay images in the report.
     model : str or Path, optional
-        The model that made the picks: warns if it saw a scored micrograph.
+        The model that made the picks (default: the shipped default picker):
+        warns if it trained on, or was validated on, a scored micrograph.
 
     Returns
     -------
@@ -287,6 +288,8 @@ def evaluate_pick_files(picks_dir: str | Path, truth_dir: str | Path, diameter: 
     """
     from deepscope.core.files import check_writable, write_table
     from deepscope.cryoem.figures import write_evaluation_report
+    from deepscope.cryoem.predictor import Picker
+    from deepscope.registry import shipped_entry
 
     if diameter <= 0:
         msg = f"--diameter must be positive, got {diameter}"
@@ -301,10 +304,8 @@ def evaluate_pick_files(picks_dir: str | Path, truth_dir: str | Path, diameter: 
     picks = load_pick_set(Path(picks_dir), picks_flip_height, "picks")
     peer_sets = [(name, load_pick_set(path, flip, f"{name} picks")) for name, path, flip in specs]
     result = evaluate_pick_sets(picks, truth, diameter, peer_sets, threshold=threshold)
-    if model is not None:
-        from deepscope.cryoem.predictor import Picker
-
-        warn_if_seen(result["shared"], Picker.from_checkpoint(model).seen_micrographs, str(model))
+    name = str(model) if model is not None else f"the default model {shipped_entry(None, 'cryoem').name}"
+    warn_if_seen(result["shared"], Picker.from_checkpoint(model).seen_micrographs, name)
     write_table(result["summary"], out_dir / "summary.csv")
     write_table(result["per_micrograph"], out_dir / "per_micrograph.csv")
     write_table(result["curve"], out_dir / "pr_curve.csv")

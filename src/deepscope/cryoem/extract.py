@@ -6,15 +6,29 @@ by Fourier cropping (no aliasing, no interpolation blur), then normalised to
 zero mean and unit standard deviation outside the particle disk, so that
 micrographs of different exposure are comparable. Box pixels past the
 micrograph edge get the box's own mean, which normalises to 0.
+
+:func:`extract_to_stack` writes the particles into the ``.mrcs`` stack as
+they are cut, a few at a time, so its memory does not grow with their
+number; beside it goes a RELION 4 particle STAR file (``data_optics`` and
+``data_particles``). :func:`extract_pairs` keeps the images in memory, for
+2D classification.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from deepscope.errors import InputError
+from deepscope.cryoem.coordinates import relative_path, write_relion_star
+from deepscope.errors import FormatError, InputError
+
+log = logging.getLogger(__name__)
+
+# Particles are cut, cropped and normalised in chunks whose complex spectrum
+# (16 bytes per box pixel) stays under this many bytes: memory flat in their number.
+CHUNK_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -188,11 +202,189 @@ def extract_micrograph(image: np.ndarray, coords: pd.DataFrame, diameter: float,
     return normalise_background(stack, diameter / 2 * size / box)
 
 
-def extract_pairs(pairs, diameter: float, box: int, size: int | None = None, progress: bool = True) -> Particles:
-    """Read each micrograph and extract the particles of its coordinate table.
+@dataclass
+class Optics:
+    """What RELION's ``data_optics`` block says about the microscope, where known.
 
-    Every micrograph is checked (coordinates inside it, box fits) as it is
-    read, before anything is written.
+    Attributes
+    ----------
+    voltage : float, optional
+        Acceleration voltage, kV (``rlnVoltage``).
+    spherical_aberration : float, optional
+        Cs, mm (``rlnSphericalAberration``).
+    amplitude_contrast : float, optional
+        Fraction, e.g. 0.1 (``rlnAmplitudeContrast``).
+    """
+
+    voltage: float | None = None
+    spherical_aberration: float | None = None
+    amplitude_contrast: float | None = None
+
+
+@dataclass
+class StackSummary:
+    """What :func:`extract_to_stack` wrote.
+
+    Attributes
+    ----------
+    stack, star : Path
+    particles, micrographs : int
+    pixel_size : float
+        Angstrom per particle-image pixel (``rlnImagePixelSize``).
+    """
+
+    stack: Path
+    star: Path
+    particles: int
+    micrographs: int
+    pixel_size: float
+
+
+def read_micrograph_header(path: str | Path) -> tuple[tuple[int, int], float | None]:
+    """A micrograph's ``(rows, columns)`` and, for MRC, its pixel size in Angstrom, from the header alone.
+
+    Returns
+    -------
+    shape : tuple of int
+    pixel_size : float or None
+        None where the file has none (TIFF, JPEG, PNG; an MRC header with 0).
+
+    Raises
+    ------
+    FormatError
+        If the file is not a readable micrograph.
+    """
+    import warnings
+
+    from deepscope.cryoem.io import sniff_micrograph
+    from deepscope.errors import first_line
+
+    kind = sniff_micrograph(path)
+    if kind == "mrc":
+        import mrcfile
+
+        try:
+            with mrcfile.open(path, header_only=True) as mrc:
+                shape, pixel_size = (int(mrc.header.ny), int(mrc.header.nx)), float(mrc.voxel_size.x)
+        except (ValueError, OSError, EOFError) as exc:
+            msg = f"{path}: not a readable MRC file ({first_line(exc)})"
+            raise FormatError(msg) from None
+        return shape, pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd tags; a bad file fails below
+            with Image.open(path) as image:
+                return (image.height, image.width), None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt files
+        msg = f"{path}: cannot decode {kind.upper()} micrograph ({first_line(exc)})"
+        raise FormatError(msg) from None
+
+
+def check_pairs(pairs, diameter: float, box: int) -> list[float | None]:
+    """Check every micrograph's header against its coordinates before any is read in full.
+
+    Parameters
+    ----------
+    pairs : sequence of (Path, pandas.DataFrame)
+        As :func:`extract_pairs` takes them.
+    diameter, box : float, int
+        Micrograph pixels.
+
+    Returns
+    -------
+    list of float or None
+        The MRC pixel size of each micrograph that has particles (None where unknown).
+
+    Raises
+    ------
+    FormatError
+        If a micrograph is unreadable.
+    InputError
+        If no particle is given, a coordinate lies outside its micrograph, or
+        the box is larger than a micrograph.
+    """
+    pixel_sizes = []
+    for micrograph, coords in pairs:
+        if len(coords):
+            shape, pixel_size = read_micrograph_header(micrograph)
+            check_box(box, diameter, shape, micrograph)
+            check_inside(coords, shape, micrograph)
+            pixel_sizes.append(pixel_size)
+    if not pixel_sizes:
+        msg = f"no particles: the coordinate files of {len(pairs)} micrograph(s) are all empty"
+        raise InputError(msg)
+    return pixel_sizes
+
+
+def resolve_pixel_size(given: float | None, from_headers: list[float | None]) -> float:
+    """The micrographs' pixel size: ``given``, else their MRC headers' (one value), else 1.0 with a warning.
+
+    Raises
+    ------
+    InputError
+        If the headers disagree (more than 0.1%) and none is given.
+
+    Examples
+    --------
+    >>> resolve_pixel_size(None, [1.34, None, 1.34])
+    1.34
+    >>> resolve_pixel_size(0.885, [1.34])
+    0.885
+    """
+    if given is not None:
+        return float(given)
+    known = sorted({float(p) for p in from_headers if p is not None})
+    if not known:
+        log.warning("no pixel size in the micrographs' headers (TIFF, JPEG, PNG or an MRC without one): "
+                    "writing 1.0 A per pixel; give --pixel-size")
+        return 1.0
+    if known[-1] > known[0] * 1.001:
+        msg = (f"the micrographs' MRC headers give different pixel sizes ({', '.join(f'{p:g}' for p in known)} A); "
+               "extract them separately, or give --pixel-size")
+        raise InputError(msg)
+    return known[0]
+
+
+def iter_particles(pairs, diameter: float, box: int, size: int | None = None, progress: bool = True):
+    """Cut, crop and normalise particles a chunk at a time (:data:`CHUNK_BYTES`), micrograph by micrograph.
+
+    ``pairs`` as :func:`extract_pairs` takes them, checked beforehand
+    (:func:`check_pairs`).
+
+    Yields
+    ------
+    table : pandas.DataFrame
+        The chunk's coordinate rows (index reset), with ``micrograph`` (stem) and ``path``.
+    images : numpy.ndarray
+        ``(n, size, size)`` float32 (:func:`extract_micrograph`).
+    """
+    from deepscope.core.progress import progress_bar
+    from deepscope.cryoem.io import read_micrograph
+
+    size = size or box
+    chunk = max(1, CHUNK_BYTES // (16 * box * box))
+    for micrograph, coords in progress_bar(pairs, enabled=progress, desc="extract", unit="micrograph"):
+        if len(coords) == 0:
+            continue
+        image = read_micrograph(micrograph)
+        coords = coords.reset_index(drop=True).assign(micrograph=Path(micrograph).stem, path=str(micrograph))
+        for start in range(0, len(coords), chunk):
+            rows = coords.iloc[start:start + chunk]
+            yield rows, extract_micrograph(image, rows, diameter, box, size)
+
+
+def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+    first = ["micrograph", "path", "x", "y"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def extract_pairs(pairs, diameter: float, box: int, size: int | None = None, progress: bool = True) -> Particles:
+    """Read each micrograph and extract the particles of its coordinate table, in memory.
+
+    Every micrograph's header is checked (coordinates inside it, box fits)
+    before any is read in full.
 
     Parameters
     ----------
@@ -215,76 +407,122 @@ def extract_pairs(pairs, diameter: float, box: int, size: int | None = None, pro
         If no particle is given, a coordinate lies outside its micrograph, or
         the box is larger than a micrograph.
     """
-    from deepscope.core.progress import progress_bar
-    from deepscope.cryoem.io import read_micrograph
-
     size = size or box
-    images, tables = [], []
-    for micrograph, coords in progress_bar(pairs, enabled=progress, desc="extract", unit="micrograph"):
-        if len(coords) == 0:
-            continue
-        image = read_micrograph(micrograph)
-        check_box(box, diameter, image.shape, micrograph)
-        check_inside(coords, image.shape, micrograph)
-        images.append(extract_micrograph(image, coords, diameter, box, size))
-        tables.append(coords.reset_index(drop=True).assign(micrograph=Path(micrograph).stem, path=str(micrograph)))
-    if not images:
-        msg = f"no particles: the coordinate files of {len(pairs)} micrograph(s) are all empty"
-        raise InputError(msg)
-    table = pd.concat(tables, ignore_index=True)
-    first = ["micrograph", "path", "x", "y"]
-    return Particles(np.concatenate(images), table[first + [c for c in table.columns if c not in first]], box / size)
+    check_pairs(pairs, diameter, box)
+    tables, images = zip(*iter_particles(pairs, diameter, box, size, progress))
+    return Particles(np.concatenate(images), _ordered(pd.concat(tables, ignore_index=True)), box / size)
 
 
-def write_particle_stack(particles: Particles, stack_path, star_path=None, pixel_size: float = 1.0) -> Path:
-    """Write the images as an MRC stack and a RELION particle STAR file, atomically.
+def _new_stack(path: Path, count: int, size: int):
+    """An MRC image stack of ``count`` float32 images, its data not yet written; returns it and where its data start."""
+    import mrcfile
+
+    mrc = mrcfile.new_mmap(path, (count, size, size), mrc_mode=2, overwrite=True)
+    mrc.set_image_stack()
+    return mrc, mrc.header.nbytes + mrc.extended_header.nbytes
+
+
+def extract_to_stack(pairs, diameter: float, box: int, stack_path: str | Path, size: int | None = None,
+                     star_path: str | Path | None = None, pixel_size: float | None = None,
+                     optics: Optics | None = None, progress: bool = True) -> StackSummary:
+    """Extract particles straight into an MRC stack, with a RELION 4 particle STAR file; both atomically.
+
+    Each chunk of particles is written to the stack as soon as it is cut,
+    so memory does not grow with the number of particles. Every
+    micrograph's header is checked first; on any error neither file is left.
 
     Parameters
     ----------
-    particles : Particles
+    pairs : sequence of (Path, pandas.DataFrame)
+        As :func:`extract_pairs` takes them.
+    diameter, box, size
+        As in :func:`extract_micrograph`.
     stack_path : str or Path
-        ``.mrcs`` file.
+        The ``.mrcs`` stack.
     star_path : str or Path, optional
-        Default: the stack's path with ``.star``.
-    pixel_size : float
-        Angstrom per micrograph pixel (the stack's is scaled by the downsampling).
+        Default: the stack's path with ``.star``. ``data_optics`` holds one
+        optics group (pixel size and size of the images, the micrographs'
+        pixel size, and ``optics``); ``data_particles`` holds
+        ``rlnImageName`` (``N@stack``), ``rlnMicrographName``,
+        ``rlnCoordinateX``, ``rlnCoordinateY`` and ``rlnOpticsGroup``; both
+        paths are relative to the STAR file's folder.
+    pixel_size : float, optional
+        Angstrom per micrograph pixel; default: from the micrographs' MRC
+        headers (:func:`resolve_pixel_size`). The stack's is scaled by the
+        downsampling.
+    optics : Optics, optional
+    progress : bool
 
     Returns
     -------
-    Path
-        The STAR file. ``rlnImageName`` is ``N@<stack file name>`` (1-based,
-        relative to the STAR file's directory, as RELION reads it).
+    StackSummary
 
     Raises
     ------
+    FormatError
+        If a micrograph cannot be read.
+    InputError
+        As :func:`check_pairs`, or the headers' pixel sizes disagree.
     OutputError
         If a file cannot be written.
     """
-    import mrcfile
-    import starfile
-
     from deepscope.core.files import atomic_path
     from deepscope.errors import OutputError
 
+    size = size or box
     stack_path = Path(stack_path)
     star_path = Path(star_path) if star_path else stack_path.with_suffix(".star")
-    table = particles.table
-    star = pd.DataFrame({
-        "rlnImageName": [f"{i + 1:06d}@{stack_path.name}" for i in range(len(table))],
-        "rlnMicrographName": table["path"].to_numpy(),
-        "rlnCoordinateX": table["x"].to_numpy(dtype=np.float64),
-        "rlnCoordinateY": table["y"].to_numpy(dtype=np.float64),
-    })
+    pixel_size = resolve_pixel_size(pixel_size, check_pairs(pairs, diameter, box))
+    count = sum(len(coords) for _, coords in pairs)
+    tables = []
+    low, high, total, squares = np.inf, -np.inf, 0.0, 0.0
     try:
         # Both files are complete before either is renamed into place, so an
         # error leaves neither behind.
         with atomic_path(stack_path) as stack_tmp, atomic_path(star_path) as star_tmp:
-            with mrcfile.new(stack_tmp, overwrite=True) as mrc:
-                mrc.set_data(particles.images.astype(np.float32))
-                mrc.set_image_stack()
-                mrc.voxel_size = pixel_size * particles.pixel_scale
-            starfile.write({"particles": star}, star_tmp, overwrite=True)
+            mrc, offset = _new_stack(stack_tmp, count, size)
+            with mrc, open(stack_tmp, "r+b") as fh:
+                # Plain writes, not the memory map: written pages then belong to the
+                # file cache, not to this process.
+                fh.seek(offset)
+                for table, images in iter_particles(pairs, diameter, box, size, progress):
+                    fh.write(np.ascontiguousarray(images, dtype=mrc.data.dtype).data)
+                    tables.append(table[["path", "x", "y"]])
+                    low, high = min(low, float(images.min())), max(high, float(images.max()))
+                    total += float(images.sum(dtype=np.float64))
+                    squares += float(np.square(images, dtype=np.float64).sum())
+                mean = total / (count * size * size)
+                mrc.header.dmin, mrc.header.dmax, mrc.header.dmean = low, high, mean
+                mrc.header.rms = np.sqrt(max(squares / (count * size * size) - mean**2, 0.0))
+                mrc.voxel_size = pixel_size * box / size
+            write_relion_star(_particle_star(pd.concat(tables, ignore_index=True), stack_path, star_path, size,
+                                             pixel_size, box / size, optics or Optics()), star_tmp)
     except OSError as exc:
         msg = f"{stack_path}: cannot write output: {exc.strerror or exc}"
         raise OutputError(msg) from None
-    return star_path
+    micrographs = sum(1 for _, coords in pairs if len(coords))
+    return StackSummary(stack_path, star_path, count, micrographs, pixel_size * box / size)
+
+
+def _particle_star(table, stack_path, star_path, size, pixel_size, scale, optics):
+    """RELION 4's ``data_optics`` and ``data_particles`` blocks for the particles of ``table`` (``path``, ``x``, ``y``)."""
+    folder = star_path.parent
+    optics_block = pd.DataFrame({
+        "rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"],
+        "rlnMicrographOriginalPixelSize": [pixel_size], "rlnImagePixelSize": [pixel_size * scale],
+        "rlnImageSize": [size], "rlnImageDimensionality": [2],
+    })
+    for name, value in (("rlnVoltage", optics.voltage), ("rlnSphericalAberration", optics.spherical_aberration),
+                        ("rlnAmplitudeContrast", optics.amplitude_contrast)):
+        if value is not None:
+            optics_block[name] = [float(value)]
+    stack = relative_path(stack_path, folder)
+    micrographs = {path: relative_path(path, folder) for path in table["path"].unique()}
+    particles = pd.DataFrame({
+        "rlnImageName": [f"{i + 1:06d}@{stack}" for i in range(len(table))],
+        "rlnMicrographName": table["path"].map(micrographs).to_numpy(),
+        "rlnCoordinateX": table["x"].to_numpy(dtype=np.float64),
+        "rlnCoordinateY": table["y"].to_numpy(dtype=np.float64),
+        "rlnOpticsGroup": 1,
+    })
+    return {"optics": optics_block, "particles": particles}

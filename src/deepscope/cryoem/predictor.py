@@ -4,8 +4,9 @@
 (working diameter, threshold, NMS, edge margin, test-time views) and picks
 one working-scale image; :class:`PickWriter` is its batch predictor for
 :mod:`deepscope.core.batch.runner` (``load_input`` / ``rows``), writing one
-STAR file per micrograph; :func:`pick_micrographs` is what ``cryoem pick``
-runs.
+STAR file per micrograph; :func:`pick_files` adds their index
+(``coordinate_files.star``); :func:`pick_micrographs` is what ``cryoem
+pick`` runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 from deepscope.core.distributed import set_torch_threads
 from deepscope.core.files import atomic_path
 from deepscope.core.batch.options import BatchOptions
-from deepscope.cryoem.coordinates import write_coordinates
+from deepscope.cryoem.coordinates import (COORDINATE_INDEX, check_coordinate_directory, write_coordinate_index,
+                                          write_coordinates)
 from deepscope.cryoem.io import read_micrograph
 from deepscope.cryoem.figures import to_uint8, write_overlay, write_overlay_tiles
 from deepscope.cryoem.picking import find_picks, predict_maps, refine_centres
@@ -265,6 +267,9 @@ def _check_unique_stems(stream):
     seen = {}
     for ref in stream:
         stem = Path(ref.name).stem
+        if stem == Path(COORDINATE_INDEX).stem:
+            msg = f"{ref.name}: its picks would overwrite the pick directory's {COORDINATE_INDEX}; rename it"
+            raise InputError(msg)
         if stem in seen:
             msg = f"{ref.name}: same name as {seen[stem]}; outputs are named by stem, rename one"
             raise InputError(msg)
@@ -274,10 +279,13 @@ def _check_unique_stems(stream):
 def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
                enhance: str = "auto", masks: bool = False, overlays: bool = False, recentre: bool = False,
                options: BatchOptions | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Pick every micrograph and write ``out_dir/<stem>.star``.
+    """Pick every micrograph and write ``out_dir/<stem>.star`` and ``out_dir/coordinate_files.star``.
 
-    One micrograph is one partition: a run killed part-way and restarted
-    with the same arguments picks only the micrographs it had not finished.
+    The index ``coordinate_files.star`` (RELION 4's layout,
+    :func:`~deepscope.cryoem.coordinates.write_coordinate_index`) pairs each
+    micrograph picked with its STAR file. One micrograph is one partition: a
+    run killed part-way and restarted with the same arguments picks only the
+    micrographs it had not finished.
 
     Parameters
     ----------
@@ -288,7 +296,7 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     diameter : float
         Particle diameter in micrograph pixels.
     out_dir : Path
-        Writable directory (created if needed).
+        Writable directory (created if needed; not named like a coordinate file).
     threshold : float, optional
         Overrides the picker's tuned threshold.
     enhance : {"auto", "on", "off"}
@@ -310,6 +318,8 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     ------
     InputError
         If two inputs share a stem.
+    OutputError
+        If ``out_dir`` is named like a coordinate file (``picks.star``) and is not a directory.
     """
     import dataclasses
 
@@ -322,6 +332,7 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     # One micrograph is a partition and a batch: a kill loses at most one.
     options = dataclasses.replace(options or BatchOptions(), partition_size=1, batch_size=1)
     options.check()
+    check_coordinate_directory(out_dir)
     stream = InputStream(inputs, MICROGRAPH_SUFFIXES, options.catalog, options.path_column)
     _check_unique_stems(stream)
     writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays, recentre)
@@ -336,6 +347,8 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     failures = run_batch(stream, writer, store, options, desc="pick")
     rows = [row for table in store.iter_tables() for row in table.to_dict("records")]
     store.finish()
+    if rows:
+        write_coordinate_index([(row["file"], row["star"]) for row in rows], out_dir / COORDINATE_INDEX)
     return rows, failures
 
 
