@@ -127,8 +127,8 @@ def test_convert_to_cs_takes_path_shape_and_pixel_size_from_the_micrographs(blob
     assert data["location/micrograph_shape"][0].tolist() == [128, 128]
     assert data["location/micrograph_uid"][0] == stable_uid("m1") and data["uid"][1] == stable_uid("m1/1")
     assert "location/micrograph_psize_A" in data.fields()
-    assert np.allclose(read_coordinates(out / "m1.cs")[["x", "y"]], read_coordinates(blobs / "coords" / "m1.star")[["x", "y"]],
-                       atol=1e-3)
+    back, original = read_coordinates(out / "m1.cs"), read_coordinates(blobs / "coords" / "m1.star")
+    assert np.allclose(back[["x", "y"]], original[["x", "y"]], atol=1e-3)
 
 
 def test_convert_box_to_star_with_flip(cryoem_dir, tmp_path):

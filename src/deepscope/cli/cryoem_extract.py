@@ -45,7 +45,8 @@ def add_args(parser):
     parser.add_argument("--pixel-size", type=float, metavar="A",
                         help="Angstrom per micrograph pixel, for the stack header and data_optics (default: from the "
                              "micrographs' MRC headers, else 1.0 with a warning)")
-    parser.add_argument("--voltage", type=float, metavar="KV", help="acceleration voltage, rlnVoltage (default: not written)")
+    parser.add_argument("--voltage", type=float, metavar="KV",
+                        help="acceleration voltage, rlnVoltage (default: not written)")
     parser.add_argument("--cs", type=float, metavar="MM",
                         help="spherical aberration, rlnSphericalAberration (default: not written)")
     parser.add_argument("--amplitude-contrast", type=float, metavar="FRACTION",

@@ -246,8 +246,8 @@ def stable_uid(text: str) -> int:
 def _cs_records(x, y, score, shape, stem, stored, pixel_size):
     """cryoSPARC's particle location fields; uids from the micrograph's ``stem`` and the pick's index."""
     stored = stored.encode()
-    fields = [("uid", "<u8"), ("location/micrograph_uid", "<u8"), ("location/micrograph_path", f"S{max(len(stored), 1)}"),
-              ("location/micrograph_shape", "<u4", (2,))]
+    fields = [("uid", "<u8"), ("location/micrograph_uid", "<u8"),
+              ("location/micrograph_path", f"S{max(len(stored), 1)}"), ("location/micrograph_shape", "<u4", (2,))]
     if pixel_size is not None:
         fields.append(("location/micrograph_psize_A", "<f4"))
     fields += [("location/center_x_frac", "<f4"), ("location/center_y_frac", "<f4"), ("pick_stats/ncc_score", "<f4")]

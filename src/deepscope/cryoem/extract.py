@@ -505,7 +505,7 @@ def extract_to_stack(pairs, diameter: float, box: int, stack_path: str | Path, s
 
 
 def _particle_star(table, stack_path, star_path, size, pixel_size, scale, optics):
-    """RELION 4's ``data_optics`` and ``data_particles`` blocks for the particles of ``table`` (``path``, ``x``, ``y``)."""
+    """RELION 4's ``data_optics`` and ``data_particles`` blocks for ``table``'s particles (``path``, ``x``, ``y``)."""
     folder = star_path.parent
     optics_block = pd.DataFrame({
         "rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"],
