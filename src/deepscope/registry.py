@@ -323,8 +323,9 @@ def resolve_model(model: str | Path | None, domain: str) -> Path:
     ------
     ModelError
         If ``model`` is neither a shipped name of this domain nor an
-        existing path (the message lists the domain's shipped names), or a
-        shipped file is missing or fails its SHA-256 check.
+        existing path (the message lists the domain's shipped names, and
+        says so when it names another domain's model), or a shipped file is
+        missing or fails its SHA-256 check.
 
     Examples
     --------
@@ -336,7 +337,11 @@ def resolve_model(model: str | Path | None, domain: str) -> Path:
         return verified_file(entry, entry.path)
     path = Path(model)
     if not path.exists():
-        msg = f"{model}: no such shipped model, run directory or checkpoint; shipped {domain} models: " \
-              f"{', '.join(w.name for w in list_weights(domain))}"
+        names = ", ".join(w.name for w in list_weights(domain))
+        other = next((w for w in list_weights() if w.name == str(model)), None)
+        if other is not None:
+            msg = f"{model} is a shipped {other.domain} model, not a {domain} one; shipped {domain} models: {names}"
+        else:
+            msg = f"{model}: no such shipped model, run directory or checkpoint; shipped {domain} models: {names}"
         raise ModelError(msg)
     return path

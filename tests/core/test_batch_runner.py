@@ -115,7 +115,7 @@ def test_sigterm_stops_with_one_line_and_keeps_parts(tmp_path):
     _, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 128 + signal.SIGTERM
     assert "Traceback" not in err and err.strip().splitlines() == [
-        "deepscope: terminated; finished parts are kept, rerun to resume"]
+        "deepscope: terminated; finished parts are kept; rerun the same command to resume"]
     kept = len(list(out.glob("part-*.parquet")))
     assert kept >= 2 and not (out / LOCK_NAME).exists()
     done = subprocess.run(argv, capture_output=True, text=True, env=env(), timeout=TIMEOUT)

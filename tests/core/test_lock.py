@@ -150,5 +150,6 @@ def test_locks_are_released_after_bad_inputs_and_interrupts(tmp_path, capsys, mo
 
     monkeypatch.setattr(runner, "partition_rows", interrupt)
     rc, err = run(predict_argv(SOURCES[:2], tmp_path / "other"), capsys)
-    assert rc == 130 and err.strip() == "deepscope: interrupted"
+    assert rc == 130
+    assert err.strip() == "deepscope: interrupted; finished parts are kept; rerun the same command to resume"
     assert not list(tmp_path.rglob(LOCK_NAME))

@@ -7,7 +7,9 @@ them. --target joint also learns CASSPER's protein/ice/background/carbon
 regions from --labels, so that picks on ice or carbon are refused.
 Validation micrographs (--val) decide early stopping and the pick threshold,
 NMS distance and edge margin, stored in RUN_DIR/best.pt. --flip-y HEIGHT
-flips coordinates stored upside down (y -> HEIGHT-1-y).
+flips coordinates stored upside down (y -> HEIGHT-1-y). Rerunning the same
+command resumes an interrupted run (a finished one is left as it is); a
+RUN_DIR holding a run with other settings is refused unless --resume.
 
 Example (EMPIAR-10017, the shipped model's split; coordinates are in the
 JPEG frame, CASSPER labels are upside down):

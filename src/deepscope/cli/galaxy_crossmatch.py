@@ -6,8 +6,9 @@ flag) within --radius arcsec, plus the separation in <name>_sep_arcsec,
 where <name> is the label file's stem. Label columns whose names are
 already taken are prefixed with <name>_. Sample rows without a match in
 every catalogue are dropped unless --keep-unmatched. Coordinates are
-degrees, in columns ra/dec, RAJ2000/DEJ2000, _RAJ2000/_DEJ2000 or
-RA_ICRS/DE_ICRS (any case) unless named. Match counts are logged on stderr.
+degrees, in columns ra/dec, RAJ2000/DEJ2000, _RAJ2000/_DEJ2000,
+RA_ICRS/DE_ICRS or objra/objdec (SDSS spectra, MaNGA; any case) unless
+named. Match counts are logged on stderr.
 
 Examples:
 
@@ -28,9 +29,9 @@ def add_args(parser):
                         help="largest separation accepted as a match (default: 2 arcsec)")
     parser.add_argument("--keep-unmatched", action="store_true", help="keep sample rows without a match, with empty labels (default: drop them)")
     parser.add_argument("--ra-column", help="sample right ascension column, degrees (default: the first of "
-                        "ra, RAJ2000, _RAJ2000, RA_ICRS present, any case)")
+                        "ra, RAJ2000, _RAJ2000, RA_ICRS, objra present, any case)")
     parser.add_argument("--dec-column", help="sample declination column, degrees (default: the one paired "
-                        "with the ra column: dec, DEJ2000, _DEJ2000, DE_ICRS)")
+                        "with the ra column: dec, DEJ2000, _DEJ2000, DE_ICRS, objdec)")
     parser.add_argument("--label-ra-column", help="right ascension column of the label catalogues "
                         "(default: found as for --ra-column)")
     parser.add_argument("--label-dec-column", help="declination column of the label catalogues "

@@ -22,10 +22,9 @@ DIR/cutouts.csv holds the catalogue's columns plus file (PNG, relative to the
 table), status ('ok', 'edge: ...' or why the row has no cutout; file is then
 empty) and field_arcsec; each PNG records its field too (a deepscope:field
 text chunk), and galaxy predict warns when it differs from its model's.
-'galaxy predict --catalog DIR/cutouts.csv' reads it; rows without a cutout
-are reported there as failed inputs, so keep only rows with a file to
-predict cleanly. Predictions join back on the file column
-(predict writes DIR/<name>.png). Bad frames or columns stop the command before
+'galaxy predict --catalog DIR/cutouts.csv' reads it and skips the rows
+without a cutout (with a warning counting them). Predictions join back on
+the file column (predict writes DIR/<name>.png). Bad frames or columns stop the command before
 anything is written; rows off every frame or missing a band are listed on
 stderr, the others are still written, and the exit status is 1.
 

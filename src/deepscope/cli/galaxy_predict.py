@@ -15,7 +15,9 @@ cutout may have at most 2048 x 2048 pixels (checked from its header);
 With --catalog, the catalogue's own columns follow those columns in the
 table (--no-keep-columns leaves them out); a catalogue column whose name
 is taken, such as its own `file`, comes through as `catalog_<name>`. A
-directory --out (Parquet parts) gets them with --keep-columns.
+directory --out (Parquet parts) gets them with --keep-columns. Catalogue
+rows with an empty path (rows `galaxy cutout` could not cut) are skipped,
+with one warning counting them.
 
 A killed run restarted with the same arguments resumes: finished partitions
 are kept and not computed again. --out DIR (no .csv/.parquet suffix) writes

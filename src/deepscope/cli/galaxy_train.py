@@ -6,7 +6,9 @@ stratified share of the rest validates (early stopping, and the decision
 threshold that `galaxy predict` applies: the one with the best balanced
 accuracy on it). The checkpoint records the field of view of the cutouts
 (--field), which `galaxy cutout --model` cuts to and `galaxy predict`
-checks cutouts against.
+checks cutouts against. Rerunning the same command resumes an interrupted
+run (a finished one is left as it is); a RUN_DIR holding a run with other
+settings is refused unless --resume.
 
 examples:
   deepscope galaxy train --data ../shared/data/galaxy/sdss_gz2_bars/labels.csv --out runs/bars

@@ -53,6 +53,8 @@ COMMANDS = {
     },
 }
 TOP_LEVEL = {"demo": "demo", "models": "models", "doctor": "doctor"}
+# Commands that keep their finished batch parts when stopped, so that a rerun resumes.
+RESUMING_BATCHES = {"galaxy_predict", "spectra_predict", "cryoem_pick"}
 DESCRIPTION = """\
 deepscope: deep learning for telescope and microscope data.
 
@@ -95,7 +97,8 @@ def _add_command(subparsers, name, module_name, logging_options):
         formatter_class=argparse.RawDescriptionHelpFormatter, parents=[logging_options],
     )
     module.add_args(parser)
-    parser.set_defaults(_command=module)
+    # _parser: the parser whose usage an error shows (this command's, not the top level's)
+    parser.set_defaults(_command=module, _parser=parser)
 
 
 def build_parser():
@@ -131,11 +134,15 @@ def main(argv=None):
     on stderr and exit 1, without a traceback; so does any ``OSError``
     (a full disk, a vanished directory), naming its path. A batch with bad
     inputs (:class:`~deepscope.errors.BatchError`) lists one line per bad
-    file. Ctrl-C (exit 130) and SIGTERM (exit 143) stop with one line,
-    keeping finished batch parts for a rerun; every output lock is released.
+    file. Ctrl-C (exit 130) and SIGTERM (exit 143) stop with one line that
+    says what a rerun of that command does (:func:`rerun_hint`); every
+    output lock is released. An option the command does not take is
+    reported with that command's usage.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
@@ -160,14 +167,39 @@ def main(argv=None):
             print(f"deepscope: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            if terminated:
-                print("deepscope: terminated; finished parts are kept, rerun to resume", file=sys.stderr)
-                return 128 + signal.SIGTERM
-            print("deepscope: interrupted", file=sys.stderr)
-            return 130
+            print(f"deepscope: {'terminated' if terminated else 'interrupted'}; {rerun_hint(command)}",
+                  file=sys.stderr)
+            return 128 + signal.SIGTERM if terminated else 130
         finally:
             release_all()
+            trainer = sys.modules.get("deepscope.core.trainer")
+            if trainer is not None:
+                trainer.forget_progress()
     return 0
+
+
+def rerun_hint(command) -> str:
+    """What rerunning ``command`` (a command module) does after it was stopped.
+
+    A training run says where it stands (:func:`deepscope.core.trainer.rerun_hint`);
+    a batch command keeps its finished parts; any other command starts again.
+
+    Examples
+    --------
+    >>> from deepscope.cli import galaxy_predict, galaxy_evaluate
+    >>> rerun_hint(galaxy_predict)
+    'finished parts are kept; rerun the same command to resume'
+    >>> rerun_hint(galaxy_evaluate)
+    'rerun the same command to start again'
+    """
+    # Looked up, not imported: a command that never imported the trainer started no training run.
+    trainer = sys.modules.get("deepscope.core.trainer")
+    hint = trainer.rerun_hint() if trainer is not None else None
+    if hint:
+        return hint
+    if command.__name__.rsplit(".", 1)[-1] in RESUMING_BATCHES:
+        return "finished parts are kept; rerun the same command to resume"
+    return "rerun the same command to start again"
 
 
 def _check_device(args):

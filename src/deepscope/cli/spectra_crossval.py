@@ -3,7 +3,10 @@
 For every library (folder of a LABELS_CSV) with at least --min-stars usable
 types, each model trains on the other libraries and is scored on the held-out
 one, beside the template-matching baseline on the same split. Writes
-DIR/loo.csv and DIR/report.html.
+DIR/loo.csv, DIR/report.html and a run directory per model and held-out
+library (DIR/runs/LIBRARY/MODEL). Rerunning the same command keeps every
+finished run (it is only scored again) and resumes the one it stopped in;
+other settings into the same DIR are refused.
 
 example:
   deepscope spectra crossval --data ../shared/data/spectra/*/labels.csv \\

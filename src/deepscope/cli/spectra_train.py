@@ -7,6 +7,9 @@ Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
 Every network, and the ensemble they form, gets the temperature of its
 `confidence` fitted on the validation split (RUN_DIR/calibration.json gives
 the calibration error before and after, RUN_DIR/reliability.png the diagram).
+Rerunning the same command resumes an interrupted run, keeping the networks
+it finished (a finished run is left as it is); a RUN_DIR holding a run with
+other settings is refused.
 `--arch spectra_ae_classifier` first pretrains an autoencoder on every
 spectrum (labels ignored) plus `--pool` directories, then fine-tunes.
 `--teacher` distils a trained classifier into each network trained here:
@@ -53,7 +56,8 @@ def add_args(parser):
                         help="with --teacher: the share of training copies mixed with another spectrum "
                              "before the teacher answers them, 0 to 1 (default 0; spectra_mk_fast was taught "
                              "with 0.5)")
-    # No --resume: a spectra run takes minutes; a new run directory is simpler than resuming.
+    # No --resume: a rerun with the same settings resumes by itself, and a spectra run takes minutes,
+    # so one with other settings goes to a new run directory.
     add_train_args(parser, DEFAULT_CONFIG, threads_why=TRAINING_THREADS_WHY, resume=False)
 
 

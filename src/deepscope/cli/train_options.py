@@ -34,7 +34,9 @@ def add_train_args(parser, defaults, threads_why="", resume=True):
     threads_why : str
         Why the domain's thread default is what it is, when it is not 0.
     resume : bool
-        Offer ``--resume`` (a domain whose runs take minutes may leave it out).
+        Offer ``--resume``, which continues a run whose settings differ; a rerun
+        with the same settings resumes without it (a domain whose runs take
+        minutes may leave it out).
     """
     # Options default to None so that a --config YAML applies where the command line is silent.
     networks = next((names for names in TRAINABLE_NETWORKS.values() if defaults.model in names), (defaults.model,))
@@ -53,7 +55,10 @@ def add_train_args(parser, defaults, threads_why="", resume=True):
     group.add_argument("--threads", type=int, metavar="N", help=threads_help(defaults.threads, threads_why))
     group.add_argument("--num-workers", type=int, help="data-loader worker processes (default 0)")
     if resume:
-        group.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt (default: start afresh)")
+        group.add_argument("--resume", action="store_true",
+                           help="continue the run in RUN_DIR even if its settings differ from these (same network); "
+                                "a rerun with the same settings resumes without it (default: resume only a run "
+                                "with the same settings, refuse one with others)")
 
 
 def config_from_args(args, defaults):

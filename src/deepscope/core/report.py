@@ -22,6 +22,31 @@ pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
 """
 
 
+def column_decimals(values, significant=4, most=4):
+    """Decimals to write a whole column of numbers with.
+
+    The fewest that write every value exactly, but no more than give the
+    largest value ``significant`` significant digits, and at most ``most``.
+
+    Examples
+    --------
+    >>> column_decimals([0.5, 0.853, 0.9]), column_decimals([12.25, 1.5, 0.3333333]), column_decimals([3.0, 40.0])
+    (3, 2, 0)
+    """
+    import numpy as np
+
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return 0
+    largest = float(np.abs(finite).max())
+    cap = most if largest == 0 else int(np.clip(significant - 1 - np.floor(np.log10(largest)), 0, most))
+    for decimals in range(cap + 1):
+        if np.allclose(np.round(finite, decimals), finite, rtol=0, atol=1e-9 * max(largest, 1.0)):
+            return decimals
+    return cap
+
+
 class Report:
     """An HTML report under construction.
 
@@ -50,7 +75,11 @@ class Report:
         self._parts.append(f"<pre>{html.escape(text)}</pre>")
 
     def table(self, frame, caption=None, index=True):
-        """Add a pandas table.
+        """Add a pandas table: one header row, and the numbers of each column with the same decimals.
+
+        Named row labels become the first column, under their name; a plain
+        row count (0, 1, 2 ...) is not shown. Each column of floats is
+        written with :func:`column_decimals` decimals.
 
         Parameters
         ----------
@@ -59,9 +88,22 @@ class Report:
         index : bool
             Show the row labels.
         """
+        import pandas as pd
+
         if caption:
             self._parts.append(f"<p><b>{html.escape(caption)}</b></p>")
-        self._parts.append(frame.to_html(index=index, float_format=lambda v: f"{v:.4g}", border=0))
+        if index and any(name is not None for name in frame.index.names):
+            # a column like the others: to_html would give the index name a header row of its own
+            frame, index = frame.reset_index(), False
+        elif isinstance(frame.index, pd.RangeIndex):
+            index = False
+        shown = frame.copy()
+        for position in range(shown.shape[1]):
+            values = shown.iloc[:, position]
+            if pd.api.types.is_float_dtype(values):
+                decimals = column_decimals(values)
+                shown.isetitem(position, [f"{v:.{decimals}f}" if pd.notna(v) else "" for v in values])
+        self._parts.append(shown.to_html(index=index, border=0))
 
     def figure(self, fig, name, caption=""):
         """Save a matplotlib figure as ``name.png`` and embed it.

@@ -1,24 +1,43 @@
-"""Domain-free training loop: seeded, resumable, early-stopping, DDP-aware.
+"""Domain-free training loop: seeded, resumable, early-stopping, DDP-aware; and what a rerun does.
 
-Every epoch writes ``last.pt`` (and ``best.pt`` when the validation score
-improves) as plain-data checkpoints plus ``history.csv``. Randomness is
-re-seeded from ``(seed, rank, epoch)`` at the start of each epoch, so a run
-resumed from its last checkpoint reproduces an uninterrupted run exactly.
+Every epoch writes ``best.pt`` when the validation score improves, then
+``history.csv``, then ``last.pt`` (so ``last.pt`` never runs ahead of the
+others) as plain-data checkpoints. Randomness is re-seeded from ``(seed,
+rank, epoch)`` at the start of each epoch, so a run resumed from its last
+checkpoint reproduces an uninterrupted run exactly.
+
+A training command never overwrites a run: :func:`start_run` compares the
+run directory's recorded settings (``config.yaml``) with the new ones and
+resumes a run with the same settings, returns the summary of one that
+finished (``finished.json``, written by :func:`mark_finished`), or refuses.
+:func:`rerun_hint` says what a rerun of an interrupted training does.
 """
 
+import contextlib
 import dataclasses
+import json
 import logging
 import math
+import signal
 from pathlib import Path
 
 from deepscope.core.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from deepscope.core.distributed import (
-    barrier, check_in_sync, from_primary, init_distributed, select_device, sum_over_ranks, sync_buffers,
+    barrier, check_in_sync, from_primary, init_distributed, process_info, select_device, sum_over_ranks,
+    sync_buffers,
 )
+from deepscope.core.files import atomic_path
 from deepscope.core.progress import progress_bar
-from deepscope.errors import ModelError
+from deepscope.errors import ModelError, OutputError
 
 log = logging.getLogger(__name__)
+
+RECORD_NAME = "config.yaml"  # the settings a run was started with (deepscope.config.prepare_run_dir)
+FINISHED_NAME = "finished.json"  # written last: the run and the steps after its fit are done
+# Settings that say where and how fast a run trains, not what it learns: a rerun may change them and resume.
+EXECUTION_SETTINGS = ("device", "threads", "num_workers")
+# Where this process's training stands, for the line an interrupt prints (rerun_hint).
+_PROGRESS: dict = {}
 
 
 @dataclasses.dataclass
@@ -29,6 +48,194 @@ class FitResult:
     best_epoch: int
     epochs_run: int
     history: list
+    complete: bool = True  # the schedule ran out or early stopping ended it (not stop_after)
+    new_epochs: int = 0  # epochs trained by this call (0 when it resumed a run that was complete)
+
+
+@dataclasses.dataclass
+class RunStart:
+    """What a training command does with its run directory, as :func:`start_run` decided."""
+
+    resume: bool  # continue from the checkpoints in the run directory
+    summary: dict | None = None  # the summary of a run that finished: nothing to train or write
+
+
+def run_settings(config, task: dict | None = None) -> dict:
+    """What a run learns from, as plain data: ``config`` without its execution settings, and ``task``.
+
+    Examples
+    --------
+    >>> from deepscope.config import TrainConfig
+    >>> settings = run_settings(TrainConfig(model="barnet", threads=2), {"target": "barred"})
+    >>> settings["config"]["model"], "threads" in settings["config"], settings["task"]
+    ('barnet', False, {'target': 'barred'})
+    """
+    import yaml
+
+    values = config if isinstance(config, dict) else dataclasses.asdict(config)
+    values = {k: v for k, v in values.items() if k not in EXECUTION_SETTINGS}
+    # As config.yaml holds them (tuples as lists ...), so a recorded run compares equal to its rerun.
+    return yaml.safe_load(yaml.safe_dump({"config": values, "task": task or {}}))
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``"name new (was old)"`` for every setting that differs between two :func:`run_settings`."""
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            name = f"{prefix}{key}".removeprefix("config.").removeprefix("task.")
+            found.append(f"{name} {_short(b)} (was {_short(a)})")
+    return found
+
+
+def _short(value, width: int = 40) -> str:
+    text = "absent" if value is None else str(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _read_record(path: Path) -> dict:
+    import yaml
+
+    try:
+        record = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"{path}: cannot read the run's recorded settings: {exc}"
+        raise OutputError(msg) from None
+    if not isinstance(record, dict):
+        msg = f"{path}: not a run record (a YAML mapping with config and task)"
+        raise OutputError(msg)
+    return record
+
+
+def start_run(run_dir: str | Path, config, task: dict | None = None, resume: bool = False,
+              resume_option: str | None = "--resume") -> RunStart:
+    """Decide what training ``config`` on ``task`` into ``run_dir`` does, before anything there is written.
+
+    A new run directory, or one without checkpoints or recorded settings,
+    starts afresh. One whose ``config.yaml`` records the same settings
+    (:func:`run_settings`: device, threads and workers may differ) resumes
+    from its checkpoints; when that run finished (:func:`mark_finished`),
+    its summary comes back and nothing is trained or rewritten. A run with
+    other settings, or checkpoints without ``config.yaml``, is continued
+    only when ``resume`` (``--resume``) asks for it, and only with the same network.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    config : deepscope.config.TrainConfig
+    task : dict, optional
+        The command's other settings that shape what it learns (data, target
+        ...), as :func:`deepscope.config.prepare_run_dir` records them.
+    resume : bool
+        Continue the run in ``run_dir`` even if its settings differ.
+    resume_option : str or None
+        The option that sets ``resume``, named in the refusal; None for a
+        command without one.
+
+    Returns
+    -------
+    RunStart
+
+    Raises
+    ------
+    OutputError
+        If ``run_dir`` holds a run this one must neither continue nor overwrite.
+    """
+    run_dir = Path(run_dir)
+    _PROGRESS.clear()
+    _PROGRESS["run_dir"] = str(run_dir)
+    settings = run_settings(config, task)
+    or_resume = f"rerun with {resume_option} to continue it with these settings, or " if resume_option else ""
+    record_path = run_dir / RECORD_NAME
+    if not record_path.is_file():
+        checkpoints = sorted(run_dir.rglob("*.pt")) if run_dir.is_dir() else []
+        if not checkpoints or resume:
+            return RunStart(resume=bool(checkpoints))
+        msg = (f"{run_dir} holds checkpoints ({checkpoints[0].relative_to(run_dir)}) but no {RECORD_NAME} "
+               f"saying how they were trained; {or_resume}train into a fresh --out")
+        raise OutputError(msg)
+    record = _read_record(record_path)
+    recorded = run_settings(record.get("config") or {}, record.get("task"))
+    differences = _differences(recorded, settings)
+    if not differences:
+        summary = finished_summary(run_dir, settings)
+        if summary is not None:
+            _PROGRESS["finished"] = True
+            log.warning("%s: this run finished already (%s); nothing was trained or written. Train into a "
+                        "fresh --out to train again", run_dir, FINISHED_NAME)
+        return RunStart(resume=True, summary=summary)
+    changed = ", ".join(differences[:3]) + (f" and {len(differences) - 3} more" if len(differences) > 3 else "")
+    if not resume:
+        msg = f"{run_dir} holds a run with other settings ({changed}); {or_resume}train into a fresh --out"
+        raise OutputError(msg)
+    network = [d for d in differences if d.split(" ")[0] == "model" or d.startswith("model_kwargs.")]
+    if network:
+        msg = (f"{run_dir}: cannot resume: its run trains another network ({', '.join(network)}); "
+               "train into a fresh --out")
+        raise OutputError(msg)
+    log.info("%s: continuing its run with changed settings: %s", run_dir, changed)
+    return RunStart(resume=True)
+
+
+def finished_summary(run_dir: str | Path, settings: dict) -> dict | None:
+    """The summary :func:`mark_finished` stored in ``run_dir`` for these settings, else None."""
+    path = Path(run_dir) / FINISHED_NAME
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("settings") != settings:
+        return None
+    return record.get("summary")
+
+
+def mark_finished(run_dir: str | Path, config, task: dict | None, summary: dict) -> None:
+    """Record that the run in ``run_dir`` is done, with the summary a rerun returns (primary process only).
+
+    Called once everything after the fit (tuning, calibration) is written:
+    :func:`start_run` then answers a rerun with ``summary`` instead of training.
+    """
+    _PROGRESS.update(run_dir=str(run_dir), finished=True)
+    if not process_info().is_primary:
+        return
+    record = {"settings": run_settings(config, task), "summary": summary}
+    # numpy scalars and paths in a summary are written as numbers and strings
+    text = json.dumps(record, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    with atomic_path(Path(run_dir) / FINISHED_NAME) as tmp:
+        tmp.write_text(text + "\n")
+
+
+def rerun_hint() -> str | None:
+    """What rerunning an interrupted training command does, or None if this process started no training run.
+
+    Examples
+    --------
+    >>> _PROGRESS.update(run_dir="runs/bars", next_epoch=3, epochs=20)
+    >>> rerun_hint()
+    'runs/bars holds 2 of 20 epochs; rerun the same command (same --out) to resume from epoch 3'
+    >>> forget_progress()
+    >>> rerun_hint() is None
+    True
+    """
+    if not _PROGRESS:
+        return None
+    run_dir, next_epoch = _PROGRESS["run_dir"], _PROGRESS.get("next_epoch")
+    if _PROGRESS.get("finished"):
+        return f"{run_dir} is finished and kept; rerun the same command (same --out) to go on from there"
+    if _PROGRESS.get("fitted"):
+        return f"{run_dir} is trained; rerun the same command (same --out) to finish the steps after training"
+    if not next_epoch or next_epoch == 1:
+        return f"no epoch of {run_dir} was saved; rerun the same command (same --out) to start it again"
+    return (f"{run_dir} holds {next_epoch - 1} of {_PROGRESS['epochs']} epochs; rerun the same command "
+            f"(same --out) to resume from epoch {next_epoch}")
+
+
+def forget_progress() -> None:
+    """Forget this process's training progress (a command ended: the next one starts with none)."""
+    _PROGRESS.clear()
 
 
 def concat_batches(batches):
@@ -58,6 +265,30 @@ def _seed_worker(worker_id):
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+@contextlib.contextmanager
+def _stops_held():
+    """Hold Ctrl-C and SIGTERM back while an epoch's files are written, so a stop lands after all of them.
+
+    A stop that arrives meanwhile is noted and raised again at the end, to
+    whatever handled it before. Outside the main thread (where signals are
+    not handled) nothing changes.
+    """
+    held = []
+    try:
+        previous = {stop: signal.signal(stop, lambda signum, frame: held.append(signum))
+                    for stop in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+    if held:
+        signal.raise_signal(held[0])
 
 
 def predict_dataset(model, dataset, batch_size, device):
@@ -154,14 +385,18 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
         if state["model"] != model_name:
             msg = f"{last_path}: cannot resume: it holds model {state['model']!r}, not {model_name!r}"
             raise ModelError(msg)
-        model.load_state_dict(state["state_dict"])
+        try:
+            model.load_state_dict(state["state_dict"])
+        except RuntimeError:
+            msg = f"{last_path}: cannot resume: its weights do not fit {model_name} with {model_kwargs}"
+            raise ModelError(msg) from None
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
         best_score, best_epoch = state["best_score"], state["best_epoch"]
         start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
         if dist_info.is_primary:
-            log.info("resuming %s from epoch %d", run_dir, start_epoch)
+            log.info("resuming %s from epoch %d", run_dir, start_epoch + 1)
     if dist_info.enabled:
         # A rank that cannot see last.pt (run directory not on a shared file
         # system) would train a different schedule and hang the others.
@@ -182,9 +417,14 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
         if dist_info.enabled else None
     )
     score_fn = score_fn or (lambda out, tgt: -float(loss_fn(out, tgt)))
+    _PROGRESS.update(run_dir=str(run_dir), next_epoch=start_epoch + 1, epochs=config.epochs, fitted=False)
 
+    complete = True
     for epoch in range(start_epoch, config.epochs):
-        if bad_epochs >= config.patience or (stop_after is not None and epoch >= stop_after):
+        if bad_epochs >= config.patience:
+            break
+        if stop_after is not None and epoch >= stop_after:
+            complete = False
             break
         # Re-seed from (seed, rank, epoch) so a resumed run replays the same
         # shuffles and augmentations as an uninterrupted one.
@@ -238,12 +478,21 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
                 history=history, best_score=best_score, best_epoch=best_epoch, bad_epochs=bad_epochs,
                 config=dataclasses.asdict(config), meta=meta or {},
             )
-            save_checkpoint(last_path, model_name, model_kwargs, model, **fields)
-            if improved:
-                save_checkpoint(run_dir / BEST_NAME, model_name, model_kwargs, model, **fields)
-            pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
+            with _stops_held():
+                # last.pt last: a run killed (SIGKILL) between these writes resumes from the epoch
+                # before, which it trains again to the same weights, so best.pt and history.csv
+                # never fall behind last.pt.
+                if improved:
+                    save_checkpoint(run_dir / BEST_NAME, model_name, model_kwargs, model, **fields)
+                with atomic_path(run_dir / "history.csv") as tmp:
+                    pd.DataFrame(history).to_csv(tmp, index=False)
+                save_checkpoint(last_path, model_name, model_kwargs, model, **fields)
+                _PROGRESS["next_epoch"] = epoch + 2
+        else:
+            _PROGRESS["next_epoch"] = epoch + 2
     check_in_sync(dist_info, model, device)
     # The other ranks return only once the primary has written its files,
     # so code after fit() may read them on any rank.
     barrier(dist_info)
-    return FitResult(best_score, best_epoch + 1, len(history), history)
+    _PROGRESS["fitted"] = True
+    return FitResult(best_score, best_epoch + 1, len(history), history, complete, len(history) - start_epoch)

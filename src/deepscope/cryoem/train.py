@@ -232,7 +232,9 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     patch, patches_per_epoch
         See :class:`PatchDataset`.
     resume : bool
-        Continue from ``run_dir/last.pt``.
+        Continue the run in ``run_dir`` even if its settings differ; a run
+        with the same settings is resumed without it, and a finished one
+        returns its summary untouched (:func:`~deepscope.core.trainer.start_run`).
     exclude : iterable of str
         Micrograph stems left out entirely (the test set).
     augment : int
@@ -259,7 +261,7 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     from deepscope.config import prepare_run_dir
     from deepscope.core.checkpoint import BEST_NAME
     from deepscope.core.files import check_writable
-    from deepscope.core.trainer import fit
+    from deepscope.core.trainer import FitResult, fit, mark_finished, start_run
     from deepscope.cryoem.io import coordinate_files_by_stem, pair_micrographs
     from deepscope.registry import check_arch
 
@@ -292,6 +294,17 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     names = [m.stem for m, _ in pairs]
     val_set = _validation_names(names, val_names, config)
     run_dir = check_writable(run_dir, is_dir=True)
+    task = {"target": target, "micrographs": [str(p) for p in micrographs], "coords": str(coords_dir),
+            "labels": None if labels_dir is None else str(labels_dir), "diameter": diameter,
+            "working_diameter": working_diameter, "excluded": list(exclude), "val": val_names,
+            "mask_fraction": mask_fraction, "patch": patch, "patches_per_epoch": patches_per_epoch,
+            "enhance": enhance, "augment": augment, "coords_flip_y": coords_flip_y,
+            "labels_flip_y": labels_flip_y, "flip_height": flip_height}
+    start = start_run(run_dir, config, task, resume)
+    if start.summary is not None:
+        done = start.summary
+        return {**done, "fit": FitResult(**done["fit"]),
+                "tuning": {**done["tuning"], "centre_offset": tuple(done["tuning"]["centre_offset"])}}
 
     items = []
     for micrograph, coords in pairs:
@@ -307,17 +320,16 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
             "mask_fraction": mask_fraction, "threshold": 0.5, "nms_fraction": 0.6, "augment": augment,
             "train_micrographs": sorted(i["name"] for i in train_items),
             "val_micrographs": sorted(i["name"] for i in val_items)}
-    prepare_run_dir(run_dir, config, {
-        "target": target, "micrographs": [str(p) for p in micrographs], "coords": str(coords_dir),
-        "labels": None if labels_dir is None else str(labels_dir), "diameter": diameter,
-        "working_diameter": working_diameter, "excluded": list(exclude), "val": val_names,
-    })
+    prepare_run_dir(run_dir, config, task)
     result = fit(config.model, config.model_kwargs, PatchDataset(train_items, patch, patches_per_epoch),
                  PatchDataset(val_items, patch, 0, random=False), make_loss(target), config, run_dir,
-                 meta=meta, resume=resume, progress=progress)
+                 meta=meta, resume=start.resume, progress=progress)
 
     tuning = tune_checkpoint(run_dir / BEST_NAME, items, val_items, config.device)
-    return {"fit": result, "tuning": tuning, "train": meta["train_micrographs"], "val": meta["val_micrographs"]}
+    summary = {"fit": result, "tuning": tuning, "train": meta["train_micrographs"], "val": meta["val_micrographs"]}
+    if result.complete:
+        mark_finished(run_dir, config, task, {**summary, "fit": dataclasses.asdict(result)})
+    return summary
 
 
 def _validation_names(names, val_names, config):

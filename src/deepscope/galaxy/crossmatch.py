@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Sky coordinate column pairs, in order of preference (SDSS, upper-case
-# FITS, VizieR J2000 and ICRS names).
-COORD_COLUMNS = (("ra", "dec"), ("RAJ2000", "DEJ2000"), ("_RAJ2000", "_DEJ2000"), ("RA_ICRS", "DE_ICRS"))
+# FITS, VizieR J2000 and ICRS names, and the target positions of SDSS
+# spectroscopic and MaNGA tables).
+COORD_COLUMNS = (("ra", "dec"), ("RAJ2000", "DEJ2000"), ("_RAJ2000", "_DEJ2000"), ("RA_ICRS", "DE_ICRS"),
+                 ("objra", "objdec"))
 
 
 def coordinate_columns(table: pd.DataFrame, ra_column: str | None = None, dec_column: str | None = None,

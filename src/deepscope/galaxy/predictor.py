@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,10 +18,13 @@ import numpy as np
 
 from deepscope.core.distributed import set_torch_threads
 from deepscope.core.batch.options import BatchOptions
+from deepscope.core.batch.sources import InputStream
 from deepscope.errors import InputError, ModelError
 from deepscope.galaxy.classes import label_value, probability_column, readable_names
 from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
 from deepscope.galaxy.preprocess import pixels_to_input, to_model_input, to_model_pixels
+
+log = logging.getLogger(__name__)
 
 # Galaxies per partition: the unit of resuming and of Dask tasks (about a
 # second of work on one core), small enough that a kill loses little.
@@ -263,6 +267,27 @@ class GalaxyPredictor:
         return rows
 
 
+class CutoutInputs(InputStream):
+    """``galaxy predict``'s inputs: catalogue rows without a cutout are skipped, with one warning counting them.
+
+    ``galaxy cutout``'s table lists every catalogue row; a row it could not
+    cut (off every frame, a band missing) has an empty ``file`` and its
+    ``status`` says why. Such a row has nothing to predict on, and is not
+    a failed input.
+    """
+
+    def _catalog_entries(self):
+        skipped = 0
+        for value, carried in super()._catalog_entries():
+            if value is None or not str(value).strip():
+                skipped += 1
+                continue
+            yield value, carried
+        if skipped:
+            log.warning("%s: skipped %d row(s) with no cutout (empty %s; a status column says why)",
+                        self.catalog, skipped, self.path_column)
+
+
 def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str | Path | None = None,
                      options: BatchOptions | None = None, keep_columns: bool | None = None,
                      augment: int = 1) -> int:
@@ -270,6 +295,8 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
 
     A run killed part-way and restarted with the same arguments skips the
     partitions it had finished (see :mod:`deepscope.core.batch.store`).
+    Catalogue rows with an empty path, ``galaxy cutout``'s rows without a
+    cutout, are skipped with a warning (:class:`CutoutInputs`).
 
     Parameters
     ----------
@@ -310,7 +337,6 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
         After writing the good rows, if some inputs could not be read.
     """
     from deepscope.core.batch.runner import describe_job, predict_to_table
-    from deepscope.core.batch.sources import InputStream
     from deepscope.galaxy.field import warn_on_field_mismatch
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
@@ -321,7 +347,7 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     if keep_columns is None:
         keep_columns = options.catalog is not None and Path(out).suffix.lower() in (".csv", ".parquet")
     set_torch_threads(options.threads)
-    stream = InputStream(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column, keep_columns)
+    stream = CutoutInputs(inputs, GALAXY_SUFFIXES, options.catalog, options.path_column, keep_columns)
     predictor = GalaxyPredictor.from_checkpoint(model, options.device, options.engine)
     predictor.augment = augment
     warn_on_field_mismatch(inputs, options.catalog, options.path_column, predictor.field,

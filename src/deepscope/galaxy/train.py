@@ -5,7 +5,8 @@
 (:func:`~deepscope.galaxy.apparent_size.size_balancing_weights`), fits through
 :func:`deepscope.core.trainer.fit` and tunes the decision threshold on the
 validation rows (:func:`fit_galaxy`), which is stored with the field
-convention in the checkpoint's metadata.
+convention in the checkpoint's metadata. A rerun into the same run directory
+resumes its run, or refuses (:func:`deepscope.core.trainer.start_run`).
 """
 
 from __future__ import annotations
@@ -160,19 +161,25 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     The threshold (best balanced accuracy, two classes only) and the field
     convention go into the best checkpoint's metadata, where ``galaxy
     predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
-    ``extra`` settings are recorded in the run directory's ``config.yaml``;
-    ``resume`` continues from ``run_dir/last.pt``. Returns the best
-    validation score and epoch, threshold, class names, sizes and the config.
+    ``extra`` settings are recorded in the run directory's ``config.yaml``.
+    A run directory holding a run with the same settings is resumed (a
+    finished one returns its summary, untouched); ``resume`` continues one
+    with other settings (:func:`~deepscope.core.trainer.start_run`). Returns
+    the best validation score and epoch, threshold, class names, sizes and the config.
     """
-    from deepscope.core.trainer import fit, predict_dataset
+    from deepscope.core.trainer import fit, mark_finished, predict_dataset, start_run
 
     model_kwargs = {"n_classes": len(data.class_names), "input_size": data.input_size, **config.model_kwargs}
     meta = {"target": data.target, "class_names": data.class_names, "input_size": data.input_size,
             "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve())}
-    prepare_run_dir(run_dir, config, extra={"data": str(data.labels_path), "target": data.target,
-                                            "input_size": data.input_size, "field": data.field, **(extra or {})})
+    task = {"data": str(data.labels_path), "target": data.target, "input_size": data.input_size,
+            "field": data.field, **(extra or {})}
+    start = start_run(run_dir, config, task, resume)
+    if start.summary is not None:
+        return start.summary
+    prepare_run_dir(run_dir, config, extra=task)
     result = fit(config.model, model_kwargs, train_set, data.val_set, loss, config, run_dir,
-                 score_fn=validation_score, meta=meta, resume=resume, progress=progress)
+                 score_fn=validation_score, meta=meta, resume=start.resume, progress=progress)
 
     best_path = Path(run_dir) / BEST_NAME
     classifier = GalaxyPredictor(model_from_checkpoint(load_checkpoint(best_path)), meta)
@@ -186,9 +193,12 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
             update_checkpoint_meta(best_path, threshold=threshold)
     log.info("best validation score %.4f at epoch %d; threshold %.3f", result.best_score,
              result.best_epoch, threshold)
-    return {"best_val_score": result.best_score, "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run, "threshold": threshold, "class_names": data.class_names,
-            "n_train": len(train_set), "n_val": len(data.val_set), **dataclasses.asdict(config)}
+    summary = {"best_val_score": result.best_score, "best_epoch": result.best_epoch,
+               "epochs_run": result.epochs_run, "threshold": threshold, "class_names": data.class_names,
+               "n_train": len(train_set), "n_val": len(data.val_set), **dataclasses.asdict(config)}
+    if result.complete:
+        mark_finished(run_dir, config, task, summary)
+    return summary
 
 
 def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "barred",
@@ -208,4 +218,4 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     if balance_sizes and len(data.class_names) == 2:
         weights = size_balancing_weights(data.train_sizes, data.train_labels)
     train_set = CutoutDataset(data.train_images, data.train_labels, weights, augment=True)
-    return fit_galaxy(data, train_set, run_dir, config, resume, progress)
+    return fit_galaxy(data, train_set, run_dir, config, resume, progress, extra={"balance_sizes": balance_sizes})

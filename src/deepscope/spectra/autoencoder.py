@@ -33,22 +33,34 @@ def train_autoencoder(inputs: Sequence[str | Path], run_dir: str | Path, config:
                       min_coverage: float = 0.4, progress: bool = True) -> dict:
     """Train a :func:`~deepscope.spectra.models.spectra_autoencoder` on spectrum files or directories.
 
-    Returns counts and the best validation reconstruction error.
+    A rerun into the same run directory with the same settings resumes it (a
+    finished one returns its summary untouched); other settings are refused
+    (:func:`~deepscope.core.trainer.start_run`). Returns counts and the best
+    validation reconstruction error.
     """
     import dataclasses
 
     from deepscope.config import prepare_run_dir
+    from deepscope.core.trainer import mark_finished, start_run
 
     paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
     run_dir = check_writable(run_dir, is_dir=True)
+    config = dataclasses.replace(config, model="spectra_autoencoder")
+    task = {"inputs": [str(p) for p in inputs], "grid": grid.as_dict(), "min_coverage": min_coverage}
+    start = start_run(run_dir, config, task, resume_option=None)
+    if start.summary is not None:
+        return start.summary
     x, _, failures = load_prepared(paths, grid, min_coverage, progress=progress)
     for path, reason in failures:
         log.warning("skipped %s: %s", path, reason)
-    config = dataclasses.replace(config, model="spectra_autoencoder")
-    prepare_run_dir(run_dir, config, {"inputs": [str(p) for p in inputs], "grid": grid.as_dict()})
-    result = fit_autoencoder(x, run_dir, config, grid, min_coverage, np.random.default_rng(config.seed), progress)
-    return {"n_spectra": len(x), "skipped": len(failures), "best_val_mse": -result.best_score,
-            "best_epoch": result.best_epoch}
+    prepare_run_dir(run_dir, config, task)
+    result = fit_autoencoder(x, run_dir, config, grid, min_coverage, np.random.default_rng(config.seed), progress,
+                             start.resume)
+    summary = {"n_spectra": len(x), "skipped": len(failures), "best_val_mse": -result.best_score,
+               "best_epoch": result.best_epoch}
+    if result.complete:
+        mark_finished(run_dir, config, task, summary)
+    return summary
 
 
 def load_autoencoder(path: str | Path, device: str = "cpu") -> tuple:

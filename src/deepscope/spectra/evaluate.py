@@ -190,8 +190,13 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
     unlabelled pool is the training libraries plus ``pool_dirs``, never the
     held-out library. ``out_dir`` gets ``loo.csv``, the run directories and
     ``report.html``; ``config`` trains every model, and its ``device`` scores them.
+    A rerun with the same settings keeps every finished run (its model is
+    only scored again) and resumes an unfinished one; a run with other
+    settings is refused (:func:`~deepscope.core.trainer.start_run`).
     """
+    from deepscope.config import prepare_run_dir
     from deepscope.core.report import Report
+    from deepscope.core.trainer import mark_finished, start_run
 
     for name in models:
         check_arch(name, "spectra")
@@ -204,7 +209,7 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
     counts = manifest[usable].groupby("library").size()
     held_out = [lib for lib, n in counts.items() if n >= min_stars]
     if not held_out:
-        msg = f"no library has {min_stars} usable types; libraries: {dict(counts)}"
+        msg = f"no library has {min_stars} usable types; libraries: {({lib: int(n) for lib, n in counts.items()})}"
         raise InputError(msg)
     pool_x = None
     if pool_dirs:
@@ -215,10 +220,18 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
         train_x, train_types = x[~test], list(manifest["sptype"][~test])
         sptypes = list(manifest["sptype"][test])
         for name in models:
-            run_dir = out_dir / "runs" / library / name
-            train_ensemble(train_x, train_types, run_dir, dataclasses.replace(config, model=name), members,
-                           grid=grid, min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs,
-                           progress=progress, short_x=short_x[~test])
+            run_dir, run_config = out_dir / "runs" / library / name, dataclasses.replace(config, model=name)
+            task = {"data": [str(p) for p in labels_paths], "held_out": library, "grid": grid.as_dict(),
+                    "min_coverage": min_coverage, "pool": [str(p) for p in pool_dirs], "members": members,
+                    "pretrain_epochs": pretrain_epochs}
+            start = start_run(run_dir, run_config, task, resume_option=None)
+            if start.summary is None:
+                prepare_run_dir(run_dir, run_config, task)
+                results = train_ensemble(train_x, train_types, run_dir, run_config, members, grid=grid,
+                                         min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs,
+                                         progress=progress, short_x=short_x[~test], resume=start.resume)
+                if all(r.complete for r in results):
+                    mark_finished(run_dir, run_config, task, {"member_val_scores": [r.best_score for r in results]})
             predictor = SpectraPredictor.from_checkpoint(run_dir, config.device)
             metrics, _ = score_predictions(sptypes, pd.DataFrame(predictor.classify(x[test])))
             rows.append({"held_out": library, "method": name, **metrics})

@@ -115,7 +115,8 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
                      grid: Grid = Grid(), min_coverage: float = 0.4, pool_x: np.ndarray | None = None,
                      pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
                      short_x: np.ndarray | None = None, teacher=None,
-                     teacher_weight: float = DEFAULT_TEACHER_WEIGHT, mixup: float = 0.0, split_seed: int | None = None):
+                     teacher_weight: float = DEFAULT_TEACHER_WEIGHT, mixup: float = 0.0, split_seed: int | None = None,
+                     resume: bool = False):
     """Train one registered spectral classifier, then fit its temperature on the validation split (:func:`calibrate`).
 
     Parameters
@@ -149,6 +150,9 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         (:func:`~deepscope.spectra.distil.with_mixup`).
     split_seed : int, optional
         Seed of the validation split if not ``config.seed`` (ensemble members share one).
+    resume : bool
+        Continue from the checkpoints in ``run_dir``; a network whose fit was
+        complete and calibrated there is left as it is.
 
     Returns
     -------
@@ -185,7 +189,7 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         pool = x if pool_x is None else np.concatenate([x, pool_x])
         log.info("pretraining the autoencoder on %d spectra (labels ignored)", len(pool))
         ae_config = dataclasses.replace(config, epochs=pretrain_epochs, model_kwargs={})
-        fit_autoencoder(pool, run_dir / "pretrain", ae_config, grid, min_coverage, rng, progress)
+        fit_autoencoder(pool, run_dir / "pretrain", ae_config, grid, min_coverage, rng, progress, resume)
         model_kwargs["pretrained"] = str(run_dir / "pretrain")
 
     templates = {"x": torch.from_numpy(x[train][:, 0]).half(), "mask": torch.from_numpy(x[train][:, 1] > 0),
@@ -205,16 +209,22 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         train_set, val_set = with_teacher(train_set, teacher), with_teacher(val_set, teacher)
         loss = distillation_loss(teacher_weight)
     result = fit(config.model, model_kwargs, train_set, val_set, loss, config, run_dir, score_fn=spectra_score,
-                 meta=full_meta, progress=progress)
-    if process_info().is_primary:
+                 meta=full_meta, progress=progress, resume=resume)
+    # A network that an interrupted run had trained and calibrated (calibrate() writes its temperature last)
+    # stays as it is.
+    done_before = result.new_epochs == 0 and "temperature" in load_checkpoint(run_dir / BEST_NAME)["meta"]
+    if process_info().is_primary and not done_before:
         calibrate(run_dir, *_held_out(x, sptypes, short_x, config.seed if split_seed is None else split_seed,
                                       config.val_fraction), config.device)
     return result
 
 
 def fit_autoencoder(x: np.ndarray, run_dir: str | Path, config: TrainConfig, grid: Grid, min_coverage: float, rng,
-                    progress: bool = True):
-    """Fit a ``spectra_autoencoder`` on prepared spectra, a tenth of them (drawn from ``rng``) validating it."""
+                    progress: bool = True, resume: bool = False):
+    """Fit a ``spectra_autoencoder`` on prepared spectra, a tenth of them (drawn from ``rng``) validating it.
+
+    ``resume`` continues from ``run_dir/last.pt`` (:func:`deepscope.core.trainer.fit`).
+    """
     from deepscope.core.trainer import fit
 
     order = rng.permutation(len(x))
@@ -222,7 +232,7 @@ def fit_autoencoder(x: np.ndarray, run_dir: str | Path, config: TrainConfig, gri
     return fit("spectra_autoencoder", {"n_points": grid.n, **config.model_kwargs},
                make_dataset(x[order[n_val:]], augment=True), make_dataset(x[order[:n_val]]), reconstruction_loss,
                dataclasses.replace(config, model="spectra_autoencoder"), run_dir,
-               meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress)
+               meta={"grid": grid.as_dict(), "min_coverage": min_coverage}, progress=progress, resume=resume)
 
 
 def _split(rng, n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -310,20 +320,21 @@ def check_members(members: int) -> None:
 
 
 def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
-                   members: int = DEFAULT_MEMBERS, **train_kwargs) -> list:
+                   members: int = DEFAULT_MEMBERS, resume: bool = False, **train_kwargs) -> list:
     """Train ``members`` classifiers (:func:`train_classifier` with ``train_kwargs``) and their calibrated ensemble.
 
     Member ``i`` trains in ``run_dir/member<i>`` from seed ``config.seed + i``
     (initial weights, batch order, augmentation); all share the validation
     split of ``config.seed``, on which the ensemble in ``run_dir/best.pt`` is
-    calibrated. One member trains straight into ``run_dir``. Returns each
-    member's :class:`~deepscope.core.trainer.FitResult`.
+    calibrated. One member trains straight into ``run_dir``. ``resume``
+    continues every member from its checkpoints (a finished one is left as
+    it is). Returns each member's :class:`~deepscope.core.trainer.FitResult`.
     """
     check_members(members)
     if members == 1:
-        return [train_classifier(x, sptypes, run_dir, config, **train_kwargs)]
+        return [train_classifier(x, sptypes, run_dir, config, resume=resume, **train_kwargs)]
     results = [train_classifier(x, sptypes, member_dir(run_dir, i), dataclasses.replace(config, seed=config.seed + i),
-                                split_seed=config.seed, **train_kwargs)
+                                split_seed=config.seed, resume=resume, **train_kwargs)
                for i in range(members)]
     write_ensemble(run_dir, members)
     if process_info().is_primary:
@@ -362,6 +373,10 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
                   mixup: float = 0.0) -> dict:
     """Train a spectral classifier on labelled libraries: what ``spectra train`` runs.
 
+    A rerun into the same run directory with the same settings resumes it
+    (networks finished before are kept; a finished run returns its summary
+    untouched); other settings are refused (:func:`~deepscope.core.trainer.start_run`).
+
     Parameters
     ----------
     labels_paths : sequence of str or Path
@@ -399,6 +414,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     import pandas as pd
 
     from deepscope.config import prepare_run_dir
+    from deepscope.core.trainer import mark_finished, start_run
 
     check_arch(config.model, "spectra")
     check_members(members)
@@ -414,6 +430,12 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
         raise InputError(msg)
     teacher_model = None if teacher is None else load_teacher(teacher, grid)
     run_dir = check_writable(run_dir, is_dir=True)
+    task = {"data": [str(p) for p in labels_paths], "grid": grid.as_dict(), "min_coverage": min_coverage,
+            "pool": [str(p) for p in pool_dirs], "members": members, "pretrain_epochs": pretrain_epochs,
+            "teacher": None if teacher is None else str(teacher), "teacher_weight": teacher_weight, "mixup": mixup}
+    start = start_run(run_dir, config, task, resume_option=None)
+    if start.summary is not None:
+        return start.summary
     manifest, x, failures, short_x = load_labelled(labels_paths, grid, min_coverage, progress=progress, short=True)
     for path, reason in failures:
         log.warning("skipped %s: %s", path, reason)
@@ -422,8 +444,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
         pool_paths = collect_inputs(pool_dirs, DIRECTORY_SUFFIXES)
         pool_x, _, pool_failures = load_prepared(pool_paths, grid, min_coverage, progress=progress)
         log.info("unlabelled pool: %d spectra (%d unreadable)", len(pool_x), len(pool_failures))
-    prepare_run_dir(run_dir, config, {"data": [str(p) for p in labels_paths], "grid": grid.as_dict(),
-                                      "min_coverage": min_coverage, "pool": [str(p) for p in pool_dirs]})
+    prepare_run_dir(run_dir, config, task)
     if failures and process_info().is_primary:
         write_table(pd.DataFrame(failures, columns=["file", "reason"]), run_dir / "skipped.csv")
     # File hashes, not names, so evaluate also spots renamed copies of training files.
@@ -434,8 +455,11 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     results = train_ensemble(x, list(manifest["sptype"]), run_dir, config, members, grid=grid,
                              min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs, meta=meta,
                              progress=progress, short_x=short_x, teacher=teacher_model, teacher_weight=teacher_weight,
-                             mixup=mixup)
+                             mixup=mixup, resume=start.resume)
     scores = [r.best_score for r in results]
-    return {"best_val_score": float(np.mean(scores)), "best_epoch": results[0].best_epoch,
-            "member_val_scores": scores, "member_best_epochs": [r.best_epoch for r in results],
-            "n_spectra": len(x), "skipped": len(failures), "model": config.model, "members": members}
+    summary = {"best_val_score": float(np.mean(scores)), "best_epoch": results[0].best_epoch,
+               "member_val_scores": scores, "member_best_epochs": [r.best_epoch for r in results],
+               "n_spectra": len(x), "skipped": len(failures), "model": config.model, "members": members}
+    if all(r.complete for r in results):
+        mark_finished(run_dir, config, task, summary)
+    return summary
