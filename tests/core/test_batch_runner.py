@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+import starfile
 from batch_helpers import (SOURCES, TIMEOUT, Upper, cutouts, env, error_lines, expected, parts, predict_argv,
                            reference, run, texts)  # noqa: F401 (reference is a fixture)
 
@@ -99,7 +100,8 @@ def test_interrupted_pick_resumes_with_the_remaining_micrographs(tmp_path, monke
     rows, failures = predictor.pick_files([micrographs], picker, 27.0, out, options=BatchOptions(progress=False))
     assert not failures and [row["file"] for row in rows] == [str(micrographs / f"{s}.jpg") for s in "abc"]
     assert (out / "a.star").stat().st_mtime_ns == done
-    assert sorted(p.name for p in out.iterdir()) == ["a.star", "b.star", "c.star"]
+    # The pick index (coordinate_files.star) is written once every micrograph is picked.
+    assert sorted(p.name for p in out.iterdir()) == ["a.star", "b.star", "c.star", "coordinate_files.star"]
     # A different threshold is a different job: everything is picked again.
     predictor.pick_files([micrographs], picker, 27.0, out, threshold=0.9, options=BatchOptions(progress=False))
     assert (out / "a.star").stat().st_mtime_ns != done
@@ -301,8 +303,10 @@ def test_cryoem_pick_on_an_existing_scheduler(scheduler, tmp_path):
     _main("cryoem", "pick", micrographs, "--diameter", "27", "--out", tmp_path / "local", "--threads", "1")
     _main("cryoem", "pick", micrographs, "--diameter", "27", "--out", tmp_path / "dask", "--scheduler", scheduler)
     local = sorted(p.name for p in (tmp_path / "local").iterdir())
-    assert local == sorted(p.name for p in (tmp_path / "dask").iterdir()) and len(local) == 2
-    for name in local:
+    assert local == sorted(p.name for p in (tmp_path / "dask").iterdir()) and len(local) == 3
+    index = "coordinate_files.star"
+    pd.testing.assert_frame_equal(starfile.read(tmp_path / "dask" / index), starfile.read(tmp_path / "local" / index))
+    for name in sorted(set(local) - {index}):
         # Compared as tables: starfile stamps each file with the time it was written.
         expected_picks = read_coordinates(tmp_path / "local" / name)
         pd.testing.assert_frame_equal(read_coordinates(tmp_path / "dask" / name), expected_picks)

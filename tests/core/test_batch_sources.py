@@ -132,7 +132,10 @@ def test_pick_overlays_inside_the_input_directory_are_never_read_back(tmp_path, 
     # STAR files alone are never collected as micrographs, so picks beside them are fine.
     rc, err = run(argv[:-3] + ["--threads", "1"], capsys)
     assert rc == 0, err
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.star"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "a.star",
+        "coordinate_files.star",
+    ]
 
 
 def test_declared_output_suffixes_inside_an_input_directory_are_refused_first(tmp_path):

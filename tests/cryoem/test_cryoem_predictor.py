@@ -90,7 +90,7 @@ def test_from_checkpoint_takes_the_shipped_name_and_refuses_other_domains():
     # the CryoPPP labels' frame, measured on its training micrographs and carried in its metadata
     assert picker.centre_offset == pytest.approx((-2.85 / 8, -3.98 / 8), abs=0.01)
     assert picker.augment == 4 and picker.threshold == 0.4
-    with pytest.raises(ModelError, match="galaxy_bars: no such shipped model"):
+    with pytest.raises(ModelError, match="galaxy_bars is a shipped galaxy model, not a cryoem one"):
         Picker.from_checkpoint("galaxy_bars")
 
 
