@@ -37,7 +37,7 @@ def add_args(parser):
 
 
 def main(args):
-    from deepscope.cryoem.coordinates import convert_coordinate_files
+    from deepscope.cryoem.convert import convert_coordinate_files
     from deepscope.errors import BatchError
 
     rows, failures = convert_coordinate_files(args.inputs, args.out, args.to, flip_height=args.flip_y,

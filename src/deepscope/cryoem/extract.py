@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from deepscope.cryoem.coordinates import relative_path, write_relion_star
+from deepscope.cryoem.io import read_micrograph, read_micrograph_header
 from deepscope.errors import FormatError, InputError
 
 log = logging.getLogger(__name__)
@@ -240,48 +241,6 @@ class StackSummary:
     pixel_size: float
 
 
-def read_micrograph_header(path: str | Path) -> tuple[tuple[int, int], float | None]:
-    """A micrograph's ``(rows, columns)`` and, for MRC, its pixel size in Angstrom, from the header alone.
-
-    Returns
-    -------
-    shape : tuple of int
-    pixel_size : float or None
-        None where the file has none (TIFF, JPEG, PNG; an MRC header with 0).
-
-    Raises
-    ------
-    FormatError
-        If the file is not a readable micrograph.
-    """
-    import warnings
-
-    from deepscope.cryoem.io import sniff_micrograph
-    from deepscope.errors import first_line
-
-    kind = sniff_micrograph(path)
-    if kind == "mrc":
-        import mrcfile
-
-        try:
-            with mrcfile.open(path, header_only=True) as mrc:
-                shape, pixel_size = (int(mrc.header.ny), int(mrc.header.nx)), float(mrc.voxel_size.x)
-        except (ValueError, OSError, EOFError) as exc:
-            msg = f"{path}: not a readable MRC file ({first_line(exc)})"
-            raise FormatError(msg) from None
-        return shape, pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns about odd tags; a bad file fails below
-            with Image.open(path) as image:
-                return (image.height, image.width), None
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt files
-        msg = f"{path}: cannot decode {kind.upper()} micrograph ({first_line(exc)})"
-        raise FormatError(msg) from None
-
-
 def check_pairs(pairs, diameter: float, box: int) -> list[float | None]:
     """Check every micrograph's header against its coordinates before any is read in full.
 
@@ -361,7 +320,6 @@ def iter_particles(pairs, diameter: float, box: int, size: int | None = None, pr
         ``(n, size, size)`` float32 (:func:`extract_micrograph`).
     """
     from deepscope.core.progress import progress_bar
-    from deepscope.cryoem.io import read_micrograph
 
     size = size or box
     chunk = max(1, CHUNK_BYTES // (16 * box * box))

@@ -65,6 +65,44 @@ def sniff_micrograph(path: str | Path) -> str:
     raise FormatError(msg)
 
 
+def read_micrograph_header(path: str | Path) -> tuple[tuple[int, int], float | None]:
+    """A micrograph's ``(rows, columns)`` and, for MRC, its pixel size in Angstrom, from the header alone.
+
+    Returns
+    -------
+    shape : tuple of int
+    pixel_size : float or None
+        None where the file has none (TIFF, JPEG, PNG; an MRC header with 0).
+
+    Raises
+    ------
+    FormatError
+        If the file is not a readable micrograph.
+    """
+
+    kind = sniff_micrograph(path)
+    if kind == "mrc":
+        import mrcfile
+
+        try:
+            with mrcfile.open(path, header_only=True) as mrc:
+                shape, pixel_size = (int(mrc.header.ny), int(mrc.header.nx)), float(mrc.voxel_size.x)
+        except (ValueError, OSError, EOFError) as exc:
+            msg = f"{path}: not a readable MRC file ({first_line(exc)})"
+            raise FormatError(msg) from None
+        return shape, pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd tags; a bad file fails below
+            with Image.open(path) as image:
+                return (image.height, image.width), None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for corrupt files
+        msg = f"{path}: cannot decode {kind.upper()} micrograph ({first_line(exc)})"
+        raise FormatError(msg) from None
+
+
 def check_micrograph_size(path: str | Path, width: int, height: int) -> None:
     """Refuse a micrograph larger than :data:`MAX_MICROGRAPH_PIXELS`, from its header, before decoding.
 
