@@ -171,6 +171,17 @@ def test_cryoem_train_rerun_resumes_from_the_next_epoch(tmp_path, monkeypatch, c
     assert "patches_per_epoch 32 (was 16)" in err and "--resume" in err
 
 
+def test_autoencoder_pretrain_rerun_resumes_from_the_next_epoch(tmp_path, monkeypatch, capsys, caplog):
+    library = _library(tmp_path / "lib", 30, seed=5).parent
+    out = tmp_path / "ae"
+    argv = ["-q", "spectra", "autoencoder", "pretrain", str(library), "--out", str(out), "--epochs", "2"]
+
+    err = _stopped(capsys, argv, monkeypatch, 1)
+    assert f"{out} holds 1 of 2 epochs; rerun the same command (same --out) to resume from epoch 2" in err
+    assert _rerun(argv, monkeypatch) == [("ae", 2)]
+    _check_finished_and_refusal(capsys, caplog, argv, out, ["--latent", "8"])
+
+
 def test_checkpoints_without_a_record_are_not_overwritten(tmp_path, capsys):
     labels = write_bar_sample(tmp_path / "toy", n=16, size=32, test_fraction=0.0, seed=3)
     out = tmp_path / "run"
