@@ -70,3 +70,19 @@ def test_predict_skips_the_rows_galaxy_cutout_could_not_cut(bars_dir, tmp_path, 
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert f"{tmp_path / 'cutouts.csv'}: skipped 1 row(s) with no cutout (empty file; a status column says why)" \
         in warnings
+
+
+@pytest.mark.parametrize("out", ["e1.star", "picks.box", "e1.cs"])
+def test_pick_out_named_like_a_coordinate_file_is_refused_before_picking(tmp_path, capsys, out):
+    from deepscope.samples import sample_dir
+
+    micrograph = next(sample_dir("cryoem").glob("*.jpg"))
+    assert main(["-q", "cryoem", "pick", str(micrograph), "--diameter", "27", "--out", str(tmp_path / out)]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"deepscope: error: {tmp_path / out}: --out is a directory") and "name a directory" in line
+    assert list(tmp_path.iterdir()) == []
+    # An existing directory of that name is the user's choice and is used.
+    (tmp_path / out).mkdir()
+    assert main(["-q", "cryoem", "pick", str(micrograph), "--diameter", "27", "--out", str(tmp_path / out),
+                 "--threads", "1"]) == 0
+    assert (tmp_path / out / f"{micrograph.stem}.star").is_file()
