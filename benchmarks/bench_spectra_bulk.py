@@ -11,7 +11,8 @@ enough that start-up does not dominate) and prints the steady-state pace
 and checks that bulk predict on a table of the MILES spectra with the
 files' own float64 fluxes gives the per-file rows exactly. With --stages,
 first prints the CPU time per row of each step on one thread (read the
-table, put on the grid, normalise, network, the rest of assess) and per
+table, put on the grid, of which measuring radial velocities, normalise,
+network, the rest of assess) and per
 MILES file of reading it (alone, and onto the grid as reader processes
 do): the figures that mean something on a shared machine. Measured
 figures, not asserts; the load average is printed because the cores may be
@@ -178,6 +179,12 @@ def stage_times(table, files, model, rows=1024, repeats=3):
     for slice_start in range(0, (repeats + 1) * rows, rows):
         names, spectra, _, _ = timed("read_rows", read_rows, reader, slice_start, slice_start + rows, layout, found)
         _, items, _ = timed("grid (resample + scores)", predictor.prepare_many, spectra, names)
+        if getattr(predictor, "velocity", None) is not None:  # the rows share one wavelength array
+            from deepscope.spectra.preparation.grid import air_wave
+            from deepscope.spectra.preparation.velocity import velocities
+
+            timed("of which radial velocity", velocities, spectra, air_wave(spectra[0]),
+                  np.stack([s.flux for s in spectra]), np.stack([s.valid for s in spectra]), predictor.velocity)
         x = timed("normalise (smooth + continuum)", normalise, np.stack([i.flux for i in items]),
                   np.stack([i.mask for i in items]), predictor.grid)
         timed("network", predictor.outputs, x)

@@ -36,7 +36,7 @@ CALIBRATION_SPECTRA = 512
 def network_inputs(predictor, folder):
     """Every readable spectrum of a library folder as the network input."""
     from deepscope.core.files import collect_inputs
-    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES
+    from deepscope.spectra.io.files import DIRECTORY_SUFFIXES
     from deepscope.spectra.preparation.continuum import normalise
 
     items = [item for item in predictor.load_many(collect_inputs([folder], DIRECTORY_SUFFIXES))
@@ -104,7 +104,8 @@ def main():
     from deepscope.errors import ModelError
     from deepscope.core.batch.options import BatchOptions
     from deepscope.spectra.predictor import PARTITION_SIZE, SpectraPredictor, predict_spectra
-    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_prepared
+    from deepscope.spectra.io.files import DIRECTORY_SUFFIXES
+    from deepscope.spectra.preparation.labelled import load_prepared
 
     torch.set_num_threads(args.threads)
     engines = {}

@@ -33,7 +33,7 @@ def predictions(tmp_path_factory):
 
 
 def test_columns_follow_the_type(predictions):
-    assert list(predictions.columns[-2:]) == ["confidence", "flag"]
+    assert list(predictions.columns[-4:]) == ["confidence", "flag", "rv_kms", "rv_err_kms"]
     assert predictions["confidence"].between(1 / 7, 1).all()  # never below a uniform guess over O..M
 
 

@@ -1,12 +1,16 @@
-"""Text spectra with header lines and any delimiter; named columns in text and FITS tables."""
+"""Text spectra with header lines and any delimiter; named columns in text and FITS tables; text spectra in folders."""
 
 import gzip
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 
+from deepscope.cli.main import main
 from deepscope.errors import FormatError
+from deepscope.samples import sample_dir
 from deepscope.spectra.io.files import ColumnNames, read_spectrum
 
 WAVE = np.arange(4000.0, 4100.0, 1.0)
@@ -90,3 +94,27 @@ def test_predictor_reads_with_named_columns_and_vacuum(spectra_dir, tmp_path):
                                               default_medium="vacuum")
     # Vacuum wavelengths are about 1.4 A longer here: the features move on the grid.
     assert not np.array_equal(air.load_input(path).flux, vacuum.load_input(path).flux)
+
+
+def test_directories_pick_up_text_spectra_but_not_tables_or_notes(tmp_path, capsys):
+    star = read_spectrum(sample_dir("spectra") / "miles_MILES_res2.50_star_m0081V.fits.gz")
+    folder = tmp_path / "survey"
+    (folder / "night2").mkdir(parents=True)
+    columns = np.column_stack([star.wave, star.flux])
+    np.savetxt(folder / "plain.txt", columns)
+    np.savetxt(folder / "night2" / "named.csv", columns, delimiter=",", header="wavelength,flux", comments="")
+    with gzip.open(folder / "night2" / "zipped.dat.gz", "wt") as handle:
+        np.savetxt(handle, columns, header="lambda flux")
+    (folder / "labels.csv").write_text("file,sptype\nplain.txt,G1V\n")
+    (folder / "README.txt").write_text("Spectra of the night.\nTaken with care.\n")
+    (folder / "broken.fits").write_bytes(b"SIMPLE  = nonsense" * 10)
+    out = tmp_path / "pred.csv"
+    capsys.readouterr()
+    assert main(["-q", "spectra", "predict", str(folder), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    # The one unreadable spectrum is listed; the table and the notes were never inputs.
+    assert "1 input(s) failed" in err and "broken.fits" in err
+    assert "labels.csv" not in err and "README.txt" not in err
+    rows = pd.read_csv(out)
+    assert sorted(Path(f).name for f in rows["file"]) == ["named.csv", "plain.txt", "zipped.dat.gz"]
+    assert rows["sptype"].nunique() == 1

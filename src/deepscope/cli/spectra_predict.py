@@ -57,6 +57,9 @@ def add_args(parser):
                         help="wavelengths that no header describes are vacuum, not air (default: air)")
     parser.add_argument("--id-column", metavar="NAME",
                         help="bulk tables: column whose value is each row's `file` (default: TABLE#row)")
+    parser.add_argument("--rv-column", metavar="NAME",
+                        help="bulk tables: column of each row's known radial velocity in km/s, undone instead of "
+                             "a measured one; an empty value is measured (default: measure every row)")
     parser.add_argument("--drop-flagged", action="store_true",
                         help="leave out rows whose flag is not empty (default: keep them, flagged)")
 
@@ -68,4 +71,4 @@ def main(args):
     columns = ColumnNames(args.wave_column, args.flux_column, args.ivar_column)
     predict_spectra(args.inputs, args.out, model=args.model, options=batch_options_from_args(args),
                     columns=columns, default_medium="vacuum" if args.vacuum else "air", id_column=args.id_column,
-                    drop_flagged=args.drop_flagged)
+                    drop_flagged=args.drop_flagged, rv_column=args.rv_column)

@@ -20,10 +20,11 @@ import pandas as pd
 
 from deepscope.config import TrainConfig
 from deepscope.core.distributed import set_torch_threads
-from deepscope.core.files import check_writable, collect_inputs, write_table
+from deepscope.core.files import check_writable, write_table
 from deepscope.errors import BatchError, ModelError
 from deepscope.spectra.preparation.grid import Grid
-from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_prepared
+from deepscope.spectra.io.files import find_spectra
+from deepscope.spectra.preparation.labelled import load_prepared
 from deepscope.spectra.train import fit_autoencoder
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def train_autoencoder(inputs: Sequence[str | Path], run_dir: str | Path, config:
     from deepscope.config import prepare_run_dir
     from deepscope.core.trainer import mark_finished, start_run
 
-    paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
+    paths = find_spectra(inputs)
     run_dir = check_writable(run_dir, is_dir=True)
     config = dataclasses.replace(config, model="spectra_autoencoder")
     task = {"inputs": [str(p) for p in inputs], "grid": grid.as_dict(), "min_coverage": min_coverage}
@@ -119,7 +120,7 @@ def _start(out, model, device, threads):
 
 
 def _load(inputs, meta):
-    paths = collect_inputs(inputs, DIRECTORY_SUFFIXES)
+    paths = find_spectra(inputs)
     x, good, failures = load_prepared(paths, meta["grid"], meta["min_coverage"])
     if not len(x):
         raise BatchError(failures)

@@ -19,12 +19,13 @@ import pandas as pd
 
 from deepscope.core.checkpoint import sha256
 from deepscope.core.distributed import set_torch_threads
-from deepscope.core.files import check_writable, collect_inputs, write_table
+from deepscope.core.files import check_writable, write_table
 from deepscope.errors import BatchError, InputError
 from deepscope.registry import check_arch
 from deepscope.spectra.mktype import LUM_NAMES, MAIN_CLASSES, parse_mk
 from deepscope.spectra.predictor import SpectraPredictor
-from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_labelled, load_prepared
+from deepscope.spectra.io.files import find_spectra
+from deepscope.spectra.preparation.labelled import load_labelled, load_prepared
 from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.targets import type_targets
 from deepscope.spectra.templates import TemplateMatcher
@@ -146,7 +147,9 @@ def evaluate_spectra(labels_paths: Sequence[str | Path], out_dir: str | Path, mo
     set_torch_threads(threads)
     predictor = SpectraPredictor.from_checkpoint(model, device, engine)
     meta = predictor.meta
-    manifest, x, failures = load_labelled(labels_paths, meta["grid"], meta["min_coverage"], progress=progress)
+    # Moved to rest as predict moves them, against the model's own templates.
+    manifest, x, failures = load_labelled(labels_paths, meta["grid"], meta["min_coverage"], progress=progress,
+                                          templates=predictor.velocity)
     if not len(x):
         raise BatchError(failures)
     trained_on = set(meta.get("train_sha256", []))
@@ -213,7 +216,7 @@ def crossval_spectra(labels_paths, out_dir, models=("spectra_ann", "spectra_cnn"
         raise InputError(msg)
     pool_x = None
     if pool_dirs:
-        pool_x, _, _ = load_prepared(collect_inputs(pool_dirs, DIRECTORY_SUFFIXES), grid, min_coverage)
+        pool_x, _, _ = load_prepared(find_spectra(pool_dirs), grid, min_coverage)
     rows = []
     for library in held_out:
         test = (manifest["library"] == library).to_numpy()

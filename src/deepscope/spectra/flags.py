@@ -19,6 +19,10 @@ each set by one constant:
     than :data:`MAX_TEMPLATE_MISMATCH` of its line signal unexplained
     (:func:`template_mismatch`). Catches featureless continua, emission-line
     objects, noise, dead fibres and lines at the wrong wavelengths.
+``no_rv``
+    The model measures radial velocities and none could be measured
+    (:data:`~deepscope.spectra.preparation.velocity.MIN_CORRELATION`): the
+    spectrum was typed as read, and ``rv_kms`` is empty.
 
 The scores are arithmetic on each spectrum alone, no network:
 :func:`spectrum_scores_rows` as read, the rest once a batch is normalised
@@ -38,7 +42,8 @@ LOW_SNR = "low_snr"
 SHORT_COVERAGE = "short_coverage"
 NEGATIVE_FLUX = "negative_flux"
 OUT_OF_DISTRIBUTION = "out_of_distribution"
-FLAGS = (LOW_SNR, SHORT_COVERAGE, NEGATIVE_FLUX, OUT_OF_DISTRIBUTION)
+NO_RV = "no_rv"
+FLAGS = (LOW_SNR, SHORT_COVERAGE, NEGATIVE_FLUX, OUT_OF_DISTRIBUTION, NO_RV)
 FLAG_SEPARATOR = ";"
 
 # Below this S/N per pixel (DER_SNR) held-out main-class accuracy falls steeply (docs/spectra.md).
@@ -161,19 +166,22 @@ def template_mismatch(x, nearest_chi2) -> np.ndarray:
         return np.where(power > 0, nearest_chi2 / np.where(power > 0, power, 1.0), np.inf)
 
 
-def flag_reasons(snr, blue_cover, median_flux, mismatch):
+def flag_reasons(snr, blue_cover, median_flux, mismatch, no_rv=None):
     """The ``flag`` column from each spectrum's scores: ``;``-separated reasons (:data:`FLAGS`), empty when ordinary.
+
+    ``no_rv`` is True where a velocity was sought and none found (None: never).
 
     Examples
     --------
-    >>> flag_reasons([50.0, 2.0], [1.0, 0.5], [1.0, 1.0], [0.1, 3.0])
-    ['', 'low_snr;short_coverage;out_of_distribution']
+    >>> flag_reasons([50.0, 2.0], [1.0, 0.5], [1.0, 1.0], [0.1, 3.0], [False, True])
+    ['', 'low_snr;short_coverage;out_of_distribution;no_rv']
     """
     tests = {
         LOW_SNR: np.abs(np.asarray(snr, float)) < MIN_SNR,
         SHORT_COVERAGE: np.asarray(blue_cover, float) < MIN_BLUE_COVERAGE,
         NEGATIVE_FLUX: np.asarray(median_flux, float) < 0,
         OUT_OF_DISTRIBUTION: np.asarray(mismatch, float) > MAX_TEMPLATE_MISMATCH,
+        NO_RV: np.zeros(len(snr), bool) if no_rv is None else np.asarray(no_rv, bool),
     }
     return [FLAG_SEPARATOR.join(name for name in FLAGS if tests[name][i]) for i in range(len(tests[LOW_SNR]))]
 
@@ -186,6 +194,8 @@ class SpectrumFeatures(NamedTuple):
     blue_cover: np.ndarray  # (N,) fraction of the blue classification window covered
     median_flux: np.ndarray  # (N,) median flux as read
     mismatch: np.ndarray  # (N,) template_mismatch; NaN where the checkpoint has no templates
+    rv: np.ndarray  # (N,) radial velocity undone before gridding (km/s); NaN: none
+    rv_err: np.ndarray  # (N,) its error (km/s); NaN for a known or missing one
 
 
 def spectrum_features(items, grid, matcher=None) -> SpectrumFeatures:
@@ -197,4 +207,6 @@ def spectrum_features(items, grid, matcher=None) -> SpectrumFeatures:
                 else np.full(len(x), np.nan))
     return SpectrumFeatures(x=x, snr=np.array([item.snr for item in items], float),
                             blue_cover=blue_coverage(x[:, 1], grid.wave),
-                            median_flux=np.array([item.median_flux for item in items], float), mismatch=mismatch)
+                            median_flux=np.array([item.median_flux for item in items], float), mismatch=mismatch,
+                            rv=np.array([item.rv for item in items], float),
+                            rv_err=np.array([item.rv_err for item in items], float))

@@ -20,6 +20,7 @@ from deepscope.core.speed import fold_batchnorm
 from deepscope.spectra.flags import SpectrumFeatures, flag_reasons, spectrum_features
 from deepscope.spectra.calibration import main_class_confidence, say_if_uncalibrated
 from deepscope.spectra.preparation.staged import GriddedReader, GriddedSpectrum
+from deepscope.spectra.preparation.velocity import VelocityTemplates
 from deepscope.spectra.decoding import OUTPUT_COLUMNS, outputs_to_rows
 from deepscope.spectra.mktype import MAIN_CLASSES, N_LUM, N_T_BINS
 
@@ -29,6 +30,8 @@ CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_cnn_small", "spectra
 # What every prediction adds to its type: how sure it is, and why it should not be trusted
 # (deepscope.spectra.calibration, deepscope.spectra.flags).
 ASSESSMENT_COLUMNS = ("confidence", "flag")
+# The radial velocity undone before typing and its error, km/s (deepscope.spectra.preparation.velocity).
+VELOCITY_COLUMNS = ("rv_kms", "rv_err_kms")
 # Spectra per partition: the unit of resuming and of Dask tasks.
 PARTITION_SIZE = 1024
 
@@ -55,7 +58,7 @@ class SpectraPredictor:
         (:func:`deepscope.core.onnx_engine.onnx_network`).
     """
 
-    output_columns = (*OUTPUT_COLUMNS, *ASSESSMENT_COLUMNS)  # of every row of rows()
+    output_columns = (*OUTPUT_COLUMNS, *ASSESSMENT_COLUMNS, *VELOCITY_COLUMNS)  # of every row of rows()
 
     def __init__(self, model, meta: dict, device: str = "cpu", columns=None, default_medium: str = "air",
                  network=None):
@@ -76,6 +79,8 @@ class SpectraPredictor:
 
         # The training spectra, kept in the checkpoint: out_of_distribution means none resembles the input.
         self.matcher = TemplateMatcher.from_meta(meta) if "templates" in meta else None
+        # Their class means at rest on a finer grid, against which radial velocities are measured (None: not).
+        self.velocity = VelocityTemplates.from_meta(meta, self.grid)
 
     def _torch_device(self):
         from deepscope.core.distributed import select_device
@@ -147,7 +152,7 @@ class SpectraPredictor:
     def load_many(self) -> GriddedReader:
         """Reads many files as :meth:`load_input` reads one (those sharing wavelengths gridded as one block);
         plain data, so :mod:`deepscope.core.batch.reading` runs it in reader processes."""
-        return GriddedReader(self.grid, self.min_coverage, self.default_medium, self.columns)
+        return GriddedReader(self.grid, self.min_coverage, self.default_medium, self.columns, self.velocity)
 
     def prepare(self, spectrum, name: str) -> GriddedSpectrum:
         """Put a :class:`~deepscope.spectra.io.spectrum.Spectrum` on the model's grid and score it as read.
@@ -172,7 +177,7 @@ class SpectraPredictor:
         :func:`~deepscope.spectra.preparation.staged.gridded_spectra` returns them, with this model's grid and coverage."""
         from deepscope.spectra.preparation.staged import gridded_spectra
 
-        return gridded_spectra(spectra, names, self.grid, self.min_coverage)
+        return gridded_spectra(spectra, names, self.grid, self.min_coverage, self.velocity)
 
     def outputs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw classifier outputs ``(N, N_T_BINS + N_LUM)`` for prepared spectra ``(N, 2, n)``."""
@@ -198,7 +203,11 @@ class SpectraPredictor:
         ``flag`` lists, ``;``-separated, why a prediction should not be
         trusted: ``low_snr``, ``short_coverage``, ``negative_flux``,
         ``out_of_distribution`` (no training template resembles the
-        spectrum), or is empty. Thresholds: :mod:`deepscope.spectra.flags`.
+        spectrum), ``no_rv`` (no radial velocity could be measured: typed as
+        read), or is empty. Thresholds: :mod:`deepscope.spectra.flags`.
+        ``rv_kms`` is the radial velocity undone before typing (known or
+        measured; empty where there is none) and ``rv_err_kms`` the error of
+        a measured one.
         """
         return self.assess_features(self.features(items), batch_size)
 
@@ -213,9 +222,11 @@ class SpectraPredictor:
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
         # The checkpoint's own temperature, fitted on its validation split; none: the raw probability.
         confidence = main_class_confidence(outputs[:, :N_T_BINS], predicted_main, self.meta.get("temperature", 1.0))
-        flags = flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch)
-        for row, sure, flag in zip(rows, confidence, flags):
-            row.update(confidence=round(float(sure), 4), flag=flag)
+        no_rv = np.isnan(features.rv) if self.velocity is not None else None
+        flags = flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch, no_rv)
+        for row, sure, flag, rv, rv_err in zip(rows, confidence, flags, features.rv, features.rv_err):
+            row.update(confidence=round(float(sure), 4), flag=flag, rv_kms=round(float(rv), 1),
+                       rv_err_kms=round(float(rv_err), 1))
         return rows
 
     def rows(self, items: list[GriddedSpectrum] | SpectrumFeatures) -> list[dict]:
@@ -225,7 +236,8 @@ class SpectraPredictor:
 
 
 def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, options=None, columns=None,
-                    default_medium: str = "air", id_column: str | None = None, drop_flagged: bool = False) -> int:
+                    default_medium: str = "air", id_column: str | None = None, drop_flagged: bool = False,
+                    rv_column: str | None = None) -> int:
     """Classify spectrum files, or every row of bulk tables, and write one row per good spectrum.
 
     A run killed part-way and restarted with the same arguments skips the
@@ -255,6 +267,9 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     drop_flagged : bool
         Leave out every row whose ``flag`` is not empty, as rows are
         written (only a ``.csv``/``.parquet`` output).
+    rv_column : str, optional
+        Bulk tables: the column of each row's known radial velocity (km/s),
+        undone instead of a measured one (an empty value: measured).
 
     Returns
     -------
@@ -266,7 +281,8 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     BatchError
         After writing the good rows, if some inputs could not be read.
     InputError
-        If bulk tables are mixed with other inputs or a catalogue.
+        If bulk tables are mixed with other inputs or a catalogue, or
+        ``rv_column`` is given for other inputs.
     ModelError
         If ``model`` names no spectral classifier.
     """
@@ -279,7 +295,7 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     from deepscope.spectra.io.spectrum import ColumnNames
     from deepscope.spectra.io.table_rows import TableLayout
     from deepscope.spectra.io.tables import is_bulk_table
-    from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES
+    from deepscope.spectra.io.files import DIRECTORY_SUFFIXES, is_spectrum_file
     from deepscope.spectra.table_source import TableSource
 
     options = options or BatchOptions(partition_size=PARTITION_SIZE)
@@ -291,12 +307,16 @@ def predict_spectra(inputs, out: str | Path, model: str | Path | None = None, op
     if bulk and (len(bulk) < len(inputs) or options.catalog is not None):
         msg = f"{bulk[0]}: a bulk table of spectra cannot be mixed with other inputs or --catalog; run it alone"
         raise InputError(msg)
+    if rv_column is not None and not bulk:
+        msg = f"--rv-column {rv_column}: only bulk tables (Parquet, FITS or HDF5 tables of many rows) have one"
+        raise InputError(msg)
     options.check()
     if bulk:
-        source, settings = TableSource(bulk, TableLayout(ColumnNames(columns.wave or "wavelength", columns.flux
-                                                                     or "flux", columns.ivar), default_medium, id_column)), {}
+        layout = TableLayout(ColumnNames(columns.wave or "wavelength", columns.flux or "flux", columns.ivar),
+                             default_medium, id_column, rv_column)
+        source, settings = TableSource(bulk, layout), {}
     else:
-        source = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column)
+        source = InputStream(inputs, DIRECTORY_SUFFIXES, options.catalog, options.path_column, accept=is_spectrum_file)
         settings = {} if columns == ColumnNames() and default_medium == "air" else \
             {"columns": [columns.wave, columns.flux, columns.ivar], "medium": default_medium}
     try:

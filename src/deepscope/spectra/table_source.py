@@ -158,7 +158,8 @@ class TableSource:
         columns = self.layout.columns
         return {"tables": [str(Path(path).resolve()) for path, _, _ in self.tables],
                 "columns": [columns.wave, columns.flux, columns.ivar], "medium": self.layout.medium,
-                "id_column": self.layout.id_column}
+                "id_column": self.layout.id_column,
+                **({"rv_column": self.layout.rv_column} if self.layout.rv_column is not None else {})}
 
     def check_output(self, output, written_suffixes=()):
         """Refuse an output that is one of the tables (:class:`~deepscope.errors.OutputError`)."""

@@ -22,14 +22,15 @@ import numpy as np
 from deepscope.config import TrainConfig
 from deepscope.core.checkpoint import BEST_NAME, load_checkpoint, sha256
 from deepscope.core.distributed import process_info
-from deepscope.core.files import check_writable, collect_inputs, write_table
+from deepscope.core.files import check_writable, write_table
 from deepscope.errors import InputError
 from deepscope.registry import check_arch
 from deepscope.spectra.distil import (DEFAULT_TEACHER_WEIGHT, distillation_loss, load_teacher, with_mixup,
                                       with_teacher)
 from deepscope.spectra.preparation.continuum import smooth
 from deepscope.spectra.preparation.grid import Grid
-from deepscope.spectra.preparation.labelled import DIRECTORY_SUFFIXES, load_labelled, load_prepared
+from deepscope.spectra.io.files import find_spectra
+from deepscope.spectra.preparation.labelled import load_labelled, load_prepared, velocity_templates
 from deepscope.spectra.targets import main_class_weights, spectra_loss, spectra_score, type_targets
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,13 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         calibrate(run_dir, *_held_out(x, sptypes, short_x, config.seed if split_seed is None else split_seed,
                                       config.val_fraction), config.device)
     return result
+
+
+def velocity_meta(templates) -> dict:
+    """:class:`~deepscope.spectra.preparation.velocity.VelocityTemplates` as checkpoint metadata (arrays as tensors)."""
+    import torch
+
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in templates.as_meta().items()}
 
 
 def fit_autoencoder(x: np.ndarray, run_dir: str | Path, config: TrainConfig, grid: Grid, min_coverage: float, rng,
@@ -441,7 +449,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
         log.warning("skipped %s: %s", path, reason)
     pool_x = None
     if pool_dirs and config.model == "spectra_ae_classifier":
-        pool_paths = collect_inputs(pool_dirs, DIRECTORY_SUFFIXES)
+        pool_paths = find_spectra(pool_dirs)
         pool_x, _, pool_failures = load_prepared(pool_paths, grid, min_coverage, progress=progress)
         log.info("unlabelled pool: %d spectra (%d unreadable)", len(pool_x), len(pool_failures))
     prepare_run_dir(run_dir, config, task)
@@ -452,6 +460,10 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
             "libraries": sorted(set(manifest["library"]))}
     if teacher is not None:
         meta["teacher"] = {"model": str(teacher), "weight": teacher_weight, "mixup": mixup}
+    # What predict measures each spectrum's radial velocity against, from the same libraries at rest.
+    templates = velocity_templates(labels_paths, grid, min_coverage)
+    if templates is not None:
+        meta["velocity_templates"] = velocity_meta(templates)
     results = train_ensemble(x, list(manifest["sptype"]), run_dir, config, members, grid=grid,
                              min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs, meta=meta,
                              progress=progress, short_x=short_x, teacher=teacher_model, teacher_weight=teacher_weight,

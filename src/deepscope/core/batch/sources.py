@@ -106,6 +106,11 @@ class InputStream:
     keep_columns : bool
         Every row carries the catalogue's columns (:attr:`columns`): a
         catalogue row its own values, other inputs None.
+    accept : callable, optional
+        ``accept(path) -> bool`` for each file found in a directory: only
+        those it accepts are inputs (a domain's check that a file with a
+        common suffix, ``labels.csv``, holds what it reads). Files named
+        explicitly are always inputs.
 
     Attributes
     ----------
@@ -129,7 +134,7 @@ class InputStream:
     carry_prefix = "catalog_"  # before a catalogue column named like an output column (its own "file" ...)
     one_reader_per_partition = False  # every reader process reads a share of each partition
 
-    def __init__(self, inputs=(), suffixes=(), catalog=None, path_column="file", keep_columns=False):
+    def __init__(self, inputs=(), suffixes=(), catalog=None, path_column="file", keep_columns=False, accept=None):
         inputs = [Path(p) for p in inputs]
         if not inputs and catalog is None:
             msg = "no inputs: give files, directories or tar shards, or --catalog"
@@ -147,6 +152,12 @@ class InputStream:
         others = [p for p in inputs if p not in self.shards]
         self.directories = [p for p in others if p.is_dir()]
         self.files = collect_inputs(others, self.suffixes) if others else []
+        if accept is not None:
+            named = {os.path.abspath(p) for p in others if not p.is_dir()}
+            self.files = [p for p in self.files if os.path.abspath(p) in named or accept(p)]
+            if not self.files and not self.shards and catalog is None:
+                msg = f"no input files ({', '.join(self.suffixes)}) in {', '.join(map(str, others))}"
+                raise InputError(msg)
         self.catalog = Path(catalog) if catalog is not None else None
         self.path_column = path_column
         self.failures = []

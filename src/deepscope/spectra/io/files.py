@@ -41,12 +41,21 @@ from deepscope.errors import FormatError, InputError, first_line
 from deepscope.spectra.io.fits import read_fits_image, read_fits_table, read_sdss_spec
 from deepscope.spectra.io.spectrum import ColumnNames, Spectrum, finish_spectrum
 
-__all__ = ["ColumnNames", "Spectrum", "read_ascii", "read_fits_image", "read_fits_table",
-           "read_sdss_spec", "read_spectrum", "spectra_manifest"]
+__all__ = ["ColumnNames", "Spectrum", "find_spectra", "is_spectrum_file", "read_ascii", "read_fits_image",
+           "read_fits_table", "read_sdss_spec", "read_spectrum", "spectra_manifest"]
 
 # Largest decompressed spectrum file accepted (a gzip bomb stops here). Real
 # ones are far smaller: an SDSS spec file is ~0.5 MB, a MILES star 17 kB.
 MAX_SPECTRUM_BYTES = 256 << 20
+# What a directory is searched for: FITS files, and text columns (MKCLASS .rbn/.rbx/.rec
+# among them), gzipped or not. A text file found there is read only if its first lines
+# are columns of numbers (is_spectrum_file): a folder's labels.csv or README.txt is no spectrum.
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
+TEXT_SUFFIXES = tuple(suffix + gz for suffix in (".rbn", ".rbx", ".rec", ".txt", ".dat", ".csv", ".tsv", ".asc",
+                                                 ".ascii", ".spec", ".tab") for gz in ("", ".gz"))
+DIRECTORY_SUFFIXES = FITS_SUFFIXES + TEXT_SUFFIXES
+# Bytes of a text file looked at to decide whether it holds a spectrum.
+SNIFF_BYTES = 8192
 
 
 def _gunzip(raw, path):
@@ -307,6 +316,60 @@ def _read_fits(path, raw, default_medium, columns, fix):
         if len(hdul) > 1:
             return read_fits_table(path, hdul, default_medium, columns)
         return read_fits_image(path, hdul, default_medium)
+
+
+def is_spectrum_file(path: str | Path) -> bool:
+    """Whether a file found in a directory is to be read as a spectrum: FITS yes, text only if it is columns of numbers.
+
+    A text file (:data:`TEXT_SUFFIXES`) qualifies when its second data line
+    (the first may name the columns) is two or more numbers; one that cannot
+    be opened qualifies too, so that reading it reports what is wrong.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "star.csv").write_text("wavelength,flux\\n4000.0,1.0\\n4001.0,0.9\\n")
+    >>> _ = (folder / "labels.csv").write_text("file,sptype\\nstar.csv,G2V\\n")
+    >>> is_spectrum_file(folder / "star.csv"), is_spectrum_file(folder / "labels.csv")
+    (True, False)
+    """
+    if not str(path).lower().endswith(TEXT_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+        if head[:2] == b"\x1f\x8b":
+            head = zlib.decompressobj(wbits=31).decompress(head, SNIFF_BYTES)
+    except (OSError, zlib.error):
+        return True
+    lines, _ = _text_lines(path, head, limit=3)
+    if len(lines) < 2:
+        return False
+    fields = _split(lines[1], sniff_delimiter(lines[:2]))
+    return len(fields) >= 2 and all(_is_number(field) for field in fields)
+
+
+def find_spectra(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files named, and the spectrum files (:func:`is_spectrum_file`) found in directories, in order.
+
+    Raises
+    ------
+    InputError
+        If a path does not exist, or nothing was found.
+    """
+    from deepscope.core.files import collect_inputs
+
+    found = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            found += [p for p in collect_inputs([path], DIRECTORY_SUFFIXES) if is_spectrum_file(p)]
+        else:
+            found += collect_inputs([path], DIRECTORY_SUFFIXES)
+    if not found:
+        msg = f"no spectrum files in {', '.join(map(str, inputs))}"
+        raise InputError(msg)
+    return found
 
 
 def spectra_manifest(labels_paths: Iterable[str | Path], require_sptype: bool = True):

@@ -52,6 +52,9 @@ class Spectrum:
         ``"option"`` for bulk-table rows (the medium the command was given).
     meta : dict
         Format name and header values worth keeping (object, spectral type).
+    rv_kms : float
+        The star's radial velocity (km/s) when known (a table's ``--rv-column``),
+        else NaN: measured before typing.
     """
 
     wave: np.ndarray
@@ -60,6 +63,7 @@ class Spectrum:
     medium: str = "air"
     medium_source: str = "convention"
     meta: dict = field(default_factory=dict)
+    rv_kms: float = float("nan")
 
 
 def wavelength_scale(path, unit) -> float:

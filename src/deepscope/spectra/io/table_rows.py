@@ -31,18 +31,22 @@ class TableLayout:
         ``"air"``, or ``"vacuum"`` when the wavelengths are vacuum.
     id_column : str, optional
         Column whose value becomes the ``file`` of each row instead of ``TABLE#row``.
+    rv_column : str, optional
+        Column of each row's known radial velocity (km/s), undone instead of
+        a measured one (a missing value: measured).
     """
 
     columns: ColumnNames = field(default_factory=lambda: ColumnNames("wavelength", "flux"))
     medium: str = "air"
     id_column: str | None = None
+    rv_column: str | None = None
 
 
 def resolve_columns(table, layout: TableLayout) -> dict:
     """A table's own spelling of each column the ``layout`` names, checked before any work.
 
-    Returns ``wave``, ``flux``, ``ivar`` (or None), ``id`` (or None),
-    ``shared_wave`` (the one wavelength grid of a table that gives it once,
+    Returns ``wave``, ``flux``, ``ivar`` (or None), ``id`` (or None), ``rv``
+    (or None), ``shared_wave`` (the one wavelength grid of a table that gives it once,
     else None) and ``carried``: the non-array columns copied into the output.
 
     Raises
@@ -67,12 +71,15 @@ def resolve_columns(table, layout: TableLayout) -> dict:
     found = {"wave": column(layout.columns.wave, "--wave-column"),
              "flux": column(layout.columns.flux, "--flux-column"),
              "ivar": column(layout.columns.ivar, "--ivar-column"),
-             "id": column(layout.id_column, "--id-column")}
+             "id": column(layout.id_column, "--id-column"), "rv": column(layout.rv_column, "--rv-column")}
     found["shared_wave"] = table.shared(found["wave"]) if found["wave"] in table.shared_names else None
     for key in ("wave", "flux", "ivar") if found["shared_wave"] is None else ("flux", "ivar"):
         if found[key] is not None and not table.is_array(found[key]):
             msg = f"{table.path}: column {found[key]!r} holds one number per row, not an array per spectrum"
             raise InputError(msg)
+    if found["rv"] is not None and table.is_array(found["rv"]):
+        msg = f"{table.path}: column {found['rv']!r} holds an array per row, not one radial velocity"
+        raise InputError(msg)
     spectral = {found["wave"], found["flux"], found["ivar"]}
     found["carried"] = [n for n in table.names if n not in spectral and not table.is_array(n)]
     return found
@@ -205,6 +212,15 @@ def _shared_grids(wave: np.ndarray, first: np.ndarray, others: np.ndarray, scale
     return grids
 
 
+def _velocity(value) -> float:
+    """A table cell as a radial velocity in km/s: NaN for a missing, non-numeric or infinite value."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return value if np.isfinite(value) else float("nan")
+
+
 def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) -> tuple:
     """Rows ``start:stop`` of a bulk table as spectra, bad rows set aside (``found``: :func:`resolve_columns`).
 
@@ -218,14 +234,16 @@ def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) ->
     names : list of str
         ``file`` of every good row (``TABLE#row`` or the id column's value).
     spectra : list of Spectrum
-        Rows on one wavelength grid share one ``wave`` array.
+        Rows on one wavelength grid share one ``wave`` array; with an
+        ``rv`` column each carries its known velocity (``rv_kms``).
     carried : list of dict
         The carried columns of every good row.
     failures : list of (str, str)
     """
     wave_name, flux_name, ivar_name = found["wave"], found["flux"], found["ivar"]
     shared = found["shared_wave"]
-    wanted = [wave_name if shared is None else None, flux_name, ivar_name, found["id"], *found["carried"]]
+    wanted = [wave_name if shared is None else None, flux_name, ivar_name, found["id"], found["rv"],
+              *found["carried"]]
     wanted = [n for n in wanted if n is not None]
     data = table.read(start, stop, list(dict.fromkeys(wanted)))
     unit = table.unit(wave_name)
@@ -241,6 +259,7 @@ def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) ->
         built = dict(zip(rows[ok].tolist(), spectra))
     prefix = f"{table.path}#"
     ids = data[found["id"]] if found["id"] is not None else None
+    rvs = data[found["rv"]] if found["rv"] is not None else None
     names, spectra, carried, failures = [], [], [], []
     for i in range(n_rows):
         name = str(ids[i]) if ids is not None else f"{prefix}{start + i}"
@@ -252,6 +271,8 @@ def read_rows(table, start: int, stop: int, layout: TableLayout, found: dict) ->
             except FormatError as exc:
                 failures.append((name, str(exc)))
                 continue
+        if rvs is not None:
+            spectrum.rv_kms = _velocity(rvs[i])
         names.append(name)
         spectra.append(spectrum)
         carried.append({column: data[column][i] for column in found["carried"]})

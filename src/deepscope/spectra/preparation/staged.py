@@ -1,7 +1,11 @@
-"""Spectra staged for classification: read, put on a model's grid and scored for the flag, awaiting the network.
+"""Spectra staged for classification: read, moved to their rest frame, put on a model's grid and scored for the
+flag, awaiting the network.
 
 What :class:`~deepscope.spectra.predictor.SpectraPredictor` holds between
-reading a partition and classifying it (no torch here). Spectra that share
+reading a partition and classifying it (no torch here). Each spectrum's
+radial velocity is taken as known or measured against the model's templates
+(:mod:`deepscope.spectra.preparation.velocity`) and undone as it is put on
+the grid. Spectra that share
 one wavelength array (the rows of a survey table, the files of a library
 read by :class:`GriddedReader`) are resampled and scored as one block; a
 file read alone is a block of one, and gets the same numbers.
@@ -19,6 +23,7 @@ from deepscope.spectra.flags import spectrum_scores_rows
 from deepscope.spectra.io.spectrum import ColumnNames
 from deepscope.spectra.preparation.continuum import BLOCK_ROWS, normalise
 from deepscope.spectra.preparation.grid import Grid, air_wave, grid_rows
+from deepscope.spectra.preparation.velocity import VelocityTemplates, velocities
 
 
 class GriddedSpectrum(NamedTuple):
@@ -35,6 +40,8 @@ class GriddedSpectrum(NamedTuple):
     snr: float  # per-pixel signal-to-noise over the grid's range (flags.der_snr)
     median_flux: float  # median flux over the grid's range, as read
     grid: Grid  # the grid it is on
+    rv: float = float("nan")  # radial velocity undone (km/s), known or measured; NaN: none, typed as read
+    rv_err: float = float("nan")  # its error (km/s); NaN for a known one
 
     @property
     def x(self) -> np.ndarray:
@@ -42,10 +49,15 @@ class GriddedSpectrum(NamedTuple):
         return normalise(self.flux[None], self.mask[None], self.grid)[0]
 
 
-def gridded_spectra(spectra, names, grid: Grid, min_coverage: float) -> tuple[list, list, list]:
-    """Put many spectra on the grid, those whose ``wave`` is one array object resampled as one batch.
+def gridded_spectra(spectra, names, grid: Grid, min_coverage: float,
+                    templates: VelocityTemplates | None = None) -> tuple[list, list, list]:
+    """Move many spectra to their rest frame and onto the grid, those whose ``wave`` is one array object as one batch.
 
-    The signal-to-noise and the median flux are measured on each spectrum as
+    A spectrum's radial velocity is its known one (``Spectrum.rv_kms``) or,
+    with ``templates``, the one measured on the templates' fine grid
+    (:func:`~deepscope.spectra.preparation.velocity.measure_rv`); without
+    either, or where none could be measured, it is gridded as read. The
+    signal-to-noise and the median flux are measured on each spectrum as
     read (over the grid's range), before continuum normalisation hides them;
     ``names`` name the spectra in error messages.
 
@@ -78,10 +90,12 @@ def gridded_spectra(spectra, names, grid: Grid, min_coverage: float) -> tuple[li
         wave = air_wave(spectra[index[0]])
         flux = np.stack([spectra[i].flux for i in index])
         valid = np.stack([spectra[i].valid for i in index])
-        gridded, mask, errors = grid_rows(wave, flux, valid, grid, min_coverage, [names[i] for i in index])
+        rv, rv_err = velocities([spectra[i] for i in index], wave, flux, valid, templates)
+        gridded, mask, errors = grid_rows(wave, flux, valid, grid, min_coverage, [names[i] for i in index], rv=rv)
         snr, median = spectrum_scores_rows(wave, flux, valid, grid.start, grid.stop)
         for k, i in enumerate(index):
-            done[i] = errors[k] or GriddedSpectrum(gridded[k], mask[k], float(snr[k]), float(median[k]), grid)
+            done[i] = errors[k] or GriddedSpectrum(gridded[k], mask[k], float(snr[k]), float(median[k]), grid,
+                                                   float(rv[k]), float(rv_err[k]))
     good = [i for i, item in enumerate(done) if not isinstance(item, str)]
     failures = [(names[i], item) for i, item in enumerate(done) if isinstance(item, str)]
     return good, [done[i] for i in good], failures
@@ -111,6 +125,7 @@ class GriddedReader:
     min_coverage: float  # smallest fraction of the grid a spectrum must cover
     default_medium: str = "air"  # medium of wavelengths no header describes
     columns: ColumnNames = field(default_factory=ColumnNames)  # named columns of FITS tables and text files
+    templates: VelocityTemplates | None = None  # the model's radial-velocity templates (None: not measured)
 
     def __call__(self, paths) -> list:
         """For each of ``paths``, in order, its :class:`GriddedSpectrum` or the exception that stopped it.
@@ -139,7 +154,7 @@ class GriddedReader:
             spectra.append(spectrum)
             names.append(str(path))
             read.append(i)
-        good, items, failures = gridded_spectra(spectra, names, self.grid, self.min_coverage)
+        good, items, failures = gridded_spectra(spectra, names, self.grid, self.min_coverage, self.templates)
         for k, item in zip(good, items):
             done[read[k]] = item
         missing = iter(failures)
