@@ -62,3 +62,7 @@ def first_line(exc: BaseException) -> str:
 
 class NoPicksWarning(UserWarning):
     """A micrograph produced no particle picks."""
+
+
+class DiameterWarning(UserWarning):
+    """A given particle diameter is far from the one the micrographs show."""

@@ -157,6 +157,7 @@ def test_simulate_command(cryoem_dir, tmp_path, capsys):
     (["evaluate", "--picks", "p", "--truth", "t", "--diameter", "8", "--out", "o", "--peer", "bad"],
      "expected NAME=DIR"),
     (["pick", "x.mrc", "--diameter", "-3", "--out", "o"], "--diameter must be positive"),
+    (["pick", "x.mrc", "--diameter", "big", "--out", "o"], "--diameter must be positive (pixels) or auto"),
     (["simulate", "missing.cif", "--out", "o"], "missing.cif"),
 ])
 def test_bad_arguments_give_one_line(args, match, tmp_path, capsys, monkeypatch):

@@ -11,7 +11,11 @@ index RELION 4's picking jobs write. OUT is a directory: a name ending in
 .star (.box, .csv, .cs) is refused unless that directory exists. The
 same pixels give the same picks in any container: --enhance auto decides from
 the pixels (a light low-pass for noisy, raw-like micrographs), never from
-the file type. --overlays writes OUT/<stem>_overlay.png (the whole
+the file type; so does --polarity auto (micrographs whose particles are
+brighter than the ice are inverted). --diameter auto estimates the particle
+size from the first micrographs; a --diameter 1.5x off that estimate (a
+binned micrograph with the unbinned diameter) gets a warning naming both,
+a refusal with --strict. --overlays writes OUT/<stem>_overlay.png (the whole
 micrograph, binned) and OUT/<stem>_overlay_r<i>c<j>.png (1024 px tiles at
 full resolution, picks circled at the particle diameter). Without --model the model shipped with deepscope
 is used (trained on 10 EMPIAR-10017 micrographs plus 1 for validation,
@@ -39,7 +43,11 @@ from deepscope.cli.options import (add_batch_args, add_device_arg, add_engine_ar
 
 def add_args(parser):
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="micrograph files, directories or .tar shards")
-    parser.add_argument("--diameter", type=float, required=True, help="particle diameter in micrograph pixels (required)")
+    parser.add_argument("--diameter", required=True, metavar="PX|auto",
+                        help="particle diameter in micrograph pixels, or auto: estimated from the first micrographs "
+                             "(required; a number 1.5x off the estimate is warned about)")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse a --diameter 1.5x off the micrographs' own instead of warning (default: warn)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output directory for <stem>.star files and coordinate_files.star (required)")
     add_model_arg(parser, "cryoem")
@@ -49,6 +57,9 @@ def add_args(parser):
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
                         help="auto (default): decided from the pixels, a light low-pass when they are noisy, "
                              "in any file type; on: band-pass and histogram equalisation; off: pixels as read")
+    parser.add_argument("--polarity", choices=["auto", "dark", "bright"], default="auto",
+                        help="particles darker (dark) or brighter (bright) than the ice; auto (default): read from "
+                             "each micrograph's pixels, so inverted micrographs give the same picks")
     parser.add_argument("--masks", action="store_true", help="also write <stem>_mask.png (particle probability; default: not written)")
     parser.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png (binned) and full-resolution tiles <stem>_overlay_r<i>c<j>.png "
                              "with the picks (default: not written)")
@@ -63,14 +74,46 @@ def add_args(parser):
     add_batch_args(parser, "micrographs")
 
 
+def diameter_value(text: str) -> float | str:
+    """``--diameter``: a number of pixels (checked by the library), or ``auto``.
+
+    Raises
+    ------
+    InputError
+        If it is neither.
+
+    Examples
+    --------
+    >>> diameter_value("108"), diameter_value("auto")
+    (108.0, 'auto')
+    """
+    from deepscope.errors import InputError
+
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"--diameter must be positive (pixels) or auto, got {text!r}"
+        raise InputError(msg) from None
+
+
 def main(args):
+    import sys
+    import warnings
+
     from deepscope.cryoem.predictor import pick_micrographs
     from deepscope.errors import BatchError
 
-    rows, failures = pick_micrographs(args.inputs, args.diameter, args.out, model=args.model,
-                                      threshold=args.threshold, augment=args.augment, enhance=args.enhance,
-                                      masks=args.masks, overlays=args.overlays, recentre=args.recentre,
-                                      options=batch_options_from_args(args))
+    diameter = diameter_value(args.diameter)
+    with warnings.catch_warnings():
+        # one line each, like the errors: the user needs the message, not the line of code that warned
+        warnings.showwarning = lambda message, *_, **__: print(f"deepscope: warning: {message}", file=sys.stderr)
+        rows, failures = pick_micrographs(args.inputs, diameter, args.out, model=args.model,
+                                          threshold=args.threshold, augment=args.augment, enhance=args.enhance,
+                                          masks=args.masks, overlays=args.overlays, recentre=args.recentre,
+                                          options=batch_options_from_args(args), polarity=args.polarity,
+                                          strict=args.strict)
     for row in rows:
         print(f"{row['file']}\t{row['n_picks']} picks\t{row['star']}")
     if failures:

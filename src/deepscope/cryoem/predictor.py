@@ -12,6 +12,7 @@ pick`` runs.
 from __future__ import annotations
 
 import glob
+import itertools
 import warnings
 from pathlib import Path
 
@@ -196,12 +197,16 @@ class PickWriter:
         Re-centre every pick on the micrograph itself
         (:mod:`~deepscope.cryoem.recentre`) instead of correcting the
         network's measured offset.
+    polarity : {"auto", "dark", "bright"}
+        Particles darker or brighter than the ice; ``auto`` reads it from
+        each micrograph (:func:`~deepscope.cryoem.preprocess.load_for_picking`).
     """
 
     output_columns = ("n_picks", "star")  # of every row of rows()
 
     def __init__(self, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
-                 enhance: str = "auto", masks: bool = False, overlays: bool = False, recentre: bool = False):
+                 enhance: str = "auto", masks: bool = False, overlays: bool = False, recentre: bool = False,
+                 polarity: str = "auto"):
         self.picker = picker
         self.diameter = diameter
         self.out_dir = Path(out_dir)
@@ -210,6 +215,7 @@ class PickWriter:
         self.masks = masks
         self.overlays = overlays
         self.recentre = recentre
+        self.polarity = polarity
 
     @property
     def engine(self) -> str:
@@ -238,7 +244,8 @@ class PickWriter:
     def load_input(self, path: Path):
         """Read one micrograph at the picker's working scale (and, to re-centre, at about 27 px per particle)."""
         fine = load_for_recentring(path, self.diameter) if self.recentre else None
-        return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance), fine
+        return path, load_for_picking(path, self.diameter, self.picker.working_diameter, self.enhance,
+                                      self.polarity), fine
 
     def rows(self, items: list) -> list[dict]:
         """Pick, write the outputs, and return ``n_picks`` and ``star`` per micrograph."""
@@ -276,9 +283,10 @@ def _check_unique_stems(stream):
         seen[stem] = ref.name
 
 
-def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, threshold: float | None = None,
+def pick_files(inputs, picker: Picker, diameter: float | str, out_dir: str | Path, threshold: float | None = None,
                enhance: str = "auto", masks: bool = False, overlays: bool = False, recentre: bool = False,
-               options: BatchOptions | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+               options: BatchOptions | None = None, polarity: str = "auto",
+               strict: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
     """Pick every micrograph and write ``out_dir/<stem>.star`` and ``out_dir/coordinate_files.star``.
 
     The index ``coordinate_files.star`` (RELION 4's layout,
@@ -293,8 +301,13 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
         Micrographs, directories and uncompressed ``.tar`` shards; stems
         must be unique (they name the outputs).
     picker : Picker
-    diameter : float
-        Particle diameter in micrograph pixels.
+    diameter : float or "auto"
+        Particle diameter in micrograph pixels, or ``"auto"``: estimated from
+        the first micrograph files
+        (:func:`~deepscope.cryoem.particle_size.resolve_diameter`). A number
+        is checked against the estimate of the first micrograph file: one
+        1.5 times off or more is warned about
+        (:class:`~deepscope.errors.DiameterWarning`).
     out_dir : Path
         Writable directory (created if needed; not named like a coordinate file).
     threshold : float, optional
@@ -307,6 +320,10 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     options : BatchOptions, optional
         Inputs, read threads and cluster (on an existing cluster the workers
         must see ``out_dir`` at the same path); one micrograph per partition.
+    polarity : {"auto", "dark", "bright"}
+        See :class:`PickWriter`.
+    strict : bool
+        Refuse a diameter 1.5 times off the estimate instead of warning.
 
     Returns
     -------
@@ -317,7 +334,8 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     Raises
     ------
     InputError
-        If two inputs share a stem.
+        If two inputs share a stem, ``"auto"`` finds no particles to measure,
+        or (with ``strict``) the diameter is far from the micrographs' own.
     OutputError
         If ``out_dir`` is named like a coordinate file (``picks.star``) and is not a directory.
     """
@@ -328,6 +346,7 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     from deepscope.core.batch.sources import InputStream
     from deepscope.core.batch.store import STORE_SUFFIXES, PartStore
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
+    from deepscope.cryoem.particle_size import MICROGRAPHS_READ, resolve_diameter
 
     # One micrograph is a partition and a batch: a kill loses at most one.
     options = dataclasses.replace(options or BatchOptions(), partition_size=1, batch_size=1)
@@ -335,13 +354,16 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     check_coordinate_directory(out_dir)
     stream = InputStream(inputs, MICROGRAPH_SUFFIXES, options.catalog, options.path_column)
     _check_unique_stems(stream)
-    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays, recentre)
+    # the size is read from the first micrographs that are plain files, before anything is written
+    first = [Path(ref.path) for ref in itertools.islice(stream, 50) if not ref.in_tar][:MICROGRAPHS_READ]
+    diameter = resolve_diameter(first, diameter, strict)
+    writer = PickWriter(picker, diameter, out_dir, threshold, enhance, masks, overlays, recentre, polarity)
     # Before anything is created: overlays written among the micrographs would be read back next time.
     stream.check_output(Path(out_dir), STORE_SUFFIXES + writer.output_suffixes)
     out_dir = check_writable(out_dir, is_dir=True)
     job = describe_job("cryoem pick", stream, writer, picker.checkpoint, options, diameter=diameter,
                        threshold=threshold, enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment,
-                       recentre=recentre)
+                       recentre=recentre, polarity=polarity)
     # The STAR files are the results; the parts only record which are done.
     store = PartStore(out_dir / ".deepscope-pick", job, keep=False)
     failures = run_batch(stream, writer, store, options, desc="pick")
@@ -352,18 +374,19 @@ def pick_files(inputs, picker: Picker, diameter: float, out_dir: str | Path, thr
     return rows, failures
 
 
-def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | Path | None = None,
+def pick_micrographs(inputs, diameter: float | str, out_dir: str | Path, model: str | Path | None = None,
                      threshold: float | None = None, augment: int | None = None, enhance: str = "auto",
                      masks: bool = False, overlays: bool = False, recentre: bool = False,
-                     options: BatchOptions | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+                     options: BatchOptions | None = None, polarity: str = "auto",
+                     strict: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
     """Load a picker and pick every micrograph: what ``cryoem pick`` runs.
 
     Parameters
     ----------
     inputs : sequence of str or Path
         Micrographs, directories and uncompressed ``.tar`` shards.
-    diameter : float
-        Particle diameter in micrograph pixels.
+    diameter : float or "auto"
+        Particle diameter in micrograph pixels, or ``"auto"`` (see :func:`pick_files`).
     out_dir : str or Path
         Writable directory for ``<stem>.star`` (created if needed).
     model : str or Path, optional
@@ -380,6 +403,10 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
         Re-centre the picks on the micrograph (see :class:`PickWriter`).
     options : BatchOptions, optional
         Inputs, threads, device and cluster.
+    polarity : {"auto", "dark", "bright"}
+        See :class:`PickWriter`.
+    strict : bool
+        Refuse a diameter 1.5 times off the estimate instead of warning.
 
     Returns
     -------
@@ -389,13 +416,13 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
     Raises
     ------
     InputError
-        If the diameter or threshold is out of range, or CUDA is asked for
-        and absent.
+        If the diameter or threshold is out of range (with ``strict``: far
+        from the micrographs' own), or CUDA is asked for and absent.
     ModelError
         If the model is not found or is not a cryo-EM picker.
     """
-    if diameter <= 0:
-        msg = f"--diameter must be positive, got {diameter}"
+    if diameter != "auto" and not (isinstance(diameter, (int, float)) and diameter > 0):
+        msg = f"--diameter must be positive (pixels) or auto, got {diameter}"
         raise InputError(msg)
     if threshold is not None and not 0 <= threshold <= 1:
         msg = f"--threshold must be between 0 and 1, got {threshold}"
@@ -407,4 +434,4 @@ def pick_micrographs(inputs, diameter: float, out_dir: str | Path, model: str | 
     if augment:
         picker.augment = augment
     return pick_files(inputs, picker, diameter, out_dir, threshold=threshold, enhance=enhance, masks=masks,
-                      overlays=overlays, recentre=recentre, options=options)
+                      overlays=overlays, recentre=recentre, options=options, polarity=polarity, strict=strict)
