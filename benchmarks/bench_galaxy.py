@@ -22,9 +22,15 @@ usage:
   python benchmarks/bench_galaxy.py --n 20000 --train-epochs 2
   python benchmarks/bench_galaxy.py --n 20000 --threads 1 --engines torch,onnx,onnx-int8 --rounds 3
   python benchmarks/bench_galaxy.py --n 0 --variants
+  python benchmarks/bench_galaxy.py --n 20000 --engines onnx-int8 --rounds 3 --meta-off orientation,size_range
+
+--meta-off KEYS also times each engine with those keys of the model's metadata ignored (as predict ran
+before they were recorded: orientation, the canonical view; size_range, the scale_flag column),
+interleaved with the model as shipped, so that both run in the same conditions.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import resource
@@ -62,6 +68,23 @@ def bench_predict(n, threads, model, engine):
         count = predict_galaxies([folder], Path(tmp) / "pred.csv", model=model, options=options)
         elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     return count, elapsed, cpu
+
+
+@contextlib.contextmanager
+def meta_ignored(keys):
+    """Predictors made inside the block ignore these keys of their checkpoint's metadata."""
+    from deepscope.galaxy.predictor import GalaxyPredictor
+
+    original = GalaxyPredictor.__init__
+
+    def init(self, model, meta, *args, **kwargs):
+        original(self, model, {k: v for k, v in meta.items() if k not in keys}, *args, **kwargs)
+
+    GalaxyPredictor.__init__ = init
+    try:
+        yield
+    finally:
+        GalaxyPredictor.__init__ = original
 
 
 def _load_average():
@@ -207,6 +230,8 @@ def main():
     parser.add_argument("--model", help="model (default: shipped galaxy_bars)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved predict runs per engine (median)")
     parser.add_argument("--engines", default="torch,onnx,onnx-int8", help="--engine values to time predict with")
+    parser.add_argument("--meta-off", default="", metavar="KEYS",
+                        help="also time each engine with these metadata keys ignored (comma-separated)")
     parser.add_argument("--train-epochs", type=int, default=0, help="also time this many training epochs")
     parser.add_argument("--variants", action="store_true",
                         help="also time ways of running the network, and decoding, on the test split")
@@ -217,11 +242,16 @@ def main():
     print(f"machine: {os.cpu_count()} cores; torch threads {args.threads}; {_load_average()}")
     if args.n:
         engines = args.engines.split(",")
-        runs = {engine: [] for engine in engines}
+        off = [key for key in args.meta_off.split(",") if key]
+        settings = [(engine, ()) for engine in engines] + [(engine, tuple(off)) for engine in engines if off]
+        runs = {setting: [] for setting in settings}
         for _ in range(args.rounds):
-            for engine in engines:
-                runs[engine].append(bench_predict(args.n, args.threads, args.model, engine))
-        for engine, results in runs.items():
+            for engine, ignored in settings:
+                with meta_ignored(ignored):
+                    runs[engine, ignored].append(bench_predict(args.n, args.threads, args.model, engine))
+        for (engine, ignored), results in runs.items():
+            if ignored:
+                engine = f"{engine} (meta {', '.join(ignored)} ignored)"
             n, elapsed, cpu = sorted(results, key=lambda r: r[1])[len(results) // 2]
             # On a shared machine the wall-clock rate measures the neighbours too; the CPU
             # seconds spent say what the two cores would give if they were ours alone.

@@ -56,8 +56,10 @@ def test_predict_writes_contract_columns(tiny_run, tiny_labels, tmp_path, capsys
     code, _ = _run(capsys, "galaxy", "predict", tiny_labels.parent / "images", "--out", out,
                    "--model", tiny_run)
     assert code == 0
-    pred = pd.read_csv(out)
-    assert list(pred.columns) == ["file", "p_bar", "barred", "threshold"]
+    pred = pd.read_csv(out, keep_default_na=False)
+    # A trained model records its size range, so its rows carry scale_flag after the decision columns.
+    assert list(pred.columns) == ["file", "p_bar", "barred", "threshold", "scale_flag"]
+    assert set(pred["scale_flag"]) <= {"", "small", "large"}
     assert len(pred) == 80
     assert (pred["barred"] == (pred["p_bar"] >= pred["threshold"]).astype(int)).all()
     threshold = torch.load(tiny_run / "best.pt", weights_only=True)["meta"]["threshold"]

@@ -23,10 +23,12 @@ def test_onnx_probabilities_match_torch_on_the_bundled_cutouts(name, sample):
 
 
 def test_int8_stays_near_torch_on_the_bundled_cutouts():
-    # Not the same answers (on the 818 test galaxies p_bar moves by up to 0.067 and 4 of
-    # 818 decisions change): an opt-in that must still stay close, and be a different network.
+    # Not the same answers (docs/galaxy.md: on the 818 test galaxies, in their canonical views,
+    # 99% of p_bar move by less than 0.09, one by 0.37, and 6 decisions change): a different
+    # network, that must still stay close.
     int8 = GalaxyPredictor.from_checkpoint("galaxy_bars", engine="onnx-int8")
     torch_run = GalaxyPredictor.from_checkpoint("galaxy_bars", engine="torch")
     batch = np.stack([int8.load_input(path) for path in sorted(sample_dir("galaxy", "bars", "images").iterdir())])
-    shift = np.abs(int8.probabilities(batch) - torch_run.probabilities(batch)).max()
-    assert 1e-4 < shift < 0.07
+    shift = np.abs(int8.probabilities(batch) - torch_run.probabilities(batch))[:, 1]
+    assert 1e-4 < shift.max() < 0.25
+    assert np.median(shift) < 0.01

@@ -16,6 +16,7 @@ from PIL import Image
 
 from deepscope.core.batch.options import BatchOptions
 from deepscope.errors import BatchError, InputError
+from deepscope.galaxy.orientation import apply_views, dihedral_view
 from deepscope.galaxy.predictor import GalaxyPredictor, predict_galaxies
 from deepscope.registry import resolve_model
 from deepscope.samples import sample_dir
@@ -86,7 +87,8 @@ def test_predictor_rows_match_its_probabilities():
     probs = predictor.probabilities(np.stack(items))
     rows = predictor.rows(items)
     assert [row["p_bar"] for row in rows] == [round(float(p), 6) for p in probs[:, 1]]
-    assert all(list(row) == predictor.output_columns == ["p_bar", "barred", "threshold"] for row in rows)
+    assert all(list(row) == predictor.output_columns == ["p_bar", "barred", "threshold", "scale_flag"]
+               for row in rows)
 
 
 def test_catalogue_columns_follow_the_predictions(tmp_path):
@@ -101,8 +103,8 @@ def test_catalogue_columns_follow_the_predictions(tmp_path):
     with pytest.raises(BatchError, match="absent.jpeg"):
         predict_galaxies([], out, options=BatchOptions(catalog=catalog, progress=False))
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["file", "p_bar", "barred", "threshold", "catalog_file", "objid", "catalog_barred",
-                                  "note"]
+    assert list(pred.columns) == ["file", "p_bar", "barred", "threshold", "scale_flag", "catalog_file", "objid",
+                                  "catalog_barred", "note"]
     assert pred["objid"].tolist() == [objids[i] for i in (0, 1, 3, 4)]
     assert pred["note"].tolist() == list("abde")
     assert (pred["catalog_file"] == pred["file"]).all()
@@ -114,11 +116,11 @@ def test_keep_columns_off_asked_for_in_parts_or_refused(tmp_path):
     pd.DataFrame({"file": [str(_bundled("bars")["path"].iloc[0])], "objid": [1]}).to_csv(catalog, index=False)
     options = BatchOptions(catalog=catalog, progress=False)
     predict_galaxies([], tmp_path / "pred.csv", options=options, keep_columns=False)
-    assert list(pd.read_csv(tmp_path / "pred.csv").columns) == ["file", "p_bar", "barred", "threshold"]
+    assert list(pd.read_csv(tmp_path / "pred.csv").columns) == ["file", "p_bar", "barred", "threshold", "scale_flag"]
     # A directory of parts gets the prediction columns only, unless asked: the parts carry them then.
     predict_galaxies([], tmp_path / "plain", options=options)
     predict_galaxies([], tmp_path / "kept", options=options, keep_columns=True)
-    assert list(pd.read_parquet(tmp_path / "plain").columns) == ["file", "p_bar", "barred", "threshold"]
+    assert list(pd.read_parquet(tmp_path / "plain").columns) == ["file", "p_bar", "barred", "threshold", "scale_flag"]
     assert pd.read_parquet(tmp_path / "kept")["objid"].tolist() == [1]
     with pytest.raises(InputError, match="--keep-columns needs --catalog"):
         predict_galaxies([_bundled("bars")["path"].iloc[0]], tmp_path / "none.csv",
@@ -156,27 +158,31 @@ def test_load_many_pixels_give_load_input_probabilities(bars_dir):
     np.testing.assert_array_equal(predictor.probabilities(np.stack(pixels)), predictor.probabilities(floats))
 
 
-def test_augment_averages_the_rotated_cutouts(bars_dir, tmp_path):
-    """--augment 4 gives each cutout the mean p_bar of its four rotations, each rotation predicted alone."""
+def test_augment_averages_the_rotated_canonical_views(bars_dir, tmp_path):
+    """--augment 4 gives each cutout the mean p_bar of the four rotations of its canonical view, for every
+    rotation of the file alike."""
     sources = sorted((bars_dir / "images").glob("*.jpeg"))[:6]
-    original, rotated = tmp_path / "original", tmp_path / "rotated"
-    original.mkdir()
+    rotated = tmp_path / "rotated"
     rotated.mkdir()
     for source in sources:
         image = Image.open(source)
-        image.save(original / f"{source.stem}.png")
         for turns in range(4):  # lossless copies, so the rotations are exact
             image.rotate(90 * turns).save(rotated / f"{source.stem}_r{turns}.png")
     options = BatchOptions(progress=False)
-    predict_galaxies([original], tmp_path / "views.csv", options=options, augment=4)
-    predict_galaxies([rotated], tmp_path / "rotated.csv", options=options)
+    predict_galaxies([rotated], tmp_path / "views.csv", options=options, augment=4)
     views = pd.read_csv(tmp_path / "views.csv")
-    singles = pd.read_csv(tmp_path / "rotated.csv")
-    mean = singles.groupby(singles["file"].str.extract(r"(J[^_/]+)_r\d\.png$")[0])["p_bar"].mean()
-    expected = mean.loc[views["file"].str.extract(r"(J[^/]+)\.png$")[0]].to_numpy()
-    np.testing.assert_allclose(views["p_bar"], expected, atol=2e-6)
+    galaxy = views["file"].str.extract(r"(J[^_/]+)_r\d\.png$")[0]
+    assert (views.groupby(galaxy)["p_bar"].nunique() == 1).all()
+    # Each rotation of the canonical view predicted alone, by the same network shown the pixels as given.
+    predictor = GalaxyPredictor.from_checkpoint("galaxy_bars")
+    pixels = np.stack(predictor.load_many(sources))
+    canonical = apply_views(pixels, predictor.views_of(pixels))
+    predictor.canonical = False
+    singles = [predictor.probabilities(np.ascontiguousarray(dihedral_view(canonical, v)))[:, 1] for v in range(4)]
+    expected = pd.Series(np.mean(singles, axis=0), index=[s.stem for s in sources])
+    np.testing.assert_allclose(views["p_bar"], expected.loc[galaxy].to_numpy(), atol=2e-6)
     # The views matter: one view gives other probabilities.
-    assert np.abs(singles[singles["file"].str.endswith("_r0.png")]["p_bar"].to_numpy() - expected).max() > 1e-3
+    assert np.abs(singles[0] - expected.to_numpy()).max() > 1e-3
 
 
 def test_augment_refuses_other_view_counts():

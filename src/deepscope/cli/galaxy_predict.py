@@ -7,7 +7,12 @@ table. Writes one row per input: `file`, `p_bar` (probability of a bar),
 threshold of the model, tuned for balanced accuracy on its validation split:
 0.674 for the shipped galaxy_bars). With --model galaxy_morphology the
 columns are `p_spiral`, `morphology` (spiral when p_spiral >= threshold
-0.584, else elliptical) and `threshold`. Bad files are listed on stderr and
+0.584, else elliptical) and `threshold`. A model that records the apparent
+sizes it was trained on (galaxy_bars, and every model galaxy train makes)
+adds `scale_flag`: `small` or `large` when the galaxy's apparent size in
+the cutout lies outside that range, else empty. galaxy_bars sees every
+cutout in its canonical orientation, so turning or mirroring a cutout does
+not change its row. Bad files are listed on stderr and
 the exit status is 1, but every good file still gets its row. A JPEG/PNG
 cutout may have at most 2048 x 2048 pixels (checked from its header);
 16-bit greyscale PNGs are scaled by the bit depth their values use.
@@ -45,8 +50,9 @@ VIEW_COUNTS = (1, 2, 4, 8)
 def add_augment_arg(parser):
     """``--augment N``: test-time views averaged, as galaxy predict and evaluate take it."""
     parser.add_argument("--augment", type=int, choices=VIEW_COUNTS, default=1,
-                        help="views of each cutout averaged: rotations by 90 degrees, then their mirror images, "
-                             "at N times the network time (default 1; docs/galaxy.md has what 4 gains)")
+                        help="views of each cutout averaged: rotations by 90 degrees (of its canonical view, for a "
+                             "model that uses one), then their mirror images, at N times the network time "
+                             "(default 1; docs/galaxy.md has what 4 gains)")
 
 
 def add_args(parser):

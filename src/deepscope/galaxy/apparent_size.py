@@ -5,7 +5,9 @@ Barred galaxies of ``sdss_gz2_bars`` look larger than unbarred ones
 loss so both classes count equally in every size bin
 (:func:`size_balancing_weights`); evaluation also reports a subset with equal
 class counts per size bin (:func:`size_matched_indices`), where size says
-nothing about the label.
+nothing about the label. A model records the range of apparent sizes it was
+trained on (:func:`trained_size_range`), and predictions flag galaxies
+outside it (:func:`scale_flags`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from numpy.typing import ArrayLike
 # Pixels brighter than this (of 255, in the mean of g, r, i) count towards a
 # galaxy's apparent size; DATA.md measures the size confound with this level.
 BRIGHT_LEVEL = 40
+# A model's trained size range: these percentiles of its training cutouts' bright fractions.
+SIZE_PERCENTILES = (1.0, 99.0)
 
 
 def bright_pixel_count(rgb: np.ndarray, level: float = BRIGHT_LEVEL) -> int | np.ndarray:
@@ -123,3 +127,68 @@ def size_matched_indices(sizes: ArrayLike, labels: ArrayLike, n_bins: int = 10, 
         n = min(len(m) for m in members)
         keep += [rng.choice(m, n, replace=False) for m in members]
     return np.sort(np.concatenate(keep)) if keep else np.array([], int)
+
+
+def bright_fraction(batch: np.ndarray, level: float = BRIGHT_LEVEL) -> np.ndarray:
+    """Apparent size of each cutout of a batch ``(N, C, S, S)``: the share of its pixels brighter than ``level``.
+
+    :func:`bright_pixel_count` over the pixel count, so that it reads the same
+    at any input size. ``uint8`` pixels, or floats in [0, 1] (read as 8-bit
+    pixels, so a float copy of a ``uint8`` batch gives the same shares).
+
+    Examples
+    --------
+    >>> x = np.zeros((1, 3, 4, 4), np.uint8)
+    >>> x[:, :, :2, :2] = 200
+    >>> bright_fraction(x).tolist(), bright_fraction(x / np.float32(255)).tolist()
+    ([0.25], [0.25])
+    """
+    if batch.dtype != np.uint8:
+        batch = np.rint(np.clip(batch, 0, 1) * 255).astype(np.uint8)
+    # The sum of the bands against 3 x level: the mean's test, in integers.
+    light = batch.sum(axis=1, dtype=np.uint16).reshape(len(batch), -1)
+    return np.count_nonzero(light > 3 * level, axis=1) / light.shape[1]
+
+
+def trained_size_range(fractions: ArrayLike) -> dict:
+    """The range of apparent sizes a model was trained on, as its ``meta["size_range"]`` records it.
+
+    Parameters
+    ----------
+    fractions : array-like of float
+        :func:`bright_fraction` of the training cutouts.
+
+    Returns
+    -------
+    dict
+        ``measure`` (``bright_fraction``), ``low`` and ``high`` (the
+        :data:`SIZE_PERCENTILES` of ``fractions``) and ``percentiles``.
+
+    Examples
+    --------
+    >>> trained_size_range(np.linspace(0, 1, 101))
+    {'measure': 'bright_fraction', 'low': 0.01, 'high': 0.99, 'percentiles': [1.0, 99.0]}
+    """
+    low, high = np.percentile(np.asarray(fractions, float), SIZE_PERCENTILES)
+    return {"measure": "bright_fraction", "low": round(float(low), 6), "high": round(float(high), 6),
+            "percentiles": list(SIZE_PERCENTILES)}
+
+
+def scale_flags(fractions: ArrayLike, size_range: dict) -> list[str]:
+    """``small``, ``large`` or empty: where apparent sizes lie against a model's trained range.
+
+    Parameters
+    ----------
+    fractions : array-like of float
+        :func:`bright_fraction` of the cutouts, at the model's input size.
+    size_range : dict
+        The model's ``meta["size_range"]`` (:func:`trained_size_range`).
+
+    Examples
+    --------
+    >>> scale_flags([0.05, 0.3, 1.0], {"measure": "bright_fraction", "low": 0.1, "high": 0.9})
+    ['small', '', 'large']
+    """
+    fractions = np.asarray(fractions, float)
+    low, high = size_range["low"], size_range["high"]
+    return ["small" if f < low else "large" if f > high else "" for f in fractions]

@@ -57,7 +57,8 @@ def add_demo_section(report: Report, out_dir: Path) -> None:
     # A confidently but not saturated barred galaxy shows the map best.
     barred = np.flatnonzero((y_true == 1) & (probs[:, 1] >= predictor.threshold))
     shown = barred[np.argmin(np.abs(probs[barred, 1] - 0.9))]
-    heat, base = occlusion_map(lambda b: predictor.probabilities(b)[:, 1], batch[shown])
+    view = predictor.views_of(batch[shown][None])  # covered copies keep the uncovered cutout's view
+    heat, base = occlusion_map(lambda b: predictor.probabilities(b, view.repeat(len(b)))[:, 1], batch[shown])
     report.figure(occlusion_figure(batch[shown].transpose(1, 2, 0), heat, base, "p_bar"), "galaxy_occlusion",
                   "occlusion: covering the bar lowers p_bar")
     add_cutouts_from_frames(report, out_dir)

@@ -20,8 +20,10 @@ from deepscope.core.distributed import set_torch_threads
 from deepscope.core.batch.options import BatchOptions
 from deepscope.core.batch.sources import InputStream
 from deepscope.errors import InputError, ModelError
+from deepscope.galaxy.apparent_size import bright_fraction, scale_flags
 from deepscope.galaxy.classes import label_value, probability_column, readable_names
 from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
+from deepscope.galaxy.orientation import apply_views, canonical_view_index, dihedral_view
 from deepscope.galaxy.preprocess import pixels_to_input, to_model_input, to_model_pixels
 
 log = logging.getLogger(__name__)
@@ -62,20 +64,6 @@ class CutoutReader:
         return items
 
 
-def dihedral_view(batch: np.ndarray, view: int) -> np.ndarray:
-    """One of the 8 rotations and mirror images of a batch ``(N, C, S, S)``.
-
-    Views 0-3 turn it by 0, 90, 180, 270 degrees; 4-7 mirror it left to right first.
-
-    Examples
-    --------
-    >>> x = np.arange(4).reshape(1, 1, 2, 2)
-    >>> dihedral_view(x, 1)[0, 0].tolist(), dihedral_view(x, 4)[0, 0].tolist()
-    ([[1, 3], [0, 2]], [[1, 0], [3, 2]])
-    """
-    return np.rot90(batch[..., ::-1] if view >= 4 else batch, view % 4, axes=(-2, -1))
-
-
 class GalaxyPredictor:
     """A network with the class names, input size and threshold it was trained with.
 
@@ -86,7 +74,12 @@ class GalaxyPredictor:
         predictions use ``network`` if given, else a BatchNorm-folded,
         channels-last copy.
     meta : dict
-        ``target``, ``class_names``, ``input_size`` and ``threshold``.
+        ``target``, ``class_names``, ``input_size`` and ``threshold``; optionally
+        ``field`` (:mod:`deepscope.galaxy.field`), ``orientation``
+        (``canonical``: the network sees each cutout in its canonical view,
+        :mod:`deepscope.galaxy.orientation`, so that turning or mirroring a
+        cutout cannot change its answer) and ``size_range`` (the apparent sizes
+        it was trained on, :func:`~deepscope.galaxy.apparent_size.trained_size_range`).
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``: where the networks and batches go;
         results always come back as CPU arrays.
@@ -120,6 +113,8 @@ class GalaxyPredictor:
         self.input_size = int(meta["input_size"])
         self.threshold = float(meta["threshold"])
         self.field = meta.get("field")  # the field convention it was trained on (deepscope.galaxy.field)
+        self.canonical = meta.get("orientation") == "canonical"
+        self.size_range = meta.get("size_range")
         self.source = source
         self.augment = 1
 
@@ -161,7 +156,8 @@ class GalaxyPredictor:
 
     @property
     def augment(self) -> int:
-        """Views of each cutout whose probabilities are averaged (1, 2, 4 or 8; see :func:`dihedral_view`).
+        """Views of each cutout whose probabilities are averaged (1, 2, 4 or 8; see :func:`dihedral_view`),
+        of its canonical view for a model that uses one.
 
         1, the default, keeps predict at full speed.
         """
@@ -191,10 +187,13 @@ class GalaxyPredictor:
 
     @property
     def output_columns(self) -> list[str]:
-        """The columns of :meth:`rows`, in order (``p_bar``, ``barred``, ``threshold`` for bars)."""
+        """The columns of :meth:`rows`, in order (``p_bar``, ``barred``, ``threshold`` for bars), then
+        ``scale_flag`` for a model with a trained size range."""
         if self.binary:
-            return [self.probability_column, self.target, "threshold"]
-        return [f"p_{name}" for name in self.class_names] + [self.target]
+            columns = [self.probability_column, self.target, "threshold"]
+        else:
+            columns = [f"p_{name}" for name in self.class_names] + [self.target]
+        return columns + (["scale_flag"] if self.size_range is not None else [])
 
     def load_input(self, path: str | Path) -> np.ndarray:
         """Read one file and shape it for the network: ``float32 (3, S, S)``."""
@@ -206,13 +205,35 @@ class GalaxyPredictor:
         plain data, so :mod:`deepscope.core.batch.reading` runs it in reader processes."""
         return CutoutReader(self.input_size)
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+    def views_of(self, batch: np.ndarray) -> np.ndarray:
+        """The view (:func:`dihedral_view`) in which the network sees each cutout of a batch ``(N, 3, S, S)``.
+
+        The canonical one (:func:`~deepscope.galaxy.orientation.canonical_view_index`)
+        for a model whose ``meta["orientation"]`` is ``canonical``, else 0 (the cutout as given).
+        """
+        return canonical_view_index(batch) if self.canonical else np.zeros(len(batch), int)
+
+    def probabilities(self, batch: np.ndarray, views: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities of a batch ``(N, 3, S, S)``: float32 in [0, 1], or the uint8 pixels of :meth:`load_many`.
+
+        A model whose ``meta["orientation"]`` is ``canonical`` sees each cutout
+        in its canonical view (:meth:`views_of`): the same pixels for every
+        rotation and mirror image of it.
+
+        Parameters
+        ----------
+        batch : numpy.ndarray
+        views : numpy.ndarray of int, optional
+            The view to show the network each cutout in instead (:meth:`views_of`
+            of other cutouts): an explanation that covers part of a cutout
+            passes the view of the uncovered one, so that covering does not also turn it.
 
         Returns
         -------
         numpy.ndarray of shape (N, n_classes)
         """
+        if views is not None or self.canonical:
+            batch = apply_views(batch, self.views_of(batch) if views is None else np.asarray(views))
         if batch.dtype == np.uint8 and self.device.type == "cpu":
             batch = pixels_to_input(batch)  # on a GPU the uint8 pixels travel, a quarter of the bytes
         # A bar has no preferred orientation: each rotated or mirrored cutout is an equally
@@ -250,12 +271,18 @@ class GalaxyPredictor:
             For two classes: the positive probability column (``p_bar``
             for bars), the target column (``barred = p_bar >= threshold``)
             and the ``threshold``; otherwise one ``p_<class>`` column per
-            class and the target column.
+            class and the target column. A model with a trained size range
+            (``meta["size_range"]``) adds ``scale_flag``: ``small`` or
+            ``large`` where the galaxy's apparent size in the cutout
+            (:func:`~deepscope.galaxy.apparent_size.bright_fraction`) lies
+            outside it, else empty (:func:`~deepscope.galaxy.apparent_size.scale_flags`).
         """
-        probs = self.probabilities(np.stack(arrays))
+        batch = np.stack(arrays)
+        probs = self.probabilities(batch)
         decisions = self.decide(probs)
+        flags = scale_flags(bright_fraction(batch), self.size_range) if self.size_range is not None else None
         rows = []
-        for p, decision in zip(probs, decisions):
+        for i, (p, decision) in enumerate(zip(probs, decisions)):
             if self.binary:
                 row = {self.probability_column: round(float(p[1]), 6)}
             else:
@@ -263,6 +290,8 @@ class GalaxyPredictor:
             row[self.target] = self.label_value(decision)
             if self.binary:
                 row["threshold"] = round(self.threshold, 6)
+            if flags is not None:
+                row["scale_flag"] = flags[i]
             rows.append(row)
         return rows
 
@@ -325,7 +354,7 @@ def predict_galaxies(inputs: Sequence[str | Path], out: str | Path, model: str |
     -------
     int
         Number of rows written (``file``, ``p_bar``, ``barred``,
-        ``threshold`` for the bar model, then the catalogue's columns);
+        ``threshold`` and ``scale_flag`` for the bar model, then the catalogue's columns);
         nothing is written when no input could be read.
 
     Raises

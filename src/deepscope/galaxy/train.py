@@ -25,7 +25,7 @@ from deepscope.core.distributed import process_info
 from deepscope.core.files import check_writable
 from deepscope.core.manifest import manifest_from_labels, split_train_val
 from deepscope.errors import BatchError
-from deepscope.galaxy.apparent_size import size_balancing_weights
+from deepscope.galaxy.apparent_size import bright_fraction, size_balancing_weights, trained_size_range
 from deepscope.galaxy.classes import class_names_of, encode_labels
 from deepscope.galaxy.dataset import CutoutDataset, load_cutouts
 from deepscope.galaxy.field import SDSS_CUTOUT_FIELD, field_of_labels
@@ -158,9 +158,10 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
                extra: dict | None = None) -> dict:
     """Fit a network on a training set built from ``data`` and tune its decision threshold on the validation rows.
 
-    The threshold (best balanced accuracy, two classes only) and the field
-    convention go into the best checkpoint's metadata, where ``galaxy
-    predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
+    The threshold (best balanced accuracy, two classes only), the field
+    convention and the training cutouts' range of apparent sizes
+    (:func:`~deepscope.galaxy.apparent_size.trained_size_range`) go into the
+    best checkpoint's metadata, where ``galaxy predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
     ``extra`` settings are recorded in the run directory's ``config.yaml``.
     A run directory holding a run with the same settings is resumed (a
     finished one returns its summary, untouched); ``resume`` continues one
@@ -171,7 +172,8 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
 
     model_kwargs = {"n_classes": len(data.class_names), "input_size": data.input_size, **config.model_kwargs}
     meta = {"target": data.target, "class_names": data.class_names, "input_size": data.input_size,
-            "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve())}
+            "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve()),
+            "size_range": trained_size_range(bright_fraction(data.train_images))}
     task = {"data": str(data.labels_path), "target": data.target, "input_size": data.input_size,
             "field": data.field, **(extra or {})}
     start = start_run(run_dir, config, task, resume)
