@@ -16,6 +16,7 @@ def test_demo_section_classifies_every_sample(tmp_path):
     assert len(table) == len(labels) + 1
     assert table["network"].str.match(r"^[OBAFGKM]\d").all()
     assert table["flag"].iloc[-1] == "out_of_distribution"
+    assert table["rv_kms"].iloc[:-1].abs().max() < 100  # library stars, at rest or nearly
     assert (tmp_path / "spectra_predictions.csv").is_file()
     assert "Stellar spectra" in (tmp_path / "report.html").read_text()
 

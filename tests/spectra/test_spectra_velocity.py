@@ -116,3 +116,9 @@ def test_rv_column_must_exist(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "vhelio" in err and "Traceback" not in err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_velocity_beyond_the_range_searched_is_none(predictor):
+    star = read_spectrum(sample_dir("spectra") / STARS[0])
+    item = predictor.prepare(_moved(star, 1500.0), "fast")
+    assert np.isnan(item.rv) and "no_rv" in predictor.assess([item])[0]["flag"].split(";")

@@ -1,15 +1,19 @@
 """Classify stellar spectra on the MK system.
 
 INPUT are spectrum files (FITS image or table, SDSS spec-*.fits, two-column
-text, gzipped or not), directories (searched for FITS and MKCLASS files) or
-uncompressed .tar shards; --catalog adds the inputs listed in a table.
+text, gzipped or not), directories (searched for FITS files and text files
+that are columns of numbers) or uncompressed .tar shards; --catalog adds the
+inputs listed in a table.
 Writes one row per input: `file`, `sptype` (e.g. `G2V`), `main_class`,
 `subclass`, `lum_class`, `code` (1000*A1 + 100*A2 + 2*A3 + 1.5, O=1 ... M=7,
 I=1 ... V=5), `temperature_index`, `confidence` (the calibrated probability
 that the main class is right) and `flag`: empty for an ordinary star, else
 `;`-separated reasons not to trust the type - low_snr (S/N per pixel < 5),
 short_coverage (< 90% of 3850-4620 A), negative_flux, out_of_distribution
-(no training spectrum resembles it: not a normal star, or broken).
+(no training spectrum resembles it: not a normal star, or broken), no_rv
+(no radial velocity could be measured: typed as read); then `rv_kms`, the
+radial velocity (km/s, positive receding, -1000..+1000) measured and undone
+before typing, and `rv_err_kms`, its error.
 --drop-flagged leaves flagged rows out. Bad files are listed on stderr and the
 exit status is 1, but every good file still gets its row.
 
@@ -19,7 +23,9 @@ unless the column records a unit), --flux-column (default `flux`) and
 optional --ivar-column name them, --vacuum says the wavelengths are vacuum.
 Each row's `file` is TABLE#row (or the --id-column value), and the table's
 one-value-per-row columns (ids, coordinates) follow the predictions. Bad rows
-are listed as TABLE#row and every good row is still written.
+are listed as TABLE#row and every good row is still written. --rv-column
+names a column of known radial velocities (km/s), used instead of measured
+ones (an empty cell is measured).
 For FITS tables and text files with a header line (`wavelength,flux`; the
 delimiter is sniffed) the same options name the columns.
 

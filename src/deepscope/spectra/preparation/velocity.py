@@ -228,7 +228,9 @@ def measure_rv(x: np.ndarray, mask: np.ndarray, templates: VelocityTemplates) ->
     -------
     rv, rv_err : numpy.ndarray
         ``(N,)`` each. NaN for a row whose line signal correlates with no
-        template at the peak by :data:`MIN_CORRELATION` or more.
+        template at the peak by :data:`MIN_CORRELATION` or more, or whose
+        peak lies beyond the lags searched (``templates.fine.max_kms``
+        rounded up to whole model pixels: 1137 km/s for the default grid).
 
     Examples
     --------
@@ -298,7 +300,11 @@ def measure_rv(x: np.ndarray, mask: np.ndarray, templates: VelocityTemplates) ->
         error_pixels = noise / (np.abs(amplitude) * np.sqrt(np.einsum("ni,ni->n", slope, slope)))
         correlation = xt / np.sqrt(xx * tt)
     rv_err = ERROR_SCALE * C_KMS * step * error_pixels
-    bad = ~(np.isfinite(correlation) & (correlation >= MIN_CORRELATION) & np.isfinite(rv_err))
+    # A peak beyond the whole model pixels searched (max_kms rounded up; the fine lags reach past
+    # them) may be the slope of one further out: no velocity either.
+    searched = reach * factor * fine.kms_per_pixel
+    bad = ~(np.isfinite(correlation) & (correlation >= MIN_CORRELATION) & np.isfinite(rv_err)
+            & (np.abs(rv) <= searched))
     return np.where(bad, np.nan, rv), np.where(bad, np.nan, rv_err)
 
 
