@@ -4,11 +4,12 @@ Two steps, both on the micrograph binned to about :data:`ESTIMATE_SIDE`
 pixels. A blob filter (Laplacian of Gaussian) swept over scales finds the
 scale and sign at which the image is most lopsided: particles are blobs of
 one sign, noise and ice fluctuate both ways. Then the boxes around the
-strongest blobs of that scale are averaged and rotationally averaged: the
-particle's dark core crosses back to the background level at a radius of
-:data:`CORE_RADIUS_FRACTION` of its diameter, for beta-galactosidase in
-denoised micrographs, the ribosome set and raw simulated ones alike
-(docs/cryoem.md, "Polarity and particle size"). Two rounds of re-detection at the refined size settle it.
+strongest blobs of a somewhat larger size (:data:`REFINE_START`) are
+averaged and rotationally averaged: the particle's dark core crosses back
+to the background level at a radius of :data:`CORE_RADIUS_FRACTION` of its
+diameter, for beta-galactosidase in denoised micrographs, the ribosome set
+and raw simulated ones alike (docs/cryoem.md, "Polarity and particle
+size"). Two rounds of re-detection at the refined size settle it.
 
 :func:`estimate_micrograph_size` is ``--diameter auto``;
 :func:`check_diameter` compares a given diameter with the estimate.
@@ -38,6 +39,9 @@ CORE_RADIUS_FRACTION = 0.33
 SIGMAS = np.geomspace(1.0, 40.0, 24)
 # Refinement rounds: blobs re-detected at the size found, profile re-measured.
 ROUNDS = 2
+# The refinement starts this much above the sweep's size: from above it settles on the particle,
+# from the sweep's own (often small) size it can stay on a smaller core, e.g. a CTF fringe.
+REFINE_START = 1.25
 # A given diameter this many times larger or smaller than the estimate is suspicious.
 MISMATCH_FACTOR = 1.5
 # Micrographs read by --diameter auto and the check; their median is used.
@@ -147,7 +151,7 @@ def estimate_particle_size(image: np.ndarray) -> SizeEstimate | None:
         return None
     first = peaks[0]
     sign = float(np.sign(lopsided[first]))
-    diameter = 2 * np.sqrt(2) * float(sigmas[first])
+    diameter = REFINE_START * 2 * np.sqrt(2) * float(sigmas[first])
     for _ in range(ROUNDS):
         # on a copy binned while the particle stays 16 px or more across
         k = _level_for(diameter, pyramid, 16.0)
