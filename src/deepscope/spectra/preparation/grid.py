@@ -156,8 +156,10 @@ def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     j = np.searchsorted(xp, x, side="right") - 1
     inside = (j >= 0) & (j < xp.size - 1)
     jj = np.clip(j, 0, xp.size - 2)
-    rows = jj if jj.ndim == 2 else jj[None]
-    lo, hi = np.take_along_axis(fp, rows, axis=1), np.take_along_axis(fp, rows + 1, axis=1)
+    if jj.ndim == 1:
+        lo, hi = fp[:, jj], fp[:, jj + 1]
+    else:
+        lo, hi = np.take_along_axis(fp, jj, axis=1), np.take_along_axis(fp, jj + 1, axis=1)
     slope = (hi - lo) / (xp[jj + 1] - xp[jj])
     value = np.where(x == xp[jj], lo, slope * (x - xp[jj]) + lo)
     # Outside the range np.interp returns the end values (0 and the total for a cumulative integral).
