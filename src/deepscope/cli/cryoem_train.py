@@ -10,6 +10,10 @@ NMS distance and edge margin, stored in RUN_DIR/best.pt. --flip-y HEIGHT
 flips coordinates stored upside down (y -> HEIGHT-1-y). Rerunning the same
 command resumes an interrupted run (a finished one is left as it is); a
 RUN_DIR holding a run with other settings is refused unless --resume.
+--init starts from a shipped or trained picker's weights instead of random
+ones (fine-tuning on a few micrographs of a new sample): the run takes its
+network, width, depth and working diameter, and a joint picker fine-tunes
+without --labels (its particle head alone).
 
 Example (EMPIAR-10017, the shipped model's split; coordinates are in the
 JPEG frame, CASSPER labels are upside down):
@@ -52,10 +56,14 @@ def add_args(parser):
                         help="micrographs to leave out entirely, your test set (default: none)")
     parser.add_argument("--val", nargs="*", default=None, metavar="STEM",
                         help="validation micrographs (default: a seeded --val-fraction of them)")
-    parser.add_argument("--working-diameter", type=float, default=WORKING_DIAMETER,
-                        help=f"particle size the network sees, in px (default {WORKING_DIAMETER})")
-    parser.add_argument("--width", type=int, default=16, help="U-Net channels at full working resolution (default 16)")
-    parser.add_argument("--depth", type=int, default=3, help="U-Net poolings (default 3)")
+    parser.add_argument("--init", metavar="NAME_OR_PATH",
+                        help="start from this shipped picker, run directory or checkpoint instead of random weights; "
+                             "its network, width, depth and working diameter are the run's (default: random)")
+    parser.add_argument("--working-diameter", type=float,
+                        help=f"particle size the network sees, in px (default {WORKING_DIAMETER}, or the --init's)")
+    parser.add_argument("--width", type=int,
+                        help="U-Net channels at full working resolution (default 16, or the --init's)")
+    parser.add_argument("--depth", type=int, help="U-Net poolings (default 3, or the --init's)")
     parser.add_argument("--patches", type=int, default=DEFAULT_PATCHES_PER_EPOCH,
                         help=f"training patches per epoch (default {DEFAULT_PATCHES_PER_EPOCH})")
     parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8], default=1,
@@ -74,22 +82,27 @@ def main(args):
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.core.files import collect_inputs
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES
-    from deepscope.cryoem.train import default_config, resolve_target, train_picker
+    from deepscope.cryoem.train import (WORKING_DIAMETER, default_config, load_initial_picker, resolve_target,
+                                        train_picker)
     from deepscope.cli.options import refuse_unknown_arch
 
     # Before any micrograph is listed or read: a wrong network must cost nothing.
     refuse_unknown_arch(args.arch, "cryoem")
     primary = is_primary_process()
-    target = resolve_target(args.target, args.arch, args.labels is not None)
+    init = load_initial_picker(args.init) if args.init else None
+    # unless given, the network, its shape and the working scale are the --init picker's
+    shape = dict(init.shape) if init else {"width": 16, "depth": 3}
+    target = resolve_target(args.target, args.arch or (init.model if init else None), args.labels is not None)
     config = config_from_args(args, default_config(target))
-    config = dataclasses.replace(config, model_kwargs={"width": args.width, "depth": args.depth,
-                                                       **config.model_kwargs})
+    config = dataclasses.replace(config, model_kwargs={
+        "width": args.width or shape["width"], "depth": args.depth or shape["depth"], **config.model_kwargs})
+    working_diameter = args.working_diameter or (init.working_diameter if init else WORKING_DIAMETER)
     result = train_picker(
         collect_inputs(args.micrographs, MICROGRAPH_SUFFIXES), args.coords, args.diameter, args.out, config,
         target=target, labels_dir=args.labels, coords_flip_y=args.coords_flip_y, flip_height=args.flip_y,
-        labels_flip_y=args.labels_flip_y, val_names=args.val, working_diameter=args.working_diameter,
+        labels_flip_y=args.labels_flip_y, val_names=args.val, working_diameter=working_diameter,
         patches_per_epoch=args.patches, enhance=args.enhance, resume=args.resume, exclude=args.exclude,
-        augment=args.augment, progress=primary,
+        augment=args.augment, progress=primary, init=init,
     )
     if not primary:
         return
@@ -98,7 +111,7 @@ def main(args):
     print(f"best epoch {result['fit'].best_epoch}: validation F1 {tuning['f1']:.3f} "
           f"at threshold {tuning['threshold']:.2f} (NMS {tuning['nms_fraction']} x diameter)")
     # working px -> micrograph px: what a user can compare with their labels
-    dx, dy = (v * args.diameter / args.working_diameter for v in tuning["centre_offset"])
+    dx, dy = (v * args.diameter / working_diameter for v in tuning["centre_offset"])
     print(f"picks sit {dx:+.2f}, {dy:+.2f} px (x, y) from the labels on the seen micrographs; "
           "subtracted from every pick")
     print(f"checkpoint: {Path(args.out) / 'best.pt'}")

@@ -321,7 +321,7 @@ def predict_dataset(model, dataset, batch_size, device):
 
 
 def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
-        score_fn=None, meta=None, resume=False, progress=True, stop_after=None):
+        score_fn=None, meta=None, resume=False, progress=True, stop_after=None, init_state=None):
     """Train a registered model, checkpointing every epoch.
 
     Parameters
@@ -350,6 +350,9 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
         Return after this many epochs of the schedule, as if interrupted
         (the schedule still spans ``config.epochs``); for resumption tests
         and time-boxed runs.
+    init_state : dict, optional
+        Weights of the same network to start from instead of random ones
+        (fine-tuning); a resumed run continues from its own ``last.pt``.
 
     Returns
     -------
@@ -397,6 +400,8 @@ def fit(model_name, model_kwargs, train_set, val_set, loss_fn, config, run_dir,
         start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
         if dist_info.is_primary:
             log.info("resuming %s from epoch %d", run_dir, start_epoch + 1)
+    elif init_state is not None:
+        model.load_state_dict(init_state)
     if dist_info.enabled:
         # A rank that cannot see last.pt (run directory not on a shared file
         # system) would train a different schedule and hang the others.

@@ -79,9 +79,10 @@ class Picker:
         # Systematic offset of the refined picks from the training labels, working px (x, y), measured
         # when training ended (deepscope.cryoem.train.measure_centre_offset); subtracted from every pick.
         self.centre_offset = tuple(float(v) for v in meta.get("centre_offset", (0.0, 0.0)))
-        # Names of the micrographs that trained or tuned it: scoring on them is not a test.
+        # Names of the micrographs that trained or tuned it, or the picker it started from:
+        # scoring on them is not a test.
         self.seen_micrographs = frozenset(meta.get("train_micrographs", ())) | frozenset(
-            meta.get("val_micrographs", ()))
+            meta.get("val_micrographs", ())) | frozenset(meta.get("init_micrographs", ()))
         # Where the weights came from (set by from_checkpoint): identifies resumable pick jobs.
         self.checkpoint = None
 

@@ -56,6 +56,73 @@ def default_config(target: str) -> TrainConfig:
     return dataclasses.replace(DEFAULT_CONFIG, model=TARGETS[target])
 
 
+@dataclasses.dataclass(frozen=True)
+class InitialPicker:
+    """A trained picker to start training from (``cryoem train --init``)."""
+
+    name: str  # as given: a shipped name, run directory or checkpoint
+    model: str  # its registered network
+    shape: dict  # its width and depth
+    working_diameter: float
+    seen: tuple[str, ...]  # the micrographs that trained or tuned it, and those of its own start
+    state_dict: dict = dataclasses.field(repr=False)
+
+    @property
+    def network(self) -> str:
+        """Its network and shape in words (:func:`network_name`)."""
+        return network_name(self.model, self.shape)
+
+
+def network_name(model: str, model_kwargs: dict) -> str:
+    """A U-Net picker's network and shape in words, for messages.
+
+    Examples
+    --------
+    >>> network_name("cryoem_unet", {"width": 4})
+    'cryoem_unet (width 4, depth 3)'
+    """
+    return f"{model} (width {model_kwargs.get('width', 16)}, depth {model_kwargs.get('depth', 3)})"
+
+
+def load_initial_picker(name_or_path: str | Path) -> InitialPicker:
+    """The weights and settings of a shipped or trained picker to fine-tune.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A shipped cryo-EM model's name, a run directory or a ``.pt`` file
+        (:func:`~deepscope.registry.resolve_model`).
+
+    Returns
+    -------
+    InitialPicker
+
+    Raises
+    ------
+    ModelError
+        If it names no checkpoint, or one of another domain's network.
+
+    Examples
+    --------
+    >>> load_initial_picker("cryoem_empiar10017").network
+    'cryoem_unet_joint (width 16, depth 3)'
+    """
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.errors import ModelError
+    from deepscope.registry import resolve_model
+
+    record = load_checkpoint(resolve_model(name_or_path, "cryoem"))
+    if record["model"] not in TARGETS.values():
+        msg = f"--init {name_or_path}: {record['model']} is not a cryo-EM picker; give a cryoem model or run"
+        raise ModelError(msg)
+    kwargs, meta = record.get("model_kwargs", {}), record.get("meta", {})
+    seen = {*meta.get("train_micrographs", ()), *meta.get("val_micrographs", ()), *meta.get("init_micrographs", ())}
+    shape = {"width": int(kwargs.get("width", 16)), "depth": int(kwargs.get("depth", 3))}
+    return InitialPicker(str(name_or_path), record["model"], shape,
+                         float(meta.get("working_diameter", WORKING_DIAMETER)), tuple(sorted(seen)),
+                         record["state_dict"])
+
+
 def make_loss(target: str):
     """``loss(outputs, targets)`` for a target kind (``disks``, ``regions`` or ``joint``).
 
@@ -206,7 +273,8 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
                  coords_flip_y: bool = False, labels_flip_y: bool = False, val_names: list[str] | None = None,
                  working_diameter: float = WORKING_DIAMETER, mask_fraction: float = 0.5, patch: int = DEFAULT_PATCH,
                  patches_per_epoch: int = DEFAULT_PATCHES_PER_EPOCH, enhance: str = "auto", resume: bool = False,
-                 exclude=(), augment: int = 1, flip_height: int | None = None, progress: bool = True) -> dict:
+                 exclude=(), augment: int = 1, flip_height: int | None = None, progress: bool = True,
+                 init: InitialPicker | None = None) -> dict:
     """Train a picking U-Net on micrographs with particle coordinates.
 
     Parameters
@@ -241,6 +309,11 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
         Test-time views used when picking; the threshold is tuned for them.
     progress : bool
         Progress bar on stderr.
+    init : InitialPicker, optional
+        Start from these weights instead of random ones
+        (:func:`load_initial_picker`): the run must train the same network,
+        width, depth and working diameter. A joint picker fine-tunes without
+        ``labels_dir`` (its region loss then counts nothing).
 
     Returns
     -------
@@ -254,7 +327,8 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     ------
     InputError
         If the diameter, target, network or validation split is unusable,
-        or a coordinate file matches no micrograph.
+        a coordinate file matches no micrograph, or ``init`` is another
+        network or working scale than the run's.
     ModelError
         If ``config.model`` is not a cryo-EM network.
     """
@@ -272,13 +346,20 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
     if target not in TARGETS:
         msg = f"unknown target {target!r}; use one of {', '.join(TARGETS)}"
         raise InputError(msg)
-    if target != "disks" and labels_dir is None:
+    # fine-tuning a joint picker without region labels trains its particle head alone
+    if target != "disks" and labels_dir is None and not (target == "joint" and init is not None):
         msg = f"target {target!r} needs --labels (CASSPER region label images)"
         raise InputError(msg)
     config = config or default_config(target)
     check_arch(config.model, "cryoem")
     if config.model != TARGETS[target]:
         msg = f"--arch {config.model} cannot learn --target {target}; its network is {TARGETS[target]}"
+        raise InputError(msg)
+    network = network_name(config.model, config.model_kwargs)
+    if init is not None and (init.network, init.working_diameter) != (network, working_diameter):
+        msg = (f"--init {init.name}: its network is {init.network} at working diameter "
+               f"{init.working_diameter:g}, this run's {network} at {working_diameter:g}; "
+               "leave --arch, --target, --width, --depth and --working-diameter to follow it")
         raise InputError(msg)
     pairs = pair_micrographs(micrographs, coordinate_files_by_stem(coords_dir, "coordinate"))
     pairs = [(m, c) for m, c in pairs if m.stem not in set(exclude)]
@@ -299,7 +380,8 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
             "working_diameter": working_diameter, "excluded": list(exclude), "val": val_names,
             "mask_fraction": mask_fraction, "patch": patch, "patches_per_epoch": patches_per_epoch,
             "enhance": enhance, "augment": augment, "coords_flip_y": coords_flip_y,
-            "labels_flip_y": labels_flip_y, "flip_height": flip_height}
+            "labels_flip_y": labels_flip_y, "flip_height": flip_height,
+            "init": None if init is None else init.name}
     start = start_run(run_dir, config, task, resume)
     if start.summary is not None:
         done = start.summary
@@ -320,10 +402,14 @@ def train_picker(micrographs: list[Path], coords_dir: str | Path, diameter: floa
             "mask_fraction": mask_fraction, "threshold": 0.5, "nms_fraction": 0.6, "augment": augment,
             "train_micrographs": sorted(i["name"] for i in train_items),
             "val_micrographs": sorted(i["name"] for i in val_items)}
+    if init is not None:
+        # what the starting weights saw counts as seen: scoring on it is no test of the result
+        meta.update(init=init.name, init_micrographs=list(init.seen))
     prepare_run_dir(run_dir, config, task)
     result = fit(config.model, config.model_kwargs, PatchDataset(train_items, patch, patches_per_epoch),
                  PatchDataset(val_items, patch, 0, random=False), make_loss(target), config, run_dir,
-                 meta=meta, resume=start.resume, progress=progress)
+                 meta=meta, resume=start.resume, progress=progress,
+                 init_state=None if init is None else init.state_dict)
 
     tuning = tune_checkpoint(run_dir / BEST_NAME, items, val_items, config.device)
     summary = {"fit": result, "tuning": tuning, "train": meta["train_micrographs"], "val": meta["val_micrographs"]}
