@@ -91,6 +91,10 @@ HEAVY = (
     "tests/spectra/test_spectra_cli.py::test_one_member_trains_straight_into_the_run_directory",
     "tests/test_fuzz_readers.py::test_mutated_files",
     "tests/test_cli_frictions.py::test_predict_skips_the_rows_galaxy_cutout_could_not_cut",
+    "tests/test_cli_frictions.py::test_pick_out_named_like_a_coordinate_file_is_refused_before_picking",
+    "tests/cryoem/test_cryoem_polarity.py::test_an_inverted_micrograph_gives_the_same_picks",
+    "tests/cryoem/test_cryoem_init.py::test_init_starts_from_the_given_weights_and_counts_what_they_saw",
+    "tests/cryoem/test_cryoem_init.py::test_shipped_joint_picker_fine_tunes_without_region_labels",
 )
 # Tests that use a fixture training a model for them (the fixture is paid once, by the first test that asks).
 HEAVY_FIXTURES = (("tests/spectra/test_spectra_cli.py", "trained"),)
