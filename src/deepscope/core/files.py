@@ -172,6 +172,28 @@ def atomic_path(path):
         raise
 
 
+@contextlib.contextmanager
+def atomic_output(path):
+    """:func:`atomic_path` for a command's output: a failed write is one :class:`OutputError` naming ``path``.
+
+    Yields
+    ------
+    Path
+        As :func:`atomic_path` does.
+
+    Raises
+    ------
+    OutputError
+        If writing raises an ``OSError`` (a full disk, a vanished folder).
+    """
+    try:
+        with atomic_path(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        msg = f"{path}: cannot write output: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+
+
 def write_table(table, path):
     """Write a pandas table atomically as CSV or Parquet (by suffix).
 
@@ -191,15 +213,11 @@ def write_table(table, path):
     if suffix not in (".csv", ".parquet"):
         msg = f"{path}: unsupported table format {suffix!r}; use .csv or .parquet"
         raise OutputError(msg)
-    try:
-        with atomic_path(path) as tmp:
-            if suffix == ".csv":
-                table.to_csv(tmp, index=False)
-            else:
-                table.to_parquet(tmp, index=False)
-    except OSError as exc:
-        msg = f"{path}: cannot write output: {exc.strerror or exc}"
-        raise OutputError(msg) from None
+    with atomic_output(path) as tmp:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
 
 
 def read_table(path, required=()):

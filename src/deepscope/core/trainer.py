@@ -213,6 +213,7 @@ def rerun_hint() -> str | None:
 
     Examples
     --------
+    >>> forget_progress()  # what an earlier run in this process left
     >>> _PROGRESS.update(run_dir="runs/bars", next_epoch=3, epochs=20)
     >>> rerun_hint()
     'runs/bars holds 2 of 20 epochs; rerun the same command (same --out) to resume from epoch 3'

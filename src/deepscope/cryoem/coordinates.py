@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepscope.core.files import atomic_path, read_head
+from deepscope.core.files import atomic_output, read_head
 from deepscope.errors import FormatError, OutputError, first_line
 
 COORDINATE_SUFFIXES = (".star", ".box", ".csv", ".cs")
@@ -320,37 +320,33 @@ def write_coordinates(table: pd.DataFrame, path: str | Path, box_size: float | N
     if suffix not in _READERS:
         msg = f"{path}: unknown coordinate format; use one of {', '.join(COORDINATE_SUFFIXES)}"
         raise OutputError(msg)
-    try:
-        with atomic_path(path) as tmp:
-            if suffix == ".star":
-                frame = pd.DataFrame({
-                    "rlnCoordinateX": x, "rlnCoordinateY": y,
-                    "rlnAutopickFigureOfMerit": np.where(np.isfinite(score), score, -999.0),
-                })
-                # simulated particles carry their true orientation
-                for column, name in (("rot", "rlnAngleRot"), ("tilt", "rlnAngleTilt"), ("psi", "rlnAnglePsi")):
-                    if column in table:
-                        frame[name] = table[column].to_numpy(dtype=np.float64)
-                write_relion_star({"": frame}, tmp)
-            elif suffix == ".box":
-                half = box_size / 2
-                rows = np.column_stack([np.round(x - half), np.round(y - half),
-                                        np.full(len(x), box_size), np.full(len(x), box_size)])
-                if np.isfinite(score).all() and len(x):
-                    rows = np.column_stack([rows, score])
-                np.savetxt(tmp, rows, fmt="%.6g", delimiter="\t")
-            elif suffix == ".csv":
-                pd.DataFrame({"X-Coordinate": x, "Y-Coordinate": y, "Diameter": box_size,
-                              "score": score}).to_csv(tmp, index=False)
-            else:
-                stem, stored = (path.stem, path.stem) if micrograph is None else (
-                    Path(micrograph).stem, relative_path(micrograph, path.parent))
-                records = _cs_records(x, y, score, shape, stem, stored, pixel_size)
-                with open(tmp, "wb") as fh:
-                    np.save(fh, records)
-    except OSError as exc:
-        msg = f"{path}: cannot write output: {exc.strerror or exc}"
-        raise OutputError(msg) from None
+    with atomic_output(path) as tmp:
+        if suffix == ".star":
+            frame = pd.DataFrame({
+                "rlnCoordinateX": x, "rlnCoordinateY": y,
+                "rlnAutopickFigureOfMerit": np.where(np.isfinite(score), score, -999.0),
+            })
+            # simulated particles carry their true orientation
+            for column, name in (("rot", "rlnAngleRot"), ("tilt", "rlnAngleTilt"), ("psi", "rlnAnglePsi")):
+                if column in table:
+                    frame[name] = table[column].to_numpy(dtype=np.float64)
+            write_relion_star({"": frame}, tmp)
+        elif suffix == ".box":
+            half = box_size / 2
+            rows = np.column_stack([np.round(x - half), np.round(y - half),
+                                    np.full(len(x), box_size), np.full(len(x), box_size)])
+            if np.isfinite(score).all() and len(x):
+                rows = np.column_stack([rows, score])
+            np.savetxt(tmp, rows, fmt="%.6g", delimiter="\t")
+        elif suffix == ".csv":
+            pd.DataFrame({"X-Coordinate": x, "Y-Coordinate": y, "Diameter": box_size,
+                          "score": score}).to_csv(tmp, index=False)
+        else:
+            stem, stored = (path.stem, path.stem) if micrograph is None else (
+                Path(micrograph).stem, relative_path(micrograph, path.parent))
+            records = _cs_records(x, y, score, shape, stem, stored, pixel_size)
+            with open(tmp, "wb") as fh:
+                np.save(fh, records)
 
 
 def write_coordinate_index(pairs, path: str | Path) -> Path:
@@ -377,12 +373,8 @@ def write_coordinate_index(pairs, path: str | Path) -> Path:
     folder = path.parent
     frame = pd.DataFrame({"rlnMicrographName": [relative_path(m, folder) for m, _ in pairs],
                           "rlnMicrographCoordinates": [relative_path(c, folder) for _, c in pairs]})
-    try:
-        with atomic_path(path) as tmp:
-            write_relion_star({"coordinate_files": frame}, tmp)
-    except OSError as exc:
-        msg = f"{path}: cannot write output: {exc.strerror or exc}"
-        raise OutputError(msg) from None
+    with atomic_output(path) as tmp:
+        write_relion_star({"coordinate_files": frame}, tmp)
     return path
 
 

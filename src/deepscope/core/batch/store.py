@@ -19,7 +19,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from deepscope.core.files import atomic_path, check_writable
+from deepscope.core.files import atomic_output, atomic_path, check_writable
 from deepscope.core.lock import lock_output
 from deepscope.errors import OutputError, first_line
 
@@ -304,21 +304,17 @@ class PartStore:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        try:
-            with atomic_path(self.merge_into) as tmp:
-                if self.merge_into.suffix.lower() == ".csv":
-                    tables = (table for table in self.iter_tables() if len(table))
-                    for number, table in enumerate(tables):
-                        table.to_csv(tmp, index=False, mode="a", header=number == 0)
-                    return
-                parts = [path for path in self._parts() if pq.ParquetFile(path).metadata.num_rows]
-                # Carried columns may be all missing in one part (null) and numbers in another: one schema for all.
-                schema = pa.unify_schemas([pq.read_schema(path) for path in parts], promote_options="permissive")
-                schema = schema.with_metadata({k: v for k, v in (schema.metadata or {}).items()
-                                               if k != RECORD_KEY})
-                with pq.ParquetWriter(tmp, schema) as writer:
-                    for path in parts:
-                        writer.write_table(pq.read_table(path).cast(schema))
-        except OSError as exc:
-            msg = f"{self.merge_into}: cannot write output: {exc.strerror or exc}"
-            raise OutputError(msg) from None
+        with atomic_output(self.merge_into) as tmp:
+            if self.merge_into.suffix.lower() == ".csv":
+                tables = (table for table in self.iter_tables() if len(table))
+                for number, table in enumerate(tables):
+                    table.to_csv(tmp, index=False, mode="a", header=number == 0)
+                return
+            parts = [path for path in self._parts() if pq.ParquetFile(path).metadata.num_rows]
+            # Carried columns may be all missing in one part (null) and numbers in another: one schema for all.
+            schema = pa.unify_schemas([pq.read_schema(path) for path in parts], promote_options="permissive")
+            schema = schema.with_metadata({k: v for k, v in (schema.metadata or {}).items()
+                                           if k != RECORD_KEY})
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for path in parts:
+                    writer.write_table(pq.read_table(path).cast(schema))
