@@ -11,7 +11,10 @@ and then read, moved to rest, gridded, normalised, typed and flagged as
 - ``rv<V>``: moved by +V or -V km/s (random sign); ``rvu<V>``: uniform in -V..V;
 - ``snr<S>``: Gaussian noise to a S/N of S per input pixel (the median flux
   over the grid's range over the noise); ``rv300_snr<S>`` both;
-- ``vacuum``: vacuum wavelengths read as air (an 84 km/s shift).
+- ``vacuum``: vacuum wavelengths read as air (an 84 km/s shift);
+- ``cut<A>-<B>``: only the pixels from A to B Angstrom kept; ``res<R>``:
+  blurred to a resolving power R; ``tilt<a>``: flux times exp(+-a u), u from
+  -1 at the blue end to 1 at the red end.
 
 Prints, per held-out library and pooled: main-class accuracy, subclass MAE
 and luminosity-class accuracy, the share of full types changed against the
@@ -78,6 +81,21 @@ def perturbed(spectrum, condition, rng):
             inside = valid & (wave > 3850.0) & (wave < 5550.0)
             level = np.median(np.abs(flux[inside])) if inside.any() else np.median(np.abs(flux[valid]))
             flux = flux + rng.normal(0.0, level / float(part[3:]), flux.size)
+        elif part.startswith("cut"):
+            low, high = (float(edge) for edge in part[3:].split("-"))
+            valid = valid & (wave >= low) & (wave <= high)
+        elif part.startswith("res"):
+            # Gaussian line spread of FWHM lambda / R, on the spectrum's own (median) pixel spacing.
+            from deepscope.spectra.preparation.continuum import smooth
+
+            step = np.median(np.diff(wave))
+            fwhm = np.median(wave) / float(part[3:]) / step
+            if fwhm > 1.0:
+                flux = smooth(np.where(valid, flux, 0.0), valid, fwhm)
+        elif part.startswith("tilt"):
+            # A flux calibration off by a factor exp(+-a u) across the spectrum (u from -1 to 1).
+            u = (wave - wave.mean()) / (wave.max() - wave.mean())
+            flux = flux * np.exp(float(part[4:]) * rng.choice([-1.0, 1.0]) * u)
         elif part != "clean":
             msg = f"unknown condition part {part!r}"
             raise SystemExit(msg)

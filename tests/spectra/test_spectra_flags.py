@@ -91,8 +91,8 @@ def test_each_reason_is_raised_by_its_own_score_alone():
     ordinary = dict(snr=50.0, blue_cover=1.0, median_flux=1.0, mismatch=0.05)
     assert flags.flag_reasons(*([v] for v in ordinary.values())) == [""]
     for key, bad, reason in [("snr", 2.0, "low_snr"), ("snr", -2.0, "low_snr"),
-                             ("blue_cover", 0.5, "short_coverage"), ("median_flux", -1.0, "negative_flux"),
-                             ("mismatch", np.inf, "out_of_distribution")]:
+                             ("blue_cover", 0.6, "short_coverage"), ("blue_cover", 0.3, "missing_mk_lines"),
+                             ("median_flux", -1.0, "negative_flux"), ("mismatch", np.inf, "out_of_distribution")]:
         scores = {**ordinary, key: bad}
         assert flags.flag_reasons(*([v] for v in scores.values())) == [reason], key
 
@@ -129,3 +129,27 @@ def test_make_oddity_is_reproducible_and_refuses_what_it_cannot_make():
         make_oddity("quasar", np.random.default_rng(0))
     with pytest.raises(ValueError, match="real star"):
         make_oddity("wavelength_flipped", np.random.default_rng(0))
+
+
+def _cut(spectrum, low, high):
+    """The spectrum with only its pixels from ``low`` to ``high`` Angstrom valid."""
+    return Spectrum(spectrum.wave, spectrum.flux, spectrum.valid & (spectrum.wave >= low) & (spectrum.wave <= high),
+                    spectrum.medium)
+
+
+def test_a_spectrum_without_most_mk_lines_keeps_its_row_but_gets_no_type():
+    from deepscope.spectra.predictor import NO_TYPE, SpectraPredictor
+
+    predictor = SpectraPredictor.from_checkpoint()
+    star = read_spectrum(sample_dir("spectra") / "miles_MILES_res2.50_star_m0594V.fits.gz")
+    # 4500 A on: 15% of the 3850-4620 A window; 4150 A on: 60% of it, still typed but flagged.
+    whole, red_only, most = (predictor.prepare(s, "star") for s in (star, _cut(star, 4500.0, 9000.0),
+                                                                    _cut(star, 4150.0, 9000.0)))
+    rows = predictor.assess([whole, red_only, most])
+    assert rows[0]["sptype"] and rows[0]["flag"] == ""
+    assert rows[1]["flag"].split(";") == ["missing_mk_lines"]
+    assert {k: rows[1][k] for k in ("sptype", "main_class", "lum_class")} == {"sptype": "", "main_class": "",
+                                                                             "lum_class": ""}
+    assert all(np.isnan(rows[1][k]) for k in ("subclass", "code", "temperature_index", "confidence"))
+    assert set(NO_TYPE) <= set(rows[1]) and np.isfinite(rows[1]["rv_kms"])
+    assert rows[2]["sptype"] and rows[2]["flag"].split(";") == ["short_coverage"]

@@ -9,7 +9,8 @@ Writes one row per input: `file`, `sptype` (e.g. `G2V`), `main_class`,
 I=1 ... V=5), `temperature_index`, `confidence` (the calibrated probability
 that the main class is right) and `flag`: empty for an ordinary star, else
 `;`-separated reasons not to trust the type - low_snr (S/N per pixel < 5),
-short_coverage (< 90% of 3850-4620 A), negative_flux, out_of_distribution
+short_coverage (< 90% of 3850-4620 A), missing_mk_lines (< 50% of it: the
+type columns and confidence are left empty), negative_flux, out_of_distribution
 (no training spectrum resembles it: not a normal star, or broken), no_rv
 (no radial velocity could be measured: typed as read); then `rv_kms`, the
 radial velocity (km/s, positive receding, -1000..+1000) measured and undone

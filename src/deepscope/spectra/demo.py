@@ -51,7 +51,8 @@ def add_demo_section(report, out_dir):
                 "samples were part of its training data: this shows the pipeline, not its accuracy "
                 "(see the leave-one-library-out table in docs/spectra.md). `confidence` is the calibrated "
                 "probability that the main class is right; `flag` says why a type should not be trusted "
-                "(low_snr, short_coverage, negative_flux, out_of_distribution, no_rv); `rv_kms` is the "
+                "(low_snr, short_coverage, missing_mk_lines: no type, negative_flux, out_of_distribution, "
+                "no_rv); `rv_kms` is the "
                 "radial velocity measured and undone before typing (km/s, positive receding).")
     report.table(table, index=False)
     expected = [parse_mk(s).temperature_index if parse_mk(s) else None for s in manifest["sptype"]]

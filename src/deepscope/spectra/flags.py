@@ -11,6 +11,11 @@ each set by one constant:
     Less than :data:`MIN_BLUE_COVERAGE` of the blue classification window
     (:data:`BLUE_WINDOW`: Ca II H and K, the Balmer and helium lines) is
     covered; networks train on full spectra and on copies cut at its red end.
+``missing_mk_lines``
+    Less than :data:`MIN_TYPED_BLUE_COVERAGE` of that window is covered:
+    most of the lines the MK types are defined by are missing, and the
+    spectrum gets no type (:func:`typed`) rather than a guess; it takes the
+    place of ``short_coverage``.
 ``negative_flux``
     The median flux on the grid is negative: a sign error or an
     over-subtracted sky, never a star.
@@ -40,10 +45,11 @@ from deepscope.spectra.preparation.continuum import normalise
 # Flag names, in the order they are written.
 LOW_SNR = "low_snr"
 SHORT_COVERAGE = "short_coverage"
+MISSING_MK_LINES = "missing_mk_lines"
 NEGATIVE_FLUX = "negative_flux"
 OUT_OF_DISTRIBUTION = "out_of_distribution"
 NO_RV = "no_rv"
-FLAGS = (LOW_SNR, SHORT_COVERAGE, NEGATIVE_FLUX, OUT_OF_DISTRIBUTION, NO_RV)
+FLAGS = (LOW_SNR, SHORT_COVERAGE, MISSING_MK_LINES, NEGATIVE_FLUX, OUT_OF_DISTRIBUTION, NO_RV)
 FLAG_SEPARATOR = ";"
 
 # Below this S/N per pixel (DER_SNR) held-out main-class accuracy falls steeply (docs/spectra.md).
@@ -53,6 +59,9 @@ MIN_SNR = 5.0
 BLUE_WINDOW = (3850.0, 4620.0)
 # A 10% gap in that window costs held-out spectra several points of main-class accuracy.
 MIN_BLUE_COVERAGE = 0.9
+# Below half of that window, held-out main classes are mostly wrong and their confidence far above
+# their accuracy: such a spectrum gets no type (docs/spectra.md).
+MIN_TYPED_BLUE_COVERAGE = 0.5
 # At most 5% false flags on each development library held out, and below every non-star
 # kind measured (docs/spectra.md).
 MAX_TEMPLATE_MISMATCH = 0.29
@@ -166,6 +175,17 @@ def template_mismatch(x, nearest_chi2) -> np.ndarray:
         return np.where(power > 0, nearest_chi2 / np.where(power > 0, power, 1.0), np.inf)
 
 
+def typed(blue_cover) -> np.ndarray:
+    """Whether each spectrum covers enough of the blue classification window (:data:`BLUE_WINDOW`) to get a type.
+
+    Examples
+    --------
+    >>> typed([1.0, 0.6, 0.2]).tolist()
+    [True, True, False]
+    """
+    return np.asarray(blue_cover, float) >= MIN_TYPED_BLUE_COVERAGE
+
+
 def flag_reasons(snr, blue_cover, median_flux, mismatch, no_rv=None):
     """The ``flag`` column from each spectrum's scores: ``;``-separated reasons (:data:`FLAGS`), empty when ordinary.
 
@@ -173,12 +193,14 @@ def flag_reasons(snr, blue_cover, median_flux, mismatch, no_rv=None):
 
     Examples
     --------
-    >>> flag_reasons([50.0, 2.0], [1.0, 0.5], [1.0, 1.0], [0.1, 3.0], [False, True])
-    ['', 'low_snr;short_coverage;out_of_distribution;no_rv']
+    >>> flag_reasons([50.0, 2.0, 50.0], [1.0, 0.6, 0.2], [1.0, 1.0, 1.0], [0.1, 3.0, 0.1], [False, True, False])
+    ['', 'low_snr;short_coverage;out_of_distribution;no_rv', 'missing_mk_lines']
     """
+    has_type = typed(blue_cover)
     tests = {
         LOW_SNR: np.abs(np.asarray(snr, float)) < MIN_SNR,
-        SHORT_COVERAGE: np.asarray(blue_cover, float) < MIN_BLUE_COVERAGE,
+        SHORT_COVERAGE: has_type & (np.asarray(blue_cover, float) < MIN_BLUE_COVERAGE),
+        MISSING_MK_LINES: ~has_type,
         NEGATIVE_FLUX: np.asarray(median_flux, float) < 0,
         OUT_OF_DISTRIBUTION: np.asarray(mismatch, float) > MAX_TEMPLATE_MISMATCH,
         NO_RV: np.zeros(len(snr), bool) if no_rv is None else np.asarray(no_rv, bool),

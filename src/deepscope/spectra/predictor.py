@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
-from deepscope.spectra.flags import SpectrumFeatures, flag_reasons, spectrum_features
+from deepscope.spectra.flags import SpectrumFeatures, flag_reasons, spectrum_features, typed
 from deepscope.spectra.calibration import main_class_confidence, say_if_uncalibrated
 from deepscope.spectra.preparation.staged import GriddedReader, GriddedSpectrum
 from deepscope.spectra.preparation.velocity import VelocityTemplates
@@ -32,6 +32,9 @@ CLASSIFIER_MODELS = ("spectra_ann", "spectra_cnn", "spectra_cnn_small", "spectra
 ASSESSMENT_COLUMNS = ("confidence", "flag")
 # The radial velocity undone before typing and its error, km/s (deepscope.spectra.preparation.velocity).
 VELOCITY_COLUMNS = ("rv_kms", "rv_err_kms")
+# The type columns of a spectrum that gets no type (flags.typed): empty text, no numbers.
+NO_TYPE = {"sptype": "", "main_class": "", "subclass": float("nan"), "lum_class": "", "code": float("nan"),
+           "temperature_index": float("nan"), "confidence": float("nan")}
 # Spectra per partition: the unit of resuming and of Dask tasks.
 PARTITION_SIZE = 1024
 
@@ -201,10 +204,13 @@ class SpectraPredictor:
         ``confidence`` is the probability of the reported main class, scaled
         by the checkpoint's own temperature (:mod:`deepscope.spectra.calibration`);
         ``flag`` lists, ``;``-separated, why a prediction should not be
-        trusted: ``low_snr``, ``short_coverage``, ``negative_flux``,
-        ``out_of_distribution`` (no training template resembles the
-        spectrum), ``no_rv`` (no radial velocity could be measured: typed as
-        read), or is empty. Thresholds: :mod:`deepscope.spectra.flags`.
+        trusted: ``low_snr``, ``short_coverage``, ``missing_mk_lines`` (most
+        of the blue classification window is missing: no type, below),
+        ``negative_flux``, ``out_of_distribution`` (no training template
+        resembles the spectrum), ``no_rv`` (no radial velocity could be
+        measured: typed as read), or is empty. Thresholds: :mod:`deepscope.spectra.flags`.
+        A spectrum flagged ``missing_mk_lines`` keeps its row with the type
+        columns empty (:data:`NO_TYPE`) and no ``confidence``.
         ``rv_kms`` is the radial velocity undone before typing (known or
         measured; empty where there is none) and ``rv_err_kms`` the error of
         a measured one.
@@ -224,9 +230,12 @@ class SpectraPredictor:
         confidence = main_class_confidence(outputs[:, :N_T_BINS], predicted_main, self.meta.get("temperature", 1.0))
         no_rv = np.isnan(features.rv) if self.velocity is not None else None
         flags = flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch, no_rv)
-        for row, sure, flag, rv, rv_err in zip(rows, confidence, flags, features.rv, features.rv_err):
+        for row, sure, flag, rv, rv_err, has_type in zip(rows, confidence, flags, features.rv, features.rv_err,
+                                                          typed(features.blue_cover)):
             row.update(confidence=round(float(sure), 4), flag=flag, rv_kms=round(float(rv), 1),
                        rv_err_kms=round(float(rv_err), 1))
+            if not has_type:
+                row.update(NO_TYPE)
         return rows
 
     def rows(self, items: list[GriddedSpectrum] | SpectrumFeatures) -> list[dict]:
