@@ -122,3 +122,16 @@ def test_a_velocity_beyond_the_range_searched_is_none(predictor):
     star = read_spectrum(sample_dir("spectra") / STARS[0])
     item = predictor.prepare(_moved(star, 1500.0), "fast")
     assert np.isnan(item.rv) and "no_rv" in predictor.assess([item])[0]["flag"].split(";")
+
+
+def test_rows_with_their_own_velocities_and_gaps_grid_as_each_alone():
+    # A block of rows, one with a gap, each moved by its own velocity: the same numbers as row by row.
+    wave = np.linspace(3800.0, 5600.0, 3000)
+    flux = np.random.default_rng(2).random((3, 3000)) + 1.0
+    valid = np.ones_like(flux, bool)
+    valid[1, 100:200] = False
+    rv = np.array([0.0, 150.0, -80.0])
+    together = grid_rows(wave, flux, valid, Grid(), 0.4, ["a", "b", "c"], rv=rv)
+    for i in range(3):
+        alone = grid_rows(wave, flux[i:i + 1], valid[i:i + 1], Grid(), 0.4, ["x"], rv=rv[i:i + 1])
+        assert np.array_equal(together[0][i], alone[0][0]) and np.array_equal(together[1][i], alone[1][0])

@@ -206,12 +206,14 @@ def resample_rows(wave: np.ndarray, flux: np.ndarray, valid: np.ndarray,
     np.cumsum(weighted, axis=1, out=cum_flux[:, 1:])
     out_flux = np.diff(_interp_rows(edges, in_edges, cum_flux), axis=1)
     out_good = np.empty(out_flux.shape)
+    # Each row's own edges, where rows have their own.
+    edges_of = (lambda rows: edges) if edges.ndim == 1 else (lambda rows: edges[rows])
     if whole.any():
-        out_good[whole] = np.diff(_interp_rows(edges, in_edges, np.r_[0.0, np.cumsum(width)][None]), axis=1)
+        out_good[whole] = np.diff(_interp_rows(edges_of(whole), in_edges, np.r_[0.0, np.cumsum(width)][None]), axis=1)
     if partial.size:
         cum_good = np.zeros((partial.size, used))
         np.cumsum(good * width, axis=1, out=cum_good[:, 1:])
-        out_good[partial] = np.diff(_interp_rows(edges, in_edges, cum_good), axis=1)
+        out_good[partial] = np.diff(_interp_rows(edges_of(partial), in_edges, cum_good), axis=1)
     coverage = out_good / np.diff(edges, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(out_good > 0, out_flux / out_good, 0.0)
