@@ -50,6 +50,7 @@ COMMANDS = {
         "evaluate": "cryoem_evaluate",
         "extract": "cryoem_extract",
         "classify": "cryoem_classify",
+        "selftrain": "cryoem_selftrain",
     },
 }
 TOP_LEVEL = {"demo": "demo", "models": "models", "doctor": "doctor"}

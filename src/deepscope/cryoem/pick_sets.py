@@ -125,8 +125,8 @@ def gather_pick_sets(specs, default_flip_height: int | None = None) -> list[Pick
     return list(sets.values())
 
 
-def pair_with_micrographs(pick_sets: list[PickSet], micrograph_dir: str | Path) -> dict:
-    """Find every pick set's micrographs in a directory (searched recursively), by stem.
+def pair_with_micrographs(pick_sets: list[PickSet], micrograph_dir: str | Path | list) -> dict:
+    """Find every pick set's micrographs, by stem, in a directory (searched recursively) or files and directories.
 
     Returns
     -------
@@ -141,7 +141,8 @@ def pair_with_micrographs(pick_sets: list[PickSet], micrograph_dir: str | Path) 
     from deepscope.core.files import collect_inputs
     from deepscope.cryoem.io import MICROGRAPH_SUFFIXES, pair_micrographs
 
-    micrographs = collect_inputs([micrograph_dir], MICROGRAPH_SUFFIXES)
+    given = micrograph_dir if isinstance(micrograph_dir, (list, tuple)) else [micrograph_dir]
+    micrographs = collect_inputs(given, MICROGRAPH_SUFFIXES)
     paired = {}
     for pick_set in pick_sets:
         for micrograph, _ in pair_micrographs(micrographs, pick_set.files, f"{pick_set.name} coordinate"):

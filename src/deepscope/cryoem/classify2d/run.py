@@ -81,8 +81,8 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
     Parameters
     ----------
     pick_sets : list of deepscope.cryoem.pick_sets.PickSet
-    micrograph_dir : str or Path
-        Micrographs, matched to coordinate files by stem.
+    micrograph_dir : str, Path or list of them
+        Micrographs (a directory, or a list of files and directories), matched to coordinate files by stem.
     diameter : float
         Particle diameter in micrograph pixels.
     n_classes : int, optional
