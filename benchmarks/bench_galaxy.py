@@ -23,9 +23,11 @@ usage:
   python benchmarks/bench_galaxy.py --n 20000 --threads 1 --engines torch,onnx,onnx-int8 --rounds 3
   python benchmarks/bench_galaxy.py --n 0 --variants
   python benchmarks/bench_galaxy.py --n 20000 --engines onnx-int8 --rounds 3 --meta-off orientation,size_range
+  python benchmarks/bench_galaxy.py --n 10000 --threads 1 --engines onnx-int8 --rounds 3 --meta-off bar_length
 
 --meta-off KEYS also times each engine with those keys of the model's metadata ignored (as predict ran
-before they were recorded: orientation, the canonical view; size_range, the scale_flag column),
+before they were recorded: orientation, the canonical view; size_range, the scale_flag column; bar_length,
+the bar length and position angle of the galaxies called barred),
 interleaved with the model as shipped, so that both run in the same conditions.
 """
 

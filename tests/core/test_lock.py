@@ -51,7 +51,8 @@ def test_second_run_on_a_busy_output_is_refused_naming_the_holder(name, tmp_path
     assert rc == 0, err
     assert f"taking over the lock of an earlier run, PID {holder.process.pid}" in caplog.text
     table = pd.read_csv(out) if name.endswith(".csv") else pd.read_parquet(next(out.glob("part-*.parquet")))
-    assert table.columns.tolist() == ["file", "p_bar", "barred", "threshold", "scale_flag"]
+    assert table.columns.tolist() == ["file", "p_bar", "barred", "threshold", "scale_flag", "bar_length_arcsec",
+                                      "bar_pa_deg"]
     assert table["p_bar"].tolist() == [reference[p.name] for p in SOURCES]
     assert not list(tmp_path.rglob(LOCK_NAME))
 

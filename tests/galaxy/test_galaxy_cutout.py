@@ -254,7 +254,8 @@ def test_predict_runs_on_the_cutouts_of_its_own_field(tmp_path, survey, caplog):
     assert len(predictions) == 4
     assert (predictions["barred"] == (predictions["p_bar"] >= predictions["threshold"]).astype(int)).all()
     kept = ["catalog_file" if c == "file" else c for c in table.columns]
-    assert list(predictions.columns) == ["file", "p_bar", "barred", "threshold", "scale_flag", *kept]
+    assert list(predictions.columns) == ["file", "p_bar", "barred", "threshold", "scale_flag", "bar_length_arcsec",
+                                         "bar_pa_deg", *kept]
     assert predictions["objID"].tolist() == [1, 2, 3, 6]
     assert predictions["file"].tolist() == [str(out / f) for f in predictions["catalog_file"]]
     assert (predictions["status"] == "ok").all()

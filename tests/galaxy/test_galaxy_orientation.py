@@ -68,7 +68,7 @@ def test_default_predict_writes_the_same_rows_for_turned_and_mirrored_files(bund
     assert predict_galaxies([folder], out, options=BatchOptions(progress=False)) == 64
     pred = pd.read_csv(out, keep_default_na=False)
     pred["galaxy"] = pred["file"].str.extract(r"(g\d+)_v\d\.png$", expand=False)
-    per_galaxy = pred.groupby("galaxy")[["p_bar", "barred", "scale_flag"]].nunique()
+    per_galaxy = pred.groupby("galaxy")[["p_bar", "barred", "scale_flag", "bar_length_arcsec"]].nunique(dropna=False)
     assert (per_galaxy == 1).all().all()
     assert pred["barred"].nunique() == 2
 

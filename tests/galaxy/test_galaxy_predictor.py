@@ -26,6 +26,8 @@ SHIPPED = [
     ("galaxy_bars", "bars", "barred", "p_bar", 1),
     ("galaxy_morphology", "morphology", "morphology", "p_spiral", "spiral"),
 ]
+# What galaxy predict writes with the shipped bar model, after the file column.
+PREDICTION_COLUMNS = ["p_bar", "barred", "threshold", "scale_flag", "bar_length_arcsec", "bar_pa_deg"]
 
 
 def _predict(model, labels, tmp_path):
@@ -87,8 +89,7 @@ def test_predictor_rows_match_its_probabilities():
     probs = predictor.probabilities(np.stack(items))
     rows = predictor.rows(items)
     assert [row["p_bar"] for row in rows] == [round(float(p), 6) for p in probs[:, 1]]
-    assert all(list(row) == predictor.output_columns == ["p_bar", "barred", "threshold", "scale_flag"]
-               for row in rows)
+    assert all(list(row) == predictor.output_columns == PREDICTION_COLUMNS for row in rows)
 
 
 def test_catalogue_columns_follow_the_predictions(tmp_path):
@@ -103,8 +104,7 @@ def test_catalogue_columns_follow_the_predictions(tmp_path):
     with pytest.raises(BatchError, match="absent.jpeg"):
         predict_galaxies([], out, options=BatchOptions(catalog=catalog, progress=False))
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["file", "p_bar", "barred", "threshold", "scale_flag", "catalog_file", "objid",
-                                  "catalog_barred", "note"]
+    assert list(pred.columns) == ["file", *PREDICTION_COLUMNS, "catalog_file", "objid", "catalog_barred", "note"]
     assert pred["objid"].tolist() == [objids[i] for i in (0, 1, 3, 4)]
     assert pred["note"].tolist() == list("abde")
     assert (pred["catalog_file"] == pred["file"]).all()
@@ -116,11 +116,11 @@ def test_keep_columns_off_asked_for_in_parts_or_refused(tmp_path):
     pd.DataFrame({"file": [str(_bundled("bars")["path"].iloc[0])], "objid": [1]}).to_csv(catalog, index=False)
     options = BatchOptions(catalog=catalog, progress=False)
     predict_galaxies([], tmp_path / "pred.csv", options=options, keep_columns=False)
-    assert list(pd.read_csv(tmp_path / "pred.csv").columns) == ["file", "p_bar", "barred", "threshold", "scale_flag"]
+    assert list(pd.read_csv(tmp_path / "pred.csv").columns) == ["file", *PREDICTION_COLUMNS]
     # A directory of parts gets the prediction columns only, unless asked: the parts carry them then.
     predict_galaxies([], tmp_path / "plain", options=options)
     predict_galaxies([], tmp_path / "kept", options=options, keep_columns=True)
-    assert list(pd.read_parquet(tmp_path / "plain").columns) == ["file", "p_bar", "barred", "threshold", "scale_flag"]
+    assert list(pd.read_parquet(tmp_path / "plain").columns) == ["file", *PREDICTION_COLUMNS]
     assert pd.read_parquet(tmp_path / "kept")["objid"].tolist() == [1]
     with pytest.raises(InputError, match="--keep-columns needs --catalog"):
         predict_galaxies([_bundled("bars")["path"].iloc[0]], tmp_path / "none.csv",

@@ -9,7 +9,7 @@ import numpy as np
 from deepscope.core import plots
 from deepscope.galaxy.classes import encode_labels
 from deepscope.galaxy.evaluate import classification_tables
-from deepscope.galaxy.explain import occlusion_figure, occlusion_map
+from deepscope.galaxy.explain import measured_bar, occlusion_figure, occlusion_map
 from deepscope.galaxy.predictor import GalaxyPredictor
 from deepscope.samples import sample_dir
 
@@ -44,7 +44,7 @@ def _predict_sample(report, folder, target, model_name, title):
 
 
 def add_demo_section(report: Report, out_dir: Path) -> None:
-    """Predict bars and morphology on the bundled samples; add tables, a grid and an occlusion map.
+    """Predict bars and morphology on the bundled samples; add tables, a grid, an occlusion map and the measured bar.
 
     Parameters
     ----------
@@ -59,8 +59,10 @@ def add_demo_section(report: Report, out_dir: Path) -> None:
     shown = barred[np.argmin(np.abs(probs[barred, 1] - 0.9))]
     view = predictor.views_of(batch[shown][None])  # covered copies keep the uncovered cutout's view
     heat, base = occlusion_map(lambda b: predictor.probabilities(b, view.repeat(len(b)))[:, 1], batch[shown])
-    report.figure(occlusion_figure(batch[shown].transpose(1, 2, 0), heat, base, "p_bar"), "galaxy_occlusion",
-                  "occlusion: covering the bar lowers p_bar")
+    bar = measured_bar(predictor, batch[shown])
+    report.figure(occlusion_figure(batch[shown].transpose(1, 2, 0), heat, base, "p_bar", bar), "galaxy_occlusion",
+                  "occlusion: covering the bar lowers p_bar; the line is the measured bar (length and position "
+                  "angle, degrees counter-clockwise from north)" if bar else "occlusion: covering the bar lowers p_bar")
     add_cutouts_from_frames(report, out_dir)
     _predict_sample(report, sample_dir("galaxy", "morphology"), "morphology", "galaxy_morphology",
                     "Galaxy morphology (elliptical vs spiral)")

@@ -4,7 +4,9 @@ For a binary task: the precision/recall table of Abraham et al. (2018),
 ROC, confusion matrix and calibration, on the chosen split and on its
 size-matched subset (:mod:`deepscope.galaxy.apparent_size`); an occlusion
 test (blurring the centre, where a bar lies, against an outer patch); the
-external bar catalogues given (:mod:`deepscope.galaxy.bar_evidence`); and
+external bar catalogues given (:mod:`deepscope.galaxy.bar_evidence`); the
+measured bar lengths against the lengths volunteers drew (Hoyle et al. 2011),
+for a model that measures bars (:mod:`deepscope.galaxy.bar_measure`); and
 every headline figure, with the size-only baseline and the paper's
 accuracy, in one summary table.
 """
@@ -27,7 +29,7 @@ from deepscope.core.metrics import binary_summary, confusion, precision_recall_t
 from deepscope.core.report import Report
 from deepscope.errors import BatchError, InputError
 from deepscope.galaxy.apparent_size import size_matched_indices
-from deepscope.galaxy.bar_evidence import MATCH_RADIUS_ARCSEC, external_evidence, summary_table
+from deepscope.galaxy.bar_evidence import MATCH_RADIUS_ARCSEC, external_evidence, match_catalogue, summary_table
 from deepscope.galaxy.classes import encode_labels
 from deepscope.galaxy.crossmatch import sample_positions
 from deepscope.galaxy.dataset import load_cutouts
@@ -110,6 +112,61 @@ def _external_section(report, evidence):
                      caption="Stripe 82 subset by bar-question votes", index=True)
 
 
+def bar_length_figures(predictor: GalaxyPredictor, images: np.ndarray, drawn: ArrayLike, spread: ArrayLike,
+                       barred: ArrayLike) -> dict:
+    """Measured bar lengths against the volunteers' (Hoyle et al. 2011), for galaxies with a drawn bar.
+
+    Parameters
+    ----------
+    predictor : GalaxyPredictor
+        One that carries a bar-length network (``predictor.bar_length``).
+    images : numpy.ndarray
+        ``(N, 3, S, S)`` cutouts of the galaxies with a drawn bar.
+    drawn, spread : array-like of float
+        The volunteers' mean length and its spread between them (``length_avg``, ``length_stdev``), arcsec.
+    barred : array-like of bool
+        Which of them the predictor calls barred.
+
+    Returns
+    -------
+    dict
+        ``n``, ``median_abs_error`` (arcsec) and ``volunteers_median_stdev`` over all of them and
+        over those called barred (``..._called_barred``), ``lengths`` (the measured ones).
+    """
+    drawn, spread, barred = np.asarray(drawn, float), np.asarray(spread, float), np.asarray(barred, bool)
+    lengths = predictor.bar_length.lengths(images) if len(images) else np.zeros(0)
+    error = np.abs(lengths - drawn)
+    result = {"n": int(len(drawn)), "n_called_barred": int(barred.sum()), "lengths": lengths.tolist()}
+    for suffix, rows in (("", slice(None)), ("_called_barred", barred)):
+        result[f"median_abs_error{suffix}"] = float(np.median(error[rows])) if len(error[rows]) else None
+        result[f"volunteers_median_stdev{suffix}"] = float(np.median(spread[rows])) if len(error[rows]) else None
+    return result
+
+
+def _bar_length_section(report, predictor, images, positions, hoyle, radius_arcsec, y_pred):
+    """Scatter of measured against drawn bar lengths, the Hoyle galaxies of this split."""
+    matched = match_catalogue(*positions, hoyle, ("length_avg", "length_stdev"), radius_arcsec)
+    rows = np.flatnonzero(matched["length_avg"].notna().to_numpy())
+    drawn, spread = matched["length_avg"].to_numpy(float)[rows], matched["length_stdev"].to_numpy(float)[rows]
+    result = bar_length_figures(predictor, images[rows], drawn, spread, y_pred[rows] == 1)
+    report.heading("bar length")
+    if not result["n"]:
+        report.text("No galaxy of this split has a bar drawn by volunteers (Hoyle et al. 2011).")
+        return result
+    report.text(f"{result['n']} galaxies of this split have a bar drawn by at least 3 volunteers (Hoyle et al. "
+                f"2011). Measured length against the volunteers' mean: median absolute error "
+                f"{result['median_abs_error']:.2f} arcsec; the volunteers' own spread (median length_stdev) is "
+                f"{result['volunteers_median_stdev']:.2f} arcsec. Of the {result['n_called_barred']} called barred "
+                f"(the rows galaxy predict measures): {result['median_abs_error_called_barred']:.2f} against "
+                f"{result['volunteers_median_stdev_called_barred']:.2f}.")
+    fig = plots.scatter_figure(drawn, result["lengths"], "volunteers' mean length (arcsec)",
+                               "measured length (arcsec)", "bar length, Hoyle et al. (2011) galaxies")
+    # The volunteers' spread, as horizontal bars: how far apart their own drawings lie.
+    fig.axes[0].errorbar(drawn, result["lengths"], xerr=spread, fmt="none", ecolor="grey", alpha=0.4, lw=0.8)
+    report.figure(fig, "bar_length", "measured against drawn bar length; grey: the volunteers' spread (length_stdev)")
+    return result
+
+
 def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | Path | None = None,
                     target: str | None = None, split: str = "test", seed: int = 0, device: str = "cpu",
                     threads: int | None = None, progress: bool = True, hoyle: str | Path | None = None,
@@ -136,7 +193,8 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
     progress : bool
     hoyle, manga, stripe82 : str or Path, optional
         External bar catalogues cross-matched on the sky within ``radius_arcsec``
-        (:mod:`deepscope.galaxy.bar_evidence`).
+        (:mod:`deepscope.galaxy.bar_evidence`); with ``hoyle``, a model that measures
+        bars is also scored on their drawn lengths (:func:`bar_length_figures`).
     radius_arcsec : float
     augment : int
         Views of each cutout averaged (:attr:`~deepscope.galaxy.predictor.GalaxyPredictor.augment`).
@@ -224,6 +282,9 @@ def evaluate_galaxy(labels_path: str | Path, out_dir: str | Path, model: str | P
             metrics["external"] = external_evidence(*positions, y_true, y_pred, probs[:, 1], sizes, **given,
                                                     radius_arcsec=radius_arcsec, seed=seed)
             _external_section(report, metrics["external"])
+        if "hoyle" in given and predictor.bar_length is not None:
+            metrics["bar_length"] = _bar_length_section(report, predictor, images, positions, given["hoyle"],
+                                                        radius_arcsec, y_pred)
         summary = summary_table(metrics)
         summary.to_csv(out_dir / "table_summary.csv")
         report.heading("summary")

@@ -1,7 +1,8 @@
 """What the network looks at: feature maps of every convolution, occlusion maps, and their figure files.
 
 ``galaxy explain --layers`` writes :func:`write_layer_maps`, ``--occlusion``
-:func:`write_occlusion_png`; evaluation measures :func:`region_occlusion_drop`.
+:func:`write_occlusion_png` (with the measured bar drawn over a galaxy called
+barred, :func:`draw_bar`); evaluation measures :func:`region_occlusion_drop`.
 """
 
 from __future__ import annotations
@@ -208,9 +209,21 @@ def write_layer_maps(image_path: str | Path, out_dir: str | Path, model: str | P
     return paths
 
 
-def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str) -> Figure:
+def draw_bar(ax, length_px: float, angle_deg: float, size: int, colour: str = "cyan") -> None:
+    """Draw a bar on an image of side ``size`` shown with ``imshow``: a line of ``length_px`` through
+    the centre at ``angle_deg`` counter-clockwise from up
+    (:func:`~deepscope.galaxy.bar_measure.bar_position_angles`)."""
+    centre = (size - 1) / 2
+    # Up on the image is towards row 0: the row offset has the opposite sign of the y offset.
+    dx, dy = -np.sin(np.radians(angle_deg)) * length_px / 2, np.cos(np.radians(angle_deg)) * length_px / 2
+    ax.plot([centre - dx, centre + dx], [centre + dy, centre - dy], color=colour, linewidth=2, alpha=0.8)
+
+
+def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str,
+                     bar: tuple[float, float, float] | None = None) -> Figure:
     """Cutout (``(S, S, 3)`` in [0, 1]), occlusion heat map (:func:`occlusion_map`'s ``heat``, ``base``)
-    and overlay side by side; ``label`` names the probability (``p_bar``)."""
+    and overlay side by side; ``label`` names the probability (``p_bar``); ``bar`` (length in
+    pixels, position angle in degrees, length in arcsec) is drawn over the cutout (:func:`draw_bar`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -218,7 +231,11 @@ def occlusion_figure(rgb: np.ndarray, heat: np.ndarray, base: float, label: str)
 
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), dpi=100)
     axes[0].imshow(rgb)
-    axes[0].set_title(f"input, {label} = {base:.3f}", fontsize=9)
+    title = f"input, {label} = {base:.3f}"
+    if bar is not None:
+        draw_bar(axes[0], bar[0], bar[1], rgb.shape[0])
+        title += f"\nbar {bar[2]:.1f}\" at {bar[1]:.0f} deg"
+    axes[0].set_title(title, fontsize=9)
     # Scaled to the map's own range: near-certain galaxies move by little.
     shown = axes[1].imshow(heat, cmap="inferno")
     axes[1].set_title(f"{label} with patch here", fontsize=9)
@@ -249,5 +266,20 @@ def write_occlusion_png(image_path: str | Path, out_path: str | Path, model: str
     # Every covered copy is shown in the uncovered cutout's view, so that covering does not also turn it.
     view = predictor.views_of(image[None])
     heat, base = occlusion_map(lambda b: predictor.probabilities(b, view.repeat(len(b)))[:, -1], image, patch, stride)
-    _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, predictor.probability_column), out_path)
+    _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, predictor.probability_column,
+                           measured_bar(predictor, image)), out_path)
     return base
+
+
+def measured_bar(predictor: GalaxyPredictor, image: np.ndarray) -> tuple[float, float, float] | None:
+    """The bar a predictor measures in one model input ``(3, S, S)``, as :func:`occlusion_figure` draws it:
+    (length in pixels, position angle in degrees, length in arcsec); None unless it carries a
+    bar-length network and calls the galaxy barred."""
+    if predictor.bar_length is None:
+        return None
+    batch = image[None]
+    if predictor.decide(predictor.probabilities(batch))[0] != 1:
+        return None
+    bar = predictor.measure_bars(batch, np.array([True]))[0]
+    length = bar["bar_length_arcsec"]
+    return length / predictor.bar_length.arcsec_per_pixel, bar["bar_pa_deg"], length

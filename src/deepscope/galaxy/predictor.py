@@ -21,6 +21,7 @@ from deepscope.core.batch.options import BatchOptions
 from deepscope.core.batch.sources import InputStream
 from deepscope.errors import InputError, ModelError
 from deepscope.galaxy.apparent_size import bright_fraction, scale_flags
+from deepscope.galaxy.bar_measure import BAR_COLUMNS, BarLengthModel, measure_bars
 from deepscope.galaxy.classes import label_value, probability_column, readable_names
 from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
 from deepscope.galaxy.orientation import apply_views, canonical_view_index, dihedral_view
@@ -78,8 +79,9 @@ class GalaxyPredictor:
         ``field`` (:mod:`deepscope.galaxy.field`), ``orientation``
         (``canonical``: the network sees each cutout in its canonical view,
         :mod:`deepscope.galaxy.orientation`, so that turning or mirroring a
-        cutout cannot change its answer) and ``size_range`` (the apparent sizes
-        it was trained on, :func:`~deepscope.galaxy.apparent_size.trained_size_range`).
+        cutout cannot change its answer), ``size_range`` (the apparent sizes
+        it was trained on, :func:`~deepscope.galaxy.apparent_size.trained_size_range`)
+        and ``bar_length`` (a bar-length network, :class:`~deepscope.galaxy.bar_measure.BarLengthModel`).
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``: where the networks and batches go;
         results always come back as CPU arrays.
@@ -115,6 +117,8 @@ class GalaxyPredictor:
         self.field = meta.get("field")  # the field convention it was trained on (deepscope.galaxy.field)
         self.canonical = meta.get("orientation") == "canonical"
         self.size_range = meta.get("size_range")
+        # Measures the bars of the galaxies called barred (deepscope.galaxy.bar_measure).
+        self.bar_length = BarLengthModel.from_record(meta["bar_length"], device) if "bar_length" in meta else None
         self.source = source
         self.augment = 1
 
@@ -188,12 +192,14 @@ class GalaxyPredictor:
     @property
     def output_columns(self) -> list[str]:
         """The columns of :meth:`rows`, in order (``p_bar``, ``barred``, ``threshold`` for bars), then
-        ``scale_flag`` for a model with a trained size range."""
+        ``scale_flag`` for a model with a trained size range, then :data:`~deepscope.galaxy.bar_measure.BAR_COLUMNS`
+        for a model that carries a bar-length network."""
         if self.binary:
             columns = [self.probability_column, self.target, "threshold"]
         else:
             columns = [f"p_{name}" for name in self.class_names] + [self.target]
-        return columns + (["scale_flag"] if self.size_range is not None else [])
+        columns += ["scale_flag"] if self.size_range is not None else []
+        return columns + (list(BAR_COLUMNS) if self.bar_length is not None else [])
 
     def load_input(self, path: str | Path) -> np.ndarray:
         """Read one file and shape it for the network: ``float32 (3, S, S)``."""
@@ -276,11 +282,16 @@ class GalaxyPredictor:
             ``large`` where the galaxy's apparent size in the cutout
             (:func:`~deepscope.galaxy.apparent_size.bright_fraction`) lies
             outside it, else empty (:func:`~deepscope.galaxy.apparent_size.scale_flags`).
+            A model with a bar-length network (``meta["bar_length"]``) adds
+            ``bar_length_arcsec`` and ``bar_pa_deg`` for the galaxies it calls
+            barred (:func:`~deepscope.galaxy.bar_measure.measure_bars`), empty for the others.
         """
         batch = np.stack(arrays)
-        probs = self.probabilities(batch)
+        views = self.views_of(batch)
+        probs = self.probabilities(batch, views if self.canonical else None)
         decisions = self.decide(probs)
         flags = scale_flags(bright_fraction(batch), self.size_range) if self.size_range is not None else None
+        bars = self.measure_bars(batch, decisions == 1, views) if self.bar_length is not None else None
         rows = []
         for i, (p, decision) in enumerate(zip(probs, decisions)):
             if self.binary:
@@ -292,8 +303,35 @@ class GalaxyPredictor:
                 row["threshold"] = round(self.threshold, 6)
             if flags is not None:
                 row["scale_flag"] = flags[i]
+            if bars is not None:
+                row.update(bars.get(i, dict.fromkeys(BAR_COLUMNS)))
             rows.append(row)
         return rows
+
+    def measure_bars(self, batch: np.ndarray, barred: np.ndarray, views: np.ndarray | None = None) -> dict[int, dict]:
+        """Bar length and position angle of the cutouts of a batch called barred
+        (:func:`~deepscope.galaxy.bar_measure.measure_bars`).
+
+        Only those pass through the length network, so unbarred galaxies cost nothing.
+
+        Parameters
+        ----------
+        batch : numpy.ndarray
+            ``(N, 3, S, S)``, as :meth:`probabilities` takes it.
+        barred : numpy.ndarray of bool
+        views : numpy.ndarray of int, optional
+            The cutouts' canonical views, when the caller has them (:meth:`views_of`).
+
+        Returns
+        -------
+        dict
+            Index of each barred cutout -> ``{"bar_length_arcsec", "bar_pa_deg"}`` (rounded to 0.01 arcsec, 0.1 degree).
+        """
+        chosen = np.flatnonzero(barred)
+        known = views[chosen] if views is not None and self.canonical else None
+        lengths, angles = measure_bars(self.bar_length, batch[chosen], known)
+        return {int(i): {"bar_length_arcsec": round(float(length), 2), "bar_pa_deg": round(float(angle), 1)}
+                for i, length, angle in zip(chosen, lengths, angles)}
 
 
 class CutoutInputs(InputStream):
