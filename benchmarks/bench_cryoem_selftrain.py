@@ -30,12 +30,23 @@ from deepscope.core.files import collect_inputs
 from deepscope.cryoem.coordinates import coordinate_files_by_stem
 from deepscope.cryoem.evaluate import match_picks, summarise_counts
 from deepscope.cryoem.io import MICROGRAPH_SUFFIXES, read_coordinates
+from deepscope.cryoem.picking import blob_picks
 from deepscope.cryoem.predictor import Picker
-from deepscope.cryoem.preprocess import load_for_picking
+from deepscope.cryoem.preprocess import load_for_picking, to_micrograph_frame
 from deepscope.cryoem.selftrain import SelftrainOptions, selftrain
+from deepscope.cryoem.train import WORKING_DIAMETER
 
 RIBOSOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem" / "ribosome80s_empiar10028"
 DIAMETER = 56.0
+
+
+class BlobPicker:
+    """The blob detector of `--init blob`'s round 0, at the shipped default picker's working scale."""
+
+    working_diameter = WORKING_DIAMETER
+
+    def pick(self, image, scale):
+        return to_micrograph_frame(blob_picks(image, self.working_diameter), scale)
 
 
 def score(picker, micrographs, truth, diameter):
@@ -49,7 +60,7 @@ def score(picker, micrographs, truth, diameter):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--init", default=None, help="starting picker (default: the shipped default)")
+    parser.add_argument("--init", default=None, help="starting picker, or blob (default: the shipped default)")
     parser.add_argument("--train", type=int, default=6)
     parser.add_argument("--test", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
@@ -77,7 +88,7 @@ def main():
     for row in result.rounds.to_dict("records"):
         r = row["round"]
         model = args.init if r == 0 else Path(args.work) / "run" / f"round_{r}" / "model"
-        picker = Picker.from_checkpoint(model)
+        picker = BlobPicker() if model == "blob" else Picker.from_checkpoint(model)
         for split, mics in (("test", test), ("adapted", adapt)):
             rows.append({"round": r, "final": row["final"], "split": split, "picks_kept": row["kept"],
                          "kept_share": row["kept_share"], "round_seconds": row["seconds"],

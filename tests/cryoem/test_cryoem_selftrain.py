@@ -66,6 +66,21 @@ def test_round_one_fine_tunes_from_the_init_weights(tiny_run, tmp_path):
     assert load_checkpoint(tmp_path / "self" / "best.pt")["meta"]["init"] == str(root / "run")
 
 
+def test_init_blob_picks_round_zero_with_a_blob_detector_and_tunes_the_shipped_weights(tiny_run, tmp_path):
+    from deepscope.cryoem.evaluate import match_picks
+
+    root, _ = tiny_run
+    out = tmp_path / "self"
+    assert selftrain(root, out, "--init", "blob", "--patches", "4", "--batch-size", "4") == 0
+    for stem in ("m0", "m1", "m2"):
+        # every toy particle is among the blob detector's candidates, centred within half a radius
+        found = match_picks(read_coordinates(out / "round_0" / "picks" / f"{stem}.star"),
+                            read_coordinates(root / "coords" / f"{stem}.star"), 2.0)
+        assert found["fn"] == 0, stem
+    record = load_checkpoint(out / "best.pt")
+    assert record["model"] == "cryoem_unet_joint" and record["meta"]["init"] == "cryoem_empiar10017"
+
+
 def test_kept_labels_are_the_picks_of_particle_classes(tiny_run, tmp_path, monkeypatch):
     """Planted picks on empty ice fall in a junk class, and only the particle classes' picks become labels."""
     from deepscope.cryoem import selftrain as module

@@ -1,7 +1,9 @@
 """Adapt a picker to new micrographs without labels: pick, keep what 2D classification calls particles, fine-tune.
 
 :func:`selftrain` is ``cryoem selftrain``. Round 0 picks with the starting
-picker; every round picks generously (at ``candidates`` times its picker's
+picker (or, for ``init="blob"``, a Laplacian-of-Gaussian blob detector at the
+particle size, :func:`~deepscope.cryoem.picking.blob_picks`, the weights then
+being the shipped default picker's); every round picks generously (at ``candidates`` times its picker's
 own threshold), classifies the picks in 2D
 (:func:`~deepscope.cryoem.classify2d.run.classify_pick_sets`), keeps the picks
 of the classes that are not junk as labels, fine-tunes the starting picker on
@@ -43,6 +45,8 @@ from deepscope.errors import DiameterWarning, InputError, NoPicksWarning
 log = logging.getLogger(__name__)
 
 ROUND_RECORD = "round.json"
+# --init value that starts from a blob detector's picks (and the shipped default picker's weights)
+BLOB = "blob"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +192,21 @@ def _pick(picker, micrographs, diameter, out_dir, options, progress) -> dict:
     return _load_picks(out_dir)
 
 
+def _blob_pick(micrographs, diameter, working_diameter, out_dir: Path, options) -> dict:
+    """Round 0 without a network: :func:`~deepscope.cryoem.picking.blob_picks` on each micrograph at working scale."""
+    from deepscope.cryoem.coordinates import write_coordinates
+    from deepscope.cryoem.picking import blob_picks
+    from deepscope.cryoem.preprocess import load_for_picking, to_micrograph_frame
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picks = {}
+    for path in micrographs:
+        image, scale, _ = load_for_picking(path, diameter, working_diameter, options.enhance)
+        picks[path.stem] = to_micrograph_frame(blob_picks(image, working_diameter), scale)
+        write_coordinates(picks[path.stem], out_dir / f"{path.stem}.star")
+    return picks
+
+
 def _classify_and_keep(picks_dir: Path, micrographs, diameter, round_dir: Path, options, progress) -> dict:
     """Classify a round's picks, write the classes and the kept picks (``labels/``); the round's counts."""
     from deepscope.cryoem.classify2d.run import classify_pick_sets, write_classify_outputs
@@ -246,7 +265,9 @@ def selftrain(micrographs: list[Path], diameter: float | str, run_dir: str | Pat
         another run is refused.
     init : str or Path, optional
         The starting picker: a shipped name, run directory or checkpoint
-        (default: the shipped default picker).
+        (default: the shipped default picker); ``"blob"`` takes round 0's
+        picks from :func:`~deepscope.cryoem.picking.blob_picks` and the
+        weights from the shipped default picker.
     options : SelftrainOptions, optional
     strict : bool
         Refuse a diameter 1.5x off the estimate instead of warning.
@@ -285,7 +306,8 @@ def selftrain(micrographs: list[Path], diameter: float | str, run_dir: str | Pat
     micrographs = [Path(p) for p in micrographs]
     _check_micrographs(micrographs)
     init_name = str(init) if init is not None else shipped_entry(None, "cryoem").name
-    start = load_initial_picker(init_name)
+    # "blob": round 0's candidates come from a blob detector, the weights from the shipped default
+    start = load_initial_picker(shipped_entry(None, "cryoem").name if init_name == BLOB else init_name)
     diameter = resolve_diameter(micrographs, diameter, strict)
     run_dir = check_output_dir(run_dir)
     # what decides the result; device and threads may differ on a rerun (run_settings leaves them out)
@@ -304,9 +326,10 @@ def selftrain(micrographs: list[Path], diameter: float | str, run_dir: str | Pat
     set_torch_threads(options.threads)
     prepare_run_dir(run_dir, config, task)
     try:
-        rows = [_round(0, init_name, None, micrographs, diameter, run_dir, options, progress)]
+        rows = [_round(0, init_name, start, micrographs, diameter, run_dir, options, progress)]
         if rows[0]["picks"] == 0:
-            msg = (f"{init_name} picked no particles in any of the {len(micrographs)} micrographs at "
+            source = "the blob detector" if init_name == BLOB else init_name
+            msg = (f"{source} picked no particles in any of the {len(micrographs)} micrographs at "
                    f"--diameter {diameter:g}; check the diameter (or give auto) and the micrographs")
             raise InputError(msg)
     except InputError:
@@ -344,8 +367,12 @@ def _round(r: int, init_name: str, start, micrographs, diameter, run_dir: Path, 
     if r >= 1:
         _fine_tune(start, micrographs, run_dir / f"round_{r - 1}" / "labels", diameter, round_dir / "model",
                    options, progress)
-    picker = Picker.from_checkpoint(init_name if r == 0 else round_dir / "model", options.device)
-    picks = _pick(picker, micrographs, diameter, round_dir / "picks", options, progress)
+    if r == 0 and init_name == BLOB:
+        picker = None
+        picks = _blob_pick(micrographs, diameter, start.working_diameter, round_dir / "picks", options)
+    else:
+        picker = Picker.from_checkpoint(init_name if r == 0 else round_dir / "model", options.device)
+        picks = _pick(picker, micrographs, diameter, round_dir / "picks", options, progress)
     row = {"round": r, "picks": sum(len(t) for t in picks.values())}
     if row["picks"] == 0:
         row.update(kept=0, classes=0, classes_kept=0, kept_micrographs=0)
@@ -357,7 +384,10 @@ def _round(r: int, init_name: str, start, micrographs, diameter, run_dir: Path, 
         row["agreement"] = picks_agreement(kept, _load_picks(run_dir / f"round_{r - 1}" / "labels"), diameter)
     else:
         row["agreement"] = float("nan")
-    row["threshold"] = options.candidates * picker.threshold if options.threshold is None else options.threshold
+    if picker is None:
+        row["threshold"] = float("nan")  # the blob detector's cut is BLOB_Z robust standard deviations
+    else:
+        row["threshold"] = options.candidates * picker.threshold if options.threshold is None else options.threshold
     row["seconds"] = round(time.perf_counter() - began, 1)
     with atomic_path(record) as tmp:
         tmp.write_text(json.dumps(row) + "\n")
