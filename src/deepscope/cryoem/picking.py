@@ -154,9 +154,8 @@ def find_picks(particle: np.ndarray, regions: np.ndarray | None, diameter: float
 
 
 # A blob pick's Laplacian-of-Gaussian response lies at least this many robust standard deviations
-# above the image's median response (a conventional 2-sigma cut, checked only by the candidates'
-# count and recall on selftrain's adapted ribosome and simulated-ring micrographs: 3 keeps under
-# a third of the particles there, 2 most of them).
+# above the image's median response: a conventional 2-sigma cut (3 keeps under a third of the
+# particles of the ribosome and simulated-ring micrographs, docs/cryoem.md "Adapting without labels").
 BLOB_Z = 2.0
 
 
