@@ -48,6 +48,7 @@ SPECS = {
     "spectra_mk": ("spectra", None, ("n",)),
     "spectra_mk_fast": ("spectra", None, ("n",)),
     "cryoem_empiar10017": ("cryoem", (1, 1, 256, 256), ("n", "h", "w")),
+    "cryoem_general": ("cryoem", (1, 1, 256, 256), ("n", "h", "w")),
 }
 # Shipped name -> its training data under ../shared/data, whose training split calibrates the int8 export.
 INT8_CALIBRATION = {"galaxy_bars": "galaxy/sdss_gz2_bars", "galaxy_morphology": "galaxy/sdss_gz_ellip_spiral"}

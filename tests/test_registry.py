@@ -15,10 +15,10 @@ from deepscope.registry import (
     weights_dir,
 )
 
-SHIPPED = ["cryoem_empiar10017", "galaxy_bars", "galaxy_morphology", "spectra_mk", "spectra_mk_fast"]
+SHIPPED = ["cryoem_empiar10017", "cryoem_general", "galaxy_bars", "galaxy_morphology", "spectra_mk", "spectra_mk_fast"]
 
 
-def test_five_shipped_weights_each_with_its_story():
+def test_every_shipped_weight_has_its_story():
     entries = list_weights()
     assert [w.name for w in entries] == SHIPPED
     for entry in entries:
@@ -47,7 +47,7 @@ def test_the_table_and_the_weights_folder_agree():
 def test_todays_cpu_defaults():
     # The galaxy models run their int8 export on the CPU, spectra and cryo-EM their fp32 one.
     assert {w.name: w.cpu_engine for w in list_weights()} == {
-        "cryoem_empiar10017": "onnx", "galaxy_bars": "onnx-int8", "galaxy_morphology": "onnx-int8",
+        "cryoem_empiar10017": "onnx", "cryoem_general": "onnx", "galaxy_bars": "onnx-int8", "galaxy_morphology": "onnx-int8",
         "spectra_mk": "onnx", "spectra_mk_fast": "onnx"}
     assert shipped_entry("galaxy_bars", "galaxy").export_path("onnx-int8").name == "galaxy_bars.int8.onnx"
     assert set(EXPORT_SUFFIXES) == {"onnx", "onnx-int8"}
