@@ -70,11 +70,12 @@ def _averaged(states):
             for key in states[-1]}
 
 
-def train(out: Path, arch: str, width: int, epochs: int, lr: float, views: int, seed: int, average: int = 0) -> dict:
+def train(out: Path, arch: str, width: int, epochs: int, lr: float, views: int, seed: int, average: int = 0,
+          input_size: int = 64) -> dict:
     import torch
 
     from deepscope.core.checkpoint import model_from_checkpoint
-    from deepscope.galaxy.bar_measure import BarLengthModel
+    from deepscope.galaxy.bar_measure import BarLengthModel, binned
     from deepscope.galaxy.field import SDSS_CUTOUT_FIELD
     from deepscope.galaxy.orientation import apply_views, canonical_view_index, dihedral_view
     from deepscope.registry import create_model
@@ -88,7 +89,7 @@ def train(out: Path, arch: str, width: int, epochs: int, lr: float, views: int, 
     kwargs = {"n_classes": 1, "width": width}
     net = create_model(arch, **kwargs)
     meta = {"target": "length_avg", "unit": "arcsec", "field": SDSS_CUTOUT_FIELD, "output_scale": OUTPUT_SCALE,
-            "views": views, "input_size": 64, "orientation": "canonical",
+            "views": views, "input_size": input_size, "orientation": "canonical",
             "trained_on": f"Hoyle et al. (2011) drawn bar lengths of {len(fit)} sdss_gz2_bars train-split "
                           f"galaxies ({len(val)} more held back for validation, seed {seed})"}
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -103,7 +104,7 @@ def train(out: Path, arch: str, width: int, epochs: int, lr: float, views: int, 
             chosen = order[i:i + 32]
             # Any of the eight views of the canonical view: the model averages them when it answers.
             batch = np.stack([dihedral_view(canonical[j], v) for j, v in zip(chosen, rng.integers(0, 8, len(chosen)))])
-            x = torch.from_numpy(np.ascontiguousarray(batch)).float() / 255
+            x = torch.from_numpy(binned(batch, input_size))
             loss = torch.nn.functional.smooth_l1_loss(net(x)[:, 0] * OUTPUT_SCALE, torch.from_numpy(lengths[chosen]))
             optimizer.zero_grad()
             loss.backward()
@@ -256,6 +257,7 @@ def main() -> None:
     p.add_argument("--views", type=int, default=8, choices=(1, 2, 4, 8))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--average", type=int, default=0, metavar="K", help="average the weights of the last K epochs")
+    p.add_argument("--input-size", type=int, default=64, help="side the network reads (64 / k: k x k bins)")
     p = sub.add_parser("attach", help="put a trained length network into galaxy_bars' meta")
     p.add_argument("path", type=Path)
     p = sub.add_parser("measure", help="the test split's figures, a montage and the per-galaxy table")
@@ -266,7 +268,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     if args.command == "train":
-        train(args.out, args.arch, args.width, args.epochs, args.lr, args.views, args.seed, args.average)
+        train(args.out, args.arch, args.width, args.epochs, args.lr, args.views, args.seed, args.average,
+              args.input_size)
     elif args.command == "attach":
         attach(args.path)
     else:

@@ -85,6 +85,9 @@ def test_bar_columns_only_for_galaxies_called_barred(predictor, bundled, tmp_pat
     alone = predictor.measure_bars(pixels[called], np.ones(called.sum(), bool))
     measured = [(row["bar_length_arcsec"], row["bar_pa_deg"]) for row in barred]
     assert measured == [tuple(b.values()) for b in alone.values()]
+    # A batch with no galaxy called barred has nothing to measure, and is no error.
+    unbarred = predictor.rows(list(pixels[~called]))
+    assert all(row["bar_length_arcsec"] is None for row in unbarred)
     # Written as empty cells in CSV, as nulls in Parquet; the other columns as before.
     paths = sorted((sample_dir("galaxy", "bars") / "images").glob("*.jpeg"))[:6]
     predict_galaxies(paths, tmp_path / "pred.parquet", options=BatchOptions(progress=False))

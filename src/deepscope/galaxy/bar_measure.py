@@ -40,8 +40,9 @@ class BarLengthModel:
         One output: the full bar length in units of ``meta["output_scale"]`` arcsec.
     meta : dict
         ``field`` (the cutouts' field, :mod:`deepscope.galaxy.field`),
-        ``output_scale`` (arcsec per output unit) and ``views`` (how many of
-        the eight views of the canonical view are averaged: 1, 2, 4 or 8).
+        ``output_scale`` (arcsec per output unit), ``views`` (how many of
+        the eight views of the canonical view are averaged: 1, 2, 4 or 8)
+        and optionally ``input_size`` (the side it reads, :func:`binned`).
     device : str
     """
 
@@ -54,6 +55,7 @@ class BarLengthModel:
         self.field = meta["field"]
         self.output_scale = float(meta["output_scale"])
         self.views = int(meta["views"])
+        self.input_size = meta.get("input_size")
 
     @classmethod
     def from_record(cls, record: dict, device: str = "cpu") -> BarLengthModel:
@@ -90,15 +92,31 @@ class BarLengthModel:
         outputs = []
         with torch.inference_mode():
             for view in range(self.views):
-                x = torch.from_numpy(np.ascontiguousarray(dihedral_view(canonical, view))).to(self.device)
-                x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+                x = torch.from_numpy(binned(dihedral_view(canonical, view), self.input_size)).to(self.device)
                 outputs.append(self.network(x.contiguous(memory_format=torch.channels_last))[:, 0].cpu().numpy())
         return np.mean(outputs, axis=0).astype(np.float64) * self.output_scale
 
 
-def _second_moments(weights, x, y):
-    total = weights.sum(axis=(1, 2)) + 1e-12
-    return [(weights * a * b).sum(axis=(1, 2)) / total for a, b in ((x, x), (y, y), (x, y))]
+def binned(batch: np.ndarray, size: int | None = None) -> np.ndarray:
+    """A batch ``(N, C, S, S)`` as the length network reads it: float32 in [0, 1], averaged in square
+    bins down to side ``size`` (which must divide ``S``; None keeps ``S``).
+
+    Examples
+    --------
+    >>> binned(np.full((1, 3, 4, 4), 255, np.uint8), 2).shape
+    (1, 3, 2, 2)
+    """
+    x = np.asarray(batch, np.float32) / (255 if batch.dtype == np.uint8 else 1)
+    factor = x.shape[-1] // size if size else 1
+    if factor > 1:
+        n, c, side = x.shape[0], x.shape[1], x.shape[-1] // factor
+        x = x.reshape(n, c, side, factor, side, factor).mean(axis=(3, 5))
+    return np.ascontiguousarray(x)
+
+
+def _normalised(sums):
+    """``x**2``, ``y**2`` and ``xy`` moments from the sums of 1, x**2, y**2 and xy (``(N, 4)``)."""
+    return sums[:, 1:].T / (sums[:, 0] + 1e-12)
 
 
 def bar_position_angles(batch: np.ndarray, length_px: np.ndarray) -> np.ndarray:
@@ -132,29 +150,35 @@ def bar_position_angles(batch: np.ndarray, length_px: np.ndarray) -> np.ndarray:
     >>> bar_position_angles(x, np.array([24.0])).round(1).tolist()
     [90.0]
     """
-    light = np.asarray(batch, np.float64).sum(axis=1)
-    size = light.shape[-1]
+    n, size = len(batch), batch.shape[-1]
+    light = np.asarray(batch).sum(axis=1, dtype=np.float64).reshape(n, size * size)
     u = np.arange(size) - (size - 1) / 2
-    x, y = np.meshgrid(u, -u)  # x right, y up
-    x, y = x[None], y[None]
+    x, y = (c.ravel() for c in np.meshgrid(u, -u))  # x right, y up
     r = np.hypot(x, y)
     # The sky: the median of a ring at the field's edge, which every turn of the cutout keeps (its corners it does not).
-    sky = np.median(light[:, (r[0] >= size / 2 - 2) & (r[0] <= size / 2)], axis=1)
-    light = np.clip(light - sky[:, None, None], 0, None)
-    radius = (np.asarray(length_px, np.float64) / 2)[:, None, None]
-    xx, yy, xy = _second_moments(light * ((r >= radius) & (r <= size / 2)), x, y)
+    sky = np.median(light[:, (r >= size / 2 - 2) & (r <= size / 2)], axis=1)
+    light = np.maximum(light - sky[:, None], 0)
+    radius = np.asarray(length_px, np.float64)[:, None] / 2
+    # Second moments as one matrix product: the light's sums of 1, x**2, y**2 and xy.
+    basis = np.stack([np.ones_like(x), x * x, y * y, x * y], axis=1)
+    xx, yy, xy = _normalised(((light * ((r >= radius) & (r <= size / 2))) @ basis))
     disc_angle = 0.5 * np.arctan2(2 * xy, xx - yy)
     ellipticity = np.hypot(xx - yy, 2 * xy) / (xx + yy + 1e-12)
-    axis_ratio = np.clip(np.sqrt((1 - ellipticity) / (1 + ellipticity)), _MIN_AXIS_RATIO, 1)
-    axis_ratio = np.where((xx + yy) > 0, axis_ratio, 1.0)
-    cos, sin, q = (np.cos(disc_angle)[:, None, None], np.sin(disc_angle)[:, None, None], axis_ratio[:, None, None])
-    # Coordinates along the disc's major and (stretched) minor axis: the disc becomes round.
-    major, minor = x * cos + y * sin, (-x * sin + y * cos) / q
-    rr = np.hypot(major, minor)
-    mm, nn, mn = _second_moments(light * ((rr >= _INNER_SHARE * radius) & (rr <= radius)), major, minor)
+    q = np.where(xx + yy > 0, np.clip(np.sqrt((1 - ellipticity) / (1 + ellipticity)), _MIN_AXIS_RATIO, 1), 1.0)
+    cos, sin = np.cos(disc_angle), np.sin(disc_angle)
+    # Along the disc's major axis and its minor axis stretched by 1/q, the disc is round: there the
+    # squared radius is a quadratic form in x and y, and the bar lies between two of its levels.
+    a, b, c = cos**2 + (sin / q) ** 2, sin**2 + (cos / q) ** 2, 2 * sin * cos * (1 - 1 / q**2)
+    rr2 = a[:, None] * basis[:, 1] + b[:, None] * basis[:, 2] + c[:, None] * basis[:, 3]
+    inside = (rr2 >= (_INNER_SHARE * radius) ** 2) & (rr2 <= radius**2)
+    xx, yy, xy = _normalised((light * inside) @ basis)
+    # The same moments in the stretched frame.
+    mm = cos**2 * xx + 2 * cos * sin * xy + sin**2 * yy
+    nn = (sin**2 * xx - 2 * cos * sin * xy + cos**2 * yy) / q**2
+    mn = (-cos * sin * xx + (cos**2 - sin**2) * xy + cos * sin * yy) / q
     bar = 0.5 * np.arctan2(2 * mn, mm - nn)
     # Back into the cutout: the minor-axis component shrinks again, then the disc's angle is added.
-    angle = np.arctan2(np.sin(bar) * axis_ratio, np.cos(bar)) + disc_angle
+    angle = np.arctan2(np.sin(bar) * q, np.cos(bar)) + disc_angle
     return (np.degrees(angle) - 90) % 180
 
 
