@@ -61,8 +61,8 @@ def test_train_calibrates_every_network_and_the_ensemble_on_the_validation_split
     for folder in (run, run / "member0", run / "member2"):
         summary = json.loads((folder / "calibration.json").read_text())
         assert load_checkpoint(folder)["meta"]["temperature"] == summary["temperature"] > 0
-        # 120 toy spectra: 18 held out, each with its short copy.
-        assert summary["n"] == 36 and 0 <= summary["ece_calibrated"] <= 1
+        # 120 toy spectra: 18 held out, each with its short copy and its copies at S/N 5, 10 and 20.
+        assert summary["n"] == 90 and 0 <= summary["ece_calibrated"] <= 1
         assert (folder / "reliability.png").stat().st_size > 0
     # The ensemble has its own temperature, not its first member's.
     assert load_checkpoint(run)["meta"]["temperature"] != load_checkpoint(run / "member0")["meta"]["temperature"]
@@ -76,6 +76,11 @@ def test_train_calibrates_every_network_and_the_ensemble_on_the_validation_split
 
 
 def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
+    import json
+
+    from deepscope.core.checkpoint import load_checkpoint
+    from deepscope.spectra.augment import SurveyAugment
+
     labels = _write_library(tmp_path / "lib", 30, seed=8)
     run = tmp_path / "run"
     assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(run), "--arch", "spectra_ann",
@@ -84,6 +89,14 @@ def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
     from deepscope.spectra.predictor import SpectraPredictor
 
     assert type(SpectraPredictor.from_checkpoint(run).model).__name__ == "SpectraANN"
+    # Survey augmentation by default, recorded in the checkpoint; --no-augment trains and calibrates on clean copies.
+    assert load_checkpoint(run)["meta"]["augment"] == SurveyAugment().as_meta()
+    assert json.loads((run / "calibration.json").read_text())["n"] == 4 * 5  # 4 held out: clean, short, 3 noisy
+    plain = tmp_path / "plain"
+    assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(plain), "--arch", "spectra_ann",
+                 "--epochs", "2", "--members", "1", "--no-augment"]) == 0
+    assert "augment" not in load_checkpoint(plain)["meta"]
+    assert json.loads((plain / "calibration.json").read_text())["n"] == 4 * 2
     assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r0"), "--members", "0"]) == 1
     assert "--members 0: need at least one" in capsys.readouterr().err
 

@@ -56,6 +56,10 @@ def add_args(parser):
                         help="with --teacher: the share of training copies mixed with another spectrum "
                              "before the teacher answers them, 0 to 1 (default 0; spectra_mk_fast was taught "
                              "with 0.5)")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="train on the library spectra with light perturbations only, calibrated on clean "
+                             "ones (default: copies as surveys deliver them, with noise, low resolution, cut ends, "
+                             "tilts and velocity residuals, calibrated on clean and noisy validation copies)")
     # No --resume: a rerun with the same settings resumes by itself, and a spectra run takes minutes,
     # so one with other settings goes to a new run directory.
     add_train_args(parser, DEFAULT_CONFIG, threads_why=TRAINING_THREADS_WHY, resume=False)
@@ -71,6 +75,7 @@ def main(args):
 
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.errors import InputError
+    from deepscope.spectra.augment import SurveyAugment
     from deepscope.spectra.preparation.grid import Grid
     from deepscope.spectra.train import DEFAULT_CONFIG, train_spectra
 
@@ -82,6 +87,7 @@ def main(args):
     config = config_from_args(args, DEFAULT_CONFIG)
     summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,
                             args.pool, args.pretrain_epochs, progress=primary, members=args.members,
-                            teacher=args.teacher, teacher_weight=args.teacher_weight, mixup=args.mixup)
+                            teacher=args.teacher, teacher_weight=args.teacher_weight, mixup=args.mixup,
+                            augment=None if args.no_augment else SurveyAugment())
     if primary:
         print(json.dumps(summary))

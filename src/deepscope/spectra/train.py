@@ -25,12 +25,13 @@ from deepscope.core.distributed import process_info
 from deepscope.core.files import check_writable, write_table
 from deepscope.errors import InputError
 from deepscope.registry import check_arch
+from deepscope.spectra.augment import (ObservedSpectra, SurveyAugment, jitter, load_observed, noisy_copies,
+                                       survey_dataset)
 from deepscope.spectra.distil import (DEFAULT_TEACHER_WEIGHT, distillation_loss, load_teacher, with_mixup,
                                       with_teacher)
-from deepscope.spectra.preparation.continuum import smooth
 from deepscope.spectra.preparation.grid import Grid
 from deepscope.spectra.io.files import find_spectra
-from deepscope.spectra.preparation.labelled import load_labelled, load_prepared, velocity_templates
+from deepscope.spectra.preparation.labelled import SHORT_RED_LIMIT, load_labelled, load_prepared, velocity_templates
 from deepscope.spectra.targets import main_class_weights, spectra_loss, spectra_score, type_targets
 
 log = logging.getLogger(__name__)
@@ -50,18 +51,17 @@ DEFAULT_CONFIG = TrainConfig(
 # One network's held-out scores move with its seed; averaging a few takes out much of that spread.
 DEFAULT_MEMBERS = 3
 ENSEMBLE_MODEL = "spectra_ensemble"
+# Noise levels (S/N per fine pixel) of the validation copies the temperature is fitted on, beside the clean ones:
+# one temperature then serves clean and noisy spectra alike.
+CALIBRATION_SNR = (5.0, 10.0, 20.0)
 
 
 def make_dataset(x: np.ndarray, targets: dict | None = None, augment: bool = False):
     """A torch dataset of prepared spectra ``(N, 2, n)`` and their targets.
 
     ``targets`` come from :func:`type_targets`; ``None`` for an autoencoder,
-    whose target is the input's own flux row. ``augment`` adds noise (SNR 15
-    to 200), shifts by up to one pixel, tilts the continuum slightly, blurs
-    half the spectra (0.5 to 3 pixels: libraries differ in resolution even
-    after smoothing) and cuts the red end of one in five (as libr18's
-    3800-4620 A coverage does), so that a model trained on full spectra still
-    reads short ones.
+    whose target is the input's own flux row. ``augment`` perturbs each copy
+    as libraries differ (:func:`~deepscope.spectra.augment.jitter`).
     """
     import torch
     from torch.utils.data import Dataset
@@ -79,26 +79,7 @@ def make_dataset(x: np.ndarray, targets: dict | None = None, augment: bool = Fal
             item = self.x[i]
             clean = item[0]
             if augment:
-                item = item.clone()
-                shift = int(torch.randint(-1, 2, ()).item())
-                if shift:
-                    item = torch.roll(item, shift, dims=1)
-                    item[:, 0 if shift > 0 else -1] = 0.0
-                if torch.rand(()) < 0.2:
-                    cut = int(item.shape[1] * (0.45 + 0.5 * float(torch.rand(()))))
-                    item[:, cut:] = 0.0
-                if torch.rand(()) < 0.5:
-                    # A Gaussian of sigma 0.5 to 3 pixels, the mask-aware one that normalise() uses.
-                    fwhm = 2.3548 * (0.5 + 2.5 * float(torch.rand(())))
-                    blurred = smooth(item[0].numpy(), item[1].numpy() > 0, fwhm)
-                    item[0] = torch.from_numpy(blurred.astype(np.float32)) * item[1]
-                # A gentle tilt stands in for how differently libraries'
-                # continua come out of normalisation.
-                ramp = torch.linspace(-1.0, 1.0, item.shape[1])
-                tilt = 1.0 + 0.05 * float(torch.randn(())) * ramp + 0.03 * float(torch.randn(())) * (ramp ** 2 - 0.33)
-                item[0] = ((1.0 + item[0]) * tilt - 1.0) * item[1]
-                sigma = 1.0 / (15.0 + 185.0 * float(torch.rand(())))
-                item[0] = (item[0] + sigma * torch.randn_like(item[0])) * item[1]
+                item = jitter(item)
             if self.y is None:
                 return item, torch.stack([clean, self.x[i][1]])
             return item, {k: v[i] for k, v in self.y.items()}
@@ -117,7 +98,8 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
                      pretrain_epochs: int = 40, meta: dict | None = None, progress: bool = True,
                      short_x: np.ndarray | None = None, teacher=None,
                      teacher_weight: float = DEFAULT_TEACHER_WEIGHT, mixup: float = 0.0, split_seed: int | None = None,
-                     resume: bool = False):
+                     resume: bool = False, observed: ObservedSpectra | None = None,
+                     augment: SurveyAugment | None = None):
     """Train one registered spectral classifier, then fit its temperature on the validation split (:func:`calibrate`).
 
     Parameters
@@ -154,6 +136,14 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
     resume : bool
         Continue from the checkpoints in ``run_dir``; a network whose fit was
         complete and calibrated there is left as it is.
+    observed : ObservedSpectra, optional
+        The same spectra on the fine grid as read. With ``augment``, every
+        training copy is drawn from them as surveys deliver spectra
+        (:func:`~deepscope.spectra.augment.survey_dataset`), and the
+        temperature is fitted on the validation spectra clean and at the S/N
+        of :data:`CALIBRATION_SNR`.
+    augment : SurveyAugment, optional
+        Recorded in the checkpoint's ``meta["augment"]``.
 
     Returns
     -------
@@ -177,6 +167,7 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         log.info("left out %d spectra whose type is not an O-M MK type", int((~usable).sum()))
     x, sptypes = x[usable], [s for s, u in zip(sptypes, usable) if u]
     short_x = None if short_x is None else short_x[usable]
+    observed = None if observed is None or augment is None else observed.rows(usable)
     targets = {k: v[usable] for k, v in targets.items()}
     targets["w"] = main_class_weights(targets["lo"])
     rng = np.random.default_rng(config.seed)
@@ -196,6 +187,8 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
     templates = {"x": torch.from_numpy(x[train][:, 0]).half(), "mask": torch.from_numpy(x[train][:, 1] > 0),
                  "sptypes": [sptypes[i] for i in train]}
     full_meta = {"grid": grid.as_dict(), "min_coverage": min_coverage, "templates": templates, **(meta or {})}
+    if observed is not None:
+        full_meta["augment"] = augment.as_meta()
 
     def part(rows):
         """Spectra and targets of some rows, with their short copies."""
@@ -204,6 +197,9 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         return part_x, {k: np.concatenate([v[rows]] * copies) for k, v in targets.items() if k != "usable"}
 
     train_set, val_set, loss = make_dataset(*part(train), augment=True), make_dataset(*part(val)), spectra_loss
+    if observed is not None:
+        train_set = survey_dataset(observed.rows(train), {k: v[train] for k, v in targets.items() if k != "usable"},
+                                   augment, None if short_x is None else SHORT_RED_LIMIT)
     if teacher is not None:
         if mixup:
             train_set = with_mixup(train_set, mixup)
@@ -216,7 +212,7 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
     done_before = result.new_epochs == 0 and "temperature" in load_checkpoint(run_dir / BEST_NAME)["meta"]
     if process_info().is_primary and not done_before:
         calibrate(run_dir, *_held_out(x, sptypes, short_x, config.seed if split_seed is None else split_seed,
-                                      config.val_fraction), config.device)
+                                      config.val_fraction, observed), config.device)
     return result
 
 
@@ -250,15 +246,17 @@ def _split(rng, n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     return order[n_val:], order[:n_val]
 
 
-def _held_out(x, sptypes, short_x, seed, val_fraction) -> tuple[np.ndarray, np.ndarray]:
-    """The validation spectra of :func:`train_classifier` (with their short copies) and their main classes 0-6."""
+def _held_out(x, sptypes, short_x, seed, val_fraction, observed=None) -> tuple[np.ndarray, np.ndarray]:
+    """The validation spectra of :func:`train_classifier` (with their short copies, and with ``observed`` their
+    noisy copies at :data:`CALIBRATION_SNR`) and their main classes 0-6."""
     targets = type_targets(list(sptypes))
     rows = np.flatnonzero(targets["usable"])
     rows = rows[_split(np.random.default_rng(seed), len(rows), val_fraction)[1]]
     main = (targets["lo"][rows] // 10).astype(int)
-    if short_x is None:
-        return x[rows], main
-    return np.concatenate([x[rows], short_x[rows]]), np.concatenate([main, main])
+    parts = [x[rows]] + ([] if short_x is None else [short_x[rows]])
+    if observed is not None:
+        parts += [noisy_copies(observed.rows(rows), snr, seed + k) for k, snr in enumerate(CALIBRATION_SNR)]
+    return np.concatenate(parts), np.concatenate([main] * len(parts))
 
 
 def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device: str = "cpu") -> dict:
@@ -346,7 +344,9 @@ def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, c
                for i in range(members)]
     write_ensemble(run_dir, members)
     if process_info().is_primary:
-        calibrate(run_dir, *_held_out(x, sptypes, train_kwargs.get("short_x"), config.seed, config.val_fraction),
+        observed = train_kwargs.get("observed") if train_kwargs.get("augment") is not None else None
+        calibrate(run_dir, *_held_out(x, sptypes, train_kwargs.get("short_x"), config.seed, config.val_fraction,
+                                      observed),
                   config.device)
     return results
 
@@ -378,7 +378,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
                   grid: Grid = Grid(), min_coverage: float = 0.4, pool_dirs: Sequence[str | Path] = (),
                   pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS,
                   teacher: str | Path | None = None, teacher_weight: float = DEFAULT_TEACHER_WEIGHT,
-                  mixup: float = 0.0) -> dict:
+                  mixup: float = 0.0, augment: SurveyAugment | None = SurveyAugment()) -> dict:
     """Train a spectral classifier on labelled libraries: what ``spectra train`` runs.
 
     A rerun into the same run directory with the same settings resumes it
@@ -408,6 +408,11 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     mixup : float
         Share of training copies mixed with another; needs ``teacher`` at
         weight 1, since a mixture has no catalogue type.
+    augment : SurveyAugment or None
+        Train on copies perturbed as surveys deliver spectra and calibrate
+        on noisy validation copies too (:mod:`deepscope.spectra.augment`);
+        None: the light perturbations of :func:`make_dataset` and clean
+        calibration. Recorded in the run's settings and the checkpoint.
 
     Returns
     -------
@@ -440,7 +445,8 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     run_dir = check_writable(run_dir, is_dir=True)
     task = {"data": [str(p) for p in labels_paths], "grid": grid.as_dict(), "min_coverage": min_coverage,
             "pool": [str(p) for p in pool_dirs], "members": members, "pretrain_epochs": pretrain_epochs,
-            "teacher": None if teacher is None else str(teacher), "teacher_weight": teacher_weight, "mixup": mixup}
+            "teacher": None if teacher is None else str(teacher), "teacher_weight": teacher_weight, "mixup": mixup,
+            "augment": None if augment is None else augment.as_meta()}
     start = start_run(run_dir, config, task, resume_option=None)
     if start.summary is not None:
         return start.summary
@@ -452,6 +458,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
         pool_paths = find_spectra(pool_dirs)
         pool_x, _, pool_failures = load_prepared(pool_paths, grid, min_coverage, progress=progress)
         log.info("unlabelled pool: %d spectra (%d unreadable)", len(pool_x), len(pool_failures))
+    observed = None if augment is None else load_observed(list(manifest["path"]), grid)
     prepare_run_dir(run_dir, config, task)
     if failures and process_info().is_primary:
         write_table(pd.DataFrame(failures, columns=["file", "reason"]), run_dir / "skipped.csv")
@@ -467,7 +474,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
     results = train_ensemble(x, list(manifest["sptype"]), run_dir, config, members, grid=grid,
                              min_coverage=min_coverage, pool_x=pool_x, pretrain_epochs=pretrain_epochs, meta=meta,
                              progress=progress, short_x=short_x, teacher=teacher_model, teacher_weight=teacher_weight,
-                             mixup=mixup, resume=start.resume)
+                             mixup=mixup, resume=start.resume, observed=observed, augment=augment)
     scores = [r.best_score for r in results]
     summary = {"best_val_score": float(np.mean(scores)), "best_epoch": results[0].best_epoch,
                "member_val_scores": scores, "member_best_epochs": [r.best_epoch for r in results],
