@@ -28,7 +28,7 @@ RUN_LONG = os.environ.get("DEEPSCOPE_RUN_LONG_EXAMPLES") == "1"
 NOT_RUN = ("pip install", "python -m pytest")
 SHELL_OPERATORS = {">", ">>", "2>", "<", "|"}
 # Commands that train for minutes to an hour; "runs/" is where their examples put the model.
-LONG = (" train ", " pretrain ", " crossval ")
+LONG = (" train ", " pretrain ", " crossval ", " selftrain ")
 
 
 def _blocks(text, language):
