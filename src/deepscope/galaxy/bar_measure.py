@@ -106,12 +106,12 @@ def binned(batch: np.ndarray, size: int | None = None) -> np.ndarray:
     >>> binned(np.full((1, 3, 4, 4), 255, np.uint8), 2).shape
     (1, 3, 2, 2)
     """
-    x = np.asarray(batch, np.float32) / (255 if batch.dtype == np.uint8 else 1)
-    factor = x.shape[-1] // size if size else 1
-    if factor > 1:
-        n, c, side = x.shape[0], x.shape[1], x.shape[-1] // factor
-        x = x.reshape(n, c, side, factor, side, factor).mean(axis=(3, 5))
-    return np.ascontiguousarray(x)
+    factor = batch.shape[-1] // size if size else 1
+    scale = np.float32(1 / (factor * factor * (255 if batch.dtype == np.uint8 else 1)))
+    # Strided slices summed (in uint16 for pixels): several times faster than a reshape and a mean.
+    kind = np.uint16 if batch.dtype == np.uint8 else np.float32
+    total = sum(batch[..., i::factor, j::factor].astype(kind) for i in range(factor) for j in range(factor))
+    return np.ascontiguousarray(np.multiply(total, scale, dtype=np.float32))
 
 
 def _normalised(sums):
