@@ -7,6 +7,10 @@ Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
 Every network, and the ensemble they form, gets the temperature of its
 `confidence` fitted on the validation split (RUN_DIR/calibration.json gives
 the calibration error before and after, RUN_DIR/reliability.png the diagram).
+Training copies are drawn as surveys deliver spectra (noise, low resolution,
+cut ends, calibration tilts, velocity residuals) and the temperature is fitted
+on clean and noisy validation copies; `--no-augment` trains as the shipped
+models were (library spectra lightly perturbed, clean calibration).
 Rerunning the same command resumes an interrupted run, keeping the networks
 it finished (a finished run is left as it is); a RUN_DIR holding a run with
 other settings is refused.
