@@ -1,0 +1,124 @@
+"""Does 2D classification put planted false picks in junk classes? EMPIAR-10017, truth plus planted picks.
+
+Each micrograph's pick set is its CryoPPP truth with 20% of the centres
+(chosen at random) replaced by planted false picks: the centre moved one
+particle diameter, in a random direction, to a spot at least one diameter
+from every true centre and one diameter inside the micrograph (background;
+a centre without such a spot within 50 tries stays true). The set is
+classified as `deepscope cryoem classify` does (extraction, alignment,
+clustering, the junk rule), one run over the split's micrographs, and the
+table gives, per setting, the share of planted picks in junk classes beside
+the share of true picks in junk classes. --split calibration (14_57_34,
+15_07_41, 15_14_01, 15_27_22) is where settings are compared; --split test
+(the six micrographs with every peer's picks) reports.
+
+  python benchmarks/bench_cryoem_planted.py [--split calibration|test] [--size 48 64] [--classes 0 24] [--rounds 2] [--seed 0]
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepscope.cryoem.classify2d.run import classify_pick_sets
+from deepscope.cryoem.io import read_coordinates, write_coordinates
+from deepscope.cryoem.pick_sets import gather_pick_sets
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem" / "empiar10017"
+PREFIX = "Falcon_2012_06_12-"
+SPLITS = {
+    "test": ["14_33_35", "15_17_31", "15_30_21", "16_26_22", "16_44_07", "16_51_03"],
+    "calibration": ["14_57_34", "15_07_41", "15_14_01", "15_27_22"],
+}
+DIAMETER = 108.0
+SIDE = 4096
+PLANTED_SHARE = 0.2
+
+
+def plant(truth, rng):
+    """``truth`` with :data:`PLANTED_SHARE` of its centres moved one diameter into the background; the mask of moved rows."""
+    xy = truth[["x", "y"]].to_numpy(dtype=float).copy()
+    moved = np.zeros(len(xy), dtype=bool)
+    for index in rng.choice(len(xy), int(round(PLANTED_SHARE * len(xy))), replace=False):
+        for angle in rng.uniform(0, 2 * np.pi, 50):
+            spot = xy[index] + DIAMETER * np.array([np.cos(angle), np.sin(angle)])
+            inside = np.all((spot >= DIAMETER) & (spot <= SIDE - 1 - DIAMETER))
+            if inside and np.hypot(*(xy[~moved] - spot).T).min() >= DIAMETER - 1e-6:
+                xy[index], moved[index] = spot, True
+                break
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), moved
+
+
+def score_round(junk_rounds, planted, size, classes, junk_classes, rounds, seconds):
+    """Shares of planted and of true picks that some round so far put in a junk class."""
+    first = junk_rounds[0]
+    junk = np.zeros(len(first), dtype=bool)
+    for later in junk_rounds:
+        thrown = later[later["junk"] == 1]
+        key = set(zip(thrown["micrograph"], thrown["x"].round(2), thrown["y"].round(2)))
+        junk |= np.array([k in key for k in zip(first["micrograph"], first["x"].round(2), first["y"].round(2))])
+    is_planted = np.zeros(len(first), dtype=bool)
+    for stem, group in planted.groupby("stem"):
+        here = (first["micrograph"] == stem).to_numpy()
+        xy = first.loc[here, ["x", "y"]].to_numpy()
+        distance = np.hypot(xy[:, None, 0] - group["x"].to_numpy()[None],
+                            xy[:, None, 1] - group["y"].to_numpy()[None]).min(axis=1)
+        is_planted[np.flatnonzero(here)[distance < 1.0]] = True
+    return {"size": size, "rounds": rounds, "classes": classes, "junk_classes": junk_classes,
+            "planted": int(is_planted.sum()), "planted_in_junk": junk[is_planted].mean(),
+            "true_in_junk": junk[~is_planted].mean(), "seconds": seconds}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", choices=sorted(SPLITS), default="calibration")
+    parser.add_argument("--size", type=int, nargs="+", default=[48], help="classified image sides to compare")
+    parser.add_argument("--classes", type=int, nargs="+", default=[0], help="class counts (0: the default)")
+    parser.add_argument("--rounds", type=int, default=1, help="classify what the previous round kept, this often")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    stems = [f"{PREFIX}{s}_0" for s in SPLITS[args.split]]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "mics").mkdir()
+        (work / "picks").mkdir()
+        planted = []
+        for stem in stems:
+            (work / "mics" / f"{stem}.jpg").symlink_to(DATA / "micrographs" / f"{stem}.jpg")
+            picks, moved = plant(read_coordinates(DATA / "particles" / f"{stem}.csv"), rng)
+            write_coordinates(picks, work / "picks" / f"{stem}.star")
+            planted.append(picks[moved].assign(stem=stem))
+        planted = pd.concat(planted, ignore_index=True)
+        for size in args.size:
+            for classes in args.classes:
+                start = time.perf_counter()
+                picks_dir, junk_rounds, survivors = work / "picks", [], None
+                for round_index in range(args.rounds):
+                    result = classify_pick_sets(gather_pick_sets([f"planted={picks_dir}"]), work / "mics", DIAMETER,
+                                                n_classes=classes or None, size=size, seed=args.seed, progress=False)
+                    particles = result.particles
+                    junk_rounds.append(particles.assign(junk_round=np.where(particles["junk"] == 1, round_index, -1)))
+                    # the next round classifies what this one kept, as a cryoSPARC user re-runs 2D classification
+                    picks_dir = work / f"kept{round_index}"
+                    picks_dir.mkdir(exist_ok=True)
+                    for stem, group in particles[particles["junk"] == 0].groupby("micrograph"):
+                        write_coordinates(group[["x", "y"]], picks_dir / f"{stem}.star")
+                    rows.append(score_round(junk_rounds, planted, size, len(result.classes),
+                                            int(result.classes["junk"].sum()), round_index + 1,
+                                            time.perf_counter() - start))
+                    print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1, float_format="%.3f"),
+                          flush=True)
+    print(f"\n# {args.split} split: {', '.join(SPLITS[args.split])}; {PLANTED_SHARE:.0%} planted, seed {args.seed}")
+    print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
+
+
+if __name__ == "__main__":
+    main()
