@@ -48,7 +48,7 @@ HEAVY = (
     "tests/cryoem/test_cryoem_shipped.py",
     "tests/cryoem/test_cryoem_selftrain.py::test_selftrain_writes_its_rounds_and_a_picker_that_pick_uses",
     "tests/cryoem/test_cryoem_selftrain.py::test_round_one_fine_tunes_from_the_init_weights",
-    "tests/cryoem/test_cryoem_selftrain.py::test_init_blob_picks_round_zero_with_a_blob_detector_and_tunes_the_shipped_weights",
+    "tests/cryoem/test_cryoem_selftrain.py::test_init_blob_picks_round_zero_with_a_blob_detector_and_tunes_the_general_weights",
     "tests/spectra/test_spectra_shipped.py",
     "tests/spectra/test_spectra_tables.py",
     "tests/core/test_batch_runner.py",

@@ -66,7 +66,7 @@ def test_round_one_fine_tunes_from_the_init_weights(tiny_run, tmp_path):
     assert load_checkpoint(tmp_path / "self" / "best.pt")["meta"]["init"] == str(root / "run")
 
 
-def test_init_blob_picks_round_zero_with_a_blob_detector_and_tunes_the_shipped_weights(tiny_run, tmp_path):
+def test_init_blob_picks_round_zero_with_a_blob_detector_and_tunes_the_general_weights(tiny_run, tmp_path):
     from deepscope.cryoem.evaluate import match_picks
 
     root, _ = tiny_run
@@ -78,7 +78,7 @@ def test_init_blob_picks_round_zero_with_a_blob_detector_and_tunes_the_shipped_w
                             read_coordinates(root / "coords" / f"{stem}.star"), 2.0)
         assert found["fn"] == 0, stem
     record = load_checkpoint(out / "best.pt")
-    assert record["model"] == "cryoem_unet_joint" and record["meta"]["init"] == "cryoem_empiar10017"
+    assert record["model"] == "cryoem_unet_joint" and record["meta"]["init"] == "cryoem_general"
 
 
 def test_kept_labels_are_the_picks_of_particle_classes(tiny_run, tmp_path, monkeypatch):

@@ -1,9 +1,10 @@
 """Adapt a picker to new micrographs with no labels at all: pick, 2D-classify, keep, fine-tune, repeat.
 
 Round 0 picks MICROGRAPHS with the starting picker (--init: a shipped
-picker, run directory or checkpoint; default the shipped default picker;
---init blob: a Laplacian-of-Gaussian blob detector at the particle size
-picks round 0, and the shipped default picker's weights are fine-tuned).
+picker, run directory or checkpoint; default cryoem_general, the shipped
+picker trained for proteins it never saw; --init blob: a
+Laplacian-of-Gaussian blob detector at the particle size picks round 0, and
+cryoem_general's weights are fine-tuned).
 Every round picks generously, at --candidates (0.5) times its picker's own
 threshold, classifies the picks in 2D (as cryoem classify does) and keeps
 the picks of the classes that are not junk as labels; the next round
@@ -43,8 +44,8 @@ def add_args(parser):
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (required)")
     parser.add_argument("--init", metavar="NAME_OR_PATH",
                         help="starting picker: shipped name, run directory or checkpoint, or blob: round 0 "
-                             "picked by a blob detector, the shipped default's weights fine-tuned (default: the "
-                             "shipped default picker)")
+                             "picked by a blob detector, cryoem_general's weights fine-tuned (default: "
+                             "cryoem_general)")
     parser.add_argument("--rounds", type=int, default=defaults.rounds,
                         help=f"most fine-tuning rounds (default {defaults.rounds}; fewer when the rule stops it)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs,
