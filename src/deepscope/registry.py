@@ -92,7 +92,8 @@ SHIPPED = (
         name="galaxy_bars", domain="galaxy", arch="barnet", file="galaxy_bars.pt",
         trained_on="sdss_gz2_bars train split (GZ2 bar fraction >= 0.8 vs 0)",
         figure="test split: ROC-AUC 0.903; size-matched accuracy 0.788; Hoyle-drawn bars found 0.955; "
-               "the same decision for every rotation and mirror image",
+               "the same decision for every rotation and mirror image; "
+               "bar length median error 1.83\" (volunteers' spread 1.10\")",
         exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8", default=True,
     ),
     ShippedWeights(

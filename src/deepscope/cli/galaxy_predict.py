@@ -12,7 +12,10 @@ sizes it was trained on (galaxy_bars, and every model galaxy train makes)
 adds `scale_flag`: `small` or `large` when the galaxy's apparent size in
 the cutout lies outside that range, else empty. galaxy_bars sees every
 cutout in its canonical orientation, so turning or mirroring a cutout does
-not change its row. Bad files are listed on stderr and
+not change its row. galaxy_bars also measures the bars of the galaxies it
+calls barred: `bar_length_arcsec` and `bar_pa_deg` (degrees
+counter-clockwise from up, east of north for SDSS cutouts); empty for the
+others. Bad files are listed on stderr and
 the exit status is 1, but every good file still gets its row. A JPEG/PNG
 cutout may have at most 2048 x 2048 pixels (checked from its header);
 16-bit greyscale PNGs are scaled by the bit depth their values use.
