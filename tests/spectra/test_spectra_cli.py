@@ -89,14 +89,15 @@ def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
     from deepscope.spectra.predictor import SpectraPredictor
 
     assert type(SpectraPredictor.from_checkpoint(run).model).__name__ == "SpectraANN"
-    # Survey augmentation by default, recorded in the checkpoint; --no-augment trains and calibrates on clean copies.
-    assert load_checkpoint(run)["meta"]["augment"] == SurveyAugment().as_meta()
-    assert json.loads((run / "calibration.json").read_text())["n"] == 4 * 5  # 4 held out: clean, short, 3 noisy
-    plain = tmp_path / "plain"
-    assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(plain), "--arch", "spectra_ann",
-                 "--epochs", "2", "--members", "1", "--no-augment"]) == 0
-    assert "augment" not in load_checkpoint(plain)["meta"]
-    assert json.loads((plain / "calibration.json").read_text())["n"] == 4 * 2
+    # Light perturbations by default, calibrated on clean copies; --survey-augment is recorded in the checkpoint
+    # and calibrates on noisy copies too.
+    assert "augment" not in load_checkpoint(run)["meta"]
+    assert json.loads((run / "calibration.json").read_text())["n"] == 4 * 2
+    survey = tmp_path / "survey"
+    assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(survey), "--arch", "spectra_ann",
+                 "--epochs", "2", "--members", "1", "--survey-augment"]) == 0
+    assert load_checkpoint(survey)["meta"]["augment"] == SurveyAugment().as_meta()
+    assert json.loads((survey / "calibration.json").read_text())["n"] == 4 * 5  # 4 held out: clean, short, 3 noisy
     assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r0"), "--members", "0"]) == 1
     assert "--members 0: need at least one" in capsys.readouterr().err
 

@@ -7,10 +7,12 @@ Files that cannot be read are skipped and listed in RUN_DIR/skipped.csv.
 Every network, and the ensemble they form, gets the temperature of its
 `confidence` fitted on the validation split (RUN_DIR/calibration.json gives
 the calibration error before and after, RUN_DIR/reliability.png the diagram).
-Training copies are drawn as surveys deliver spectra (noise, low resolution,
-cut ends, calibration tilts, velocity residuals) and the temperature is fitted
-on clean and noisy validation copies; `--no-augment` trains as the shipped
-models were (library spectra lightly perturbed, clean calibration).
+Training copies are the library spectra lightly perturbed, as the shipped
+models were trained; `--survey-augment` draws them as surveys deliver spectra
+(noise, low resolution, cut ends, calibration tilts, velocity residuals) and
+fits the temperature on clean and noisy validation copies (held out, it holds
+types better at low S/N but types clean spectra's subclasses worse:
+docs/spectra.md).
 Rerunning the same command resumes an interrupted run, keeping the networks
 it finished (a finished run is left as it is); a RUN_DIR holding a run with
 other settings is refused.
@@ -60,10 +62,10 @@ def add_args(parser):
                         help="with --teacher: the share of training copies mixed with another spectrum "
                              "before the teacher answers them, 0 to 1 (default 0; spectra_mk_fast was taught "
                              "with 0.5)")
-    parser.add_argument("--no-augment", action="store_true",
-                        help="train on the library spectra with light perturbations only, calibrated on clean "
-                             "ones (default: copies as surveys deliver them, with noise, low resolution, cut ends, "
-                             "tilts and velocity residuals, calibrated on clean and noisy validation copies)")
+    parser.add_argument("--survey-augment", action="store_true",
+                        help="draw training copies as surveys deliver spectra (noise, low resolution, cut ends, "
+                             "tilts, velocity residuals) and calibrate on clean and noisy validation copies "
+                             "(default: the library spectra lightly perturbed, calibrated on clean ones)")
     # No --resume: a rerun with the same settings resumes by itself, and a spectra run takes minutes,
     # so one with other settings goes to a new run directory.
     add_train_args(parser, DEFAULT_CONFIG, threads_why=TRAINING_THREADS_WHY, resume=False)
@@ -92,6 +94,6 @@ def main(args):
     summary = train_spectra(args.data, args.out, config, Grid(start, stop, int(n)), args.min_coverage,
                             args.pool, args.pretrain_epochs, progress=primary, members=args.members,
                             teacher=args.teacher, teacher_weight=args.teacher_weight, mixup=args.mixup,
-                            augment=None if args.no_augment else SurveyAugment())
+                            augment=SurveyAugment() if args.survey_augment else None)
     if primary:
         print(json.dumps(summary))

@@ -378,7 +378,7 @@ def train_spectra(labels_paths: Sequence[str | Path], run_dir: str | Path, confi
                   grid: Grid = Grid(), min_coverage: float = 0.4, pool_dirs: Sequence[str | Path] = (),
                   pretrain_epochs: int = 40, progress: bool = True, members: int = DEFAULT_MEMBERS,
                   teacher: str | Path | None = None, teacher_weight: float = DEFAULT_TEACHER_WEIGHT,
-                  mixup: float = 0.0, augment: SurveyAugment | None = SurveyAugment()) -> dict:
+                  mixup: float = 0.0, augment: SurveyAugment | None = None) -> dict:
     """Train a spectral classifier on labelled libraries: what ``spectra train`` runs.
 
     A rerun into the same run directory with the same settings resumes it
