@@ -104,8 +104,8 @@ def perturbed(spectrum, condition, rng):
     return Spectrum(wave, np.where(valid, flux, 0.0), valid, "air"), rv
 
 
-def predict_library(predictor, library, conditions):
-    """One row per spectrum and condition."""
+def read_library(library):
+    """The labelled spectra of a library that exist on disk, and their catalogue types."""
     from deepscope.spectra.io.files import read_spectrum, spectra_manifest
     from deepscope.spectra.mktype import parse_mk
 
@@ -116,6 +116,12 @@ def predict_library(predictor, library, conditions):
             continue
         spectra.append(read_spectrum(path))
         types.append(sptype)
+    return spectra, types
+
+
+def predict_library(predictor, library, conditions):
+    """One row per spectrum and condition."""
+    spectra, types = read_library(library)
     rows = []
     for number, condition in enumerate(conditions):
         rng = np.random.default_rng([LIBRARIES.index(library) if library in LIBRARIES else 9, number])

@@ -29,32 +29,17 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from spectra_rv import DATA, LIBRARIES, checkpoint, compare_to_clean, perturbed, summary, truth  # noqa: E402
+from spectra_rv import (  # noqa: E402
+    LIBRARIES, checkpoint, compare_to_clean, perturbed, read_library, summary, truth,
+)
+from deepscope.spectra.calibration import main_class_confidence  # noqa: E402
+from deepscope.spectra.decoding import outputs_to_rows  # noqa: E402
+from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS  # noqa: E402
 
 CONDITIONS = ("clean", "snr5", "snr10", "snr20", "res500", "res1500", "tilt0.3", "cut4500-9000", "cut4000-9000",
               "cut4200-9000", "cut4350-9000", "cut3600-4620", "rv300", "vacuum")
 SNR_CURVE = (3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100)
 COVERAGE_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.999, 1.01)
-
-
-def read_library(library):
-    """The labelled spectra of a library that exist on disk, and their catalogue types."""
-    from deepscope.spectra.io.files import read_spectrum, spectra_manifest
-    from deepscope.spectra.mktype import parse_mk
-
-    manifest = spectra_manifest([DATA / library / "labels.csv"])
-    spectra, types = [], []
-    for path, sptype in zip(manifest["path"], manifest["sptype"]):
-        if parse_mk(sptype) is None or not Path(path).exists():
-            continue
-        spectra.append(read_spectrum(path))
-        types.append(sptype)
-    return spectra, types
-
-
-from deepscope.spectra.calibration import main_class_confidence  # noqa: E402
-from deepscope.spectra.decoding import outputs_to_rows  # noqa: E402
-from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS  # noqa: E402
 
 
 def predict_condition(predictor, library, spectra, types, condition, number):
