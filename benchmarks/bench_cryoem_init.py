@@ -9,8 +9,11 @@ of --patches patches; the row "0" is the starting picker itself. With
 --scratch the same runs start from random weights instead (the particle
 network alone, `cryoem_unet`, of the same width, depth and working scale:
 what `cryoem train` trains without region labels). One torch thread. Prints a table and a JSON line.
+--micrographs, --truth and --diameter run it on another data set instead (a
+simulated new shape: `cryoem simulate ring ...`, truth in its coords/).
 
-  python benchmarks/bench_cryoem_init.py [--labelled 1 2 5] [--epochs 3] [--scratch] [--work /tmp/initbench]
+  python benchmarks/bench_cryoem_init.py [--labelled 1 2 5] [--epochs 3] [--scratch] [--work /tmp/initbench] \\
+      [--micrographs DIR --truth DIR --diameter PX]
 """
 
 import argparse
@@ -34,12 +37,17 @@ RIBOSOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem" / 
 DIAMETER = 56.0
 
 
-def score(picker, micrographs):
+def truth_file(truth_dir, stem):
+    """The coordinate file of micrograph ``stem`` in ``truth_dir`` (any format)."""
+    return next(p for p in sorted(Path(truth_dir).glob(f"{stem}.*")) if p.suffix in (".csv", ".star", ".box", ".cs"))
+
+
+def score(picker, micrographs, truth_dir, diameter):
     counts = np.zeros(3, dtype=int)
     for path in micrographs:
-        image, scale, _ = load_for_picking(path, DIAMETER, picker.working_diameter)
-        result = match_picks(picker.pick(image, scale), read_coordinates(RIBOSOME / "particles" / f"{path.stem}.csv"),
-                             DIAMETER / 2)
+        image, scale, _ = load_for_picking(path, diameter, picker.working_diameter)
+        result = match_picks(picker.pick(image, scale), read_coordinates(truth_file(truth_dir, path.stem)),
+                             diameter / 2)
         counts += [result["tp"], result["fp"], result["fn"]]
     return summarise_counts(*counts)
 
@@ -53,14 +61,18 @@ def main():
     parser.add_argument("--test", type=int, default=4)
     parser.add_argument("--work", default="/tmp/initbench")
     parser.add_argument("--scratch", action="store_true", help="start from random weights, not --init's")
+    parser.add_argument("--micrographs", type=Path, default=RIBOSOME / "micrographs", help="micrograph directory")
+    parser.add_argument("--truth", type=Path, default=RIBOSOME / "particles", help="and their coordinate files")
+    parser.add_argument("--diameter", type=float, default=DIAMETER)
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    micrographs = sorted((RIBOSOME / "micrographs").glob("*.png"))
+    micrographs = sorted(p for p in args.micrographs.iterdir() if p.suffix in (".png", ".mrc", ".jpg", ".tif"))
     test = micrographs[-args.test:]
     init = load_initial_picker(args.init)
-    rows = [{"labelled": 0, "seconds": 0.0, **score(Picker.from_checkpoint(args.init), test)}]
+    rows = [{"labelled": 0, "seconds": 0.0,
+             **score(Picker.from_checkpoint(args.init), test, args.truth, args.diameter)}]
     for n in args.labelled:
         used = micrographs[:n + 1]
         if set(used) & set(test):
@@ -72,16 +84,16 @@ def main():
         coords = Path(args.work) / f"coords{n}"
         coords.mkdir(parents=True, exist_ok=True)
         for path in used:
-            shutil.copy(RIBOSOME / "particles" / f"{path.stem}.csv", coords)
+            shutil.copy(truth_file(args.truth, path.stem), coords)
         start = time.perf_counter()
-        train_picker(used, coords, DIAMETER, Path(args.work) / f"n{n}", config,
+        train_picker(used, coords, args.diameter, Path(args.work) / f"n{n}", config,
                      working_diameter=init.working_diameter, val_names=[used[-1].stem],
                      patches_per_epoch=args.patches, init=None if args.scratch else init, progress=False)
         seconds = time.perf_counter() - start
         rows.append({"labelled": n, "seconds": seconds,
-                     **score(Picker.from_checkpoint(Path(args.work) / f"n{n}"), test)})
+                     **score(Picker.from_checkpoint(Path(args.work) / f"n{n}"), test, args.truth, args.diameter)})
     frame = pd.DataFrame(rows)
-    print(f"# ribosome: trained on the first N, validated on the next, scored on {', '.join(p.stem for p in test)}; "
+    print(f"# {args.micrographs}: trained on the first N, validated on the next, scored on {', '.join(p.stem for p in test)}; "
           f"{'from random weights' if args.scratch else '--init ' + args.init}, {args.epochs} epochs of {args.patches} patches; load average "
           f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
     print(frame.to_string(index=False, float_format="{:.3f}".format))
