@@ -271,17 +271,26 @@ class PickWriter:
         return rows
 
 
-def _check_unique_stems(stream):
+def check_unique_stems(names) -> None:
+    """Refuse inputs whose outputs would collide: two with one stem, or one named like the pick index.
+
+    ``names`` are the inputs' names or paths, as the error should show them.
+
+    Raises
+    ------
+    InputError
+        Naming the input that would overwrite another's output.
+    """
     seen = {}
-    for ref in stream:
-        stem = Path(ref.name).stem
+    for name in names:
+        stem = Path(name).stem
         if stem == Path(COORDINATE_INDEX).stem:
-            msg = f"{ref.name}: its picks would overwrite the pick directory's {COORDINATE_INDEX}; rename it"
+            msg = f"{name}: its picks would overwrite the pick directory's {COORDINATE_INDEX}; rename it"
             raise InputError(msg)
         if stem in seen:
-            msg = f"{ref.name}: same name as {seen[stem]}; outputs are named by stem, rename one"
+            msg = f"{name}: same name as {seen[stem]}; outputs are named by stem, rename one"
             raise InputError(msg)
-        seen[stem] = ref.name
+        seen[stem] = name
 
 
 def pick_files(inputs, picker: Picker, diameter: float | str, out_dir: str | Path, threshold: float | None = None,
@@ -354,7 +363,7 @@ def pick_files(inputs, picker: Picker, diameter: float | str, out_dir: str | Pat
     options.check()
     check_coordinate_directory(out_dir)
     stream = InputStream(inputs, MICROGRAPH_SUFFIXES, options.catalog, options.path_column)
-    _check_unique_stems(stream)
+    check_unique_stems(ref.name for ref in stream)
     # the size is read from the first micrographs that are plain files, before anything is written
     first = [Path(ref.path) for ref in itertools.islice(stream, 50) if not ref.in_tar][:MICROGRAPHS_READ]
     diameter = resolve_diameter(first, diameter, strict)

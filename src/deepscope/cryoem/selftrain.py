@@ -162,13 +162,10 @@ def picks_agreement(picks: dict, previous: dict, diameter: float) -> float:
 def _check_micrographs(micrographs: list[Path]) -> None:
     """Every micrograph's header is readable, stems are unique and there are two or more (one validates)."""
     from deepscope.cryoem.io import read_micrograph_header
+    from deepscope.cryoem.predictor import check_unique_stems
 
-    stems = {}
+    check_unique_stems(str(path) for path in micrographs)
     for path in micrographs:
-        if path.stem in stems:
-            msg = f"{path}: same name as {stems[path.stem]}; outputs are named by stem, rename one"
-            raise InputError(msg)
-        stems[path.stem] = path
         read_micrograph_header(path)
     if len(micrographs) < 2:
         msg = (f"selftrain needs at least 2 micrographs (one validates each round's fine-tuning), "
