@@ -155,3 +155,15 @@ def test_unreadable_or_single_micrograph_is_one_line(tiny_run, tmp_path, capsys)
     assert main([*args, str(mics / "m0.mrc"), "--out", str(tmp_path / "self")]) == 1
     assert "needs at least 2 micrographs" in one_error_line(capsys)
     assert not (tmp_path / "self").exists()
+
+
+def test_two_micrographs_with_one_stem_are_refused_before_anything_is_written(tiny_run, tmp_path, capsys):
+    root, _ = tiny_run
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "m0.mrc").write_bytes((root / "mics" / "m0.mrc").read_bytes())
+    args = ["-q", "cryoem", "selftrain", "--diameter", "8", "--init", str(root / "run"), *FEW]
+    assert main([*args, str(tmp_path / "a" / "m0.mrc"), str(tmp_path / "b" / "m0.mrc"),
+                 "--out", str(tmp_path / "self")]) == 1
+    assert f"{tmp_path / 'b' / 'm0.mrc'}: same name as {tmp_path / 'a' / 'm0.mrc'}" in one_error_line(capsys)
+    assert not (tmp_path / "self").exists()
