@@ -196,10 +196,12 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
         copies = 1 if short_x is None else 2
         return part_x, {k: np.concatenate([v[rows]] * copies) for k, v in targets.items() if k != "usable"}
 
-    train_set, val_set, loss = make_dataset(*part(train), augment=True), make_dataset(*part(val)), spectra_loss
-    if observed is not None:
+    if observed is None:
+        train_set = make_dataset(*part(train), augment=True)
+    else:
         train_set = survey_dataset(observed.rows(train), {k: v[train] for k, v in targets.items() if k != "usable"},
                                    augment, None if short_x is None else SHORT_RED_LIMIT)
+    val_set, loss = make_dataset(*part(val)), spectra_loss
     if teacher is not None:
         if mixup:
             train_set = with_mixup(train_set, mixup)
