@@ -25,65 +25,16 @@ usage:
 """
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
+
+from deepscope.galaxy.zoom import zoom_cutouts
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "galaxy"
 LABELS = DATA / "sdss_gz2_bars" / "labels.csv"
 HOYLE = DATA / "external_bar_labels" / "hoyle2011_bar_lengths.csv"
 ZOOMS = (0.67, 1.5)
-# Light beyond a cutout's field falls to the sky level over this scale (e-folding, in the cutout's
-# pixels): 3 arcsec in the shared SDSS cutouts, about the outer scale length of their discs.
-FADE_PIXELS = 10.0
-
-
-def sky_level_and_noise(images):
-    """Per image and channel of a float tensor ``(N, C, S, S)``: the sky level (2nd percentile) and the
-    pixel noise (robust spread of neighbouring-pixel differences along the edge, / sqrt 2)."""
-    import torch
-
-    n, c, _, _ = images.shape
-    flat = images.reshape(n, c, -1)
-    level = flat.kthvalue(1 + int(0.02 * (flat.shape[2] - 1)), dim=2).values
-    edges = [images[:, :, 0, :], images[:, :, -1, :], images[:, :, :, 0], images[:, :, :, -1]]
-    steps = torch.cat([e[..., 1:] - e[..., :-1] for e in edges], dim=2)
-    centred = steps - steps.median(dim=2, keepdim=True).values
-    noise = 1.4826 * centred.abs().median(dim=2).values / math.sqrt(2)
-    return level[..., None, None], noise[..., None, None]
-
-
-def zoom_cutouts(images, zoom, seed=0):
-    """Cutouts ``(N, C, S, S)`` (uint8 or floats in [0, 1]) zoomed about their centres by ``zoom``, as
-    float32 rounded to 1/255: 1.5 shows the galaxy 1.5x as large, 0.67 smaller in a wider field whose
-    new border is the edge light fading into sky noise (seeded, so a zoomed split repeats)."""
-    import torch
-    import torch.nn.functional as F
-
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255
-    x = torch.from_numpy(np.ascontiguousarray(images, np.float32))
-    n, c, size, _ = x.shape
-    level, noise = sky_level_and_noise(x)
-    sigma = 0.5 * math.sqrt(max(1 / min(zoom, 1.0) ** 2 - 1, 0.0))
-    source = x
-    if sigma > 0.05:  # blur before shrinking, so that it does not alias
-        radius = int(math.ceil(3 * sigma))
-        offsets = torch.arange(-radius, radius + 1, dtype=x.dtype)
-        kernel = torch.exp(-offsets**2 / (2 * sigma**2))
-        kernel = (kernel / kernel.sum()).repeat(c, 1)
-        padded = F.pad(x, (radius,) * 4, mode="replicate")
-        source = F.conv2d(padded, kernel[:, None, None, :], groups=c)
-        source = F.conv2d(source, kernel[:, None, :, None], groups=c)
-    theta = torch.tensor([[1 / zoom, 0, 0], [0, 1 / zoom, 0]], dtype=x.dtype).expand(n, 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    beyond = (grid.abs() - 1).clamp(min=0).pow(2).sum(-1).sqrt()[:, None] * size / 2
-    generator = torch.Generator().manual_seed(seed)
-    sky = noise * torch.randn(out.shape, generator=generator) * (beyond > 0).to(x.dtype)
-    out = level + (out - level) * torch.exp(-beyond / FADE_PIXELS) + sky
-    return (torch.round(out.clamp(0, 1) * 255) / 255).numpy()
 
 
 def load_split(split):

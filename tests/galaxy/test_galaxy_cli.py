@@ -31,6 +31,7 @@ def test_train_writes_run_dir(tiny_run):
     # Labels without field_arcsec: the field of the shared SDSS cutouts.
     meta = torch.load(tiny_run / "best.pt", weights_only=True)["meta"]
     assert meta["field"] == {"kind": "fixed", "arcsec": 19.2, "pixels": 64}
+    assert meta["zoom_range"] == pytest.approx([1 / 1.1, 1.1])  # the zooms drawn, recorded
 
 
 def test_train_records_the_field_of_its_cutouts(tiny_labels, tmp_path, capsys):
@@ -218,6 +219,16 @@ def test_train_refuses_another_domains_arch_at_once(tmp_path, capsys):
     assert code == 1
     assert captured.err == ("deepscope: error: --arch spectra_cnn is not a galaxy network; "
                             "choose from: abraham2018, barnet, barnet_fast\n")
+
+
+@pytest.mark.parametrize("zoom", [("1.6", "0.6"), ("0", "1.5")])
+def test_train_refuses_a_zoom_range_at_once(tmp_path, capsys, zoom):
+    code, captured = _run(capsys, "galaxy", "train", "--data", tmp_path / "none.csv", "--out", tmp_path / "run",
+                          "--zoom", *zoom)
+    assert code == 1
+    assert captured.err == (f"deepscope: error: --zoom {zoom[0]} {zoom[1]}: give the smallest zoom, then the "
+                            "largest, both above 0\n")
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_arch_help_names_the_registered_networks():

@@ -17,6 +17,10 @@ from deepscope.errors import DeepscopeError
 from deepscope.galaxy.apparent_size import bright_pixel_count
 from deepscope.galaxy.io import read_galaxy_image
 from deepscope.galaxy.preprocess import to_model_input
+from deepscope.galaxy.zoom import sky_level_and_noise, transform_cutouts
+
+# Zooms drawn in training unless told otherwise: a little either way of the cutouts as cut.
+DEFAULT_ZOOM_RANGE = (1 / 1.1, 1.1)
 
 
 def load_cutouts(paths: Sequence[str | Path], size: int, workers: int = 2,
@@ -53,13 +57,16 @@ class CutoutDataset:
     A bar has no preferred orientation, so each training sample is rotated
     by a random angle and possibly mirrored; it is also zoomed by a random
     factor, so that apparent size (a confound of the bar sample, DATA.md)
-    is a weaker cue than morphology. Targets are dicts with the class index
-    (``label``) and a loss ``weight``.
+    is a weaker cue than morphology, and so that a field cut wider or
+    tighter than the training cutouts' does not change the decision
+    (:func:`~deepscope.galaxy.zoom.transform_cutouts`: beyond the original
+    field the light fades into the cutout's own sky). Targets are dicts
+    with the class index (``label``) and a loss ``weight``.
 
     ``images`` are ``float32 (N, 3, S, S)``
     (:func:`~deepscope.galaxy.preprocess.to_model_input`), ``weights``
     per-sample loss weights (default 1); zoom factors are drawn
-    log-uniformly in ``[1 / max_zoom, max_zoom]``.
+    log-uniformly in ``zoom_range`` (smallest, largest).
 
     Examples
     --------
@@ -70,35 +77,32 @@ class CutoutDataset:
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
-                 augment: bool = False, max_zoom: float = 1.1):
+                 augment: bool = False, zoom_range: tuple[float, float] = DEFAULT_ZOOM_RANGE):
         import torch
 
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels)
         self.weights = torch.ones(len(labels)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         self.augment = augment
-        self.max_zoom = max_zoom
+        self.zoom_range = tuple(zoom_range)
+        # measured once: each draw of a sample needs its sky, and measuring it costs more than the resampling
+        self.sky = sky_level_and_noise(self.images) if augment and len(images) else None
 
     def __len__(self):
         return len(self.labels)
 
-    def _transform(self, image):
+    def _transform(self, index):
         import math
 
         import torch
-        import torch.nn.functional as F
 
         angle = float(torch.rand(()) * 2 * math.pi)
-        zoom = math.exp(float(torch.rand(()) * 2 - 1) * math.log(self.max_zoom))
-        mirror = -1.0 if torch.rand(()) < 0.5 else 1.0
-        cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
-        theta = torch.tensor([[cos * mirror, -sin, 0.0], [sin * mirror, cos, 0.0]])
-        grid = F.affine_grid(theta[None], [1, *image.shape], align_corners=False)
-        # Zeros outside the cutout: empty sky, as the fixed scaling expects.
-        return F.grid_sample(image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+        low, high = (math.log(z) for z in self.zoom_range)
+        zoom = math.exp(low + float(torch.rand(())) * (high - low))
+        mirror = bool(torch.rand(()) < 0.5)
+        sky = tuple(part[index:index + 1] for part in self.sky)
+        return transform_cutouts(self.images[index:index + 1], zoom, angle, mirror, sky=sky)[0]
 
     def __getitem__(self, index):
-        image = self.images[index]
-        if self.augment:
-            image = self._transform(image)
+        image = self._transform(index) if self.augment else self.images[index]
         return image, {"label": self.labels[index], "weight": self.weights[index]}

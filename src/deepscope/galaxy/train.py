@@ -27,9 +27,10 @@ from deepscope.core.manifest import manifest_from_labels, split_train_val
 from deepscope.errors import BatchError
 from deepscope.galaxy.apparent_size import bright_fraction, size_balancing_weights, trained_size_range
 from deepscope.galaxy.classes import class_names_of, encode_labels
-from deepscope.galaxy.dataset import CutoutDataset, load_cutouts
+from deepscope.galaxy.dataset import DEFAULT_ZOOM_RANGE, CutoutDataset, load_cutouts
 from deepscope.galaxy.field import SDSS_CUTOUT_FIELD, field_of_labels
 from deepscope.galaxy.predictor import GalaxyPredictor
+from deepscope.galaxy.zoom import zoom_cutouts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -153,15 +154,35 @@ def read_training_data(labels_path: str | Path, run_dir: str | Path, target: str
                         labels[:n_train], sizes[:n_train], CutoutDataset(images[n_train:], labels[n_train:]))
 
 
+def zoomed_size_range(images: np.ndarray, zoom_range: tuple[float, float]) -> dict:
+    """The range of apparent sizes training showed: the cutouts as cut and at both ends of their zooms.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Training cutouts, ``float32 (N, 3, S, S)`` in [0, 1].
+    zoom_range : tuple of float
+        Smallest and largest zoom drawn in training.
+
+    Returns
+    -------
+    dict
+        :func:`~deepscope.galaxy.apparent_size.trained_size_range` of the
+        bright fractions of all three sets.
+    """
+    fractions = [bright_fraction(images)] + [bright_fraction(zoom_cutouts(images, z)) for z in zoom_range if z != 1]
+    return trained_size_range(np.concatenate(fractions))
+
+
 def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                resume: bool = False, progress: bool = True, loss: Callable = cross_entropy,
                extra: dict | None = None) -> dict:
     """Fit a network on a training set built from ``data`` and tune its decision threshold on the validation rows.
 
     The threshold (best balanced accuracy, two classes only), the field
-    convention and the training cutouts' range of apparent sizes
-    (:func:`~deepscope.galaxy.apparent_size.trained_size_range`) go into the
-    best checkpoint's metadata, where ``galaxy predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
+    convention, the zooms drawn in training (``train_set.zoom_range``) and
+    the range of apparent sizes those zoomed training cutouts show
+    (:func:`zoomed_size_range`) go into the best checkpoint's metadata, where ``galaxy predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
     ``extra`` settings are recorded in the run directory's ``config.yaml``.
     A run directory holding a run with the same settings is resumed (a
     finished one returns its summary, untouched); ``resume`` continues one
@@ -173,7 +194,8 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     model_kwargs = {"n_classes": len(data.class_names), "input_size": data.input_size, **config.model_kwargs}
     meta = {"target": data.target, "class_names": data.class_names, "input_size": data.input_size,
             "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve()),
-            "size_range": trained_size_range(bright_fraction(data.train_images))}
+            "zoom_range": [float(z) for z in train_set.zoom_range],
+            "size_range": zoomed_size_range(data.train_images, train_set.zoom_range)}
     task = {"data": str(data.labels_path), "target": data.target, "input_size": data.input_size,
             "field": data.field, **(extra or {})}
     start = start_run(run_dir, config, task, resume)
@@ -206,18 +228,22 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
 def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "barred",
                  config: TrainConfig = DEFAULT_CONFIG, input_size: int = DEFAULT_INPUT_SIZE,
                  balance_sizes: bool = True, resume: bool = False, progress: bool = True,
-                 field: dict | None = None) -> dict:
+                 field: dict | None = None, zoom_range: tuple[float, float] = DEFAULT_ZOOM_RANGE) -> dict:
     """Train a classifier on the non-test rows of a labels table.
 
     The arguments are :func:`read_training_data`'s and :func:`fit_galaxy`'s;
     ``balance_sizes`` weights the loss of a two-class task so both classes
     count equally in every apparent-size bin
-    (:func:`~deepscope.galaxy.apparent_size.size_balancing_weights`).
-    Returns :func:`fit_galaxy`'s summary; raises as :func:`read_training_data`.
+    (:func:`~deepscope.galaxy.apparent_size.size_balancing_weights`);
+    ``zoom_range`` bounds the random zooms of the training cutouts
+    (:class:`~deepscope.galaxy.dataset.CutoutDataset`). Returns :func:`fit_galaxy`'s summary; raises as :func:`read_training_data`.
     """
     data = read_training_data(labels_path, run_dir, target, config, input_size, field, progress)
     weights = None
     if balance_sizes and len(data.class_names) == 2:
         weights = size_balancing_weights(data.train_sizes, data.train_labels)
-    train_set = CutoutDataset(data.train_images, data.train_labels, weights, augment=True)
-    return fit_galaxy(data, train_set, run_dir, config, resume, progress, extra={"balance_sizes": balance_sizes})
+    train_set = CutoutDataset(data.train_images, data.train_labels, weights, augment=True, zoom_range=zoom_range)
+    extra = {"balance_sizes": balance_sizes}
+    if tuple(zoom_range) != DEFAULT_ZOOM_RANGE:  # so that runs with the default zooms resume as before
+        extra["zoom_range"] = [float(z) for z in zoom_range]
+    return fit_galaxy(data, train_set, run_dir, config, resume, progress, extra=extra)
