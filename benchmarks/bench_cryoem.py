@@ -61,15 +61,15 @@ def run_ours(picker, files, out_dir):
     return seconds, picks
 
 
-def run_topaz(topaz, mrc_files, work):
+def run_topaz(topaz, mrc_files, work, downsample=8):
     # topaz's documented flow: downsample + normalise, then extract with the
     # pretrained resnet16 model, radius in downsampled pixels, coordinates
-    # scaled back by the same factor
+    # scaled back by the same factor (8 for 10017's 108 px: 13.5 px particles)
     pre, out = work / "topaz_pre", work / "topaz_picks.txt"
     start = time.perf_counter()
-    subprocess.run([topaz, "preprocess", "-s", "8", "-d", "-1", "-o", str(pre), *map(str, mrc_files)],
+    subprocess.run([topaz, "preprocess", "-s", str(downsample), "-d", "-1", "-o", str(pre), *map(str, mrc_files)],
                    check=True, capture_output=True)
-    subprocess.run([topaz, "extract", "-m", "resnet16", "-r", "7", "-x", "8", "-d", "-1", "-o", str(out),
+    subprocess.run([topaz, "extract", "-m", "resnet16", "-r", "7", "-x", str(downsample), "-d", "-1", "-o", str(out),
                     *sorted(map(str, pre.glob("*.mrc")))], check=True, capture_output=True)
     total = time.perf_counter() - start
     # each topaz command pays a fixed start-up (importing a CUDA build of

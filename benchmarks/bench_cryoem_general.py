@@ -8,15 +8,23 @@ otherwise, one-to-one matching within half a diameter:
   docs/cryoem.md), 108 px: precision, recall, F1, median centre error; with
   --containers also their float32 MRC, 16-bit TIFF and inverted-contrast
   copies (the inverted ones through --polarity auto);
-- the 80S ribosome set (EMPIAR-10028, 10 micrographs, 56 px): recall is the
-  figure to trust, since many particles are unlabelled (DATA.md);
+- the 80S ribosome set (EMPIAR-10028, 10 micrographs, 56 px; --ribosome
+  STEM... scores only those, e.g. 312_10028 ... 315_10028, the four that
+  selftrain benchmarks never adapt to): recall is the figure to trust, since
+  many particles are unlabelled (DATA.md);
 - each --sim DIR (a `cryoem simulate` output: micrograph_NNN.mrc,
   coords/, simulation.yaml with the diameter): F1.
 
 Micrographs a model trained or tuned on are skipped and named (its
-checkpoint's train/val lists). Prints one table and a JSON line.
+checkpoint's train/val lists). With --topaz PATH (the `topaz` of an
+environment made by benchmarks/make_topaz_env.sh), Topaz's pretrained
+resnet16 picks every set too (`topaz preprocess` down-sampled so that the
+particles are about 14 px, as bench_cryoem.py's 8x for 10017, `extract -r
+7`), scored at its default threshold (-6) and at score 0 (its probability
+0.5). Prints one table and a JSON line.
 
-  python benchmarks/bench_cryoem_general.py [--model NAME_OR_RUN]... [--sim DIR]... [--containers] [--augment N]
+  python benchmarks/bench_cryoem_general.py [--model NAME_OR_RUN]... [--sim DIR]... [--containers] [--augment N] \
+      [--ribosome STEM...] [--topaz PATH]
 """
 
 import argparse
@@ -82,6 +90,33 @@ def beta_gal_items(work, containers):
     return sets
 
 
+def topaz_rows(topaz, sets, work):
+    """Topaz's pretrained resnet16 on every set, at its default threshold and at score 0."""
+    from bench_cryoem import run_topaz
+
+    rows = []
+    for index, (name, (items, diameter)) in enumerate(sets.items()):
+        folder = work / f"topaz_{index}"
+        folder.mkdir()
+        mrcs = []
+        for path, _ in items:  # Topaz reads MRC; every container gives these same pixels (docs/cryoem.md)
+            mrcs.append(folder / f"{Path(path).name.split('.')[0]}.mrc")
+            write_mrc(read_micrograph(path).astype(np.float32), mrcs[-1])
+        _, picks = run_topaz(topaz, mrcs, folder, downsample=max(1, round(diameter / 14)))
+        for cut in (-6.0, 0.0):
+            counts, errors = np.zeros(3, dtype=int), []
+            for (path, truth), mrc in zip(items, mrcs):
+                table = picks.get(mrc.stem, pd.DataFrame({"x": [], "y": [], "score": []}))
+                table = table[table["score"] >= cut]
+                result = match_picks(table, truth, diameter / 2)
+                counts += [result["tp"], result["fp"], result["fn"]]
+                errors.append(centre_errors(table, truth, result["pairs"]))
+            pooled = np.concatenate(errors)
+            rows.append({"model": f"topaz resnet16 (score >= {cut:g})", "set": name, **summarise_counts(*counts),
+                         "centre_px": float(np.median(pooled)) if len(pooled) else np.nan, "n": len(items)})
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", help="shipped name, run dir or checkpoint (repeatable)")
@@ -90,6 +125,8 @@ def main():
     parser.add_argument("--augment", type=int, help="test-time views (default: each model's)")
     parser.add_argument("--threshold", type=float, help="pick threshold (default: each model's)")
     parser.add_argument("--no-ribosome", action="store_true")
+    parser.add_argument("--ribosome", nargs="+", metavar="STEM", help="score only these ribosome micrographs")
+    parser.add_argument("--topaz", help="topaz executable in its own environment (benchmarks/make_topaz_env.sh)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     import torch
@@ -99,8 +136,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         sets = {name: (items, 108.0) for name, items in beta_gal_items(Path(tmp), args.containers).items()}
         if not args.no_ribosome:
+            chosen = [p for p in sorted((RIBOSOME / "micrographs").glob("*.png"))
+                      if args.ribosome is None or p.stem in args.ribosome]
             sets["ribosome recall"] = ([(p, read_coordinates(RIBOSOME / "particles" / f"{p.stem}.csv"))
-                                        for p in sorted((RIBOSOME / "micrographs").glob("*.png"))], 56.0)
+                                        for p in chosen], 56.0)
         for folder in map(Path, args.sim):
             settings = yaml.safe_load((folder / "simulation.yaml").read_text())
             sets[f"sim {folder.name}"] = ([(p, read_coordinates(folder / "coords" / f"{p.stem}.star"))
@@ -114,6 +153,8 @@ def main():
                 if items:
                     rows.append({"model": model or "default", "set": name,
                                  **score(picker, items, diameter, args.threshold)})
+        if args.topaz:
+            rows += topaz_rows(args.topaz, sets, Path(tmp))
     frame = pd.DataFrame(rows)
     print(f"# load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores; "
           f"views {args.augment or 'model'}, threshold {args.threshold or 'model'}")

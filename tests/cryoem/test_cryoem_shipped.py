@@ -10,6 +10,9 @@ from deepscope.core.batch.options import BatchOptions
 
 # Never used in training, validation or tuning of the shipped model (docs/cryoem.md).
 HELD_OUT = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_30_21_0", "Falcon_2012_06_12-16_44_07_0"]
+# the 80S ribosome set: cryoem_general adapted to the first six without their labels; the last four it never read
+RIBOSOME_ADAPTED = ["061_10028", "062_10028", "063_10028", "064_10028", "065_10028", "311_10028"]
+RIBOSOME_TEST = ["312_10028", "313_10028", "314_10028", "315_10028"]
 
 
 def test_shipped_model_never_saw_the_test_micrographs():
@@ -130,7 +133,7 @@ def test_raw_like_input_is_picked_like_the_jpeg(cryoem_dir, tmp_path):
     assert match_picks(picker.pick(image, scale), truth, 54.0)["f1"] >= 0.84
 
 
-def test_the_general_picker_never_saw_a_ribosome_and_finds_more_of_them(cryoem_dir):
+def test_the_general_picker_never_saw_the_test_ribosomes_and_finds_more_of_them(cryoem_dir):
     from deepscope.core.checkpoint import load_checkpoint
     from deepscope.cryoem.evaluate import match_picks
     from deepscope.cryoem.io import read_coordinates
@@ -140,16 +143,18 @@ def test_the_general_picker_never_saw_a_ribosome_and_finds_more_of_them(cryoem_d
     ribosome = cryoem_dir / "ribosome80s_empiar10028"
     meta = load_checkpoint(resolve_model("cryoem_general", "cryoem"))["meta"]
     seen = set(meta["train_micrographs"]) | set(meta["val_micrographs"]) | set(meta["init_micrographs"])
-    assert not any("10028" in stem for stem in seen) and not seen & set(HELD_OUT)
+    # Six ribosome micrographs were read, labelled only by selftrain's kept picks; the four scored here never.
+    assert {stem for stem in seen if "10028" in stem} <= set(RIBOSOME_ADAPTED) and not seen & set(HELD_OUT)
     recall = {}
     for name in ("cryoem_empiar10017", "cryoem_general"):
         picker = Picker.from_checkpoint(name)
         found = total = 0
-        for path in sorted((ribosome / "micrographs").glob("*.png")):
-            truth = read_coordinates(ribosome / "particles" / f"{path.stem}.csv")
-            image, scale, _ = load_for_picking(path, 56.0, picker.working_diameter)
+        for stem in RIBOSOME_TEST:
+            truth = read_coordinates(ribosome / "particles" / f"{stem}.csv")
+            image, scale, _ = load_for_picking(ribosome / "micrographs" / f"{stem}.png", 56.0,
+                                               picker.working_diameter)
             found += match_picks(picker.pick(image, scale), truth, 28.0)["tp"]
             total += len(truth)
         recall[name] = found / total
-    # 0.653 and 0.788 when shipped (docs/cryoem.md, "A general picker")
-    assert recall["cryoem_empiar10017"] < 0.70 and recall["cryoem_general"] >= 0.75
+    # 0.669 and 0.983 when shipped (docs/cryoem.md, "A general picker")
+    assert recall["cryoem_empiar10017"] < 0.75 and recall["cryoem_general"] >= 0.93
