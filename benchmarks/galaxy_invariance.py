@@ -6,7 +6,7 @@ and with its canonical orientation forced off and on (:mod:`deepscope.galaxy.ori
 ROC-AUC, size-matched accuracy, Hoyle-drawn bars found (as ``galaxy evaluate --hoyle`` counts them),
 the share of decisions changed by turning each cutout 90/180/270 degrees and by its mirror images
 (and, without canonical views, the spread of those figures over the eight fixed views: their noise),
-and by zooming it 0.67x and 1.5x (the field extended into faded sky, as a wider cutout of a
+and by zooming it 0.67x and 1.5x (or the --zoom factors; the field extended into faded sky, as a wider cutout of a
 smaller galaxy shows it), with Hoyle recall and size-matched unbarred specificity at each zoom; and
 how often ``scale_flag`` (the model's ``meta["size_range"]``) fires as-is and at each zoom.
 
@@ -19,7 +19,7 @@ interleaved over rounds so that a busy machine slows both alike.
 (:func:`deepscope.galaxy.apparent_size.bright_fraction`): the range to record in the model's meta.
 
 usage:
-  python benchmarks/galaxy_invariance.py
+  python benchmarks/galaxy_invariance.py [--model NAME_OR_RUN] [--zoom 0.67 0.95 1.05 1.5]
   python benchmarks/galaxy_invariance.py --size-range
   python benchmarks/galaxy_invariance.py --cost
 """
@@ -60,7 +60,7 @@ def measure_size_range():
     print(f"meta size_range: {trained_size_range(fractions)}")
 
 
-def measure(split, model, engine):
+def measure(split, model, engine, zooms=ZOOMS):
     from deepscope.core.metrics import binary_summary
     from deepscope.galaxy.apparent_size import bright_fraction, scale_flags, size_matched_indices
     from deepscope.galaxy.bar_evidence import external_evidence
@@ -73,7 +73,7 @@ def measure(split, model, engine):
     y = rows["barred"].to_numpy(int)
     positions = sample_positions(rows, str(LABELS))
     matched = size_matched_indices(sizes, y, seed=0)
-    zoomed = {z: zoom_cutouts(images, z) for z in ZOOMS}
+    zoomed = {z: zoom_cutouts(images, z) for z in zooms}
     print(f"{split} split: {len(y)} galaxies; model {model}, engine {predictor.engine}, "
           f"meta orientation {'canonical' if predictor.canonical else 'as-is'}, "
           f"size_range {predictor.size_range}")
@@ -120,7 +120,7 @@ def measure(split, model, engine):
             if canonical == own:
                 changed[z] = dz != d
             print(f"  zoom {z}x: decisions changed {100 * np.mean(dz != d):.2f}%, Hoyle recall {recall:.4f}, "
-                  f"size-matched unbarred specificity {specificity:.4f}")
+                  f"size-matched unbarred specificity {specificity:.4f}, mean p_bar change {np.mean(pz - p):+.3f}")
     if predictor.size_range is not None:
         print("\nscale_flag (small / large):")
         for name, x in {"as-is": images, **{f"zoom {z}x": v for z, v in zoomed.items()}}.items():
@@ -161,6 +161,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="test", help="split of the labels table to measure")
     parser.add_argument("--model", default="galaxy_bars")
+    parser.add_argument("--zoom", nargs="+", type=float, default=list(ZOOMS), help="zoom factors to measure")
     parser.add_argument("--engine", default="auto", help="as galaxy predict --engine")
     parser.add_argument("--size-range", action="store_true", help="measure the train split's apparent sizes")
     parser.add_argument("--cost", action="store_true", help="time GalaxyPredictor.rows with and without the meta")
@@ -174,7 +175,7 @@ def main():
     elif args.cost:
         measure_cost(args.split, args.model, args.engine)
     else:
-        measure(args.split, args.model, args.engine)
+        measure(args.split, args.model, args.engine, tuple(args.zoom))
 
 
 if __name__ == "__main__":
