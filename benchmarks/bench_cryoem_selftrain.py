@@ -33,7 +33,7 @@ from deepscope.cryoem.io import MICROGRAPH_SUFFIXES, read_coordinates
 from deepscope.cryoem.picking import blob_picks
 from deepscope.cryoem.predictor import Picker
 from deepscope.cryoem.preprocess import load_for_picking, to_micrograph_frame
-from deepscope.cryoem.selftrain import SelftrainOptions, selftrain
+from deepscope.cryoem.selftrain import GENERAL_PICKER, SelftrainOptions, selftrain
 from deepscope.cryoem.train import WORKING_DIAMETER
 
 RIBOSOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem" / "ribosome80s_empiar10028"
@@ -60,7 +60,7 @@ def score(picker, micrographs, truth, diameter):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--init", default=None, help="starting picker, or blob (default: the shipped default)")
+    parser.add_argument("--init", default=None, help=f"starting picker, or blob (default: selftrain's, {GENERAL_PICKER})")
     parser.add_argument("--train", type=int, default=6)
     parser.add_argument("--test", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
@@ -87,7 +87,7 @@ def main():
     rows = []
     for row in result.rounds.to_dict("records"):
         r = row["round"]
-        model = args.init if r == 0 else Path(args.work) / "run" / f"round_{r}" / "model"
+        model = (args.init or GENERAL_PICKER) if r == 0 else Path(args.work) / "run" / f"round_{r}" / "model"
         picker = BlobPicker() if model == "blob" else Picker.from_checkpoint(model)
         for split, mics in (("test", test), ("adapted", adapt)):
             rows.append({"round": r, "final": row["final"], "split": split, "picks_kept": row["kept"],
@@ -95,7 +95,7 @@ def main():
                          **score(picker, mics, truth, args.diameter)})
     frame = pd.DataFrame(rows)
     print(f"# {args.micrographs}: selftrain on {', '.join(p.stem for p in adapt)} (no labels), "
-          f"test {', '.join(p.stem for p in test)}; start {args.init or 'shipped default'}, {args.epochs} epochs "
+          f"test {', '.join(p.stem for p in test)}; start {args.init or GENERAL_PICKER}, {args.epochs} epochs "
           f"per round, candidates at {args.candidates:g} x threshold; total {seconds:.0f} s; load average "
           f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
     print(frame.to_string(index=False, float_format="{:.3f}".format))

@@ -19,7 +19,8 @@ interleaved over rounds so that a busy machine slows both alike.
 (:func:`deepscope.galaxy.apparent_size.bright_fraction`): the range to record in the model's meta.
 
 usage:
-  python benchmarks/galaxy_invariance.py [--model NAME_OR_RUN] [--zoom 0.67 0.95 1.05 1.5]
+  python benchmarks/galaxy_invariance.py [--model NAME_OR_RUN] [--zoom 0.67 0.95 1.05 1.5] \\
+      [--canonical-scale 0.6 1.6]
   python benchmarks/galaxy_invariance.py --size-range
   python benchmarks/galaxy_invariance.py --cost
 """
@@ -60,7 +61,26 @@ def measure_size_range():
     print(f"meta size_range: {trained_size_range(fractions)}")
 
 
-def measure(split, model, engine, zooms=ZOOMS):
+def canonical_scale(images, target, zoom_range):
+    """Each cutout zoomed so that its bright fraction (its isophotal area, which a zoom scales by the zoom
+    squared) becomes ``target``, the zoom clipped to ``zoom_range``; the sky noise of a wider field is seeded
+    by the cutout's index, so a split repeats. An experiment, not in the package yet (docs/galaxy.md)."""
+    import torch
+
+    from deepscope.galaxy.apparent_size import bright_fraction
+    from deepscope.galaxy.zoom import transform_cutouts
+
+    images = np.asarray(images, np.float32)
+    zooms = np.clip(np.sqrt(target / np.maximum(bright_fraction(images), 1e-3)), *zoom_range)
+    out = np.empty_like(images)
+    for i, zoom in enumerate(zooms):
+        turned = transform_cutouts(torch.from_numpy(images[i:i + 1]), float(zoom),
+                                   generator=torch.Generator().manual_seed(i))
+        out[i] = turned[0].clamp(0, 1).numpy()
+    return np.round(out * 255) / 255
+
+
+def measure(split, model, engine, zooms=ZOOMS, scale_range=None):
     from deepscope.core.metrics import binary_summary
     from deepscope.galaxy.apparent_size import bright_fraction, scale_flags, size_matched_indices
     from deepscope.galaxy.bar_evidence import external_evidence
@@ -74,6 +94,20 @@ def measure(split, model, engine, zooms=ZOOMS):
     positions = sample_positions(rows, str(LABELS))
     matched = size_matched_indices(sizes, y, seed=0)
     zoomed = {z: zoom_cutouts(images, z) for z in zooms}
+    if scale_range is not None:
+        from deepscope.galaxy.train import balanced_threshold
+
+        # the target and the threshold come from the train split, never from the split measured
+        train_rows, train_images, _ = load_split("train")
+        target = float(np.median(bright_fraction(train_images)))
+        train_images = canonical_scale(train_images, target, scale_range)
+        p_train = np.concatenate([predictor.probabilities(train_images[i:i + 512])[:, 1]
+                                  for i in range(0, len(train_images), 512)])
+        predictor.threshold = balanced_threshold(train_rows["barred"].to_numpy(int), p_train)
+        images = canonical_scale(images, target, scale_range)
+        zoomed = {z: canonical_scale(x, target, scale_range) for z, x in zoomed.items()}
+        print(f"canonical scale: bright fraction {target:.4f} (the train split's median), zooms within "
+              f"{scale_range}; threshold {predictor.threshold:.3f} (balanced accuracy on the train split)")
     print(f"{split} split: {len(y)} galaxies; model {model}, engine {predictor.engine}, "
           f"meta orientation {'canonical' if predictor.canonical else 'as-is'}, "
           f"size_range {predictor.size_range}")
@@ -163,6 +197,9 @@ def main():
     parser.add_argument("--model", default="galaxy_bars")
     parser.add_argument("--zoom", nargs="+", type=float, default=list(ZOOMS), help="zoom factors to measure")
     parser.add_argument("--engine", default="auto", help="as galaxy predict --engine")
+    parser.add_argument("--canonical-scale", nargs=2, type=float, metavar=("SMALLEST", "LARGEST"),
+                        help="rescale every cutout (as cut and zoomed) to the train split's median bright fraction, "
+                             "zooms clipped to this range, and re-tune the threshold on the train split")
     parser.add_argument("--size-range", action="store_true", help="measure the train split's apparent sizes")
     parser.add_argument("--cost", action="store_true", help="time GalaxyPredictor.rows with and without the meta")
     args = parser.parse_args()
@@ -175,7 +212,7 @@ def main():
     elif args.cost:
         measure_cost(args.split, args.model, args.engine)
     else:
-        measure(args.split, args.model, args.engine, tuple(args.zoom))
+        measure(args.split, args.model, args.engine, tuple(args.zoom), args.canonical_scale)
 
 
 if __name__ == "__main__":
