@@ -11,9 +11,9 @@ random; --zoom sets the range of zooms (0.6 1.6 teaches the network galaxies
 from 0.6x to 1.6x the size they have in the training cutouts, as fields cut
 wider or tighter show them); the checkpoint records it, and the range of
 apparent sizes it showed, outside which `galaxy predict` sets scale_flag.
-Rerunning the same command resumes an interrupted
-run (a finished one is left as it is); a RUN_DIR holding a run with other
-settings is refused unless --resume.
+Rerunning the same command resumes an interrupted run (a finished one is
+left as it is); a RUN_DIR holding a run with other settings is refused
+unless --resume.
 
 examples:
   deepscope galaxy train --data ../shared/data/galaxy/sdss_gz2_bars/labels.csv --out runs/bars

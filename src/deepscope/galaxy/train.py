@@ -182,7 +182,8 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     The threshold (best balanced accuracy, two classes only), the field
     convention, the zooms drawn in training (``train_set.zoom_range``) and
     the range of apparent sizes those zoomed training cutouts show
-    (:func:`zoomed_size_range`) go into the best checkpoint's metadata, where ``galaxy predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
+    (:func:`zoomed_size_range`) go into the best checkpoint's metadata,
+    where ``galaxy predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
     ``extra`` settings are recorded in the run directory's ``config.yaml``.
     A run directory holding a run with the same settings is resumed (a
     finished one returns its summary, untouched); ``resume`` continues one
@@ -236,7 +237,8 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     count equally in every apparent-size bin
     (:func:`~deepscope.galaxy.apparent_size.size_balancing_weights`);
     ``zoom_range`` bounds the random zooms of the training cutouts
-    (:class:`~deepscope.galaxy.dataset.CutoutDataset`). Returns :func:`fit_galaxy`'s summary; raises as :func:`read_training_data`.
+    (:class:`~deepscope.galaxy.dataset.CutoutDataset`). Returns
+    :func:`fit_galaxy`'s summary; raises as :func:`read_training_data`.
     """
     data = read_training_data(labels_path, run_dir, target, config, input_size, field, progress)
     weights = None
