@@ -192,17 +192,18 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     """
     from deepscope.core.trainer import fit, mark_finished, predict_dataset, start_run
 
-    model_kwargs = {"n_classes": len(data.class_names), "input_size": data.input_size, **config.model_kwargs}
-    meta = {"target": data.target, "class_names": data.class_names, "input_size": data.input_size,
-            "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve()),
-            "zoom_range": [float(z) for z in train_set.zoom_range],
-            "size_range": zoomed_size_range(data.train_images, train_set.zoom_range)}
     task = {"data": str(data.labels_path), "target": data.target, "input_size": data.input_size,
             "field": data.field, **(extra or {})}
     start = start_run(run_dir, config, task, resume)
     if start.summary is not None:
         return start.summary
     prepare_run_dir(run_dir, config, extra=task)
+    model_kwargs = {"n_classes": len(data.class_names), "input_size": data.input_size, **config.model_kwargs}
+    # after the finished-run check: the size range zooms every training cutout twice
+    meta = {"target": data.target, "class_names": data.class_names, "input_size": data.input_size,
+            "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve()),
+            "zoom_range": [float(z) for z in train_set.zoom_range],
+            "size_range": zoomed_size_range(data.train_images, train_set.zoom_range)}
     result = fit(config.model, model_kwargs, train_set, data.val_set, loss, config, run_dir,
                  score_fn=validation_score, meta=meta, resume=start.resume, progress=progress)
 
