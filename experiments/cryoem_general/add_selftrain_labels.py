@@ -18,10 +18,10 @@ the protein are never opened.
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from make_training_set import write_binned
 
-from deepscope.cryoem.io import read_coordinates, read_micrograph, write_coordinates, write_mrc
+from deepscope.cryoem.io import read_coordinates
 
 
 def final_round(run: Path) -> Path:
@@ -37,22 +37,15 @@ def main():
     parser.add_argument("--bin", type=int, required=True, help="binning factor (56 px ribosomes: 2 -> 28 px)")
     parser.add_argument("--out", type=Path, required=True, help="make_training_set.py's output folder")
     args = parser.parse_args()
-    labels = sorted((final_round(args.run) / "labels").glob("*.star"))
+    chosen = final_round(args.run)
+    labels = sorted((chosen / "labels").glob("*.star"))
     n = 0
     for star in labels:
-        source = next(args.micrographs.glob(f"{star.stem}.*"))
-        pixels = read_micrograph(source)
-        rows, cols = (size - size % args.bin for size in pixels.shape)
-        binned = pixels[:rows, :cols].reshape(rows // args.bin, args.bin, cols // args.bin, args.bin).mean(axis=(1, 3))
-        write_mrc(binned.astype(np.float32), args.out / "micrographs" / f"{star.stem}.mrc")
         picks = read_coordinates(star)
-        # a bin's centre: pixel i of the binned image covers i*bin .. i*bin+bin-1
-        picks = picks.assign(x=(picks["x"] - (args.bin - 1) / 2) / args.bin,
-                             y=(picks["y"] - (args.bin - 1) / 2) / args.bin)
-        write_coordinates(picks[["x", "y"]], args.out / "coords" / f"{star.stem}.star")
+        write_binned(next(args.micrographs.glob(f"{star.stem}.*")), picks, args.bin, args.out)
         n += len(picks)
     print(f"{args.out}: {len(labels)} micrographs of {args.micrographs} binned {args.bin}x, {n} kept picks "
-          f"of {final_round(args.run).name} of {args.run}")
+          f"of {chosen.name} of {args.run}")
 
 
 if __name__ == "__main__":

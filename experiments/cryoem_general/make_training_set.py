@@ -32,19 +32,23 @@ DIAMETER = 27.0
 BIN = 4  # 10017's 108 px particles -> 27 px
 
 
+def write_binned(micrograph, coordinates, factor, out):
+    """Write ``micrograph`` binned ``factor`` x into OUT/micrographs and its ``coordinates`` table into OUT/coords."""
+    pixels = read_micrograph(micrograph)
+    rows, cols = (n - n % factor for n in pixels.shape)
+    binned = pixels[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor).mean(axis=(1, 3))
+    write_mrc(binned.astype(np.float32), out / "micrographs" / f"{micrograph.stem}.mrc")
+    # a bin's centre: pixel i of the binned image covers i*factor .. i*factor+factor-1
+    shift = (factor - 1) / 2
+    centres = coordinates.assign(x=(coordinates["x"] - shift) / factor, y=(coordinates["y"] - shift) / factor)
+    write_coordinates(centres[["x", "y"]], out / "coords" / f"{micrograph.stem}.star")
+
+
 def write_beta_gal(out):
     """The 11 EMPIAR-10017 micrographs outside the test split, binned ``BIN`` x."""
     for jpeg in sorted((BETA_GAL / "micrographs").glob("*.jpg")):
-        if jpeg.stem in HELD_OUT:
-            continue
-        pixels = read_micrograph(jpeg)
-        rows, cols = (n - n % BIN for n in pixels.shape)
-        binned = pixels[:rows, :cols].reshape(rows // BIN, BIN, cols // BIN, BIN).mean(axis=(1, 3))
-        write_mrc(binned.astype(np.float32), out / "micrographs" / f"{jpeg.stem}.mrc")
-        truth = read_coordinates(BETA_GAL / "particles" / f"{jpeg.stem}.csv")
-        # a bin's centre: pixel i of the binned image covers i*BIN .. i*BIN+BIN-1
-        truth = truth.assign(x=(truth["x"] - (BIN - 1) / 2) / BIN, y=(truth["y"] - (BIN - 1) / 2) / BIN)
-        write_coordinates(truth[["x", "y"]], out / "coords" / f"{jpeg.stem}.star")
+        if jpeg.stem not in HELD_OUT:
+            write_binned(jpeg, read_coordinates(BETA_GAL / "particles" / f"{jpeg.stem}.csv"), BIN, out)
 
 
 def write_simulated(out, per_shape, size, seed):
