@@ -49,20 +49,27 @@ RIBOSOME = SHARED / "ribosome80s_empiar10028"
 HELD_OUT = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_30_21_0", "Falcon_2012_06_12-16_44_07_0"]
 
 
-def score(picker, items, diameter, threshold=None):
-    """Pooled counts and centre error of ``picker`` over ``items`` = [(micrograph path, truth table)]."""
-    counts, errors, seconds = np.zeros(3, dtype=int), [], []
-    for path, truth in items:
-        start = time.perf_counter()
-        image, scale, _ = load_for_picking(path, diameter, picker.working_diameter)
-        picks = picker.pick(image, scale, threshold)
-        seconds.append(time.perf_counter() - start)
+def pooled(pairs, diameter):
+    """Counts and median centre error pooled over ``pairs`` = [(picks, truth table)], matched within a radius."""
+    counts, errors = np.zeros(3, dtype=int), [np.zeros(0)]
+    for picks, truth in pairs:
         result = match_picks(picks, truth, diameter / 2)
         counts += [result["tp"], result["fp"], result["fn"]]
         errors.append(centre_errors(picks, truth, result["pairs"]))
-    pooled = np.concatenate(errors) if errors else np.zeros(0)
-    return {**summarise_counts(*counts), "centre_px": float(np.median(pooled)) if len(pooled) else np.nan,
-            "s_per_micrograph": float(np.median(seconds)), "n": len(items)}
+    errors = np.concatenate(errors)
+    return {**summarise_counts(*counts), "centre_px": float(np.median(errors)) if len(errors) else np.nan,
+            "n": len(pairs)}
+
+
+def score(picker, items, diameter, threshold=None):
+    """:func:`pooled` scores of ``picker`` over ``items`` = [(micrograph path, truth table)], and its time."""
+    pairs, seconds = [], []
+    for path, truth in items:
+        start = time.perf_counter()
+        image, scale, _ = load_for_picking(path, diameter, picker.working_diameter)
+        pairs.append((picker.pick(image, scale, threshold), truth))
+        seconds.append(time.perf_counter() - start)
+    return {**pooled(pairs, diameter), "s_per_micrograph": float(np.median(seconds))}
 
 
 def unseen(picker, items, label):
@@ -103,17 +110,11 @@ def topaz_rows(topaz, sets, work):
             mrcs.append(folder / f"{Path(path).name.split('.')[0]}.mrc")
             write_mrc(read_micrograph(path).astype(np.float32), mrcs[-1])
         _, picks = run_topaz(topaz, mrcs, folder, downsample=max(1, round(diameter / 14)))
+        none = pd.DataFrame({"x": [], "y": [], "score": []})
         for cut in (-6.0, 0.0):
-            counts, errors = np.zeros(3, dtype=int), []
-            for (path, truth), mrc in zip(items, mrcs):
-                table = picks.get(mrc.stem, pd.DataFrame({"x": [], "y": [], "score": []}))
-                table = table[table["score"] >= cut]
-                result = match_picks(table, truth, diameter / 2)
-                counts += [result["tp"], result["fp"], result["fn"]]
-                errors.append(centre_errors(table, truth, result["pairs"]))
-            pooled = np.concatenate(errors)
-            rows.append({"model": f"topaz resnet16 (score >= {cut:g})", "set": name, **summarise_counts(*counts),
-                         "centre_px": float(np.median(pooled)) if len(pooled) else np.nan, "n": len(items)})
+            kept = [picks.get(mrc.stem, none) for mrc in mrcs]
+            pairs = [(table[table["score"] >= cut], truth) for table, (_, truth) in zip(kept, items)]
+            rows.append({"model": f"topaz resnet16 (score >= {cut:g})", "set": name, **pooled(pairs, diameter)})
     return rows
 
 
