@@ -8,11 +8,14 @@ the share of decisions changed by turning each cutout 90/180/270 degrees and by 
 (and, without canonical views, the spread of those figures over the eight fixed views: their noise),
 and by zooming it 0.67x and 1.5x (or the --zoom factors; the field extended into faded sky, as a wider cutout of a
 smaller galaxy shows it), with Hoyle recall and size-matched unbarred specificity at each zoom; and
-how often ``scale_flag`` (the model's ``meta["size_range"]``) fires as-is and at each zoom.
+how often ``scale_flag`` (the model's ``meta["size_range"]``) fires as-is and at each zoom. A model with a
+``meta["canonical_scale"]`` (``galaxy train --canonical-scale``) rescales every cutout, as cut and zoomed, itself;
+``--canonical-scale`` gives one that has none a canonical scale at inference only (the train split's median
+bright fraction, the threshold re-tuned on the train split).
 
 ``--cost`` instead times ``GalaxyPredictor.rows`` (what ``galaxy predict`` runs in its main process on
-decoded cutouts: canonical views, the network, scale_flag) on the decoded split, in CPU seconds on one
-thread, with the model's metadata as shipped and with ``orientation`` and ``size_range`` ignored,
+decoded cutouts: canonical scale and views, the network, scale_flag) on the decoded split, in CPU seconds on
+one thread, with the model's metadata as given and with ``orientation``, ``size_range`` and ``canonical_scale`` ignored,
 interleaved over rounds so that a busy machine slows both alike.
 
 ``--size-range`` instead measures the apparent sizes of the train split's cutouts
@@ -61,25 +64,6 @@ def measure_size_range():
     print(f"meta size_range: {trained_size_range(fractions)}")
 
 
-def canonical_scale(images, target, zoom_range):
-    """Each cutout zoomed so that its bright fraction (its isophotal area, which a zoom scales by the zoom
-    squared) becomes ``target``, the zoom clipped to ``zoom_range``; the sky noise of a wider field is seeded
-    by the cutout's index, so a split repeats. An experiment, not in the package yet (docs/galaxy.md)."""
-    import torch
-
-    from deepscope.galaxy.apparent_size import bright_fraction
-    from deepscope.galaxy.zoom import transform_cutouts
-
-    images = np.asarray(images, np.float32)
-    zooms = np.clip(np.sqrt(target / np.maximum(bright_fraction(images), 1e-3)), *zoom_range)
-    out = np.empty_like(images)
-    for i, zoom in enumerate(zooms):
-        turned = transform_cutouts(torch.from_numpy(images[i:i + 1]), float(zoom),
-                                   generator=torch.Generator().manual_seed(i))
-        out[i] = turned[0].clamp(0, 1).numpy()
-    return np.round(out * 255) / 255
-
-
 def measure(split, model, engine, zooms=ZOOMS, scale_range=None):
     from deepscope.core.metrics import binary_summary
     from deepscope.galaxy.apparent_size import bright_fraction, scale_flags, size_matched_indices
@@ -100,17 +84,15 @@ def measure(split, model, engine, zooms=ZOOMS, scale_range=None):
         # the target and the threshold come from the train split, never from the split measured
         train_rows, train_images, _ = load_split("train")
         target = float(np.median(bright_fraction(train_images)))
-        train_images = canonical_scale(train_images, target, scale_range)
+        predictor.canonical_scale = {"bright_fraction": target, "zoom_range": list(scale_range)}
         p_train = np.concatenate([predictor.probabilities(train_images[i:i + 512])[:, 1]
                                   for i in range(0, len(train_images), 512)])
         predictor.threshold = balanced_threshold(train_rows["barred"].to_numpy(int), p_train)
-        images = canonical_scale(images, target, scale_range)
-        zoomed = {z: canonical_scale(x, target, scale_range) for z, x in zoomed.items()}
-        print(f"canonical scale: bright fraction {target:.4f} (the train split's median), zooms within "
-              f"{scale_range}; threshold {predictor.threshold:.3f} (balanced accuracy on the train split)")
+        print(f"canonical scale at inference only: bright fraction {target:.4f} (the train split's median), zooms "
+              f"within {scale_range}; threshold {predictor.threshold:.3f} (balanced accuracy on the train split)")
     print(f"{split} split: {len(y)} galaxies; model {model}, engine {predictor.engine}, "
           f"meta orientation {'canonical' if predictor.canonical else 'as-is'}, "
-          f"size_range {predictor.size_range}")
+          f"size_range {predictor.size_range}, canonical_scale {predictor.canonical_scale}")
 
     def p_bar(batch):
         return np.concatenate([predictor.probabilities(batch[i:i + 512])[:, 1] for i in range(0, len(batch), 512)])
@@ -178,8 +160,8 @@ def measure_cost(split, model, engine, rounds=7):
     pixels = list(np.rint(images * 255).astype(np.uint8))  # as the reader processes hand them over
     shipped = GalaxyPredictor.from_checkpoint(model, engine=engine)
     plain = GalaxyPredictor.from_checkpoint(model, engine=engine)
-    plain.canonical, plain.size_range = False, None
-    times = {"as shipped": [], "orientation and size_range ignored": []}
+    plain.canonical, plain.size_range, plain.canonical_scale = False, None, None
+    times = {"as shipped": [], "orientation, size_range and canonical_scale ignored": []}
     for _ in range(rounds):
         for name, predictor in zip(times, (shipped, plain)):
             start = time.process_time()

@@ -11,6 +11,10 @@ random; --zoom sets the range of zooms (0.6 1.6 teaches the network galaxies
 from 0.6x to 1.6x the size they have in the training cutouts, as fields cut
 wider or tighter show them); the checkpoint records it, and the range of
 apparent sizes it showed, outside which `galaxy predict` sets scale_flag.
+--canonical-scale SMALLEST LARGEST instead brings every cutout to one apparent
+size before the network, training and prediction alike: each is zoomed so
+that its bright fraction is the training cutouts' median, the zoom clipped to
+the range; scale_flag then names the galaxies the clip left too small or large.
 Rerunning the same command resumes an interrupted run (a finished one is
 left as it is); a RUN_DIR holding a run with other settings is refused
 unless --resume.
@@ -22,6 +26,8 @@ examples:
   deepscope galaxy train --data cutouts/cutouts.csv --field 5xdeVRad_r --out runs/bars_scaled
   deepscope galaxy train --data ../shared/data/galaxy/sdss_gz2_bars/labels.csv --zoom 0.6 1.6 \\
       --epochs 70 --patience 70 --out runs/bars_zoom
+  deepscope galaxy train --data ../shared/data/galaxy/sdss_gz2_bars/labels.csv --canonical-scale 0.6 1.6 \\
+      --epochs 70 --patience 70 --out runs/bars_canonical_scale
 """
 
 
@@ -46,6 +52,9 @@ def add_args(parser):
                         default=list(DEFAULT_ZOOM_RANGE),
                         help="range of the random zooms of the training cutouts, drawn log-uniformly (default "
                              f"{DEFAULT_ZOOM_RANGE[0]:.3g} {DEFAULT_ZOOM_RANGE[1]:.3g})")
+    parser.add_argument("--canonical-scale", nargs=2, type=float, metavar=("SMALLEST", "LARGEST"),
+                        help="zoom every cutout (training, validation and later predict) to the training "
+                             "cutouts' median apparent size, the zoom clipped to this range (default: off)")
     add_train_args(parser, DEFAULT_CONFIG)
 
 
@@ -61,6 +70,11 @@ def main(args):
     if not 0 < smallest <= largest:
         msg = f"--zoom {smallest:g} {largest:g}: give the smallest zoom, then the largest, both above 0"
         raise InputError(msg)
+    canonical = args.canonical_scale
+    if canonical is not None and not 0 < canonical[0] <= 1 <= canonical[1]:
+        msg = (f"--canonical-scale {canonical[0]:g} {canonical[1]:g}: give the smallest zoom (at most 1), "
+               "then the largest (at least 1)")
+        raise InputError(msg)
 
     from deepscope.cli.train_options import config_from_args, is_primary_process
     from deepscope.galaxy.field import parse_field
@@ -70,6 +84,7 @@ def main(args):
     config = config_from_args(args, DEFAULT_CONFIG)
     field = None if args.field is None else parse_field(args.field, args.input_size)
     summary = train_galaxy(args.data, args.out, target=args.target, config=config, input_size=args.input_size,
-                           resume=args.resume, progress=primary, field=field, zoom_range=(smallest, largest))
+                           resume=args.resume, progress=primary, field=field, zoom_range=(smallest, largest),
+                           canonical_scale=None if canonical is None else tuple(canonical))
     if primary:
         print(json.dumps({k: summary[k] for k in ("best_val_score", "best_epoch", "threshold", "n_train", "n_val")}))

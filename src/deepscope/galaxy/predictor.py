@@ -26,6 +26,7 @@ from deepscope.galaxy.classes import label_value, probability_column, readable_n
 from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
 from deepscope.galaxy.orientation import apply_views, canonical_view_index, dihedral_view
 from deepscope.galaxy.preprocess import pixels_to_input, to_model_input, to_model_pixels
+from deepscope.galaxy.zoom import canonical_zooms, rescale_cutouts
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,11 @@ class GalaxyPredictor:
         (``canonical``: the network sees each cutout in its canonical view,
         :mod:`deepscope.galaxy.orientation`, so that turning or mirroring a
         cutout cannot change its answer), ``size_range`` (the apparent sizes
-        it was trained on, :func:`~deepscope.galaxy.apparent_size.trained_size_range`)
-        and ``bar_length`` (a bar-length network, :class:`~deepscope.galaxy.bar_measure.BarLengthModel`).
+        it was trained on, :func:`~deepscope.galaxy.apparent_size.trained_size_range`),
+        ``canonical_scale`` (the network sees each cutout zoomed to one apparent
+        size, :func:`~deepscope.galaxy.zoom.canonical_zooms`, so that a field cut
+        wider or tighter changes little) and ``bar_length`` (a bar-length
+        network, :class:`~deepscope.galaxy.bar_measure.BarLengthModel`).
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``: where the networks and batches go;
         results always come back as CPU arrays.
@@ -117,6 +121,7 @@ class GalaxyPredictor:
         self.field = meta.get("field")  # the field convention it was trained on (deepscope.galaxy.field)
         self.canonical = meta.get("orientation") == "canonical"
         self.size_range = meta.get("size_range")
+        self.canonical_scale = meta.get("canonical_scale")
         # Measures the bars of the galaxies called barred (deepscope.galaxy.bar_measure).
         self.bar_length = BarLengthModel.from_record(meta["bar_length"], device) if "bar_length" in meta else None
         self.source = source
@@ -211,35 +216,71 @@ class GalaxyPredictor:
         plain data, so :mod:`deepscope.core.batch.reading` runs it in reader processes."""
         return CutoutReader(self.input_size)
 
-    def views_of(self, batch: np.ndarray) -> np.ndarray:
-        """The view (:func:`dihedral_view`) in which the network sees each cutout of a batch ``(N, 3, S, S)``.
+    def zooms_of(self, batch: np.ndarray) -> np.ndarray:
+        """The zoom at which the network sees each cutout of a batch ``(N, 3, S, S)``.
 
-        The canonical one (:func:`~deepscope.galaxy.orientation.canonical_view_index`)
-        for a model whose ``meta["orientation"]`` is ``canonical``, else 0 (the cutout as given).
+        The one that brings it to the model's canonical scale
+        (:func:`~deepscope.galaxy.zoom.canonical_zooms`) for a model with a
+        ``meta["canonical_scale"]``, else 1 (the cutout as given).
         """
-        return canonical_view_index(batch) if self.canonical else np.zeros(len(batch), int)
+        if self.canonical_scale is None:
+            return np.ones(len(batch))
+        return canonical_zooms(bright_fraction(batch), self.canonical_scale)
 
-    def probabilities(self, batch: np.ndarray, views: np.ndarray | None = None) -> np.ndarray:
-        """Class probabilities of a batch ``(N, 3, S, S)``: float32 in [0, 1], or the uint8 pixels of :meth:`load_many`.
-
-        A model whose ``meta["orientation"]`` is ``canonical`` sees each cutout
-        in its canonical view (:meth:`views_of`): the same pixels for every
-        rotation and mirror image of it.
+    def rescaled(self, batch: np.ndarray, zooms: np.ndarray | None = None) -> np.ndarray:
+        """A batch at the model's canonical scale, as 8-bit pixels (:func:`~deepscope.galaxy.zoom.rescale_cutouts`);
+        the batch itself for a model without one.
 
         Parameters
         ----------
         batch : numpy.ndarray
-        views : numpy.ndarray of int, optional
-            The view to show the network each cutout in instead (:meth:`views_of`
-            of other cutouts): an explanation that covers part of a cutout
-            passes the view of the uncovered one, so that covering does not also turn it.
+            ``(N, 3, S, S)``: ``uint8`` pixels or floats in [0, 1].
+        zooms : numpy.ndarray, optional
+            :meth:`zooms_of` of other cutouts (as ``views`` in :meth:`probabilities`).
+        """
+        if self.canonical_scale is None:
+            return batch
+        if batch.dtype != np.uint8:
+            batch = np.rint(np.clip(batch, 0, 1) * 255).astype(np.uint8)
+        return rescale_cutouts(batch, self.zooms_of(batch) if zooms is None else np.asarray(zooms))
+
+    def views_of(self, batch: np.ndarray, zooms: np.ndarray | None = None) -> np.ndarray:
+        """The view (:func:`dihedral_view`) in which the network sees each cutout of a batch ``(N, 3, S, S)``.
+
+        The canonical one (:func:`~deepscope.galaxy.orientation.canonical_view_index`)
+        of the cutout at its canonical scale (:meth:`rescaled`, at ``zooms`` if given)
+        for a model whose ``meta["orientation"]`` is ``canonical``, else 0 (the cutout as given).
+        """
+        return canonical_view_index(self.rescaled(batch, zooms)) if self.canonical else np.zeros(len(batch), int)
+
+    def probabilities(self, batch: np.ndarray, views: np.ndarray | None = None,
+                      zooms: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities of a batch ``(N, 3, S, S)``: float32 in [0, 1], or the uint8 pixels of :meth:`load_many`.
+
+        A model with a ``meta["canonical_scale"]`` sees each cutout zoomed to
+        one apparent size (:meth:`rescaled`); one whose ``meta["orientation"]``
+        is ``canonical`` sees it in its canonical view (:meth:`views_of`): the
+        same pixels for every rotation and mirror image of it.
+
+        Parameters
+        ----------
+        batch : numpy.ndarray
+        views, zooms : numpy.ndarray, optional
+            The view and zoom to show the network each cutout at instead
+            (:meth:`views_of` and :meth:`zooms_of` of other cutouts): an
+            explanation that covers part of a cutout passes those of the
+            uncovered one, so that covering does not also turn or zoom it.
 
         Returns
         -------
         numpy.ndarray of shape (N, n_classes)
         """
+        return self._probabilities_shown(self.rescaled(batch, zooms), views)
+
+    def _probabilities_shown(self, batch: np.ndarray, views: np.ndarray | None) -> np.ndarray:
+        """:meth:`probabilities` of a batch already at the canonical scale."""
         if views is not None or self.canonical:
-            batch = apply_views(batch, self.views_of(batch) if views is None else np.asarray(views))
+            batch = apply_views(batch, canonical_view_index(batch) if views is None else np.asarray(views))
         if batch.dtype == np.uint8 and self.device.type == "cpu":
             batch = pixels_to_input(batch)  # on a GPU the uint8 pixels travel, a quarter of the bytes
         # A bar has no preferred orientation: each rotated or mirrored cutout is an equally
@@ -281,17 +322,23 @@ class GalaxyPredictor:
             (``meta["size_range"]``) adds ``scale_flag``: ``small`` or
             ``large`` where the galaxy's apparent size in the cutout
             (:func:`~deepscope.galaxy.apparent_size.bright_fraction`) lies
-            outside it, else empty (:func:`~deepscope.galaxy.apparent_size.scale_flags`).
+            outside it, else empty (:func:`~deepscope.galaxy.apparent_size.scale_flags`);
+            for a model with a canonical scale, the range its zooms bring to
+            the target (:func:`~deepscope.galaxy.zoom.canonical_size_range`).
             A model with a bar-length network (``meta["bar_length"]``) adds
             ``bar_length_arcsec`` and ``bar_pa_deg`` for the galaxies it calls
             barred (:func:`~deepscope.galaxy.bar_measure.measure_bars`), empty for the others.
         """
         batch = np.stack(arrays)
-        views = self.views_of(batch)
-        probs = self.probabilities(batch, views if self.canonical else None)
+        shown = self.rescaled(batch)
+        views = canonical_view_index(shown) if self.canonical else None
+        probs = self._probabilities_shown(shown, views)
         decisions = self.decide(probs)
         flags = scale_flags(bright_fraction(batch), self.size_range) if self.size_range is not None else None
-        bars = self.measure_bars(batch, decisions == 1, views) if self.bar_length is not None else None
+        if self.bar_length is not None:  # measured on the cutout as given: lengths in its own pixels
+            bars = self.measure_bars(batch, decisions == 1, views if shown is batch else None)
+        else:
+            bars = None
         rows = []
         for i, (p, decision) in enumerate(zip(probs, decisions)):
             if self.binary:

@@ -30,7 +30,7 @@ from deepscope.galaxy.classes import class_names_of, encode_labels
 from deepscope.galaxy.dataset import DEFAULT_ZOOM_RANGE, CutoutDataset, load_cutouts
 from deepscope.galaxy.field import SDSS_CUTOUT_FIELD, field_of_labels
 from deepscope.galaxy.predictor import GalaxyPredictor
-from deepscope.galaxy.zoom import zoom_cutouts
+from deepscope.galaxy.zoom import canonical_size_range, canonical_zooms, rescale_cutouts, zoom_cutouts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -174,6 +174,31 @@ def zoomed_size_range(images: np.ndarray, zoom_range: tuple[float, float]) -> di
     return trained_size_range(np.concatenate(fractions))
 
 
+def to_canonical_scale(data: TrainingData, zoom_range: tuple[float, float]) -> tuple[TrainingData, dict]:
+    """Training and validation cutouts brought to one apparent size, and the scale that did it.
+
+    The target is the training cutouts' median bright fraction; each cutout
+    is zoomed to it (:func:`~deepscope.galaxy.zoom.canonical_zooms`, clipped to
+    ``zoom_range``) as ``galaxy predict`` zooms it (:func:`~deepscope.galaxy.zoom.rescale_cutouts`).
+    The apparent sizes as cut (``train_sizes``) stay, so the loss still
+    balances the classes by the size the galaxies were cut at.
+
+    Returns
+    -------
+    data : TrainingData
+    scale : dict
+        ``bright_fraction`` (the target) and ``zoom_range``: the model's ``meta["canonical_scale"]``.
+    """
+    def rescaled(images):
+        pixels = np.rint(images * 255).astype(np.uint8)
+        return rescale_cutouts(pixels, canonical_zooms(bright_fraction(pixels), scale)) / np.float32(255)
+
+    scale = {"bright_fraction": round(float(np.median(bright_fraction(data.train_images))), 6),
+             "zoom_range": [float(z) for z in zoom_range]}
+    val_set = CutoutDataset(rescaled(data.val_set.images.numpy()), data.val_set.labels.numpy())
+    return dataclasses.replace(data, train_images=rescaled(data.train_images), val_set=val_set), scale
+
+
 def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: TrainConfig = DEFAULT_CONFIG,
                resume: bool = False, progress: bool = True, loss: Callable = cross_entropy,
                extra: dict | None = None) -> dict:
@@ -184,7 +209,9 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     the range of apparent sizes those zoomed training cutouts show
     (:func:`zoomed_size_range`) go into the best checkpoint's metadata,
     where ``galaxy predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
-    ``extra`` settings are recorded in the run directory's ``config.yaml``.
+    ``extra`` settings are recorded in the run directory's ``config.yaml``;
+    a ``canonical_scale`` among them (:func:`to_canonical_scale`) goes into
+    the metadata too, with the size range it brings to its target.
     A run directory holding a run with the same settings is resumed (a
     finished one returns its summary, untouched); ``resume`` continues one
     with other settings (:func:`~deepscope.core.trainer.start_run`). Returns
@@ -202,8 +229,12 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     # after the finished-run check: the size range zooms every training cutout twice
     meta = {"target": data.target, "class_names": data.class_names, "input_size": data.input_size,
             "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve()),
-            "zoom_range": [float(z) for z in train_set.zoom_range],
-            "size_range": zoomed_size_range(data.train_images, train_set.zoom_range)}
+            "zoom_range": [float(z) for z in train_set.zoom_range]}
+    if "canonical_scale" in task:
+        meta["canonical_scale"] = task["canonical_scale"]
+        meta["size_range"] = canonical_size_range(task["canonical_scale"])
+    else:
+        meta["size_range"] = zoomed_size_range(data.train_images, train_set.zoom_range)
     result = fit(config.model, model_kwargs, train_set, data.val_set, loss, config, run_dir,
                  score_fn=validation_score, meta=meta, resume=start.resume, progress=progress)
 
@@ -230,7 +261,8 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
 def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "barred",
                  config: TrainConfig = DEFAULT_CONFIG, input_size: int = DEFAULT_INPUT_SIZE,
                  balance_sizes: bool = True, resume: bool = False, progress: bool = True,
-                 field: dict | None = None, zoom_range: tuple[float, float] = DEFAULT_ZOOM_RANGE) -> dict:
+                 field: dict | None = None, zoom_range: tuple[float, float] = DEFAULT_ZOOM_RANGE,
+                 canonical_scale: tuple[float, float] | None = None) -> dict:
     """Train a classifier on the non-test rows of a labels table.
 
     The arguments are :func:`read_training_data`'s and :func:`fit_galaxy`'s;
@@ -238,15 +270,19 @@ def train_galaxy(labels_path: str | Path, run_dir: str | Path, target: str = "ba
     count equally in every apparent-size bin
     (:func:`~deepscope.galaxy.apparent_size.size_balancing_weights`);
     ``zoom_range`` bounds the random zooms of the training cutouts
-    (:class:`~deepscope.galaxy.dataset.CutoutDataset`). Returns
+    (:class:`~deepscope.galaxy.dataset.CutoutDataset`); ``canonical_scale``
+    (smallest, largest zoom) first brings every training and validation
+    cutout to one apparent size (:func:`to_canonical_scale`). Returns
     :func:`fit_galaxy`'s summary; raises as :func:`read_training_data`.
     """
     data = read_training_data(labels_path, run_dir, target, config, input_size, field, progress)
+    extra = {"balance_sizes": balance_sizes}
+    if canonical_scale is not None:
+        data, extra["canonical_scale"] = to_canonical_scale(data, canonical_scale)
     weights = None
     if balance_sizes and len(data.class_names) == 2:
         weights = size_balancing_weights(data.train_sizes, data.train_labels)
     train_set = CutoutDataset(data.train_images, data.train_labels, weights, augment=True, zoom_range=zoom_range)
-    extra = {"balance_sizes": balance_sizes}
     if tuple(zoom_range) != DEFAULT_ZOOM_RANGE:  # so that runs with the default zooms resume as before
         extra["zoom_range"] = [float(z) for z in zoom_range]
     return fit_galaxy(data, train_set, run_dir, config, resume, progress, extra=extra)
