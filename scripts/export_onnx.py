@@ -13,7 +13,8 @@ writes the same bytes (checked with ``--check``).
 The galaxy models also get ``NAME.int8.onnx``: the fp32 export quantised
 by ONNX Runtime (static QDQ, per-channel int8 weights, uint8 activations),
 calibrated on 512 cutouts of their training split (read from
-../shared/data, so that must be present). The CPU runs it by default (the
+../shared/data, so that must be present; at the model's canonical scale
+when it has one). The CPU runs it by default (the
 shipped row's ``cpu_engine`` in :data:`deepscope.registry.SHIPPED`); its
 answers differ a little from the fp32 export's, which ``--engine onnx`` runs.
 A model's exports are listed in its row (``exports``); add the engine there
@@ -129,6 +130,7 @@ def export_int8(name: str, folder: Path) -> Path:
     import pandas as pd
 
     from deepscope.galaxy.predictor import GalaxyPredictor
+    from deepscope.galaxy.preprocess import pixels_to_input
     from deepscope.registry import list_weights
 
     entry = next(w for w in list_weights() if w.name == name)
@@ -137,6 +139,8 @@ def export_int8(name: str, folder: Path) -> Path:
     files = labels[labels.split == "train"].file.sample(CALIBRATION_CUTOUTS, random_state=0)
     predictor = GalaxyPredictor.from_checkpoint(name, engine="torch")
     cutouts = np.stack([predictor.load_input(data / file) for file in files])
+    if predictor.canonical_scale is not None:  # calibrated on what the network sees: the rescaled cutouts
+        cutouts = pixels_to_input(predictor.rescaled(cutouts))
     return quantise_int8(folder / entry.export_path("onnx").name, folder / entry.export_path("onnx-int8").name,
                          cutouts)
 

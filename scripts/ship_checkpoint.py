@@ -4,13 +4,14 @@ Keeps what prediction reads (network, its arguments, weights, metadata,
 training settings, the best validation score) and drops the training state
 (optimizer, scheduler, history), then records the file's SHA-256 in the
 package's ``SHA256SUMS.json``. ``--meta KEY=VALUE`` adds numbers measured
-after training (a spectral classifier's fitted ``temperature``). The
+after training (a spectral classifier's fitted ``temperature``) or settings
+(a galaxy model's ``orientation=canonical``). The
 model's row of the shipped table (:data:`deepscope.registry.SHIPPED`) is
 written by hand, with the figure that was measured;
 ``scripts/export_onnx.py NAME`` then remakes its exports.
 
 usage:
-  python scripts/ship_checkpoint.py RUN_DIR NAME [--meta temperature=0.8]
+  python scripts/ship_checkpoint.py RUN_DIR NAME [--meta temperature=0.8] [--meta orientation=canonical]
 """
 
 from __future__ import annotations
@@ -21,11 +22,18 @@ import json
 KEPT = ("model", "model_kwargs", "state_dict", "version", "meta", "config", "best_score", "best_epoch")
 
 
+def _number_or_word(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run directory or .pt")
     parser.add_argument("name", help="shipped name: writes NAME.pt into the package's weights folder")
-    parser.add_argument("--meta", nargs="*", default=[], metavar="KEY=VALUE", help="numbers added to the metadata")
+    parser.add_argument("--meta", nargs="*", default=[], metavar="KEY=VALUE", help="numbers or words added to the metadata")
     args = parser.parse_args()
 
     import torch
@@ -38,7 +46,7 @@ def main() -> None:
     shipped = {key: record[key] for key in KEPT if key in record}
     for item in args.meta:
         key, _, value = item.partition("=")
-        shipped["meta"] = {**shipped["meta"], key: float(value)}
+        shipped["meta"] = {**shipped["meta"], key: _number_or_word(value)}
     path = weights_dir() / f"{args.name}.pt"
     torch.save(shipped, path)
     sums_path = weights_dir() / SUMS_NAME

@@ -330,11 +330,14 @@ class GalaxyPredictor:
             barred (:func:`~deepscope.galaxy.bar_measure.measure_bars`), empty for the others.
         """
         batch = np.stack(arrays)
-        shown = self.rescaled(batch)
+        # one size measure for both the zoom and the flag
+        fractions = bright_fraction(batch) if self.size_range or self.canonical_scale else None
+        zooms = canonical_zooms(fractions, self.canonical_scale) if self.canonical_scale is not None else None
+        shown = self.rescaled(batch, zooms)
         views = canonical_view_index(shown) if self.canonical else None
         probs = self._probabilities_shown(shown, views)
         decisions = self.decide(probs)
-        flags = scale_flags(bright_fraction(batch), self.size_range) if self.size_range is not None else None
+        flags = scale_flags(fractions, self.size_range) if self.size_range is not None else None
         if self.bar_length is not None:  # measured on the cutout as given: lengths in its own pixels
             bars = self.measure_bars(batch, decisions == 1, views if shown is batch else None)
         else:

@@ -196,9 +196,9 @@ def canonical_size_range(scale: dict) -> dict:
             "high": round(min(target / low**2, 1.0), 6), "canonical_scale": True}
 
 
-def _even_side(size: int, scale: float) -> int:
-    """``size * scale`` rounded to a side that keeps the centre on a pixel boundary, as ``size`` does."""
-    return size - 2 * int(round((size - size * scale) / 2))
+def _even_sides(size: int, scales: np.ndarray) -> np.ndarray:
+    """``size * scales`` rounded to sides that keep the centre on a pixel boundary, as ``size`` does."""
+    return size - 2 * np.rint((size - size * scales) / 2).astype(int)
 
 
 @functools.lru_cache(maxsize=64)
@@ -268,7 +268,8 @@ def rescale_cutouts(pixels: np.ndarray, zooms: np.ndarray) -> np.ndarray:
 
     n, channels, size, _ = pixels.shape
     # The side of the crop to enlarge (positive), or of the shrunk cutout (negative).
-    keys = np.array([_even_side(size, 1 / z) if z > 1 else -_even_side(size, z) for z in zooms])
+    zooms = np.asarray(zooms, float)
+    keys = np.where(zooms > 1, _even_sides(size, 1 / zooms), -_even_sides(size, zooms))
     # Sorted by it, each zoom is one slice of the batch: one gather in, one scatter out.
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
