@@ -8,7 +8,7 @@ seeded fifth of it held back for validation (early stopping, choices); the test 
 
 usage:
   python benchmarks/galaxy_bar_length.py train --out /tmp/bar_length.pt      # prints validation figures
-  python benchmarks/galaxy_bar_length.py attach /tmp/bar_length.pt           # into galaxy_bars' meta
+  python benchmarks/galaxy_bar_length.py attach /tmp/bar_length.pt [--name galaxy_bars_rescaled]  # into its meta
   python scripts/export_onnx.py galaxy_bars                                  # exports record the new digest
   python benchmarks/galaxy_bar_length.py measure --out /tmp/bar_length_eval  # test split, once
 """
@@ -131,8 +131,8 @@ def train(out: Path, arch: str, width: int, epochs: int, lr: float, views: int, 
     return figures
 
 
-def attach(path: Path) -> None:
-    """Put a trained length network into the shipped galaxy_bars checkpoint's meta and record its new digest."""
+def attach(path: Path, name: str = "galaxy_bars") -> None:
+    """Put a trained length network into a shipped bar model's checkpoint meta and record its new digest."""
     import torch
 
     from deepscope.core.checkpoint import update_checkpoint_meta
@@ -140,13 +140,13 @@ def attach(path: Path) -> None:
     from deepscope.registry import SUMS_NAME, weights_dir
 
     record = torch.load(path, map_location="cpu", weights_only=True)
-    shipped = weights_dir() / "galaxy_bars.pt"
+    shipped = weights_dir() / f"{name}.pt"
     update_checkpoint_meta(shipped, bar_length=record)
     sums_path = weights_dir() / SUMS_NAME
     sums = json.loads(sums_path.read_text())
     sums[shipped.name] = sha256(shipped)
     sums_path.write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n")
-    print(f"{shipped}: meta['bar_length'] set; now run scripts/export_onnx.py galaxy_bars")
+    print(f"{shipped}: meta['bar_length'] set; now run scripts/export_onnx.py {name}")
 
 
 def measure(out: Path) -> dict:
@@ -258,8 +258,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--average", type=int, default=0, metavar="K", help="average the weights of the last K epochs")
     p.add_argument("--input-size", type=int, default=64, help="side the network reads (64 / k: k x k bins)")
-    p = sub.add_parser("attach", help="put a trained length network into galaxy_bars' meta")
+    p = sub.add_parser("attach", help="put a trained length network into a shipped bar model's meta")
     p.add_argument("path", type=Path)
+    p.add_argument("--name", default="galaxy_bars", help="the shipped bar model (default galaxy_bars)")
     p = sub.add_parser("measure", help="the test split's figures, a montage and the per-galaxy table")
     p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -271,7 +272,7 @@ def main() -> None:
         train(args.out, args.arch, args.width, args.epochs, args.lr, args.views, args.seed, args.average,
               args.input_size)
     elif args.command == "attach":
-        attach(args.path)
+        attach(args.path, args.name)
     else:
         measure(args.out)
 

@@ -66,7 +66,7 @@ def measure_size_range():
 
 def measure(split, model, engine, zooms=ZOOMS, scale_range=None):
     from deepscope.core.metrics import binary_summary
-    from deepscope.galaxy.apparent_size import bright_fraction, scale_flags, size_matched_indices
+    from deepscope.galaxy.apparent_size import bright_fraction, size_matched_indices
     from deepscope.galaxy.bar_evidence import external_evidence
     from deepscope.galaxy.crossmatch import sample_positions
     from deepscope.galaxy.orientation import dihedral_view
@@ -140,7 +140,9 @@ def measure(split, model, engine, zooms=ZOOMS, scale_range=None):
     if predictor.size_range is not None:
         print("\nscale_flag (small / large):")
         for name, x in {"as-is": images, **{f"zoom {z}x": v for z, v in zoomed.items()}}.items():
-            flags = np.array(scale_flags(bright_fraction(x), predictor.size_range))
+            # as galaxy predict sets it (for a model with a canonical scale, the size after the zoom)
+            flags = np.array([row["scale_flag"] for i in range(0, len(x), 512)
+                              for row in predictor.rows(list(x[i:i + 512]))])
             line = (f"  {name}: {100 * np.mean(flags != ''):.1f}% flagged ({100 * np.mean(flags == 'small'):.1f}% "
                     f"small, {100 * np.mean(flags == 'large'):.1f}% large)")
             z = float(name.split()[-1][:-1]) if name != "as-is" else None

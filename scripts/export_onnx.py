@@ -46,13 +46,15 @@ from onnx_tools import quantise_int8, trace_to_onnx
 SPECS = {
     "galaxy_bars": ("galaxy", (2, 3, 64, 64), ("n",)),
     "galaxy_morphology": ("galaxy", (2, 3, 64, 64), ("n",)),
+    "galaxy_bars_rescaled": ("galaxy", (2, 3, 64, 64), ("n",)),
     "spectra_mk": ("spectra", None, ("n",)),
     "spectra_mk_fast": ("spectra", None, ("n",)),
     "cryoem_empiar10017": ("cryoem", (1, 1, 256, 256), ("n", "h", "w")),
     "cryoem_general": ("cryoem", (1, 1, 256, 256), ("n", "h", "w")),
 }
 # Shipped name -> its training data under ../shared/data, whose training split calibrates the int8 export.
-INT8_CALIBRATION = {"galaxy_bars": "galaxy/sdss_gz2_bars", "galaxy_morphology": "galaxy/sdss_gz_ellip_spiral"}
+INT8_CALIBRATION = {"galaxy_bars": "galaxy/sdss_gz2_bars", "galaxy_morphology": "galaxy/sdss_gz_ellip_spiral",
+                    "galaxy_bars_rescaled": "galaxy/sdss_gz2_bars"}
 CALIBRATION_CUTOUTS = 512
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

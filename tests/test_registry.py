@@ -15,7 +15,8 @@ from deepscope.registry import (
     weights_dir,
 )
 
-SHIPPED = ["cryoem_empiar10017", "cryoem_general", "galaxy_bars", "galaxy_morphology", "spectra_mk", "spectra_mk_fast"]
+SHIPPED = ["cryoem_empiar10017", "cryoem_general", "galaxy_bars", "galaxy_bars_rescaled", "galaxy_morphology",
+           "spectra_mk", "spectra_mk_fast"]
 
 
 def test_every_shipped_weight_has_its_story():
@@ -47,8 +48,8 @@ def test_the_table_and_the_weights_folder_agree():
 def test_todays_cpu_defaults():
     # The galaxy models run their int8 export on the CPU, spectra and cryo-EM their fp32 one.
     assert {w.name: w.cpu_engine for w in list_weights()} == {
-        "cryoem_empiar10017": "onnx", "cryoem_general": "onnx", "galaxy_bars": "onnx-int8", "galaxy_morphology": "onnx-int8",
-        "spectra_mk": "onnx", "spectra_mk_fast": "onnx"}
+        "cryoem_empiar10017": "onnx", "cryoem_general": "onnx", "galaxy_bars": "onnx-int8",
+        "galaxy_bars_rescaled": "onnx-int8", "galaxy_morphology": "onnx-int8", "spectra_mk": "onnx", "spectra_mk_fast": "onnx"}
     assert shipped_entry("galaxy_bars", "galaxy").export_path("onnx-int8").name == "galaxy_bars.int8.onnx"
     assert set(EXPORT_SUFFIXES) == {"onnx", "onnx-int8"}
 

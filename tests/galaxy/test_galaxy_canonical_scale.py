@@ -12,12 +12,14 @@ import torch
 
 from deepscope.cli.main import main
 from deepscope.galaxy.apparent_size import bright_fraction
-from deepscope.galaxy.orientation import apply_views
+from deepscope.galaxy.orientation import apply_views, dihedral_view
 from deepscope.galaxy.predictor import GalaxyPredictor
-from deepscope.galaxy.zoom import canonical_size_range, canonical_zooms, rescale_cutouts, zoom_cutouts
+from deepscope.galaxy.zoom import canonical_zooms, rescale_cutouts, zoom_cutouts
 from deepscope.samples import sample_dir
 
 SCALE = {"bright_fraction": 0.3, "zoom_range": [0.6, 1.6]}
+# Apparent sizes after the zoom, as training at that scale would record them.
+SIZE_RANGE = {"measure": "bright_fraction", "low": 0.25, "high": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def bundled_pixels():
 def _predictors():
     """The shipped bar network with the canonical scale, and the same network without one."""
     scaled = GalaxyPredictor.from_checkpoint("galaxy_bars")
-    scaled.canonical_scale, scaled.size_range = SCALE, canonical_size_range(SCALE)
+    scaled.canonical_scale, scaled.size_range = SCALE, SIZE_RANGE
     plain = GalaxyPredictor.from_checkpoint("galaxy_bars")
     plain.canonical_scale = None
     return scaled, plain
@@ -41,7 +43,8 @@ def test_the_network_sees_each_cutout_at_the_canonical_scale(bundled_pixels):
     scaled, plain = _predictors()
     zooms = canonical_zooms(bright_fraction(bundled_pixels), SCALE)
     assert zooms.min() < 0.9 and zooms.max() > 1.1  # the bundled galaxies need zooms both ways
-    expected = plain.probabilities(rescale_cutouts(bundled_pixels, zooms))
+    plain.canonical = False
+    expected = plain.probabilities(rescale_cutouts(apply_views(bundled_pixels, scaled.views_of(bundled_pixels)), zooms))
     np.testing.assert_array_equal(scaled.probabilities(bundled_pixels), expected)
     floats = bundled_pixels / np.float32(255)  # load_input's floats: the same 8-bit pixels
     np.testing.assert_array_equal(scaled.probabilities(floats), expected)
@@ -61,10 +64,13 @@ def test_a_field_cut_wider_reaches_the_network_at_the_same_size(bundled_pixels):
 
 
 def test_scale_flag_names_the_galaxies_the_zoom_limit_leaves_too_small(bundled_pixels):
+    """The flag reads the size the network sees, after the zoom: a galaxy as cut may be small and still fine."""
     scaled, _ = _predictors()
+    as_cut = bright_fraction(bundled_pixels[:1])[0]
+    assert as_cut < SIZE_RANGE["low"]  # small as cut, brought to the target by the zoom
     shrunk = np.rint(zoom_cutouts(bundled_pixels[:1], 0.6) * 255).astype(np.uint8)
     needed = np.sqrt(SCALE["bright_fraction"] / bright_fraction(shrunk)[0])
-    assert 1.6 < needed < 2.0  # beyond the 1.6x limit, though 1.6x brings it inside the trained sizes
+    assert 1.6 < needed < 2.0  # beyond the 1.6x limit: after it, still smaller than the trained sizes
     flags = [row["scale_flag"] for row in scaled.rows([bundled_pixels[0], shrunk[0]])]
     assert flags == ["", "small"]
 
@@ -73,13 +79,25 @@ def test_covered_copies_keep_the_uncovered_cutouts_zoom_and_view(bundled_pixels)
     """Occlusion maps pass the uncovered cutout's zoom: covering a patch must not also zoom the cutout."""
     scaled, plain = _predictors()
     zooms = scaled.zooms_of(bundled_pixels)
-    views = scaled.views_of(bundled_pixels, zooms)
+    views = scaled.views_of(bundled_pixels)
     covered = bundled_pixels.copy()
     covered[:, :, 24:40, 24:40] = 0
     assert not np.allclose(scaled.zooms_of(covered), zooms)  # left to itself, covering zooms
     shown = scaled.probabilities(covered, views, zooms)
     plain.canonical = False
-    np.testing.assert_array_equal(shown, plain.probabilities(apply_views(rescale_cutouts(covered, zooms), views)))
+    np.testing.assert_array_equal(shown, plain.probabilities(rescale_cutouts(apply_views(covered, views), zooms)))
+
+
+def test_every_turn_and_mirror_image_gives_the_same_answer_at_the_canonical_scale(bundled_pixels):
+    """Turned to the canonical view before zooming: the sky noise beyond a shrunk field cannot turn with the cutout."""
+    scaled, _ = _predictors()
+    scaled.canonical = True
+    def answers(batch):  # all but the bar's position angle, which turns with the cutout
+        return [{k: v for k, v in row.items() if k != "bar_pa_deg"} for row in scaled.rows(list(batch))]
+
+    first = answers(bundled_pixels)
+    for view in range(1, 8):
+        assert answers(np.ascontiguousarray(dihedral_view(bundled_pixels, view))) == first
 
 
 def test_bars_are_measured_on_the_cutout_as_given(bundled_pixels):
@@ -103,7 +121,8 @@ def test_train_records_the_canonical_scale(tiny_labels, tmp_path):
     meta = torch.load(run / "best.pt", weights_only=True)["meta"]
     scale = meta["canonical_scale"]
     assert scale["zoom_range"] == [0.7, 1.4] and 0.05 < scale["bright_fraction"] < 0.95
-    assert meta["size_range"] == canonical_size_range(scale)
+    # the sizes of the rescaled training cutouts: around the target, where those as cut spread wider
+    assert meta["size_range"]["low"] < scale["bright_fraction"] < meta["size_range"]["high"]
     assert GalaxyPredictor.from_checkpoint(run).canonical_scale == scale
 
 

@@ -95,7 +95,7 @@ def test_unknown_model_is_one_line(tiny_labels, tmp_path, capsys):
     code, captured = _run(capsys, "galaxy", "predict", tiny_labels.parent / "images",
                           "--out", tmp_path / "p.csv", "--model", tmp_path / "nope")
     assert code == 1 and "no such shipped model, run directory or checkpoint" in captured.err
-    assert "galaxy_bars, galaxy_morphology" in captured.err
+    assert "galaxy_bars, galaxy_bars_rescaled, galaxy_morphology" in captured.err
 
 
 def test_train_names_missing_column(tmp_path, capsys):

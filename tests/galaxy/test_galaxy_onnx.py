@@ -10,7 +10,8 @@ from deepscope.galaxy.predictor import GalaxyPredictor  # noqa: E402
 from deepscope.samples import sample_dir  # noqa: E402
 
 
-@pytest.mark.parametrize(("name", "sample"), [("galaxy_bars", "bars"), ("galaxy_morphology", "morphology")])
+@pytest.mark.parametrize(("name", "sample"), [("galaxy_bars", "bars"), ("galaxy_bars_rescaled", "bars"),
+                                            ("galaxy_morphology", "morphology")])
 def test_onnx_probabilities_match_torch_on_the_bundled_cutouts(name, sample):
     fast = GalaxyPredictor.from_checkpoint(name, engine="onnx")
     torch_run = GalaxyPredictor.from_checkpoint(name, engine="torch")
@@ -22,13 +23,14 @@ def test_onnx_probabilities_match_torch_on_the_bundled_cutouts(name, sample):
     np.testing.assert_array_equal(fast.decide(got), torch_run.decide(expected))
 
 
-def test_int8_stays_near_torch_on_the_bundled_cutouts():
+@pytest.mark.parametrize(("name", "largest"), [("galaxy_bars", 0.25), ("galaxy_bars_rescaled", 0.4)])
+def test_int8_stays_near_torch_on_the_bundled_cutouts(name, largest):
     # Not the same answers (docs/galaxy.md: on the 818 test galaxies, in their canonical views,
     # 99% of p_bar move by less than 0.09, one by 0.37, and 6 decisions change): a different
     # network, that must still stay close.
-    int8 = GalaxyPredictor.from_checkpoint("galaxy_bars", engine="onnx-int8")
-    torch_run = GalaxyPredictor.from_checkpoint("galaxy_bars", engine="torch")
+    int8 = GalaxyPredictor.from_checkpoint(name, engine="onnx-int8")
+    torch_run = GalaxyPredictor.from_checkpoint(name, engine="torch")
     batch = np.stack([int8.load_input(path) for path in sorted(sample_dir("galaxy", "bars", "images").iterdir())])
     shift = np.abs(int8.probabilities(batch) - torch_run.probabilities(batch))[:, 1]
-    assert 1e-4 < shift.max() < 0.25
+    assert 1e-4 < shift.max() < largest
     assert np.median(shift) < 0.01

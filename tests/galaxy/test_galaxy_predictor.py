@@ -173,11 +173,12 @@ def test_augment_averages_the_rotated_canonical_views(bars_dir, tmp_path):
     views = pd.read_csv(tmp_path / "views.csv")
     galaxy = views["file"].str.extract(r"(J[^_/]+)_r\d\.png$")[0]
     assert (views.groupby(galaxy)["p_bar"].nunique() == 1).all()
-    # Each rotation of the canonical view predicted alone, by the same network shown the pixels as given.
+    # Each rotation of the canonical view (at the canonical scale, for a model with one) predicted alone,
+    # by the same network shown the pixels as given.
     predictor = GalaxyPredictor.from_checkpoint("galaxy_bars")
     pixels = np.stack(predictor.load_many(sources))
-    canonical = apply_views(pixels, predictor.views_of(pixels))
-    predictor.canonical = False
+    canonical = predictor.rescaled(apply_views(pixels, predictor.views_of(pixels)))
+    predictor.canonical, predictor.canonical_scale = False, None
     singles = [predictor.probabilities(np.ascontiguousarray(dihedral_view(canonical, v)))[:, 1] for v in range(4)]
     expected = pd.Series(np.mean(singles, axis=0), index=[s.stem for s in sources])
     np.testing.assert_allclose(views["p_bar"], expected.loc[galaxy].to_numpy(), atol=2e-6)

@@ -10,7 +10,6 @@ from deepscope.galaxy.apparent_size import bright_fraction
 from deepscope.galaxy.dataset import CutoutDataset
 from deepscope.galaxy.train import zoomed_size_range
 from deepscope.galaxy.zoom import (
-    canonical_size_range,
     canonical_zooms,
     rescale_cutouts,
     sky_level_and_noise,
@@ -151,4 +150,3 @@ def test_canonical_zooms_bring_every_galaxy_to_the_target_size():
     assert before.max() / before.min() > 4 and sizes.max() / sizes.min() < 1.25  # one apparent size
     far = canonical_zooms(bright_fraction(_pixels(radius=2.0)), scale)  # needs more than 1.6x: clipped
     assert far.tolist() == [1.6]
-    assert canonical_size_range(scale)["low"] == pytest.approx(target / 1.6**2, abs=1e-6)

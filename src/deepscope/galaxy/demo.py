@@ -59,7 +59,7 @@ def add_demo_section(report: Report, out_dir: Path) -> None:
     shown = barred[np.argmin(np.abs(probs[barred, 1] - 0.9))]
     # covered copies keep the uncovered cutout's view and zoom
     zoom = predictor.zooms_of(batch[shown][None])
-    view = predictor.views_of(batch[shown][None], zoom)
+    view = predictor.views_of(batch[shown][None])
     heat, base = occlusion_map(lambda b: predictor.probabilities(b, view.repeat(len(b)), zoom.repeat(len(b)))[:, 1],
                                batch[shown])
     bar = measured_bar(predictor, batch[shown])

@@ -79,7 +79,7 @@ def _occlusion_section(report, predictor, positives, patch=16):
     """Mean drop of the positive probability when blurring the centre vs an outer patch."""
     # covered copies keep each uncovered cutout's view and zoom
     zooms = predictor.zooms_of(positives)
-    views = predictor.views_of(positives, zooms)
+    views = predictor.views_of(positives)
     centre, outer = region_occlusion_drop(lambda b: predictor.probabilities(b, views, zooms)[:, 1], positives, patch)
     result = {"n": int(len(positives)), "patch_px": patch, "mean_drop_centre": float(np.mean(centre)),
               "mean_drop_outer": float(np.mean(outer)),

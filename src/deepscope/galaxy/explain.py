@@ -266,7 +266,7 @@ def write_occlusion_png(image_path: str | Path, out_path: str | Path, model: str
     # Every covered copy is shown in the uncovered cutout's view and zoom, so that covering does not also turn
     # or zoom it.
     zoom = predictor.zooms_of(image[None])
-    view = predictor.views_of(image[None], zoom)
+    view = predictor.views_of(image[None])
     heat, base = occlusion_map(lambda b: predictor.probabilities(b, view.repeat(len(b)), zoom.repeat(len(b)))[:, -1],
                                image, patch, stride)
     _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, predictor.probability_column,

@@ -244,23 +244,24 @@ class GalaxyPredictor:
             batch = np.rint(np.clip(batch, 0, 1) * 255).astype(np.uint8)
         return rescale_cutouts(batch, self.zooms_of(batch) if zooms is None else np.asarray(zooms))
 
-    def views_of(self, batch: np.ndarray, zooms: np.ndarray | None = None) -> np.ndarray:
+    def views_of(self, batch: np.ndarray) -> np.ndarray:
         """The view (:func:`dihedral_view`) in which the network sees each cutout of a batch ``(N, 3, S, S)``.
 
         The canonical one (:func:`~deepscope.galaxy.orientation.canonical_view_index`)
-        of the cutout at its canonical scale (:meth:`rescaled`, at ``zooms`` if given)
         for a model whose ``meta["orientation"]`` is ``canonical``, else 0 (the cutout as given).
         """
-        return canonical_view_index(self.rescaled(batch, zooms)) if self.canonical else np.zeros(len(batch), int)
+        return canonical_view_index(batch) if self.canonical else np.zeros(len(batch), int)
 
     def probabilities(self, batch: np.ndarray, views: np.ndarray | None = None,
                       zooms: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities of a batch ``(N, 3, S, S)``: float32 in [0, 1], or the uint8 pixels of :meth:`load_many`.
 
-        A model with a ``meta["canonical_scale"]`` sees each cutout zoomed to
-        one apparent size (:meth:`rescaled`); one whose ``meta["orientation"]``
-        is ``canonical`` sees it in its canonical view (:meth:`views_of`): the
-        same pixels for every rotation and mirror image of it.
+        A model whose ``meta["orientation"]`` is ``canonical`` sees each cutout
+        in its canonical view (:meth:`views_of`): the same pixels for every
+        rotation and mirror image of it. One with a ``meta["canonical_scale"]``
+        then sees that view zoomed to one apparent size (:meth:`rescaled`);
+        turning first keeps the answer exactly the same for every view, as
+        the sky noise drawn beyond a shrunk cutout's field has an orientation.
 
         Parameters
         ----------
@@ -275,12 +276,12 @@ class GalaxyPredictor:
         -------
         numpy.ndarray of shape (N, n_classes)
         """
-        return self._probabilities_shown(self.rescaled(batch, zooms), views)
-
-    def _probabilities_shown(self, batch: np.ndarray, views: np.ndarray | None) -> np.ndarray:
-        """:meth:`probabilities` of a batch already at the canonical scale."""
         if views is not None or self.canonical:
-            batch = apply_views(batch, canonical_view_index(batch) if views is None else np.asarray(views))
+            batch = apply_views(batch, self.views_of(batch) if views is None else np.asarray(views))
+        return self._probabilities_shown(self.rescaled(batch, zooms))
+
+    def _probabilities_shown(self, batch: np.ndarray) -> np.ndarray:
+        """:meth:`probabilities` of a batch already turned and zoomed as the network sees it."""
         if batch.dtype == np.uint8 and self.device.type == "cpu":
             batch = pixels_to_input(batch)  # on a GPU the uint8 pixels travel, a quarter of the bytes
         # A bar has no preferred orientation: each rotated or mirrored cutout is an equally
@@ -323,8 +324,9 @@ class GalaxyPredictor:
             ``large`` where the galaxy's apparent size in the cutout
             (:func:`~deepscope.galaxy.apparent_size.bright_fraction`) lies
             outside it, else empty (:func:`~deepscope.galaxy.apparent_size.scale_flags`);
-            for a model with a canonical scale, the range its zooms bring to
-            the target (:func:`~deepscope.galaxy.zoom.canonical_size_range`).
+            for a model with a canonical scale, the size after its zoom against
+            the sizes of its rescaled training cutouts: a galaxy the zoom limit
+            leaves too small or too large.
             A model with a bar-length network (``meta["bar_length"]``) adds
             ``bar_length_arcsec`` and ``bar_pa_deg`` for the galaxies it calls
             barred (:func:`~deepscope.galaxy.bar_measure.measure_bars`), empty for the others.
@@ -333,15 +335,16 @@ class GalaxyPredictor:
         # one size measure for both the zoom and the flag
         fractions = bright_fraction(batch) if self.size_range or self.canonical_scale else None
         zooms = canonical_zooms(fractions, self.canonical_scale) if self.canonical_scale is not None else None
-        shown = self.rescaled(batch, zooms)
-        views = canonical_view_index(shown) if self.canonical else None
-        probs = self._probabilities_shown(shown, views)
+        views = self.views_of(batch)
+        shown = self.rescaled(apply_views(batch, views) if self.canonical else batch, zooms)
+        probs = self._probabilities_shown(shown)
         decisions = self.decide(probs)
-        flags = scale_flags(fractions, self.size_range) if self.size_range is not None else None
-        if self.bar_length is not None:  # measured on the cutout as given: lengths in its own pixels
-            bars = self.measure_bars(batch, decisions == 1, views if shown is batch else None)
+        if self.size_range is not None:  # the size the network sees against the sizes it was trained on
+            flags = scale_flags(fractions if zooms is None else bright_fraction(shown), self.size_range)
         else:
-            bars = None
+            flags = None
+        # bars are measured on the cutout as given, not zoomed: lengths in its own pixels
+        bars = self.measure_bars(batch, decisions == 1, views) if self.bar_length is not None else None
         rows = []
         for i, (p, decision) in enumerate(zip(probs, decisions)):
             if self.binary:

@@ -30,7 +30,7 @@ from deepscope.galaxy.classes import class_names_of, encode_labels
 from deepscope.galaxy.dataset import DEFAULT_ZOOM_RANGE, CutoutDataset, load_cutouts
 from deepscope.galaxy.field import SDSS_CUTOUT_FIELD, field_of_labels
 from deepscope.galaxy.predictor import GalaxyPredictor
-from deepscope.galaxy.zoom import canonical_size_range, canonical_zooms, rescale_cutouts, zoom_cutouts
+from deepscope.galaxy.zoom import canonical_zooms, rescale_cutouts, zoom_cutouts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -211,7 +211,7 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     where ``galaxy predict`` reads them. ``loss`` is :func:`deepscope.core.trainer.fit`'s;
     ``extra`` settings are recorded in the run directory's ``config.yaml``;
     a ``canonical_scale`` among them (:func:`to_canonical_scale`) goes into
-    the metadata too, with the size range it brings to its target.
+    the metadata too (its size range is then that of the rescaled cutouts).
     A run directory holding a run with the same settings is resumed (a
     finished one returns its summary, untouched); ``resume`` continues one
     with other settings (:func:`~deepscope.core.trainer.start_run`). Returns
@@ -229,12 +229,10 @@ def fit_galaxy(data: TrainingData, train_set, run_dir: str | Path, config: Train
     # after the finished-run check: the size range zooms every training cutout twice
     meta = {"target": data.target, "class_names": data.class_names, "input_size": data.input_size,
             "threshold": 0.5, "field": data.field, "labels": str(data.labels_path.resolve()),
-            "zoom_range": [float(z) for z in train_set.zoom_range]}
+            "zoom_range": [float(z) for z in train_set.zoom_range],
+            "size_range": zoomed_size_range(data.train_images, train_set.zoom_range)}
     if "canonical_scale" in task:
         meta["canonical_scale"] = task["canonical_scale"]
-        meta["size_range"] = canonical_size_range(task["canonical_scale"])
-    else:
-        meta["size_range"] = zoomed_size_range(data.train_images, train_set.zoom_range)
     result = fit(config.model, model_kwargs, train_set, data.val_set, loss, config, run_dir,
                  score_fn=validation_score, meta=meta, resume=start.resume, progress=progress)
 

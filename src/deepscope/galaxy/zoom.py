@@ -179,23 +179,6 @@ def canonical_zooms(fractions: np.ndarray, scale: dict) -> np.ndarray:
     return np.clip(np.sqrt(scale["bright_fraction"] / np.maximum(fractions, 1e-4)), low, high)
 
 
-def canonical_size_range(scale: dict) -> dict:
-    """The apparent sizes a canonical scale brings to its target, as a ``meta["size_range"]``.
-
-    Outside it the zoom was clipped, so the galaxy reaches the network
-    smaller or larger than any it was trained on: ``scale_flag`` names them.
-
-    Examples
-    --------
-    >>> canonical_size_range({"bright_fraction": 0.25, "zoom_range": [0.5, 2.0]})["low"]
-    0.0625
-    """
-    low, high = scale["zoom_range"]
-    target = scale["bright_fraction"]
-    return {"measure": "bright_fraction", "low": round(target / high**2, 6),
-            "high": round(min(target / low**2, 1.0), 6), "canonical_scale": True}
-
-
 def _even_sides(size: int, scales: np.ndarray) -> np.ndarray:
     """``size * scales`` rounded to sides that keep the centre on a pixel boundary, as ``size`` does."""
     return size - 2 * np.rint((size - size * scales) / 2).astype(int)
@@ -263,6 +246,20 @@ def rescale_cutouts(pixels: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     >>> int((out[0].sum(0) > 300).sum()), int((out[1].sum(0) > 300).sum())
     (1024, 256)
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    # Many small tensors: splitting each across threads costs more than it saves (and takes cores from
+    # the reader processes and the network beside it).
+    torch.set_num_threads(1)
+    try:
+        return _rescale(pixels, zooms)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _rescale(pixels: np.ndarray, zooms: np.ndarray) -> np.ndarray:
+    """:func:`rescale_cutouts` on the calling thread."""
     import torch
     import torch.nn.functional as F
 
