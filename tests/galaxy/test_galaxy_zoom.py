@@ -137,6 +137,7 @@ def test_a_cutout_is_rescaled_the_same_alone_or_in_any_batch():
     for i in range(len(batch)):
         np.testing.assert_array_equal(rescale_cutouts(batch[i:i + 1], zooms[i:i + 1])[0], together[i])
     np.testing.assert_array_equal(rescale_cutouts(batch, zooms), together)  # and again: nothing random
+    assert rescale_cutouts(batch[:0], zooms[:0]).shape == (0, *batch.shape[1:])
 
 
 def test_canonical_zooms_bring_every_galaxy_to_the_target_size():

@@ -185,7 +185,7 @@ def _even_sides(size: int, scales: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _border(size: int, inner: int):
+def _border(size: int, inner: int, channels: int):
     """The pixels around a centred ``inner`` square, for shrinking a cutout into a wider field.
 
     Returns
@@ -197,8 +197,8 @@ def _border(size: int, inner: int):
     fade : torch.Tensor
         ``(P, 1)``: how much of it is left, ``exp(-distance / FADE_PIXELS)``.
     noise : torch.Tensor
-        ``(8, P, 3)``: fixed unit Gaussian fields, the sky noise of a wider
-        field, drawn the same for the same pixels.
+        ``(8, P, channels)``: fixed unit Gaussian fields, the sky noise of a
+        wider field, drawn the same for the same pixels.
     """
     import torch
 
@@ -209,8 +209,8 @@ def _border(size: int, inner: int):
     where = torch.nonzero(beyond > 0).ravel()
     source = (torch.arange(size) - border).clamp(0, inner - 1)
     nearest = (source[:, None] * inner + source[None, :]).ravel()[where]
-    noise = torch.randn((8, 3, size, size), generator=torch.Generator().manual_seed(20261207))
-    noise = noise.permute(0, 2, 3, 1).reshape(8, size * size, 3)[:, where]
+    noise = torch.randn((8, channels, size, size), generator=torch.Generator().manual_seed(20261207))
+    noise = noise.permute(0, 2, 3, 1).reshape(8, size * size, channels)[:, where]
     return where, nearest, torch.exp(-beyond[where] / FADE_PIXELS)[:, None], noise
 
 
@@ -264,6 +264,8 @@ def _rescale(pixels: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     import torch.nn.functional as F
 
     n, channels, size, _ = pixels.shape
+    if n == 0:
+        return pixels.copy()
     # The side of the crop to enlarge (positive), or of the shrunk cutout (negative).
     zooms = np.asarray(zooms, float)
     keys = np.where(zooms > 1, _even_sides(size, 1 / zooms), -_even_sides(size, zooms))
@@ -287,7 +289,7 @@ def _rescale(pixels: np.ndarray, zooms: np.ndarray) -> np.ndarray:
         border = (size - side) // 2
         out[start:stop, :, border:border + side, border:border + side] = shrunk
         # Only the pixels beyond the original field need arithmetic: channels-last views, (n, pixels, 3).
-        where, nearest, fade, sky = _border(size, side)
+        where, nearest, fade, sky = _border(size, side, channels)
         edge = shrunk.permute(0, 2, 3, 1).reshape(stop - start, side * side, -1)[:, nearest].float()
         # sky_level_and_noise of every other pixel, the level by numpy's faster selection on 8-bit values
         sparse = pixels[order[start:stop], :, ::2, ::2].reshape(stop - start, channels, -1)
