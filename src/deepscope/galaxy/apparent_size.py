@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from deepscope.galaxy.preprocess import input_to_pixels
+
 # Pixels brighter than this (of 255, in the mean of g, r, i) count towards a
 # galaxy's apparent size; DATA.md measures the size confound with this level.
 BRIGHT_LEVEL = 40
@@ -143,8 +145,7 @@ def bright_fraction(batch: np.ndarray, level: float = BRIGHT_LEVEL) -> np.ndarra
     >>> bright_fraction(x).tolist(), bright_fraction(x / np.float32(255)).tolist()
     ([0.25], [0.25])
     """
-    if batch.dtype != np.uint8:
-        batch = np.rint(np.clip(batch, 0, 1) * 255).astype(np.uint8)
+    batch = input_to_pixels(batch)
     # The sum of the bands against 3 x level: the mean's test, in integers.
     light = batch.sum(axis=1, dtype=np.uint16).reshape(len(batch), -1)
     return np.count_nonzero(light > 3 * level, axis=1) / light.shape[1]

@@ -18,6 +18,8 @@ import functools
 
 import numpy as np
 
+from deepscope.galaxy.preprocess import input_to_pixels
+
 # Views 0-3 turn a cutout by 0, 90, 180, 270 degrees (numpy.rot90: counter-clockwise as displayed); 4-7
 # mirror it left to right first.
 N_VIEWS = 8
@@ -132,9 +134,7 @@ def _binned_light(batch: np.ndarray) -> np.ndarray:
     Exact integers (``uint16``; floats in [0, 1] are read as 8-bit pixels), so
     that sums over them do not depend on their order; a bin turns with the image.
     """
-    if batch.dtype != np.uint8:
-        batch = np.rint(np.clip(batch, 0, 1) * 255).astype(np.uint8)
-    light = batch.sum(axis=1, dtype=np.uint16)
+    light = input_to_pixels(batch).sum(axis=1, dtype=np.uint16)
     if light.shape[-1] % 2:
         return light
     # Slices rather than reshape-and-sum: several times faster on uint16.

@@ -25,7 +25,7 @@ from deepscope.galaxy.bar_measure import BAR_COLUMNS, BarLengthModel, measure_ba
 from deepscope.galaxy.classes import label_value, probability_column, readable_names
 from deepscope.galaxy.io import GALAXY_SUFFIXES, read_galaxy_image
 from deepscope.galaxy.orientation import apply_views, canonical_view_index, dihedral_view
-from deepscope.galaxy.preprocess import pixels_to_input, to_model_input, to_model_pixels
+from deepscope.galaxy.preprocess import input_to_pixels, pixels_to_input, to_model_input, to_model_pixels
 from deepscope.galaxy.zoom import canonical_zooms, rescale_cutouts
 
 log = logging.getLogger(__name__)
@@ -240,8 +240,7 @@ class GalaxyPredictor:
         """
         if self.canonical_scale is None:
             return batch
-        if batch.dtype != np.uint8:
-            batch = np.rint(np.clip(batch, 0, 1) * 255).astype(np.uint8)
+        batch = input_to_pixels(batch)
         return rescale_cutouts(batch, self.zooms_of(batch) if zooms is None else np.asarray(zooms))
 
     def views_of(self, batch: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from deepscope.galaxy.classes import class_names_of, encode_labels
 from deepscope.galaxy.dataset import DEFAULT_ZOOM_RANGE, CutoutDataset, load_cutouts
 from deepscope.galaxy.field import SDSS_CUTOUT_FIELD, field_of_labels
 from deepscope.galaxy.predictor import GalaxyPredictor
+from deepscope.galaxy.preprocess import input_to_pixels
 from deepscope.galaxy.zoom import canonical_zooms, rescale_cutouts, zoom_cutouts
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def to_canonical_scale(data: TrainingData, zoom_range: tuple[float, float]) -> t
         ``bright_fraction`` (the target) and ``zoom_range``: the model's ``meta["canonical_scale"]``.
     """
     def rescaled(images):
-        pixels = np.rint(images * 255).astype(np.uint8)
+        pixels = input_to_pixels(images)
         return rescale_cutouts(pixels, canonical_zooms(bright_fraction(pixels), scale)) / np.float32(255)
 
     scale = {"bright_fraction": round(float(np.median(bright_fraction(data.train_images))), 6),
