@@ -38,17 +38,24 @@ def sky_level_and_noise(images):
         robust spread of neighbouring-pixel differences along the edge
         divided by sqrt 2.
     """
+    return _sky_level(images)[..., None, None], _edge_noise(images)[..., None, None]
+
+
+def _sky_level(images):
+    """``(N, C)``: the 2nd percentile of each image's pixels in each channel.
+
+    ``images`` is a ``(N, C, S, S)`` tensor or array (8-bit pixels too); the
+    value of rank ``1 + int(0.02 * (pixels - 1))``, found by numpy's selection.
+    """
     import torch
 
-    n, c, _, _ = images.shape
-    flat = images.reshape(n, c, -1)
-    level = flat.kthvalue(_level_rank(flat.shape[2]), dim=2).values
-    return level[..., None, None], _edge_noise(images)[..., None, None]
-
-
-def _level_rank(pixels: int) -> int:
-    """The rank (from 1) of the 2nd percentile among ``pixels`` values."""
-    return 1 + int(0.02 * (pixels - 1))
+    as_tensor = isinstance(images, torch.Tensor)
+    array = images.numpy() if as_tensor else images
+    values = array.reshape(*array.shape[:2], -1)
+    rank = int(0.02 * (values.shape[2] - 1))
+    level = np.partition(values, rank, axis=2)[:, :, rank]
+    level = level if np.issubdtype(level.dtype, np.floating) else level.astype(np.float32)
+    return torch.from_numpy(level) if as_tensor else level
 
 
 def _edge_noise(images):
@@ -312,11 +319,9 @@ def _rescale(pixels: np.ndarray, zooms: np.ndarray) -> np.ndarray:
         # Only the pixels beyond the original field need arithmetic: channels-last views, (n, pixels, channels).
         where, nearest, fade, sky = _border(size, side, channels)
         edge = shrunk.permute(0, 2, 3, 1).reshape(stop - start, side * side, -1).index_select(1, nearest).float()
-        # sky_level_and_noise of every other pixel, by numpy's selection on the 8-bit values
+        # sky_level_and_noise of every other pixel, on the 8-bit values
         sparse = pixels[order[start:stop], :, ::2, ::2]
-        values = sparse.reshape(stop - start, channels, -1)
-        rank = _level_rank(values.shape[2]) - 1
-        level = torch.from_numpy(np.partition(values, rank, axis=2)[:, None, :, rank].astype(np.float32))
+        level = torch.from_numpy(_sky_level(sparse)).view(-1, 1, channels)
         noise = torch.from_numpy(_edge_noise(sparse)).view(-1, 1, channels)
         edge.sub_(level).mul_(fade).add_(level)
         fields = banks[start:stop]
