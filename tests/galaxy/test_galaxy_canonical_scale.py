@@ -83,7 +83,7 @@ def test_covered_copies_keep_the_uncovered_cutouts_zoom_and_view(bundled_pixels)
     covered = bundled_pixels.copy()
     covered[:, :, 24:40, 24:40] = 0
     assert not np.allclose(scaled.zooms_of(covered), zooms)  # left to itself, covering zooms
-    shown = scaled.probabilities(covered, views, zooms)
+    shown = scaled.covered_probabilities(bundled_pixels)(covered)
     plain.canonical = False
     np.testing.assert_array_equal(shown, plain.probabilities(rescale_cutouts(apply_views(covered, views), zooms)))
 

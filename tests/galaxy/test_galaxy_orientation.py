@@ -107,6 +107,6 @@ def test_covered_copies_are_shown_in_the_uncovered_cutouts_view(bundled_pixels):
     covered = batch.copy()
     covered[:, :, 20:44, 36:60] = 0
     assert (predictor.views_of(covered) != views).any()  # left to itself, covering turns some
-    shown = predictor.probabilities(covered, views)
+    shown = predictor.covered_probabilities(batch)(covered)
     predictor.canonical = False
     np.testing.assert_array_equal(shown, predictor.probabilities(apply_views(covered, views)))

@@ -57,11 +57,8 @@ def add_demo_section(report: Report, out_dir: Path) -> None:
     # A confidently but not saturated barred galaxy shows the map best.
     barred = np.flatnonzero((y_true == 1) & (probs[:, 1] >= predictor.threshold))
     shown = barred[np.argmin(np.abs(probs[barred, 1] - 0.9))]
-    # covered copies keep the uncovered cutout's view and zoom
-    zoom = predictor.zooms_of(batch[shown][None])
-    view = predictor.views_of(batch[shown][None])
-    heat, base = occlusion_map(lambda b: predictor.probabilities(b, view.repeat(len(b)), zoom.repeat(len(b)))[:, 1],
-                               batch[shown])
+    covered = predictor.covered_probabilities(batch[shown][None])
+    heat, base = occlusion_map(lambda b: covered(b)[:, 1], batch[shown])
     bar = measured_bar(predictor, batch[shown])
     report.figure(occlusion_figure(batch[shown].transpose(1, 2, 0), heat, base, "p_bar", bar), "galaxy_occlusion",
                   "occlusion: covering the bar lowers p_bar; the line is the measured bar (length and position "

@@ -77,10 +77,8 @@ def classification_tables(y_true: ArrayLike, y_pred: ArrayLike, class_names: lis
 
 def _occlusion_section(report, predictor, positives, patch=16):
     """Mean drop of the positive probability when blurring the centre vs an outer patch."""
-    # covered copies keep each uncovered cutout's view and zoom
-    zooms = predictor.zooms_of(positives)
-    views = predictor.views_of(positives)
-    centre, outer = region_occlusion_drop(lambda b: predictor.probabilities(b, views, zooms)[:, 1], positives, patch)
+    covered = predictor.covered_probabilities(positives)
+    centre, outer = region_occlusion_drop(lambda b: covered(b)[:, 1], positives, patch)
     result = {"n": int(len(positives)), "patch_px": patch, "mean_drop_centre": float(np.mean(centre)),
               "mean_drop_outer": float(np.mean(outer)),
               "fraction_centre_drop_larger": float(np.mean(centre > outer))}

@@ -263,12 +263,8 @@ def write_occlusion_png(image_path: str | Path, out_path: str | Path, model: str
     predictor = GalaxyPredictor.from_checkpoint(model, device, engine)
     rgb = read_galaxy_image(image_path)
     image = to_model_input(rgb, predictor.input_size)
-    # Every covered copy is shown in the uncovered cutout's view and zoom, so that covering does not also turn
-    # or zoom it.
-    zoom = predictor.zooms_of(image[None])
-    view = predictor.views_of(image[None])
-    heat, base = occlusion_map(lambda b: predictor.probabilities(b, view.repeat(len(b)), zoom.repeat(len(b)))[:, -1],
-                               image, patch, stride)
+    covered = predictor.covered_probabilities(image[None])
+    heat, base = occlusion_map(lambda b: covered(b)[:, -1], image, patch, stride)
     _save(occlusion_figure(image.transpose(1, 2, 0), heat, base, predictor.probability_column,
                            measured_bar(predictor, image)), out_path)
     return base

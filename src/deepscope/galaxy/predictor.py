@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +278,31 @@ class GalaxyPredictor:
         if views is not None or self.canonical:
             batch = apply_views(batch, self.views_of(batch) if views is None else np.asarray(views))
         return self._probabilities_shown(self.rescaled(batch, zooms))
+
+    def covered_probabilities(self, uncovered: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`probabilities` for covered copies of cutouts, each shown at its uncovered cutout's view and zoom.
+
+        An explanation that covers part of a cutout must not also turn or zoom
+        it, as the covered copy's own light would (:meth:`views_of`, :meth:`zooms_of`).
+
+        Parameters
+        ----------
+        uncovered : numpy.ndarray
+            ``(N, 3, S, S)``.
+
+        Returns
+        -------
+        callable
+            ``covered (M, 3, S, S) -> (M, n_classes)``: ``M`` copies of the one
+            cutout when ``N`` is 1, else one copy of each, in order.
+        """
+        views, zooms = self.views_of(uncovered), self.zooms_of(uncovered)
+
+        def probabilities(covered: np.ndarray) -> np.ndarray:
+            return self.probabilities(covered, np.broadcast_to(views, len(covered)),
+                                      np.broadcast_to(zooms, len(covered)))
+
+        return probabilities
 
     def _probabilities_shown(self, batch: np.ndarray) -> np.ndarray:
         """:meth:`probabilities` of a batch already turned and zoomed as the network sees it."""
