@@ -78,6 +78,10 @@ def measure(split, model, engine, zooms=ZOOMS, scale_range=None):
     positions = sample_positions(rows, str(LABELS))
     matched = size_matched_indices(sizes, y, seed=0)
     zoomed = {z: zoom_cutouts(images, z) for z in zooms}
+
+    def p_bar(batch):
+        return np.concatenate([predictor.probabilities(batch[i:i + 512])[:, 1] for i in range(0, len(batch), 512)])
+
     if scale_range is not None:
         from deepscope.galaxy.train import balanced_threshold
 
@@ -85,17 +89,12 @@ def measure(split, model, engine, zooms=ZOOMS, scale_range=None):
         train_rows, train_images, _ = load_split("train")
         target = float(np.median(bright_fraction(train_images)))
         predictor.canonical_scale = {"bright_fraction": target, "zoom_range": list(scale_range)}
-        p_train = np.concatenate([predictor.probabilities(train_images[i:i + 512])[:, 1]
-                                  for i in range(0, len(train_images), 512)])
-        predictor.threshold = balanced_threshold(train_rows["barred"].to_numpy(int), p_train)
+        predictor.threshold = balanced_threshold(train_rows["barred"].to_numpy(int), p_bar(train_images))
         print(f"canonical scale at inference only: bright fraction {target:.4f} (the train split's median), zooms "
               f"within {scale_range}; threshold {predictor.threshold:.3f} (balanced accuracy on the train split)")
     print(f"{split} split: {len(y)} galaxies; model {model}, engine {predictor.engine}, "
           f"meta orientation {'canonical' if predictor.canonical else 'as-is'}, "
           f"size_range {predictor.size_range}, canonical_scale {predictor.canonical_scale}")
-
-    def p_bar(batch):
-        return np.concatenate([predictor.probabilities(batch[i:i + 512])[:, 1] for i in range(0, len(batch), 512)])
 
     def hoyle(decision, p):
         h = external_evidence(*positions, y, decision.astype(int), p, sizes, hoyle=HOYLE, seed=0)["hoyle"]
