@@ -217,7 +217,7 @@ def _border(size: int, inner: int, channels: int):
     fade : torch.Tensor
         ``(P, 1)``: how much of it is left, ``exp(-distance / FADE_PIXELS)``.
     noise : torch.Tensor
-        ``(8, P, channels)``: fixed unit Gaussian fields, the sky noise of a
+        ``(N_NOISE_FIELDS, P, channels)``: fixed unit Gaussian fields, the sky noise of a
         wider field, drawn the same for the same pixels.
     """
     import torch
