@@ -6,16 +6,18 @@ particle diameter, in a random direction, to a spot at least one diameter
 from every true centre and one diameter inside the micrograph (background;
 a centre without such a spot within 50 tries stays true). The set is
 classified as `deepscope cryoem classify` does (extraction, alignment,
-clustering, the junk rule), one run over the split's micrographs, and the
-table gives, per setting, the share of planted picks in junk classes beside
-the share of true picks in junk classes. --split calibration (14_57_34,
+clustering, the class rule and the background test), one run over the
+split's micrographs, and the table gives, per setting, the share of planted
+picks called junk beside the share of true picks called junk. --split calibration (14_57_34,
 15_07_41, 15_14_01, 15_27_22) is where settings are compared; --split test
 (the six micrographs with every peer's picks) reports.
 
-  python benchmarks/bench_cryoem_planted.py [--split calibration|test] [--size 48 64] [--classes 0 24] [--rounds 2] [--seed 0]
+  python benchmarks/bench_cryoem_planted.py [--split calibration|test] [--size 48 64] [--classes 0 24]
+      [--background-quantile 0 0.85] [--rounds 2] [--seed 0]
 """
 
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepscope.cryoem.classify2d.run import classify_pick_sets
+from deepscope.cryoem.classify2d.background import BACKGROUND_QUANTILE
+from deepscope.cryoem.classify2d.run import IMAGE_SIZE, classify_pick_sets
 from deepscope.cryoem.io import read_coordinates, write_coordinates
 from deepscope.cryoem.pick_sets import gather_pick_sets
 
@@ -53,7 +56,7 @@ def plant(truth, rng):
     return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), moved
 
 
-def score_round(junk_rounds, planted, size, classes, junk_classes, rounds, seconds):
+def score_round(junk_rounds, planted, size, quantile, classes, junk_classes, rounds, seconds):
     """Shares of planted and of true picks that some round so far put in a junk class."""
     first = junk_rounds[0]
     junk = np.zeros(len(first), dtype=bool)
@@ -68,7 +71,7 @@ def score_round(junk_rounds, planted, size, classes, junk_classes, rounds, secon
         distance = np.hypot(xy[:, None, 0] - group["x"].to_numpy()[None],
                             xy[:, None, 1] - group["y"].to_numpy()[None]).min(axis=1)
         is_planted[np.flatnonzero(here)[distance < 1.0]] = True
-    return {"size": size, "rounds": rounds, "classes": classes, "junk_classes": junk_classes,
+    return {"size": size, "background_quantile": quantile, "rounds": rounds, "classes": classes, "junk_classes": junk_classes,
             "planted": int(is_planted.sum()), "planted_in_junk": junk[is_planted].mean(),
             "true_in_junk": junk[~is_planted].mean(), "seconds": seconds}
 
@@ -76,7 +79,9 @@ def score_round(junk_rounds, planted, size, classes, junk_classes, rounds, secon
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=sorted(SPLITS), default="calibration")
-    parser.add_argument("--size", type=int, nargs="+", default=[48], help="classified image sides to compare")
+    parser.add_argument("--size", type=int, nargs="+", default=[IMAGE_SIZE], help="classified image sides to compare")
+    parser.add_argument("--background-quantile", type=float, nargs="+", default=[BACKGROUND_QUANTILE],
+                        help="background quantiles to compare (0: classes alone)")
     parser.add_argument("--classes", type=int, nargs="+", default=[0], help="class counts (0: the default)")
     parser.add_argument("--rounds", type=int, default=1, help="classify what the previous round kept, this often")
     parser.add_argument("--seed", type=int, default=0)
@@ -97,25 +102,25 @@ def main():
             write_coordinates(picks, work / "picks" / f"{stem}.star")
             planted.append(picks[moved].assign(stem=stem))
         planted = pd.concat(planted, ignore_index=True)
-        for size in args.size:
-            for classes in args.classes:
-                start = time.perf_counter()
-                picks_dir, junk_rounds, survivors = work / "picks", [], None
-                for round_index in range(args.rounds):
-                    result = classify_pick_sets(gather_pick_sets([f"planted={picks_dir}"]), work / "mics", DIAMETER,
-                                                n_classes=classes or None, size=size, seed=args.seed, progress=False)
-                    particles = result.particles
-                    junk_rounds.append(particles.assign(junk_round=np.where(particles["junk"] == 1, round_index, -1)))
-                    # the next round classifies what this one kept, as a cryoSPARC user re-runs 2D classification
-                    picks_dir = work / f"kept{round_index}"
-                    picks_dir.mkdir(exist_ok=True)
-                    for stem, group in particles[particles["junk"] == 0].groupby("micrograph"):
-                        write_coordinates(group[["x", "y"]], picks_dir / f"{stem}.star")
-                    rows.append(score_round(junk_rounds, planted, size, len(result.classes),
-                                            int(result.classes["junk"].sum()), round_index + 1,
-                                            time.perf_counter() - start))
-                    print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1, float_format="%.3f"),
-                          flush=True)
+        for size, classes, quantile in itertools.product(args.size, args.classes, args.background_quantile):
+            start = time.perf_counter()
+            picks_dir, junk_rounds = work / "picks", []
+            for round_index in range(args.rounds):
+                result = classify_pick_sets(gather_pick_sets([f"planted={picks_dir}"]), work / "mics", DIAMETER,
+                                            n_classes=classes or None, size=size, background_quantile=quantile,
+                                            seed=args.seed, progress=False)
+                particles = result.particles
+                junk_rounds.append(particles)
+                # the next round classifies what this one kept, as a cryoSPARC user re-runs 2D classification
+                picks_dir = work / f"kept{round_index}"
+                picks_dir.mkdir(exist_ok=True)
+                for stem, group in particles[particles["junk"] == 0].groupby("micrograph"):
+                    write_coordinates(group[["x", "y"]], picks_dir / f"{stem}.star")
+                rows.append(score_round(junk_rounds, planted, size, quantile, len(result.classes),
+                                        int(result.classes["junk"].sum()), round_index + 1,
+                                        time.perf_counter() - start))
+                print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1, float_format="%.3f"),
+                      flush=True)
     print(f"\n# {args.split} split: {', '.join(SPLITS[args.split])}; {PLANTED_SHARE:.0%} planted, seed {args.seed}")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
 

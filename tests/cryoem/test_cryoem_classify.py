@@ -8,9 +8,11 @@ import torch
 
 from deepscope.cli.main import main
 from deepscope.cryoem.classify2d.align import ShiftedSpectra, align, circular_mask, transform
+from deepscope.cryoem.classify2d.background import background_positions
 from deepscope.cryoem.classify2d.clustering import classify_images
 from deepscope.cryoem.io import read_coordinates, read_micrograph, write_coordinates, write_mrc
 from deepscope.cryoem.classify2d.junk import MIN_SCORE, average_measures, junk_score
+from deepscope.cryoem.classify2d.run import classify_pick_sets
 from deepscope.cryoem.pick_sets import gather_pick_sets, parse_spec
 from deepscope.errors import InputError
 
@@ -133,7 +135,7 @@ def test_classify_truth_versus_random_on_a_real_crop(crop, tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"class_averages.mrcs", "class_averages.png", "classes.csv",
                                                "particles.csv", "junk_by_picker.csv", "report.html"}
     particles = pd.read_csv(out / "particles.csv")
-    assert list(particles.columns) == ["micrograph", "x", "y", "class", "junk", "picker"]
+    assert list(particles.columns) == ["micrograph", "x", "y", "class", "junk", "picker", "match"]
     ours = particles[particles["picker"] == "truth"]
     assert np.array_equal(ours[["x", "y"]].to_numpy(), truth[["x", "y"]].to_numpy())  # exactly as read
     # the flipped copy is the truth again, in the micrograph's frame: same boxes, same classes
@@ -153,6 +155,34 @@ def test_classify_truth_versus_random_on_a_real_crop(crop, tmp_path, capsys):
     report = (out / "report.html").read_text()
     assert "False-pick accounting" in report and "class_averages.png" in report
     assert "random" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("quantile", [0.85, 0.0])
+def test_background_picks_in_a_particle_class_are_junk(crop, tmp_path, quantile):
+    # one class holds every pick, so the class rule cannot throw out the planted ones: the background test must
+    folder, truth, _ = crop
+    planted = background_positions(truth[["x", "y"]].to_numpy(dtype=float), (CROP, CROP), 108, 162,
+                                   len(truth) // 5, np.random.default_rng(0))
+    picks = pd.concat([truth[["x", "y"]], pd.DataFrame(planted, columns=["x", "y"])], ignore_index=True)
+    (tmp_path / "picks").mkdir()
+    write_coordinates(picks, tmp_path / "picks" / f"{EMPIAR_STEM}.star")
+    result = classify_pick_sets(gather_pick_sets([str(tmp_path / "picks")]), folder / "mics", 108, n_classes=1,
+                                background_quantile=quantile, progress=False)
+    junk = result.particles["junk"].to_numpy(dtype=bool)
+    assert len(planted) >= 15 and result.classes["junk"].sum() == 0
+    if quantile:
+        assert junk[len(truth):].mean() >= 0.7 and junk[:len(truth)].mean() <= 0.1
+        match = result.particles["match"].to_numpy()
+        assert np.median(match[:len(truth)]) > np.median(match[len(truth):]) + 0.1
+    else:
+        assert not junk.any() and result.particles["match"].isna().all()
+
+
+def test_background_quantile_out_of_range_is_one_line(crop, tmp_path, capsys):
+    folder, _, _ = crop
+    assert _classify(folder, folder / "truth", tmp_path / "out", "--background-quantile", "1") == 1
+    assert "--background-quantile must be at least 0 and below 1, got 1" in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
 
 
 def _classify(folder, coords, out, *extra):

@@ -30,6 +30,8 @@ from deepscope.cryoem.classify2d.align import (N_ANGLES, ShiftedSpectra, align, 
 # score is calibrated at this class size.
 PARTICLES_PER_CLASS = 50
 MAX_CLASSES = 50
+# Translation searched per alignment round, in image pixels (module docstring: kept small on purpose).
+MAX_SHIFT = 2
 
 
 def default_class_count(n_particles: int) -> int:
@@ -137,7 +139,7 @@ def _drop_empty(labels, k, min_size):
 
 
 def classify_images(images: np.ndarray, n_classes: int, particle_radius: float, iterations: int = 6,
-                    max_shift: int = 2, min_class_size: int = 3, seed: int = 0, device="cpu",
+                    max_shift: int = MAX_SHIFT, min_class_size: int = 3, seed: int = 0, device="cpu",
                     progress: bool = True) -> Classes:
     """Reference-free 2D classification (see the module docstring).
 
@@ -188,12 +190,7 @@ def classify_images(images: np.ndarray, n_classes: int, particle_radius: float, 
         msg = f"2D classification needs at least {min_class_size} particles, got {len(images)}"
         raise InputError(msg)
     device = torch.device(device)
-    size = images.shape[-1]
-    # the mask reaches a little past the particle, so an off-centre particle still shows as such
-    radius = min(particle_radius * 1.15, size / 2 - 2)
-    n_rings = int(np.floor(radius))
-    mask = circular_mask(size, radius, device=device)
-    data = torch.as_tensor(images, dtype=torch.float32, device=device) * mask
+    data, mask, n_rings = masked_images(images, particle_radius, device)
     generator = torch.Generator().manual_seed(seed)
     k = max(1, min(n_classes, len(images) // min_class_size))
     features = invariant_features(data, n_rings)
@@ -213,6 +210,27 @@ def classify_images(images: np.ndarray, n_classes: int, particle_radius: float, 
     averages = class_averages(transform(data, angles, shifts), labels, k) * mask
     return Classes(labels.cpu().numpy(), averages.cpu().numpy(), np.degrees(angles.cpu().numpy()),
                    shifts.cpu().numpy(), correlation.cpu().numpy())
+
+
+def masked_images(images, particle_radius: float, device="cpu"):
+    """Images as classification sees them: masked to a soft disk a little larger than the particle.
+
+    Returns
+    -------
+    data : torch.Tensor
+        ``(n, size, size)`` float32 masked images on ``device``.
+    mask : torch.Tensor
+        ``(size, size)`` the mask (class averages are masked with it too).
+    n_rings : int
+        Polar rings the alignment samples (one per pixel of the mask's radius).
+    """
+    import torch
+
+    size = images.shape[-1]
+    # the mask reaches a little past the particle, so an off-centre particle still shows as such
+    radius = min(particle_radius * 1.15, size / 2 - 2)
+    mask = circular_mask(size, radius, device=device)
+    return torch.as_tensor(images, dtype=torch.float32, device=device) * mask, mask, int(np.floor(radius))
 
 
 def _seed_references(data, features, labels, k, n_rings, max_shift):

@@ -11,7 +11,7 @@ from deepscope.cryoem.figures import to_uint8
 MONTAGE_COLUMNS = 10
 TILE = 96
 # Headings of the junk accounting's columns in reports.
-ACCOUNTING_HEADINGS = {"junk_picks": "picks in junk classes", "junk_fraction": "junk fraction",
+ACCOUNTING_HEADINGS = {"junk_picks": "junk picks", "junk_fraction": "junk fraction",
                        "false_pick_fraction": "false-pick fraction (truth)"}
 
 
@@ -61,15 +61,19 @@ def write_report(result, out_dir) -> Path:
     ``result`` is a :class:`~deepscope.cryoem.classify2d.run.ClassifyResult`; returns the report's path.
     """
     from deepscope.core.report import Report
+    from deepscope.cryoem.classify2d.background import PICK_RULE
     from deepscope.cryoem.classify2d.junk import JUNK_RULE
 
     report = Report(out_dir, "2D classification and false-pick accounting")
     report.code("\n".join(f"{key}: {value}" for key, value in result.settings.items()))
     n_junk = int(result.classes["junk"].sum())
-    report.text(f"{len(result.particles)} particles in {len(result.classes)} classes, {n_junk} of them junk. "
-                f"Junk rule: {JUNK_RULE}")
+    report.text(f"{len(result.particles)} particles in {len(result.classes)} classes, {n_junk} of them junk; "
+                f"{int(result.particles['junk'].sum())} picks called junk. Class rule: {JUNK_RULE}. Pick rule: "
+                f"{PICK_RULE.format(quantile=result.settings['background quantile'])} "
+                f"({result.settings['background test']}).")
     report.heading("False-pick accounting per picker")
-    report.text(f"Fraction of each picker's picks that fall in junk classes, beside the fraction that matches "
+    report.text(f"Fraction of each picker's picks called junk (in a junk class, or matching the particle classes "
+                f"no better than background), beside the fraction that matches "
                 f"no true particle (within half a diameter) where a truth set was given; pooled over the "
                 f"{len(result.micrographs)} micrograph(s) every picker covers: {', '.join(result.micrographs)}.")
     report.table(result.accounting.rename(columns=ACCOUNTING_HEADINGS).set_index("picker"))

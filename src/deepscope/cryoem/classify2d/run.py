@@ -17,11 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepscope.cryoem.classify2d.background import BACKGROUND_QUANTILE
 from deepscope.errors import OutputError
 
 # Box side over particle diameter: room for the background ring that the
 # normalisation needs and for the small shifts searched by alignment.
 BOX_FACTOR = 1.5
+# Side of the classified images: at 64 px the averages of 10017 show their views, and planted background picks
+# are told from particles better than at 48 (benchmarks/bench_cryoem_planted.py --split calibration).
+IMAGE_SIZE = 64
 
 
 @dataclass
@@ -35,7 +39,8 @@ class ClassifyResult:
     classes : pandas.DataFrame
         ``class`` (1 = largest), ``n``, ``junk`` (0/1), ``score`` and its measures.
     particles : pandas.DataFrame
-        One row per input coordinate: ``micrograph``, ``x``, ``y``, ``class``, ``junk``, ``picker``.
+        One row per input coordinate: ``micrograph``, ``x``, ``y``, ``class``, ``junk``, ``picker``,
+        ``match`` (correlation with the other half-set's particle classes; NaN where not measured).
     accounting : pandas.DataFrame
         One row per picker (see :func:`junk_accounting`).
     micrographs : list of str
@@ -74,9 +79,15 @@ def check_output_dir(path) -> Path:
 
 
 def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: int | None = None,
-                       box: int | None = None, size: int = 48, iterations: int = 6, truth=None,
-                       device: str = "cpu", seed: int = 0, progress: bool = True) -> ClassifyResult:
+                       box: int | None = None, size: int = IMAGE_SIZE, iterations: int = 6, truth=None,
+                       background_quantile: float = BACKGROUND_QUANTILE, device: str = "cpu", seed: int = 0,
+                       progress: bool = True) -> ClassifyResult:
     """Extract, classify and account for the picks of several pick sets.
+
+    A pick is junk when its class is junk
+    (:mod:`~deepscope.cryoem.classify2d.junk`) or when it matches the particle
+    classes no better than ``background_quantile`` of background boxes from
+    the same micrographs (:mod:`~deepscope.cryoem.classify2d.background`).
 
     Parameters
     ----------
@@ -93,6 +104,8 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
         Side of the classified particle images; alignment rounds; seed.
     truth : deepscope.cryoem.pick_sets.PickSet, optional
         True particle centres, for the truth-matched false-pick fraction.
+    background_quantile : float
+        0 judges picks by their class alone.
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``.
     progress : bool
@@ -110,6 +123,7 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
         An unreadable micrograph or coordinate file.
     """
     from deepscope.core.distributed import select_device
+    from deepscope.cryoem.classify2d.background import background_tables, background_test
     from deepscope.cryoem.classify2d.clustering import classify_images, default_class_count
     from deepscope.cryoem.classify2d.junk import class_table
     from deepscope.cryoem.extract import extract_pairs
@@ -124,21 +138,37 @@ def classify_pick_sets(pick_sets, micrograph_dir, diameter: float, n_classes: in
     for stem in sorted(micrographs):
         parts = [t[stem][["x", "y", "source"]].assign(picker=name) for name, t in tables.items() if stem in t]
         pairs.append((micrographs[stem], pd.concat(parts, ignore_index=True)))
-    particles = extract_pairs(pairs, diameter, box, min(size, box), progress=progress)
-    radius = diameter / 2 / particles.pixel_scale
-    k = n_classes or default_class_count(len(particles.images))
-    classes = classify_images(particles.images, k, radius, iterations=iterations, seed=seed,
-                              device=torch_device, progress=progress)
+    rng = np.random.default_rng(seed)
+    backgrounds = background_tables(pairs, diameter, box, rng, count=0 if background_quantile <= 0 else None)
+    # picks and background boxes are cut in one pass over the micrographs
+    both = [(path, pd.concat([picks.assign(background=False), extra.assign(background=True)], ignore_index=True))
+            for (path, picks), (_, extra) in zip(pairs, backgrounds)]
+    cut = extract_pairs(both, diameter, box, min(size, box), progress=progress)
+    is_background = cut.table["background"].to_numpy(dtype=bool)
+    images = cut.images[~is_background]
+    picks = cut.table[~is_background].drop(columns="background").reset_index(drop=True)
+    radius = diameter / 2 / cut.pixel_scale
+    k = n_classes or default_class_count(len(images))
+    classes = classify_images(images, k, radius, iterations=iterations, seed=seed, device=torch_device,
+                              progress=progress)
     order, table = class_table(classes, radius)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     assigned = rank[classes.labels]
-    rows = particles.table.assign(**{"class": assigned + 1, "junk": table["junk"].to_numpy()[assigned]})
-    rows = rows[["micrograph", "x", "y", "class", "junk", "picker"]]
+    junk = table["junk"].to_numpy()[assigned].astype(bool)
+    particle_classes = np.zeros(len(order), dtype=bool)
+    particle_classes[order] = table["junk"].to_numpy() == 0
+    match, like_background, background_note = background_test(images, cut.images[is_background], classes,
+                                                               particle_classes, radius, background_quantile,
+                                                               rng, torch_device)
+    junk |= like_background
+    rows = picks.assign(**{"class": assigned + 1, "junk": junk.astype(int), "match": match})
+    rows = rows[["micrograph", "x", "y", "class", "junk", "picker", "match"]]
     shared = _shared_micrographs(tables, micrographs)
     accounting = junk_accounting(rows, truth_tables, shared, [s.name for s in pick_sets], diameter)
-    settings = {"diameter (px)": diameter, "box (px)": box, "image size (px)": particles.images.shape[-1],
-                "classes asked for": k, "alignment rounds": iterations, "seed": seed, "device": str(torch_device)}
+    settings = {"diameter (px)": diameter, "box (px)": box, "image size (px)": images.shape[-1],
+                "classes asked for": k, "alignment rounds": iterations, "background quantile": background_quantile,
+                "background test": background_note, "seed": seed, "device": str(torch_device)}
     return ClassifyResult(classes.averages[order], table, rows, accounting, shared, settings)
 
 
