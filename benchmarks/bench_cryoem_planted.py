@@ -8,12 +8,15 @@ a centre without such a spot within 50 tries stays true). The set is
 classified as `deepscope cryoem classify` does (extraction, alignment,
 clustering, the class rule and the background test), one run over the
 split's micrographs, and the table gives, per setting, the share of planted
-picks called junk beside the share of true picks called junk. --split calibration (14_57_34,
-15_07_41, 15_14_01, 15_27_22) is where settings are compared; --split test
-(the six micrographs with every peer's picks) reports.
+picks called junk beside the share of true picks called junk. --plant carbon
+replaces up to 20% of each micrograph's true centres by spots on carbon film
+instead (CASSPER's carbon labels; micrographs without carbon get none).
+--split calibration (14_57_34, 15_07_41, 15_14_01, 15_27_22) is where
+settings are compared; --split test (the six micrographs with every peer's
+picks) reports.
 
   python benchmarks/bench_cryoem_planted.py [--split calibration|test] [--size 48 64] [--classes 0 24]
-      [--background-quantile 0 0.85] [--rounds 2] [--seed 0]
+      [--background-quantile 0 0.85] [--plant background|carbon] [--rounds 2] [--seed 0]
 """
 
 import argparse
@@ -25,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
+from scipy.spatial import cKDTree
 
 from deepscope.cryoem.classify2d.background import BACKGROUND_QUANTILE
 from deepscope.cryoem.classify2d.run import IMAGE_SIZE, classify_pick_sets
@@ -54,6 +59,35 @@ def plant(truth, rng):
                 xy[index], moved[index] = spot, True
                 break
     return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), moved
+
+
+def plant_on_carbon(truth, labels_png, rng):
+    """``truth`` with up to :data:`PLANTED_SHARE` of its rows replaced by spots on carbon film; the mask of those rows.
+
+    Carbon is CASSPER's green class (``labels_png``, y-flipped relative to the
+    JPEG: row ``4095 - y``); a spot keeps its whole box on the micrograph and
+    lies at least one diameter from every true centre and every other spot.
+    A micrograph with little carbon gets fewer spots (none without a label file).
+    """
+    xy = truth[["x", "y"]].to_numpy(dtype=float).copy()
+    replaced = np.zeros(len(xy), dtype=bool)
+    if not labels_png.exists():
+        return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), replaced
+    rgb = np.asarray(Image.open(labels_png).convert("RGB"))
+    rows, cols = np.nonzero((rgb[..., 0] == 0) & (rgb[..., 1] == 255) & (rgb[..., 2] == 0))
+    spots = np.column_stack([cols, SIDE - 1 - rows]).astype(float)
+    spots = spots[np.all((spots >= DIAMETER) & (spots <= SIDE - 1 - DIAMETER), axis=1)]
+    if len(spots):
+        spots = spots[cKDTree(xy).query(spots)[0] >= DIAMETER]
+    chosen = []
+    for spot in spots[rng.permutation(len(spots))]:
+        if len(chosen) == int(round(PLANTED_SHARE * len(xy))):
+            break
+        if not chosen or np.hypot(*(np.array(chosen) - spot).T).min() >= DIAMETER:
+            chosen.append(spot)
+    for index, spot in zip(rng.choice(len(xy), len(chosen), replace=False), chosen):
+        xy[index], replaced[index] = spot, True
+    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), replaced
 
 
 def score_round(junk_rounds, planted, size, quantile, classes, junk_classes, rounds, seconds):
@@ -86,6 +120,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=1, help="classify what the previous round kept, this often")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--plant", choices=["background", "carbon"], default="background",
+                        help="where planted picks go: one diameter into the background, or on carbon film")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
@@ -98,7 +134,11 @@ def main():
         planted = []
         for stem in stems:
             (work / "mics" / f"{stem}.jpg").symlink_to(DATA / "micrographs" / f"{stem}.jpg")
-            picks, moved = plant(read_coordinates(DATA / "particles" / f"{stem}.csv"), rng)
+            truth = read_coordinates(DATA / "particles" / f"{stem}.csv")
+            if args.plant == "carbon":
+                picks, moved = plant_on_carbon(truth, DATA / "cassper_labels" / f"{stem}.png", rng)
+            else:
+                picks, moved = plant(truth, rng)
             write_coordinates(picks, work / "picks" / f"{stem}.star")
             planted.append(picks[moved].assign(stem=stem))
         planted = pd.concat(planted, ignore_index=True)
@@ -121,7 +161,8 @@ def main():
                                         time.perf_counter() - start))
                 print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1, float_format="%.3f"),
                       flush=True)
-    print(f"\n# {args.split} split: {', '.join(SPLITS[args.split])}; {PLANTED_SHARE:.0%} planted, seed {args.seed}")
+    print(f"\n# {args.split} split: {', '.join(SPLITS[args.split])}; up to {PLANTED_SHARE:.0%} planted "
+          f"({args.plant}), seed {args.seed}")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
 
 
