@@ -7,7 +7,7 @@ Laplacian-of-Gaussian blob detector at the particle size picks round 0, and
 cryoem_general's weights are fine-tuned).
 Every round picks generously, at --candidates (0.5) times its picker's own
 threshold, classifies the picks in 2D (as cryoem classify does) and keeps
-the picks of the classes that are not junk as labels; the next round
+the picks it does not call junk as labels; the next round
 fine-tunes the starting picker on them (as cryoem train --init does: same
 network, from the starting weights every round; one micrograph validates)
 and picks again. It stops after --rounds rounds, or earlier when the kept

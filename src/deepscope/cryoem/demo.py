@@ -126,8 +126,10 @@ def _add_class_averages(report, out_dir: Path, folder: Path, picks_by_stem: dict
     report.text(f"The picks above, as many random boxes, and the true centres, extracted and classified together "
                 f"({len(result.classes)} reference-free 2D classes, {DEMO_ALIGNMENT_ROUNDS} alignment rounds; "
                 f"`deepscope cryoem classify` does the same on full micrographs). A class is junk when its "
-                f"average shows no centred particle; each set's junk fraction is the share of its boxes in junk "
-                f"classes, beside the share that matches no true particle.")
+                f"average shows no centred particle, and a box is junk when it is in a junk class or matches "
+                f"the particle classes no better than background does ({result.settings['background test']}); "
+                f"each set's junk fraction is the share of its boxes called junk, beside the share that "
+                f"matches no true particle.")
     report.image("cryoem_class_averages.png", "class averages, largest first: green frame = particle, "
                                               "red frame = junk")
     table = result.accounting.rename(columns={"picker": "pick set", **ACCOUNTING_HEADINGS})

@@ -6,7 +6,8 @@ particle size, :func:`~deepscope.cryoem.picking.blob_picks`, the weights then
 being :data:`GENERAL_PICKER`'s); every round picks generously (at ``candidates`` times its picker's
 own threshold), classifies the picks in 2D
 (:func:`~deepscope.cryoem.classify2d.run.classify_pick_sets`), keeps the picks
-of the classes that are not junk as labels, fine-tunes the starting picker on
+it does not call junk (not in a junk class, and a better match to the particle
+classes than background) as labels, fine-tunes the starting picker on
 them (:func:`~deepscope.cryoem.train.train_picker` with ``init``, always from
 the starting weights, so errors of one round are not compounded into the
 next) and picks again. It stops after ``rounds`` trained rounds, or earlier
@@ -406,6 +407,7 @@ def _load_picks(directory: Path) -> dict:
 def _write_report(table: pd.DataFrame, run_dir: Path, init_name: str, diameter: float, options) -> Path:
     """``run_dir/report.html``: the rounds' table and each round's class montage."""
     from deepscope.core.report import Report
+    from deepscope.cryoem.classify2d.background import BACKGROUND_QUANTILE, PICK_RULE
     from deepscope.cryoem.classify2d.junk import JUNK_RULE
 
     report = Report(run_dir, "Self-training a picker without labels")
@@ -417,7 +419,8 @@ def _write_report(table: pd.DataFrame, run_dir: Path, init_name: str, diameter: 
                 f"{int(table['round'].max())}: the rule stops when the kept set grows by less than "
                 f"{options.min_growth:.0%} or agrees with the previous round's at F1 "
                 f"{options.agreement:g} or more, or after {options.rounds} rounds. Final picker: round {final}'s "
-                f"(the most kept particles), copied to best.pt. Junk rule: {JUNK_RULE}")
+                f"(the most kept particles), copied to best.pt. Class rule: {JUNK_RULE}. Pick rule: "
+                f"{PICK_RULE.format(quantile=BACKGROUND_QUANTILE)}.")
     shown = table.rename(columns={"kept_share": "kept share", "classes_kept": "classes kept",
                                   "kept_micrographs": "micrographs kept", "agreement": "F1 vs previous kept"})
     report.table(shown.set_index("round"), caption="rounds")
