@@ -4,7 +4,7 @@ Runs a picker on the six EMPIAR-10017 micrographs that also have
 crYOLO/Topaz/DeepPicker picks from REPIC, on 2 CPU threads, timing each
 micrograph end to end (decode, downsample, U-Net, peak finding, STAR write),
 from the 8-bit JPEG and from a float32 MRC copy (what a raw pipeline and
-Topaz read). Timings use the first --model (default: the shipped one). F1
+Topaz read). Timings use the first --model (default: the shipped one), with each --engine in turn, round by round. F1
 and region IoU are scored only on micrographs a model never saw: give the
 two cross-validation folds (`--model runs/cryoem_foldA --model
 runs/cryoem_foldB`) and each micrograph is scored by the fold that left it
@@ -15,6 +15,7 @@ same way, and both are scored against the CryoPPP truth (one-to-one within
 half a diameter).
 
   python benchmarks/bench_cryoem.py [--topaz /tmp/topaz-venv/bin/topaz] [--model RUN_DIR]...
+      [--engine onnx onnx-int8] [--rounds 3]
 """
 
 import argparse
@@ -130,6 +131,9 @@ def main():
                         help="checkpoint or run dir, repeatable (default: shipped); the first is timed")
     parser.add_argument("--topaz", help="topaz executable in its own environment")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", nargs="+", default=["auto"],
+                        help="engines to time the first model with, interleaved (auto, torch, onnx, onnx-int8)")
+    parser.add_argument("--rounds", type=int, default=1, help="timed passes over the micrographs per engine")
     parser.add_argument("--device", default="cpu", help="where our picker runs: cpu, cuda or cuda:N")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -146,20 +150,29 @@ def main():
             mrcs.append(work / "mrc" / f"{path.stem}.mrc")
             mrcs[-1].parent.mkdir(exist_ok=True)
             write_mrc(read_micrograph(path), mrcs[-1])
-        run_ours(picker, jpegs[:1], work)  # warm-up: first-call allocations
-        timed = {}
-        for label, files in (("jpeg", jpegs), ("mrc", mrcs)):
-            seconds, timed[label] = run_ours(picker, files, work)
-            results[f"deepscope ({label} input)"] = {"s_per_micrograph": float(np.median(seconds))}
+        # each engine times the first model, the engines interleaved round by round so the load hits them alike
+        timed_pickers = {engine: Picker.from_checkpoint(args.model[0] if args.model else None, args.device,
+                                                        engine=engine) for engine in args.engine}
+        seconds, timed = {}, {}
+        for engine, timed_picker in timed_pickers.items():
+            run_ours(timed_picker, jpegs[:1], work)  # warm-up: first-call allocations
+        for _ in range(args.rounds):
+            for engine, timed_picker in timed_pickers.items():
+                for label, files in (("jpeg", jpegs), ("mrc", mrcs)):
+                    taken, timed[engine, label] = run_ours(timed_picker, files, work)
+                    seconds.setdefault((engine, label), []).extend(taken)
+        for (engine, label), taken in seconds.items():
+            results[f"deepscope {engine} ({label} input)"] = {"s_per_micrograph": float(np.median(taken))}
         # The MRC holds the JPEG's pixels, so its picks are the same (see
         # bench_cryoem_raw.py); the JPEG picks are the ones scored. The
         # timed picks serve where the timed model is the scorer.
-        held_out = {}
-        for stem, scoring in scorer.items():
-            held_out[stem] = (timed["jpeg"][stem] if scoring is picker
-                              else run_ours(scoring, [DATA / "micrographs" / f"{stem}.jpg"], work)[1][stem])
-        if held_out:
-            results["deepscope (jpeg input)"].update(score(held_out, {s: truth[s] for s in held_out}))
+        for engine in args.engine:
+            held_out = {}
+            for stem, scoring in scorer.items():
+                held_out[stem] = (timed[engine, "jpeg"][stem] if scoring is picker
+                                  else run_ours(scoring, [DATA / "micrographs" / f"{stem}.jpg"], work)[1][stem])
+            if held_out:
+                results[f"deepscope {engine} (jpeg input)"].update(score(held_out, {s: truth[s] for s in held_out}))
         if args.topaz:
             if not shutil.which(args.topaz):
                 raise SystemExit(f"{args.topaz}: not found")

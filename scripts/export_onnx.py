@@ -10,11 +10,12 @@ records the ``.pt`` it came from (file name and SHA-256, in its
 other weights; its own SHA-256 goes into ``SHA256SUMS.json``. Running it twice
 writes the same bytes (checked with ``--check``).
 
-The galaxy models also get ``NAME.int8.onnx``: the fp32 export quantised
-by ONNX Runtime (static QDQ, per-channel int8 weights, uint8 activations),
-calibrated on 512 cutouts of their training split (read from
-../shared/data, so that must be present; at the model's canonical scale
-when it has one). The CPU runs it by default (the
+The galaxy models and ``cryoem_empiar10017`` also get ``NAME.int8.onnx``:
+the fp32 export quantised by ONNX Runtime (static QDQ, per-channel int8
+weights, uint8 activations), calibrated on their training data read from
+../shared/data (so that must be present): 512 cutouts of the training split,
+at the model's canonical scale when it has one; the picker's own training
+micrographs at its working scale. The CPU runs it by default (the
 shipped row's ``cpu_engine`` in :data:`deepscope.registry.SHIPPED`); its
 answers differ a little from the fp32 export's, which ``--engine onnx`` runs.
 A model's exports are listed in its row (``exports``); add the engine there
@@ -54,7 +55,9 @@ SPECS = {
 }
 # Shipped name -> its training data under ../shared/data, whose training split calibrates the int8 export.
 INT8_CALIBRATION = {"galaxy_bars": "galaxy/sdss_gz2_bars", "galaxy_morphology": "galaxy/sdss_gz_ellip_spiral",
-                    "galaxy_bars_rescaled": "galaxy/sdss_gz2_bars"}
+                    "galaxy_bars_rescaled": "galaxy/sdss_gz2_bars", "cryoem_empiar10017": "cryoem/empiar10017"}
+# Particle diameter of the EMPIAR-10017 micrographs in pixels of their JPEGs (../shared/data/DATA.md).
+EMPIAR10017_DIAMETER = 108.0
 CALIBRATION_CUTOUTS = 512
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -128,14 +131,22 @@ def export(name: str, folder: Path) -> Path:
 
 def export_int8(name: str, folder: Path) -> Path:
     """Write ``folder/NAME.int8.onnx`` from ``folder/NAME.onnx`` (see the module docstring); its path."""
+    from deepscope.registry import list_weights
+
+    entry = next(w for w in list_weights() if w.name == name)
+    calibration = _galaxy_calibration(name) if entry.domain == "galaxy" else _cryoem_calibration(name)
+    return quantise_int8(folder / entry.export_path("onnx").name, folder / entry.export_path("onnx-int8").name,
+                         calibration)
+
+
+def _galaxy_calibration(name: str):
+    """:data:`CALIBRATION_CUTOUTS` training cutouts, as the network sees them."""
     import numpy as np
     import pandas as pd
 
     from deepscope.galaxy.predictor import GalaxyPredictor
     from deepscope.galaxy.preprocess import pixels_to_input
-    from deepscope.registry import list_weights
 
-    entry = next(w for w in list_weights() if w.name == name)
     data = SHARED_DATA / INT8_CALIBRATION[name]
     labels = pd.read_csv(data / "labels.csv")
     files = labels[labels.split == "train"].file.sample(CALIBRATION_CUTOUTS, random_state=0)
@@ -143,12 +154,25 @@ def export_int8(name: str, folder: Path) -> Path:
     cutouts = np.stack([predictor.load_input(data / file) for file in files])
     if predictor.canonical_scale is not None:  # calibrated on what the network sees: the rescaled cutouts
         cutouts = pixels_to_input(predictor.rescaled(cutouts))
-    return quantise_int8(folder / entry.export_path("onnx").name, folder / entry.export_path("onnx-int8").name,
-                         cutouts)
+    return cutouts
+
+
+def _cryoem_calibration(name: str):
+    """The picker's own training micrographs at its working scale, as ``cryoem pick`` feeds them."""
+    import numpy as np
+
+    from deepscope.cryoem.predictor import Picker
+    from deepscope.cryoem.preprocess import load_for_picking
+
+    picker = Picker.from_checkpoint(name, engine="torch")
+    folder = SHARED_DATA / INT8_CALIBRATION[name] / "micrographs"
+    images = [load_for_picking(folder / f"{stem}.jpg", EMPIAR10017_DIAMETER, picker.working_diameter)[0]
+              for stem in sorted(picker.seen_micrographs) if (folder / f"{stem}.jpg").is_file()]
+    return np.stack(images)[:, None].astype(np.float32)
 
 
 def export_all(name: str, folder: Path) -> list[Path]:
-    """Every export of one shipped model into ``folder``: the ``.onnx`` and, for galaxy models, the int8 one."""
+    """Every export of one shipped model into ``folder``: the ``.onnx`` and, where it has one, the int8 one."""
     written = [export(name, folder)]
     if name in INT8_CALIBRATION:
         written.append(export_int8(name, folder))
