@@ -80,12 +80,12 @@ def background_tables(pairs, diameter: float, box: int, rng: np.random.Generator
     """Background box centres for every ``(micrograph, picks)`` pair.
 
     ``count`` per micrograph; by default as many as its picks, in all at
-    most :data:`MAX_BACKGROUND_BOXES`. Returns a list of ``(micrograph,
+    most :data:`MAX_BACKGROUND_BOXES` (one per micrograph where there are more micrographs). Returns a list of ``(micrograph,
     pandas.DataFrame)`` with ``x``, ``y`` (tables may be empty).
     """
     from deepscope.cryoem.io import read_micrograph_header
 
-    per_micrograph = -(-MAX_BACKGROUND_BOXES // max(1, len(pairs)))
+    per_micrograph = max(1, MAX_BACKGROUND_BOXES // max(1, len(pairs)))
     tables = []
     for micrograph, picks in pairs:
         wanted = min(len(picks), per_micrograph) if count is None else count
