@@ -105,7 +105,8 @@ def score_round(junk_rounds, planted, size, quantile, classes, junk_classes, rou
         distance = np.hypot(xy[:, None, 0] - group["x"].to_numpy()[None],
                             xy[:, None, 1] - group["y"].to_numpy()[None]).min(axis=1)
         is_planted[np.flatnonzero(here)[distance < 1.0]] = True
-    return {"size": size, "background_quantile": quantile, "rounds": rounds, "classes": classes, "junk_classes": junk_classes,
+    return {"size": size, "background_quantile": quantile, "rounds": rounds, "classes": classes,
+            "junk_classes": junk_classes,
             "planted": int(is_planted.sum()), "planted_in_junk": junk[is_planted].mean(),
             "true_in_junk": junk[~is_planted].mean(), "seconds": seconds}
 

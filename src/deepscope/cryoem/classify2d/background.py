@@ -80,8 +80,9 @@ def background_tables(pairs, diameter: float, box: int, rng: np.random.Generator
     """Background box centres for every ``(micrograph, picks)`` pair.
 
     ``count`` per micrograph; by default as many as its picks, in all at
-    most :data:`MAX_BACKGROUND_BOXES` (one per micrograph where there are more micrographs). Returns a list of ``(micrograph,
-    pandas.DataFrame)`` with ``x``, ``y`` (tables may be empty).
+    most :data:`MAX_BACKGROUND_BOXES` (one per micrograph where there are
+    more micrographs). Returns a list of ``(micrograph, pandas.DataFrame)``
+    with ``x``, ``y`` (tables may be empty).
     """
     from deepscope.cryoem.io import read_micrograph_header
 
