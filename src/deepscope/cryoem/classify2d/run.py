@@ -5,8 +5,9 @@ classes judges every picker; each pick then counts as junk when its class
 is junk or when, alone, it matches the particle classes no better than
 background does (:mod:`~deepscope.cryoem.classify2d.background`), and the
 accounting reports, per picker, the fraction of its picks called junk
-beside (with a truth set) the fraction that matches no true particle. Outputs are staged in a hidden directory and moved into place at
-the end, so an error leaves nothing half-written.
+beside (with a truth set) the fraction that matches no true particle.
+Outputs are staged in a hidden directory and moved into place at the end,
+so an error leaves nothing half-written.
 """
 
 import os
