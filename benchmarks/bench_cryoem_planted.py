@@ -13,9 +13,10 @@ replaces up to 20% of each micrograph's true centres by spots on carbon film
 instead (CASSPER's carbon labels; micrographs without carbon get none).
 --split calibration (14_57_34, 15_07_41, 15_14_01, 15_27_22) is where
 settings are compared; --split test (the six micrographs with every peer's
-picks) reports.
+picks) reports; --split ribosome plants into the 80S ribosome set (56 px;
+its labels miss particles, so a planted pick can land on an unlabelled one).
 
-  python benchmarks/bench_cryoem_planted.py [--split calibration|test] [--size 48 64] [--classes 0 24]
+  python benchmarks/bench_cryoem_planted.py [--split calibration|test|ribosome] [--size 48 64] [--classes 0 24]
       [--background-quantile 0 0.85] [--plant background|carbon] [--rounds 2] [--seed 0]
 """
 
@@ -36,7 +37,8 @@ from deepscope.cryoem.classify2d.run import IMAGE_SIZE, classify_pick_sets
 from deepscope.cryoem.io import read_coordinates, write_coordinates
 from deepscope.cryoem.pick_sets import gather_pick_sets
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem" / "empiar10017"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem"
+DATA = SHARED / "empiar10017"
 PREFIX = "Falcon_2012_06_12-"
 SPLITS = {
     "test": ["14_33_35", "15_17_31", "15_30_21", "16_26_22", "16_44_07", "16_51_03"],
@@ -44,18 +46,22 @@ SPLITS = {
 }
 DIAMETER = 108.0
 SIDE = 4096
+# --split ribosome: the second protein, every micrograph (labels incomplete: unlabelled particles can be planted on)
+RIBOSOME = SHARED / "ribosome80s_empiar10028"
+RIBOSOME_DIAMETER = 56.0
+RIBOSOME_SIDE = 1024
 PLANTED_SHARE = 0.2
 
 
-def plant(truth, rng):
-    """``truth`` with :data:`PLANTED_SHARE` of its centres moved one diameter into the background; the mask of moved rows."""
+def plant(truth, rng, diameter=DIAMETER, side=SIDE):
+    """``truth`` with :data:`PLANTED_SHARE` of its centres moved one diameter into the background; the moved rows."""
     xy = truth[["x", "y"]].to_numpy(dtype=float).copy()
     moved = np.zeros(len(xy), dtype=bool)
     for index in rng.choice(len(xy), int(round(PLANTED_SHARE * len(xy))), replace=False):
         for angle in rng.uniform(0, 2 * np.pi, 50):
-            spot = xy[index] + DIAMETER * np.array([np.cos(angle), np.sin(angle)])
-            inside = np.all((spot >= DIAMETER) & (spot <= SIDE - 1 - DIAMETER))
-            if inside and np.hypot(*(xy[~moved] - spot).T).min() >= DIAMETER - 1e-6:
+            spot = xy[index] + diameter * np.array([np.cos(angle), np.sin(angle)])
+            inside = np.all((spot >= diameter) & (spot <= side - 1 - diameter))
+            if inside and np.hypot(*(xy[~moved] - spot).T).min() >= diameter - 1e-6:
                 xy[index], moved[index] = spot, True
                 break
     return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), moved
@@ -113,7 +119,7 @@ def score_round(junk_rounds, planted, size, quantile, classes, junk_classes, rou
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=sorted(SPLITS), default="calibration")
+    parser.add_argument("--split", choices=[*sorted(SPLITS), "ribosome"], default="calibration")
     parser.add_argument("--size", type=int, nargs="+", default=[IMAGE_SIZE], help="classified image sides to compare")
     parser.add_argument("--background-quantile", type=float, nargs="+", default=[BACKGROUND_QUANTILE],
                         help="background quantiles to compare (0: classes alone)")
@@ -124,22 +130,30 @@ def main():
     parser.add_argument("--plant", choices=["background", "carbon"], default="background",
                         help="where planted picks go: one diameter into the background, or on carbon film")
     args = parser.parse_args()
+    if args.split == "ribosome" and args.plant == "carbon":
+        parser.error("the ribosome set has no carbon labels: --plant carbon needs an EMPIAR-10017 split")
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    stems = [f"{PREFIX}{s}_0" for s in SPLITS[args.split]]
+    if args.split == "ribosome":
+        data, diameter, side = RIBOSOME, RIBOSOME_DIAMETER, RIBOSOME_SIDE
+        files = sorted((data / "micrographs").glob("*.png"))
+    else:
+        data, diameter, side = DATA, DIAMETER, SIDE
+        files = [data / "micrographs" / f"{PREFIX}{s}_0.jpg" for s in SPLITS[args.split]]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "mics").mkdir()
         (work / "picks").mkdir()
         planted = []
-        for stem in stems:
-            (work / "mics" / f"{stem}.jpg").symlink_to(DATA / "micrographs" / f"{stem}.jpg")
-            truth = read_coordinates(DATA / "particles" / f"{stem}.csv")
+        for micrograph in files:
+            stem = micrograph.stem
+            (work / "mics" / micrograph.name).symlink_to(micrograph)
+            truth = read_coordinates(data / "particles" / f"{stem}.csv")
             if args.plant == "carbon":
-                picks, moved = plant_on_carbon(truth, DATA / "cassper_labels" / f"{stem}.png", rng)
+                picks, moved = plant_on_carbon(truth, data / "cassper_labels" / f"{stem}.png", rng)
             else:
-                picks, moved = plant(truth, rng)
+                picks, moved = plant(truth, rng, diameter, side)
             write_coordinates(picks, work / "picks" / f"{stem}.star")
             planted.append(picks[moved].assign(stem=stem))
         planted = pd.concat(planted, ignore_index=True)
@@ -147,7 +161,7 @@ def main():
             start = time.perf_counter()
             picks_dir, junk_rounds = work / "picks", []
             for round_index in range(args.rounds):
-                result = classify_pick_sets(gather_pick_sets([f"planted={picks_dir}"]), work / "mics", DIAMETER,
+                result = classify_pick_sets(gather_pick_sets([f"planted={picks_dir}"]), work / "mics", diameter,
                                             n_classes=classes or None, size=size, background_quantile=quantile,
                                             seed=args.seed, progress=False)
                 particles = result.particles
@@ -162,7 +176,7 @@ def main():
                                         time.perf_counter() - start))
                 print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1, float_format="%.3f"),
                       flush=True)
-    print(f"\n# {args.split} split: {', '.join(SPLITS[args.split])}; up to {PLANTED_SHARE:.0%} planted "
+    print(f"\n# {args.split} split: {', '.join(f.stem for f in files)}; up to {PLANTED_SHARE:.0%} planted "
           f"({args.plant}), seed {args.seed}")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.3f"))
 
