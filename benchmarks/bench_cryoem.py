@@ -3,16 +3,16 @@
 Runs a picker on the six EMPIAR-10017 micrographs that also have
 crYOLO/Topaz/DeepPicker picks from REPIC, on 2 CPU threads, timing each
 micrograph end to end (decode, downsample, U-Net, peak finding, STAR write),
-from the 8-bit JPEG and from a float32 MRC copy (what a raw pipeline and
-Topaz read). Timings use the first --model (default: the shipped one), with each --engine in turn, round by round. F1
-and region IoU are scored only on micrographs a model never saw: give the
-two cross-validation folds (`--model runs/cryoem_foldA --model
-runs/cryoem_foldB`) and each micrograph is scored by the fold that left it
-out; the shipped model is fold A, so alone it scores the three fold A left out. With --topaz PATH (the
-`topaz` executable of a separate environment with topaz-em), Topaz's
-pretrained resnet16 model runs on the same MRC files on the CPU, timed the
-same way, and both are scored against the CryoPPP truth (one-to-one within
-half a diameter).
+from the 8-bit JPEG and from a float32 MRC copy (what a raw pipeline and Topaz
+read). Timings use the first --model (default: the shipped one), with each
+--engine in turn, round by round. F1 and region IoU are scored only on
+micrographs a model never saw: give the two cross-validation folds (`--model
+runs/cryoem_foldA --model runs/cryoem_foldB`) and each micrograph is scored by
+the fold that left it out; the shipped model is fold A, so alone it scores the
+three fold A left out. With --topaz PATH (the `topaz` executable of a separate
+environment with topaz-em), Topaz's pretrained resnet16 model runs on the same
+MRC files on the CPU, timed the same way, and both are scored against the
+CryoPPP truth (one-to-one within half a diameter).
 
   python benchmarks/bench_cryoem.py [--topaz /tmp/topaz-venv/bin/topaz] [--model RUN_DIR]...
       [--engine onnx onnx-int8] [--rounds 3]
@@ -165,12 +165,12 @@ def main():
             results[f"deepscope {engine} ({label} input)"] = {"s_per_micrograph": float(np.median(taken))}
         # The MRC holds the JPEG's pixels, so its picks are the same (see
         # bench_cryoem_raw.py); the JPEG picks are the ones scored. The
-        # timed picks serve where the timed model is the scorer.
+        # timed picks serve where the timed model is the scorer; the other
+        # models' picks are made once, whatever the number of engines.
+        others = {stem: run_ours(scoring, [DATA / "micrographs" / f"{stem}.jpg"], work)[1][stem]
+                  for stem, scoring in scorer.items() if scoring is not picker}
         for engine in args.engine:
-            held_out = {}
-            for stem, scoring in scorer.items():
-                held_out[stem] = (timed[engine, "jpeg"][stem] if scoring is picker
-                                  else run_ours(scoring, [DATA / "micrographs" / f"{stem}.jpg"], work)[1][stem])
+            held_out = {stem: others[stem] if stem in others else timed[engine, "jpeg"][stem] for stem in scorer}
             if held_out:
                 results[f"deepscope {engine} (jpeg input)"].update(score(held_out, {s: truth[s] for s in held_out}))
         if args.topaz:
