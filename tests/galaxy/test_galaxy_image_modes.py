@@ -14,7 +14,9 @@ CUTOUTS = sorted(sample_dir("galaxy", "bars", "images").glob("*.jpeg"))[:6]
 
 @pytest.fixture(scope="module")
 def predictor():
-    return GalaxyPredictor.from_checkpoint()
+    # fp32: the int8 export turns a one-level pixel difference (a CMYK JPEG at quality 100 round-trips RGB
+    # within 1 with Pillow 13's libjpeg) into p_bar steps of up to 0.03; fp32 moves p_bar by under 0.006
+    return GalaxyPredictor.from_checkpoint(engine="onnx")
 
 
 def _p_bar(predictor, path):
@@ -48,7 +50,7 @@ def test_every_mode_gives_the_same_p_bar(cutout, predictor, tmp_path):
     rgb = np.asarray(Image.open(cutout).convert("RGB"))
     grey = np.asarray(Image.open(cutout).convert("L"))
     for name, (path, reference) in _variants(rgb, grey, tmp_path).items():
-        assert abs(_p_bar(predictor, path) - _p_bar(predictor, reference)) <= 0.02, name
+        assert abs(_p_bar(predictor, path) - _p_bar(predictor, reference)) <= 0.01, name
 
 
 def test_16_bit_grey_is_scaled_not_saturated(tmp_path):
