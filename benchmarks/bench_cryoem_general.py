@@ -129,6 +129,8 @@ def main():
     parser.add_argument("--ribosome", nargs="+", metavar="STEM", help="score only these ribosome micrographs")
     parser.add_argument("--topaz", help="topaz executable in its own environment (benchmarks/make_topaz_env.sh)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", default="auto", choices=["auto", "torch", "onnx", "onnx-int8"],
+                        help="what runs the networks (default auto: a shipped model's CPU export)")
     args = parser.parse_args()
     import torch
 
@@ -146,7 +148,7 @@ def main():
             sets[f"sim {folder.name}"] = ([(p, read_coordinates(folder / "coords" / f"{p.stem}.star"))
                                           for p in sorted(folder.glob("*.mrc"))], float(settings["diameter_px"]))
         for model in args.model or [None]:
-            picker = Picker.from_checkpoint(model)
+            picker = Picker.from_checkpoint(model, engine=args.engine)
             if args.augment:
                 picker.augment = args.augment
             for name, (items, diameter) in sets.items():

@@ -10,12 +10,12 @@ records the ``.pt`` it came from (file name and SHA-256, in its
 other weights; its own SHA-256 goes into ``SHA256SUMS.json``. Running it twice
 writes the same bytes (checked with ``--check``).
 
-The galaxy models and ``cryoem_empiar10017`` also get ``NAME.int8.onnx``:
+The galaxy models and the pickers also get ``NAME.int8.onnx``:
 the fp32 export quantised by ONNX Runtime (static QDQ, per-channel int8
 weights, uint8 activations), calibrated on their training data read from
 ../shared/data (so that must be present): 512 cutouts of the training split,
-at the model's canonical scale when it has one; the picker's own training
-micrographs at its working scale. The CPU runs it by default (the
+at the model's canonical scale when it has one; the picker's own real training
+micrographs (EMPIAR-10017, and the ribosome set's for ``cryoem_general``) at its working scale. The CPU runs it by default (the
 shipped row's ``cpu_engine`` in :data:`deepscope.registry.SHIPPED`); its
 answers differ a little from the fp32 export's, which ``--engine onnx`` runs.
 A model's exports are listed in its row (``exports``); add the engine there
@@ -55,9 +55,11 @@ SPECS = {
 }
 # Shipped name -> its training data under ../shared/data, whose training split calibrates the int8 export.
 INT8_CALIBRATION = {"galaxy_bars": "galaxy/sdss_gz2_bars", "galaxy_morphology": "galaxy/sdss_gz_ellip_spiral",
-                    "galaxy_bars_rescaled": "galaxy/sdss_gz2_bars", "cryoem_empiar10017": "cryoem/empiar10017"}
-# Particle diameter of the EMPIAR-10017 micrographs in pixels of their JPEGs (../shared/data/DATA.md).
-EMPIAR10017_DIAMETER = 108.0
+                    "galaxy_bars_rescaled": "galaxy/sdss_gz2_bars", "cryoem_empiar10017": "cryoem",
+                    "cryoem_general": "cryoem"}
+# The real micrograph folders a picker may have trained on, under the pickers' INT8_CALIBRATION folder,
+# with their particle diameter in pixels of the files (../shared/data/DATA.md).
+CRYOEM_MICROGRAPHS = {"empiar10017/micrographs": 108.0, "ribosome80s_empiar10028/micrographs": 56.0}
 CALIBRATION_CUTOUTS = 512
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -158,17 +160,29 @@ def _galaxy_calibration(name: str):
 
 
 def _cryoem_calibration(name: str):
-    """The picker's own training micrographs at its working scale, as ``cryoem pick`` feeds them."""
+    """The picker's own real training micrographs at its working scale, as ``cryoem pick`` feeds them.
+
+    One ``(1, 1, rows, cols)`` array per micrograph (a list: the data sets' working sizes differ), or one
+    stacked array when they all have one size (as ``cryoem_empiar10017``'s, calibrated so since it shipped).
+    """
     import numpy as np
 
     from deepscope.cryoem.predictor import Picker
     from deepscope.cryoem.preprocess import load_for_picking
 
     picker = Picker.from_checkpoint(name, engine="torch")
-    folder = SHARED_DATA / INT8_CALIBRATION[name] / "micrographs"
-    images = [load_for_picking(folder / f"{stem}.jpg", EMPIAR10017_DIAMETER, picker.working_diameter)[0]
-              for stem in sorted(picker.seen_micrographs) if (folder / f"{stem}.jpg").is_file()]
-    return np.stack(images)[:, None].astype(np.float32)
+    images = []
+    for folder, diameter in CRYOEM_MICROGRAPHS.items():
+        for path in sorted((SHARED_DATA / INT8_CALIBRATION[name] / folder).iterdir()):
+            # the simulated micrographs it also saw are not kept on disk
+            if path.stem in picker.seen_micrographs:
+                image = load_for_picking(path, diameter, picker.working_diameter)[0]
+                # padded as predict_maps pads: the U-Net takes multiples of 8
+                padding = [(0, -n % 8) for n in image.shape]
+                images.append(np.pad(image, padding, mode="reflect")[None, None])
+    if len({image.shape for image in images}) == 1:
+        return np.concatenate(images).astype(np.float32)
+    return [image.astype(np.float32) for image in images]
 
 
 def export_all(name: str, folder: Path) -> list[Path]:

@@ -55,8 +55,9 @@ def quantise_int8(fp32: str | Path, out: str | Path, calibration: np.ndarray, **
     fp32 : str or Path
         An ONNX export whose input is named ``x``.
     out : str or Path
-    calibration : numpy.ndarray
-        Network inputs (float32), in the order they are fed.
+    calibration : numpy.ndarray or list of numpy.ndarray
+        Network inputs (float32), fed :data:`CALIBRATION_BATCH` at a time; a
+        list (inputs of different sizes) is fed one element at a time.
     **options
         More ``onnxruntime.quantization.quantize_static`` options
         (``op_types_to_quantize``, ``nodes_to_exclude`` ...).
@@ -70,8 +71,9 @@ def quantise_int8(fp32: str | Path, out: str | Path, calibration: np.ndarray, **
 
     class Calibration(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter({"x": calibration[k:k + CALIBRATION_BATCH]}
-                                for k in range(0, len(calibration), CALIBRATION_BATCH))
+            batches = calibration if isinstance(calibration, list) else (
+                calibration[k:k + CALIBRATION_BATCH] for k in range(0, len(calibration), CALIBRATION_BATCH))
+            self.batches = iter({"x": batch} for batch in batches)
 
         def get_next(self):
             return next(self.batches, None)

@@ -46,7 +46,7 @@ def test_auto_runs_the_export_the_table_names():
     assert onnx_network(_entry("galaxy_bars")).path.name == "galaxy_bars.int8.onnx"
     assert onnx_network(_entry("spectra_mk")).path.name == "spectra_mk.onnx"
     assert onnx_network(_entry("cryoem_empiar10017")).path.name == "cryoem_empiar10017.int8.onnx"
-    assert onnx_network(_entry("cryoem_general")).path.name == "cryoem_general.onnx"
+    assert onnx_network(_entry("cryoem_general")).path.name == "cryoem_general.int8.onnx"
     assert onnx_network(_entry("galaxy_bars"), engine="onnx").path.name == "galaxy_bars.onnx"
     assert onnx_network(_entry("galaxy_bars"), engine="torch") is None
 
@@ -195,10 +195,7 @@ def test_engine_on_the_command_line(tmp_path, capsys, monkeypatch):
         (["spectra", "predict", str(sample_dir("spectra")), "--engine", "onnx-int8",
           "--out", str(tmp_path / "bad.csv")],
          "--engine onnx-int8: shipped model spectra_mk has no onnx-int8 export (it ships onnx)"),
-        (["cryoem", "pick", str(sample_dir("cryoem")), "--diameter", "27", "--model", "cryoem_general",
-          "--engine", "onnx-int8", "--out", str(tmp_path / "picks")],
-         "--engine onnx-int8: shipped model cryoem_general has no onnx-int8 export (it ships onnx)"),
     ]:
         assert main(["-q", *argv]) == 1
         assert capsys.readouterr().err.splitlines() == [f"deepscope: error: {message}"]
-    assert not (tmp_path / "bad.csv").exists() and not (tmp_path / "picks").exists()
+    assert not (tmp_path / "bad.csv").exists()

@@ -46,9 +46,9 @@ def test_the_table_and_the_weights_folder_agree():
 
 
 def test_todays_cpu_defaults():
-    # The galaxy models and the default picker run their int8 export on the CPU; spectra, cryoem_general fp32.
+    # The galaxy models and the pickers run their int8 export on the CPU; spectra fp32.
     assert {w.name: w.cpu_engine for w in list_weights()} == {
-        "cryoem_empiar10017": "onnx-int8", "cryoem_general": "onnx", "galaxy_bars": "onnx-int8",
+        "cryoem_empiar10017": "onnx-int8", "cryoem_general": "onnx-int8", "galaxy_bars": "onnx-int8",
         "galaxy_bars_rescaled": "onnx-int8", "galaxy_morphology": "onnx-int8", "spectra_mk": "onnx", "spectra_mk_fast": "onnx"}
     assert shipped_entry("galaxy_bars", "galaxy").export_path("onnx-int8").name == "galaxy_bars.int8.onnx"
     assert set(EXPORT_SUFFIXES) == {"onnx", "onnx-int8"}

@@ -106,6 +106,21 @@ def test_pick_writes_a_relion4_index_with_paths_relative_to_it(blobs, trained, t
     assert sorted(coordinate_files_by_stem(folder)) == ["m1", "m2"]
 
 
+def test_pick_drops_picks_within_the_edge_margin(blobs, trained, tmp_path):
+    def picks(margin):
+        out = tmp_path / f"margin{margin}"
+        assert main(["-q", "cryoem", "pick", str(blobs / "mics" / "m0.mrc"), "--diameter", "8", "--model", str(trained),
+                     "--out", str(out), "--threshold", "0.05", "--enhance", "off", "--edge-margin", str(margin)]) == 0
+        table = read_coordinates(out / "m0.star", allow_empty=True)
+        return np.minimum.reduce([table["x"], table["y"], 127 - table["x"], 127 - table["y"]])
+
+    everywhere, inside = picks(0), picks(2)
+    # particles lie 12 px (1.5 diameters) and more from the edge: a 2-diameter margin has some to drop
+    assert (everywhere < 16).sum() >= 2 and len(inside) >= 4
+    # 16 px at the map's peaks; the centroid refinement moves a pick by less than 0.37 diameters
+    assert (inside >= 16 - 3).all() and len(inside) < len(everywhere)
+
+
 @pytest.mark.parametrize("out", ["e1.star", "e1.cs"])
 def test_pick_refuses_an_output_named_like_a_coordinate_file(blobs, trained, tmp_path, capsys, out):
     assert main(["cryoem", "pick", str(blobs / "mics" / "m2.mrc"), "--diameter", "8", "--model", str(trained),
@@ -158,6 +173,7 @@ def test_simulate_command(cryoem_dir, tmp_path, capsys):
      "expected NAME=DIR"),
     (["pick", "x.mrc", "--diameter", "-3", "--out", "o"], "--diameter must be positive"),
     (["pick", "x.mrc", "--diameter", "big", "--out", "o"], "--diameter must be positive (pixels) or auto"),
+    (["pick", "x.mrc", "--diameter", "8", "--edge-margin", "-1", "--out", "o"], "--edge-margin must be between 0"),
     (["simulate", "missing.cif", "--out", "o"], "missing.cif"),
 ])
 def test_bad_arguments_give_one_line(args, match, tmp_path, capsys, monkeypatch):

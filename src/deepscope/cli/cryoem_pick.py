@@ -20,8 +20,10 @@ micrograph, binned) and OUT/<stem>_overlay_r<i>c<j>.png (1024 px tiles at
 full resolution, picks circled at the particle diameter). Without --model the model shipped with deepscope
 is used (trained on 10 EMPIAR-10017 micrographs plus 1 for validation,
 particle diameter 108 px); another --diameter rescales the micrograph to
-the size the model knows. Picks too near the edge (a margin tuned with the
-threshold at training, 1.2 diameters for the shipped model) are dropped.
+the size the model knows. Picks too near the edge are dropped: within the
+model's margin, tuned with its threshold at training (1.2 diameters for
+cryoem_empiar10017, 0.5 for cryoem_general), or --edge-margin diameters
+(1.0 keeps only particles whose box of twice the diameter fits).
 --device cuda runs the network on a GPU. A micrograph may have at most
 16384 x 16384 pixels (checked from its header before reading; bin larger ones).
 Bad files are listed at the end; the good ones are still written.
@@ -52,6 +54,9 @@ def add_args(parser):
                         help="output directory for <stem>.star files and coordinate_files.star (required)")
     add_model_arg(parser, "cryoem")
     parser.add_argument("--threshold", type=float, help="minimum pick score (default: tuned at training)")
+    parser.add_argument("--edge-margin", type=float, metavar="DIAMETERS",
+                        help="drop picks nearer the micrograph's edge than this many diameters (default: the "
+                             "model's; 0.5 keeps every particle that lies wholly inside)")
     parser.add_argument("--augment", type=int, choices=[1, 2, 4, 8],
                         help="test-time views averaged (default: the model's; more views: slower, smoother maps)")
     parser.add_argument("--enhance", choices=["auto", "on", "off"], default="auto",
@@ -110,7 +115,8 @@ def main(args):
         # one line each, like the errors: the user needs the message, not the line of code that warned
         warnings.showwarning = lambda message, *_, **__: print(f"deepscope: warning: {message}", file=sys.stderr)
         rows, failures = pick_micrographs(args.inputs, diameter, args.out, model=args.model,
-                                          threshold=args.threshold, augment=args.augment, enhance=args.enhance,
+                                          threshold=args.threshold, augment=args.augment, edge_margin=args.edge_margin,
+                                          enhance=args.enhance,
                                           masks=args.masks, overlays=args.overlays, recentre=args.recentre,
                                           options=batch_options_from_args(args), polarity=args.polarity,
                                           strict=args.strict)

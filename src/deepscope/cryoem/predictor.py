@@ -373,7 +373,7 @@ def pick_files(inputs, picker: Picker, diameter: float | str, out_dir: str | Pat
     out_dir = check_writable(out_dir, is_dir=True)
     job = describe_job("cryoem pick", stream, writer, picker.checkpoint, options, diameter=diameter,
                        threshold=threshold, enhance=enhance, masks=masks, overlays=overlays, augment=picker.augment,
-                       recentre=recentre, polarity=polarity)
+                       recentre=recentre, polarity=polarity, edge_margin=picker.edge_fraction)
     # The STAR files are the results; the parts only record which are done.
     store = PartStore(out_dir / ".deepscope-pick", job, keep=False)
     failures = run_batch(stream, writer, store, options, desc="pick")
@@ -388,7 +388,7 @@ def pick_micrographs(inputs, diameter: float | str, out_dir: str | Path, model: 
                      threshold: float | None = None, augment: int | None = None, enhance: str = "auto",
                      masks: bool = False, overlays: bool = False, recentre: bool = False,
                      options: BatchOptions | None = None, polarity: str = "auto",
-                     strict: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
+                     strict: bool = False, edge_margin: float | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
     """Load a picker and pick every micrograph: what ``cryoem pick`` runs.
 
     Parameters
@@ -417,6 +417,9 @@ def pick_micrographs(inputs, diameter: float | str, out_dir: str | Path, model: 
         See :class:`PickWriter`.
     strict : bool
         Refuse a diameter 1.5 times off the estimate instead of warning.
+    edge_margin : float, optional
+        Picks nearer the micrograph's edge than this many diameters are
+        dropped (default: the model's ``edge_fraction``).
 
     Returns
     -------
@@ -437,11 +440,16 @@ def pick_micrographs(inputs, diameter: float | str, out_dir: str | Path, model: 
     if threshold is not None and not 0 <= threshold <= 1:
         msg = f"--threshold must be between 0 and 1, got {threshold}"
         raise InputError(msg)
+    if edge_margin is not None and not 0 <= edge_margin < 10:
+        msg = f"--edge-margin must be between 0 and 10 diameters, got {edge_margin}"
+        raise InputError(msg)
     options = options or BatchOptions()
     options.check()
     set_torch_threads(options.threads)
     picker = Picker.from_checkpoint(model, options.device, options.engine)
     if augment:
         picker.augment = augment
+    if edge_margin is not None:
+        picker.edge_fraction = edge_margin
     return pick_files(inputs, picker, diameter, out_dir, threshold=threshold, enhance=enhance, masks=masks,
                       overlays=overlays, recentre=recentre, options=options, polarity=polarity, strict=strict)
