@@ -80,7 +80,7 @@ SHIPPED = (
         trained_on="EMPIAR-10017, 10 micrographs (CryoPPP centres + CASSPER regions), validated on 17_02_43",
         figure="F1 0.887, centres 4.34 px on the held-out 14_33_35, 15_30_21, 16_44_07 (crYOLO 0.887, 7.21 px); "
                "int8 export 0.885, 4.31 px",
-        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8", default=True,
+        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8",
     ),
     ShippedWeights(
         name="cryoem_general", domain="cryoem", arch="cryoem_unet_joint", file="cryoem_general.pt",
@@ -89,7 +89,7 @@ SHIPPED = (
                    "selftrain's kept picks (no ribosome label read)",
         figure="80S ribosome recall 0.983 on 4 micrographs it never saw (cryoem_empiar10017: 0.669); "
                "held-out 10017 F1 0.876, centres 4.51 px; int8 export 0.875, 4.49 px, ribosome 0.983",
-        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8",
+        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8", default=True,
     ),
     ShippedWeights(
         name="galaxy_bars", domain="galaxy", arch="barnet", file="galaxy_bars.pt",

@@ -250,12 +250,13 @@ def test_old_flip_spellings_still_work(cryoem_dir, blobs, tmp_path):
 
 
 @pytest.mark.parametrize("model, named", [(["--model", "cryoem_empiar10017"], "cryoem_empiar10017"),
-                                          ([], "the default model cryoem_empiar10017")])
+                                          ([], "the default model cryoem_general")])
 def test_evaluate_warns_when_the_model_saw_the_micrographs(tmp_path, caplog, model, named):
     from deepscope.core.checkpoint import load_checkpoint
     from deepscope.registry import resolve_model
 
-    trained_on = load_checkpoint(resolve_model(None, "cryoem"))["meta"]["train_micrographs"][0]
+    # an EMPIAR-10017 micrograph both pickers trained on
+    trained_on = load_checkpoint(resolve_model("cryoem_empiar10017", "cryoem"))["meta"]["train_micrographs"][0]
     picks = tmp_path / "picks"
     picks.mkdir()
     write_coordinates(pd.DataFrame({"x": [100.0], "y": [200.0]}), picks / f"{trained_on}.star")

@@ -1,4 +1,4 @@
-"""The shipped picker: demo section offline, and F1 on held-out EMPIAR-10017 micrographs."""
+"""The shipped pickers: demo section offline, and F1 on held-out EMPIAR-10017 micrographs."""
 
 import pandas as pd
 import pytest
@@ -8,20 +8,22 @@ from deepscope.cryoem.demo import add_demo_section
 from deepscope.cryoem.predictor import Picker
 from deepscope.core.batch.options import BatchOptions
 
-# Never used in training, validation or tuning of the shipped model (docs/cryoem.md).
+# Never used in training, validation or tuning of either shipped picker (docs/cryoem.md).
 HELD_OUT = ["Falcon_2012_06_12-14_33_35_0", "Falcon_2012_06_12-15_30_21_0", "Falcon_2012_06_12-16_44_07_0"]
 # the 80S ribosome set: cryoem_general adapted to the first six without their labels; the last four it never read
 RIBOSOME_ADAPTED = ["061_10028", "062_10028", "063_10028", "064_10028", "065_10028", "311_10028"]
 RIBOSOME_TEST = ["312_10028", "313_10028", "314_10028", "315_10028"]
 
 
-def test_shipped_model_never_saw_the_test_micrographs():
+def test_the_default_picker_is_the_general_one_and_neither_saw_the_test_micrographs():
     from deepscope.core.checkpoint import load_checkpoint
     from deepscope.registry import resolve_model
 
-    meta = load_checkpoint(resolve_model(None, "cryoem"))["meta"]
-    seen = set(meta["train_micrographs"]) | set(meta["val_micrographs"])
-    assert not seen & set(HELD_OUT) and len(meta["train_micrographs"]) == 10
+    assert resolve_model(None, "cryoem") == resolve_model("cryoem_general", "cryoem")
+    specialist = load_checkpoint(resolve_model("cryoem_empiar10017", "cryoem"))["meta"]
+    assert len(specialist["train_micrographs"]) == 10
+    for name in ("cryoem_empiar10017", "cryoem_general"):
+        assert not Picker.from_checkpoint(name).seen_micrographs & set(HELD_OUT), name
 
 
 def test_demo_section_runs_offline(tmp_path):
@@ -37,22 +39,27 @@ def test_demo_section_runs_offline(tmp_path):
     assert junk["random"] >= 0.6 and junk["deepscope"] <= 0.15 and junk["truth"] <= 0.15
 
 
-def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path):
+# F1 and median centre error (px) measured when shipped (docs/cryoem.md), int8 on the CPU: the specialist
+# 0.885 / 4.31, the general default 0.875 / 4.49 (its edge margin, 0.5 d, keeps picks CryoPPP's labels
+# never reach; "A general picker")
+@pytest.mark.parametrize("name, least_f1, most_centre_px", [("cryoem_empiar10017", 0.88, 4.5),
+                                                          (None, 0.87, 4.55)])
+def test_shipped_picker_on_held_out_micrographs(cryoem_dir, tmp_path, name, least_f1, most_centre_px):
     from deepscope.cryoem.evaluate import evaluate_pick_sets
     from deepscope.cryoem.pick_sets import load_pick_set
     from deepscope.cryoem.predictor import pick_files
 
     root = cryoem_dir / "empiar10017"
-    picker = Picker.from_checkpoint()
+    picker = Picker.from_checkpoint(name)
     rows, failures = pick_files([root / "micrographs" / f"{s}.jpg" for s in HELD_OUT], picker, 108.0, tmp_path,
                                 options=BatchOptions(progress=False))
     assert not failures and len(rows) == 3
     truth = {s: t for s, t in load_pick_set(root / "particles", what="truth").items() if s in HELD_OUT}
     result = evaluate_pick_sets(load_pick_set(tmp_path), truth, 108.0)
     summary = result["summary"].set_index("picker")
-    assert summary.loc["deepscope", "f1"] >= 0.88  # 0.887 when shipped (docs/cryoem.md)
-    # 4.34 px with one view, centroid refinement and the measured offset (4 views: 4.25; on the 8 px grid 7.24)
-    assert summary.loc["deepscope", "median_centre_error_px"] <= 4.5
+    assert summary.loc["deepscope", "f1"] >= least_f1
+    # one view, centroid refinement and the measured offset (the specialist on the 8 px grid: 7.24)
+    assert summary.loc["deepscope", "median_centre_error_px"] <= most_centre_px
     assert isinstance(result["curve"], pd.DataFrame) and result["curve"]["recall"].is_monotonic_decreasing
 
 

@@ -17,13 +17,15 @@ size from the first micrographs; a --diameter 1.5x off that estimate (a
 binned micrograph with the unbinned diameter) gets a warning naming both,
 a refusal with --strict. --overlays writes OUT/<stem>_overlay.png (the whole
 micrograph, binned) and OUT/<stem>_overlay_r<i>c<j>.png (1024 px tiles at
-full resolution, picks circled at the particle diameter). Without --model the model shipped with deepscope
-is used (trained on 10 EMPIAR-10017 micrographs plus 1 for validation,
-particle diameter 108 px); another --diameter rescales the micrograph to
-the size the model knows. Picks too near the edge are dropped: within the
-model's margin, tuned with its threshold at training (1.2 diameters for
-cryoem_empiar10017, 0.5 for cryoem_general), or --edge-margin diameters
-(1.0 keeps only particles whose box of twice the diameter fits).
+full resolution, picks circled at the particle diameter). Without --model the
+general picker is used (cryoem_general: trained on EMPIAR-10017 micrographs,
+simulated particles of many shapes and unlabelled 80S ribosome micrographs;
+--model cryoem_empiar10017 is the beta-galactosidase specialist); --diameter
+rescales each micrograph to the size the model works at. Picks too near
+the edge are dropped: within the model's margin, tuned with its threshold
+at training (0.5 diameters for cryoem_general, 1.2 for cryoem_empiar10017),
+or --edge-margin diameters (1.0 keeps only particles whose box of twice the
+diameter fits).
 --device cuda runs the network on a GPU. A micrograph may have at most
 16384 x 16384 pixels (checked from its header before reading; bin larger ones).
 Bad files are listed at the end; the good ones are still written.

@@ -95,7 +95,7 @@ class Picker:
         ----------
         name_or_path : str or Path, optional
             See :func:`deepscope.registry.resolve_model`; None is the
-            shipped ``cryoem_empiar10017``.
+            shipped default, ``cryoem_general``.
         device : str
             Where the network runs.
         engine : str
@@ -401,7 +401,7 @@ def pick_micrographs(inputs, diameter: float | str, out_dir: str | Path, model: 
         Writable directory for ``<stem>.star`` (created if needed).
     model : str or Path, optional
         Shipped model name, run directory or checkpoint (default: the
-        shipped ``cryoem_empiar10017``).
+        shipped default, ``cryoem_general``).
     threshold : float, optional
         Minimum pick score (default: the one tuned at training).
     augment : int, optional
