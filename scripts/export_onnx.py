@@ -15,12 +15,12 @@ the fp32 export quantised by ONNX Runtime (static QDQ, per-channel int8
 weights, uint8 activations), calibrated on their training data read from
 ../shared/data (so that must be present): 512 cutouts of the training split,
 at the model's canonical scale when it has one; the picker's own real training
-micrographs (EMPIAR-10017, and the ribosome set's for ``cryoem_general``) at its working scale. The CPU runs it by default (the
-shipped row's ``cpu_engine`` in :data:`deepscope.registry.SHIPPED`); its
-answers differ a little from the fp32 export's, which ``--engine onnx`` runs.
-A model's exports are listed in its row (``exports``); add the engine there
-when a new one ships. The tracing and the int8 recipe are in
-``scripts/onnx_tools.py``.
+micrographs (EMPIAR-10017, and the ribosome set's for ``cryoem_general``) at
+its working scale. The CPU runs it by default (the shipped row's
+``cpu_engine`` in :data:`deepscope.registry.SHIPPED`); its answers differ a
+little from the fp32 export's, which ``--engine onnx`` runs. A model's
+exports are listed in its row (``exports``); add the engine there when a
+new one ships. The tracing and the int8 recipe are in ``scripts/onnx_tools.py``.
 
 Needs the ``export`` extra (``pip install -e .[export]``: onnx, onnxscript);
 the package itself only needs onnxruntime to run the result.

@@ -117,9 +117,9 @@ def main(args):
         # one line each, like the errors: the user needs the message, not the line of code that warned
         warnings.showwarning = lambda message, *_, **__: print(f"deepscope: warning: {message}", file=sys.stderr)
         rows, failures = pick_micrographs(args.inputs, diameter, args.out, model=args.model,
-                                          threshold=args.threshold, augment=args.augment, edge_margin=args.edge_margin,
-                                          enhance=args.enhance,
-                                          masks=args.masks, overlays=args.overlays, recentre=args.recentre,
+                                          threshold=args.threshold, augment=args.augment,
+                                          edge_margin=args.edge_margin, enhance=args.enhance, masks=args.masks,
+                                          overlays=args.overlays, recentre=args.recentre,
                                           options=batch_options_from_args(args), polarity=args.polarity,
                                           strict=args.strict)
     for row in rows:

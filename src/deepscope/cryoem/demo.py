@@ -72,9 +72,9 @@ def add_demo_section(report, out_dir: Path) -> None:
                       to_working_frame(truth, scale))
         report.image(name, f"{path.stem}: picks (green) and true centres (red)")
     report.text(f"The default picker, cryoem_general (threshold {picker.threshold:.2f}), on two EMPIAR-10017 "
-                f"micrographs held out from its training, binned to 1024 px (particle diameter {SAMPLE_DIAMETER:g} px; the "
-                f"picker rescales to its working size of {picker.working_diameter:g} px). Matching is "
-                f"one-to-one within half a diameter.")
+                f"micrographs held out from its training, binned to 1024 px (particle diameter "
+                f"{SAMPLE_DIAMETER:g} px; the picker rescales to its working size of "
+                f"{picker.working_diameter:g} px). Matching is one-to-one within half a diameter.")
     report.table(pd.DataFrame(rows).set_index("micrograph"), caption="picking on held-out micrographs")
     _add_class_averages(report, out_dir, folder, picks_by_stem)
 

@@ -388,7 +388,8 @@ def pick_micrographs(inputs, diameter: float | str, out_dir: str | Path, model: 
                      threshold: float | None = None, augment: int | None = None, enhance: str = "auto",
                      masks: bool = False, overlays: bool = False, recentre: bool = False,
                      options: BatchOptions | None = None, polarity: str = "auto",
-                     strict: bool = False, edge_margin: float | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+                     strict: bool = False,
+                     edge_margin: float | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
     """Load a picker and pick every micrograph: what ``cryoem pick`` runs.
 
     Parameters
