@@ -162,8 +162,8 @@ def _galaxy_calibration(name: str):
 def _cryoem_calibration(name: str):
     """The picker's own real training micrographs at its working scale, as ``cryoem pick`` feeds them.
 
-    One ``(1, 1, rows, cols)`` array per micrograph (a list: the data sets' working sizes differ), or one
-    stacked array when they all have one size (as ``cryoem_empiar10017``'s, calibrated so since it shipped).
+    A list of one ``(1, 1, rows, cols)`` float32 array per micrograph: the data sets' working sizes differ.
+    (Fed one at a time or stacked, the min-max calibration writes the same bytes.)
     """
     import numpy as np
 
@@ -179,10 +179,8 @@ def _cryoem_calibration(name: str):
                 image = load_for_picking(path, diameter, picker.working_diameter)[0]
                 # padded as predict_maps pads: the U-Net takes multiples of 8
                 padding = [(0, -n % 8) for n in image.shape]
-                images.append(np.pad(image, padding, mode="reflect")[None, None])
-    if len({image.shape for image in images}) == 1:
-        return np.concatenate(images).astype(np.float32)
-    return [image.astype(np.float32) for image in images]
+                images.append(np.pad(image, padding, mode="reflect")[None, None].astype(np.float32))
+    return images
 
 
 def export_all(name: str, folder: Path) -> list[Path]:
