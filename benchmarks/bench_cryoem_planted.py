@@ -29,12 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from scipy.spatial import cKDTree
 
 from deepscope.cryoem.classify2d.background import BACKGROUND_QUANTILE
 from deepscope.cryoem.classify2d.run import IMAGE_SIZE, classify_pick_sets
-from deepscope.cryoem.io import read_coordinates, write_coordinates
+from deepscope.cryoem.io import REGION_CLASSES, read_coordinates, read_region_labels, write_coordinates
 from deepscope.cryoem.pick_sets import gather_pick_sets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cryoem"
@@ -79,8 +78,7 @@ def plant_on_carbon(truth, labels_png, rng):
     replaced = np.zeros(len(xy), dtype=bool)
     if not labels_png.exists():
         return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}), replaced
-    rgb = np.asarray(Image.open(labels_png).convert("RGB"))
-    rows, cols = np.nonzero((rgb[..., 0] == 0) & (rgb[..., 1] == 255) & (rgb[..., 2] == 0))
+    rows, cols = np.nonzero(read_region_labels(labels_png) == REGION_CLASSES.index("carbon"))
     spots = np.column_stack([cols, SIDE - 1 - rows]).astype(float)
     spots = spots[np.all((spots >= DIAMETER) & (spots <= SIDE - 1 - DIAMETER), axis=1)]
     if len(spots):
