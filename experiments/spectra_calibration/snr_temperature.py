@@ -61,8 +61,8 @@ class Calibrations:
 
     def __init__(self, table: pd.DataFrame):
         self.log_p = np.stack(table["log_p"].to_numpy())
-        self.predicted = table["predicted"].to_numpy()
-        self.correct = (table["predicted"] == table["true"]).to_numpy()
+        self.predicted, self.true = table["predicted"].to_numpy(), table["true"].to_numpy()
+        self.correct = self.predicted == self.true
         # no S/N readable (a noiseless model spectrum) counts as very high
         self.snr = np.clip(np.nan_to_num(table["snr"].to_numpy(), nan=1000.0), 1.0, 1000.0)
         self.fold_temperature = table["fold_temperature"].to_numpy()
@@ -73,21 +73,25 @@ class Calibrations:
         return scale * (1 + np.exp(params[1]) / snr) if form == "snr" else np.full(len(snr), scale)
 
     def confidence(self, rows, temperature):
-        from deepscope.spectra.calibration import main_class_mass
+        from deepscope.spectra.calibration import main_class_confidence
 
-        mass = main_class_mass(self.log_p[rows] / temperature[:, None])
-        return mass[np.arange(len(rows)), self.predicted[rows]]
+        # one temperature per row: a column, so it divides each row's log-probabilities
+        return main_class_confidence(self.log_p[rows], self.predicted[rows], temperature[:, None])
 
     def fit(self, rows, form):
-        """Brier-optimal parameters of ``form`` on ``rows``."""
+        """Brier-optimal parameters of ``form`` on ``rows`` (log scale, as :meth:`temperatures` takes them)."""
         from scipy.optimize import minimize
+
+        from deepscope.spectra.calibration import fit_temperature
+
+        if form == "one":  # the package's own fit, as spectra_mk's temperature was fitted
+            return [np.log(fit_temperature(self.log_p[rows], self.true[rows], self.predicted[rows]))]
 
         def brier(params):
             sure = self.confidence(rows, self.temperatures(params, form, self.snr[rows]))
             return np.mean((sure - self.correct[rows]) ** 2)
 
-        start = [np.log(0.6), np.log(2.0)] if form == "snr" else [np.log(0.6)]
-        return minimize(brier, start, method="Nelder-Mead").x
+        return minimize(brier, [np.log(0.6), np.log(2.0)], method="Nelder-Mead").x
 
     def cross_fitted(self, libraries, form):
         """Each row's confidence with the temperature fitted on the other libraries' rows (``fold``: its own)."""
