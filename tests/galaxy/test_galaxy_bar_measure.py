@@ -65,9 +65,10 @@ def test_position_angle_turns_with_the_cutout(bundled):
     angles = bar_position_angles(pixels, length_px)
     turned = bar_position_angles(np.ascontiguousarray(dihedral_view(pixels, 1)), length_px)  # 90 deg counter-clockwise
     mirrored = bar_position_angles(np.ascontiguousarray(dihedral_view(pixels, 4)), length_px)  # left to right
-    # float32 pixel sums run in another order once turned: equal to a thousandth of a degree (output: 0.1)
-    np.testing.assert_allclose(_pa_difference(turned, angles + 90), 0, atol=1e-3)
-    np.testing.assert_allclose(_pa_difference(mirrored, -angles), 0, atol=1e-3)
+    # float32 pixel sums run in another order once turned, by kernels that differ between CPUs: equal to
+    # a hundredth of a degree (output: 0.1; 0.0017 seen on an AMD EPYC, 0.0006 on another)
+    np.testing.assert_allclose(_pa_difference(turned, angles + 90), 0, atol=1e-2)
+    np.testing.assert_allclose(_pa_difference(mirrored, -angles), 0, atol=1e-2)
     assert np.ptp(angles) > 45  # not a constant
 
 
