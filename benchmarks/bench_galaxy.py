@@ -29,6 +29,11 @@ usage:
 before they were recorded: orientation, the canonical view; size_range, the scale_flag column; bar_length,
 the bar length and position angle of the galaxies called barred),
 interleaved with the model as shipped, so that both run in the same conditions.
+
+Each predict line also gives the main process's wall time per cutout in three of its stages: the
+classifier (``_probabilities``), the bar measures (``measure_bars``) and all of ``rows`` (both, the
+canonical views, the size flag, the rows themselves). On a shared machine whose pace moves by 10-20%
+from run to run, these say where a change went better than the end-to-end rate.
 """
 
 import argparse
@@ -67,9 +72,39 @@ def bench_predict(n, threads, model, engine):
             os.symlink(sources[i % len(sources)], folder / f"g{i:07d}.jpeg")
         start, cpu = time.perf_counter(), cpu_seconds()
         options = BatchOptions(partition_size=PARTITION_SIZE, threads=threads, engine=engine, progress=False)
-        count = predict_galaxies([folder], Path(tmp) / "pred.csv", model=model, options=options)
+        with stage_timers() as stages:
+            count = predict_galaxies([folder], Path(tmp) / "pred.csv", model=model, options=options)
         elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-    return count, elapsed, cpu
+    return count, elapsed, cpu, stages
+
+
+STAGES = ("_probabilities", "measure_bars", "rows")
+
+
+@contextlib.contextmanager
+def stage_timers():
+    """Seconds spent in each of :data:`STAGES` (GalaxyPredictor methods) inside the block, in this process."""
+    from deepscope.galaxy.predictor import GalaxyPredictor
+
+    spent = dict.fromkeys(STAGES, 0.0)
+    originals = {name: getattr(GalaxyPredictor, name) for name in STAGES}
+
+    def timed(name, method):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return run
+
+    for name, method in originals.items():
+        setattr(GalaxyPredictor, name, timed(name, method))
+    try:
+        yield spent
+    finally:
+        for name, method in originals.items():
+            setattr(GalaxyPredictor, name, method)
 
 
 @contextlib.contextmanager
@@ -241,6 +276,8 @@ def main():
                         help="with --variants, also torch.compile (needs a C++ compiler; minutes to compile)")
     args = parser.parse_args()
 
+    import numpy as np
+
     print(f"machine: {os.cpu_count()} cores; torch threads {args.threads}; {_load_average()}")
     if args.n:
         engines = args.engines.split(",")
@@ -254,12 +291,16 @@ def main():
         for (engine, ignored), results in runs.items():
             if ignored:
                 engine = f"{engine} (meta {', '.join(ignored)} ignored)"
-            n, elapsed, cpu = sorted(results, key=lambda r: r[1])[len(results) // 2]
+            n, elapsed, cpu, _ = sorted(results, key=lambda r: r[1])[len(results) // 2]
             # On a shared machine the wall-clock rate measures the neighbours too; the CPU
             # seconds spent say what the two cores would give if they were ours alone.
             print(f"predict, engine {engine}: {n} cutouts in {elapsed:.2f} s = {n / elapsed:.0f} galaxies/s end to "
                   f"end (decode + network + CSV); {cpu:.1f} CPU s = {n / cpu:.0f} galaxies per CPU second; "
                   f"peak RSS {peak_rss_mb():.0f} MB ({_load_average()})")
+            per_cutout = {name: [1e6 * r[3][name] / r[0] for r in results] for name in STAGES}
+            print("  us per cutout (median of rounds): " + ", ".join(
+                f"{name} {np.median(times):.0f} ({' '.join(f'{t:.0f}' for t in times)})"
+                for name, times in per_cutout.items()))
     if args.variants:
         bench_decode()
         bench_variants(args.threads, compile_too=args.compile)

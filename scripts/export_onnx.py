@@ -22,6 +22,10 @@ little from the fp32 export's, which ``--engine onnx`` runs. A model's
 exports are listed in its row (``exports``); add the engine there when a
 new one ships. The tracing and the int8 recipe are in ``scripts/onnx_tools.py``.
 
+A network that a checkpoint carries in its metadata and that its row lists in
+``part_exports`` (the bar models' ``bar_length``) becomes ``NAME.PART.onnx``,
+fp32 only, exported the same way from the same ``.pt``.
+
 Needs the ``export`` extra (``pip install -e .[export]``: onnx, onnxscript);
 the package itself only needs onnxruntime to run the result.
 
@@ -92,22 +96,46 @@ def torch_network(name: str):
     return network.eval(), example
 
 
-def export(name: str, folder: Path) -> Path:
-    """Write ``folder/NAME.onnx`` from the shipped ``NAME.pt``; its path."""
+def part_network(name: str, part: str):
+    """The torch network that the shipped model carries in ``meta[part]``, as its predictor runs it, and an
+    example input (only the bar-length network so far)."""
+    import torch
+
+    from deepscope.galaxy.predictor import GalaxyPredictor
+
+    length = GalaxyPredictor.from_checkpoint(name, engine="torch").bar_length
+    size = length.input_size or int(length.field["pixels"])
+    return length.network.eval(), torch.zeros((2, 3, size, size), dtype=torch.float32)
+
+
+def export(name: str, folder: Path, part: str | None = None) -> Path:
+    """Write ``folder/NAME.onnx`` (or, for a ``part``, ``folder/NAME.PART.onnx``) from the shipped ``NAME.pt``;
+    its path."""
+    import torch
+
+    from deepscope.registry import list_weights
+
+    entry = next(w for w in list_weights() if w.name == name)
+    if part is None:
+        network, example = torch_network(name)
+        dynamic, out = SPECS[name][2], folder / entry.export_path("onnx").name
+    else:
+        network, example = part_network(name, part)
+        dynamic, out = ("n",), folder / entry.part_export_path(part).name
+    dims = {axis: torch.export.Dim(label) if label == "n" else 8 * torch.export.Dim(label)
+            for axis, label in zip((0, 2, 3), dynamic)}
+    _save_reproducibly(trace_to_onnx(network, example, dims), entry, out)
+    return out
+
+
+def _save_reproducibly(model, entry, out: Path) -> None:
+    """Write an exported ``model`` of ``entry``'s ``.pt`` to ``out``: the same network gives the same bytes."""
     import onnx
     import torch
 
     from deepscope.core.digest import sha256
     from deepscope.core.onnx_engine import SOURCE_KEY, SOURCE_SHA256_KEY
-    from deepscope.registry import list_weights
 
-    entry = next(w for w in list_weights() if w.name == name)
-    network, example = torch_network(name)
-    _, _, dynamic = SPECS[name]
-    dims = {axis: torch.export.Dim(label) if label == "n" else 8 * torch.export.Dim(label)
-            for axis, label in zip((0, 2, 3), dynamic)}
-    out = folder / entry.export_path("onnx").name
-    model = trace_to_onnx(network, example, dims)
     # The exporter's record of its own symbols (range constraints ...) lists them in an order that
     # varies between runs; nothing reads it, and without it the bytes are reproducible.
     del model.graph.metadata_props[:]
@@ -128,7 +156,6 @@ def export(name: str, folder: Path) -> Path:
     # No producer version drift between otherwise identical exports.
     model.producer_name, model.producer_version = "deepscope scripts/export_onnx.py", ""
     onnx.save_model(model, out)
-    return out
 
 
 def export_int8(name: str, folder: Path) -> Path:
@@ -184,11 +211,15 @@ def _cryoem_calibration(name: str):
 
 
 def export_all(name: str, folder: Path) -> list[Path]:
-    """Every export of one shipped model into ``folder``: the ``.onnx`` and, where it has one, the int8 one."""
+    """Every export of one shipped model into ``folder``: the ``.onnx``, the int8 one where it has one,
+    and its parts' (``part_exports``)."""
+    from deepscope.registry import list_weights
+
     written = [export(name, folder)]
     if name in INT8_CALIBRATION:
         written.append(export_int8(name, folder))
-    return written
+    entry = next(w for w in list_weights() if w.name == name)
+    return written + [export(name, folder, part) for part in entry.part_exports]
 
 
 def record_sums(paths: list[Path]) -> None:

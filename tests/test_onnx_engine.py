@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from deepscope.core import onnx_engine  # noqa: E402
-from deepscope.core.onnx_engine import OnnxNetwork, onnx_network  # noqa: E402
+from deepscope.core.onnx_engine import OnnxNetwork, onnx_network, part_network  # noqa: E402
 from deepscope.errors import ModelError  # noqa: E402
 from deepscope.registry import SUMS_NAME, list_weights, shipped_entry, weights_dir  # noqa: E402
 
@@ -40,6 +40,48 @@ def test_every_export_of_every_shipped_model_is_verified_and_made_from_its_weigh
         assert isinstance(network, OnnxNetwork) and network.engine == engine
         assert network.path == entry.export_path(engine)
         assert network.metadata[onnx_engine.SOURCE_SHA256_KEY] == entry.sha256
+    main = onnx_network(entry, engine="onnx")
+    for part in entry.part_exports:
+        network = part_network(entry, part, main)
+        assert network.path == entry.part_export_path(part) and network.engine == "onnx"
+        assert network.metadata[onnx_engine.SOURCE_SHA256_KEY] == entry.sha256
+
+
+@pytest.mark.parametrize("engine", ["auto", "torch", "onnx", "onnx-int8"])
+def test_the_bar_length_network_runs_where_the_classifier_runs(engine):
+    import torch
+
+    from deepscope.galaxy.predictor import GalaxyPredictor
+
+    predictor = GalaxyPredictor.from_checkpoint("galaxy_bars", engine=engine)
+    network = predictor.bar_length.network
+    if engine == "torch":
+        assert isinstance(network, torch.nn.Module)
+    else:  # one ONNX Runtime pool, not torch's beside it
+        assert isinstance(network, OnnxNetwork) and network.path.name == "galaxy_bars.bar_length.onnx"
+    assert part_network(None, "bar_length", predictor.fast_model) is None  # a checkpoint of one's own
+
+
+def test_a_damaged_or_missing_part_export_runs_on_torch(weights_copy):
+    entry = _entry("galaxy_bars")
+    main = onnx_network(entry)
+    export = weights_copy / "galaxy_bars.bar_length.onnx"
+    assert isinstance(part_network(entry, "bar_length", main), OnnxNetwork)
+    export.write_bytes(export.read_bytes()[:-10])
+    assert part_network(entry, "bar_length", main) is None
+    export.unlink()
+    assert part_network(entry, "bar_length", main) is None
+
+
+def test_a_part_export_of_other_weights_is_refused(weights_copy):
+    # The rescaled model's length export listed as galaxy_bars': the network is the same shape, the source is not.
+    shutil.copyfile(weights_copy / "galaxy_bars_rescaled.bar_length.onnx", weights_copy / "galaxy_bars.bar_length.onnx")
+    sums = json.loads((weights_copy / SUMS_NAME).read_text())
+    sums["galaxy_bars.bar_length.onnx"] = sums["galaxy_bars_rescaled.bar_length.onnx"]
+    (weights_copy / SUMS_NAME).write_text(json.dumps(sums))
+    entry = _entry("galaxy_bars")
+    assert isinstance(part_network(_entry("galaxy_bars_rescaled"), "bar_length", onnx_network(entry)), OnnxNetwork)
+    assert part_network(entry, "bar_length", onnx_network(entry)) is None
 
 
 def test_auto_runs_the_export_the_table_names():

@@ -57,6 +57,9 @@ class ShippedWeights:
     exports: tuple[str, ...] = ("onnx",)
     # What --engine auto runs on the CPU: one of exports, or "torch" (CUDA always runs torch).
     cpu_engine: str = "onnx"
+    # Networks the checkpoint carries in its metadata (meta[PART]) with an fp32 ONNX export of their own,
+    # NAME.PART.onnx, which runs wherever the main network runs ONNX Runtime (:func:`part_export_path`).
+    part_exports: tuple[str, ...] = ()
     default: bool = False  # the domain's model when --model is not given
 
     @property
@@ -72,6 +75,16 @@ class ShippedWeights:
     def export_path(self, engine: str) -> Path:
         """Where the export that ``engine`` (``onnx`` or ``onnx-int8``) runs lies, shipped or not."""
         return self.path.with_suffix(EXPORT_SUFFIXES[engine])
+
+    def part_export_path(self, part: str) -> Path:
+        """Where the fp32 export of the network in ``meta[part]`` lies, shipped or not (``NAME.PART.onnx``)."""
+        return self.path.with_suffix(f".{part}{EXPORT_SUFFIXES['onnx']}")
+
+    @property
+    def export_paths(self) -> list[Path]:
+        """Every ONNX file that ships with the entry: its exports, then its parts'."""
+        return [self.export_path(engine) for engine in self.exports] + [self.part_export_path(part)
+                                                                          for part in self.part_exports]
 
 
 SHIPPED = (
@@ -97,7 +110,7 @@ SHIPPED = (
         figure="test split: ROC-AUC 0.903; size-matched accuracy 0.788; Hoyle-drawn bars found 0.955; "
                "the same decision for every rotation and mirror image; "
                "bar length median error 1.83\" (volunteers' spread 1.10\")",
-        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8", default=True,
+        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8", part_exports=("bar_length",), default=True,
     ),
     ShippedWeights(
         name="galaxy_bars_rescaled", domain="galaxy", arch="barnet", file="galaxy_bars_rescaled.pt",
@@ -105,7 +118,7 @@ SHIPPED = (
         figure="test split: ROC-AUC 0.909; size-matched accuracy 0.797; Hoyle-drawn bars found 0.962; "
                "decisions changed by zooming 0.67x / 1.5x: 3.9% / 4.0% (galaxy_bars: 10.4% / 5.4%); "
                "16% slower than galaxy_bars",
-        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8",
+        exports=("onnx", "onnx-int8"), cpu_engine="onnx-int8", part_exports=("bar_length",),
     ),
     ShippedWeights(
         name="galaxy_morphology", domain="galaxy", arch="barnet", file="galaxy_morphology.pt",

@@ -34,3 +34,19 @@ def test_int8_stays_near_torch_on_the_bundled_cutouts(name, largest):
     shift = np.abs(int8.probabilities(batch) - torch_run.probabilities(batch))[:, 1]
     assert 1e-4 < shift.max() < largest
     assert np.median(shift) < 0.01
+
+
+@pytest.mark.parametrize("name", ["galaxy_bars", "galaxy_bars_rescaled"])
+def test_the_length_export_measures_the_torch_lengths_on_the_bundled_cutouts(name):
+    fast = GalaxyPredictor.from_checkpoint(name, engine="onnx-int8")
+    torch_run = GalaxyPredictor.from_checkpoint(name, engine="torch")
+    assert isinstance(fast.bar_length.network, OnnxNetwork)
+    pixels = np.stack(fast.load_many(sorted(sample_dir("galaxy", "bars", "images").iterdir())))
+    everyone = np.ones(len(pixels), bool)  # measured as if called barred, whatever either classifier says
+    got, expected = fast.measure_bars(pixels, everyone), torch_run.measure_bars(pixels, everyone)
+    pairs = list(zip(got.values(), expected.values()))
+    lengths = np.array([[g["bar_length_arcsec"], e["bar_length_arcsec"]] for g, e in pairs])
+    angles = np.array([[g["bar_pa_deg"], e["bar_pa_deg"]] for g, e in pairs])
+    np.testing.assert_allclose(lengths[:, 0], lengths[:, 1], atol=0.011)  # rounded to 0.01 arcsec
+    np.testing.assert_allclose(angles[:, 0], angles[:, 1], atol=0.11)  # rounded to 0.1 degree
+    assert np.ptp(lengths) > 1  # not a constant

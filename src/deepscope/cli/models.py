@@ -31,7 +31,7 @@ def main(args):
         print(f"  networks (train --arch): {', '.join(TRAINABLE_NETWORKS[domain])}")
         for entry in list_weights(domain):
             default = "  [default]" if entry.default else ""
-            exports = ", ".join(entry.export_path(engine).name for engine in entry.exports) or "none"
+            exports = ", ".join(path.name for path in entry.export_paths) or "none"
             print(f"  {entry.name}{default}")
             print(f"    network:    {entry.arch}")
             print(f"    file:       weights/{entry.file} (SHA-256 {(entry.sha256 or 'not recorded')[:16]}...)")

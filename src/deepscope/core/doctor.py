@@ -212,6 +212,8 @@ def shipped_models(folder=None):
         for engine in entry.exports:
             kind = "ONNX export, int8" if engine == "onnx-int8" else "ONNX export"
             labels[entry.export_path(engine).name] = f"{entry.name} ({kind})"
+        for part in entry.part_exports:
+            labels[entry.part_export_path(part).name] = f"{entry.name} (ONNX export of its {part} network)"
     present = {p.name for p in folder.glob("*.pt")} | {p.name for p in folder.glob("*.onnx")}
     found = {}
     for name in sorted(set(labels) | set(sums) | present):

@@ -21,6 +21,11 @@ An explicit ``onnx`` or ``onnx-int8`` runs that export or raises
 :class:`~deepscope.errors.ModelError` saying why it cannot. Every export is
 checked against its recorded SHA-256 and must record, inside the file, the
 recorded SHA-256 of the ``.pt`` it was exported from.
+
+A smaller network that a checkpoint carries in its metadata (the galaxy bar
+model's bar-length network) may ship an fp32 export of its own, listed in the
+row's ``part_exports``; :func:`part_network` gives it wherever the main network
+runs ONNX Runtime, so that the two do not run on two thread pools.
 """
 
 from __future__ import annotations
@@ -198,16 +203,55 @@ def onnx_network(entry: ShippedWeights | None, device: str = "cpu", engine: str 
 
 def _load(entry: ShippedWeights, engine: str) -> OnnxNetwork:
     """The entry's export for ``engine``, verified and opened; ModelError saying why not."""
+    if engine not in entry.exports:
+        msg = f"--engine {engine}: shipped model {entry.name} has no {engine} export " \
+              f"(it ships {', '.join(entry.exports) or 'none'})"
+        raise ModelError(msg)
+    return _open_verified(entry, entry.export_path(engine))
+
+
+def part_network(entry: ShippedWeights | None, part: str, main: OnnxNetwork | None) -> OnnxNetwork | None:
+    """The fp32 export of the network a shipped checkpoint carries in ``meta[part]``, where its main network
+    runs ONNX Runtime; None where torch runs it.
+
+    A second small network run by torch beside ONNX Runtime costs more than
+    its own arithmetic: each side's thread pool wakes against the other's
+    (the galaxy bar-length network, about 10% of ``galaxy predict``'s pace).
+    It follows the main network's engine: fp32 under both ``onnx`` and
+    ``onnx-int8`` (the part is small; int8 would buy little and move its answers).
+
+    Parameters
+    ----------
+    entry : ShippedWeights or None
+        The shipped model's row; None for a checkpoint of one's own (torch).
+    part : str
+        The metadata key, e.g. ``bar_length``.
+    main : OnnxNetwork or None
+        What runs the main network (:func:`onnx_network`).
+
+    Returns
+    -------
+    OnnxNetwork or None
+        None also where the export cannot be used: torch then runs the part, and
+        the reason is logged at debug level.
+    """
+    if main is None or entry is None or part not in entry.part_exports:
+        return None
+    try:
+        return _open_verified(entry, entry.part_export_path(part))
+    except ModelError as exc:
+        log.debug("running %s's %s network on torch: %s", entry.name, part, exc)
+        return None
+
+
+def _open_verified(entry: ShippedWeights, path: Path) -> OnnxNetwork:
+    """One of the entry's ONNX files, checked against its recorded SHA-256 and its source ``.pt``, opened."""
     import torch
 
     from deepscope.errors import first_line
     from deepscope.registry import verified_file
 
-    if engine not in entry.exports:
-        msg = f"--engine {engine}: shipped model {entry.name} has no {engine} export " \
-              f"(it ships {', '.join(entry.exports) or 'none'})"
-        raise ModelError(msg)
-    export = verified_file(entry, entry.export_path(engine))
+    export = verified_file(entry, path)
     try:
         import onnxruntime
     except ImportError as exc:

@@ -44,26 +44,29 @@ class BarLengthModel:
         the eight views of the canonical view are averaged: 1, 2, 4 or 8)
         and optionally ``input_size`` (the side it reads, :func:`binned`).
     device : str
+    network : callable, optional
+        What runs ``model`` instead of torch: its ONNX export
+        (:func:`~deepscope.core.onnx_engine.part_network`), called like a module.
     """
 
-    def __init__(self, model, meta: dict, device: str = "cpu"):
+    def __init__(self, model, meta: dict, device: str = "cpu", network=None):
         from deepscope.core.distributed import select_device
         from deepscope.core.speed import prepare_for_inference
 
         self.device = select_device(device)
-        self.network = prepare_for_inference(model.eval()).to(self.device)
+        self.network = network or prepare_for_inference(model.eval()).to(self.device)
         self.field = meta["field"]
         self.output_scale = float(meta["output_scale"])
         self.views = int(meta["views"])
         self.input_size = meta.get("input_size")
 
     @classmethod
-    def from_record(cls, record: dict, device: str = "cpu") -> BarLengthModel:
+    def from_record(cls, record: dict, device: str = "cpu", network=None) -> BarLengthModel:
         """The network a classifier's ``meta["bar_length"]`` holds (its ``model``, ``model_kwargs``,
-        ``state_dict`` and ``meta``)."""
+        ``state_dict`` and ``meta``); ``network`` as in the class."""
         from deepscope.core.checkpoint import model_from_checkpoint
 
-        return cls(model_from_checkpoint(record), record["meta"], device)
+        return cls(model_from_checkpoint(record), record["meta"], device, network)
 
     @property
     def arcsec_per_pixel(self) -> float:
@@ -93,7 +96,9 @@ class BarLengthModel:
         with torch.inference_mode():
             for view in range(self.views):
                 x = torch.from_numpy(binned(dihedral_view(canonical, view), self.input_size)).to(self.device)
-                outputs.append(self.network(x.contiguous(memory_format=torch.channels_last))[:, 0].cpu().numpy())
+                if isinstance(self.network, torch.nn.Module):  # ONNX Runtime wants the array as it is
+                    x = x.contiguous(memory_format=torch.channels_last)
+                outputs.append(self.network(x)[:, 0].cpu().numpy())
         return np.mean(outputs, axis=0).astype(np.float64) * self.output_scale
 
 

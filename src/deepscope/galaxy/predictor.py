@@ -94,6 +94,8 @@ class GalaxyPredictor:
     network : OnnxNetwork, optional
         The ONNX export that runs predictions instead of torch
         (:func:`deepscope.core.onnx_engine.onnx_network`).
+    length_network : OnnxNetwork, optional
+        The same for the bar-length network (:func:`deepscope.core.onnx_engine.part_network`).
 
     Raises
     ------
@@ -101,7 +103,8 @@ class GalaxyPredictor:
         If ``meta`` lacks the galaxy task's entries (a checkpoint of another domain).
     """
 
-    def __init__(self, model, meta: dict, device: str = "cpu", source: Path | None = None, network=None):
+    def __init__(self, model, meta: dict, device: str = "cpu", source: Path | None = None, network=None,
+                 length_network=None):
         from deepscope.core.distributed import select_device
         from deepscope.core.speed import prepare_for_inference
 
@@ -123,7 +126,8 @@ class GalaxyPredictor:
         self.size_range = meta.get("size_range")
         self.canonical_scale = meta.get("canonical_scale")
         # Measures the bars of the galaxies called barred (deepscope.galaxy.bar_measure).
-        self.bar_length = BarLengthModel.from_record(meta["bar_length"], device) if "bar_length" in meta else None
+        self.bar_length = (BarLengthModel.from_record(meta["bar_length"], device, length_network)
+                           if "bar_length" in meta else None)
         self.source = source
         self.augment = 1
 
@@ -155,13 +159,15 @@ class GalaxyPredictor:
             a galaxy classifier, or the engine cannot run it.
         """
         from deepscope.core.checkpoint import load_checkpoint, model_from_checkpoint
-        from deepscope.core.onnx_engine import onnx_network
+        from deepscope.core.onnx_engine import onnx_network, part_network
         from deepscope.registry import resolve_model, shipped_entry
 
         path = resolve_model(name_or_path, "galaxy")
         record = load_checkpoint(path)
-        network = onnx_network(shipped_entry(name_or_path, "galaxy"), device, engine, path)
-        return cls(model_from_checkpoint(record), record.get("meta", {}), device, source=path, network=network)
+        entry = shipped_entry(name_or_path, "galaxy")
+        network = onnx_network(entry, device, engine, path)
+        return cls(model_from_checkpoint(record), record.get("meta", {}), device, source=path, network=network,
+                   length_network=part_network(entry, "bar_length", network))
 
     @property
     def augment(self) -> int:
@@ -316,13 +322,17 @@ class GalaxyPredictor:
     def _probabilities(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
+        if not isinstance(self.fast_model, torch.nn.Module):
+            # ONNX Runtime takes the float32 array as it is; a torch softmax here would wake
+            # torch's thread pool against ONNX Runtime's, for two numbers per cutout.
+            from scipy.special import softmax
+
+            return softmax(self.fast_model.run(batch), axis=1)
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             if x.dtype == torch.uint8:
                 x = x.float().div_(255)  # pixels_to_input's values, computed where the network runs
-            if isinstance(self.fast_model, torch.nn.Module):  # ONNX Runtime wants the array as it is
-                x = x.contiguous(memory_format=torch.channels_last)
-            return torch.softmax(self.fast_model(x), dim=1).cpu().numpy()
+            return torch.softmax(self.fast_model(x.contiguous(memory_format=torch.channels_last)), dim=1).cpu().numpy()
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """Class indices from probabilities: ``p >= threshold`` for two classes, else the most probable."""
