@@ -96,13 +96,15 @@ def torch_network(name: str):
     return network.eval(), example
 
 
-def part_network(name: str, part: str):
+def torch_part_network(name: str, part: str):
     """The torch network that the shipped model carries in ``meta[part]``, as its predictor runs it, and an
     example input (only the bar-length network so far)."""
     import torch
 
     from deepscope.galaxy.predictor import GalaxyPredictor
 
+    if part != "bar_length":
+        raise ValueError(f"{name}: no export recipe for its {part!r} network")
     length = GalaxyPredictor.from_checkpoint(name, engine="torch").bar_length
     size = length.input_size or int(length.field["pixels"])
     return length.network.eval(), torch.zeros((2, 3, size, size), dtype=torch.float32)
@@ -120,7 +122,7 @@ def export(name: str, folder: Path, part: str | None = None) -> Path:
         network, example = torch_network(name)
         dynamic, out = SPECS[name][2], folder / entry.export_path("onnx").name
     else:
-        network, example = part_network(name, part)
+        network, example = torch_part_network(name, part)
         dynamic, out = ("n",), folder / entry.part_export_path(part).name
     dims = {axis: torch.export.Dim(label) if label == "n" else 8 * torch.export.Dim(label)
             for axis, label in zip((0, 2, 3), dynamic)}

@@ -58,7 +58,7 @@ class ShippedWeights:
     # What --engine auto runs on the CPU: one of exports, or "torch" (CUDA always runs torch).
     cpu_engine: str = "onnx"
     # Networks the checkpoint carries in its metadata (meta[PART]) with an fp32 ONNX export of their own,
-    # NAME.PART.onnx, which runs wherever the main network runs ONNX Runtime (:func:`part_export_path`).
+    # NAME.PART.onnx, which runs wherever the main network runs ONNX Runtime (:meth:`part_export_path`).
     part_exports: tuple[str, ...] = ()
     default: bool = False  # the domain's model when --model is not given
 

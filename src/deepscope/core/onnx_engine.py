@@ -216,7 +216,9 @@ def part_network(entry: ShippedWeights | None, part: str, main: OnnxNetwork | No
 
     A second small network run by torch beside ONNX Runtime costs more than
     its own arithmetic: each side's thread pool wakes against the other's
-    (the galaxy bar-length network, about 10% of ``galaxy predict``'s pace).
+    (the galaxy bar measures took 61-64 us per cutout of ``galaxy predict``'s
+    main process with the length network on torch, 33-37 us on its export;
+    docs/galaxy.md, Speed).
     It follows the main network's engine: fp32 under both ``onnx`` and
     ``onnx-int8`` (the part is small; int8 would buy little and move its answers).
 
