@@ -9,12 +9,19 @@ fitted (Brier score) on the *other* libraries' rows only (cross-fitted):
 
 - ``fold``: the run's own temperature (fitted on its validation spectra at train time);
 - ``one``: one temperature fitted on the other libraries' clean and noisy rows;
-- ``snr``: ``T = a (1 + b / snr)``, ``snr`` the S/N as read (``low_snr``'s DER_SNR).
+- ``snr``: ``T = a (1 + b / snr)``, ``snr`` the S/N as read (``low_snr``'s DER_SNR);
+- ``snr2``: ``T = a (1 + b / snr**2)``: the same, with the noise's effect held to the lowest S/N.
+- ``fold_snr2``: ``T = T_fold (1 + b / snr**2)``: the run's own temperature for clean spectra, only the
+  S/N term fitted on the other libraries (what a shipped model, fitted on its own validation split, would add).
+- ``clean``: one temperature fitted on the other libraries' clean rows only (how ``spectra_mk``'s was fitted);
+- ``clean_snr2``: ``T = T_clean (1 + b / snr**2)``: that temperature, and the S/N term fitted on the other
+  libraries' rows with it held.
 
 Prints the expected calibration error (10 bins) per library and condition, then
 pooled over the libraries. Results: docs/spectra.md, "Confidence across noise levels".
 
   python experiments/spectra_calibration/snr_temperature.py --loo DIR [--libraries mkclass miles pickles kesseli2017]
+      [--cache FILE.pkl]   # the typed rows: written once, read on later runs
 """
 
 import argparse
@@ -28,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from spectra_rv import LIBRARIES, checkpoint, perturbed, read_library  # noqa: E402
 
 CONDITIONS = ("clean", "snr5", "snr8", "snr10", "snr15", "snr20", "snr30")
-FORMS = ("fold", "one", "snr")
+FORMS = ("fold", "one", "snr", "snr2", "fold_snr2", "clean", "clean_snr2")
 
 
 def typed_rows(loo: Path, library: str) -> pd.DataFrame:
@@ -66,11 +73,18 @@ class Calibrations:
         # no S/N readable (a noiseless model spectrum) counts as very high
         self.snr = np.clip(np.nan_to_num(table["snr"].to_numpy(), nan=1000.0), 1.0, 1000.0)
         self.fold_temperature = table["fold_temperature"].to_numpy()
+        self.clean = table["condition"].to_numpy() == "clean"
 
-    @staticmethod
-    def temperatures(params, form, snr):
+    def temperatures(self, params, form, rows):
+        """Each row's temperature under ``form`` with ``params`` (log scale)."""
+        snr = self.snr[rows]
+        if form in ("fold_snr2", "clean_snr2"):
+            base = self.fold_temperature[rows] if form == "fold_snr2" else np.exp(params[1])
+            return base * (1 + np.exp(params[0]) / snr**2)
         scale = np.exp(params[0])
-        return scale * (1 + np.exp(params[1]) / snr) if form == "snr" else np.full(len(snr), scale)
+        if form in ("snr", "snr2"):
+            return scale * (1 + np.exp(params[1]) / snr ** (1 if form == "snr" else 2))
+        return np.full(len(snr), scale)
 
     def confidence(self, rows, temperature):
         from deepscope.spectra.calibration import main_class_confidence
@@ -84,14 +98,24 @@ class Calibrations:
 
         from deepscope.spectra.calibration import fit_temperature
 
-        if form == "one":  # the package's own fit, as spectra_mk's temperature was fitted
+        if form in ("one", "clean"):  # the package's own fit, as spectra_mk's temperature was fitted
+            rows = rows[self.clean[rows]] if form == "clean" else rows
             return [np.log(fit_temperature(self.log_p[rows], self.true[rows], self.predicted[rows]))]
+        if form == "clean_snr2":  # the S/N term, with the clean rows' temperature held
+            clean = self.fit(rows, "clean")[0]
+
+            def brier_held(params):
+                sure = self.confidence(rows, self.temperatures([params[0], clean], form, rows))
+                return np.mean((sure - self.correct[rows]) ** 2)
+
+            return [minimize(brier_held, [np.log(2.0)], method="Nelder-Mead").x[0], clean]
 
         def brier(params):
-            sure = self.confidence(rows, self.temperatures(params, form, self.snr[rows]))
+            sure = self.confidence(rows, self.temperatures(params, form, rows))
             return np.mean((sure - self.correct[rows]) ** 2)
 
-        return minimize(brier, [np.log(0.6), np.log(2.0)], method="Nelder-Mead").x
+        start = [np.log(2.0)] if form == "fold_snr2" else [np.log(0.6), np.log(2.0)]
+        return minimize(brier, start, method="Nelder-Mead").x
 
     def cross_fitted(self, libraries, form):
         """Each row's confidence with the temperature fitted on the other libraries' rows (``fold``: its own)."""
@@ -102,7 +126,7 @@ class Calibrations:
                 temperature = self.fold_temperature[held]
             else:
                 params = self.fit(np.flatnonzero(libraries != library), form)
-                temperature, fitted[library] = self.temperatures(params, form, self.snr[held]), np.exp(params)
+                temperature, fitted[library] = self.temperatures(params, form, held), np.exp(params)
             sure[held] = self.confidence(held, temperature)
         return sure, fitted
 
@@ -111,10 +135,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loo", type=Path, required=True)
     parser.add_argument("--libraries", nargs="+", default=["mkclass", "miles", "pickles", "kesseli2017"])
+    parser.add_argument("--cache", type=Path, help="pickle of the typed rows: read if it exists, else written")
     args = parser.parse_args()
     from deepscope.spectra.calibration import expected_calibration_error
 
-    table = pd.concat([typed_rows(args.loo, library) for library in args.libraries], ignore_index=True)
+    if args.cache is not None and args.cache.is_file():
+        table = pd.read_pickle(args.cache)
+        table = table[table["library"].isin(args.libraries)].reset_index(drop=True)
+    else:
+        table = pd.concat([typed_rows(args.loo, library) for library in args.libraries], ignore_index=True)
+        if args.cache is not None:
+            table.to_pickle(args.cache)
     calibrations = Calibrations(table)
     libraries, conditions = table["library"].to_numpy(), table["condition"].to_numpy()
     scores = []

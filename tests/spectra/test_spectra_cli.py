@@ -53,7 +53,7 @@ def test_train_calibrates_every_network_and_the_ensemble_on_the_validation_split
     import json
 
     from deepscope.core.checkpoint import load_checkpoint
-    from deepscope.spectra.calibration import main_class_confidence
+    from deepscope.spectra.calibration import SNR_TEMPERATURE_TERM, main_class_confidence, temperatures_at_snr
     from deepscope.spectra.mktype import MAIN_CLASSES, N_T_BINS
     from deepscope.spectra.predictor import SpectraPredictor
 
@@ -61,6 +61,9 @@ def test_train_calibrates_every_network_and_the_ensemble_on_the_validation_split
     for folder in (run, run / "member0", run / "member2"):
         summary = json.loads((folder / "calibration.json").read_text())
         assert load_checkpoint(folder)["meta"]["temperature"] == summary["temperature"] > 0
+        # with the S/N term measured on networks trained as these are (no survey augmentation)
+        assert load_checkpoint(folder)["meta"]["temperature_snr_term"] == summary["temperature_snr_term"] \
+            == SNR_TEMPERATURE_TERM
         # 120 toy spectra: 18 held out, each with its short copy (no --survey-augment: no noisy copies).
         assert summary["n"] == 36 and 0 <= summary["ece_calibrated"] <= 1
         assert (folder / "reliability.png").stat().st_size > 0
@@ -69,9 +72,12 @@ def test_train_calibrates_every_network_and_the_ensemble_on_the_validation_split
     predictor = SpectraPredictor.from_checkpoint(run)
     items = [predictor.load_input(root / "toy_b" / f"star{i:03d}.fits") for i in range(10)]
     rows = predictor.assess(items)
-    outputs = predictor.outputs(predictor.features(items).x)
+    features = predictor.features(items)
+    outputs = predictor.outputs(features.x)
+    meta = load_checkpoint(run)["meta"]
+    temperature = temperatures_at_snr(meta["temperature"], features.snr, meta["temperature_snr_term"])
     expected = main_class_confidence(outputs[:, :N_T_BINS], [MAIN_CLASSES.index(r["main_class"]) for r in rows],
-                                     load_checkpoint(run)["meta"]["temperature"])
+                                     temperature)
     assert [r["confidence"] for r in rows] == [round(float(c), 4) for c in expected]
 
 
@@ -97,6 +103,7 @@ def test_one_member_trains_straight_into_the_run_directory(tmp_path, capsys):
     assert main(["-q", "spectra", "train", "--data", str(labels), "--out", str(survey), "--arch", "spectra_ann",
                  "--epochs", "2", "--members", "1", "--survey-augment"]) == 0
     assert load_checkpoint(survey)["meta"]["augment"] == SurveyAugment().as_meta()
+    assert "temperature_snr_term" not in load_checkpoint(survey)["meta"]  # not measured on survey-trained networks
     assert json.loads((survey / "calibration.json").read_text())["n"] == 4 * 5  # 4 held out: clean, short, 3 noisy
     assert main(["spectra", "train", "--data", str(labels), "--out", str(tmp_path / "r0"), "--members", "0"]) == 1
     assert "--members 0: need at least one" in capsys.readouterr().err

@@ -79,6 +79,24 @@ def test_a_checkpoint_reports_with_its_own_temperature():
     assert all(s < c for s, c in zip(softer, shipped) if c < 1.0) and softer != shipped
 
 
+def test_an_snr_term_softens_the_confidence_of_noisy_spectra_only():
+    from deepscope.spectra.calibration import SNR_TEMPERATURE_TERM
+    from deepscope.spectra.predictor import SpectraPredictor
+
+    predictor = SpectraPredictor.from_checkpoint()
+    assert "temperature_snr_term" not in predictor.meta  # spectra_mk's T was fitted on held-out libraries
+    stars = sorted(path for path in SAMPLES.iterdir() if path.name not in ("README.md", "labels.csv"))
+    features = predictor.features([predictor.load_input(path) for path in stars])
+    plain = np.array([row["confidence"] for row in predictor.assess_features(features)])
+    predictor.meta["temperature_snr_term"] = SNR_TEMPERATURE_TERM
+    softened = np.array([row["confidence"] for row in predictor.assess_features(features)])
+    # the SDSS M dwarf reads S/N 3.6, the library stars far more; NaN (nothing to read) is noiseless
+    noisy, clean = features.snr < 10, ~(features.snr <= 100)
+    assert noisy.any() and clean.any()
+    assert (softened[noisy] < plain[noisy] - 0.01).all()  # 1.000 -> 0.981 for the M dwarf
+    np.testing.assert_allclose(softened[clean], plain[clean], atol=0.005)
+
+
 def test_the_distilled_model_flags_what_the_ensemble_flags(predictions, tmp_path):
     # The flags read the spectrum and the training templates, not the network, and the student
     # keeps its teacher's templates: the same inputs get the same flags, the types their own confidence.

@@ -7,6 +7,9 @@ of every prediction and cannot overfit a few hundred stars. Each checkpoint
 carries its own ``T`` in ``meta["temperature"]``, fitted on its validation
 split by ``spectra train`` (:func:`deepscope.spectra.train.calibrate`); a
 checkpoint without one reports the uncalibrated probability (``T = 1``).
+A checkpoint calibrated by ``spectra train`` without survey augmentation also
+carries ``meta["temperature_snr_term"]``: noisy spectra get a higher
+temperature, ``T (1 + term / snr**2)`` (:func:`temperatures_at_snr`).
 """
 
 import functools
@@ -18,6 +21,12 @@ log = logging.getLogger(__name__)
 
 # Bins of the expected calibration error and the reliability diagram.
 N_BINS = 10
+# The S/N term of the temperature that `spectra train` (without survey augmentation) fits on its validation
+# split: T(snr) = T (1 + SNR_TEMPERATURE_TERM / snr**2), snr the S/N as read (DER_SNR). Fitted by Brier score
+# on the leave-one-library-out predictions of four such runs, clean and at S/N 5-30, each with its own T
+# (experiments/spectra_calibration/snr_temperature.py, form fold_snr2; docs/spectra.md, "Confidence across
+# noise levels"): without it their confidence at S/N 5 is far too high (ECE 0.136 pooled, 0.034 with it).
+SNR_TEMPERATURE_TERM = 48.0
 
 
 def main_class_mass(t_log_p):
@@ -53,8 +62,8 @@ def main_class_confidence(t_log_p, predicted_main, temperature):
         ``(N, 70)`` temperature-head log-probabilities (or logits).
     predicted_main : array-like of int
         ``(N,)`` main class of each reported type, 0 (O) to 6 (M).
-    temperature : float
-        Above 1 softens over-confident probabilities, below 1 sharpens.
+    temperature : float or numpy.ndarray
+        Above 1 softens over-confident probabilities, below 1 sharpens; one per row, ``(N,)``, or one for all.
 
     Examples
     --------
@@ -62,8 +71,34 @@ def main_class_confidence(t_log_p, predicted_main, temperature):
     >>> float(main_class_confidence(log_p, [4], 1.0).round(3)[0]), bool(main_class_confidence(log_p, [4], 100.0) < 0.5)
     (1.0, True)
     """
+    temperature = np.asarray(temperature, float)
+    if temperature.ndim == 1:  # one per row: a column, so that it divides each row's log-probabilities
+        temperature = temperature[:, None]
     mass = main_class_mass(np.asarray(t_log_p, float) / temperature)
     return mass[np.arange(len(mass)), np.asarray(predicted_main, int)]
+
+
+def temperatures_at_snr(temperature: float, snr, term: float = 0.0) -> np.ndarray:
+    """Each spectrum's temperature at its S/N: ``temperature * (1 + term / snr**2)``.
+
+    Parameters
+    ----------
+    temperature : float
+        The checkpoint's ``T`` (``meta["temperature"]``).
+    snr : array-like
+        S/N per pixel as read (:func:`deepscope.spectra.flags.spectrum_features`); NaN (no noise to
+        read, a model spectrum) counts as noiseless, and below 1 as 1.
+    term : float
+        ``meta["temperature_snr_term"]``; 0 (a checkpoint without one) keeps ``T`` for every S/N.
+
+    Examples
+    --------
+    >>> temperatures_at_snr(0.5, [5.0, 20.0, float("nan")], 48.0).round(3).tolist()
+    [1.46, 0.56, 0.5]
+    """
+    snr = np.asarray(snr, float)
+    snr = np.maximum(np.where(np.isnan(snr), np.inf, snr), 1.0)
+    return temperature * (1 + term / snr**2)
 
 
 def say_if_uncalibrated(meta: dict, name) -> None:

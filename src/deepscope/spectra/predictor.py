@@ -18,7 +18,7 @@ import numpy as np
 
 from deepscope.core.speed import fold_batchnorm
 from deepscope.spectra.flags import SpectrumFeatures, flag_reasons, spectrum_features, typed
-from deepscope.spectra.calibration import main_class_confidence, say_if_uncalibrated
+from deepscope.spectra.calibration import main_class_confidence, say_if_uncalibrated, temperatures_at_snr
 from deepscope.spectra.preparation.staged import GriddedReader, GriddedSpectrum
 from deepscope.spectra.preparation.velocity import VelocityTemplates
 from deepscope.spectra.decoding import OUTPUT_COLUMNS, outputs_to_rows
@@ -226,8 +226,11 @@ class SpectraPredictor:
         outputs = self.outputs(features.x, batch_size)
         rows = outputs_to_rows(outputs)
         predicted_main = [MAIN_CLASSES.index(row["main_class"]) for row in rows]
-        # The checkpoint's own temperature, fitted on its validation split; none: the raw probability.
-        confidence = main_class_confidence(outputs[:, :N_T_BINS], predicted_main, self.meta.get("temperature", 1.0))
+        # The checkpoint's own temperature, fitted on its validation split (none: the raw probability), raised
+        # for noisy spectra where the checkpoint carries an S/N term.
+        temperature = temperatures_at_snr(self.meta.get("temperature", 1.0), features.snr,
+                                          self.meta.get("temperature_snr_term", 0.0))
+        confidence = main_class_confidence(outputs[:, :N_T_BINS], predicted_main, temperature)
         no_rv = np.isnan(features.rv) if self.velocity is not None else None
         flags = flag_reasons(features.snr, features.blue_cover, features.median_flux, features.mismatch, no_rv)
         for row, sure, flag, rv, rv_err, has_type in zip(rows, confidence, flags, features.rv, features.rv_err,

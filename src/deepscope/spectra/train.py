@@ -214,7 +214,7 @@ def train_classifier(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path,
     done_before = result.new_epochs == 0 and "temperature" in load_checkpoint(run_dir / BEST_NAME)["meta"]
     if process_info().is_primary and not done_before:
         calibrate(run_dir, *_held_out(x, sptypes, short_x, config.seed if split_seed is None else split_seed,
-                                      config.val_fraction, observed), config.device)
+                                      config.val_fraction, observed), config.device, _snr_term(observed))
     return result
 
 
@@ -261,14 +261,18 @@ def _held_out(x, sptypes, short_x, seed, val_fraction, observed=None) -> tuple[n
     return np.concatenate(parts), np.concatenate([main] * len(parts))
 
 
-def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device: str = "cpu") -> dict:
+def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device: str = "cpu",
+              snr_term: float | None = None) -> dict:
     """Fit the temperature of ``run_dir/best.pt`` on held-out spectra and store it in the checkpoint's meta.
 
     ``x`` are prepared held-out spectra (the validation split), ``true_main``
     their main classes 0 (O) to 6 (M). Writes ``calibration.json`` (the
     temperature, how many spectra fitted it, their main-class accuracy and
     expected calibration error before and after) and ``reliability.png``
-    into ``run_dir``, and returns what the JSON holds.
+    into ``run_dir``, and returns what the JSON holds. ``snr_term`` (the
+    measured :data:`~deepscope.spectra.calibration.SNR_TEMPERATURE_TERM`, for
+    a network trained without survey augmentation, the only kind it was
+    measured on) goes into the meta too, as ``temperature_snr_term``.
     """
     import json
 
@@ -291,11 +295,13 @@ def calibrate(run_dir: str | Path, x: np.ndarray, true_main: np.ndarray, device:
     t_log_p, correct = outputs[:, :N_T_BINS], predicted == np.asarray(true_main, int)
     temperature = round(fit_temperature(t_log_p, true_main, predicted), 4)
     before, after = (main_class_confidence(t_log_p, predicted, t) for t in (1.0, temperature))
-    summary = {"temperature": temperature, "fitted_on": "validation split", "n": len(x),
+    summary = {"temperature": temperature, "temperature_snr_term": snr_term, "fitted_on": "validation split",
+               "n": len(x),
                "main_class_accuracy": round(float(correct.mean()), 4),
                "ece_uncalibrated": round(expected_calibration_error(before, correct), 4),
                "ece_calibrated": round(expected_calibration_error(after, correct), 4)}
-    update_checkpoint_meta(run_dir / BEST_NAME, temperature=temperature)
+    update_checkpoint_meta(run_dir / BEST_NAME, temperature=temperature,
+                           **({} if snr_term is None else {"temperature_snr_term": snr_term}))
     (run_dir / "calibration.json").write_text(json.dumps(summary, indent=2) + "\n")
     fig = reliability_figure({"uncalibrated (T = 1)": (before, correct),
                               f"calibrated (T = {temperature:.3f})": (after, correct)},
@@ -349,8 +355,15 @@ def train_ensemble(x: np.ndarray, sptypes: Sequence[str], run_dir: str | Path, c
         observed = train_kwargs.get("observed") if train_kwargs.get("augment") is not None else None
         calibrate(run_dir, *_held_out(x, sptypes, train_kwargs.get("short_x"), config.seed, config.val_fraction,
                                       observed),
-                  config.device)
+                  config.device, _snr_term(observed))
     return results
+
+
+def _snr_term(observed) -> float | None:
+    """The temperature's S/N term for a network trained on ``observed`` survey copies (None: without them)."""
+    from deepscope.spectra.calibration import SNR_TEMPERATURE_TERM
+
+    return SNR_TEMPERATURE_TERM if observed is None else None
 
 
 def write_ensemble(run_dir: str | Path, members: int) -> None:
@@ -371,7 +384,8 @@ def write_ensemble(run_dir: str | Path, members: int) -> None:
     for slot, record in zip(ensemble.members, records):
         slot.load_state_dict(record["state_dict"])
     save_checkpoint(Path(run_dir) / BEST_NAME, ENSEMBLE_MODEL, {"members": specs}, ensemble,
-                    meta={k: v for k, v in records[0].get("meta", {}).items() if k != "temperature"},
+                    meta={k: v for k, v in records[0].get("meta", {}).items()
+                          if k not in ("temperature", "temperature_snr_term")},
                     config=records[0].get("config"),
                     member_best_scores=[r.get("best_score") for r in records])
 
