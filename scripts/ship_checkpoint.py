@@ -5,8 +5,11 @@ training settings, the best validation score) and drops the training state
 (optimizer, scheduler, history), then records the file's SHA-256 in the
 package's ``SHA256SUMS.json``. ``--meta KEY=VALUE`` adds numbers measured
 after training (a spectral classifier's fitted ``temperature``) or settings
-(a galaxy model's ``orientation=canonical``). The
-model's row of the shipped table (:data:`deepscope.registry.SHIPPED`) is
+(a galaxy model's ``orientation=canonical``). A ``temperature`` given so
+replaces the run's own, and drops the run's ``temperature_snr_term`` with
+it (measured only beside a temperature fitted on the run's own validation
+split; docs/spectra.md, "Confidence across noise levels") unless that is
+given too. The model's row of the shipped table (:data:`deepscope.registry.SHIPPED`) is
 written by hand, with the figure that was measured;
 ``scripts/export_onnx.py NAME`` then remakes its exports.
 
@@ -44,9 +47,11 @@ def main() -> None:
 
     record = load_checkpoint(args.run)
     shipped = {key: record[key] for key in KEPT if key in record}
-    for item in args.meta:
-        key, _, value = item.partition("=")
-        shipped["meta"] = {**shipped["meta"], key: _number_or_word(value)}
+    given = dict(item.partition("=")[::2] for item in args.meta)
+    if "temperature" in given and "temperature_snr_term" not in given and "temperature_snr_term" in shipped["meta"]:
+        shipped["meta"] = {k: v for k, v in shipped["meta"].items() if k != "temperature_snr_term"}
+        print("dropped the run's temperature_snr_term: it belongs to the run's own temperature")
+    shipped["meta"] = {**shipped["meta"], **{key: _number_or_word(value) for key, value in given.items()}}
     path = weights_dir() / f"{args.name}.pt"
     torch.save(shipped, path)
     sums_path = weights_dir() / SUMS_NAME
