@@ -68,6 +68,13 @@ CALIBRATION_CUTOUTS = 512
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def _entry(name: str):
+    """The shipped table's row of ``name``."""
+    from deepscope.registry import list_weights
+
+    return next(w for w in list_weights() if w.name == name)
+
+
 def torch_network(name: str):
     """The torch network that the shipped model's predictor runs, and an example input.
 
@@ -115,9 +122,7 @@ def export(name: str, folder: Path, part: str | None = None) -> Path:
     its path."""
     import torch
 
-    from deepscope.registry import list_weights
-
-    entry = next(w for w in list_weights() if w.name == name)
+    entry = _entry(name)
     if part is None:
         network, example = torch_network(name)
         dynamic, out = SPECS[name][2], folder / entry.export_path("onnx").name
@@ -162,9 +167,7 @@ def _save_reproducibly(model, entry, out: Path) -> None:
 
 def export_int8(name: str, folder: Path) -> Path:
     """Write ``folder/NAME.int8.onnx`` from ``folder/NAME.onnx`` (see the module docstring); its path."""
-    from deepscope.registry import list_weights
-
-    entry = next(w for w in list_weights() if w.name == name)
+    entry = _entry(name)
     calibration = _galaxy_calibration(name) if entry.domain == "galaxy" else _cryoem_calibration(name)
     return quantise_int8(folder / entry.export_path("onnx").name, folder / entry.export_path("onnx-int8").name,
                          calibration)
@@ -215,13 +218,10 @@ def _cryoem_calibration(name: str):
 def export_all(name: str, folder: Path) -> list[Path]:
     """Every export of one shipped model into ``folder``: the ``.onnx``, the int8 one where it has one,
     and its parts' (``part_exports``)."""
-    from deepscope.registry import list_weights
-
     written = [export(name, folder)]
     if name in INT8_CALIBRATION:
         written.append(export_int8(name, folder))
-    entry = next(w for w in list_weights() if w.name == name)
-    return written + [export(name, folder, part) for part in entry.part_exports]
+    return written + [export(name, folder, part) for part in _entry(name).part_exports]
 
 
 def record_sums(paths: list[Path]) -> None:
