@@ -101,21 +101,15 @@ class Calibrations:
         if form in ("one", "clean"):  # the package's own fit, as spectra_mk's temperature was fitted
             rows = rows[self.clean[rows]] if form == "clean" else rows
             return [np.log(fit_temperature(self.log_p[rows], self.true[rows], self.predicted[rows]))]
-        if form == "clean_snr2":  # the S/N term, with the clean rows' temperature held
-            clean = self.fit(rows, "clean")[0]
-
-            def brier_held(params):
-                sure = self.confidence(rows, self.temperatures([params[0], clean], form, rows))
-                return np.mean((sure - self.correct[rows]) ** 2)
-
-            return [minimize(brier_held, [np.log(2.0)], method="Nelder-Mead").x[0], clean]
+        # clean_snr2 fits its S/N term with the clean rows' temperature held
+        held = [self.fit(rows, "clean")[0]] if form == "clean_snr2" else []
 
         def brier(params):
-            sure = self.confidence(rows, self.temperatures(params, form, rows))
+            sure = self.confidence(rows, self.temperatures([*params, *held], form, rows))
             return np.mean((sure - self.correct[rows]) ** 2)
 
-        start = [np.log(2.0)] if form == "fold_snr2" else [np.log(0.6), np.log(2.0)]
-        return minimize(brier, start, method="Nelder-Mead").x
+        start = [np.log(2.0)] if form in ("fold_snr2", "clean_snr2") else [np.log(0.6), np.log(2.0)]
+        return [*minimize(brier, start, method="Nelder-Mead").x, *held]
 
     def cross_fitted(self, libraries, form):
         """Each row's confidence with the temperature fitted on the other libraries' rows (``fold``: its own)."""
